@@ -1,0 +1,99 @@
+// Option types, their defaults as named constants, and the validation of
+// every option that comes from outside.
+import { z } from 'zod';
+import { ValidationError } from './errors.js';
+
+/** Attempts a job gets before it moves to the dead-letter queue. */
+export const MAX_ATTEMPTS_DEFAULT = 25;
+/** Exponential from 1 s, doubling, capped at 1 h, ±10% jitter. */
+export const BACKOFF_BASE_MS_DEFAULT = 1_000;
+export const BACKOFF_FACTOR_DEFAULT = 2;
+export const BACKOFF_MAX_MS_DEFAULT = 3_600_000;
+export const BACKOFF_JITTER_DEFAULT = 0.1;
+/** Largest payload accepted at enqueue, in bytes of its JSON text (1 MiB). */
+export const MAX_PAYLOAD_BYTES_DEFAULT = 1_048_576;
+export const QUEUE_DEFAULT = 'default';
+export const PRIORITY_DEFAULT = 0;
+
+/** Jobs one worker process runs at once. */
+export const CONCURRENCY_DEFAULT = 10;
+/** How often a worker looks for jobs when no notification arrived. */
+export const POLL_INTERVAL_MS_DEFAULT = 1_000;
+/** How long a claim is leased before the job counts as abandoned. */
+export const LEASE_MS_DEFAULT = 300_000;
+/** Acknowledgements waiting to be written before new jobs stop starting. */
+export const MAX_PENDING_ACKS_DEFAULT = 1_000;
+/** How often a worker writes its heartbeat. */
+export const HEARTBEAT_INTERVAL_MS_DEFAULT = 5_000;
+/** Connections in a pool sluice creates itself. */
+export const POOL_SIZE_DEFAULT = 4;
+/** Due scheduled jobs promoted per statement. */
+export const PROMOTE_BATCH_SIZE_DEFAULT = 1_000;
+/** Longest a worker waits for running jobs on stop() before releasing them. */
+export const SHUTDOWN_TIMEOUT_MS_DEFAULT = 30_000;
+
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+export const NAME_RULE = 'must be 1-128 characters of letters, digits, ".", "_", ":" or "-", starting with a letter or digit';
+
+export const nameSchema = z.string().regex(NAME_PATTERN, NAME_RULE);
+
+/** Checks a queue, job or schedule name; throws ValidationError naming the field. */
+export function checkName(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
+    throw new ValidationError(field, NAME_RULE);
+  }
+  return value;
+}
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const backoffSchema = z.strictObject({
+  kind: z.enum(['fixed', 'exponential']),
+  baseMs: int(0, 2_147_483_647).optional(),
+  factor: z.number().min(1).max(10).optional(),
+  maxMs: int(0, 2_147_483_647).optional(),
+  jitter: z.number().min(0).max(1).optional(),
+});
+
+export type BackoffPolicy = z.infer<typeof backoffSchema>;
+/** A custom policy: milliseconds to wait before the given attempt's retry. */
+export type BackoffFunction = (attempt: number, error: unknown) => number;
+
+export const jobOptionsSchema = z.strictObject({
+  name: nameSchema,
+  queue: nameSchema.optional(),
+  maxAttempts: int(1, 1000).optional(),
+  timeoutMs: int(1, 2_147_483_647).optional(),
+  priority: int(-32768, 32767).optional(),
+});
+
+export const enqueueOptionsSchema = z.strictObject({
+  tx: z.any().optional(),
+  runAt: z.date().refine((d) => !Number.isNaN(d.getTime()), 'must be a valid Date').optional(),
+  delayMs: z.number().finite().min(0).max(2_147_483_647 * 1000).optional(),
+  priority: int(-32768, 32767).optional(),
+  maxAttempts: int(1, 1000).optional(),
+  uniqueKey: z.string().min(1).max(512).optional(),
+  tags: z.array(z.string().min(1).max(128)).max(32).optional(),
+});
+
+export const workerOptionsSchema = z.strictObject({
+  concurrency: int(1, 10_000).optional(),
+  queues: z.array(nameSchema).min(1).optional(),
+  pollIntervalMs: int(10, 3_600_000).optional(),
+  leaseMs: int(1_000, 86_400_000).optional(),
+  maxPendingAcks: int(1, 1_000_000).optional(),
+  heartbeatIntervalMs: int(100, 3_600_000).optional(),
+  shutdownTimeoutMs: int(0, 86_400_000).optional(),
+  prefetch: int(0, 100_000).optional(),
+  service: z.string().max(128).optional(),
+});
+
+/** Turns a zod failure into a ValidationError that names the first bad field. */
+export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, prefix: string): T {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+  throw new ValidationError(path, issue.message, { cause: result.error });
+}

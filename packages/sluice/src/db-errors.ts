@@ -1,0 +1,20 @@
+// Maps the errors sluice's SQL functions raise to sluice's named errors.
+import { JobNotFoundError, SluiceError, ValidationError } from './errors.js';
+
+interface PgError {
+  code?: string;
+  message: string;
+}
+
+export function translateDbError(err: unknown): unknown {
+  if (err instanceof SluiceError || typeof err !== 'object' || err === null) return err;
+  const e = err as PgError;
+  if (e.code === 'P0002' && e.message.startsWith('sluice.dead_replay')) {
+    const ids = (e.message.match(/\d+/g) ?? []).map(Number);
+    return new JobNotFoundError(ids, 'dead job', { cause: err });
+  }
+  if ((e.code === '22023' || e.code === '54000') && e.message.startsWith('sluice')) {
+    return new ValidationError('sql', e.message, { cause: err });
+  }
+  return err;
+}

@@ -1,0 +1,114 @@
+// Named errors. Messages say which field or id was wrong and why; they never
+// carry payload contents.
+
+export class SluiceError extends Error {
+  override name = 'SluiceError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** An option or argument failed validation. `field` names it. */
+export class ValidationError extends SluiceError {
+  override name = 'ValidationError';
+  constructor(
+    readonly field: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${field}: ${reason}`, options);
+  }
+}
+
+/** A payload failed its job's zod schema. `issues` holds paths and reasons, not values. */
+export class PayloadValidationError extends SluiceError {
+  override name = 'PayloadValidationError';
+  constructor(
+    readonly jobName: string,
+    readonly issues: { path: string; message: string }[],
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `payload for job "${jobName}" is invalid: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
+      options,
+    );
+  }
+}
+
+export class PayloadTooLargeError extends SluiceError {
+  override name = 'PayloadTooLargeError';
+  constructor(
+    readonly jobName: string,
+    readonly sizeBytes: number,
+    readonly limitBytes: number,
+  ) {
+    super(`payload for job "${jobName}" is ${sizeBytes} bytes, over the ${limitBytes}-byte limit`);
+  }
+}
+
+export class UnknownJobError extends SluiceError {
+  override name = 'UnknownJobError';
+  constructor(readonly jobName: string) {
+    super(`no job named "${jobName}" is registered`);
+  }
+}
+
+export class JobNotFoundError extends SluiceError {
+  override name = 'JobNotFoundError';
+  constructor(
+    readonly ids: readonly number[],
+    where = 'job',
+    options?: { cause?: unknown },
+  ) {
+    super(`no ${where} with id ${ids.join(', ')}`, options);
+  }
+}
+
+/** Thrown by a handler to fail a job at once, without further retries. */
+export class PermanentError extends SluiceError {
+  override name = 'PermanentError';
+}
+
+/** A handler ran past its job's timeoutMs. */
+export class TimeoutError extends SluiceError {
+  override name = 'TimeoutError';
+  constructor(readonly timeoutMs: number) {
+    super(`handler did not finish within ${timeoutMs} ms`);
+  }
+}
+
+/** The database was migrated by a newer sluice than this one. */
+export class SchemaTooNewError extends SluiceError {
+  override name = 'SchemaTooNewError';
+  constructor(
+    readonly databaseMigrationAt: number,
+    readonly knownMigrationAt: number,
+  ) {
+    super(
+      `the database schema was migrated by a newer sluice (migration ${databaseMigrationAt} > ${knownMigrationAt}); upgrade sluice before running against it`,
+    );
+  }
+}
+
+export class MigrationError extends SluiceError {
+  override name = 'MigrationError';
+}
+
+/** Something about the worker's own lifecycle was misused (start twice, ...). */
+export class WorkerStateError extends SluiceError {
+  override name = 'WorkerStateError';
+}
+
+/** Error-like shape stored in a job's error history. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof Error) {
+    return { name: err.name, message: err.message, ...(err.stack ? { stack: err.stack } : {}) };
+  }
+  return { name: 'NonError', message: String(err) };
+}

@@ -1,0 +1,42 @@
+// What `{ tx }` accepts: anything that can run a parametrised query on the
+// caller's connection, so a job is written inside the caller's transaction.
+import type { QueryResultRow } from 'pg';
+import { ValidationError } from './errors.js';
+
+export interface QueryConfigLike {
+  text: string;
+  values?: unknown[];
+  name?: string;
+}
+
+/** The smallest thing sluice needs from a connection. */
+export interface Queryable {
+  query<R extends QueryResultRow = QueryResultRow>(
+    config: QueryConfigLike,
+  ): Promise<{ rows: R[]; rowCount: number | null }>;
+}
+
+/**
+ * A `pg` Pool, Client or PoolClient, or a drizzle node-postgres `db` or
+ * transaction.
+ */
+export type Executor = Queryable | { session: unknown } | { $client: unknown };
+
+function isQueryable(value: unknown): value is Queryable {
+  return typeof value === 'object' && value !== null && typeof (value as Queryable).query === 'function';
+}
+
+/** Resolves an executor to the pg connection (or pool) it runs on. */
+export function toQueryable(tx: Executor): Queryable {
+  if (isQueryable(tx)) return tx;
+  // drizzle's node-postgres db and transaction both keep their pg client (a
+  // Pool for db, the PoolClient holding the transaction for tx) on `session`.
+  const session = (tx as { session?: { client?: unknown } }).session;
+  if (session && isQueryable(session.client)) return session.client;
+  const client = (tx as { $client?: unknown }).$client;
+  if (isQueryable(client)) return client;
+  throw new ValidationError(
+    'tx',
+    'expected a pg Pool, Client or PoolClient, or a drizzle node-postgres db or transaction',
+  );
+}

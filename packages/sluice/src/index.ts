@@ -1,0 +1,14 @@
+export { Sluice, createSluice } from './client.js';
+export type { SluiceOptions, EnqueueOptions, EnqueueManyOptions, JobRecord, JobState } from './client.js';
+export { defineJob } from './job.js';
+export type { DefineJobOptions, JobDefinition, JobContext, JobHandler, JobInfo, JobRegistration } from './job.js';
+export { Worker, createWorker } from './worker/worker.js';
+export type { WorkerOptions, JobEvent } from './worker/worker.js';
+export { migrate, checkSchema, MIGRATIONS_FOLDER_DEFAULT } from './migrate.js';
+export type { MigrateOptions } from './migrate.js';
+export type { Executor, Queryable } from './executor.js';
+export * from './errors.js';
+export * from './config.js';
+export * as schema from './schema.js';
+export { jobs, jobHistory, deadJobs, queues, workers, cronSchedules, metricsMinutely, jobTypes } from './schema.js';
+export type { JobErrorEntry } from './schema.js';

@@ -1,0 +1,256 @@
+// The one source of truth for the table shapes. drizzle-kit generates the
+// migrations in drizzle/ from this file; functions and views live in the
+// custom SQL migrations beside them.
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgSchema,
+  primaryKey,
+  real,
+  smallint,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+export const sluiceSchema = pgSchema('sluice');
+
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+// A name is a queue, job or schedule name: short, printable, no spaces.
+const NAME_CHECK = (column: string) =>
+  sql.raw(`${column} ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'`);
+
+export interface JobErrorEntry {
+  attempt: number;
+  at: string;
+  kind: 'error' | 'timeout' | 'crash' | 'cancelled';
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+/** Live jobs only: scheduled, available, running. Finished rows leave this table. */
+export const jobs = sluiceSchema.table(
+  'jobs',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    queue: text('queue').notNull(),
+    name: text('name').notNull(),
+    payload: jsonb('payload').notNull().default({}),
+    priority: smallint('priority').notNull().default(0),
+    runAt: tstz('run_at').notNull().defaultNow(),
+    attempt: integer('attempt').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull().default(25),
+    backoffKind: text('backoff_kind').notNull().default('exponential'),
+    backoffBaseMs: integer('backoff_base_ms').notNull().default(1000),
+    backoffFactor: real('backoff_factor').notNull().default(2),
+    backoffMaxMs: integer('backoff_max_ms').notNull().default(3_600_000),
+    backoffJitter: real('backoff_jitter').notNull().default(0.1),
+    timeoutMs: integer('timeout_ms'),
+    state: text('state').notNull().default('available'),
+    lockedBy: text('locked_by'),
+    lockedUntil: tstz('locked_until'),
+    attemptedAt: tstz('attempted_at'),
+    uniqueKey: text('unique_key'),
+    groupKey: text('group_key'),
+    progress: smallint('progress'),
+    progressMessage: text('progress_message'),
+    dependsOn: bigint('depends_on', { mode: 'number' }).array(),
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    errors: jsonb('errors').$type<JobErrorEntry[]>().notNull().default([]),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    // The claim index holds only claimable rows, so it stays small however
+    // many jobs wait for a future time.
+    index('jobs_claim_idx')
+      .on(t.queue, t.priority.desc(), t.runAt, t.id)
+      .where(sql`state = 'available'`),
+    index('jobs_scheduled_idx').on(t.runAt).where(sql`state = 'scheduled'`),
+    index('jobs_running_idx').on(t.lockedBy).where(sql`state = 'running'`),
+    uniqueIndex('jobs_unique_key_idx')
+      .on(t.queue, t.uniqueKey)
+      .where(sql`unique_key IS NOT NULL`),
+    check('jobs_state_check', sql`state IN ('scheduled', 'available', 'running')`),
+    check('jobs_running_locked_check', sql`(state = 'running') = (locked_by IS NOT NULL)`),
+    check('jobs_attempt_check', sql`attempt >= 0 AND attempt <= max_attempts`),
+    check('jobs_max_attempts_check', sql`max_attempts BETWEEN 1 AND 1000`),
+    check('jobs_name_check', NAME_CHECK('name')),
+    check('jobs_queue_check', NAME_CHECK('queue')),
+    check('jobs_backoff_check', sql`backoff_kind IN ('fixed', 'exponential') AND backoff_base_ms >= 0 AND backoff_max_ms >= 0 AND backoff_factor BETWEEN 1 AND 10 AND backoff_jitter BETWEEN 0 AND 1`),
+    check('jobs_timeout_check', sql`timeout_ms IS NULL OR timeout_ms > 0`),
+    check('jobs_payload_check', sql`jsonb_typeof(payload) IN ('object', 'array', 'string', 'number', 'boolean', 'null')`),
+  ],
+);
+
+/**
+ * Finished jobs (completed, cancelled, dropped). Range-partitioned by
+ * finished_at (one partition a day) in the migration, so retention drops whole
+ * partitions instead of deleting rows.
+ */
+export const jobHistory = sluiceSchema.table(
+  'job_history',
+  {
+    id: bigint('id', { mode: 'number' }).notNull(),
+    queue: text('queue').notNull(),
+    name: text('name').notNull(),
+    payload: jsonb('payload').notNull(),
+    priority: smallint('priority').notNull(),
+    attempt: integer('attempt').notNull(),
+    maxAttempts: integer('max_attempts').notNull(),
+    state: text('state').notNull(),
+    errors: jsonb('errors').$type<JobErrorEntry[]>().notNull().default([]),
+    result: jsonb('result'),
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    createdAt: tstz('created_at').notNull(),
+    runAt: tstz('run_at').notNull(),
+    attemptedAt: tstz('attempted_at'),
+    finishedAt: tstz('finished_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.id, t.finishedAt] }),
+    index('job_history_id_idx').on(t.id),
+    index('job_history_queue_idx').on(t.queue, t.finishedAt),
+    check('job_history_state_check', sql`state IN ('completed', 'cancelled', 'dropped')`),
+  ],
+);
+
+/** The dead-letter queue: kept until replayed or purged. */
+export const deadJobs = sluiceSchema.table(
+  'dead_jobs',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey(),
+    queue: text('queue').notNull(),
+    name: text('name').notNull(),
+    payload: jsonb('payload').notNull(),
+    priority: smallint('priority').notNull(),
+    attempt: integer('attempt').notNull(),
+    maxAttempts: integer('max_attempts').notNull(),
+    backoffKind: text('backoff_kind').notNull(),
+    backoffBaseMs: integer('backoff_base_ms').notNull(),
+    backoffFactor: real('backoff_factor').notNull(),
+    backoffMaxMs: integer('backoff_max_ms').notNull(),
+    backoffJitter: real('backoff_jitter').notNull(),
+    timeoutMs: integer('timeout_ms'),
+    uniqueKey: text('unique_key'),
+    groupKey: text('group_key'),
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    errors: jsonb('errors').$type<JobErrorEntry[]>().notNull().default([]),
+    reason: text('reason').notNull(),
+    createdAt: tstz('created_at').notNull(),
+    runAt: tstz('run_at').notNull(),
+    attemptedAt: tstz('attempted_at'),
+    diedAt: tstz('died_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('dead_jobs_queue_idx').on(t.queue, t.diedAt),
+    check('dead_jobs_reason_check', sql`reason IN ('exhausted', 'permanent', 'crashed')`),
+  ],
+);
+
+/** One row per queue, created on first use. */
+export const queues = sluiceSchema.table(
+  'queues',
+  {
+    name: text('name').primaryKey(),
+    paused: boolean('paused').notNull().default(false),
+    concurrency: integer('concurrency'),
+    groupConcurrency: integer('group_concurrency'),
+    rateLimitCount: integer('rate_limit_count'),
+    rateLimitIntervalMs: integer('rate_limit_interval_ms'),
+    maxDepth: integer('max_depth'),
+    overflow: text('overflow').notNull().default('reject'),
+    weight: integer('weight').notNull().default(1),
+    keepHistory: boolean('keep_history').notNull().default(true),
+    retentionMs: bigint('retention_ms', { mode: 'number' }).notNull().default(7 * 24 * 3600 * 1000),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('queues_name_check', NAME_CHECK('name')),
+    check('queues_overflow_check', sql`overflow IN ('reject', 'drop_oldest', 'drop_newest')`),
+    check('queues_weight_check', sql`weight >= 1`),
+  ],
+);
+
+/**
+ * Defaults per job name, written when a worker or client registers its job
+ * definitions, so `sluice.enqueue(...)` from SQL lands in the same queue with
+ * the same retry policy as an enqueue from TypeScript.
+ */
+export const jobTypes = sluiceSchema.table(
+  'job_types',
+  {
+    name: text('name').primaryKey(),
+    queue: text('queue').notNull(),
+    priority: smallint('priority').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull(),
+    backoffKind: text('backoff_kind').notNull(),
+    backoffBaseMs: integer('backoff_base_ms').notNull(),
+    backoffFactor: real('backoff_factor').notNull(),
+    backoffMaxMs: integer('backoff_max_ms').notNull(),
+    backoffJitter: real('backoff_jitter').notNull(),
+    timeoutMs: integer('timeout_ms'),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [check('job_types_name_check', NAME_CHECK('name')), check('job_types_queue_check', NAME_CHECK('queue'))],
+);
+
+/** One row per worker process. */
+export const workers = sluiceSchema.table('workers', {
+  id: text('id').primaryKey(),
+  service: text('service'),
+  host: text('host').notNull(),
+  pid: integer('pid').notNull(),
+  queues: text('queues').array().notNull(),
+  concurrency: integer('concurrency').notNull(),
+  version: text('version').notNull(),
+  startedAt: tstz('started_at').notNull().defaultNow(),
+  heartbeatAt: tstz('heartbeat_at').notNull().defaultNow(),
+});
+
+export const cronSchedules = sluiceSchema.table(
+  'cron_schedules',
+  {
+    name: text('name').primaryKey(),
+    cron: text('cron').notNull(),
+    timezone: text('timezone').notNull().default('UTC'),
+    jobName: text('job_name').notNull(),
+    payload: jsonb('payload').notNull().default({}),
+    enabled: boolean('enabled').notNull().default(true),
+    misfire: text('misfire').notNull().default('run_once'),
+    nextRunAt: tstz('next_run_at').notNull(),
+    lastRunAt: tstz('last_run_at'),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('cron_schedules_due_idx').on(t.nextRunAt).where(sql`enabled`),
+    check('cron_schedules_name_check', NAME_CHECK('name')),
+    check('cron_schedules_misfire_check', sql`misfire IN ('skip', 'run_once', 'run_all')`),
+  ],
+);
+
+export const metricsMinutely = sluiceSchema.table(
+  'metrics_minutely',
+  {
+    queue: text('queue').notNull(),
+    minute: tstz('minute').notNull(),
+    enqueued: bigint('enqueued', { mode: 'number' }).notNull().default(0),
+    completed: bigint('completed', { mode: 'number' }).notNull().default(0),
+    failed: bigint('failed', { mode: 'number' }).notNull().default(0),
+    retried: bigint('retried', { mode: 'number' }).notNull().default(0),
+    dead: bigint('dead', { mode: 'number' }).notNull().default(0),
+    cancelled: bigint('cancelled', { mode: 'number' }).notNull().default(0),
+    waitMsSum: bigint('wait_ms_sum', { mode: 'number' }).notNull().default(0),
+    waitMsMax: bigint('wait_ms_max', { mode: 'number' }).notNull().default(0),
+    runMsSum: bigint('run_ms_sum', { mode: 'number' }).notNull().default(0),
+    runMsMax: bigint('run_ms_max', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.queue, t.minute] })],
+);

@@ -1,0 +1,31 @@
+// Makes due scheduled jobs (delayed, or waiting for a retry) available. It
+// sleeps until the nearest run_at rather than ticking coarsely, and any
+// worker may run it: promotion uses SKIP LOCKED, so promoters never collide.
+import type { Logger } from 'pino';
+import type { Queryable } from '../executor.js';
+import { jobNextDueInMs, jobPromoteDue } from '../sql/jobs.js';
+import { Service } from './service.js';
+
+export interface PromoterOptions {
+  batchSize: number;
+  /** Longest sleep, so a schedule change made without a notification is seen. */
+  maxSleepMs: number;
+}
+
+export class Promoter extends Service {
+  constructor(
+    private readonly db: Queryable,
+    private readonly options: PromoterOptions,
+    logger: Logger,
+  ) {
+    super('promoter', logger);
+  }
+
+  protected async tick(): Promise<number> {
+    const promoted = await jobPromoteDue(this.db, this.options.batchSize);
+    if (promoted >= this.options.batchSize) return 0;
+    const nextMs = await jobNextDueInMs(this.db);
+    if (nextMs === null) return this.options.maxSleepMs;
+    return Math.min(Math.max(nextMs, 0), this.options.maxSleepMs);
+  }
+}

@@ -1,0 +1,234 @@
+// Runtime SQL for live jobs. Named statements are prepared once per
+// connection by node-postgres.
+import type { Queryable } from '../executor.js';
+import type { JobErrorEntry } from '../schema.js';
+
+export interface ClaimedJobRow {
+  id: string;
+  name: string;
+  queue: string;
+  payload: unknown;
+  priority: number;
+  attempt: number;
+  max_attempts: number;
+  timeout_ms: number | null;
+  created_at: Date;
+  run_at: Date;
+}
+
+export interface EnqueueManyArgs {
+  name: string;
+  payloads: unknown[];
+  queue: string | null;
+  runAt: Date | null;
+  priority: number | null;
+  maxAttempts: number | null;
+  timeoutMs: number | null;
+  backoff: object | null;
+  uniqueKeys: (string | null)[] | null;
+  tags: string[] | null;
+}
+
+export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise<number[]> {
+  const { rows } = await db.query<{ id: string }>({
+    name: 'sluice_job_enqueue_many',
+    text: `SELECT id FROM sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb, $9::text[], $10::text[]) AS id`,
+    values: [
+      a.name,
+      JSON.stringify(a.payloads),
+      a.queue,
+      a.runAt,
+      a.priority,
+      a.maxAttempts,
+      a.timeoutMs,
+      a.backoff === null ? null : JSON.stringify(a.backoff),
+      a.uniqueKeys,
+      a.tags,
+    ],
+  });
+  return rows.map((r) => Number(r.id));
+}
+
+/**
+ * Claims up to `limit` available jobs of the given queues, highest priority
+ * first and FIFO within a priority. Each claim starts a new attempt: the
+ * attempt number is the lease every later write must present.
+ */
+export async function jobClaim(
+  db: Queryable,
+  a: { queues: string[]; limit: number; workerId: string; leaseMs: number },
+): Promise<ClaimedJobRow[]> {
+  const { rows } = await db.query<ClaimedJobRow>({
+    name: 'sluice_job_claim',
+    text: `
+      WITH picked AS (
+        SELECT id FROM sluice.jobs
+        WHERE state = 'available' AND queue = ANY($1::text[])
+          AND queue <> ALL (ARRAY(SELECT name FROM sluice.queues WHERE paused))
+        ORDER BY priority DESC, run_at, id
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+      )
+      UPDATE sluice.jobs j
+      SET state = 'running', attempt = j.attempt + 1, locked_by = $3,
+          locked_until = now() + $4 * interval '1 millisecond', attempted_at = now()
+      FROM picked WHERE j.id = picked.id
+      RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts,
+                j.timeout_ms, j.created_at, j.run_at`,
+    values: [a.queues, a.limit, a.workerId, a.leaseMs],
+  });
+  return rows.sort(
+    (x, y) => y.priority - x.priority || x.run_at.getTime() - y.run_at.getTime() || Number(x.id) - Number(y.id),
+  );
+}
+
+/**
+ * Completes jobs whose lease (id + attempt, still running) matches, moving
+ * them to history unless their queue keeps none. Returns the ids applied;
+ * the others were stale answers.
+ */
+export async function jobCompleteMany(db: Queryable, ids: number[], attempts: number[]): Promise<Set<number>> {
+  const { rows } = await db.query<{ id: string }>({
+    name: 'sluice_job_complete_many',
+    text: `
+      WITH done AS (
+        DELETE FROM sluice.jobs j
+        USING unnest($1::bigint[], $2::integer[]) AS i(id, attempt)
+        WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
+        RETURNING j.*
+      ), kept AS (
+        INSERT INTO sluice.job_history (id, queue, name, payload, priority, attempt, max_attempts, state,
+          errors, tags, created_at, run_at, attempted_at)
+        SELECT d.id, d.queue, d.name, d.payload, d.priority, d.attempt, d.max_attempts, 'completed',
+          d.errors, d.tags, d.created_at, d.run_at, d.attempted_at
+        FROM done d
+        WHERE NOT EXISTS (SELECT 1 FROM sluice.queues q WHERE q.name = d.queue AND NOT q.keep_history)
+      )
+      SELECT id FROM done`,
+    values: [ids, attempts],
+  });
+  return new Set(rows.map((r) => Number(r.id)));
+}
+
+export interface FailArgs {
+  ids: number[];
+  attempts: number[];
+  errors: JobErrorEntry[];
+  permanent: boolean[];
+  retryDelaysMs: (number | null)[];
+}
+
+/** Records failed attempts; see sluice.job_fail_many. Returns the outcome per applied id. */
+export async function jobFailMany(db: Queryable, a: FailArgs): Promise<Map<number, 'retry' | 'dead'>> {
+  const { rows } = await db.query<{ id: string; outcome: 'retry' | 'dead' }>({
+    name: 'sluice_job_fail_many',
+    text: `SELECT id, outcome FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[], $5::integer[])`,
+    values: [a.ids, a.attempts, a.errors.map((e) => JSON.stringify(e)), a.permanent, a.retryDelaysMs],
+  });
+  return new Map(rows.map((r) => [Number(r.id), r.outcome]));
+}
+
+/**
+ * Gives claimed jobs that never started (or were cut short by shutdown) back
+ * to their queue at once. The attempt is handed back too: it never ran to an
+ * answer, so it must not count against the job's retry budget.
+ */
+export async function jobReleaseMany(db: Queryable, ids: number[], attempts: number[]): Promise<number> {
+  const { rows } = await db.query<{ queue: string }>({
+    name: 'sluice_job_release_many',
+    text: `
+      WITH released AS (
+        UPDATE sluice.jobs j
+        SET state = 'available', attempt = j.attempt - 1, locked_by = NULL, locked_until = NULL
+        FROM unnest($1::bigint[], $2::integer[]) AS i(id, attempt)
+        WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
+        RETURNING j.queue
+      )
+      SELECT DISTINCT queue, pg_notify('sluice_jobs', queue) FROM released`,
+    values: [ids, attempts],
+  });
+  return rows.length;
+}
+
+export async function jobPromoteDue(db: Queryable, batchSize: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>({
+    name: 'sluice_job_promote_due',
+    text: `SELECT sluice.promote_due($1) AS n`,
+    values: [batchSize],
+  });
+  return rows[0]?.n ?? 0;
+}
+
+/** Milliseconds until the next scheduled job is due, by the database's clock; null when none. */
+export async function jobNextDueInMs(db: Queryable): Promise<number | null> {
+  const { rows } = await db.query<{ ms: number | null }>({
+    name: 'sluice_job_next_due',
+    text: `SELECT (extract(epoch FROM min(run_at) - clock_timestamp()) * 1000)::float8 AS ms
+           FROM sluice.jobs WHERE state = 'scheduled'`,
+  });
+  return rows[0]?.ms ?? null;
+}
+
+export interface JobRow {
+  id: string;
+  queue: string;
+  name: string;
+  payload: unknown;
+  priority: number;
+  state: string;
+  attempt: number;
+  max_attempts: number;
+  errors: JobErrorEntry[];
+  created_at: Date;
+  run_at: Date;
+  attempted_at: Date | null;
+  finished_at: Date | null;
+  locked_by: string | null;
+}
+
+/** Finds a job wherever it is now: live, finished, or dead. */
+export async function jobGet(db: Queryable, id: number): Promise<JobRow | null> {
+  const { rows } = await db.query<JobRow>({
+    name: 'sluice_job_get',
+    text: `
+      SELECT id, queue, name, payload, priority, state, attempt, max_attempts, errors, created_at, run_at,
+             attempted_at, NULL::timestamptz AS finished_at, locked_by
+      FROM sluice.jobs WHERE id = $1
+      UNION ALL
+      SELECT id, queue, name, payload, priority, state, attempt, max_attempts, errors, created_at, run_at,
+             attempted_at, finished_at, NULL
+      FROM sluice.job_history WHERE id = $1
+      UNION ALL
+      SELECT id, queue, name, payload, priority, 'dead', attempt, max_attempts, errors, created_at, run_at,
+             attempted_at, died_at, NULL
+      FROM sluice.dead_jobs WHERE id = $1
+      LIMIT 1`,
+    values: [id],
+  });
+  return rows[0] ?? null;
+}
+
+/** Cancels a waiting job; returns the state it had, or null when no live job has that id. */
+export async function jobCancel(db: Queryable, id: number): Promise<string | null> {
+  const { rows } = await db.query<{ state: string | null }>({
+    name: 'sluice_job_cancel',
+    text: `SELECT sluice.cancel($1) AS state`,
+    values: [id],
+  });
+  return rows[0]?.state ?? null;
+}
+
+/** Makes a job waiting for its retry time runnable now; returns false when none was waiting. */
+export async function jobRetryNow(db: Queryable, id: number): Promise<boolean> {
+  const { rows } = await db.query<{ queue: string }>({
+    name: 'sluice_job_retry_now',
+    text: `
+      WITH upd AS (
+        UPDATE sluice.jobs SET state = 'available', run_at = now()
+        WHERE id = $1 AND state = 'scheduled' RETURNING queue
+      )
+      SELECT queue, pg_notify('sluice_jobs', queue) FROM upd`,
+    values: [id],
+  });
+  return rows.length > 0;
+}

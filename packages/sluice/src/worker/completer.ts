@@ -1,0 +1,111 @@
+// Batched acknowledgements: completions and failures gathered while the
+// previous batch is being written go out together in one statement each.
+// A write that fails (database unreachable) is retried, never dropped: every
+// ack is fenced by id + attempt, so applying it late is safe.
+import type { Logger } from 'pino';
+import type { Queryable } from '../executor.js';
+import type { JobErrorEntry } from '../schema.js';
+import { jobCompleteMany, jobFailMany } from '../sql/jobs.js';
+
+const BATCH_MAX = 1_000;
+const RETRY_DELAY_MS = 500;
+
+interface AckBase {
+  id: number;
+  attempt: number;
+  name: string;
+  queue: string;
+}
+
+export interface CompleteAck extends AckBase {
+  kind: 'complete';
+}
+
+export interface FailAck extends AckBase {
+  kind: 'fail';
+  error: JobErrorEntry;
+  permanent: boolean;
+  retryDelayMs: number | null;
+}
+
+export type Ack = CompleteAck | FailAck;
+
+export type AckResult = 'completed' | 'retry' | 'dead' | 'stale';
+
+export class Completer {
+  private queue: Ack[] = [];
+  private flushing: Promise<void> | null = null;
+
+  constructor(
+    private readonly db: Queryable,
+    private readonly logger: Logger,
+    private readonly onApplied: (ack: Ack, result: AckResult) => void,
+  ) {}
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  push(ack: Ack): void {
+    this.queue.push(ack);
+    if (!this.flushing) {
+      this.flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain());
+    }
+  }
+
+  /** Resolves once every ack pushed so far is written. */
+  async flush(): Promise<void> {
+    while (this.flushing || this.queue.length > 0) {
+      if (!this.flushing) this.flushing = this.drain();
+      await this.flushing;
+    }
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, BATCH_MAX);
+        try {
+          await this.write(batch);
+        } catch (err) {
+          this.logger.warn({ err, acks: batch.length }, 'writing acknowledgements failed; retrying');
+          this.queue.unshift(...batch);
+          await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
+        }
+      }
+    } finally {
+      this.flushing = null;
+    }
+  }
+
+  private async write(batch: Ack[]): Promise<void> {
+    const completes = batch.filter((a): a is CompleteAck => a.kind === 'complete');
+    const fails = batch.filter((a): a is FailAck => a.kind === 'fail');
+    const [applied, outcomes] = await Promise.all([
+      completes.length
+        ? jobCompleteMany(this.db, completes.map((a) => a.id), completes.map((a) => a.attempt))
+        : new Set<number>(),
+      fails.length
+        ? jobFailMany(this.db, {
+            ids: fails.map((a) => a.id),
+            attempts: fails.map((a) => a.attempt),
+            errors: fails.map((a) => a.error),
+            permanent: fails.map((a) => a.permanent),
+            retryDelaysMs: fails.map((a) => a.retryDelayMs),
+          })
+        : new Map<number, 'retry' | 'dead'>(),
+    ]);
+    for (const ack of completes) this.report(ack, applied.has(ack.id) ? 'completed' : 'stale');
+    for (const ack of fails) this.report(ack, outcomes.get(ack.id) ?? 'stale');
+  }
+
+  private report(ack: Ack, result: AckResult): void {
+    if (result === 'stale') {
+      this.logger.warn(
+        { jobId: ack.id, attempt: ack.attempt },
+        'late answer refused: the job is no longer held by this attempt',
+      );
+    }
+    this.onApplied(ack, result);
+  }
+}

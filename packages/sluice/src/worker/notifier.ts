@@ -1,0 +1,97 @@
+// One LISTEN connection per process. It reconnects on its own; while it is
+// down the poll interval covers, so a lost notification costs latency, never
+// a job.
+import type pg from 'pg';
+import type { Logger } from 'pino';
+
+export const JOBS_CHANNEL = 'sluice_jobs';
+export const SCHEDULED_CHANNEL = 'sluice_scheduled';
+
+const RECONNECT_MIN_MS = 100;
+const RECONNECT_MAX_MS = 5_000;
+
+export interface NotifierHandlers {
+  onNotification(channel: string, payload: string): void;
+  /** Called after every (re)connect: notifications sent while down were lost. */
+  onConnected(): void;
+}
+
+export class Notifier {
+  private client: pg.PoolClient | null = null;
+  private stopped = false;
+  private reconnectDelayMs = RECONNECT_MIN_MS;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly channels: readonly string[],
+    private readonly handlers: NotifierHandlers,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.connect();
+  }
+
+  get connected(): boolean {
+    return this.client !== null;
+  }
+
+  private async connect(): Promise<void> {
+    let client: pg.PoolClient | null = null;
+    try {
+      client = await this.pool.connect();
+      client.on('notification', (msg) => this.handlers.onNotification(msg.channel, msg.payload ?? ''));
+      client.on('error', (err) => this.lost(client!, err));
+      client.on('end', () => this.lost(client!, new Error('LISTEN connection ended')));
+      for (const channel of this.channels) await client.query(`LISTEN ${channel}`);
+      if (this.stopped) {
+        client.release(true);
+        return;
+      }
+      this.client = client;
+      this.reconnectDelayMs = RECONNECT_MIN_MS;
+      this.handlers.onConnected();
+    } catch (err) {
+      if (client) client.release(true);
+      this.logger.warn({ err }, 'LISTEN connection failed; polling until it is back');
+      this.scheduleReconnect();
+    }
+  }
+
+  private lost(client: pg.PoolClient, err: Error): void {
+    if (this.client !== client) return;
+    this.client = null;
+    client.release(true);
+    if (this.stopped) return;
+    this.logger.warn({ err }, 'LISTEN connection lost; reconnecting');
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.reconnectTimer) return;
+    const delay = this.reconnectDelayMs;
+    this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, RECONNECT_MAX_MS);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.connect();
+    }, delay);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const client = this.client;
+    this.client = null;
+    if (client) {
+      try {
+        await client.query('UNLISTEN *');
+        client.release();
+      } catch {
+        client.release(true);
+      }
+    }
+  }
+}

@@ -1,0 +1,86 @@
+// Runs one claimed job's handler: validates the payload again (a row written
+// by raw SQL may not match the schema), enforces the timeout through the
+// handler's AbortSignal, and turns the result into an acknowledgement.
+import type { Logger } from 'pino';
+import { PayloadValidationError, PermanentError, TimeoutError, UnknownJobError, serializeError } from '../errors.js';
+import { parsePayload, type JobRegistration } from '../job.js';
+import type { JobErrorEntry } from '../schema.js';
+import type { ClaimedJobRow } from '../sql/jobs.js';
+import type { Ack } from './completer.js';
+
+export interface RunningJob {
+  id: number;
+  attempt: number;
+  controller: AbortController;
+}
+
+export async function runJob(
+  row: ClaimedJobRow,
+  running: RunningJob,
+  registration: JobRegistration | undefined,
+  logger: Logger,
+): Promise<Ack> {
+  const { id, attempt } = running;
+  const jobLogger = logger.child({ jobId: id, job: row.name, queue: row.queue, attempt });
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    if (!registration) throw new UnknownJobError(row.name);
+    const payload = parsePayload(registration.job, row.payload);
+    const timeoutMs = row.timeout_ms ?? registration.job.timeoutMs;
+    const work = Promise.resolve().then(() =>
+      registration.handler(payload, {
+        job: {
+          id,
+          name: row.name,
+          queue: row.queue,
+          attempt,
+          maxAttempts: row.max_attempts,
+          createdAt: row.created_at,
+        },
+        signal: running.controller.signal,
+        logger: jobLogger,
+      }),
+    );
+    if (timeoutMs) {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const err = new TimeoutError(timeoutMs);
+          running.controller.abort(err);
+          reject(err);
+        }, timeoutMs);
+      });
+      await Promise.race([work, timeout]);
+    } else {
+      await work;
+    }
+    jobLogger.debug({ durationMs: Math.round(performance.now() - started) }, 'job completed');
+    return { kind: 'complete', id, attempt, name: row.name, queue: row.queue };
+  } catch (err) {
+    const permanent =
+      err instanceof PermanentError || err instanceof PayloadValidationError || err instanceof UnknownJobError;
+    const kind: JobErrorEntry['kind'] = err instanceof TimeoutError ? 'timeout' : 'error';
+    jobLogger.warn(
+      { durationMs: Math.round(performance.now() - started), err: serializeError(err), permanent },
+      'job attempt failed',
+    );
+    const custom = registration?.job.backoffFunction;
+    let retryDelayMs: number | null = null;
+    if (custom && !permanent) {
+      const ms = Number(custom(attempt, err));
+      retryDelayMs = Number.isFinite(ms) ? Math.min(Math.max(Math.round(ms), 0), 2_147_483_647) : null;
+    }
+    return {
+      kind: 'fail',
+      id,
+      attempt,
+      name: row.name,
+      queue: row.queue,
+      permanent,
+      retryDelayMs,
+      error: { attempt, at: new Date().toISOString(), kind, ...serializeError(err) },
+    };
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}

@@ -1,0 +1,259 @@
+// Worker: claims batches of jobs into a local prefetch buffer, runs up to
+// `concurrency` handlers at once, and acknowledges results in batches.
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import {
+  CONCURRENCY_DEFAULT,
+  HEARTBEAT_INTERVAL_MS_DEFAULT,
+  LEASE_MS_DEFAULT,
+  MAX_PENDING_ACKS_DEFAULT,
+  POLL_INTERVAL_MS_DEFAULT,
+  PROMOTE_BATCH_SIZE_DEFAULT,
+  SHUTDOWN_TIMEOUT_MS_DEFAULT,
+  parseOptions,
+  workerOptionsSchema,
+} from '../config.js';
+import { openPool, type ConnectionOptions } from '../connection.js';
+import { ValidationError, WorkerStateError } from '../errors.js';
+import type { JobRegistration } from '../job.js';
+import { defaultLogger } from '../logger.js';
+import { Promoter } from '../services/promoter.js';
+import { jobTypeUpsertMany } from '../sql/job-types.js';
+import { jobReleaseMany, type ClaimedJobRow } from '../sql/jobs.js';
+import { workerDeregister, workerRegister } from '../sql/workers.js';
+import { SLUICE_VERSION } from '../version.js';
+import { Completer, type Ack, type AckResult } from './completer.js';
+import { Fetcher } from './fetcher.js';
+import { Heartbeat } from './heartbeat.js';
+import { JOBS_CHANNEL, Notifier, SCHEDULED_CHANNEL } from './notifier.js';
+import { runJob, type RunningJob } from './run-job.js';
+
+export interface WorkerOptions extends ConnectionOptions {
+  /** What this worker runs: `myJob.handle(fn)` for each job. */
+  handlers: JobRegistration[];
+  /** Handlers running at once in this process. Default 10. */
+  concurrency?: number;
+  /** Queues to claim from. Default: the queues of the handlers. */
+  queues?: string[];
+  /** Jobs claimed ahead of free slots. Default: equal to concurrency. */
+  prefetch?: number;
+  /** Poll for jobs this often when no notification arrives. Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** Lease of a claimed job, renewed by the heartbeat. Default 300000 ms. */
+  leaseMs?: number;
+  /** Unwritten acknowledgements at which new jobs stop starting. Default 1000. */
+  maxPendingAcks?: number;
+  /** Heartbeat period. Default 5000 ms. */
+  heartbeatIntervalMs?: number;
+  /** On stop(), how long running jobs may finish before they are released. Default 30000 ms. */
+  shutdownTimeoutMs?: number;
+  /** A label for this process in sluice.workers. */
+  service?: string;
+  logger?: Logger;
+}
+
+export interface JobEvent {
+  id: number;
+  name: string;
+  queue: string;
+  attempt: number;
+  result: AckResult;
+}
+
+export class Worker extends EventEmitter<{ job: [JobEvent] }> {
+  readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  readonly concurrency: number;
+  readonly queues: string[];
+  private readonly logger: Logger;
+  private readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
+  private readonly registrations = new Map<string, JobRegistration>();
+  private readonly options: Required<Pick<WorkerOptions, 'pollIntervalMs' | 'leaseMs' | 'maxPendingAcks' | 'heartbeatIntervalMs' | 'shutdownTimeoutMs' | 'prefetch'>> & { service: string | null };
+  private readonly buffer: ClaimedJobRow[] = [];
+  private readonly running = new Map<number, RunningJob & { done: Promise<void>; released: boolean }>();
+  private readonly completer: Completer;
+  private readonly fetcher: Fetcher;
+  private readonly promoter: Promoter;
+  private readonly heartbeat: Heartbeat;
+  private readonly notifier: Notifier;
+  private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
+
+  constructor(options: WorkerOptions) {
+    super();
+    const { handlers, logger, pool, connectionString, poolSize, ...rest } = options ?? ({} as WorkerOptions);
+    const opts = parseOptions(workerOptionsSchema, rest, 'createWorker');
+    if (!Array.isArray(handlers) || handlers.length === 0) {
+      throw new ValidationError('createWorker.handlers', 'must be a non-empty array of job.handle(fn) registrations');
+    }
+    for (const [i, reg] of handlers.entries()) {
+      if (!reg?.job?.name || typeof reg.handler !== 'function') {
+        throw new ValidationError(`createWorker.handlers.${i}`, 'expected job.handle(fn)');
+      }
+      this.registrations.set(reg.job.name, reg);
+    }
+    this.logger = (logger ?? defaultLogger()).child({ workerId: this.id });
+    this.concurrency = opts.concurrency ?? CONCURRENCY_DEFAULT;
+    this.queues = opts.queues ?? [...new Set(handlers.map((h) => h.job.queue))];
+    this.options = {
+      pollIntervalMs: opts.pollIntervalMs ?? POLL_INTERVAL_MS_DEFAULT,
+      leaseMs: opts.leaseMs ?? LEASE_MS_DEFAULT,
+      maxPendingAcks: opts.maxPendingAcks ?? MAX_PENDING_ACKS_DEFAULT,
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
+      shutdownTimeoutMs: opts.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS_DEFAULT,
+      prefetch: opts.prefetch ?? this.concurrency,
+      service: opts.service ?? null,
+    };
+    const opened = openPool({ pool, connectionString, poolSize }, this.logger);
+    this.pool = opened.pool;
+    this.ownsPool = opened.owned;
+    this.completer = new Completer(this.pool, this.logger, (ack, result) => this.acknowledged(ack, result));
+    this.fetcher = new Fetcher(
+      this.pool,
+      {
+        queues: this.queues,
+        workerId: this.id,
+        leaseMs: this.options.leaseMs,
+        pollIntervalMs: this.options.pollIntervalMs,
+        lowWater: Math.floor(this.options.prefetch / 2),
+        room: () => this.room(),
+        bufferedCount: () => this.buffer.length,
+        accept: (rows) => this.accept(rows),
+      },
+      this.logger,
+    );
+    this.promoter = new Promoter(
+      this.pool,
+      { batchSize: PROMOTE_BATCH_SIZE_DEFAULT, maxSleepMs: this.options.pollIntervalMs },
+      this.logger,
+    );
+    this.heartbeat = new Heartbeat(this.pool, this.id, this.options.heartbeatIntervalMs, this.options.leaseMs, this.logger);
+    this.notifier = new Notifier(
+      this.pool,
+      [JOBS_CHANNEL, SCHEDULED_CHANNEL],
+      {
+        onNotification: (channel, payload) => {
+          if (channel === SCHEDULED_CHANNEL) this.promoter.wake();
+          else if (this.queues.includes(payload)) this.fetcher.notified();
+        },
+        onConnected: () => this.fetcher.notified(),
+      },
+      this.logger,
+    );
+  }
+
+  /** Registers the worker and starts claiming. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new WorkerStateError(`worker is ${this.state}; create a new one to start again`);
+    this.state = 'started';
+    await jobTypeUpsertMany(this.pool, [...this.registrations.values()].map((r) => r.job));
+    await workerRegister(this.pool, {
+      id: this.id,
+      service: this.options.service,
+      host: hostname(),
+      pid: process.pid,
+      queues: this.queues,
+      concurrency: this.concurrency,
+      version: SLUICE_VERSION,
+    });
+    await this.notifier.start();
+    this.heartbeat.start();
+    this.promoter.start();
+    this.fetcher.start();
+    this.logger.info({ queues: this.queues, concurrency: this.concurrency }, 'worker started');
+  }
+
+  /**
+   * Stops claiming, lets running jobs finish for up to shutdownTimeoutMs,
+   * writes every pending acknowledgement, gives unstarted and unfinished jobs
+   * back to their queues at once, and deregisters.
+   */
+  async stop(): Promise<void> {
+    if (this.state !== 'started') return;
+    this.state = 'stopping';
+    await Promise.all([this.fetcher.stop(), this.promoter.stop(), this.notifier.stop()]);
+    const unstarted = this.buffer.splice(0);
+    if (unstarted.length) {
+      await jobReleaseMany(this.pool, unstarted.map((r) => Number(r.id)), unstarted.map((r) => r.attempt));
+    }
+    await this.waitForRunning(this.options.shutdownTimeoutMs);
+    const unfinished = [...this.running.values()];
+    for (const job of unfinished) {
+      job.released = true;
+      job.controller.abort(new WorkerStateError('worker is shutting down'));
+    }
+    await this.completer.flush();
+    if (unfinished.length) {
+      await jobReleaseMany(this.pool, unfinished.map((j) => j.id), unfinished.map((j) => j.attempt));
+      this.logger.warn({ jobs: unfinished.length }, 'released jobs still running at shutdown');
+    }
+    await this.heartbeat.stop();
+    await workerDeregister(this.pool, this.id);
+    this.state = 'stopped';
+    if (this.ownsPool) await this.pool.end();
+    this.logger.info('worker stopped');
+  }
+
+  /** Jobs running plus jobs buffered: for tests and stats. */
+  get load(): { running: number; buffered: number; pendingAcks: number } {
+    return { running: this.running.size, buffered: this.buffer.length, pendingAcks: this.completer.pending };
+  }
+
+  private room(): number {
+    if (this.state !== 'started') return 0;
+    return this.concurrency + this.options.prefetch - this.running.size - this.buffer.length;
+  }
+
+  private accept(rows: ClaimedJobRow[]): void {
+    this.buffer.push(...rows);
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    while (
+      this.running.size < this.concurrency &&
+      this.buffer.length > 0 &&
+      this.completer.pending < this.options.maxPendingAcks &&
+      this.state === 'started'
+    ) {
+      this.startJob(this.buffer.shift()!);
+    }
+    if (this.buffer.length <= Math.floor(this.options.prefetch / 2)) this.fetcher.lowOnWork();
+  }
+
+  private startJob(row: ClaimedJobRow): void {
+    const id = Number(row.id);
+    const controller = new AbortController();
+    const entry = { id, attempt: row.attempt, controller, done: Promise.resolve(), released: false };
+    entry.done = runJob(row, entry, this.registrations.get(row.name), this.logger).then((ack) => {
+      this.running.delete(id);
+      // Released at shutdown: the job is back in its queue, this answer is void.
+      if (entry.released) return;
+      this.completer.push(ack);
+      this.dispatch();
+    });
+    this.running.set(id, entry);
+  }
+
+  private acknowledged(ack: Ack, result: AckResult): void {
+    this.emit('job', { id: ack.id, attempt: ack.attempt, name: ack.name, queue: ack.queue, result });
+    // A flushed batch may have been holding back new jobs.
+    this.dispatch();
+  }
+
+  private async waitForRunning(timeoutMs: number): Promise<void> {
+    if (this.running.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.running.values()].map((j) => j.done)),
+      new Promise((r) => (timer = setTimeout(r, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+  }
+}
+
+export function createWorker(options: WorkerOptions): Worker {
+  return new Worker(options);
+}
