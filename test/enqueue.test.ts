@@ -1,0 +1,131 @@
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Sluice, jobs } from '../packages/sluice/src/index.js';
+import { count, createTestDb, type TestDb } from './helpers/db.js';
+import { noop, sendEmail } from './helpers/jobs.js';
+
+let db: TestDb;
+let sluice: Sluice;
+
+beforeAll(async () => {
+  db = await createTestDb();
+  sluice = new Sluice({ pool: db.pool, jobs: [sendEmail, noop] });
+  await db.pool.query('CREATE TABLE orders (id serial primary key, total int not null)');
+});
+afterAll(async () => {
+  await sluice.close();
+  await db.drop();
+});
+
+describe('enqueue in the caller transaction', () => {
+  it('a pg client transaction that rolls back leaves no job', async () => {
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('INSERT INTO orders (total) VALUES (10)');
+      const id = await sluice.enqueue(sendEmail, { to: 'rollback@example.com' }, { tx: client });
+      expect(id).toBeGreaterThan(0);
+      await client.query('ROLLBACK');
+      expect(await count(db.pool, 'SELECT count(*) n FROM sluice.jobs WHERE id = $1', [id])).toBe(0);
+    } finally {
+      client.release();
+    }
+  });
+
+  it('the business row and the job become visible together on commit', async () => {
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ id: number }>('INSERT INTO orders (total) VALUES (20) RETURNING id');
+      const jobId = await sluice.enqueue(sendEmail, { to: 'commit@example.com' }, { tx: client });
+      // Before commit, another connection sees neither.
+      expect(await count(db.pool, 'SELECT count(*) n FROM orders WHERE id = $1', [rows[0]!.id])).toBe(0);
+      expect(await count(db.pool, 'SELECT count(*) n FROM sluice.jobs WHERE id = $1', [jobId])).toBe(0);
+      await client.query('COMMIT');
+      expect(await count(db.pool, 'SELECT count(*) n FROM orders WHERE id = $1', [rows[0]!.id])).toBe(1);
+      expect(await count(db.pool, 'SELECT count(*) n FROM sluice.jobs WHERE id = $1', [jobId])).toBe(1);
+    } finally {
+      client.release();
+    }
+  });
+
+  it('accepts a drizzle db and a drizzle transaction', async () => {
+    const d = drizzle(db.pool);
+    const viaDb = await sluice.enqueue(sendEmail, { to: 'db@example.com' }, { tx: d });
+    let inTx = 0;
+    await expect(
+      d.transaction(async (tx) => {
+        await tx.execute(sql`INSERT INTO orders (total) VALUES (30)`);
+        inTx = await sluice.enqueue(sendEmail, { to: 'tx@example.com' }, { tx });
+        throw new Error('abort the business transaction');
+      }),
+    ).rejects.toThrow('abort the business transaction');
+    const committed = await d.transaction(async (tx) => sluice.enqueue(sendEmail, { to: 'ok@example.com' }, { tx }));
+    const found = await d.select({ id: jobs.id }).from(jobs).where(sql`${jobs.id} IN (${viaDb}, ${inTx}, ${committed})`);
+    expect(found.map((r) => r.id).sort()).toEqual([viaDb, committed].sort());
+  });
+
+  it('stores the job with the definition defaults and the validated payload', async () => {
+    const id = await sluice.enqueue(sendEmail, { to: 'a@b.co' });
+    const job = await sluice.getJob(id);
+    expect(job).toMatchObject({ name: 'email.send', queue: 'emails', state: 'available', attempt: 0, maxAttempts: 3 });
+    expect(job.payload).toEqual({ to: 'a@b.co', subject: 'hello' });
+  });
+
+  it('enqueueMany writes the whole batch in order, by job name too', async () => {
+    const ids = await sluice.enqueueMany('noop', Array.from({ length: 500 }, (_, n) => ({ n })));
+    expect(ids).toHaveLength(500);
+    const { rows } = await db.pool.query<{ id: string; n: number }>(
+      `SELECT id, (payload->>'n')::int AS n FROM sluice.jobs WHERE id = ANY($1::bigint[])`,
+      [ids],
+    );
+    const byId = new Map(rows.map((r) => [Number(r.id), r.n]));
+    expect(ids.map((id) => byId.get(id))).toEqual(Array.from({ length: 500 }, (_, n) => n));
+  });
+
+  it('delayed jobs wait as scheduled; runAt and delayMs both work', async () => {
+    const a = await sluice.enqueue(noop, { n: 1 }, { delayMs: 60_000 });
+    const b = await sluice.enqueue(noop, { n: 2 }, { runAt: new Date(Date.now() + 3_600_000) });
+    expect((await sluice.getJob(a)).state).toBe('scheduled');
+    expect((await sluice.getJob(b)).state).toBe('scheduled');
+  });
+
+  it('uniqueKey returns the live job instead of a duplicate', async () => {
+    const first = await sluice.enqueue(noop, { n: 7 }, { uniqueKey: 'only-once' });
+    const second = await sluice.enqueue(noop, { n: 8 }, { uniqueKey: 'only-once' });
+    expect(second).toBe(first);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE unique_key = 'only-once'`)).toBe(1);
+  });
+});
+
+describe('enqueue from SQL', () => {
+  it('sluice.enqueue uses the registered defaults of the job name', async () => {
+    await sluice.registerJobs();
+    const { rows } = await db.pool.query<{ id: string }>(
+      `SELECT sluice.enqueue('email.send', '{"to":"sql@example.com"}', run_at => now() + interval '5 min') AS id`,
+    );
+    const job = await sluice.getJob(Number(rows[0]!.id));
+    expect(job).toMatchObject({ queue: 'emails', maxAttempts: 3, state: 'scheduled' });
+  });
+
+  it('sluice.enqueue_many inserts a batch in one call', async () => {
+    const { rows } = await db.pool.query<{ id: string }>(
+      `SELECT id FROM sluice.enqueue_many('noop', '[{"n":1},{"n":2},{"n":3}]', queue => 'sqlq') AS id`,
+    );
+    expect(rows).toHaveLength(3);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'sqlq'`)).toBe(3);
+  });
+
+  it('sends one NOTIFY per statement carrying only the queue name', async () => {
+    const listener = await db.pool.connect();
+    const got: { channel: string; payload?: string }[] = [];
+    listener.on('notification', (m) => got.push({ channel: m.channel, payload: m.payload }));
+    await listener.query('LISTEN sluice_jobs');
+    await db.pool.query(`SELECT sluice.enqueue_many('noop', '[{"n":1},{"n":2},{"n":3}]', queue => 'notified')`);
+    await new Promise((r) => setTimeout(r, 200));
+    await listener.query('UNLISTEN *');
+    listener.release();
+    expect(got).toEqual([{ channel: 'sluice_jobs', payload: 'notified' }]);
+  });
+});
