@@ -7,5 +7,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    env: { SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'silent' },
   },
 });

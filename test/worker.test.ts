@@ -1,0 +1,143 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { PermanentError, Sluice, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
+import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+
+let db: TestDb;
+let sluice: Sluice;
+const workers: Worker[] = [];
+
+beforeAll(async () => {
+  db = await createTestDb();
+  sluice = new Sluice({ pool: db.pool });
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+function start(...args: Parameters<typeof createWorker>): Worker {
+  const w = createWorker({ connectionString: db.url, pollIntervalMs: 200, ...args[0] });
+  workers.push(w);
+  return w;
+}
+
+describe('worker', () => {
+  it('runs each enqueued job once and moves it to history', async () => {
+    const job = defineJob({ name: 'count.up', queue: 'w1', schema: z.object({ n: z.number() }) });
+    const seen: number[] = [];
+    const w = start({ handlers: [job.handle(async (p) => void seen.push(p.n))], concurrency: 4 });
+    await w.start();
+    const ids = await sluice.enqueueMany(job, Array.from({ length: 200 }, (_, n) => ({ n })));
+    await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = 'w1'`)) === 200, { what: '200 completed' });
+    expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, n) => n));
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'w1'`)).toBe(0);
+    const done = await sluice.getJob(ids[0]!);
+    expect(done.state).toBe('completed');
+    expect(done.attempt).toBe(1);
+  });
+
+  it('retries with backoff, keeps every error, then dead-letters; replay runs it again', async () => {
+    let calls = 0;
+    let failUntil = Infinity;
+    const job = defineJob({
+      name: 'flaky',
+      queue: 'w2',
+      schema: z.object({}),
+      maxAttempts: 3,
+      backoff: { kind: 'exponential', baseMs: 100, factor: 2, jitter: 0 },
+    });
+    const w = start({
+      handlers: [
+        job.handle(async () => {
+          calls++;
+          if (calls < failUntil) throw new Error(`boom ${calls}`);
+        }),
+      ],
+    });
+    await w.start();
+    const id = await sluice.enqueue(job, {});
+    const dead = await waitUntil(async () => {
+      const j = await sluice.getJob(id);
+      return j.state === 'dead' ? j : null;
+    }, { what: 'dead job' });
+    expect(calls).toBe(3);
+    expect(dead.errors.map((e) => e.message)).toEqual(['boom 1', 'boom 2', 'boom 3']);
+    expect(dead.errors.map((e) => e.attempt)).toEqual([1, 2, 3]);
+    const { rows } = await db.pool.query(`SELECT reason FROM sluice.dead_jobs WHERE id = $1`, [id]);
+    expect(rows[0].reason).toBe('exhausted');
+
+    failUntil = 0;
+    await sluice.replayDead([id]);
+    await waitUntil(async () => (await sluice.getJob(id)).state === 'completed', { what: 'replayed job completed' });
+    expect(calls).toBe(4);
+  });
+
+  it('a PermanentError goes to the dead-letter queue at once', async () => {
+    const job = defineJob({ name: 'perm', queue: 'w3', schema: z.object({}), maxAttempts: 10 });
+    const w = start({ handlers: [job.handle(async () => { throw new PermanentError('no way'); })] });
+    await w.start();
+    const id = await sluice.enqueue(job, {});
+    await waitUntil(async () => (await sluice.getJob(id)).state === 'dead', { what: 'dead' });
+    const j = await sluice.getJob(id);
+    expect(j.attempt).toBe(1);
+    expect(j.errors[0]).toMatchObject({ name: 'PermanentError', message: 'no way' });
+  });
+
+  it('a job inserted by raw SQL with a bad payload fails permanently with the validation error', async () => {
+    const job = defineJob({ name: 'typed', queue: 'w4', schema: z.object({ email: z.string().email() }), maxAttempts: 5 });
+    let ran = 0;
+    const w = start({ handlers: [job.handle(async () => void ran++)] });
+    await w.start();
+    const { rows } = await db.pool.query(`SELECT sluice.enqueue('typed', '{"email": 42}') AS id`);
+    const id = Number(rows[0].id);
+    await waitUntil(async () => (await sluice.getJob(id)).state === 'dead', { what: 'dead' });
+    const j = await sluice.getJob(id);
+    expect(ran).toBe(0);
+    expect(j.attempt).toBe(1);
+    expect(j.errors[0]!.name).toBe('PayloadValidationError');
+    expect(j.errors[0]!.message).toContain('email');
+    expect(j.errors[0]!.message).not.toContain('42');
+  });
+
+  it('runs higher priority first and FIFO within a priority', async () => {
+    const job = defineJob({ name: 'ordered', queue: 'w5', schema: z.object({ tag: z.string() }) });
+    const order: string[] = [];
+    await sluice.enqueue(job, { tag: 'low-1' }, { priority: -1 });
+    await sluice.enqueue(job, { tag: 'mid-1' });
+    await sluice.enqueue(job, { tag: 'high-1' }, { priority: 5 });
+    await sluice.enqueue(job, { tag: 'mid-2' });
+    await sluice.enqueue(job, { tag: 'high-2' }, { priority: 5 });
+    const w = start({ handlers: [job.handle(async (p) => void order.push(p.tag))], concurrency: 1, prefetch: 0 });
+    await w.start();
+    await waitUntil(() => order.length === 5, { what: '5 jobs' });
+    expect(order).toEqual(['high-1', 'high-2', 'mid-1', 'mid-2', 'low-1']);
+  });
+
+  it('promotes a delayed job when it is due', async () => {
+    const job = defineJob({ name: 'later', queue: 'w6', schema: z.object({}) });
+    let startedAt = 0;
+    const w = start({ handlers: [job.handle(async () => void (startedAt = Date.now()))], pollIntervalMs: 5_000 });
+    await w.start();
+    const runAt = new Date(Date.now() + 500);
+    const id = await sluice.enqueue(job, {}, { runAt });
+    expect((await sluice.getJob(id)).state).toBe('scheduled');
+    await waitUntil(() => startedAt > 0, { what: 'delayed job started' });
+    expect(startedAt).toBeGreaterThanOrEqual(runAt.getTime() - 5);
+  });
+
+  it('a custom backoff function sets the retry delay', async () => {
+    const seen: number[] = [];
+    const job = defineJob({ name: 'custom.backoff', queue: 'w7', schema: z.object({}), maxAttempts: 2, backoff: (attempt) => attempt * 3_600_000 });
+    const w = start({ handlers: [job.handle(async () => { throw new Error('fail'); })] });
+    w.on('job', (e) => seen.push(e.attempt));
+    await w.start();
+    const id = await sluice.enqueue(job, {});
+    await waitUntil(() => seen.length === 1, { what: 'first failure' });
+    const { rows } = await db.pool.query(`SELECT state, extract(epoch FROM run_at - now()) AS s FROM sluice.jobs WHERE id = $1`, [id]);
+    expect(rows[0].state).toBe('scheduled');
+    expect(Number(rows[0].s)).toBeGreaterThan(3_500);
+  });
+});
