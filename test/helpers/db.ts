@@ -55,7 +55,7 @@ export async function createTestDb(): Promise<TestDb> {
 export async function waitUntil<T>(
   check: () => Promise<T> | T,
   { timeoutMs = 20_000, intervalMs = 25, what = 'condition' } = {},
-): Promise<T> {
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -20,7 +20,13 @@ export interface Queryable {
  * A `pg` Pool, Client or PoolClient, or a drizzle node-postgres `db` or
  * transaction.
  */
-export type Executor = Queryable | { session: unknown } | { $client: unknown };
+export type Executor = Queryable | DrizzleExecutor;
+
+/** The shape drizzle's node-postgres db and transaction share. */
+export interface DrizzleExecutor {
+  execute(...args: never[]): unknown;
+  transaction(...args: never[]): unknown;
+}
 
 function isQueryable(value: unknown): value is Queryable {
   return typeof value === 'object' && value !== null && typeof (value as Queryable).query === 'function';

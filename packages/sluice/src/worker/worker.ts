@@ -63,7 +63,7 @@ export interface JobEvent {
   result: AckResult;
 }
 
-export class Worker extends EventEmitter<{ job: [JobEvent] }> {
+export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
   readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   readonly concurrency: number;
   readonly queues: string[];
@@ -194,6 +194,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent] }> {
     this.state = 'stopped';
     if (this.ownsPool) await this.pool.end();
     this.logger.info('worker stopped');
+    this.emit('stopped');
   }
 
   /** Jobs running plus jobs buffered: for tests and stats. */

@@ -1,0 +1,25 @@
+import pg from 'pg';
+import { migrate } from '../../migrate.js';
+import { EXIT_OK, UsageError, databaseUrl, parse } from '../usage.js';
+
+export const migrateHelp = `sluice migrate [--database-url URL]
+
+Applies sluice's migrations (safe to run from several processes at once).
+Refuses a database migrated by a newer sluice.`;
+
+export async function migrateCommand(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parse(args, { 'database-url': { type: 'string' } });
+  if (values.help) {
+    out(migrateHelp);
+    return EXIT_OK;
+  }
+  if (positionals.length) throw new UsageError(positionals[0]!, 'unexpected argument');
+  const pool = new pg.Pool({ connectionString: databaseUrl(values['database-url'] as string | undefined), max: 1 });
+  try {
+    await migrate(pool);
+    out('sluice schema is up to date');
+  } finally {
+    await pool.end();
+  }
+  return EXIT_OK;
+}

@@ -1,0 +1,48 @@
+// CLI argument errors and exit codes.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export const EXIT_OK = 0;
+/** The command ran and failed (database unreachable, schema too new, ...). */
+export const EXIT_FAILURE = 1;
+/** Bad arguments: nothing was done. */
+export const EXIT_USAGE = 2;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+  constructor(
+    readonly argument: string,
+    reason: string,
+  ) {
+    super(`${argument}: ${reason}`);
+  }
+}
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** parseArgs with strict checking, turning its errors into UsageError naming the argument. */
+export interface Parsed {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+}
+
+export function parse(args: string[], options: Options): Parsed {
+  try {
+    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    const message = (err as Error).message;
+    const arg = message.match(/'(-[^' ]+)/)?.[1] ?? 'arguments';
+    throw new UsageError(arg, message);
+  }
+}
+
+export function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(name, 'must be a positive integer');
+  return Number(value);
+}
+
+export function databaseUrl(value: string | undefined): string {
+  const url = value ?? process.env.DATABASE_URL;
+  if (!url) throw new UsageError('--database-url', 'give --database-url or set DATABASE_URL');
+  return url;
+}
