@@ -202,6 +202,27 @@ BEGIN
   RETURN promoted;
 END $$;
 --> statement-breakpoint
+-- Moves live jobs to the dead-letter queue, appending each one's last error.
+CREATE FUNCTION sluice.move_to_dead(ids bigint[], last_errors jsonb[], reasons text[])
+RETURNS TABLE (id bigint, queue text) LANGUAGE sql AS $$
+  WITH input AS (
+    SELECT * FROM unnest(ids, last_errors, reasons) AS u(id, error, reason)
+  ), gone AS (
+    DELETE FROM sluice.jobs j USING input i WHERE j.id = i.id
+    RETURNING j.*, i.error AS last_error, i.reason AS dead_reason
+  )
+  INSERT INTO sluice.dead_jobs (
+    id, queue, name, payload, priority, attempt, max_attempts, backoff_kind, backoff_base_ms,
+    backoff_factor, backoff_max_ms, backoff_jitter, timeout_ms, unique_key, group_key, tags,
+    errors, reason, created_at, run_at, attempted_at)
+  SELECT g.id, g.queue, g.name, g.payload, g.priority, g.attempt, g.max_attempts, g.backoff_kind,
+    g.backoff_base_ms, g.backoff_factor, g.backoff_max_ms, g.backoff_jitter, g.timeout_ms,
+    g.unique_key, g.group_key, g.tags, g.errors || jsonb_build_array(g.last_error),
+    g.dead_reason, g.created_at, g.run_at, g.attempted_at
+  FROM gone g
+  RETURNING dead_jobs.id, dead_jobs.queue
+$$;
+--> statement-breakpoint
 -- Records failed attempts. A row is touched only when id, attempt and state
 -- still match the caller's lease; the rest are stale answers and are left out
 -- of the result. Exhausted or permanent failures move to the dead-letter queue.
@@ -210,64 +231,58 @@ CREATE FUNCTION sluice.job_fail_many(
 ) RETURNS TABLE (id bigint, outcome text) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-  r record;
-  ready_queues text[] := '{}';
-  any_scheduled boolean := false;
+  dead_ids bigint[];
+  dead_errors jsonb[];
+  dead_reasons text[];
+  retry_ids bigint[];
+  retry_errors jsonb[];
+  retry_delays bigint[];
+  ready_queues text[];
   q text;
 BEGIN
-  FOR r IN
-    WITH input AS (
-      SELECT * FROM unnest(ids, attempts, errors, permanent,
-        coalesce(retry_delays_ms, array_fill(NULL::integer, ARRAY[cardinality(ids)])))
-        AS u(id, attempt, error, permanent, delay_ms)
-    ), target AS (
-      SELECT j.id, i.error, i.permanent, (i.permanent OR j.attempt >= j.max_attempts) AS to_dead,
-        coalesce(i.delay_ms, sluice.retry_delay_ms(j.attempt, j.backoff_kind, j.backoff_base_ms,
-          j.backoff_factor, j.backoff_max_ms, j.backoff_jitter)) AS delay_ms
-      FROM sluice.jobs j JOIN input i ON i.id = j.id AND i.attempt = j.attempt
-      WHERE j.state = 'running'
-      FOR UPDATE OF j
-    ), dead AS (
-      DELETE FROM sluice.jobs j USING target t WHERE j.id = t.id AND t.to_dead
-      RETURNING j.*, t.error AS last_error, t.permanent AS was_permanent
-    ), dead_ins AS (
-      INSERT INTO sluice.dead_jobs (
-        id, queue, name, payload, priority, attempt, max_attempts, backoff_kind, backoff_base_ms,
-        backoff_factor, backoff_max_ms, backoff_jitter, timeout_ms, unique_key, group_key, tags,
-        errors, reason, created_at, run_at, attempted_at)
-      SELECT d.id, d.queue, d.name, d.payload, d.priority, d.attempt, d.max_attempts, d.backoff_kind,
-        d.backoff_base_ms, d.backoff_factor, d.backoff_max_ms, d.backoff_jitter, d.timeout_ms,
-        d.unique_key, d.group_key, d.tags, d.errors || jsonb_build_array(d.last_error),
-        CASE WHEN d.was_permanent THEN 'permanent' ELSE 'exhausted' END, d.created_at, d.run_at, d.attempted_at
-      FROM dead d
-      RETURNING dead_jobs.id, dead_jobs.queue
-    ), retried AS (
-      UPDATE sluice.jobs j SET
-        state = CASE WHEN t.delay_ms <= 0 THEN 'available' ELSE 'scheduled' END,
-        run_at = now() + make_interval(secs => greatest(t.delay_ms, 0) / 1000.0),
-        locked_by = NULL, locked_until = NULL,
-        errors = j.errors || jsonb_build_array(t.error)
-      FROM target t WHERE j.id = t.id AND NOT t.to_dead
-      RETURNING j.id, j.queue, j.state
-    )
-    SELECT dead_ins.id, 'dead' AS outcome, dead_ins.queue, NULL AS state FROM dead_ins
-    UNION ALL
-    SELECT retried.id, 'retry', retried.queue, retried.state FROM retried
-  LOOP
-    id := r.id;
-    outcome := r.outcome;
-    IF r.state = 'available' AND NOT r.queue = ANY(ready_queues) THEN
-      ready_queues := ready_queues || r.queue;
-    ELSIF r.state = 'scheduled' THEN
-      any_scheduled := true;
+  WITH input AS (
+    SELECT * FROM unnest(ids, attempts, errors, permanent,
+      coalesce(retry_delays_ms, array_fill(NULL::integer, ARRAY[cardinality(ids)])))
+      AS u(id, attempt, error, permanent, delay_ms)
+  ), target AS (
+    SELECT j.id, i.error, i.permanent, (i.permanent OR j.attempt >= j.max_attempts) AS to_dead,
+      coalesce(i.delay_ms, sluice.retry_delay_ms(j.attempt, j.backoff_kind, j.backoff_base_ms,
+        j.backoff_factor, j.backoff_max_ms, j.backoff_jitter)) AS delay_ms
+    FROM sluice.jobs j JOIN input i ON i.id = j.id AND i.attempt = j.attempt
+    WHERE j.state = 'running'
+    FOR UPDATE OF j
+  )
+  SELECT array_agg(t.id) FILTER (WHERE t.to_dead),
+         array_agg(t.error) FILTER (WHERE t.to_dead),
+         array_agg(CASE WHEN t.permanent THEN 'permanent' ELSE 'exhausted' END) FILTER (WHERE t.to_dead),
+         array_agg(t.id) FILTER (WHERE NOT t.to_dead),
+         array_agg(t.error) FILTER (WHERE NOT t.to_dead),
+         array_agg(t.delay_ms) FILTER (WHERE NOT t.to_dead)
+    INTO dead_ids, dead_errors, dead_reasons, retry_ids, retry_errors, retry_delays
+  FROM target t;
+
+  IF dead_ids IS NOT NULL THEN
+    RETURN QUERY SELECT d.id, 'dead'::text FROM sluice.move_to_dead(dead_ids, dead_errors, dead_reasons) d;
+  END IF;
+  IF retry_ids IS NOT NULL THEN
+    RETURN QUERY
+    UPDATE sluice.jobs j SET
+      state = CASE WHEN r.delay_ms <= 0 THEN 'available' ELSE 'scheduled' END,
+      run_at = now() + make_interval(secs => greatest(r.delay_ms, 0) / 1000.0),
+      locked_by = NULL, locked_until = NULL,
+      errors = j.errors || jsonb_build_array(r.error)
+    FROM unnest(retry_ids, retry_errors, retry_delays) AS r(id, error, delay_ms)
+    WHERE j.id = r.id
+    RETURNING j.id, 'retry'::text;
+
+    SELECT array_agg(DISTINCT j.queue) INTO ready_queues
+    FROM sluice.jobs j WHERE j.id = ANY(retry_ids) AND j.state = 'available';
+    FOREACH q IN ARRAY coalesce(ready_queues, '{}') LOOP
+      PERFORM pg_notify('sluice_jobs', q);
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM unnest(retry_delays) d WHERE d > 0) THEN
+      PERFORM pg_notify('sluice_scheduled', '');
     END IF;
-    RETURN NEXT;
-  END LOOP;
-  FOREACH q IN ARRAY ready_queues LOOP
-    PERFORM pg_notify('sluice_jobs', q);
-  END LOOP;
-  IF any_scheduled THEN
-    PERFORM pg_notify('sluice_scheduled', '');
   END IF;
 END $$;
 --> statement-breakpoint

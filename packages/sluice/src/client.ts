@@ -33,6 +33,8 @@ export interface EnqueueOptions {
   delayMs?: number;
   priority?: number;
   maxAttempts?: number;
+  /** Time limit of each attempt in milliseconds; overrides the job definition's. */
+  timeoutMs?: number;
   /** While a live job has this key in the queue, enqueue returns that job's id instead. */
   uniqueKey?: string;
   tags?: string[];
@@ -137,7 +139,7 @@ export class Sluice {
         runAt,
         priority: opts.priority ?? job.priority,
         maxAttempts: opts.maxAttempts ?? job.maxAttempts,
-        timeoutMs: job.timeoutMs ?? null,
+        timeoutMs: opts.timeoutMs ?? job.timeoutMs ?? null,
         backoff: job.backoff,
         uniqueKeys: uniqueKey === null ? null : [uniqueKey],
         tags: opts.tags ?? null,
@@ -182,13 +184,14 @@ export class Sluice {
   }
 
   /**
-   * Cancels a waiting job (scheduled or available). Returns false when the job
-   * is already running; throws JobNotFoundError when no live job has the id.
+   * Cancels a live job and returns the state it was in. A running job's
+   * handler gets its AbortSignal fired in whichever worker runs it, and its
+   * late answer is refused. Throws JobNotFoundError when no live job has the id.
    */
-  async cancel(id: number, options: { tx?: Executor } = {}): Promise<boolean> {
+  async cancel(id: number, options: { tx?: Executor } = {}): Promise<'scheduled' | 'available' | 'running'> {
     const state = await jobCancel(this.db(options.tx), checkId(id));
     if (state === null) throw new JobNotFoundError([id], 'live job');
-    return state !== 'running';
+    return state as 'scheduled' | 'available' | 'running';
   }
 
   /** Runs a job now: a dead job is replayed, a job waiting for its retry is made available. */

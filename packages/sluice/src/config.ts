@@ -19,14 +19,23 @@ export const PRIORITY_DEFAULT = 0;
 export const CONCURRENCY_DEFAULT = 10;
 /** How often a worker looks for jobs when no notification arrived. */
 export const POLL_INTERVAL_MS_DEFAULT = 1_000;
-/** How long a claim is leased before the job counts as abandoned. */
-export const LEASE_MS_DEFAULT = 300_000;
+/**
+ * A worker whose heartbeat is older than this is dead, and its running jobs
+ * are rescued. It is also the lease of a claim, renewed by each heartbeat.
+ */
+export const WORKER_DEAD_AFTER_MS_DEFAULT = 15_000;
+/** Workers gone this long (and holding no job) are removed from sluice.workers. */
+export const WORKER_FORGET_AFTER_MS_DEFAULT = 3_600_000;
+/** Jobs rescued per statement. */
+export const RESCUE_BATCH_SIZE_DEFAULT = 1_000;
 /** Acknowledgements waiting to be written before new jobs stop starting. */
 export const MAX_PENDING_ACKS_DEFAULT = 1_000;
 /** How often a worker writes its heartbeat. */
 export const HEARTBEAT_INTERVAL_MS_DEFAULT = 5_000;
 /** Connections in a pool sluice creates itself. */
 export const POOL_SIZE_DEFAULT = 4;
+/** After a job's signal fires, how long its handler may wind down before its slot is freed. */
+export const ABORT_GRACE_MS_DEFAULT = 1_000;
 /** Due scheduled jobs promoted per statement. */
 export const PROMOTE_BATCH_SIZE_DEFAULT = 1_000;
 /** Longest a worker waits for running jobs on stop() before releasing them. */
@@ -73,6 +82,7 @@ export const enqueueOptionsSchema = z.strictObject({
   delayMs: z.number().finite().min(0).max(2_147_483_647 * 1000).optional(),
   priority: int(-32768, 32767).optional(),
   maxAttempts: int(1, 1000).optional(),
+  timeoutMs: int(1, 2_147_483_647).optional(),
   uniqueKey: z.string().min(1).max(512).optional(),
   tags: z.array(z.string().min(1).max(128)).max(32).optional(),
 });
@@ -81,10 +91,12 @@ export const workerOptionsSchema = z.strictObject({
   concurrency: int(1, 10_000).optional(),
   queues: z.array(nameSchema).min(1).optional(),
   pollIntervalMs: int(10, 3_600_000).optional(),
-  leaseMs: int(1_000, 86_400_000).optional(),
+  workerDeadAfterMs: int(1_000, 86_400_000).optional(),
+  maxRssBytes: int(16 * 1024 * 1024, Number.MAX_SAFE_INTEGER).optional(),
   maxPendingAcks: int(1, 1_000_000).optional(),
   heartbeatIntervalMs: int(100, 3_600_000).optional(),
   shutdownTimeoutMs: int(0, 86_400_000).optional(),
+  abortGraceMs: int(0, 3_600_000).optional(),
   prefetch: int(0, 100_000).optional(),
   service: z.string().max(128).optional(),
 });

@@ -77,6 +77,14 @@ export class TimeoutError extends SluiceError {
   }
 }
 
+/** The job was cancelled while its handler ran; the handler's signal fires with this. */
+export class CancelledError extends SluiceError {
+  override name = 'CancelledError';
+  constructor(readonly jobId: number) {
+    super(`job ${jobId} was cancelled`);
+  }
+}
+
 /** The database was migrated by a newer sluice than this one. */
 export class SchemaTooNewError extends SluiceError {
   override name = 'SchemaTooNewError';

@@ -150,6 +150,16 @@ export async function jobReleaseMany(db: Queryable, ids: number[], attempts: num
   return rows.length;
 }
 
+/** Returns jobs whose lease lapsed (their worker stopped heartbeating) to their queue or the DLQ. */
+export async function jobRescueExpired(db: Queryable, batchSize: number): Promise<Map<number, 'rescued' | 'dead'>> {
+  const { rows } = await db.query<{ id: string; outcome: 'rescued' | 'dead' }>({
+    name: 'sluice_job_rescue_expired',
+    text: `SELECT id, outcome FROM sluice.rescue_expired($1)`,
+    values: [batchSize],
+  });
+  return new Map(rows.map((r) => [Number(r.id), r.outcome]));
+}
+
 export async function jobPromoteDue(db: Queryable, batchSize: number): Promise<number> {
   const { rows } = await db.query<{ n: number }>({
     name: 'sluice_job_promote_due',

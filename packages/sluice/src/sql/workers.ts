@@ -32,6 +32,16 @@ export async function workerHeartbeat(db: Queryable, workerId: string, leaseMs: 
   });
 }
 
+/** Removes workers silent for longer than forgetAfterMs that hold no job. */
+export async function workerReap(db: Queryable, forgetAfterMs: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>({
+    name: 'sluice_worker_reap',
+    text: `SELECT sluice.reap_workers($1) AS n`,
+    values: [forgetAfterMs],
+  });
+  return rows[0]?.n ?? 0;
+}
+
 export async function workerDeregister(db: Queryable, workerId: string): Promise<void> {
   await db.query({
     name: 'sluice_worker_deregister',

@@ -19,15 +19,21 @@ export async function runJob(
   running: RunningJob,
   registration: JobRegistration | undefined,
   logger: Logger,
+  abortGraceMs: number,
 ): Promise<Ack> {
   const { id, attempt } = running;
   const jobLogger = logger.child({ jobId: id, job: row.name, queue: row.queue, attempt });
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
+  let grace: NodeJS.Timeout | undefined;
   try {
     if (!registration) throw new UnknownJobError(row.name);
     const payload = parsePayload(registration.job, row.payload);
     const timeoutMs = row.timeout_ms ?? registration.job.timeoutMs;
+    const signal = running.controller.signal;
+    if (timeoutMs) {
+      timer = setTimeout(() => running.controller.abort(new TimeoutError(timeoutMs)), timeoutMs);
+    }
     const work = Promise.resolve().then(() =>
       registration.handler(payload, {
         job: {
@@ -38,25 +44,29 @@ export async function runJob(
           maxAttempts: row.max_attempts,
           createdAt: row.created_at,
         },
-        signal: running.controller.signal,
+        signal,
         logger: jobLogger,
       }),
     );
-    if (timeoutMs) {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          const err = new TimeoutError(timeoutMs);
-          running.controller.abort(err);
-          reject(err);
-        }, timeoutMs);
-      });
-      await Promise.race([work, timeout]);
-    } else {
-      await work;
-    }
+    // Once aborted (timeout, cancel, shutdown) the handler gets a grace period
+    // to wind down; after it the slot is freed whether the handler listened or
+    // not, and whatever it answers later is never applied.
+    const abandoned = new Promise<never>((_, reject) => {
+      const onAbort = () => {
+        grace = setTimeout(() => reject(signal.reason), abortGraceMs);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    abandoned.catch(() => {});
+    await Promise.race([work, abandoned]);
+    if (signal.aborted) throw signal.reason;
     jobLogger.debug({ durationMs: Math.round(performance.now() - started) }, 'job completed');
     return { kind: 'complete', id, attempt, name: row.name, queue: row.queue };
-  } catch (err) {
+  } catch (thrown) {
+    // An aborted attempt failed because of why it was aborted, whatever the
+    // handler threw on its way out.
+    const err = running.controller.signal.aborted ? running.controller.signal.reason : thrown;
     const permanent =
       err instanceof PermanentError || err instanceof PayloadValidationError || err instanceof UnknownJobError;
     const kind: JobErrorEntry['kind'] = err instanceof TimeoutError ? 'timeout' : 'error';
@@ -82,5 +92,6 @@ export async function runJob(
     };
   } finally {
     if (timer) clearTimeout(timer);
+    if (grace) clearTimeout(grace);
   }
 }

@@ -6,9 +6,12 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import {
+  ABORT_GRACE_MS_DEFAULT,
   CONCURRENCY_DEFAULT,
   HEARTBEAT_INTERVAL_MS_DEFAULT,
-  LEASE_MS_DEFAULT,
+  RESCUE_BATCH_SIZE_DEFAULT,
+  WORKER_DEAD_AFTER_MS_DEFAULT,
+  WORKER_FORGET_AFTER_MS_DEFAULT,
   MAX_PENDING_ACKS_DEFAULT,
   POLL_INTERVAL_MS_DEFAULT,
   PROMOTE_BATCH_SIZE_DEFAULT,
@@ -17,10 +20,11 @@ import {
   workerOptionsSchema,
 } from '../config.js';
 import { openPool, type ConnectionOptions } from '../connection.js';
-import { ValidationError, WorkerStateError } from '../errors.js';
+import { CancelledError, ValidationError, WorkerStateError } from '../errors.js';
 import type { JobRegistration } from '../job.js';
 import { defaultLogger } from '../logger.js';
 import { Promoter } from '../services/promoter.js';
+import { Rescuer } from '../services/rescuer.js';
 import { jobTypeUpsertMany } from '../sql/job-types.js';
 import { jobReleaseMany, type ClaimedJobRow } from '../sql/jobs.js';
 import { workerDeregister, workerRegister } from '../sql/workers.js';
@@ -28,7 +32,7 @@ import { SLUICE_VERSION } from '../version.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
 import { Fetcher } from './fetcher.js';
 import { Heartbeat } from './heartbeat.js';
-import { JOBS_CHANNEL, Notifier, SCHEDULED_CHANNEL } from './notifier.js';
+import { CANCEL_CHANNEL, JOBS_CHANNEL, Notifier, SCHEDULED_CHANNEL } from './notifier.js';
 import { runJob, type RunningJob } from './run-job.js';
 
 export interface WorkerOptions extends ConnectionOptions {
@@ -42,14 +46,21 @@ export interface WorkerOptions extends ConnectionOptions {
   prefetch?: number;
   /** Poll for jobs this often when no notification arrives. Default 1000 ms. */
   pollIntervalMs?: number;
-  /** Lease of a claimed job, renewed by the heartbeat. Default 300000 ms. */
-  leaseMs?: number;
+  /**
+   * A worker silent for this long is dead and its jobs are rescued; also the
+   * lease of each claim, renewed by the heartbeat. Default 15000 ms.
+   */
+  workerDeadAfterMs?: number;
+  /** Stop claiming while the process's resident memory is above this. Default: no limit. */
+  maxRssBytes?: number;
   /** Unwritten acknowledgements at which new jobs stop starting. Default 1000. */
   maxPendingAcks?: number;
   /** Heartbeat period. Default 5000 ms. */
   heartbeatIntervalMs?: number;
   /** On stop(), how long running jobs may finish before they are released. Default 30000 ms. */
   shutdownTimeoutMs?: number;
+  /** After a job's signal fires (timeout, cancel), how long its handler may wind down before its slot is freed. Default 1000 ms. */
+  abortGraceMs?: number;
   /** A label for this process in sluice.workers. */
   service?: string;
   logger?: Logger;
@@ -71,13 +82,15 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
   private readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
   private readonly registrations = new Map<string, JobRegistration>();
-  private readonly options: Required<Pick<WorkerOptions, 'pollIntervalMs' | 'leaseMs' | 'maxPendingAcks' | 'heartbeatIntervalMs' | 'shutdownTimeoutMs' | 'prefetch'>> & { service: string | null };
+  private readonly options: Required<Pick<WorkerOptions, 'pollIntervalMs' | 'workerDeadAfterMs' | 'maxPendingAcks' | 'heartbeatIntervalMs' | 'shutdownTimeoutMs' | 'prefetch' | 'abortGraceMs'>> & { service: string | null; maxRssBytes: number | null };
   private readonly buffer: ClaimedJobRow[] = [];
   private readonly running = new Map<number, RunningJob & { done: Promise<void>; released: boolean }>();
   private readonly completer: Completer;
   private readonly fetcher: Fetcher;
   private readonly promoter: Promoter;
   private readonly heartbeat: Heartbeat;
+  private readonly rescuer: Rescuer;
+  private overMemory = false;
   private readonly notifier: Notifier;
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
 
@@ -99,11 +112,13 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
     this.queues = opts.queues ?? [...new Set(handlers.map((h) => h.job.queue))];
     this.options = {
       pollIntervalMs: opts.pollIntervalMs ?? POLL_INTERVAL_MS_DEFAULT,
-      leaseMs: opts.leaseMs ?? LEASE_MS_DEFAULT,
+      workerDeadAfterMs: opts.workerDeadAfterMs ?? WORKER_DEAD_AFTER_MS_DEFAULT,
+      maxRssBytes: opts.maxRssBytes ?? null,
       maxPendingAcks: opts.maxPendingAcks ?? MAX_PENDING_ACKS_DEFAULT,
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
       shutdownTimeoutMs: opts.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS_DEFAULT,
       prefetch: opts.prefetch ?? this.concurrency,
+      abortGraceMs: opts.abortGraceMs ?? ABORT_GRACE_MS_DEFAULT,
       service: opts.service ?? null,
     };
     const opened = openPool({ pool, connectionString, poolSize }, this.logger);
@@ -115,7 +130,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
       {
         queues: this.queues,
         workerId: this.id,
-        leaseMs: this.options.leaseMs,
+        leaseMs: this.options.workerDeadAfterMs,
         pollIntervalMs: this.options.pollIntervalMs,
         lowWater: Math.floor(this.options.prefetch / 2),
         room: () => this.room(),
@@ -129,13 +144,23 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
       { batchSize: PROMOTE_BATCH_SIZE_DEFAULT, maxSleepMs: this.options.pollIntervalMs },
       this.logger,
     );
-    this.heartbeat = new Heartbeat(this.pool, this.id, this.options.heartbeatIntervalMs, this.options.leaseMs, this.logger);
+    this.heartbeat = new Heartbeat(this.pool, this.id, this.options.heartbeatIntervalMs, this.options.workerDeadAfterMs, this.logger);
+    this.rescuer = new Rescuer(
+      this.pool,
+      {
+        intervalMs: Math.max(100, Math.floor(this.options.workerDeadAfterMs / 3)),
+        batchSize: RESCUE_BATCH_SIZE_DEFAULT,
+        forgetAfterMs: WORKER_FORGET_AFTER_MS_DEFAULT,
+      },
+      this.logger,
+    );
     this.notifier = new Notifier(
       this.pool,
-      [JOBS_CHANNEL, SCHEDULED_CHANNEL],
+      [JOBS_CHANNEL, SCHEDULED_CHANNEL, CANCEL_CHANNEL],
       {
         onNotification: (channel, payload) => {
           if (channel === SCHEDULED_CHANNEL) this.promoter.wake();
+          else if (channel === CANCEL_CHANNEL) this.cancelLocal(Number(payload));
           else if (this.queues.includes(payload)) this.fetcher.notified();
         },
         onConnected: () => this.fetcher.notified(),
@@ -161,6 +186,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
     await this.notifier.start();
     this.heartbeat.start();
     this.promoter.start();
+    this.rescuer.start();
     this.fetcher.start();
     this.logger.info({ queues: this.queues, concurrency: this.concurrency }, 'worker started');
   }
@@ -173,7 +199,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
   async stop(): Promise<void> {
     if (this.state !== 'started') return;
     this.state = 'stopping';
-    await Promise.all([this.fetcher.stop(), this.promoter.stop(), this.notifier.stop()]);
+    await Promise.all([this.fetcher.stop(), this.promoter.stop(), this.rescuer.stop(), this.notifier.stop()]);
     const unstarted = this.buffer.splice(0);
     if (unstarted.length) {
       await jobReleaseMany(this.pool, unstarted.map((r) => Number(r.id)), unstarted.map((r) => r.attempt));
@@ -203,8 +229,32 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
   }
 
   private room(): number {
-    if (this.state !== 'started') return 0;
+    if (this.state !== 'started' || this.memoryExceeded()) return 0;
     return this.concurrency + this.options.prefetch - this.running.size - this.buffer.length;
+  }
+
+  private memoryExceeded(): boolean {
+    const limit = this.options.maxRssBytes;
+    if (limit === null) return false;
+    const rss = process.memoryUsage.rss();
+    const over = rss > limit;
+    if (over !== this.overMemory) {
+      this.overMemory = over;
+      if (over) this.logger.warn({ rssBytes: rss, maxRssBytes: limit }, 'memory above maxRssBytes: not claiming new jobs');
+      else this.logger.info({ rssBytes: rss, maxRssBytes: limit }, 'memory back under maxRssBytes: claiming again');
+    }
+    return over;
+  }
+
+  /** A job this process holds was cancelled: fire its signal and drop its answer. */
+  private cancelLocal(id: number): void {
+    const buffered = this.buffer.findIndex((r) => Number(r.id) === id);
+    if (buffered >= 0) this.buffer.splice(buffered, 1);
+    const running = this.running.get(id);
+    if (!running) return;
+    running.released = true;
+    running.controller.abort(new CancelledError(id));
+    this.logger.info({ jobId: id, attempt: running.attempt }, 'running job cancelled');
   }
 
   private accept(rows: ClaimedJobRow[]): void {
@@ -228,7 +278,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
     const id = Number(row.id);
     const controller = new AbortController();
     const entry = { id, attempt: row.attempt, controller, done: Promise.resolve(), released: false };
-    entry.done = runJob(row, entry, this.registrations.get(row.name), this.logger).then((ack) => {
+    entry.done = runJob(row, entry, this.registrations.get(row.name), this.logger, this.options.abortGraceMs).then((ack) => {
       this.running.delete(id);
       // Released at shutdown: the job is back in its queue, this answer is void.
       if (entry.released) return;
