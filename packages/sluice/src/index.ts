@@ -4,6 +4,8 @@ export { defineJob } from './job.js';
 export type { DefineJobOptions, JobDefinition, JobContext, JobHandler, JobInfo, JobRegistration } from './job.js';
 export { Worker, createWorker } from './worker/worker.js';
 export type { WorkerOptions, JobEvent } from './worker/worker.js';
+export { stopOnSignals } from './worker/signals.js';
+export type { StopOnSignalsOptions } from './worker/signals.js';
 export { migrate, checkSchema, MIGRATIONS_FOLDER_DEFAULT } from './migrate.js';
 export type { MigrateOptions } from './migrate.js';
 export type { Executor, Queryable } from './executor.js';

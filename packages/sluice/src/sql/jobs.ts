@@ -134,7 +134,7 @@ export async function jobFailMany(db: Queryable, a: FailArgs): Promise<Map<numbe
  * answer, so it must not count against the job's retry budget.
  */
 export async function jobReleaseMany(db: Queryable, ids: number[], attempts: number[]): Promise<number> {
-  const { rows } = await db.query<{ queue: string }>({
+  const { rows } = await db.query<{ n: string }>({
     name: 'sluice_job_release_many',
     text: `
       WITH released AS (
@@ -143,11 +143,13 @@ export async function jobReleaseMany(db: Queryable, ids: number[], attempts: num
         FROM unnest($1::bigint[], $2::integer[]) AS i(id, attempt)
         WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
         RETURNING j.queue
+      ), notified AS (
+        SELECT pg_notify('sluice_jobs', queue) FROM (SELECT DISTINCT queue FROM released) q
       )
-      SELECT DISTINCT queue, pg_notify('sluice_jobs', queue) FROM released`,
+      SELECT (SELECT count(*) FROM released) AS n, (SELECT count(*) FROM notified) AS queues`,
     values: [ids, attempts],
   });
-  return rows.length;
+  return Number(rows[0]?.n ?? 0);
 }
 
 /** Returns jobs whose lease lapsed (their worker stopped heartbeating) to their queue or the DLQ. */

@@ -1,0 +1,248 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { CancelledError, Sluice, TimeoutError, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
+import { spawnFixture, type Child } from './helpers/child.js';
+import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { holdJob } from './fixtures/hold-job.js';
+
+let db: TestDb;
+let sluice: Sluice;
+const workers: Worker[] = [];
+const children: Child[] = [];
+
+beforeAll(async () => {
+  db = await createTestDb();
+  sluice = new Sluice({ pool: db.pool });
+  await db.pool.query('CREATE TABLE held_runs (job_id bigint NOT NULL, attempt int NOT NULL)');
+});
+afterEach(async () => {
+  for (const c of children.splice(0)) {
+    c.process.kill('SIGCONT');
+    c.process.kill('SIGKILL');
+    await c.exited;
+  }
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+function inProcessWorker(options: Partial<Parameters<typeof createWorker>[0]> & Pick<Parameters<typeof createWorker>[0], 'handlers'>): Worker {
+  const w = createWorker({ connectionString: db.url, pollIntervalMs: 100, heartbeatIntervalMs: 200, workerDeadAfterMs: 1_000, ...options });
+  workers.push(w);
+  return w;
+}
+
+function holdChild(holdMs: number): Child {
+  const c = spawnFixture('test/fixtures/hold-worker.ts', [db.url, String(holdMs)]);
+  children.push(c);
+  return c;
+}
+
+describe('rescue of a crashed worker', () => {
+  it('a job whose worker was SIGKILLed mid-job runs again elsewhere, the crash kept in its errors', async () => {
+    const child = holdChild(60_000);
+    await child.waitForLine(/^READY$/);
+    const id = await sluice.enqueue(holdJob, {});
+    await child.waitForLine(new RegExp(`^STARTED ${id} 1$`));
+    child.process.kill('SIGKILL');
+    await child.exited;
+
+    const w = inProcessWorker({ handlers: [holdJob.handle(async () => {})] });
+    await w.start();
+    const done = await waitUntil(async () => {
+      const j = await sluice.getJob(id);
+      return j.state === 'completed' ? j : null;
+    }, { what: 'rescued job completed' });
+    expect(done.attempt).toBe(2);
+    expect(done.errors).toHaveLength(1);
+    expect(done.errors[0]).toMatchObject({ attempt: 1, kind: 'crash', name: 'WorkerLostError' });
+  });
+
+  it('a paused worker (SIGSTOP) loses its job; its late completion after SIGCONT changes nothing', async () => {
+    const child = holdChild(1_500);
+    await child.waitForLine(/^READY$/);
+    const id = await sluice.enqueue(holdJob, {});
+    await child.waitForLine(new RegExp(`^STARTED ${id} 1$`));
+    child.process.kill('SIGSTOP');
+
+    const w = inProcessWorker({ handlers: [holdJob.handle(async () => {})] });
+    await w.start();
+    await waitUntil(async () => (await sluice.getJob(id)).state === 'completed', { what: 'completed elsewhere' });
+    const before = await db.pool.query('SELECT * FROM sluice.job_history WHERE id = $1', [id]);
+    await w.stop();
+
+    child.process.kill('SIGCONT');
+    // The paused handler finishes its sleep and answers for attempt 1.
+    await waitUntil(async () => (await count(db.pool, 'SELECT count(*) n FROM held_runs WHERE job_id = $1 AND attempt = 1', [id])) === 1, { what: 'late run finished' });
+    // Give its acknowledgement time to be written and refused.
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await db.pool.query('SELECT * FROM sluice.job_history WHERE id = $1', [id]);
+    expect(after.rows).toEqual(before.rows);
+    expect(after.rows).toHaveLength(1);
+    expect(after.rows[0].attempt).toBe(2);
+    expect(await count(db.pool, 'SELECT count(*) n FROM sluice.jobs WHERE id = $1', [id])).toBe(0);
+  });
+
+  it('a crash on the last attempt sends the job to the dead-letter queue as crashed', async () => {
+    const job = defineJob({ name: 'last.chance', queue: 'lc', schema: z.object({}), maxAttempts: 1 });
+    const id = await sluice.enqueue(job, {});
+    // A claim by a worker that never heartbeats, with its lease already lapsed.
+    await db.pool.query(
+      `UPDATE sluice.jobs SET state = 'running', attempt = 1, locked_by = 'ghost', locked_until = now() - interval '1 s' WHERE id = $1`,
+      [id],
+    );
+    const w = inProcessWorker({ handlers: [job.handle(async () => {})] });
+    await w.start();
+    await waitUntil(async () => (await sluice.getJob(id)).state === 'dead', { what: 'dead' });
+    const { rows } = await db.pool.query('SELECT reason FROM sluice.dead_jobs WHERE id = $1', [id]);
+    expect(rows[0].reason).toBe('crashed');
+  });
+});
+
+describe('timeouts', () => {
+  it('a handler that ignores its signal times out, is retried, and does not keep its slot', async () => {
+    const stuck = defineJob({ name: 'stuck', queue: 'to', schema: z.object({}), maxAttempts: 2, timeoutMs: 100, backoff: { kind: 'fixed', baseMs: 10, jitter: 0 } });
+    const quick = defineJob({ name: 'quick', queue: 'to', schema: z.object({}) });
+    let signalled: unknown = null;
+    let quickRan = false;
+    const w = inProcessWorker({
+      concurrency: 1,
+      abortGraceMs: 50,
+      handlers: [
+        stuck.handle((_p, ctx) => {
+          ctx.signal.addEventListener('abort', () => (signalled = ctx.signal.reason));
+          return new Promise(() => {});
+        }),
+        quick.handle(() => void (quickRan = true)),
+      ],
+    });
+    await w.start();
+    const id = await sluice.enqueue(stuck, {}, { priority: 10 });
+    const quickId = await sluice.enqueue(quick, {});
+    const dead = await waitUntil(async () => {
+      const j = await sluice.getJob(id);
+      return j.state === 'dead' ? j : null;
+    }, { what: 'timed-out job dead' });
+    expect(dead.errors.map((e) => [e.kind, e.name])).toEqual([['timeout', 'TimeoutError'], ['timeout', 'TimeoutError']]);
+    expect(signalled).toBeInstanceOf(TimeoutError);
+    await waitUntil(async () => (await sluice.getJob(quickId)).state === 'completed', { what: 'quick job ran after' });
+    expect(quickRan).toBe(true);
+  });
+
+  it('a per-job timeoutMs overrides the definition', async () => {
+    const slow = defineJob({ name: 'slow.ok', queue: 'to2', schema: z.object({}), maxAttempts: 1 });
+    const w = inProcessWorker({ abortGraceMs: 10, handlers: [slow.handle(() => new Promise((r) => setTimeout(r, 2_000)))] });
+    await w.start();
+    const id = await sluice.enqueue(slow, {}, { timeoutMs: 50 });
+    await waitUntil(async () => (await sluice.getJob(id)).state === 'dead', { what: 'dead by timeout' });
+    expect((await sluice.getJob(id)).errors[0]!.kind).toBe('timeout');
+  });
+});
+
+describe('cancellation', () => {
+  it('cancels a waiting job at once', async () => {
+    const job = defineJob({ name: 'never', queue: 'cx', schema: z.object({}) });
+    const id = await sluice.enqueue(job, {}, { delayMs: 60_000 });
+    expect(await sluice.cancel(id)).toBe('scheduled');
+    expect((await sluice.getJob(id)).state).toBe('cancelled');
+    const { rows } = await db.pool.query(`SELECT sluice.cancel($1) AS s`, [id]);
+    expect(rows[0].s).toBeNull();
+  });
+
+  it('a running job gets its signal fired in the worker that runs it and ends cancelled, not retried', async () => {
+    const job = defineJob({ name: 'cancel.me', queue: 'cx2', schema: z.object({}), maxAttempts: 5 });
+    let started = false;
+    let reason: unknown = null;
+    let runs = 0;
+    const w = inProcessWorker({
+      handlers: [
+        job.handle(
+          (_p, ctx) =>
+            new Promise<void>((_, reject) => {
+              runs++;
+              started = true;
+              ctx.signal.addEventListener('abort', () => {
+                reason = ctx.signal.reason;
+                reject(ctx.signal.reason);
+              });
+            }),
+        ),
+      ],
+    });
+    await w.start();
+    const id = await sluice.enqueue(job, {});
+    await waitUntil(() => started, { what: 'handler started' });
+    const { rows } = await db.pool.query(`SELECT sluice.cancel($1) AS s`, [id]);
+    expect(rows[0].s).toBe('running');
+    await waitUntil(() => reason !== null, { what: 'signal fired' });
+    expect(reason).toBeInstanceOf(CancelledError);
+    const j = await sluice.getJob(id);
+    expect(j.state).toBe('cancelled');
+    expect(j.errors.at(-1)!.kind).toBe('cancelled');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(runs).toBe(1);
+    expect((await sluice.getJob(id)).state).toBe('cancelled');
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('releases buffered and unfinished jobs back to the queue at once and deregisters', async () => {
+    const job = defineJob({ name: 'long', queue: 'sd', schema: z.object({}) });
+    let started = 0;
+    const w = inProcessWorker({
+      concurrency: 2,
+      prefetch: 4,
+      shutdownTimeoutMs: 200,
+      abortGraceMs: 10,
+      handlers: [job.handle(() => { started++; return new Promise(() => {}); })],
+    });
+    const ids = await sluice.enqueueMany(job, Array.from({ length: 6 }, () => ({})));
+    await w.start();
+    await waitUntil(() => started === 2 && w.load.buffered === 4, { what: '2 running, 4 buffered' });
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'sd' AND state = 'running'`)).toBe(6);
+    await w.stop();
+    const { rows } = await db.pool.query(`SELECT state, attempt, locked_by FROM sluice.jobs WHERE id = ANY($1::bigint[])`, [ids]);
+    expect(rows).toHaveLength(6);
+    expect(rows.every((r) => r.state === 'available' && r.attempt === 0 && r.locked_by === null)).toBe(true);
+    expect(await count(db.pool, 'SELECT count(*) n FROM sluice.workers WHERE id = $1', [w.id])).toBe(0);
+  });
+
+  it('lets running jobs finish within shutdownTimeoutMs and writes their acknowledgements', async () => {
+    const job = defineJob({ name: 'finishes', queue: 'sd2', schema: z.object({}) });
+    let started = 0;
+    const w = inProcessWorker({ concurrency: 3, handlers: [job.handle(async () => { started++; await new Promise((r) => setTimeout(r, 300)); })] });
+    const ids = await sluice.enqueueMany(job, [{}, {}, {}]);
+    await w.start();
+    await waitUntil(() => started === 3, { what: 'all started' });
+    await w.stop();
+    for (const id of ids) expect((await sluice.getJob(id)).state).toBe('completed');
+  });
+});
+
+describe('database faults', () => {
+  it('re-listens after its connections are terminated and still wakes on NOTIFY', async () => {
+    const job = defineJob({ name: 'after.blip', queue: 'blip', schema: z.object({}) });
+    let ran = 0;
+    // A poll interval longer than the test: only a notification can wake it.
+    const w = inProcessWorker({ pollIntervalMs: 600_000, handlers: [job.handle(() => void ran++)] });
+    await w.start();
+    const listening = () => count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`);
+    await waitUntil(async () => (await listening()) >= 1, { what: 'listener up' });
+    await db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'`);
+    await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND backend_start > now() - interval '10 s' AND state = 'idle'`)) >= 1, { what: 'listener back' });
+    await sluice.enqueue(job, {});
+    await waitUntil(() => ran === 1, { what: 'job ran after reconnect' });
+  });
+
+  it('stops claiming above maxRssBytes and leaves jobs in the queue', async () => {
+    const job = defineJob({ name: 'mem', queue: 'mem', schema: z.object({}) });
+    let ran = 0;
+    const w = inProcessWorker({ pollIntervalMs: 20, maxRssBytes: 16 * 1024 * 1024, handlers: [job.handle(() => void ran++)] });
+    await w.start();
+    const id = await sluice.enqueue(job, {});
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ran).toBe(0);
+    expect((await sluice.getJob(id)).state).toBe('available');
+  });
+});
