@@ -7,6 +7,8 @@ import { join } from 'node:path';
 
 export interface EmbeddedServer {
   url: string;
+  /** Stops and starts the same server on the same data: a real restart. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -34,7 +36,9 @@ export async function startEmbeddedPostgres(onLog: (line: string) => void = () =
     user: 'postgres',
     password,
     port,
-    persistent: false,
+    // The data directory is removed by stop() below; keeping it across the
+    // server's own stop is what lets restart() bring the same data back.
+    persistent: true,
     createPostgresUser: true,
     onLog,
     onError: (e: unknown) => onLog(String(e)),
@@ -44,6 +48,10 @@ export async function startEmbeddedPostgres(onLog: (line: string) => void = () =
   await server.start();
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    async restart() {
+      await server.stop();
+      await server.start();
+    },
     async stop() {
       await server.stop();
       rmSync(parent, { recursive: true, force: true });
