@@ -16,8 +16,10 @@ export async function showRetries({ pool, sluice, worker, world }: DemoContext):
 
   world.partnerEndpointUp = false;
   const t0 = performance.now();
+  const failedAt: number[] = [];
   const onJob = (e: JobEvent) => {
     if (e.name !== deliverWebhook.name) return;
+    if (e.result === 'retry' || e.result === 'dead') failedAt.push(performance.now());
     const at = `+${((performance.now() - t0) / 1000).toFixed(2)}s`.padStart(7);
     const outcome = { retry: 'failed, retry scheduled', dead: 'failed, moved to the dead-letter queue', completed: 'completed', stale: 'stale answer refused' }[e.result];
     note(`${at}  job ${e.id} attempt ${e.attempt}: ${outcome}`);
@@ -26,6 +28,8 @@ export async function showRetries({ pool, sluice, worker, world }: DemoContext):
   try {
     const id = await sluice.enqueue(deliverWebhook, { url: 'https://partner.example/hooks', event: 'order.paid' });
     await waitForState(sluice, id, 'dead');
+    const gaps = failedAt.slice(1).map((t, i) => `${Math.round(t - failedAt[i]!)} ms`);
+    note(`Gaps between attempts: ${gaps.join(', ')}; the backoff doubles each time.`);
     note();
 
     note('Its record in the dead-letter queue keeps every attempt\'s error:');
