@@ -15,6 +15,7 @@ import { deadReplay } from './sql/dead-jobs.js';
 import { jobTypeUpsertMany } from './sql/job-types.js';
 import { jobCancel, jobEnqueueMany, jobGet, jobRetryNow } from './sql/jobs.js';
 import { translateDbError } from './db-errors.js';
+import { Schedules } from './schedules.js';
 
 export interface SluiceOptions extends ConnectionOptions {
   /** Job definitions enqueue may name by string. */
@@ -69,6 +70,8 @@ export class Sluice {
   private readonly ownsPool: boolean;
   private readonly jobsByName = new Map<string, AnyJob>();
   private readonly maxPayloadBytes: number;
+  /** Cron schedules: add, list, enable, disable, remove, runNow. */
+  readonly schedules: Schedules;
 
   constructor(options: SluiceOptions = {}) {
     this.logger = options.logger ?? defaultLogger();
@@ -80,6 +83,7 @@ export class Sluice {
       throw new ValidationError('maxPayloadBytes', 'must be a positive integer');
     }
     for (const job of options.jobs ?? []) this.jobsByName.set(job.name, job);
+    this.schedules = new Schedules(this.pool);
   }
 
   /** Applies sluice's migrations; see migrate(). */

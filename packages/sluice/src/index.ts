@@ -5,6 +5,10 @@ export type { DefineJobOptions, JobDefinition, JobContext, JobHandler, JobInfo, 
 export { Worker, createWorker } from './worker/worker.js';
 export type { WorkerOptions, JobEvent } from './worker/worker.js';
 export { stopOnSignals } from './worker/signals.js';
+export { schedule, daily, weekly, MISFIRE_DEFAULT, MISFIRE_GRACE_MS_DEFAULT, RUN_ALL_CAP_DEFAULT, TIMEZONE_DEFAULT } from './schedule.js';
+export type { ScheduleOptions, ScheduleDefinition, MisfirePolicy, Weekday } from './schedule.js';
+export { Schedules, ScheduleNotFoundError } from './schedules.js';
+export type { CronRow } from './sql/cron.js';
 export type { StopOnSignalsOptions } from './worker/signals.js';
 export { migrate, checkSchema, MIGRATIONS_FOLDER_DEFAULT } from './migrate.js';
 export type { MigrateOptions } from './migrate.js';

@@ -224,8 +224,15 @@ export const cronSchedules = sluiceSchema.table(
     payload: jsonb('payload').notNull().default({}),
     enabled: boolean('enabled').notNull().default(true),
     misfire: text('misfire').notNull().default('run_once'),
-    nextRunAt: tstz('next_run_at').notNull(),
+    /** Most recent missed fire times enqueued by the run_all policy. */
+    runAllCap: integer('run_all_cap').notNull().default(100),
+    /** NULL until a scheduler computes it, so a row inserted by plain SQL is picked up. */
+    nextRunAt: tstz('next_run_at'),
     lastRunAt: tstz('last_run_at'),
+    /** Why a scheduler disabled the row (an expression it could not parse). */
+    lastError: text('last_error'),
+    /** 'code' when a worker declares it, 'sql' when added by SQL, the CLI or the API. */
+    declaredIn: text('declared_in').notNull().default('sql'),
     createdAt: tstz('created_at').notNull().defaultNow(),
     updatedAt: tstz('updated_at').notNull().defaultNow(),
   },
@@ -233,6 +240,9 @@ export const cronSchedules = sluiceSchema.table(
     index('cron_schedules_due_idx').on(t.nextRunAt).where(sql`enabled`),
     check('cron_schedules_name_check', NAME_CHECK('name')),
     check('cron_schedules_misfire_check', sql`misfire IN ('skip', 'run_once', 'run_all')`),
+    check('cron_schedules_job_name_check', NAME_CHECK('job_name')),
+    check('cron_schedules_run_all_cap_check', sql`run_all_cap BETWEEN 1 AND 10000`),
+    check('cron_schedules_declared_in_check', sql`declared_in IN ('code', 'sql')`),
   ],
 );
 

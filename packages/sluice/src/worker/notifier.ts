@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 export const JOBS_CHANNEL = 'sluice_jobs';
 export const SCHEDULED_CHANNEL = 'sluice_scheduled';
 export const CANCEL_CHANNEL = 'sluice_cancel';
+export const CRON_CHANNEL = 'sluice_cron';
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;

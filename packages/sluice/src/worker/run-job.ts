@@ -70,9 +70,11 @@ export async function runJob(
     const permanent =
       err instanceof PermanentError || err instanceof PayloadValidationError || err instanceof UnknownJobError;
     const kind: JobErrorEntry['kind'] = err instanceof TimeoutError ? 'timeout' : 'error';
-    jobLogger.warn(
-      { durationMs: Math.round(performance.now() - started), err: serializeError(err), permanent },
-      'job attempt failed',
+    // A failure that will be retried is routine; one that ends the job is not.
+    const final = permanent || attempt >= row.max_attempts;
+    jobLogger[final ? 'warn' : 'info'](
+      { durationMs: Math.round(performance.now() - started), err: serializeError(err), permanent, final },
+      final ? 'job failed for good' : 'job attempt failed; will retry',
     );
     const custom = registration?.job.backoffFunction;
     let retryDelayMs: number | null = null;

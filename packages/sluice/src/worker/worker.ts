@@ -25,6 +25,9 @@ import type { JobRegistration } from '../job.js';
 import { defaultLogger } from '../logger.js';
 import { Promoter } from '../services/promoter.js';
 import { Rescuer } from '../services/rescuer.js';
+import { Scheduler } from '../services/scheduler.js';
+import { MISFIRE_GRACE_MS_DEFAULT, nextFireAfter, type ScheduleDefinition } from '../schedule.js';
+import { cronCodeDeclaredNames, cronRemove, cronSaveMany } from '../sql/cron.js';
 import { jobTypeUpsertMany } from '../sql/job-types.js';
 import { jobReleaseMany, type ClaimedJobRow } from '../sql/jobs.js';
 import { workerDeregister, workerRegister } from '../sql/workers.js';
@@ -32,7 +35,7 @@ import { SLUICE_VERSION } from '../version.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
 import { Fetcher } from './fetcher.js';
 import { Heartbeat } from './heartbeat.js';
-import { CANCEL_CHANNEL, JOBS_CHANNEL, Notifier, SCHEDULED_CHANNEL } from './notifier.js';
+import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, SCHEDULED_CHANNEL } from './notifier.js';
 import { runJob, type RunningJob } from './run-job.js';
 
 export interface WorkerOptions extends ConnectionOptions {
@@ -61,6 +64,15 @@ export interface WorkerOptions extends ConnectionOptions {
   shutdownTimeoutMs?: number;
   /** After a job's signal fires (timeout, cancel), how long its handler may wind down before its slot is freed. Default 1000 ms. */
   abortGraceMs?: number;
+  /** Cron schedules this service declares; upserted on start without resetting their history. */
+  schedules?: ScheduleDefinition[];
+  /**
+   * What to do with schedules declared in code by an earlier deploy but not
+   * by this worker: 'report' logs them, 'remove' deletes them. Default 'report'.
+   */
+  undeclaredSchedules?: 'report' | 'remove';
+  /** Run the cron scheduler in this worker. Default true; any number of workers may. */
+  runScheduler?: boolean;
   /** A label for this process in sluice.workers. */
   service?: string;
   logger?: Logger;
@@ -90,13 +102,17 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
   private readonly promoter: Promoter;
   private readonly heartbeat: Heartbeat;
   private readonly rescuer: Rescuer;
+  private readonly scheduler: Scheduler | null;
+  private readonly schedules: ScheduleDefinition[];
+  private readonly undeclaredSchedules: 'report' | 'remove';
   private overMemory = false;
   private readonly notifier: Notifier;
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
 
   constructor(options: WorkerOptions) {
     super();
-    const { handlers, logger, pool, connectionString, poolSize, ...rest } = options ?? ({} as WorkerOptions);
+    const { handlers, logger, pool, connectionString, poolSize, schedules, undeclaredSchedules, runScheduler, ...rest } =
+      options ?? ({} as WorkerOptions);
     const opts = parseOptions(workerOptionsSchema, rest, 'createWorker');
     if (!Array.isArray(handlers) || handlers.length === 0) {
       throw new ValidationError('createWorker.handlers', 'must be a non-empty array of job.handle(fn) registrations');
@@ -154,13 +170,26 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
       },
       this.logger,
     );
+    this.schedules = schedules ?? [];
+    if (!Array.isArray(this.schedules) || this.schedules.some((s) => typeof s?.cron !== 'string' || typeof s?.jobName !== 'string')) {
+      throw new ValidationError('createWorker.schedules', 'must be an array of schedule({...}) definitions');
+    }
+    if (undeclaredSchedules !== undefined && undeclaredSchedules !== 'report' && undeclaredSchedules !== 'remove') {
+      throw new ValidationError('createWorker.undeclaredSchedules', "must be 'report' or 'remove'");
+    }
+    this.undeclaredSchedules = undeclaredSchedules ?? 'report';
+    this.scheduler =
+      runScheduler === false
+        ? null
+        : new Scheduler(this.pool, { maxSleepMs: this.options.pollIntervalMs, misfireGraceMs: MISFIRE_GRACE_MS_DEFAULT }, this.logger);
     this.notifier = new Notifier(
       this.pool,
-      [JOBS_CHANNEL, SCHEDULED_CHANNEL, CANCEL_CHANNEL],
+      [JOBS_CHANNEL, SCHEDULED_CHANNEL, CANCEL_CHANNEL, CRON_CHANNEL],
       {
         onNotification: (channel, payload) => {
           if (channel === SCHEDULED_CHANNEL) this.promoter.wake();
           else if (channel === CANCEL_CHANNEL) this.cancelLocal(Number(payload));
+          else if (channel === CRON_CHANNEL) this.scheduler?.wake();
           else if (this.queues.includes(payload)) this.fetcher.notified();
         },
         onConnected: () => this.fetcher.notified(),
@@ -183,10 +212,12 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
       concurrency: this.concurrency,
       version: SLUICE_VERSION,
     });
+    await this.declareSchedules();
     await this.notifier.start();
     this.heartbeat.start();
     this.promoter.start();
     this.rescuer.start();
+    this.scheduler?.start();
     this.fetcher.start();
     this.logger.info({ queues: this.queues, concurrency: this.concurrency }, 'worker started');
   }
@@ -199,7 +230,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
   async stop(): Promise<void> {
     if (this.state !== 'started') return;
     this.state = 'stopping';
-    await Promise.all([this.fetcher.stop(), this.promoter.stop(), this.rescuer.stop(), this.notifier.stop()]);
+    await Promise.all([this.fetcher.stop(), this.promoter.stop(), this.rescuer.stop(), this.scheduler?.stop(), this.notifier.stop()]);
     const unstarted = this.buffer.splice(0);
     if (unstarted.length) {
       await jobReleaseMany(this.pool, unstarted.map((r) => Number(r.id)), unstarted.map((r) => r.attempt));
@@ -231,6 +262,20 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
   private room(): number {
     if (this.state !== 'started' || this.memoryExceeded()) return 0;
     return this.concurrency + this.options.prefetch - this.running.size - this.buffer.length;
+  }
+
+  private async declareSchedules(): Promise<void> {
+    const now = new Date();
+    await cronSaveMany(this.pool, this.schedules, this.schedules.map((s) => nextFireAfter(s.cron, s.timezone, now)), 'code');
+    const declared = new Set(this.schedules.map((s) => s.name));
+    const undeclared = (await cronCodeDeclaredNames(this.pool)).filter((n) => !declared.has(n));
+    if (undeclared.length === 0) return;
+    if (this.undeclaredSchedules === 'remove') {
+      for (const name of undeclared) await cronRemove(this.pool, name);
+      this.logger.info({ schedules: undeclared }, 'removed schedules no longer declared in code');
+    } else {
+      this.logger.warn({ schedules: undeclared }, 'schedules declared in code earlier are not declared by this worker');
+    }
   }
 
   private memoryExceeded(): boolean {

@@ -1,0 +1,183 @@
+// Cron schedules: the definition, its validation, and the fire times of an
+// expression in its time zone (cron-parser does the calendar arithmetic).
+import { CronExpressionParser } from 'cron-parser';
+import { z } from 'zod';
+import { nameSchema, parseOptions } from './config.js';
+import { ValidationError } from './errors.js';
+import type { JobDefinition } from './job.js';
+
+export type MisfirePolicy = 'skip' | 'run_once' | 'run_all';
+
+/** Default policy when fire times were missed (system down or behind): one catch-up run. */
+export const MISFIRE_DEFAULT: MisfirePolicy = 'run_once';
+/** Under `skip`, a fire this late or less still counts as on time. */
+export const MISFIRE_GRACE_MS_DEFAULT = 60_000;
+/** Under `run_all`, at most this many missed fires are enqueued (the most recent). */
+export const RUN_ALL_CAP_DEFAULT = 100;
+export const TIMEZONE_DEFAULT = 'UTC';
+
+const PRESETS = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@hourly', '@minutely', '@secondly', '@weekdays', '@weekends'];
+
+export function checkTimezone(field: string, tz: string): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+  } catch {
+    throw new ValidationError(field, `unknown IANA time zone "${tz.slice(0, 64)}"`);
+  }
+  return tz;
+}
+
+/** Throws ValidationError naming the field when the expression is not 5 or 6 fields or a preset. */
+export function checkCron(field: string, expression: unknown, timezone = TIMEZONE_DEFAULT): string {
+  if (typeof expression !== 'string' || expression.trim() === '') {
+    throw new ValidationError(field, 'must be a cron expression of 5 or 6 fields, or a preset like @hourly');
+  }
+  const expr = expression.trim();
+  if (expr.startsWith('@')) {
+    if (!PRESETS.includes(expr)) throw new ValidationError(field, `unknown preset; use one of ${PRESETS.join(', ')}`);
+  } else {
+    const fields = expr.split(/\s+/).length;
+    if (fields !== 5 && fields !== 6) throw new ValidationError(field, `has ${fields} fields; expected 5 (minute first) or 6 (second first)`);
+  }
+  try {
+    CronExpressionParser.parse(expr, { tz: timezone, currentDate: new Date() }).next();
+  } catch (err) {
+    throw new ValidationError(field, (err as Error).message, { cause: err });
+  }
+  return expr;
+}
+
+/** The first fire time strictly after `after`. */
+export function nextFireAfter(cron: string, timezone: string, after: Date): Date {
+  return CronExpressionParser.parse(cron, { tz: timezone, currentDate: after }).next().toDate();
+}
+
+/** Up to `limit` fire times t with from <= t <= until, the most recent ones, oldest first. */
+export function fireTimesBetween(cron: string, timezone: string, from: Date, until: Date, limit: number): Date[] {
+  // Walking back `limit` fires finds where to start without stepping through
+  // a long outage one fire at a time.
+  const back = CronExpressionParser.parse(cron, { tz: timezone, currentDate: new Date(until.getTime() + 1) });
+  let start = from.getTime();
+  for (let i = 0; i < limit; i++) {
+    let t: number;
+    try {
+      t = back.prev().toDate().getTime();
+    } catch {
+      break;
+    }
+    if (t < from.getTime()) break;
+    start = t;
+  }
+  // Then walk forward with next(), the iteration that advances next_run_at,
+  // so a wall-clock time repeated by a DST fall-back fires once.
+  const fwd = CronExpressionParser.parse(cron, { tz: timezone, currentDate: new Date(start - 1) });
+  const times: Date[] = [];
+  for (;;) {
+    let t: Date;
+    try {
+      t = fwd.next().toDate();
+    } catch {
+      break;
+    }
+    if (t > until) break;
+    if (t >= from) times.push(t);
+    if (times.length > limit) times.shift();
+  }
+  return times;
+}
+
+/** Which of the due fire times to enqueue, by misfire policy. */
+export function firesToEnqueue(
+  policy: MisfirePolicy,
+  due: Date[],
+  now: Date,
+  graceMs = MISFIRE_GRACE_MS_DEFAULT,
+): Date[] {
+  const latest = due.at(-1);
+  if (!latest) return [];
+  if (policy === 'run_all') return due;
+  if (policy === 'run_once') return [latest];
+  return now.getTime() - latest.getTime() <= graceMs ? [latest] : [];
+}
+
+const scheduleSchema = z.strictObject({
+  name: nameSchema,
+  cron: z.string(),
+  timezone: z.string().optional(),
+  payload: z.unknown().optional(),
+  misfire: z.enum(['skip', 'run_once', 'run_all']).optional(),
+  runAllCap: z.number().int().min(1).max(10_000).optional(),
+});
+
+export interface ScheduleOptions<P = unknown> {
+  /** Unique name of the schedule. */
+  name: string;
+  /** 5 fields (minute first), 6 fields (second first) or a preset such as @hourly. */
+  cron: string;
+  /** IANA time zone the expression is read in. Default UTC. */
+  timezone?: string;
+  /** The job each fire enqueues. */
+  job: JobDefinition | string;
+  payload?: P;
+  /** What to do with fire times missed while nothing ran. Default run_once. */
+  misfire?: MisfirePolicy;
+  /** Most missed fires run_all enqueues. Default 100. */
+  runAllCap?: number;
+}
+
+export interface ScheduleDefinition {
+  name: string;
+  cron: string;
+  timezone: string;
+  jobName: string;
+  payload: unknown;
+  misfire: MisfirePolicy;
+  runAllCap: number;
+}
+
+/** Validates a schedule; a bad expression, zone or payload is a ValidationError naming the field. */
+export function schedule<P>(options: ScheduleOptions<P>): ScheduleDefinition {
+  const { job, ...rest } = options ?? ({} as ScheduleOptions<P>);
+  const o = parseOptions(scheduleSchema, rest, 'schedule');
+  const timezone = checkTimezone('schedule.timezone', o.timezone ?? TIMEZONE_DEFAULT);
+  const cron = checkCron('schedule.cron', o.cron, timezone);
+  let jobName: string;
+  let payload: unknown = o.payload ?? {};
+  if (typeof job === 'string') {
+    jobName = parseOptions(nameSchema, job, 'schedule.job');
+  } else if (job && typeof job === 'object' && typeof job.name === 'string' && job.schema) {
+    jobName = job.name;
+    const parsed = job.schema.safeParse(payload);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new ValidationError(['schedule.payload', ...issue.path.map(String)].join('.'), issue.message);
+    }
+    payload = parsed.data;
+  } else {
+    throw new ValidationError('schedule.job', 'expected a job definition or a job name');
+  }
+  return { name: o.name, cron, timezone, jobName, payload, misfire: o.misfire ?? MISFIRE_DEFAULT, runAllCap: o.runAllCap ?? RUN_ALL_CAP_DEFAULT };
+}
+
+const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+function parseTimeOfDay(field: string, at: string): [number, number] {
+  const m = /^([01]?\d|2[0-3]):([0-5]\d)$/.exec(at);
+  if (!m) throw new ValidationError(field, 'must be a time of day as HH:MM (00:00 to 23:59)');
+  return [Number(m[1]), Number(m[2])];
+}
+
+/** Cron for every day at a local time, e.g. daily('09:30') → "30 9 * * *". */
+export function daily(at: string): string {
+  const [h, m] = parseTimeOfDay('daily.at', at);
+  return `${m} ${h} * * *`;
+}
+
+/** Cron for one weekday at a local time, e.g. weekly('monday', '08:00') → "0 8 * * 1". */
+export function weekly(on: Weekday, at: string): string {
+  const day = WEEKDAYS.indexOf(String(on).toLowerCase() as Weekday);
+  if (day < 0) throw new ValidationError('weekly.on', `must be one of ${WEEKDAYS.join(', ')}`);
+  const [h, m] = parseTimeOfDay('weekly.at', at);
+  return `${m} ${h} * * ${day}`;
+}

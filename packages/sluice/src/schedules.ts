@@ -1,0 +1,70 @@
+// Managing cron schedules from TypeScript (the CLI uses the same calls).
+import { ValidationError, SluiceError } from './errors.js';
+import type { Queryable } from './executor.js';
+import { checkName } from './config.js';
+import { nextFireAfter, schedule, type ScheduleDefinition, type ScheduleOptions } from './schedule.js';
+import { cronUniqueKey } from './services/scheduler.js';
+import { cronGet, cronList, cronRemove, cronSaveMany, cronSetEnabled, type CronRow } from './sql/cron.js';
+import { jobEnqueueMany } from './sql/jobs.js';
+
+export class ScheduleNotFoundError extends SluiceError {
+  override name = 'ScheduleNotFoundError';
+  constructor(readonly scheduleName: string) {
+    super(`no schedule named "${scheduleName}"`);
+  }
+}
+
+export class Schedules {
+  constructor(private readonly db: Queryable) {}
+
+  /** Adds a schedule, or updates the one with that name (keeping its next run when the expression is unchanged). */
+  async add(options: ScheduleOptions | ScheduleDefinition): Promise<ScheduleDefinition> {
+    const def = 'jobName' in options ? schedule({ ...options, job: options.jobName }) : schedule(options);
+    await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, new Date())], 'sql');
+    return def;
+  }
+
+  async list(): Promise<CronRow[]> {
+    return cronList(this.db);
+  }
+
+  async get(name: string): Promise<CronRow> {
+    const row = await cronGet(this.db, checkName('name', name));
+    if (!row) throw new ScheduleNotFoundError(name);
+    return row;
+  }
+
+  /** Enabling resumes from the next fire time after now; missed times while disabled are not caught up. */
+  async enable(name: string): Promise<void> {
+    const row = await this.get(name);
+    await cronSetEnabled(this.db, name, true, nextFireAfter(row.cron, row.timezone, new Date()));
+  }
+
+  async disable(name: string): Promise<void> {
+    if (!(await cronSetEnabled(this.db, checkName('name', name), false, null))) throw new ScheduleNotFoundError(name);
+  }
+
+  async remove(name: string): Promise<void> {
+    if (!(await cronRemove(this.db, checkName('name', name)))) throw new ScheduleNotFoundError(name);
+  }
+
+  /** Enqueues the schedule's job now, outside its timetable; returns the job id. */
+  async runNow(name: string): Promise<number> {
+    const row = await this.get(name);
+    const now = new Date();
+    const [id] = await jobEnqueueMany(this.db, {
+      name: row.job_name,
+      payloads: [row.payload],
+      queue: null,
+      runAt: null,
+      priority: null,
+      maxAttempts: null,
+      timeoutMs: null,
+      backoff: null,
+      uniqueKeys: [`${cronUniqueKey(row.name, now)}:manual`],
+      tags: [`cron:${row.name}`],
+    });
+    if (id === undefined) throw new ValidationError('name', 'schedule enqueued nothing');
+    return id;
+  }
+}

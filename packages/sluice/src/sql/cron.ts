@@ -1,0 +1,147 @@
+// Runtime SQL for cron schedules.
+import type { Queryable } from '../executor.js';
+import type { ScheduleDefinition } from '../schedule.js';
+
+export interface CronRow {
+  name: string;
+  cron: string;
+  timezone: string;
+  job_name: string;
+  payload: unknown;
+  enabled: boolean;
+  misfire: 'skip' | 'run_once' | 'run_all';
+  run_all_cap: number;
+  next_run_at: Date | null;
+  last_run_at: Date | null;
+  last_error: string | null;
+  declared_in: 'code' | 'sql';
+}
+
+const COLUMNS = `name, cron, timezone, job_name, payload, enabled, misfire, run_all_cap, next_run_at, last_run_at, last_error, declared_in`;
+
+/**
+ * Writes schedules. A row whose expression and zone are unchanged keeps its
+ * next_run_at and history; a changed one gets the new next_run_at. `enabled`
+ * is left as an operator set it.
+ */
+export async function cronSaveMany(
+  db: Queryable,
+  defs: readonly ScheduleDefinition[],
+  nextRunAts: readonly Date[],
+  declaredIn: 'code' | 'sql',
+): Promise<void> {
+  if (defs.length === 0) return;
+  await db.query({
+    name: 'sluice_cron_save_many',
+    text: `
+      INSERT INTO sluice.cron_schedules AS c (name, cron, timezone, job_name, payload, misfire, run_all_cap, next_run_at, declared_in)
+      SELECT n, cr, tz, j, p, m, cap, nx, $9 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[],
+        $6::text[], $7::integer[], $8::timestamptz[]) AS u(n, cr, tz, j, p, m, cap, nx)
+      ON CONFLICT (name) DO UPDATE SET
+        cron = excluded.cron, timezone = excluded.timezone, job_name = excluded.job_name, payload = excluded.payload,
+        misfire = excluded.misfire, run_all_cap = excluded.run_all_cap, declared_in = excluded.declared_in,
+        last_error = NULL, updated_at = now(),
+        next_run_at = CASE WHEN (c.cron, c.timezone) IS DISTINCT FROM (excluded.cron, excluded.timezone) OR c.next_run_at IS NULL
+                           THEN excluded.next_run_at ELSE c.next_run_at END`,
+    values: [
+      defs.map((d) => d.name),
+      defs.map((d) => d.cron),
+      defs.map((d) => d.timezone),
+      defs.map((d) => d.jobName),
+      defs.map((d) => JSON.stringify(d.payload ?? {})),
+      defs.map((d) => d.misfire),
+      defs.map((d) => d.runAllCap),
+      nextRunAts,
+      declaredIn,
+    ],
+  });
+}
+
+export async function cronList(db: Queryable): Promise<CronRow[]> {
+  const { rows } = await db.query<CronRow>({
+    name: 'sluice_cron_list',
+    text: `SELECT ${COLUMNS} FROM sluice.cron_schedules ORDER BY name`,
+  });
+  return rows;
+}
+
+export async function cronGet(db: Queryable, name: string): Promise<CronRow | null> {
+  const { rows } = await db.query<CronRow>({
+    name: 'sluice_cron_get',
+    text: `SELECT ${COLUMNS} FROM sluice.cron_schedules WHERE name = $1`,
+    values: [name],
+  });
+  return rows[0] ?? null;
+}
+
+/** Enables or disables; enabling starts from the next fire after now, so it never catches up on the disabled span. */
+export async function cronSetEnabled(db: Queryable, name: string, enabled: boolean, nextRunAt: Date | null): Promise<boolean> {
+  const { rowCount } = await db.query({
+    name: 'sluice_cron_set_enabled',
+    text: `UPDATE sluice.cron_schedules SET enabled = $2, updated_at = now(),
+             next_run_at = CASE WHEN $2 AND NOT enabled THEN $3 ELSE next_run_at END
+           WHERE name = $1`,
+    values: [name, enabled, nextRunAt],
+  });
+  return (rowCount ?? 0) > 0;
+}
+
+export async function cronRemove(db: Queryable, name: string): Promise<boolean> {
+  const { rowCount } = await db.query({
+    name: 'sluice_cron_remove',
+    text: `DELETE FROM sluice.cron_schedules WHERE name = $1`,
+    values: [name],
+  });
+  return (rowCount ?? 0) > 0;
+}
+
+/** Locks due (or never computed) enabled schedules; run inside a transaction. */
+export async function cronClaimDue(db: Queryable, limit: number): Promise<{ rows: CronRow[]; now: Date }> {
+  const { rows } = await db.query<CronRow & { db_now: Date }>({
+    name: 'sluice_cron_claim_due',
+    text: `SELECT ${COLUMNS}, clock_timestamp() AS db_now FROM sluice.cron_schedules
+           WHERE enabled AND (next_run_at IS NULL OR next_run_at <= clock_timestamp())
+           ORDER BY next_run_at NULLS FIRST
+           LIMIT $1
+           FOR UPDATE SKIP LOCKED`,
+    values: [limit],
+  });
+  const now = rows[0]?.db_now ?? new Date();
+  return { rows, now };
+}
+
+export async function cronAdvance(db: Queryable, name: string, nextRunAt: Date, lastRunAt: Date | null): Promise<void> {
+  await db.query({
+    name: 'sluice_cron_advance',
+    text: `UPDATE sluice.cron_schedules SET next_run_at = $2, last_run_at = coalesce($3, last_run_at) WHERE name = $1`,
+    values: [name, nextRunAt, lastRunAt],
+  });
+}
+
+/** A row a scheduler cannot read (inserted by SQL with a bad expression) is disabled with the reason. */
+export async function cronDisableWithError(db: Queryable, name: string, error: string): Promise<void> {
+  await db.query({
+    name: 'sluice_cron_disable_with_error',
+    text: `UPDATE sluice.cron_schedules SET enabled = false, last_error = $2, updated_at = now() WHERE name = $1`,
+    values: [name, error],
+  });
+}
+
+export async function cronNextDueInMs(db: Queryable): Promise<number | null> {
+  const { rows } = await db.query<{ ms: number | null }>({
+    name: 'sluice_cron_next_due',
+    text: `SELECT CASE WHEN bool_or(next_run_at IS NULL) THEN 0
+                  ELSE extract(epoch FROM min(next_run_at) - clock_timestamp()) * 1000 END::float8 AS ms
+           FROM sluice.cron_schedules WHERE enabled`,
+  });
+  return rows[0]?.ms ?? null;
+}
+
+/** Names of schedules declared in code; the caller compares them with what it declares. */
+export async function cronCodeDeclaredNames(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>({
+    name: 'sluice_cron_code_names',
+    text: `SELECT name FROM sluice.cron_schedules WHERE declared_in = 'code' ORDER BY name`,
+  });
+  return rows.map((r) => r.name);
+}

@@ -1,0 +1,236 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  Sluice,
+  ValidationError,
+  ScheduleNotFoundError,
+  createWorker,
+  daily,
+  defineJob,
+  schedule,
+  weekly,
+  type Worker,
+} from '../packages/sluice/src/index.js';
+import { fireTimesBetween, nextFireAfter } from '../packages/sluice/src/schedule.js';
+import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+
+let db: TestDb;
+let sluice: Sluice;
+const workers: Worker[] = [];
+
+const report = defineJob({ name: 'report.build', queue: 'reports', schema: z.object({ kind: z.string() }) });
+const idle = defineJob({ name: 'idle', queue: 'idle', schema: z.object({}) });
+
+beforeAll(async () => {
+  db = await createTestDb();
+  sluice = new Sluice({ pool: db.pool });
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+  await db.pool.query('DELETE FROM sluice.cron_schedules; DELETE FROM sluice.jobs; DELETE FROM sluice.job_history');
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+/** A worker that schedules but claims only the `idle` queue, so fired jobs stay countable in sluice.jobs. */
+function schedulerOnly(extra: Partial<Parameters<typeof createWorker>[0]> = {}): Worker {
+  const w = createWorker({ connectionString: db.url, pollIntervalMs: 200, handlers: [idle.handle(() => {})], ...extra });
+  workers.push(w);
+  return w;
+}
+
+const firedFor = (name: string) => count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE tags @> ARRAY[$1]`, [`cron:${name}`]);
+
+describe('schedule definitions', () => {
+  it.each([
+    ['cron', { cron: '' }, 'schedule.cron'],
+    ['cron', { cron: '61 * * * *' }, 'schedule.cron'],
+    ['cron', { cron: '* * * *' }, 'schedule.cron'],
+    ['cron', { cron: '* * * * * * *' }, 'schedule.cron'],
+    ['cron', { cron: '@sometimes' }, 'schedule.cron'],
+    ['timezone', { timezone: 'Mars/Olympus' }, 'schedule.timezone'],
+    ['misfire', { misfire: 'always' }, 'schedule.misfire'],
+    ['name', { name: 'has space' }, 'schedule.name'],
+    ['payload', { payload: { kind: 42 } }, 'schedule.payload.kind'],
+    ['runAllCap', { runAllCap: 0 }, 'schedule.runAllCap'],
+  ])('a bad %s is a ValidationError naming the field, and nothing is written', async (_what, bad, field) => {
+    const options = { name: 'nightly', cron: '0 3 * * *', job: report, payload: { kind: 'daily' }, ...bad } as never;
+    let error: unknown;
+    try {
+      await sluice.schedules.add(options);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).field).toBe(field);
+    expect(await count(db.pool, 'SELECT count(*) n FROM sluice.cron_schedules')).toBe(0);
+  });
+
+  it('accepts 5 and 6 fields and presets', () => {
+    expect(schedule({ name: 'a', cron: '*/5 * * * *', job: 'x' }).cron).toBe('*/5 * * * *');
+    expect(schedule({ name: 'b', cron: '*/10 * * * * *', job: 'x' }).cron).toBe('*/10 * * * * *');
+    expect(schedule({ name: 'c', cron: '@hourly', job: 'x' }).cron).toBe('@hourly');
+  });
+
+  it('daily and weekly compile to cron and reject bad input', () => {
+    expect(daily('09:30')).toBe('30 9 * * *');
+    expect(daily('00:00')).toBe('0 0 * * *');
+    expect(weekly('monday', '08:05')).toBe('5 8 * * 1');
+    expect(weekly('sunday', '23:59')).toBe('59 23 * * 0');
+    expect(() => daily('24:00')).toThrow(ValidationError);
+    expect(() => daily('9:5')).toThrow(/daily.at/);
+    expect(() => weekly('funday' as never, '10:00')).toThrow(/weekly.on/);
+  });
+});
+
+describe('time zones and DST (Europe/Berlin, 2026)', () => {
+  const tz = 'Europe/Berlin';
+  it('spring forward: 02:30 does not exist on 29 March; the daily job fires once that day, at 03:30 local', () => {
+    const fires = fireTimesBetween('30 2 * * *', tz, new Date('2026-03-28T00:00:00Z'), new Date('2026-03-30T23:59:59Z'), 10);
+    expect(fires.map((d) => d.toISOString())).toEqual([
+      '2026-03-28T01:30:00.000Z', // 02:30 CET
+      '2026-03-29T01:30:00.000Z', // 03:30 CEST: the gap's time shifted forward, once
+      '2026-03-30T00:30:00.000Z', // 02:30 CEST
+    ]);
+  });
+
+  it('fall back: 02:30 happens twice on 25 October; the daily job fires once', () => {
+    const fires = fireTimesBetween('30 2 * * *', tz, new Date('2026-10-24T00:00:00Z'), new Date('2026-10-26T23:59:59Z'), 10);
+    expect(fires.map((d) => d.toISOString())).toEqual([
+      '2026-10-24T00:30:00.000Z',
+      '2026-10-25T00:30:00.000Z', // the first 02:30 (CEST) only
+      '2026-10-26T01:30:00.000Z',
+    ]);
+  });
+
+  it('nextFireAfter reads the expression in the zone', () => {
+    expect(nextFireAfter('0 9 * * *', 'America/New_York', new Date('2026-01-15T12:00:00Z')).toISOString()).toBe('2026-01-15T14:00:00.000Z');
+  });
+});
+
+describe('firing', () => {
+  it('a per-second schedule enqueues a job per second, each with its fire-time unique key', async () => {
+    await sluice.schedules.add({ name: 'every-second', cron: '* * * * * *', job: report, payload: { kind: 'tick' } });
+    const w = schedulerOnly();
+    await w.start();
+    await waitUntil(async () => (await firedFor('every-second')) >= 3, { what: '3 fires' });
+    const { rows } = await db.pool.query(
+      `SELECT unique_key, run_at, queue, payload FROM sluice.jobs WHERE tags @> ARRAY['cron:every-second'] ORDER BY run_at`,
+    );
+    for (const r of rows) {
+      expect(r.unique_key).toBe(`cron:every-second:${r.run_at.toISOString()}`);
+      expect(r.run_at.getMilliseconds()).toBe(0);
+      expect(r.payload).toEqual({ kind: 'tick' });
+    }
+    const seconds = rows.map((r) => r.run_at.getTime() / 1000);
+    expect(new Set(seconds).size).toBe(seconds.length);
+  });
+
+  async function misfired(name: string, misfire: 'skip' | 'run_once' | 'run_all', runAllCap = 100) {
+    await sluice.schedules.add({ name, cron: '* * * * *', job: report, payload: { kind: misfire }, misfire, runAllCap });
+    // The system was down for 10 minutes: ten fire times are due.
+    await db.pool.query(
+      `UPDATE sluice.cron_schedules SET next_run_at = date_trunc('minute', now()) - interval '9 minutes' WHERE name = $1`,
+      [name],
+    );
+  }
+
+  it('misfire skip drops the missed times and jumps to the next future one', async () => {
+    await misfired('m-skip', 'skip');
+    const w = schedulerOnly();
+    await w.start();
+    await waitUntil(async () => (await sluice.schedules.get('m-skip')).next_run_at! > new Date(), { what: 'advanced' });
+    // Only the latest due time, if it is within the grace period, may run.
+    expect(await firedFor('m-skip')).toBeLessThanOrEqual(1);
+    const { rows } = await db.pool.query(`SELECT run_at FROM sluice.jobs WHERE tags @> ARRAY['cron:m-skip']`);
+    for (const r of rows) expect(Date.now() - r.run_at.getTime()).toBeLessThan(61_000);
+  });
+
+  it('misfire run_once enqueues one catch-up run', async () => {
+    await misfired('m-once', 'run_once');
+    const w = schedulerOnly();
+    await w.start();
+    await waitUntil(async () => (await sluice.schedules.get('m-once')).next_run_at! > new Date(), { what: 'advanced' });
+    expect(await firedFor('m-once')).toBe(1);
+  });
+
+  it('misfire run_all enqueues every missed time, up to the cap', async () => {
+    await misfired('m-all', 'run_all');
+    await misfired('m-cap', 'run_all', 4);
+    const w = schedulerOnly();
+    await w.start();
+    await waitUntil(async () => (await sluice.schedules.get('m-cap')).next_run_at! > new Date() && (await sluice.schedules.get('m-all')).next_run_at! > new Date(), { what: 'advanced' });
+    expect(await firedFor('m-all')).toBeGreaterThanOrEqual(10);
+    expect(await firedFor('m-cap')).toBe(4);
+    const { rows } = await db.pool.query(`SELECT run_at FROM sluice.jobs WHERE tags @> ARRAY['cron:m-cap'] ORDER BY run_at`);
+    // The cap keeps the most recent missed times.
+    expect(Date.now() - rows.at(-1).run_at.getTime()).toBeLessThan(61_000);
+  });
+
+  it('disabling stops firing at once; enabling resumes without catching up', async () => {
+    await sluice.schedules.add({ name: 'toggle', cron: '* * * * * *', job: report, payload: { kind: 't' } });
+    const w = schedulerOnly();
+    await w.start();
+    await waitUntil(async () => (await firedFor('toggle')) >= 1, { what: 'fired' });
+    await sluice.schedules.disable('toggle');
+    const atDisable = await firedFor('toggle');
+    await new Promise((r) => setTimeout(r, 2_200));
+    expect(await firedFor('toggle')).toBeLessThanOrEqual(atDisable + 1);
+    const frozen = await firedFor('toggle');
+    await sluice.schedules.enable('toggle');
+    const row = await sluice.schedules.get('toggle');
+    expect(row.next_run_at!.getTime()).toBeGreaterThan(Date.now() - 1_000);
+    await waitUntil(async () => (await firedFor('toggle')) > frozen, { what: 'fires again' });
+  });
+
+  it('changing the expression recomputes next_run_at; an unchanged redeclaration keeps it', async () => {
+    await sluice.schedules.add({ name: 'edit', cron: '0 3 * * *', job: report, payload: { kind: 'e' } });
+    const first = (await sluice.schedules.get('edit')).next_run_at!;
+    await db.pool.query(`UPDATE sluice.cron_schedules SET next_run_at = next_run_at + interval '1 day', last_run_at = now() WHERE name = 'edit'`);
+    await sluice.schedules.add({ name: 'edit', cron: '0 3 * * *', job: report, payload: { kind: 'e2' } });
+    const kept = await sluice.schedules.get('edit');
+    expect(kept.next_run_at!.getTime()).toBe(first.getTime() + 86_400_000);
+    expect(kept.last_run_at).not.toBeNull();
+    await sluice.schedules.add({ name: 'edit', cron: '0 4 * * *', job: report, payload: { kind: 'e3' } });
+    const changed = await sluice.schedules.get('edit');
+    expect(changed.next_run_at!.getUTCHours()).toBe(4);
+  });
+
+  it('code schedules are upserted on worker start; ones no longer declared are reported or removed', async () => {
+    const a = schedule({ name: 'code-a', cron: '0 5 * * *', job: report, payload: { kind: 'a' } });
+    const b = schedule({ name: 'code-b', cron: '0 6 * * *', job: report, payload: { kind: 'b' } });
+    const w1 = schedulerOnly({ schedules: [a, b] });
+    await w1.start();
+    expect((await sluice.schedules.list()).map((s) => [s.name, s.declared_in])).toEqual([['code-a', 'code'], ['code-b', 'code']]);
+    await w1.stop();
+    workers.splice(0);
+    const w2 = schedulerOnly({ schedules: [a] });
+    await w2.start();
+    expect((await sluice.schedules.list()).map((s) => s.name)).toEqual(['code-a', 'code-b']);
+    const w3 = schedulerOnly({ schedules: [a], undeclaredSchedules: 'remove' });
+    await w3.start();
+    expect((await sluice.schedules.list()).map((s) => s.name)).toEqual(['code-a']);
+  });
+
+  it('runNow enqueues at once; unknown names are ScheduleNotFoundError', async () => {
+    await sluice.schedules.add({ name: 'manual', cron: '0 0 1 1 *', job: report, payload: { kind: 'm' } });
+    const id = await sluice.schedules.runNow('manual');
+    expect((await sluice.getJob(id)).state).toBe('available');
+    await expect(sluice.schedules.runNow('missing')).rejects.toBeInstanceOf(ScheduleNotFoundError);
+    await expect(sluice.schedules.disable('missing')).rejects.toBeInstanceOf(ScheduleNotFoundError);
+    await expect(sluice.schedules.remove('missing')).rejects.toBeInstanceOf(ScheduleNotFoundError);
+  });
+
+  it('a schedule inserted by plain SQL is picked up; a bad expression there is disabled with the reason', async () => {
+    await db.pool.query(`INSERT INTO sluice.cron_schedules (name, cron, job_name, payload) VALUES ('from-sql', '* * * * * *', 'report.build', '{"kind":"sql"}'), ('broken', '99 * * * *', 'report.build', '{}')`);
+    const w = schedulerOnly();
+    await w.start();
+    await waitUntil(async () => (await firedFor('from-sql')) >= 1, { what: 'sql schedule fired' });
+    const broken = await waitUntil(async () => {
+      const r = await sluice.schedules.get('broken');
+      return r.enabled ? null : r;
+    }, { what: 'broken disabled' });
+    expect(broken.last_error).toMatch(/59|range|Constraint/i);
+  });
+});
