@@ -1,11 +1,13 @@
 // The `sluice` command: dispatches to one module per command.
 import { SluiceError } from '../errors.js';
+import { cronCommand } from './commands/cron.js';
 import { migrateCommand } from './commands/migrate.js';
 import { workerCommand } from './commands/worker.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './usage.js';
 
 const commands: Record<string, (args: string[], out: (s: string) => void) => Promise<number>> = {
   migrate: migrateCommand,
+  cron: cronCommand,
   worker: workerCommand,
 };
 
@@ -14,6 +16,7 @@ export const mainHelp = `sluice <command> [options]
 Commands:
   migrate   apply the schema migrations
   worker    run a worker for a module's handlers
+  cron      add, list, enable, disable, remove, run-now cron schedules
 
 Every command takes --help. Exit codes: 0 ok, 1 the command failed, 2 bad arguments (nothing done).
 The database comes from --database-url or DATABASE_URL.`;

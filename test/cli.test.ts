@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../packages/sluice/src/cli/main.js';
+import { count, createTestDb, type TestDb } from './helpers/db.js';
+
+let db: TestDb;
+
+beforeAll(async () => {
+  db = await createTestDb();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+describe('sluice CLI', () => {
+  it('prints help for every command and exits 0', async () => {
+    for (const cmd of [['--help'], ['migrate', '--help'], ['worker', '--help'], ['cron', '--help']]) {
+      const r = await run(...cmd);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/sluice/);
+    }
+  });
+
+  it('an unknown command or option is a usage error, exit 2', async () => {
+    expect((await run('frobnicate')).code).toBe(2);
+    const r = await run('migrate', '--database-url', db.url, '--bogus');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--bogus');
+  });
+
+  it('migrate is a no-op on an up-to-date database', async () => {
+    const r = await run('migrate', '--database-url', db.url);
+    expect(r.code).toBe(0);
+  });
+
+  it('cron add with a bad expression or zone exits 2 naming the argument, nothing written', async () => {
+    const bad = await run('cron', 'add', 'nightly', '--cron', '99 * * * *', '--job', 'report', '--database-url', db.url);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--cron');
+    const tz = await run('cron', 'add', 'nightly', '--cron', '0 3 * * *', '--timezone', 'Nowhere/City', '--job', 'report', '--database-url', db.url);
+    expect(tz.code).toBe(2);
+    expect(tz.err).toContain('--timezone');
+    const payload = await run('cron', 'add', 'nightly', '--cron', '0 3 * * *', '--job', 'report', '--payload', '{nope', '--database-url', db.url);
+    expect(payload.code).toBe(2);
+    expect(payload.err).toContain('--payload');
+    const missing = await run('cron', 'add', 'nightly', '--job', 'report', '--database-url', db.url);
+    expect(missing.code).toBe(2);
+    expect(await count(db.pool, 'SELECT count(*) n FROM sluice.cron_schedules')).toBe(0);
+  });
+
+  it('cron add, list, disable, enable, run-now, remove', async () => {
+    const add = await run('cron', 'add', 'nightly', '--cron', '0 3 * * *', '--timezone', 'Europe/Paris', '--job', 'report', '--payload', '{"kind":"n"}', '--database-url', db.url);
+    expect(add.code).toBe(0);
+    const list = await run('cron', 'list', '--json', '--database-url', db.url);
+    const rows = JSON.parse(list.out);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ name: 'nightly', cron: '0 3 * * *', timezone: 'Europe/Paris', job: 'report', enabled: true });
+    expect((await run('cron', 'disable', 'nightly', '--database-url', db.url)).code).toBe(0);
+    expect(JSON.parse((await run('cron', 'list', '--json', '--database-url', db.url)).out)[0].enabled).toBe(false);
+    expect((await run('cron', 'enable', 'nightly', '--database-url', db.url)).code).toBe(0);
+    const now = await run('cron', 'run-now', 'nightly', '--json', '--database-url', db.url);
+    expect(now.code).toBe(0);
+    const { id } = JSON.parse(now.out);
+    expect(await count(db.pool, 'SELECT count(*) n FROM sluice.jobs WHERE id = $1', [id])).toBe(1);
+    expect((await run('cron', 'remove', 'nightly', '--database-url', db.url)).code).toBe(0);
+    const gone = await run('cron', 'remove', 'nightly', '--database-url', db.url);
+    expect(gone.code).toBe(1);
+    expect(gone.err).toContain('ScheduleNotFoundError');
+  });
+
+  it('worker refuses a module that cannot be loaded, exit 2', async () => {
+    const r = await run('worker', 'does-not-exist.ts', '--database-url', db.url);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('<module>');
+    const c = await run('worker', 'x.ts', '--concurrency', '0', '--database-url', db.url);
+    expect(c.code).toBe(2);
+    expect(c.err).toContain('--concurrency');
+  });
+});
