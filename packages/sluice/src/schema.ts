@@ -62,6 +62,9 @@ export const jobs = sluiceSchema.table(
     progress: smallint('progress'),
     progressMessage: text('progress_message'),
     dependsOn: bigint('depends_on', { mode: 'number' }).array(),
+    /** What happens to this job when a parent dies: 'dead' (default) or 'cancel'. */
+    onParentDead: text('on_parent_dead').notNull().default('dead'),
+    batchId: bigint('batch_id', { mode: 'number' }),
     tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
     errors: jsonb('errors').$type<JobErrorEntry[]>().notNull().default([]),
     createdAt: tstz('created_at').notNull().defaultNow(),
@@ -74,10 +77,12 @@ export const jobs = sluiceSchema.table(
       .where(sql`state = 'available'`),
     index('jobs_scheduled_idx').on(t.runAt).where(sql`state = 'scheduled'`),
     index('jobs_running_idx').on(t.lockedBy).where(sql`state = 'running'`),
+    index('jobs_waiting_deps_idx').using('gin', t.dependsOn).where(sql`state = 'waiting'`),
     uniqueIndex('jobs_unique_key_idx')
       .on(t.queue, t.uniqueKey)
       .where(sql`unique_key IS NOT NULL`),
-    check('jobs_state_check', sql`state IN ('scheduled', 'available', 'running')`),
+    check('jobs_state_check', sql`state IN ('waiting', 'scheduled', 'available', 'running')`),
+    check('jobs_on_parent_dead_check', sql`on_parent_dead IN ('dead', 'cancel')`),
     check('jobs_running_locked_check', sql`(state = 'running') = (locked_by IS NOT NULL)`),
     check('jobs_attempt_check', sql`attempt >= 0 AND attempt <= max_attempts`),
     check('jobs_max_attempts_check', sql`max_attempts BETWEEN 1 AND 1000`),
@@ -107,6 +112,8 @@ export const jobHistory = sluiceSchema.table(
     state: text('state').notNull(),
     errors: jsonb('errors').$type<JobErrorEntry[]>().notNull().default([]),
     result: jsonb('result'),
+    uniqueKey: text('unique_key'),
+    batchId: bigint('batch_id', { mode: 'number' }),
     tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
     createdAt: tstz('created_at').notNull(),
     runAt: tstz('run_at').notNull(),
@@ -115,6 +122,7 @@ export const jobHistory = sluiceSchema.table(
   },
   (t) => [
     primaryKey({ columns: [t.id, t.finishedAt] }),
+    index('job_history_unique_key_idx').on(t.queue, t.uniqueKey, t.finishedAt).where(sql`unique_key IS NOT NULL`),
     index('job_history_id_idx').on(t.id),
     index('job_history_queue_idx').on(t.queue, t.finishedAt),
     check('job_history_state_check', sql`state IN ('completed', 'cancelled', 'dropped')`),
@@ -140,6 +148,7 @@ export const deadJobs = sluiceSchema.table(
     timeoutMs: integer('timeout_ms'),
     uniqueKey: text('unique_key'),
     groupKey: text('group_key'),
+    batchId: bigint('batch_id', { mode: 'number' }),
     tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
     errors: jsonb('errors').$type<JobErrorEntry[]>().notNull().default([]),
     reason: text('reason').notNull(),
@@ -150,7 +159,7 @@ export const deadJobs = sluiceSchema.table(
   },
   (t) => [
     index('dead_jobs_queue_idx').on(t.queue, t.diedAt),
-    check('dead_jobs_reason_check', sql`reason IN ('exhausted', 'permanent', 'crashed')`),
+    check('dead_jobs_reason_check', sql`reason IN ('exhausted', 'permanent', 'crashed', 'parent_dead')`),
   ],
 );
 
@@ -167,6 +176,15 @@ export const queues = sluiceSchema.table(
     maxDepth: integer('max_depth'),
     overflow: text('overflow').notNull().default('reject'),
     weight: integer('weight').notNull().default(1),
+    /** A job waiting longer than this gains priority (one step per period); NULL turns aging off. */
+    agingAfterMs: integer('aging_after_ms'),
+    /** How long a completed job's uniqueKey still blocks a duplicate; NULL: only while live. */
+    uniqueWindowMs: integer('unique_window_ms'),
+    alertMaxDepth: integer('alert_max_depth'),
+    alertMaxWaitMs: integer('alert_max_wait_ms'),
+    /** Failed attempts / finished attempts over the last 5 minutes, 0..1. */
+    alertMaxErrorRate: real('alert_max_error_rate'),
+    alertNoWorker: boolean('alert_no_worker').notNull().default(false),
     keepHistory: boolean('keep_history').notNull().default(true),
     retentionMs: bigint('retention_ms', { mode: 'number' }).notNull().default(7 * 24 * 3600 * 1000),
     createdAt: tstz('created_at').notNull().defaultNow(),
@@ -251,6 +269,8 @@ export const metricsMinutely = sluiceSchema.table(
   {
     queue: text('queue').notNull(),
     minute: tstz('minute').notNull(),
+    /** Writers add to their own shard (by backend), so concurrent writers never wait on one row. */
+    shard: smallint('shard').notNull().default(0),
     enqueued: bigint('enqueued', { mode: 'number' }).notNull().default(0),
     completed: bigint('completed', { mode: 'number' }).notNull().default(0),
     failed: bigint('failed', { mode: 'number' }).notNull().default(0),
@@ -262,5 +282,23 @@ export const metricsMinutely = sluiceSchema.table(
     runMsSum: bigint('run_ms_sum', { mode: 'number' }).notNull().default(0),
     runMsMax: bigint('run_ms_max', { mode: 'number' }).notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.queue, t.minute] })],
+  (t) => [primaryKey({ columns: [t.queue, t.minute, t.shard] }), index('metrics_minutely_minute_idx').on(t.minute)],
+);
+
+/** A group of jobs enqueued together; when all are finished its callback job runs with the counts. */
+export const batches = sluiceSchema.table(
+  'batches',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    total: integer('total').notNull(),
+    completed: integer('completed').notNull().default(0),
+    dead: integer('dead').notNull().default(0),
+    cancelled: integer('cancelled').notNull().default(0),
+    onCompleteJob: text('on_complete_job'),
+    onCompletePayload: jsonb('on_complete_payload'),
+    callbackJobId: bigint('callback_job_id', { mode: 'number' }),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+    finishedAt: tstz('finished_at'),
+  },
+  (t) => [check('batches_counts_check', sql`completed + dead + cancelled <= total`)],
 );
