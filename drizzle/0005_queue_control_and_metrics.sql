@@ -15,13 +15,13 @@ CREATE TABLE "sluice"."batches" (
 ALTER TABLE "sluice"."dead_jobs" DROP CONSTRAINT "dead_jobs_reason_check";--> statement-breakpoint
 ALTER TABLE "sluice"."jobs" DROP CONSTRAINT "jobs_state_check";--> statement-breakpoint
 ALTER TABLE "sluice"."metrics_minutely" DROP CONSTRAINT "metrics_minutely_queue_minute_pk";--> statement-breakpoint
+ALTER TABLE "sluice"."metrics_minutely" ADD COLUMN "shard" smallint DEFAULT 0 NOT NULL;--> statement-breakpoint
 ALTER TABLE "sluice"."metrics_minutely" ADD CONSTRAINT "metrics_minutely_queue_minute_shard_pk" PRIMARY KEY("queue","minute","shard");--> statement-breakpoint
 ALTER TABLE "sluice"."dead_jobs" ADD COLUMN "batch_id" bigint;--> statement-breakpoint
 ALTER TABLE "sluice"."job_history" ADD COLUMN "unique_key" text;--> statement-breakpoint
 ALTER TABLE "sluice"."job_history" ADD COLUMN "batch_id" bigint;--> statement-breakpoint
 ALTER TABLE "sluice"."jobs" ADD COLUMN "on_parent_dead" text DEFAULT 'dead' NOT NULL;--> statement-breakpoint
 ALTER TABLE "sluice"."jobs" ADD COLUMN "batch_id" bigint;--> statement-breakpoint
-ALTER TABLE "sluice"."metrics_minutely" ADD COLUMN "shard" smallint DEFAULT 0 NOT NULL;--> statement-breakpoint
 ALTER TABLE "sluice"."queues" ADD COLUMN "aging_after_ms" integer;--> statement-breakpoint
 ALTER TABLE "sluice"."queues" ADD COLUMN "unique_window_ms" integer;--> statement-breakpoint
 ALTER TABLE "sluice"."queues" ADD COLUMN "alert_max_depth" integer;--> statement-breakpoint

@@ -49,13 +49,24 @@ export default async function setup(project: TestProject) {
   const server = await findServer();
   const templateDb = `sluice_tpl_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: server.url });
-  await admin.connect();
-  const { rows } = await admin.query<{ v: string }>('SELECT current_setting($$server_version$$) AS v');
-  console.log(`tests run on PostgreSQL ${rows[0]!.v} (${server.kind})`);
-  await admin.query(`CREATE DATABASE ${templateDb}`);
-  const pool = new pg.Pool({ connectionString: withDatabase(server.url, templateDb), max: 2 });
-  await migrate(pool);
-  await pool.end();
+  try {
+    await admin.connect();
+    const { rows } = await admin.query<{ v: string }>('SELECT current_setting($$server_version$$) AS v');
+    console.log(`tests run on PostgreSQL ${rows[0]!.v} (${server.kind})`);
+    await admin.query(`CREATE DATABASE ${templateDb}`);
+    const pool = new pg.Pool({ connectionString: withDatabase(server.url, templateDb), max: 2 });
+    try {
+      await migrate(pool);
+    } finally {
+      await pool.end();
+    }
+  } catch (err) {
+    // Leave nothing running behind a failed setup.
+    await admin.query(`DROP DATABASE IF EXISTS ${templateDb}`).catch(() => {});
+    await admin.end().catch(() => {});
+    await server.stop();
+    throw err;
+  }
   project.provide('adminUrl', server.url);
   project.provide('templateDb', templateDb);
   return async () => {
