@@ -331,7 +331,7 @@ async function apply(model: Model, cmd: Command): Promise<Set<number>> {
         [QUEUE, cmd.limit],
       );
       const available = [...model.jobs.values()].filter((j) => j.state === 'available').length;
-      const claimed = await jobClaim(db.pool, { queues: [QUEUE], limit: cmd.limit, workerId: WORKERS[cmd.worker], leaseMs: LEASE_MS });
+      const claimed = await jobClaim(db.pool, { queues: [QUEUE], limits: [cmd.limit], workerId: WORKERS[cmd.worker], leaseMs: LEASE_MS });
       expect(claimed).toHaveLength(Math.min(cmd.limit, available));
       tally('claim.jobs', claimed.length);
       // The first ones in claim order, each a new attempt.
@@ -358,7 +358,7 @@ async function apply(model: Model, cmd: Command): Promise<Set<number>> {
         attempts.push(model.attemptOf(id) + t.delta);
       }
       const expected = new Set(ids.filter((id, i) => model.holdsLease(id, attempts[i]!)));
-      const applied = await jobCompleteMany(db.pool, ids, attempts);
+      const applied = await jobCompleteMany(db.pool, { ids, attempts, results: ids.map(() => null), runMs: ids.map(() => 1) });
       expect([...applied].sort(), `complete ${JSON.stringify({ ids, attempts })}`).toEqual([...expected].sort());
       tally('complete.applied', expected.size);
       tally('complete.stale', ids.length - expected.size);
@@ -389,6 +389,7 @@ async function apply(model: Model, cmd: Command): Promise<Set<number>> {
         errors: ids.map((id, i) => errorEntry(attempts[i]!, id)),
         permanent: targets.map((t) => t.permanent),
         retryDelaysMs: targets.map((t) => t.delayMs),
+        runMs: ids.map(() => 1),
       });
       expect(new Map([...outcomes].sort()), `fail ${JSON.stringify({ ids, attempts, targets })}`).toEqual(
         new Map([...expected].sort()),

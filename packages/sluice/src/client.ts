@@ -1,21 +1,36 @@
-// Sluice: the producer side. Enqueue inside the caller's transaction, look
-// jobs up, cancel, retry and replay them, and migrate the schema.
+// Sluice: the producer side. Enqueue inside the caller's transaction (one job,
+// many, a batch, a flow, an event), look jobs up and wait for them, cancel,
+// retry and replay them, manage queues and schedules, and migrate.
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { MAX_PAYLOAD_BYTES_DEFAULT, enqueueOptionsSchema, parseOptions } from './config.js';
+import { MAX_PAYLOAD_BYTES_DEFAULT, checkName } from './config.js';
 import { openPool, type ConnectionOptions } from './connection.js';
-import { JobNotFoundError, PayloadTooLargeError, UnknownJobError, ValidationError } from './errors.js';
+import { translateDbError } from './db-errors.js';
+import { buildEnqueueArgs, type EnqueueManyOptions, type EnqueueOptions } from './enqueue-options.js';
+import { JobNotFoundError, UnknownJobError, ValidationError } from './errors.js';
 import { toQueryable, type Executor, type Queryable } from './executor.js';
+import { orderFlow, type FlowStep } from './flow.js';
 import { parsePayload, type JobDefinition } from './job.js';
+import { toJobRecord, type JobRecord } from './job-record.js';
 import { defaultLogger } from './logger.js';
 import { migrate, type MigrateOptions } from './migrate.js';
-import type { JobErrorEntry } from './schema.js';
+import { Queues } from './queue-admin.js';
+import { Schedules } from './schedules.js';
 import { deadReplay } from './sql/dead-jobs.js';
 import { jobTypeUpsertMany } from './sql/job-types.js';
 import { jobCancel, jobEnqueueMany, jobGet, jobRetryNow } from './sql/jobs.js';
-import { translateDbError } from './db-errors.js';
-import { Schedules } from './schedules.js';
+import { eventPublish } from './sql/subscriptions.js';
+import { inTransaction } from './transaction.js';
+import { FinishWaiter } from './wait-for.js';
+
+export type { EnqueueOptions, EnqueueManyOptions } from './enqueue-options.js';
+export type { JobRecord, JobState } from './job-record.js';
+
+/** Rows per statement when a batch is enqueued. */
+export const BATCH_CHUNK_SIZE = 1_000;
+/** How long waitFor() waits by default. */
+export const WAIT_FOR_TIMEOUT_MS_DEFAULT = 30_000;
 
 export interface SluiceOptions extends ConnectionOptions {
   /** Job definitions enqueue may name by string. */
@@ -25,41 +40,15 @@ export interface SluiceOptions extends ConnectionOptions {
   maxPayloadBytes?: number;
 }
 
-export interface EnqueueOptions {
-  /** The caller's transaction or connection: the job commits or rolls back with it. */
-  tx?: Executor;
-  /** When the job may run. Exclusive with delayMs. */
-  runAt?: Date;
-  /** Milliseconds from now until the job may run. Exclusive with runAt. */
-  delayMs?: number;
-  priority?: number;
-  maxAttempts?: number;
-  /** Time limit of each attempt in milliseconds; overrides the job definition's. */
-  timeoutMs?: number;
-  /** While a live job has this key in the queue, enqueue returns that job's id instead. */
-  uniqueKey?: string;
-  tags?: string[];
+export interface BatchItem {
+  job: JobDefinition | string;
+  payload: unknown;
 }
 
-export type EnqueueManyOptions = Omit<EnqueueOptions, 'uniqueKey'>;
-
-export type JobState = 'scheduled' | 'available' | 'running' | 'completed' | 'cancelled' | 'dropped' | 'dead';
-
-export interface JobRecord {
-  id: number;
-  name: string;
-  queue: string;
-  state: JobState;
-  payload: unknown;
-  priority: number;
-  attempt: number;
-  maxAttempts: number;
-  errors: JobErrorEntry[];
-  createdAt: Date;
-  runAt: Date;
-  attemptedAt: Date | null;
-  finishedAt: Date | null;
-  lockedBy: string | null;
+export interface BatchOptions {
+  tx?: Executor;
+  /** Runs once every member has finished, with { batchId, total, completed, dead, cancelled } merged into its payload. */
+  onComplete?: { job: JobDefinition | string; payload?: Record<string, unknown> };
 }
 
 type AnyJob = JobDefinition<z.ZodType>;
@@ -67,11 +56,14 @@ type AnyJob = JobDefinition<z.ZodType>;
 export class Sluice {
   readonly pool: pg.Pool;
   readonly logger: Logger;
+  /** Cron schedules: add, list, enable, disable, remove, runNow. */
+  readonly schedules: Schedules;
+  /** Queue settings: pause, resume, configure (limits, weights, alerts), stats. */
+  readonly queues: Queues;
   private readonly ownsPool: boolean;
   private readonly jobsByName = new Map<string, AnyJob>();
   private readonly maxPayloadBytes: number;
-  /** Cron schedules: add, list, enable, disable, remove, runNow. */
-  readonly schedules: Schedules;
+  private readonly waiter: FinishWaiter;
 
   constructor(options: SluiceOptions = {}) {
     this.logger = options.logger ?? defaultLogger();
@@ -84,6 +76,8 @@ export class Sluice {
     }
     for (const job of options.jobs ?? []) this.jobsByName.set(job.name, job);
     this.schedules = new Schedules(this.pool);
+    this.queues = new Queues(this.pool);
+    this.waiter = new FinishWaiter(this.pool, this.logger);
   }
 
   /** Applies sluice's migrations; see migrate(). */
@@ -97,12 +91,8 @@ export class Sluice {
   }
 
   /** Enqueues one job; returns its id. Validates the payload first: a bad one writes nothing. */
-  async enqueue<S extends z.ZodType>(
-    job: JobDefinition<S> | string,
-    payload: z.input<S>,
-    options: EnqueueOptions = {},
-  ): Promise<number> {
-    const [id] = await this.insert(job, [payload], options, options.uniqueKey ?? null);
+  async enqueue<S extends z.ZodType>(job: JobDefinition<S> | string, payload: z.input<S>, options: EnqueueOptions = {}): Promise<number> {
+    const [id] = await this.insert(this.resolveJob(job), [payload], options);
     return id!;
   }
 
@@ -113,41 +103,85 @@ export class Sluice {
     options: EnqueueManyOptions = {},
   ): Promise<number[]> {
     if (!Array.isArray(payloads)) throw new ValidationError('payloads', 'must be an array');
-    return this.insert(job, payloads, options, null);
+    return this.insert(this.resolveJob(job), payloads, options);
   }
 
-  private async insert(
-    jobOrName: AnyJob | string,
-    payloads: readonly unknown[],
-    options: EnqueueOptions,
-    uniqueKey: string | null,
-  ): Promise<number[]> {
-    const job = this.resolveJob(jobOrName);
-    const opts = parseOptions(enqueueOptionsSchema, options, 'options');
-    if (opts.runAt && opts.delayMs !== undefined) {
-      throw new ValidationError('options.delayMs', 'give runAt or delayMs, not both');
-    }
-    const parsed = payloads.map((p) => {
-      const value = parsePayload(job, p);
-      const size = Buffer.byteLength(JSON.stringify(value ?? null));
-      if (size > this.maxPayloadBytes) throw new PayloadTooLargeError(job.name, size, this.maxPayloadBytes);
-      return value;
-    });
-    if (parsed.length === 0) return [];
-    const runAt = opts.runAt ?? (opts.delayMs !== undefined ? new Date(Date.now() + opts.delayMs) : null);
+  private async insert(job: AnyJob, payloads: readonly unknown[], options: EnqueueOptions | EnqueueManyOptions, batchId?: number): Promise<number[]> {
+    const { args, tx } = buildEnqueueArgs(job, payloads, options, this.maxPayloadBytes, { batchId });
+    if (args.payloads.length === 0) return [];
     try {
-      return await jobEnqueueMany(this.db(opts.tx as Executor | undefined), {
-        name: job.name,
-        payloads: parsed,
-        queue: job.queue,
-        runAt,
-        priority: opts.priority ?? job.priority,
-        maxAttempts: opts.maxAttempts ?? job.maxAttempts,
-        timeoutMs: opts.timeoutMs ?? job.timeoutMs ?? null,
-        backoff: job.backoff,
-        uniqueKeys: uniqueKey === null ? null : [uniqueKey],
-        tags: opts.tags ?? null,
+      return await jobEnqueueMany(this.db(tx), args);
+    } catch (err) {
+      throw translateDbError(err);
+    }
+  }
+
+  /**
+   * Enqueues a batch (chunked, one statement per job kind and chunk) with a
+   * row in sluice.batches counting its members' outcomes; when all have
+   * finished, the onComplete job runs with the counts.
+   */
+  async enqueueBatch(items: readonly BatchItem[], options: BatchOptions = {}): Promise<{ batchId: number; ids: number[] }> {
+    if (!Array.isArray(items) || items.length === 0) throw new ValidationError('items', 'must be a non-empty array');
+    const resolved = items.map((item, i) => {
+      if (!item || typeof item !== 'object') throw new ValidationError(`items.${i}`, 'expected { job, payload }');
+      const job = this.resolveJob(item.job);
+      return { job, payload: parsePayload(job, item.payload) };
+    });
+    const callback = options.onComplete ? this.resolveJob(options.onComplete.job) : null;
+    const callbackPayload = options.onComplete?.payload ?? {};
+    if (typeof callbackPayload !== 'object' || callbackPayload === null || Array.isArray(callbackPayload)) {
+      throw new ValidationError('onComplete.payload', 'must be an object');
+    }
+    return inTransaction(this.pool, options.tx, async (db) => {
+      const { rows } = await db.query<{ id: string }>({
+        name: 'sluice_batch_create',
+        text: 'SELECT sluice.batch_create($1, $2, $3::jsonb) AS id',
+        values: [items.length, callback?.name ?? null, JSON.stringify(callbackPayload)],
       });
+      const batchId = Number(rows[0]!.id);
+      const ids = new Array<number>(resolved.length);
+      const byJob = new Map<AnyJob, number[]>();
+      resolved.forEach((r, i) => byJob.set(r.job, [...(byJob.get(r.job) ?? []), i]));
+      for (const [job, indexes] of byJob) {
+        for (let start = 0; start < indexes.length; start += BATCH_CHUNK_SIZE) {
+          const chunk = indexes.slice(start, start + BATCH_CHUNK_SIZE);
+          const chunkIds = await this.insert(job, chunk.map((i) => resolved[i]!.payload), { tx: db }, batchId);
+          chunk.forEach((i, k) => (ids[i] = chunkIds[k]!));
+        }
+      }
+      return { batchId, ids };
+    });
+  }
+
+  /** Enqueues a small DAG in one transaction; returns each step's job id by key. */
+  async flow(steps: readonly FlowStep[], options: { tx?: Executor } = {}): Promise<Record<string, number>> {
+    const ordered = orderFlow(steps);
+    const prepared = ordered.map((s) => ({ step: s, job: this.resolveJob(s.job) }));
+    // Validate every payload before writing anything.
+    prepared.forEach(({ step, job }) => buildEnqueueArgs(job, [step.payload], step.options ?? {}, this.maxPayloadBytes));
+    return inTransaction(this.pool, options.tx, async (db) => {
+      const ids: Record<string, number> = {};
+      for (const { step, job } of prepared) {
+        const dependsOn = (step.after ?? []).map((k) => ids[k]!);
+        const [id] = await this.insert(job, [step.payload], { ...step.options, tx: db, ...(dependsOn.length ? { dependsOn } : {}) });
+        ids[step.key] = id!;
+      }
+      return ids;
+    });
+  }
+
+  /**
+   * Publishes an event: one job per subscriber of the topic (each its own job
+   * name and retry policy), in the caller's transaction. Sequential delivery
+   * runs the subscribers one after another. Returns the jobs' ids.
+   */
+  async publish(topic: string, payload: unknown, options: { tx?: Executor; sequential?: boolean } = {}): Promise<number[]> {
+    checkName('topic', topic);
+    const size = Buffer.byteLength(JSON.stringify(payload ?? null));
+    if (size > this.maxPayloadBytes) throw new ValidationError('payload', `is ${size} bytes, over the ${this.maxPayloadBytes}-byte limit`);
+    try {
+      return await eventPublish(this.db(options.tx), topic, payload, options.sequential ?? false);
     } catch (err) {
       throw translateDbError(err);
     }
@@ -169,22 +203,19 @@ export class Sluice {
   async getJob(id: number, options: { tx?: Executor } = {}): Promise<JobRecord> {
     const row = await jobGet(this.db(options.tx), checkId(id));
     if (!row) throw new JobNotFoundError([id]);
-    return {
-      id: Number(row.id),
-      name: row.name,
-      queue: row.queue,
-      state: row.state as JobState,
-      payload: row.payload,
-      priority: row.priority,
-      attempt: row.attempt,
-      maxAttempts: row.max_attempts,
-      errors: row.errors,
-      createdAt: row.created_at,
-      runAt: row.run_at,
-      attemptedAt: row.attempted_at,
-      finishedAt: row.finished_at,
-      lockedBy: row.locked_by,
-    };
+    return toJobRecord(row);
+  }
+
+  /**
+   * Resolves with the job's result when it completes (told by NOTIFY), or
+   * rejects: JobFailedError (dead or dropped), CancelledError,
+   * WaitTimeoutError after timeoutMs (default 30000).
+   */
+  async waitFor(id: number, options: { timeoutMs?: number } = {}): Promise<unknown> {
+    checkId(id);
+    const timeoutMs = options.timeoutMs ?? WAIT_FOR_TIMEOUT_MS_DEFAULT;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ValidationError('options.timeoutMs', 'must be a positive integer');
+    return this.waiter.waitFor(id, timeoutMs);
   }
 
   /**
@@ -192,10 +223,10 @@ export class Sluice {
    * handler gets its AbortSignal fired in whichever worker runs it, and its
    * late answer is refused. Throws JobNotFoundError when no live job has the id.
    */
-  async cancel(id: number, options: { tx?: Executor } = {}): Promise<'scheduled' | 'available' | 'running'> {
+  async cancel(id: number, options: { tx?: Executor } = {}): Promise<'waiting' | 'scheduled' | 'available' | 'running'> {
     const state = await jobCancel(this.db(options.tx), checkId(id));
     if (state === null) throw new JobNotFoundError([id], 'live job');
-    return state as 'scheduled' | 'available' | 'running';
+    return state as 'waiting' | 'scheduled' | 'available' | 'running';
   }
 
   /** Runs a job now: a dead job is replayed, a job waiting for its retry is made available. */
@@ -221,8 +252,9 @@ export class Sluice {
     }
   }
 
-  /** Ends the pool if sluice created it. */
+  /** Stops waitFor's listener and ends the pool if sluice created it. */
   async close(): Promise<void> {
+    await this.waiter.close();
     if (this.ownsPool) await this.pool.end();
   }
 

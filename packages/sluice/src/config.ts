@@ -36,6 +36,8 @@ export const HEARTBEAT_INTERVAL_MS_DEFAULT = 5_000;
 export const POOL_SIZE_DEFAULT = 4;
 /** After a job's signal fires, how long its handler may wind down before its slot is freed. */
 export const ABORT_GRACE_MS_DEFAULT = 1_000;
+/** Largest handler result stored, in bytes of its JSON text (64 KiB). */
+export const MAX_RESULT_BYTES_DEFAULT = 65_536;
 /** Due scheduled jobs promoted per statement. */
 export const PROMOTE_BATCH_SIZE_DEFAULT = 1_000;
 /** Longest a worker waits for running jobs on stop() before releasing them. */
@@ -68,24 +70,58 @@ export type BackoffPolicy = z.infer<typeof backoffSchema>;
 /** A custom policy: milliseconds to wait before the given attempt's retry. */
 export type BackoffFunction = (attempt: number, error: unknown) => number;
 
+/** Named priorities; higher runs first. Aging never lifts a job above critical. */
+export const PRIORITIES = { critical: 20, high: 10, normal: 0, low: -10 } as const;
+export type PriorityName = keyof typeof PRIORITIES;
+
+export const prioritySchema = z.union([int(-32768, 32767), z.enum(['critical', 'high', 'normal', 'low'])]);
+
+/** A job priority as stored: a named priority becomes its number. */
+export function priorityValue(p: number | PriorityName): number {
+  return typeof p === 'number' ? p : PRIORITIES[p];
+}
+
 export const jobOptionsSchema = z.strictObject({
   name: nameSchema,
   queue: nameSchema.optional(),
   maxAttempts: int(1, 1000).optional(),
   timeoutMs: int(1, 2_147_483_647).optional(),
-  priority: int(-32768, 32767).optional(),
+  priority: prioritySchema.optional(),
 });
 
 export const enqueueOptionsSchema = z.strictObject({
   tx: z.any().optional(),
   runAt: z.date().refine((d) => !Number.isNaN(d.getTime()), 'must be a valid Date').optional(),
   delayMs: z.number().finite().min(0).max(2_147_483_647 * 1000).optional(),
-  priority: int(-32768, 32767).optional(),
+  priority: prioritySchema.optional(),
   maxAttempts: int(1, 1000).optional(),
   timeoutMs: int(1, 2_147_483_647).optional(),
   uniqueKey: z.string().min(1).max(512).optional(),
+  uniqueWindowMs: int(1, 2_147_483_647).optional(),
   tags: z.array(z.string().min(1).max(128)).max(32).optional(),
+  groupKey: z.string().min(1).max(256).optional(),
+  dependsOn: z.array(z.number().int().positive().max(Number.MAX_SAFE_INTEGER)).max(1000).optional(),
+  onParentDead: z.enum(['dead', 'cancel']).optional(),
 });
+
+export const queueSettingsSchema = z.strictObject({
+  paused: z.boolean().optional(),
+  concurrency: int(1, 1_000_000).nullable().optional(),
+  groupConcurrency: int(1, 1_000_000).nullable().optional(),
+  rateLimit: z.strictObject({ count: int(1, 1_000_000_000), intervalMs: int(1, 2_147_483_647) }).nullable().optional(),
+  maxDepth: int(1, 2_000_000_000).nullable().optional(),
+  overflow: z.enum(['reject', 'drop_oldest', 'drop_newest']).optional(),
+  weight: int(1, 1_000_000).optional(),
+  agingAfterMs: int(1, 2_147_483_647).nullable().optional(),
+  uniqueWindowMs: int(1, 2_147_483_647).nullable().optional(),
+  keepHistory: z.boolean().optional(),
+  retentionMs: int(0, Number.MAX_SAFE_INTEGER).optional(),
+  alertMaxDepth: int(1, 2_000_000_000).nullable().optional(),
+  alertMaxWaitMs: int(1, 2_147_483_647).nullable().optional(),
+  alertMaxErrorRate: z.number().min(0).max(1).nullable().optional(),
+  alertNoWorker: z.boolean().optional(),
+});
+export type QueueSettings = z.infer<typeof queueSettingsSchema>;
 
 export const workerOptionsSchema = z.strictObject({
   concurrency: int(1, 10_000).optional(),
@@ -97,6 +133,7 @@ export const workerOptionsSchema = z.strictObject({
   heartbeatIntervalMs: int(100, 3_600_000).optional(),
   shutdownTimeoutMs: int(0, 86_400_000).optional(),
   abortGraceMs: int(0, 3_600_000).optional(),
+  maxResultBytes: int(0, 100 * 1024 * 1024).optional(),
   prefetch: int(0, 100_000).optional(),
   service: z.string().max(128).optional(),
 });

@@ -1,5 +1,5 @@
 // Maps the errors sluice's SQL functions raise to sluice's named errors.
-import { JobNotFoundError, SluiceError, ValidationError } from './errors.js';
+import { DependencyError, JobNotFoundError, QueueFullError, SluiceError, ValidationError } from './errors.js';
 
 interface PgError {
   code?: string;
@@ -12,6 +12,16 @@ export function translateDbError(err: unknown): unknown {
   if (e.code === 'P0002' && e.message.startsWith('sluice.dead_replay')) {
     const ids = (e.message.match(/\d+/g) ?? []).map(Number);
     return new JobNotFoundError(ids, 'dead job', { cause: err });
+  }
+  if (e.code === 'P0002' && e.message.startsWith('sluice.enqueue_many')) {
+    const ids = (e.message.match(/\d+/g) ?? []).map(Number);
+    return new JobNotFoundError(ids, 'job to depend on', { cause: err });
+  }
+  if (e.code === 'SLQ01') {
+    return new QueueFullError(e.message.match(/queue (\S+) is full/)?.[1] ?? '?', { cause: err });
+  }
+  if (e.code === 'SLD01') {
+    return new DependencyError(e.message.replace(/^sluice\.enqueue_many: /, ''), { cause: err });
   }
   if ((e.code === '22023' || e.code === '54000') && e.message.startsWith('sluice')) {
     return new ValidationError('sql', e.message, { cause: err });

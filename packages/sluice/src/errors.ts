@@ -85,6 +85,56 @@ export class CancelledError extends SluiceError {
   }
 }
 
+/** The attempt no longer holds its job (rescued, cancelled or timed out elsewhere); its writes are refused. */
+export class LeaseLostError extends SluiceError {
+  override name = 'LeaseLostError';
+  constructor(
+    readonly jobId: number,
+    readonly attempt: number,
+  ) {
+    super(`job ${jobId} attempt ${attempt} no longer holds the job`);
+  }
+}
+
+/** A waited-for job ended without completing (dead or dropped). `cause` holds its last error. */
+export class JobFailedError extends SluiceError {
+  override name = 'JobFailedError';
+  constructor(
+    readonly jobId: number,
+    readonly state: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`job ${jobId} ended ${state}`, options);
+  }
+}
+
+/** waitFor gave up before the job finished. */
+export class WaitTimeoutError extends SluiceError {
+  override name = 'WaitTimeoutError';
+  constructor(
+    readonly jobId: number,
+    readonly timeoutMs: number,
+  ) {
+    super(`job ${jobId} did not finish within ${timeoutMs} ms`);
+  }
+}
+
+/** The queue is at its maxDepth and its overflow policy is reject: nothing was written. */
+export class QueueFullError extends SluiceError {
+  override name = 'QueueFullError';
+  constructor(
+    readonly queue: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`queue "${queue}" is full`, options);
+  }
+}
+
+/** A job to depend on ended without completing, so the new job could never run. */
+export class DependencyError extends SluiceError {
+  override name = 'DependencyError';
+}
+
 /** The database was migrated by a newer sluice than this one. */
 export class SchemaTooNewError extends SluiceError {
   override name = 'SchemaTooNewError';

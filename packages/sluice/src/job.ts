@@ -13,6 +13,8 @@ import {
   backoffSchema,
   jobOptionsSchema,
   parseOptions,
+  priorityValue,
+  type PriorityName,
   type BackoffFunction,
   type BackoffPolicy,
 } from './config.js';
@@ -37,10 +39,24 @@ export interface JobInfo {
 
 export interface JobContext {
   job: JobInfo;
-  /** Fires when the job times out or the worker stops; a handler should stop work. */
+  /** Fires when the job times out, is cancelled, loses its lease or the worker stops; a handler should stop work. */
   signal: AbortSignal;
   logger: Logger;
+  /**
+   * Records progress (0-100) and a short message on the job row. Writes are
+   * throttled and fenced: once the attempt no longer holds the job, the write
+   * is refused and `signal` fires.
+   */
+  progress(pct: number, message?: string): Promise<void>;
 }
+
+/** Context a middleware sees: the job context plus the validated payload. */
+export interface MiddlewareContext extends JobContext {
+  payload: unknown;
+}
+
+/** Runs around every handler, in the order registered; call next() to go on, return its result. */
+export type Middleware = (ctx: MiddlewareContext, next: () => Promise<unknown>) => Promise<unknown>;
 
 export type JobHandler<P> = (payload: P, ctx: JobContext) => Promise<unknown> | unknown;
 
@@ -55,8 +71,8 @@ export interface DefineJobOptions<S extends z.ZodType> {
   backoff?: BackoffPolicy | BackoffFunction;
   /** Per-attempt time limit in milliseconds. Default none. */
   timeoutMs?: number;
-  /** Higher runs first. Default 0. */
-  priority?: number;
+  /** Higher runs first: a number or critical (20), high (10), normal (0), low (-10). Default normal. */
+  priority?: number | PriorityName;
 }
 
 export interface JobDefinition<S extends z.ZodType = z.ZodType> {
@@ -98,7 +114,7 @@ export function defineJob<S extends z.ZodType>(options: DefineJobOptions<S>): Jo
     },
     ...(typeof backoff === 'function' ? { backoffFunction: backoff } : {}),
     ...(checked.timeoutMs !== undefined ? { timeoutMs: checked.timeoutMs } : {}),
-    priority: checked.priority ?? PRIORITY_DEFAULT,
+    priority: checked.priority === undefined ? PRIORITY_DEFAULT : priorityValue(checked.priority),
     handle(handler) {
       return { job: definition as JobDefinition, handler: handler as JobHandler<unknown> };
     },

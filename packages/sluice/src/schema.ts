@@ -65,6 +65,8 @@ export const jobs = sluiceSchema.table(
     /** What happens to this job when a parent dies: 'dead' (default) or 'cancel'. */
     onParentDead: text('on_parent_dead').notNull().default('dead'),
     batchId: bigint('batch_id', { mode: 'number' }),
+    /** Set by waitFor(): the job's end is announced on sluice_finished. */
+    notifyOnFinish: boolean('notify_on_finish').notNull().default(false),
     tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
     errors: jsonb('errors').$type<JobErrorEntry[]>().notNull().default([]),
     createdAt: tstz('created_at').notNull().defaultNow(),
@@ -77,6 +79,12 @@ export const jobs = sluiceSchema.table(
       .where(sql`state = 'available'`),
     index('jobs_scheduled_idx').on(t.runAt).where(sql`state = 'scheduled'`),
     index('jobs_running_idx').on(t.lockedBy).where(sql`state = 'running'`),
+    // Running jobs per queue and group: what the concurrency limits count.
+    index('jobs_running_queue_idx').on(t.queue, t.groupKey).where(sql`state = 'running'`),
+    // Claim order within each group, for queues with a per-group limit.
+    index('jobs_group_claim_idx')
+      .on(t.queue, t.groupKey, t.priority.desc(), t.runAt, t.id)
+      .where(sql`state = 'available' AND group_key IS NOT NULL`),
     index('jobs_waiting_deps_idx').using('gin', t.dependsOn).where(sql`state = 'waiting'`),
     uniqueIndex('jobs_unique_key_idx')
       .on(t.queue, t.uniqueKey)
@@ -173,6 +181,9 @@ export const queues = sluiceSchema.table(
     groupConcurrency: integer('group_concurrency'),
     rateLimitCount: integer('rate_limit_count'),
     rateLimitIntervalMs: integer('rate_limit_interval_ms'),
+    /** The fixed rate-limit window: when it began and how many claims it has used. */
+    rateWindowStartedAt: tstz('rate_window_started_at'),
+    rateWindowUsed: integer('rate_window_used').notNull().default(0),
     maxDepth: integer('max_depth'),
     overflow: text('overflow').notNull().default('reject'),
     weight: integer('weight').notNull().default(1),
@@ -193,6 +204,7 @@ export const queues = sluiceSchema.table(
     check('queues_name_check', NAME_CHECK('name')),
     check('queues_overflow_check', sql`overflow IN ('reject', 'drop_oldest', 'drop_newest')`),
     check('queues_weight_check', sql`weight >= 1`),
+    check('queues_limits_check', sql`(concurrency IS NULL OR concurrency >= 1) AND (group_concurrency IS NULL OR group_concurrency >= 1) AND (max_depth IS NULL OR max_depth >= 1) AND (aging_after_ms IS NULL OR aging_after_ms >= 1) AND ((rate_limit_count IS NULL) = (rate_limit_interval_ms IS NULL)) AND (rate_limit_count IS NULL OR (rate_limit_count >= 1 AND rate_limit_interval_ms >= 1))`),
   ],
 );
 
@@ -301,4 +313,19 @@ export const batches = sluiceSchema.table(
     finishedAt: tstz('finished_at'),
   },
   (t) => [check('batches_counts_check', sql`completed + dead + cancelled <= total`)],
+);
+
+/** Which job each topic's events fan out to; written by workers on start. */
+export const subscriptions = sluiceSchema.table(
+  'subscriptions',
+  {
+    topic: text('topic').notNull(),
+    jobName: text('job_name').notNull(),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.topic, t.jobName] }),
+    check('subscriptions_topic_check', NAME_CHECK('topic')),
+    check('subscriptions_job_name_check', NAME_CHECK('job_name')),
+  ],
 );

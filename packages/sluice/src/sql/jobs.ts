@@ -27,12 +27,18 @@ export interface EnqueueManyArgs {
   backoff: object | null;
   uniqueKeys: (string | null)[] | null;
   tags: string[] | null;
+  groupKeys?: (string | null)[] | null;
+  dependsOn?: number[] | null;
+  onParentDead?: 'dead' | 'cancel';
+  batchId?: number | null;
+  uniqueWindowMs?: number | null;
 }
 
 export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise<number[]> {
   const { rows } = await db.query<{ id: string }>({
     name: 'sluice_job_enqueue_many',
-    text: `SELECT id FROM sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb, $9::text[], $10::text[]) AS id`,
+    text: `SELECT id FROM sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb, $9::text[], $10::text[],
+             $11::text[], $12::bigint[], $13, $14, $15) AS id`,
     values: [
       a.name,
       JSON.stringify(a.payloads),
@@ -44,68 +50,48 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
       a.backoff === null ? null : JSON.stringify(a.backoff),
       a.uniqueKeys,
       a.tags,
+      a.groupKeys ?? null,
+      a.dependsOn ?? null,
+      a.onParentDead ?? 'dead',
+      a.batchId ?? null,
+      a.uniqueWindowMs ?? null,
     ],
   });
   return rows.map((r) => Number(r.id));
 }
 
 /**
- * Claims up to `limit` available jobs of the given queues, highest priority
- * first and FIFO within a priority. Each claim starts a new attempt: the
- * attempt number is the lease every later write must present.
+ * Claims up to limits[i] available jobs from each queues[i], highest priority
+ * first and FIFO within a priority, honouring each queue's pause, concurrency,
+ * group and rate limits (see sluice.claim). Each claim starts a new attempt:
+ * the attempt number is the lease every later write must present.
  */
 export async function jobClaim(
   db: Queryable,
-  a: { queues: string[]; limit: number; workerId: string; leaseMs: number },
+  a: { queues: string[]; limits: number[]; workerId: string; leaseMs: number },
 ): Promise<ClaimedJobRow[]> {
   const { rows } = await db.query<ClaimedJobRow>({
     name: 'sluice_job_claim',
-    text: `
-      WITH picked AS (
-        SELECT id FROM sluice.jobs
-        WHERE state = 'available' AND queue = ANY($1::text[])
-          AND queue <> ALL (ARRAY(SELECT name FROM sluice.queues WHERE paused))
-        ORDER BY priority DESC, run_at, id
-        LIMIT $2
-        FOR UPDATE SKIP LOCKED
-      )
-      UPDATE sluice.jobs j
-      SET state = 'running', attempt = j.attempt + 1, locked_by = $3,
-          locked_until = now() + $4 * interval '1 millisecond', attempted_at = now()
-      FROM picked WHERE j.id = picked.id
-      RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts,
-                j.timeout_ms, j.created_at, j.run_at`,
-    values: [a.queues, a.limit, a.workerId, a.leaseMs],
+    text: `SELECT id, name, queue, payload, priority, attempt, max_attempts, timeout_ms, created_at, run_at
+           FROM sluice.claim($1::text[], $2::integer[], $3, $4)`,
+    values: [a.queues, a.limits, a.workerId, a.leaseMs],
   });
-  return rows.sort(
-    (x, y) => y.priority - x.priority || x.run_at.getTime() - y.run_at.getTime() || Number(x.id) - Number(y.id),
-  );
+  return rows;
 }
 
 /**
- * Completes jobs whose lease (id + attempt, still running) matches, moving
- * them to history unless their queue keeps none. Returns the ids applied;
- * the others were stale answers.
+ * Completes jobs whose lease (id + attempt, still running) matches, storing
+ * each result and handler run time. Returns the ids applied; the others were
+ * stale answers.
  */
-export async function jobCompleteMany(db: Queryable, ids: number[], attempts: number[]): Promise<Set<number>> {
+export async function jobCompleteMany(
+  db: Queryable,
+  a: { ids: number[]; attempts: number[]; results: (string | null)[]; runMs: number[] },
+): Promise<Set<number>> {
   const { rows } = await db.query<{ id: string }>({
     name: 'sluice_job_complete_many',
-    text: `
-      WITH done AS (
-        DELETE FROM sluice.jobs j
-        USING unnest($1::bigint[], $2::integer[]) AS i(id, attempt)
-        WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
-        RETURNING j.*
-      ), kept AS (
-        INSERT INTO sluice.job_history (id, queue, name, payload, priority, attempt, max_attempts, state,
-          errors, tags, created_at, run_at, attempted_at)
-        SELECT d.id, d.queue, d.name, d.payload, d.priority, d.attempt, d.max_attempts, 'completed',
-          d.errors, d.tags, d.created_at, d.run_at, d.attempted_at
-        FROM done d
-        WHERE NOT EXISTS (SELECT 1 FROM sluice.queues q WHERE q.name = d.queue AND NOT q.keep_history)
-      )
-      SELECT id FROM done`,
-    values: [ids, attempts],
+    text: `SELECT id FROM sluice.job_complete_many($1::bigint[], $2::integer[], $3::jsonb[], $4::integer[]) AS id`,
+    values: [a.ids, a.attempts, a.results, a.runMs],
   });
   return new Set(rows.map((r) => Number(r.id)));
 }
@@ -116,14 +102,15 @@ export interface FailArgs {
   errors: JobErrorEntry[];
   permanent: boolean[];
   retryDelaysMs: (number | null)[];
+  runMs: number[];
 }
 
 /** Records failed attempts; see sluice.job_fail_many. Returns the outcome per applied id. */
 export async function jobFailMany(db: Queryable, a: FailArgs): Promise<Map<number, 'retry' | 'dead'>> {
   const { rows } = await db.query<{ id: string; outcome: 'retry' | 'dead' }>({
     name: 'sluice_job_fail_many',
-    text: `SELECT id, outcome FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[], $5::integer[])`,
-    values: [a.ids, a.attempts, a.errors.map((e) => JSON.stringify(e)), a.permanent, a.retryDelaysMs],
+    text: `SELECT id, outcome FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[], $5::integer[], $6::integer[])`,
+    values: [a.ids, a.attempts, a.errors.map((e) => JSON.stringify(e)), a.permanent, a.retryDelaysMs, a.runMs],
   });
   return new Map(rows.map((r) => [Number(r.id), r.outcome]));
 }
@@ -162,6 +149,36 @@ export async function jobRescueExpired(db: Queryable, batchSize: number): Promis
   return new Map(rows.map((r) => [Number(r.id), r.outcome]));
 }
 
+/** Fenced progress write; false when the attempt no longer holds the job. */
+export async function jobProgress(db: Queryable, a: { id: number; attempt: number; pct: number; message: string | null }): Promise<boolean> {
+  const { rows } = await db.query<{ ok: boolean }>({
+    name: 'sluice_job_progress',
+    text: `SELECT sluice.job_progress($1, $2, $3, $4) AS ok`,
+    values: [a.id, a.attempt, a.pct, a.message],
+  });
+  return rows[0]?.ok ?? false;
+}
+
+/** Raises the priority of jobs that waited a full aging period (queues with agingAfterMs). */
+export async function jobAgePriorities(db: Queryable, batchSize: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>({
+    name: 'sluice_job_age_priorities',
+    text: `SELECT sluice.age_priorities($1) AS n`,
+    values: [batchSize],
+  });
+  return rows[0]?.n ?? 0;
+}
+
+/** Asks for the job's end to be announced on sluice_finished; false when it is no longer live. */
+export async function jobRequestFinishNotice(db: Queryable, id: number): Promise<boolean> {
+  const { rowCount } = await db.query({
+    name: 'sluice_job_request_finish_notice',
+    text: `UPDATE sluice.jobs SET notify_on_finish = true WHERE id = $1 AND NOT notify_on_finish`,
+    values: [id],
+  });
+  return (rowCount ?? 0) > 0;
+}
+
 export async function jobPromoteDue(db: Queryable, batchSize: number): Promise<number> {
   const { rows } = await db.query<{ n: number }>({
     name: 'sluice_job_promote_due',
@@ -196,6 +213,12 @@ export interface JobRow {
   attempted_at: Date | null;
   finished_at: Date | null;
   locked_by: string | null;
+  result: unknown;
+  progress: number | null;
+  progress_message: string | null;
+  group_key: string | null;
+  batch_id: string | null;
+  depends_on: string[] | null;
 }
 
 /** Finds a job wherever it is now: live, finished, or dead. */
@@ -204,15 +227,16 @@ export async function jobGet(db: Queryable, id: number): Promise<JobRow | null> 
     name: 'sluice_job_get',
     text: `
       SELECT id, queue, name, payload, priority, state, attempt, max_attempts, errors, created_at, run_at,
-             attempted_at, NULL::timestamptz AS finished_at, locked_by
+             attempted_at, NULL::timestamptz AS finished_at, locked_by, NULL::jsonb AS result, progress,
+             progress_message, group_key, batch_id, depends_on
       FROM sluice.jobs WHERE id = $1
       UNION ALL
       SELECT id, queue, name, payload, priority, state, attempt, max_attempts, errors, created_at, run_at,
-             attempted_at, finished_at, NULL
+             attempted_at, finished_at, NULL, result, NULL, NULL, NULL, batch_id, NULL
       FROM sluice.job_history WHERE id = $1
       UNION ALL
       SELECT id, queue, name, payload, priority, 'dead', attempt, max_attempts, errors, created_at, run_at,
-             attempted_at, died_at, NULL
+             attempted_at, died_at, NULL, NULL, NULL, NULL, group_key, batch_id, NULL
       FROM sluice.dead_jobs WHERE id = $1
       LIMIT 1`,
     values: [id],

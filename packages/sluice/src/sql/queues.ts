@@ -31,3 +31,43 @@ export async function queueSetPaused(db: Queryable, queue: string, paused: boole
     values: [queue, paused],
   });
 }
+
+/** Settings as stored (snake_case keys); see sluice.queue_configure. */
+export type QueueSettingsRow = Partial<{
+  paused: boolean;
+  concurrency: number | null;
+  group_concurrency: number | null;
+  rate_limit_count: number | null;
+  rate_limit_interval_ms: number | null;
+  max_depth: number | null;
+  overflow: 'reject' | 'drop_oldest' | 'drop_newest';
+  weight: number;
+  aging_after_ms: number | null;
+  unique_window_ms: number | null;
+  keep_history: boolean;
+  retention_ms: number;
+  alert_max_depth: number | null;
+  alert_max_wait_ms: number | null;
+  alert_max_error_rate: number | null;
+  alert_no_worker: boolean;
+}>;
+
+export async function queueConfigure(db: Queryable, queue: string, settings: QueueSettingsRow): Promise<void> {
+  await db.query({
+    name: 'sluice_queue_configure',
+    text: `SELECT sluice.queue_configure($1, $2::jsonb)`,
+    values: [queue, JSON.stringify(settings)],
+  });
+}
+
+/** Weights of the given queues (1 for a queue with no row yet). */
+export async function queueWeights(db: Queryable, queues: string[]): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ name: string; weight: number }>({
+    name: 'sluice_queue_weights',
+    text: `SELECT name, weight FROM sluice.queues WHERE name = ANY($1::text[])`,
+    values: [queues],
+  });
+  const weights = new Map(queues.map((q) => [q, 1]));
+  for (const r of rows) weights.set(r.name, r.weight);
+  return weights;
+}

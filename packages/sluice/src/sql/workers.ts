@@ -21,14 +21,18 @@ export async function workerRegister(db: Queryable, w: WorkerRow): Promise<void>
   });
 }
 
-/** Records a beat and extends the leases of the jobs this worker runs. */
-export async function workerHeartbeat(db: Queryable, workerId: string, leaseMs: number): Promise<void> {
+/**
+ * Records a beat and extends the leases of the jobs this worker holds in
+ * memory. Only those: a claim whose reply never arrived (lost connection)
+ * is locked_by this worker too, and must lapse so the rescuer frees it.
+ */
+export async function workerHeartbeat(db: Queryable, workerId: string, leaseMs: number, heldIds: number[]): Promise<void> {
   await db.query({
     name: 'sluice_worker_heartbeat',
     text: `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now() WHERE id = $1)
            UPDATE sluice.jobs SET locked_until = now() + $2 * interval '1 millisecond'
-           WHERE state = 'running' AND locked_by = $1`,
-    values: [workerId, leaseMs],
+           WHERE state = 'running' AND locked_by = $1 AND id = ANY($3::bigint[])`,
+    values: [workerId, leaseMs, heldIds],
   });
 }
 

@@ -15,10 +15,14 @@ interface AckBase {
   attempt: number;
   name: string;
   queue: string;
+  /** How long the handler ran, for the run-time metrics. */
+  runMs: number;
 }
 
 export interface CompleteAck extends AckBase {
   kind: 'complete';
+  /** The handler's return value as JSON text, or null. */
+  result: string | null;
 }
 
 export interface FailAck extends AckBase {
@@ -83,7 +87,12 @@ export class Completer {
     const fails = batch.filter((a): a is FailAck => a.kind === 'fail');
     const [applied, outcomes] = await Promise.all([
       completes.length
-        ? jobCompleteMany(this.db, completes.map((a) => a.id), completes.map((a) => a.attempt))
+        ? jobCompleteMany(this.db, {
+            ids: completes.map((a) => a.id),
+            attempts: completes.map((a) => a.attempt),
+            results: completes.map((a) => a.result),
+            runMs: completes.map((a) => a.runMs),
+          })
         : new Set<number>(),
       fails.length
         ? jobFailMany(this.db, {
@@ -92,6 +101,7 @@ export class Completer {
             errors: fails.map((a) => a.error),
             permanent: fails.map((a) => a.permanent),
             retryDelaysMs: fails.map((a) => a.retryDelayMs),
+            runMs: fails.map((a) => a.runMs),
           })
         : new Map<number, 'retry' | 'dead'>(),
     ]);

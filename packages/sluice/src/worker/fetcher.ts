@@ -1,10 +1,17 @@
 // The fetch loop: claims a batch when the local buffer runs low, sleeps until
 // a notification, a free slot or the poll interval, and stops asking after an
-// empty claim until something new is announced.
+// empty claim until something new is announced. Free room is shared across
+// the worker's queues by weight; the share of a queue without work goes to
+// the queues that have some.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import { Service } from '../services/service.js';
 import { jobClaim, type ClaimedJobRow } from '../sql/jobs.js';
+import { queueWeights } from '../sql/queues.js';
+import { WeightedAllocator } from './allocate.js';
+
+/** How often queue weights are re-read, so `sluice queues set --weight` takes effect. */
+const WEIGHTS_REFRESH_MS = 10_000;
 
 export interface FetcherOptions {
   queues: string[];
@@ -23,6 +30,8 @@ export class Fetcher extends Service {
   // Set after a claim came back short: the queues are drained, so a freed
   // slot need not trigger another claim until a notification or the poll.
   private drained = false;
+  private readonly allocator: WeightedAllocator;
+  private weightsReadAt = 0;
 
   constructor(
     private readonly db: Queryable,
@@ -30,6 +39,7 @@ export class Fetcher extends Service {
     logger: Logger,
   ) {
     super('fetcher', logger);
+    this.allocator = new WeightedAllocator(options.queues.map(() => 1));
   }
 
   /** New jobs were announced on one of our queues. */
@@ -46,15 +56,43 @@ export class Fetcher extends Service {
   protected async tick(): Promise<number> {
     const room = this.options.room();
     if (room <= 0 || this.options.bufferedCount() > this.options.lowWater) return this.options.pollIntervalMs;
+    await this.refreshWeights();
+    const { queues } = this.options;
+    let claimed = await this.claim(this.allocator.next(room));
+    // Queues that filled their share may take what the others left.
+    const full = queues.map((_, i) => claimed.counts[i]! >= claimed.shares[i]! && claimed.shares[i]! > 0);
+    claimed.counts.forEach((n, i) => {
+      if (n < claimed.shares[i]!) this.allocator.idle(i);
+    });
+    let total = claimed.rows.length;
+    const leftover = room - total;
+    if (leftover > 0 && queues.length > 1 && full.some(Boolean)) {
+      claimed = await this.claim(this.allocator.next(leftover, full));
+      total += claimed.rows.length;
+    }
+    this.drained = total < room;
+    if (this.drained) return this.options.pollIntervalMs;
+    return this.options.bufferedCount() > this.options.lowWater ? this.options.pollIntervalMs : 0;
+  }
+
+  private async claim(shares: number[]): Promise<{ rows: ClaimedJobRow[]; shares: number[]; counts: number[] }> {
+    const { queues } = this.options;
     const rows = await jobClaim(this.db, {
-      queues: this.options.queues,
-      limit: room,
+      queues,
+      limits: shares,
       workerId: this.options.workerId,
       leaseMs: this.options.leaseMs,
     });
+    const counts = queues.map(() => 0);
+    for (const r of rows) counts[queues.indexOf(r.queue)]! += 1;
     this.options.accept(rows);
-    this.drained = rows.length < room;
-    if (this.drained) return this.options.pollIntervalMs;
-    return this.options.bufferedCount() > this.options.lowWater ? this.options.pollIntervalMs : 0;
+    return { rows, shares, counts };
+  }
+
+  private async refreshWeights(): Promise<void> {
+    if (this.options.queues.length < 2 || Date.now() - this.weightsReadAt < WEIGHTS_REFRESH_MS) return;
+    const weights = await queueWeights(this.db, this.options.queues);
+    this.allocator.setWeights(this.options.queues.map((q) => weights.get(q) ?? 1));
+    this.weightsReadAt = Date.now();
   }
 }

@@ -10,13 +10,14 @@ export class Heartbeat extends Service {
     private readonly workerId: string,
     private readonly intervalMs: number,
     private readonly leaseMs: number,
+    private readonly heldIds: () => number[],
     logger: Logger,
   ) {
     super('heartbeat', logger);
   }
 
   protected async tick(): Promise<number> {
-    await workerHeartbeat(this.db, this.workerId, this.leaseMs);
+    await workerHeartbeat(this.db, this.workerId, this.leaseMs, this.heldIds());
     return this.intervalMs;
   }
 }

@@ -1,12 +1,15 @@
 // Runs one claimed job's handler: validates the payload again (a row written
-// by raw SQL may not match the schema), enforces the timeout through the
-// handler's AbortSignal, and turns the result into an acknowledgement.
+// by raw SQL may not match the schema), runs the middleware chain around the
+// handler, enforces the timeout through the handler's AbortSignal, and turns
+// the outcome into an acknowledgement.
 import type { Logger } from 'pino';
 import { PayloadValidationError, PermanentError, TimeoutError, UnknownJobError, serializeError } from '../errors.js';
-import { parsePayload, type JobRegistration } from '../job.js';
+import type { Queryable } from '../executor.js';
+import { parsePayload, type JobRegistration, type Middleware, type MiddlewareContext } from '../job.js';
 import type { JobErrorEntry } from '../schema.js';
 import type { ClaimedJobRow } from '../sql/jobs.js';
 import type { Ack } from './completer.js';
+import { progressReporter } from './progress.js';
 
 export interface RunningJob {
   id: number;
@@ -14,18 +17,60 @@ export interface RunningJob {
   controller: AbortController;
 }
 
+export interface RunJobEnv {
+  db: Queryable;
+  logger: Logger;
+  abortGraceMs: number;
+  maxResultBytes: number;
+  middleware: readonly Middleware[];
+}
+
+function compose(middleware: readonly Middleware[], ctx: MiddlewareContext, handler: () => Promise<unknown>): Promise<unknown> {
+  const step = (i: number): Promise<unknown> => {
+    const mw = middleware[i];
+    if (!mw) return handler();
+    let called = false;
+    return mw(ctx, () => {
+      if (called) return Promise.reject(new Error('middleware called next() twice'));
+      called = true;
+      return step(i + 1);
+    });
+  };
+  return step(0);
+}
+
+/** The result as stored: JSON text, or null when absent or over the size limit. */
+function storedResult(value: unknown, maxBytes: number, logger: Logger): string | null {
+  if (value === undefined) return null;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    logger.warn({ err: serializeError(err) }, 'job result is not JSON-serialisable; not stored');
+    return null;
+  }
+  if (text === undefined) return null;
+  const size = Buffer.byteLength(text);
+  if (size > maxBytes) {
+    logger.warn({ sizeBytes: size, maxResultBytes: maxBytes }, 'job result over maxResultBytes; not stored');
+    return null;
+  }
+  return text;
+}
+
 export async function runJob(
   row: ClaimedJobRow,
   running: RunningJob,
   registration: JobRegistration | undefined,
-  logger: Logger,
-  abortGraceMs: number,
+  env: RunJobEnv,
 ): Promise<Ack> {
   const { id, attempt } = running;
-  const jobLogger = logger.child({ jobId: id, job: row.name, queue: row.queue, attempt });
+  const jobLogger = env.logger.child({ jobId: id, job: row.name, queue: row.queue, attempt });
   const started = performance.now();
+  const progress = progressReporter(env.db, running, jobLogger);
   let timer: NodeJS.Timeout | undefined;
   let grace: NodeJS.Timeout | undefined;
+  const base = { id, attempt, name: row.name, queue: row.queue };
   try {
     if (!registration) throw new UnknownJobError(row.name);
     const payload = parsePayload(registration.job, row.payload);
@@ -34,46 +79,44 @@ export async function runJob(
     if (timeoutMs) {
       timer = setTimeout(() => running.controller.abort(new TimeoutError(timeoutMs)), timeoutMs);
     }
+    const ctx: MiddlewareContext = {
+      job: { id, name: row.name, queue: row.queue, attempt, maxAttempts: row.max_attempts, createdAt: row.created_at },
+      signal,
+      logger: jobLogger,
+      progress: progress.report,
+      payload,
+    };
     const work = Promise.resolve().then(() =>
-      registration.handler(payload, {
-        job: {
-          id,
-          name: row.name,
-          queue: row.queue,
-          attempt,
-          maxAttempts: row.max_attempts,
-          createdAt: row.created_at,
-        },
-        signal,
-        logger: jobLogger,
-      }),
+      compose(env.middleware, ctx, async () => registration.handler(payload, ctx)),
     );
     // Once aborted (timeout, cancel, shutdown) the handler gets a grace period
     // to wind down; after it the slot is freed whether the handler listened or
     // not, and whatever it answers later is never applied.
     const abandoned = new Promise<never>((_, reject) => {
       const onAbort = () => {
-        grace = setTimeout(() => reject(signal.reason), abortGraceMs);
+        grace = setTimeout(() => reject(signal.reason), env.abortGraceMs);
       };
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     });
     abandoned.catch(() => {});
-    await Promise.race([work, abandoned]);
+    const value = await Promise.race([work, abandoned]);
     if (signal.aborted) throw signal.reason;
-    jobLogger.debug({ durationMs: Math.round(performance.now() - started) }, 'job completed');
-    return { kind: 'complete', id, attempt, name: row.name, queue: row.queue };
+    const runMs = Math.round(performance.now() - started);
+    jobLogger.debug({ durationMs: runMs }, 'job completed');
+    return { kind: 'complete', ...base, runMs, result: storedResult(value, env.maxResultBytes, jobLogger) };
   } catch (thrown) {
     // An aborted attempt failed because of why it was aborted, whatever the
     // handler threw on its way out.
     const err = running.controller.signal.aborted ? running.controller.signal.reason : thrown;
+    const runMs = Math.round(performance.now() - started);
     const permanent =
       err instanceof PermanentError || err instanceof PayloadValidationError || err instanceof UnknownJobError;
     const kind: JobErrorEntry['kind'] = err instanceof TimeoutError ? 'timeout' : 'error';
     // A failure that will be retried is routine; one that ends the job is not.
     const final = permanent || attempt >= row.max_attempts;
     jobLogger[final ? 'warn' : 'info'](
-      { durationMs: Math.round(performance.now() - started), err: serializeError(err), permanent, final },
+      { durationMs: runMs, err: serializeError(err), permanent, final },
       final ? 'job failed for good' : 'job attempt failed; will retry',
     );
     const custom = registration?.job.backoffFunction;
@@ -84,10 +127,8 @@ export async function runJob(
     }
     return {
       kind: 'fail',
-      id,
-      attempt,
-      name: row.name,
-      queue: row.queue,
+      ...base,
+      runMs,
       permanent,
       retryDelayMs,
       error: { attempt, at: new Date().toISOString(), kind, ...serializeError(err) },
@@ -95,5 +136,6 @@ export async function runJob(
   } finally {
     if (timer) clearTimeout(timer);
     if (grace) clearTimeout(grace);
+    progress.dispose();
   }
 }

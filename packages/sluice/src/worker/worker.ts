@@ -1,82 +1,35 @@
 // Worker: claims batches of jobs into a local prefetch buffer, runs up to
-// `concurrency` handlers at once, and acknowledges results in batches.
+// `concurrency` handlers at once, and acknowledges results in batches. Its
+// background duties (heartbeat, promoter, rescuer, scheduler, ager) are small
+// services sharing one lifecycle.
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import {
-  ABORT_GRACE_MS_DEFAULT,
-  CONCURRENCY_DEFAULT,
-  HEARTBEAT_INTERVAL_MS_DEFAULT,
-  RESCUE_BATCH_SIZE_DEFAULT,
-  WORKER_DEAD_AFTER_MS_DEFAULT,
-  WORKER_FORGET_AFTER_MS_DEFAULT,
-  MAX_PENDING_ACKS_DEFAULT,
-  POLL_INTERVAL_MS_DEFAULT,
-  PROMOTE_BATCH_SIZE_DEFAULT,
-  SHUTDOWN_TIMEOUT_MS_DEFAULT,
-  parseOptions,
-  workerOptionsSchema,
-} from '../config.js';
-import { openPool, type ConnectionOptions } from '../connection.js';
+import { PROMOTE_BATCH_SIZE_DEFAULT, RESCUE_BATCH_SIZE_DEFAULT, WORKER_FORGET_AFTER_MS_DEFAULT } from '../config.js';
+import { openPool } from '../connection.js';
 import { CancelledError, ValidationError, WorkerStateError } from '../errors.js';
-import type { JobRegistration } from '../job.js';
+import type { Middleware } from '../job.js';
 import { defaultLogger } from '../logger.js';
+import { MISFIRE_GRACE_MS_DEFAULT } from '../schedule.js';
+import { Ager } from '../services/ager.js';
 import { Promoter } from '../services/promoter.js';
 import { Rescuer } from '../services/rescuer.js';
 import { Scheduler } from '../services/scheduler.js';
-import { MISFIRE_GRACE_MS_DEFAULT, nextFireAfter, type ScheduleDefinition } from '../schedule.js';
-import { cronCodeDeclaredNames, cronRemove, cronSaveMany } from '../sql/cron.js';
-import { jobTypeUpsertMany } from '../sql/job-types.js';
+import type { Service } from '../services/service.js';
 import { jobReleaseMany, type ClaimedJobRow } from '../sql/jobs.js';
 import { workerDeregister, workerRegister } from '../sql/workers.js';
 import { SLUICE_VERSION } from '../version.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
+import { declareJobs, declareSchedules } from './declarations.js';
 import { Fetcher } from './fetcher.js';
 import { Heartbeat } from './heartbeat.js';
 import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, SCHEDULED_CHANNEL } from './notifier.js';
+import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import { runJob, type RunningJob } from './run-job.js';
 
-export interface WorkerOptions extends ConnectionOptions {
-  /** What this worker runs: `myJob.handle(fn)` for each job. */
-  handlers: JobRegistration[];
-  /** Handlers running at once in this process. Default 10. */
-  concurrency?: number;
-  /** Queues to claim from. Default: the queues of the handlers. */
-  queues?: string[];
-  /** Jobs claimed ahead of free slots. Default: equal to concurrency. */
-  prefetch?: number;
-  /** Poll for jobs this often when no notification arrives. Default 1000 ms. */
-  pollIntervalMs?: number;
-  /**
-   * A worker silent for this long is dead and its jobs are rescued; also the
-   * lease of each claim, renewed by the heartbeat. Default 15000 ms.
-   */
-  workerDeadAfterMs?: number;
-  /** Stop claiming while the process's resident memory is above this. Default: no limit. */
-  maxRssBytes?: number;
-  /** Unwritten acknowledgements at which new jobs stop starting. Default 1000. */
-  maxPendingAcks?: number;
-  /** Heartbeat period. Default 5000 ms. */
-  heartbeatIntervalMs?: number;
-  /** On stop(), how long running jobs may finish before they are released. Default 30000 ms. */
-  shutdownTimeoutMs?: number;
-  /** After a job's signal fires (timeout, cancel), how long its handler may wind down before its slot is freed. Default 1000 ms. */
-  abortGraceMs?: number;
-  /** Cron schedules this service declares; upserted on start without resetting their history. */
-  schedules?: ScheduleDefinition[];
-  /**
-   * What to do with schedules declared in code by an earlier deploy but not
-   * by this worker: 'report' logs them, 'remove' deletes them. Default 'report'.
-   */
-  undeclaredSchedules?: 'report' | 'remove';
-  /** Run the cron scheduler in this worker. Default true; any number of workers may. */
-  runScheduler?: boolean;
-  /** A label for this process in sluice.workers. */
-  service?: string;
-  logger?: Logger;
-}
+export type { WorkerOptions, Subscription } from './options.js';
 
 export interface JobEvent {
   id: number;
@@ -86,6 +39,12 @@ export interface JobEvent {
   result: AckResult;
 }
 
+interface RunningEntry extends RunningJob {
+  done: Promise<void>;
+  /** Given back (shutdown) or cancelled: its answer is void. */
+  released: boolean;
+}
+
 export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
   readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   readonly concurrency: number;
@@ -93,51 +52,26 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
   private readonly logger: Logger;
   private readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
-  private readonly registrations = new Map<string, JobRegistration>();
-  private readonly options: Required<Pick<WorkerOptions, 'pollIntervalMs' | 'workerDeadAfterMs' | 'maxPendingAcks' | 'heartbeatIntervalMs' | 'shutdownTimeoutMs' | 'prefetch' | 'abortGraceMs'>> & { service: string | null; maxRssBytes: number | null };
+  private readonly options: ResolvedWorkerOptions;
   private readonly buffer: ClaimedJobRow[] = [];
-  private readonly running = new Map<number, RunningJob & { done: Promise<void>; released: boolean }>();
+  private readonly running = new Map<number, RunningEntry>();
   private readonly completer: Completer;
   private readonly fetcher: Fetcher;
-  private readonly promoter: Promoter;
   private readonly heartbeat: Heartbeat;
-  private readonly rescuer: Rescuer;
   private readonly scheduler: Scheduler | null;
-  private readonly schedules: ScheduleDefinition[];
-  private readonly undeclaredSchedules: 'report' | 'remove';
-  private overMemory = false;
+  private readonly services: Service[];
   private readonly notifier: Notifier;
+  private overMemory = false;
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
 
   constructor(options: WorkerOptions) {
     super();
-    const { handlers, logger, pool, connectionString, poolSize, schedules, undeclaredSchedules, runScheduler, ...rest } =
-      options ?? ({} as WorkerOptions);
-    const opts = parseOptions(workerOptionsSchema, rest, 'createWorker');
-    if (!Array.isArray(handlers) || handlers.length === 0) {
-      throw new ValidationError('createWorker.handlers', 'must be a non-empty array of job.handle(fn) registrations');
-    }
-    for (const [i, reg] of handlers.entries()) {
-      if (!reg?.job?.name || typeof reg.handler !== 'function') {
-        throw new ValidationError(`createWorker.handlers.${i}`, 'expected job.handle(fn)');
-      }
-      this.registrations.set(reg.job.name, reg);
-    }
-    this.logger = (logger ?? defaultLogger()).child({ workerId: this.id });
-    this.concurrency = opts.concurrency ?? CONCURRENCY_DEFAULT;
-    this.queues = opts.queues ?? [...new Set(handlers.map((h) => h.job.queue))];
-    this.options = {
-      pollIntervalMs: opts.pollIntervalMs ?? POLL_INTERVAL_MS_DEFAULT,
-      workerDeadAfterMs: opts.workerDeadAfterMs ?? WORKER_DEAD_AFTER_MS_DEFAULT,
-      maxRssBytes: opts.maxRssBytes ?? null,
-      maxPendingAcks: opts.maxPendingAcks ?? MAX_PENDING_ACKS_DEFAULT,
-      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
-      shutdownTimeoutMs: opts.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS_DEFAULT,
-      prefetch: opts.prefetch ?? this.concurrency,
-      abortGraceMs: opts.abortGraceMs ?? ABORT_GRACE_MS_DEFAULT,
-      service: opts.service ?? null,
-    };
-    const opened = openPool({ pool, connectionString, poolSize }, this.logger);
+    this.options = resolveWorkerOptions(options);
+    const o = this.options;
+    this.logger = (options.logger ?? defaultLogger()).child({ workerId: this.id });
+    this.concurrency = o.concurrency;
+    this.queues = o.queues;
+    const opened = openPool({ pool: options.pool, connectionString: options.connectionString, poolSize: options.poolSize }, this.logger);
     this.pool = opened.pool;
     this.ownsPool = opened.owned;
     this.completer = new Completer(this.pool, this.logger, (ack, result) => this.acknowledged(ack, result));
@@ -146,48 +80,37 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
       {
         queues: this.queues,
         workerId: this.id,
-        leaseMs: this.options.workerDeadAfterMs,
-        pollIntervalMs: this.options.pollIntervalMs,
-        lowWater: Math.floor(this.options.prefetch / 2),
+        leaseMs: o.workerDeadAfterMs,
+        pollIntervalMs: o.pollIntervalMs,
+        lowWater: Math.floor(o.prefetch / 2),
         room: () => this.room(),
         bufferedCount: () => this.buffer.length,
         accept: (rows) => this.accept(rows),
       },
       this.logger,
     );
-    this.promoter = new Promoter(
-      this.pool,
-      { batchSize: PROMOTE_BATCH_SIZE_DEFAULT, maxSleepMs: this.options.pollIntervalMs },
-      this.logger,
-    );
-    this.heartbeat = new Heartbeat(this.pool, this.id, this.options.heartbeatIntervalMs, this.options.workerDeadAfterMs, this.logger);
-    this.rescuer = new Rescuer(
+    this.heartbeat = new Heartbeat(this.pool, this.id, o.heartbeatIntervalMs, o.workerDeadAfterMs, () => this.heldIds(), this.logger);
+    this.scheduler = o.runScheduler
+      ? new Scheduler(this.pool, { maxSleepMs: o.pollIntervalMs, misfireGraceMs: MISFIRE_GRACE_MS_DEFAULT }, this.logger)
+      : null;
+    const promoter = new Promoter(this.pool, { batchSize: PROMOTE_BATCH_SIZE_DEFAULT, maxSleepMs: o.pollIntervalMs }, this.logger);
+    const rescuer = new Rescuer(
       this.pool,
       {
-        intervalMs: Math.max(100, Math.floor(this.options.workerDeadAfterMs / 3)),
+        intervalMs: Math.max(100, Math.floor(o.workerDeadAfterMs / 3)),
         batchSize: RESCUE_BATCH_SIZE_DEFAULT,
         forgetAfterMs: WORKER_FORGET_AFTER_MS_DEFAULT,
       },
       this.logger,
     );
-    this.schedules = schedules ?? [];
-    if (!Array.isArray(this.schedules) || this.schedules.some((s) => typeof s?.cron !== 'string' || typeof s?.jobName !== 'string')) {
-      throw new ValidationError('createWorker.schedules', 'must be an array of schedule({...}) definitions');
-    }
-    if (undeclaredSchedules !== undefined && undeclaredSchedules !== 'report' && undeclaredSchedules !== 'remove') {
-      throw new ValidationError('createWorker.undeclaredSchedules', "must be 'report' or 'remove'");
-    }
-    this.undeclaredSchedules = undeclaredSchedules ?? 'report';
-    this.scheduler =
-      runScheduler === false
-        ? null
-        : new Scheduler(this.pool, { maxSleepMs: this.options.pollIntervalMs, misfireGraceMs: MISFIRE_GRACE_MS_DEFAULT }, this.logger);
+    this.services = [this.heartbeat, promoter, rescuer, new Ager(this.pool, o.pollIntervalMs, this.logger)];
+    if (this.scheduler) this.services.push(this.scheduler);
     this.notifier = new Notifier(
       this.pool,
       [JOBS_CHANNEL, SCHEDULED_CHANNEL, CANCEL_CHANNEL, CRON_CHANNEL],
       {
         onNotification: (channel, payload) => {
-          if (channel === SCHEDULED_CHANNEL) this.promoter.wake();
+          if (channel === SCHEDULED_CHANNEL) promoter.wake();
           else if (channel === CANCEL_CHANNEL) this.cancelLocal(Number(payload));
           else if (channel === CRON_CHANNEL) this.scheduler?.wake();
           else if (this.queues.includes(payload)) this.fetcher.notified();
@@ -198,26 +121,32 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
     );
   }
 
-  /** Registers the worker and starts claiming. */
+  /** Adds a middleware around every handler; runs after those given as options, in order. */
+  use(middleware: Middleware): this {
+    if (typeof middleware !== 'function') throw new ValidationError('use', 'expected a function (ctx, next) => ...');
+    if (this.state !== 'new') throw new WorkerStateError('middleware must be added before start()');
+    this.options.middleware.push(middleware);
+    return this;
+  }
+
+  /** Declares job types, schedules and subscriptions, registers the worker and starts claiming. */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new WorkerStateError(`worker is ${this.state}; create a new one to start again`);
     this.state = 'started';
-    await jobTypeUpsertMany(this.pool, [...this.registrations.values()].map((r) => r.job));
+    const o = this.options;
+    await declareJobs(this.pool, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
     await workerRegister(this.pool, {
       id: this.id,
-      service: this.options.service,
+      service: o.service,
       host: hostname(),
       pid: process.pid,
       queues: this.queues,
       concurrency: this.concurrency,
       version: SLUICE_VERSION,
     });
-    await this.declareSchedules();
+    await declareSchedules(this.pool, o.schedules, o.undeclaredSchedules, this.logger);
     await this.notifier.start();
-    this.heartbeat.start();
-    this.promoter.start();
-    this.rescuer.start();
-    this.scheduler?.start();
+    for (const service of this.services) service.start();
     this.fetcher.start();
     this.logger.info({ queues: this.queues, concurrency: this.concurrency }, 'worker started');
   }
@@ -230,7 +159,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
   async stop(): Promise<void> {
     if (this.state !== 'started') return;
     this.state = 'stopping';
-    await Promise.all([this.fetcher.stop(), this.promoter.stop(), this.rescuer.stop(), this.scheduler?.stop(), this.notifier.stop()]);
+    const background = this.services.filter((s) => s !== this.heartbeat);
+    await Promise.all([this.fetcher.stop(), this.notifier.stop(), ...background.map((s) => s.stop())]);
     const unstarted = this.buffer.splice(0);
     if (unstarted.length) {
       await jobReleaseMany(this.pool, unstarted.map((r) => Number(r.id)), unstarted.map((r) => r.attempt));
@@ -259,23 +189,13 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
     return { running: this.running.size, buffered: this.buffer.length, pendingAcks: this.completer.pending };
   }
 
+  private heldIds(): number[] {
+    return [...this.running.keys(), ...this.buffer.map((r) => Number(r.id))];
+  }
+
   private room(): number {
     if (this.state !== 'started' || this.memoryExceeded()) return 0;
     return this.concurrency + this.options.prefetch - this.running.size - this.buffer.length;
-  }
-
-  private async declareSchedules(): Promise<void> {
-    const now = new Date();
-    await cronSaveMany(this.pool, this.schedules, this.schedules.map((s) => nextFireAfter(s.cron, s.timezone, now)), 'code');
-    const declared = new Set(this.schedules.map((s) => s.name));
-    const undeclared = (await cronCodeDeclaredNames(this.pool)).filter((n) => !declared.has(n));
-    if (undeclared.length === 0) return;
-    if (this.undeclaredSchedules === 'remove') {
-      for (const name of undeclared) await cronRemove(this.pool, name);
-      this.logger.info({ schedules: undeclared }, 'removed schedules no longer declared in code');
-    } else {
-      this.logger.warn({ schedules: undeclared }, 'schedules declared in code earlier are not declared by this worker');
-    }
   }
 
   private memoryExceeded(): boolean {
@@ -321,13 +241,17 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
 
   private startJob(row: ClaimedJobRow): void {
     const id = Number(row.id);
-    const controller = new AbortController();
-    const entry = { id, attempt: row.attempt, controller, done: Promise.resolve(), released: false };
-    entry.done = runJob(row, entry, this.registrations.get(row.name), this.logger, this.options.abortGraceMs).then((ack) => {
+    const entry: RunningEntry = { id, attempt: row.attempt, controller: new AbortController(), done: Promise.resolve(), released: false };
+    const env = {
+      db: this.pool,
+      logger: this.logger,
+      abortGraceMs: this.options.abortGraceMs,
+      maxResultBytes: this.options.maxResultBytes,
+      middleware: this.options.middleware,
+    };
+    entry.done = runJob(row, entry, this.options.registrations.get(row.name), env).then((ack) => {
       this.running.delete(id);
-      // Released at shutdown: the job is back in its queue, this answer is void.
-      if (entry.released) return;
-      this.completer.push(ack);
+      if (!entry.released) this.completer.push(ack);
       this.dispatch();
     });
     this.running.set(id, entry);

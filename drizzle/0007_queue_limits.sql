@@ -1,0 +1,6 @@
+ALTER TABLE "sluice"."jobs" ADD COLUMN "notify_on_finish" boolean DEFAULT false NOT NULL;--> statement-breakpoint
+ALTER TABLE "sluice"."queues" ADD COLUMN "rate_window_started_at" timestamp with time zone;--> statement-breakpoint
+ALTER TABLE "sluice"."queues" ADD COLUMN "rate_window_used" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
+CREATE INDEX "jobs_running_queue_idx" ON "sluice"."jobs" USING btree ("queue","group_key") WHERE state = 'running';--> statement-breakpoint
+CREATE INDEX "jobs_group_claim_idx" ON "sluice"."jobs" USING btree ("queue","group_key","priority" DESC NULLS LAST,"run_at","id") WHERE state = 'available' AND group_key IS NOT NULL;--> statement-breakpoint
+ALTER TABLE "sluice"."queues" ADD CONSTRAINT "queues_limits_check" CHECK ((concurrency IS NULL OR concurrency >= 1) AND (group_concurrency IS NULL OR group_concurrency >= 1) AND (max_depth IS NULL OR max_depth >= 1) AND (aging_after_ms IS NULL OR aging_after_ms >= 1) AND ((rate_limit_count IS NULL) = (rate_limit_interval_ms IS NULL)) AND (rate_limit_count IS NULL OR (rate_limit_count >= 1 AND rate_limit_interval_ms >= 1)));

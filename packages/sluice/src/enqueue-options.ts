@@ -1,0 +1,94 @@
+// Turns enqueue options and payloads into the arguments of
+// sluice.enqueue_many: validation first, so bad input writes nothing.
+import type { z } from 'zod';
+import { enqueueOptionsSchema, parseOptions, priorityValue, type PriorityName } from './config.js';
+import { PayloadTooLargeError, ValidationError } from './errors.js';
+import type { Executor } from './executor.js';
+import { parsePayload, type JobDefinition } from './job.js';
+import type { EnqueueManyArgs } from './sql/jobs.js';
+
+export interface EnqueueOptions {
+  /** The caller's transaction or connection: the job commits or rolls back with it. */
+  tx?: Executor;
+  /** When the job may run. Exclusive with delayMs. */
+  runAt?: Date;
+  /** Milliseconds from now until the job may run. Exclusive with runAt. */
+  delayMs?: number;
+  /** A number (higher first) or critical, high, normal, low. */
+  priority?: number | PriorityName;
+  maxAttempts?: number;
+  /** Time limit of each attempt in milliseconds; overrides the job definition's. */
+  timeoutMs?: number;
+  /** While a live job has this key in the queue, enqueue returns that job's id instead. */
+  uniqueKey?: string;
+  /** Also return a job with this key that completed less than this long ago. Default: the queue's setting. */
+  uniqueWindowMs?: number;
+  tags?: string[];
+  /** Jobs sharing a group key count against the queue's groupConcurrency together (e.g. a tenant id). */
+  groupKey?: string;
+  /** Job ids that must complete before this one runs. */
+  dependsOn?: number[];
+  /** When a parent dies: 'dead' sends this job to the dead-letter queue (default), 'cancel' cancels it. */
+  onParentDead?: 'dead' | 'cancel';
+}
+
+export type EnqueueManyOptions = Omit<EnqueueOptions, 'uniqueKey' | 'uniqueWindowMs' | 'groupKey'> & {
+  /** One group key per payload, or one for all. */
+  groupKey?: string | ((payload: unknown, index: number) => string | undefined);
+};
+
+export function buildEnqueueArgs(
+  job: JobDefinition<z.ZodType>,
+  payloads: readonly unknown[],
+  options: EnqueueOptions | EnqueueManyOptions,
+  maxPayloadBytes: number,
+  extra: { batchId?: number } = {},
+): { args: EnqueueManyArgs; tx: Executor | undefined } {
+  const { groupKey, ...rest } = options as EnqueueManyOptions;
+  const opts = parseOptions(enqueueOptionsSchema, { ...rest, ...(typeof groupKey === 'string' ? { groupKey } : {}) }, 'options');
+  if (groupKey !== undefined && typeof groupKey !== 'string' && typeof groupKey !== 'function') {
+    throw new ValidationError('options.groupKey', 'must be a string or a function of the payload');
+  }
+  if (opts.runAt && opts.delayMs !== undefined) {
+    throw new ValidationError('options.delayMs', 'give runAt or delayMs, not both');
+  }
+  const parsed = payloads.map((p) => {
+    const value = parsePayload(job, p);
+    const size = Buffer.byteLength(JSON.stringify(value ?? null));
+    if (size > maxPayloadBytes) throw new PayloadTooLargeError(job.name, size, maxPayloadBytes);
+    return value;
+  });
+  let groupKeys: (string | null)[] | null = null;
+  if (typeof groupKey === 'function') {
+    groupKeys = parsed.map((p, i) => {
+      const key = groupKey(p, i);
+      if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 256)) {
+        throw new ValidationError(`options.groupKey[${i}]`, 'must return a string of 1-256 characters or undefined');
+      }
+      return key ?? null;
+    });
+  } else if (opts.groupKey !== undefined) {
+    groupKeys = parsed.map(() => opts.groupKey!);
+  }
+  const runAt = opts.runAt ?? (opts.delayMs !== undefined ? new Date(Date.now() + opts.delayMs) : null);
+  return {
+    tx: opts.tx as Executor | undefined,
+    args: {
+      name: job.name,
+      payloads: parsed,
+      queue: job.queue,
+      runAt,
+      priority: opts.priority === undefined ? job.priority : priorityValue(opts.priority),
+      maxAttempts: opts.maxAttempts ?? job.maxAttempts,
+      timeoutMs: opts.timeoutMs ?? job.timeoutMs ?? null,
+      backoff: job.backoff,
+      uniqueKeys: opts.uniqueKey === undefined ? null : parsed.map(() => opts.uniqueKey!),
+      tags: opts.tags ?? null,
+      groupKeys,
+      dependsOn: opts.dependsOn ?? null,
+      onParentDead: opts.onParentDead ?? 'dead',
+      batchId: extra.batchId ?? null,
+      uniqueWindowMs: opts.uniqueWindowMs ?? null,
+    },
+  };
+}

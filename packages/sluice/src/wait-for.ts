@@ -1,0 +1,119 @@
+// waitFor(id): resolves when a job finishes, told by NOTIFY on
+// sluice_finished (never by polling the table in a loop). One LISTEN
+// connection serves every waiter of a client; after a reconnect each waiter
+// re-reads its job, since notifications sent meanwhile were lost.
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { CancelledError, JobFailedError, JobNotFoundError, WaitTimeoutError } from './errors.js';
+import { jobGet, jobRequestFinishNotice, type JobRow } from './sql/jobs.js';
+import { Notifier } from './worker/notifier.js';
+
+export const FINISHED_CHANNEL = 'sluice_finished';
+
+interface Waiter {
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
+
+export class FinishWaiter {
+  private notifier: Notifier | null = null;
+  private starting: Promise<void> | null = null;
+  private readonly waiters = new Map<number, Set<Waiter>>();
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly logger: Logger,
+  ) {}
+
+  async waitFor(id: number, timeoutMs: number): Promise<unknown> {
+    await this.listen();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.remove(id, waiter);
+        reject(new WaitTimeoutError(id, timeoutMs));
+      }, timeoutMs);
+      const waiter: Waiter = {
+        resolve: (v) => (clearTimeout(timer), resolve(v)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      };
+      let set = this.waiters.get(id);
+      if (!set) this.waiters.set(id, (set = new Set()));
+      set.add(waiter);
+      // Ask for the notice, then look once: a job that ended before the
+      // notice was requested is found finished here.
+      jobRequestFinishNotice(this.pool, id)
+        .then(() => this.check(id))
+        .catch((err) => {
+          this.remove(id, waiter);
+          waiter.reject(err);
+        });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.notifier?.stop();
+    this.notifier = null;
+    this.starting = null;
+  }
+
+  private listen(): Promise<void> {
+    if (!this.starting) {
+      this.notifier = new Notifier(
+        this.pool,
+        [FINISHED_CHANNEL],
+        {
+          onNotification: (_channel, payload) => void this.check(Number(payload)),
+          onConnected: () => {
+            for (const id of this.waiters.keys()) void this.check(id);
+          },
+        },
+        this.logger,
+      );
+      this.starting = this.notifier.start();
+    }
+    return this.starting;
+  }
+
+  private remove(id: number, waiter: Waiter): void {
+    const set = this.waiters.get(id);
+    set?.delete(waiter);
+    if (set?.size === 0) this.waiters.delete(id);
+  }
+
+  private async check(id: number): Promise<void> {
+    const set = this.waiters.get(id);
+    if (!set) return;
+    let row: JobRow | null;
+    try {
+      row = await jobGet(this.pool, id);
+    } catch (err) {
+      this.logger.warn({ err, jobId: id }, 'waitFor could not read the job; will retry on the next notice');
+      return;
+    }
+    const outcome = settle(id, row);
+    if (!outcome) return;
+    this.waiters.delete(id);
+    for (const w of set) {
+      if ('value' in outcome) w.resolve(outcome.value);
+      else w.reject(outcome.error);
+    }
+  }
+}
+
+function settle(id: number, row: JobRow | null): { value: unknown } | { error: unknown } | null {
+  if (!row) return { error: new JobNotFoundError([id]) };
+  switch (row.state) {
+    case 'completed':
+      return { value: row.result };
+    case 'cancelled':
+      return { error: new CancelledError(id) };
+    case 'dead':
+    case 'dropped': {
+      const last = row.errors.at(-1);
+      const cause = last ? Object.assign(new Error(last.message), { name: last.name }) : undefined;
+      return { error: new JobFailedError(id, row.state, { cause }) };
+    }
+    default:
+      return null;
+  }
+}

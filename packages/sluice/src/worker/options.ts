@@ -1,0 +1,144 @@
+// Worker options: their types, documented defaults, and validation.
+import type { Logger } from 'pino';
+import {
+  ABORT_GRACE_MS_DEFAULT,
+  CONCURRENCY_DEFAULT,
+  HEARTBEAT_INTERVAL_MS_DEFAULT,
+  MAX_PENDING_ACKS_DEFAULT,
+  MAX_RESULT_BYTES_DEFAULT,
+  POLL_INTERVAL_MS_DEFAULT,
+  SHUTDOWN_TIMEOUT_MS_DEFAULT,
+  WORKER_DEAD_AFTER_MS_DEFAULT,
+  nameSchema,
+  parseOptions,
+  workerOptionsSchema,
+} from '../config.js';
+import type { ConnectionOptions } from '../connection.js';
+import { ValidationError } from '../errors.js';
+import type { JobDefinition, JobRegistration, Middleware } from '../job.js';
+import type { ScheduleDefinition } from '../schedule.js';
+
+export interface Subscription {
+  topic: string;
+  /** The job each published event becomes for this subscriber. */
+  job: JobDefinition;
+}
+
+export interface WorkerOptions extends ConnectionOptions {
+  /** What this worker runs: `myJob.handle(fn)` for each job. */
+  handlers: JobRegistration[];
+  /** Handlers running at once in this process. Default 10. */
+  concurrency?: number;
+  /** Queues to claim from; their weights (sluice.queues.weight) share the slots. Default: the queues of the handlers. */
+  queues?: string[];
+  /** Jobs claimed ahead of free slots. Default: equal to concurrency. */
+  prefetch?: number;
+  /** Poll for jobs this often when no notification arrives. Default 1000 ms. */
+  pollIntervalMs?: number;
+  /**
+   * A worker silent for this long is dead and its jobs are rescued; also the
+   * lease of each claim, renewed by the heartbeat. Default 15000 ms.
+   */
+  workerDeadAfterMs?: number;
+  /** Stop claiming while the process's resident memory is above this. Default: no limit. */
+  maxRssBytes?: number;
+  /** Unwritten acknowledgements at which new jobs stop starting. Default 1000. */
+  maxPendingAcks?: number;
+  /** Heartbeat period. Default 5000 ms. */
+  heartbeatIntervalMs?: number;
+  /** On stop(), how long running jobs may finish before they are released. Default 30000 ms. */
+  shutdownTimeoutMs?: number;
+  /** After a job's signal fires (timeout, cancel), how long its handler may wind down before its slot is freed. Default 1000 ms. */
+  abortGraceMs?: number;
+  /** Largest handler result stored, in bytes of JSON; larger results are not stored. Default 65536. */
+  maxResultBytes?: number;
+  /** Run around every handler, in order (see also worker.use()). */
+  middleware?: Middleware[];
+  /** Cron schedules this service declares; upserted on start without resetting their history. */
+  schedules?: ScheduleDefinition[];
+  /**
+   * What to do with schedules declared in code by an earlier deploy but not
+   * by this worker: 'report' logs them, 'remove' deletes them. Default 'report'.
+   */
+  undeclaredSchedules?: 'report' | 'remove';
+  /** Run the cron scheduler in this worker. Default true; any number of workers may. */
+  runScheduler?: boolean;
+  /** Topics this service subscribes to; each published event becomes one job per subscriber. */
+  subscriptions?: Subscription[];
+  /** A label for this process in sluice.workers. */
+  service?: string;
+  logger?: Logger;
+}
+
+export interface ResolvedWorkerOptions {
+  concurrency: number;
+  queues: string[];
+  prefetch: number;
+  pollIntervalMs: number;
+  workerDeadAfterMs: number;
+  maxRssBytes: number | null;
+  maxPendingAcks: number;
+  heartbeatIntervalMs: number;
+  shutdownTimeoutMs: number;
+  abortGraceMs: number;
+  maxResultBytes: number;
+  service: string | null;
+  registrations: Map<string, JobRegistration>;
+  middleware: Middleware[];
+  schedules: ScheduleDefinition[];
+  undeclaredSchedules: 'report' | 'remove';
+  runScheduler: boolean;
+  subscriptions: Subscription[];
+}
+
+export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+  const {
+    handlers, logger: _logger, pool: _pool, connectionString: _cs, poolSize: _ps,
+    schedules, undeclaredSchedules, runScheduler, middleware, subscriptions, ...rest
+  } = options ?? ({} as WorkerOptions);
+  const opts = parseOptions(workerOptionsSchema, rest, 'createWorker');
+  if (!Array.isArray(handlers) || handlers.length === 0) {
+    throw new ValidationError('createWorker.handlers', 'must be a non-empty array of job.handle(fn) registrations');
+  }
+  const registrations = new Map<string, JobRegistration>();
+  for (const [i, reg] of handlers.entries()) {
+    if (!reg?.job?.name || typeof reg.handler !== 'function') {
+      throw new ValidationError(`createWorker.handlers.${i}`, 'expected job.handle(fn)');
+    }
+    registrations.set(reg.job.name, reg);
+  }
+  if (schedules !== undefined && (!Array.isArray(schedules) || schedules.some((s) => typeof s?.cron !== 'string' || typeof s?.jobName !== 'string'))) {
+    throw new ValidationError('createWorker.schedules', 'must be an array of schedule({...}) definitions');
+  }
+  if (undeclaredSchedules !== undefined && undeclaredSchedules !== 'report' && undeclaredSchedules !== 'remove') {
+    throw new ValidationError('createWorker.undeclaredSchedules', "must be 'report' or 'remove'");
+  }
+  if (middleware !== undefined && (!Array.isArray(middleware) || middleware.some((m) => typeof m !== 'function'))) {
+    throw new ValidationError('createWorker.middleware', 'must be an array of functions (ctx, next) => ...');
+  }
+  for (const [i, s] of (subscriptions ?? []).entries()) {
+    if (!nameSchema.safeParse(s?.topic).success) throw new ValidationError(`createWorker.subscriptions.${i}.topic`, 'must be a valid name');
+    if (!s?.job?.name) throw new ValidationError(`createWorker.subscriptions.${i}.job`, 'expected a job definition');
+  }
+  const concurrency = opts.concurrency ?? CONCURRENCY_DEFAULT;
+  return {
+    concurrency,
+    queues: opts.queues ?? [...new Set(handlers.map((h) => h.job.queue))],
+    prefetch: opts.prefetch ?? concurrency,
+    pollIntervalMs: opts.pollIntervalMs ?? POLL_INTERVAL_MS_DEFAULT,
+    workerDeadAfterMs: opts.workerDeadAfterMs ?? WORKER_DEAD_AFTER_MS_DEFAULT,
+    maxRssBytes: opts.maxRssBytes ?? null,
+    maxPendingAcks: opts.maxPendingAcks ?? MAX_PENDING_ACKS_DEFAULT,
+    heartbeatIntervalMs: opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
+    shutdownTimeoutMs: opts.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS_DEFAULT,
+    abortGraceMs: opts.abortGraceMs ?? ABORT_GRACE_MS_DEFAULT,
+    maxResultBytes: opts.maxResultBytes ?? MAX_RESULT_BYTES_DEFAULT,
+    service: opts.service ?? null,
+    registrations,
+    middleware: [...(middleware ?? [])],
+    schedules: schedules ?? [],
+    undeclaredSchedules: undeclaredSchedules ?? 'report',
+    runScheduler: runScheduler !== false,
+    subscriptions: subscriptions ?? [],
+  };
+}
