@@ -1,21 +1,28 @@
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pino } from 'pino';
+import { CONCURRENCY_DEFAULT } from '../../config.js';
 import type { JobRegistration } from '../../job.js';
+import { Supervisor } from '../../supervisor.js';
 import { stopOnSignals } from '../../worker/signals.js';
 import { createWorker } from '../../worker/worker.js';
-import { CONCURRENCY_DEFAULT } from '../../config.js';
 import { EXIT_OK, UsageError, databaseUrl, parse, positiveInt } from '../usage.js';
 
-export const workerHelp = `sluice worker <module> [--concurrency N] [--queues a,b] [--database-url URL]
+export const workerHelp = `sluice worker <module> [--concurrency N] [--queues a,b] [--processes N] [--database-url URL]
 
 Runs a worker for the handlers a module exports (\`export const handlers = [job.handle(fn), ...]\`
-or a default export of that array). SIGTERM/SIGINT stop it gracefully; a second signal forces exit.`;
+or a default export of that array). SIGTERM/SIGINT stop it gracefully; a second signal forces exit.
+--processes N runs N worker processes under a supervisor that restarts any that crash: use it for
+CPU-bound handlers, since one Node process runs JavaScript on one core.`;
+
+const CLI_SCRIPT = fileURLToPath(new URL('../../../bin/sluice.js', import.meta.url));
 
 export async function workerCommand(args: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(args, {
     'database-url': { type: 'string' },
     concurrency: { type: 'string' },
     queues: { type: 'string' },
+    processes: { type: 'string' },
   });
   if (values.help) {
     out(workerHelp);
@@ -23,16 +30,41 @@ export async function workerCommand(args: string[], out: (s: string) => void): P
   }
   if (positionals.length !== 1) throw new UsageError('<module>', 'give exactly one module that exports handlers');
   const concurrency = positiveInt('--concurrency', values.concurrency as string | undefined, CONCURRENCY_DEFAULT);
+  const processes = positiveInt('--processes', values.processes as string | undefined, 1);
   const queues = (values.queues as string | undefined)?.split(',').filter(Boolean);
   const connectionString = databaseUrl(values['database-url'] as string | undefined);
+  const modulePath = resolve(positionals[0]!);
   let mod: { handlers?: JobRegistration[]; default?: JobRegistration[] };
   try {
-    mod = await import(pathToFileURL(resolve(positionals[0]!)).href);
+    mod = await import(pathToFileURL(modulePath).href);
   } catch (err) {
     throw new UsageError('<module>', `cannot load ${positionals[0]}: ${(err as Error).message}`);
   }
   const handlers = mod.handlers ?? mod.default;
   if (!Array.isArray(handlers)) throw new UsageError('<module>', 'must export `handlers` (an array of job.handle(fn))');
+
+  if (processes > 1) {
+    const childArgs = ['worker', modulePath, '--concurrency', String(concurrency), '--database-url', connectionString];
+    if (queues?.length) childArgs.push('--queues', queues.join(','));
+    const supervisor = new Supervisor({ processes, script: CLI_SCRIPT, args: childArgs, logger: pino({ name: 'sluice-supervisor' }) });
+    supervisor.start();
+    await new Promise<void>((done) => {
+      let signalled = false;
+      const onSignal = () => {
+        if (signalled) {
+          supervisor.kill();
+          done();
+          return;
+        }
+        signalled = true;
+        void supervisor.stop().then(done);
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+    return EXIT_OK;
+  }
+
   const worker = createWorker({ connectionString, handlers, concurrency, ...(queues?.length ? { queues } : {}) });
   await worker.start();
   const stopped = new Promise<void>((resolveStopped) => worker.once('stopped', () => resolveStopped()));

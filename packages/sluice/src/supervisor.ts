@@ -1,0 +1,92 @@
+// Runs N worker processes for CPU-bound handlers (one Node thread each) and
+// restarts any that crash, backing off when one keeps dying young.
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Logger } from 'pino';
+
+/** A child that lived shorter than this counts as crashing young: its restart waits longer. */
+const YOUNG_MS = 10_000;
+const RESTART_MIN_MS = 200;
+const RESTART_MAX_MS = 30_000;
+
+export interface SupervisorOptions {
+  /** How many children to keep running. */
+  processes: number;
+  /** Script each child runs with the current Node (and its flags). */
+  script: string;
+  args: string[];
+  logger: Logger;
+  /** How long stop() waits for children after SIGTERM before SIGKILL. Default 35000 ms. */
+  stopTimeoutMs?: number;
+}
+
+interface Slot {
+  child: ChildProcess | null;
+  startedAt: number;
+  restartDelayMs: number;
+  timer: NodeJS.Timeout | null;
+}
+
+export class Supervisor {
+  private readonly slots: Slot[] = [];
+  private stopping = false;
+
+  constructor(private readonly options: SupervisorOptions) {}
+
+  start(): void {
+    for (let i = 0; i < this.options.processes; i++) {
+      const slot: Slot = { child: null, startedAt: 0, restartDelayMs: RESTART_MIN_MS, timer: null };
+      this.slots.push(slot);
+      this.launch(slot, i);
+    }
+  }
+
+  get pids(): number[] {
+    return this.slots.map((s) => s.child?.pid).filter((p): p is number => p !== undefined);
+  }
+
+  private launch(slot: Slot, index: number): void {
+    const child = spawn(process.execPath, [...process.execArgv, this.options.script, ...this.options.args], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: process.env,
+    });
+    slot.child = child;
+    slot.startedAt = Date.now();
+    this.options.logger.info({ child: index, pid: child.pid }, 'worker process started');
+    child.once('exit', (code, signal) => {
+      slot.child = null;
+      if (this.stopping) return;
+      const young = Date.now() - slot.startedAt < YOUNG_MS;
+      slot.restartDelayMs = young ? Math.min(slot.restartDelayMs * 2, RESTART_MAX_MS) : RESTART_MIN_MS;
+      this.options.logger.warn({ child: index, code, signal, restartInMs: slot.restartDelayMs }, 'worker process exited; restarting');
+      slot.timer = setTimeout(() => {
+        slot.timer = null;
+        if (!this.stopping) this.launch(slot, index);
+      }, slot.restartDelayMs);
+    });
+  }
+
+  /** SIGTERM to every child (each stops gracefully), SIGKILL after stopTimeoutMs. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const exits = this.slots.map((slot) => {
+      if (slot.timer) clearTimeout(slot.timer);
+      const child = slot.child;
+      if (!child) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const kill = setTimeout(() => child.kill('SIGKILL'), this.options.stopTimeoutMs ?? 35_000);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      });
+    });
+    await Promise.all(exits);
+  }
+
+  /** Second signal: no more waiting. */
+  kill(): void {
+    this.stopping = true;
+    for (const slot of this.slots) slot.child?.kill('SIGKILL');
+  }
+}

@@ -1,0 +1,54 @@
+// `sluice worker --processes N`: N worker processes under a supervisor that
+// restarts a crashed child, and stops them all gracefully on SIGTERM.
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Sluice } from '../packages/sluice/src/index.js';
+import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { hashJob } from './fixtures/supervised-handlers.js';
+
+let db: TestDb;
+
+beforeAll(async () => {
+  db = await createTestDb();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+const alivePids = async () =>
+  (await db.pool.query<{ pid: number }>(`SELECT pid FROM sluice.workers WHERE heartbeat_at > now() - interval '3 s' ORDER BY pid`)).rows.map((r) => r.pid);
+
+it('runs N worker processes, restarts one that crashes, and stops them all on SIGTERM', async () => {
+  const supervisor = spawn(
+    process.execPath,
+    ['packages/sluice/bin/sluice.js', 'worker', 'test/fixtures/supervised-handlers.ts', '--processes', '2', '--concurrency', '2', '--database-url', db.url],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SLUICE_LOG_LEVEL: 'warn' } },
+  );
+  const exited = new Promise<number | null>((r) => supervisor.once('exit', (code) => r(code)));
+  try {
+    const first = await waitUntil(async () => {
+      const pids = await alivePids();
+      return pids.length === 2 ? pids : null;
+    }, { timeoutMs: 30_000, what: 'two worker processes' });
+    expect(first).not.toContain(supervisor.pid);
+
+    process.kill(first[0]!, 'SIGKILL');
+    const replaced = await waitUntil(async () => {
+      const rows = (await db.pool.query<{ pid: number }>('SELECT pid FROM sluice.workers ORDER BY pid')).rows.map((r) => r.pid);
+      const fresh = rows.filter((p) => !first.includes(p));
+      return fresh.length === 1 ? fresh : null;
+    }, { timeoutMs: 30_000, what: 'a replacement process' });
+    expect(replaced[0]).not.toBe(first[0]);
+
+    const sluice = new Sluice({ pool: db.pool });
+    await sluice.enqueueMany(hashJob, Array.from({ length: 200 }, (_, n) => ({ n })));
+    await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = 'cpu'`)) === 200, { timeoutMs: 30_000, what: 'jobs done' });
+
+    supervisor.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    // Every child deregistered on its way out (the killed one's row is left to the reaper).
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE pid <> $1`, [first[0]])).toBe(0);
+  } finally {
+    if (supervisor.exitCode === null) supervisor.kill('SIGKILL');
+  }
+}, 90_000);
