@@ -219,6 +219,7 @@ DECLARE
   done_ids bigint[];
   done_results jsonb[];
   done_run integer[];
+  done_queues text[];
   bids bigint[];
   nids bigint[];
 BEGIN
@@ -246,9 +247,13 @@ BEGIN
       run_ms_sum => sum(coalesce(m.ms, 0))::bigint, run_ms_max => max(coalesce(m.ms, 0))::bigint)
     FROM moved m GROUP BY m.queue
   )
-  SELECT array_agg(m.batch_id) FILTER (WHERE m.batch_id IS NOT NULL), array_agg(m.id) FILTER (WHERE m.notify)
-    INTO bids, nids
+  SELECT array_agg(m.batch_id) FILTER (WHERE m.batch_id IS NOT NULL), array_agg(m.id) FILTER (WHERE m.notify),
+         array_agg(DISTINCT m.queue)
+    INTO bids, nids, done_queues
   FROM moved m WHERE (SELECT count(*) FROM counted) >= 0;
+  -- A slot freed in a concurrency-limited queue: workers that found it full look again now.
+  PERFORM pg_notify('sluice_jobs', q.name) FROM sluice.queues q
+  WHERE q.name = ANY(done_queues) AND (q.concurrency IS NOT NULL OR q.group_concurrency IS NOT NULL);
   -- Only jobs that others wait on (children, batches, waitFor) need the follow-up.
   IF bids IS NOT NULL OR nids IS NOT NULL
      OR EXISTS (SELECT 1 FROM sluice.jobs c WHERE c.state = 'waiting' AND c.depends_on && done_ids) THEN
@@ -295,6 +300,10 @@ BEGIN
       wait_ms_max => max(greatest(0, extract(epoch FROM now() - t.run_at) * 1000 - coalesce(t.run_ms, 0)))::bigint,
       run_ms_sum => sum(coalesce(t.run_ms, 0))::bigint, run_ms_max => max(coalesce(t.run_ms, 0))::bigint)
     FROM target t GROUP BY t.queue
+  ), freed AS (
+    -- A slot freed in a concurrency-limited queue: workers that found it full look again now.
+    SELECT pg_notify('sluice_jobs', q.name) FROM sluice.queues q
+    WHERE q.name IN (SELECT t.queue FROM target t) AND (q.concurrency IS NOT NULL OR q.group_concurrency IS NOT NULL)
   )
   SELECT array_agg(t.id) FILTER (WHERE t.to_dead),
          array_agg(t.error) FILTER (WHERE t.to_dead),
@@ -303,7 +312,7 @@ BEGIN
          array_agg(t.error) FILTER (WHERE NOT t.to_dead),
          array_agg(t.delay_ms) FILTER (WHERE NOT t.to_dead)
     INTO dead_ids, dead_errors, dead_reasons, retry_ids, retry_errors, retry_delays
-  FROM target t WHERE (SELECT count(*) FROM counted) >= 0;
+  FROM target t WHERE (SELECT count(*) FROM counted) + (SELECT count(*) FROM freed) >= 0;
 
   IF dead_ids IS NOT NULL THEN
     RETURN QUERY SELECT d.id, 'dead'::text FROM sluice.move_to_dead(dead_ids, dead_errors, dead_reasons) d;
