@@ -20,3 +20,24 @@ export * from './config.js';
 export * as schema from './schema.js';
 export { jobs, jobHistory, deadJobs, queues, workers, cronSchedules, metricsMinutely, jobTypes, batches, subscriptions } from './schema.js';
 export type { JobErrorEntry } from './schema.js';
+export { DatabaseMetrics, observeWorker, startMetricsServer, MetricsServerError, EXACT_COUNT_BELOW_DEFAULT } from './prometheus/index.js';
+export type { DatabaseMetricsOptions, MetricsServer, MetricsServerOptions, ObservedWorker } from './prometheus/index.js';
+export { createHttpApi, startHttpApi, HttpApiServerError, HTTP_MAX_BODY_BYTES_DEFAULT, HTTP_TOKEN_MIN_LENGTH } from './http/index.js';
+export type { HttpApiOptions, HttpApiServer, HttpApiServerOptions } from './http/index.js';
+export { AlertWatcher, ALERT_CHECK_INTERVAL_MS_DEFAULT } from './services/alert-watcher.js';
+export type { AlertEvent, AlertWatcherOptions } from './services/alert-watcher.js';
+export {
+  Maintenance,
+  runMaintenance,
+  MAINTENANCE_INTERVAL_MS_DEFAULT,
+  METRICS_RETENTION_MS_DEFAULT,
+  PARTITIONS_AHEAD_DAYS_DEFAULT,
+  PRUNE_BATCH_SIZE_DEFAULT,
+} from './services/maintenance.js';
+export type { MaintenanceOptions, MaintenanceReport } from './services/maintenance.js';
+export { queueStatsAll, jobDepth, queueLatency, workerStatus } from './sql/metrics.js';
+export type { QueueStats, JobDepthRow, QueueLatencyRow, WorkerStatusRow } from './sql/metrics.js';
+export { alertListActive } from './sql/alerts.js';
+export type { ActiveAlert, AlertKind } from './sql/alerts.js';
+export { jobList } from './sql/job-list.js';
+export type { JobListFilter, JobListRow } from './sql/job-list.js';

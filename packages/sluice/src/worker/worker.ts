@@ -17,6 +17,8 @@ import { Ager } from '../services/ager.js';
 import { Promoter } from '../services/promoter.js';
 import { Rescuer } from '../services/rescuer.js';
 import { Scheduler } from '../services/scheduler.js';
+import type { AlertEvent } from '../services/alert-watcher.js';
+import { WorkerOperations, parseWorkerOperationsOptions, type WorkerOperationsOptions } from '../services/operations.js';
 import type { Service } from '../services/service.js';
 import { jobReleaseMany, type ClaimedJobRow } from '../sql/jobs.js';
 import { workerDeregister, workerRegister } from '../sql/workers.js';
@@ -26,10 +28,13 @@ import { declareJobs, declareSchedules } from './declarations.js';
 import { Fetcher } from './fetcher.js';
 import { Heartbeat } from './heartbeat.js';
 import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, SCHEDULED_CHANNEL } from './notifier.js';
-import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions as CoreWorkerOptions } from './options.js';
 import { runJob, type RunningJob } from './run-job.js';
 
-export type { WorkerOptions, Subscription } from './options.js';
+export type { Subscription } from './options.js';
+
+/** The core options plus the operations ones: metricsPort, alertCheckIntervalMs. */
+export type WorkerOptions = CoreWorkerOptions & WorkerOperationsOptions;
 
 export interface JobEvent {
   id: number;
@@ -45,7 +50,7 @@ interface RunningEntry extends RunningJob {
   released: boolean;
 }
 
-export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
+export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent]; stopped: [] }> {
   readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   readonly concurrency: number;
   readonly queues: string[];
@@ -61,12 +66,15 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
   private readonly scheduler: Scheduler | null;
   private readonly services: Service[];
   private readonly notifier: Notifier;
+  private readonly operations: WorkerOperations;
   private overMemory = false;
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
 
   constructor(options: WorkerOptions) {
     super();
-    this.options = resolveWorkerOptions(options);
+    const { metricsPort, alertCheckIntervalMs, ...core } = options ?? ({} as WorkerOptions);
+    this.options = resolveWorkerOptions(core);
+    const ops = parseWorkerOperationsOptions({ metricsPort, alertCheckIntervalMs });
     const o = this.options;
     this.logger = (options.logger ?? defaultLogger()).child({ workerId: this.id });
     this.concurrency = o.concurrency;
@@ -74,6 +82,12 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
     const opened = openPool({ pool: options.pool, connectionString: options.connectionString, poolSize: options.poolSize }, this.logger);
     this.pool = opened.pool;
     this.ownsPool = opened.owned;
+    this.operations = new WorkerOperations(
+      this.pool,
+      this,
+      { ...ops, workerDeadAfterMs: o.workerDeadAfterMs, onAlert: (event) => this.emit('alert', event) },
+      this.logger,
+    );
     this.completer = new Completer(this.pool, this.logger, (ack, result) => this.acknowledged(ack, result));
     this.fetcher = new Fetcher(
       this.pool,
@@ -148,6 +162,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
     await this.notifier.start();
     for (const service of this.services) service.start();
     this.fetcher.start();
+    await this.operations.start();
     this.logger.info({ queues: this.queues, concurrency: this.concurrency }, 'worker started');
   }
 
@@ -160,7 +175,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; stopped: [] }> {
     if (this.state !== 'started') return;
     this.state = 'stopping';
     const background = this.services.filter((s) => s !== this.heartbeat);
-    await Promise.all([this.fetcher.stop(), this.notifier.stop(), ...background.map((s) => s.stop())]);
+    await Promise.all([this.fetcher.stop(), this.notifier.stop(), this.operations.stop(), ...background.map((s) => s.stop())]);
     const unstarted = this.buffer.splice(0);
     if (unstarted.length) {
       await jobReleaseMany(this.pool, unstarted.map((r) => Number(r.id)), unstarted.map((r) => r.attempt));

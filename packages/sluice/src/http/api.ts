@@ -1,0 +1,134 @@
+// The optional HTTP API: enqueue for the job types you list, job status,
+// queue stats and dead-letter replay. It is a Hono app: mount it in your own
+// Hono app (`app.route('/jobs-api', api)`), hand `api.fetch` to any fetch
+// server, or run it alone with startHttpApi().
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Sluice } from '../client.js';
+import { NAME_PATTERN, enqueueOptionsSchema, parseOptions } from '../config.js';
+import { ValidationError } from '../errors.js';
+import type { JobDefinition } from '../job.js';
+import { defaultLogger } from '../logger.js';
+import { queueStatsAll } from '../sql/metrics.js';
+import { requireBearer } from './auth.js';
+import { errorResponse, problem } from './problem.js';
+
+/** Largest request body accepted, in bytes (1 MiB, the default payload limit). */
+export const HTTP_MAX_BODY_BYTES_DEFAULT = 1_048_576;
+/** Shortest bearer token accepted, in characters. */
+export const HTTP_TOKEN_MIN_LENGTH = 16;
+
+export interface HttpApiOptions {
+  sluice: Sluice;
+  /** The job types POST /jobs/:name may enqueue; any other name is 404. */
+  jobs: readonly JobDefinition<any>[];
+  /** Clients send `Authorization: Bearer <token>`. At least 16 characters. */
+  token: string;
+  /** Largest request body, in bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+  logger?: Logger;
+}
+
+const enqueueBodySchema = z.strictObject({
+  payload: z.unknown(),
+  runAt: z.iso.datetime({ offset: true }).optional(),
+  delayMs: enqueueOptionsSchema.shape.delayMs,
+  priority: enqueueOptionsSchema.shape.priority,
+  maxAttempts: enqueueOptionsSchema.shape.maxAttempts,
+  timeoutMs: enqueueOptionsSchema.shape.timeoutMs,
+  uniqueKey: enqueueOptionsSchema.shape.uniqueKey,
+  tags: enqueueOptionsSchema.shape.tags,
+});
+
+const replayBodySchema = z.strictObject({
+  ids: z.array(z.number().int().positive().max(Number.MAX_SAFE_INTEGER)).min(1).max(1000),
+});
+
+const optionsSchema = z.object({
+  token: z.string().min(HTTP_TOKEN_MIN_LENGTH),
+  maxBodyBytes: z.number().int().min(1).max(100 * 1_048_576).optional(),
+});
+
+export function createHttpApi(options: HttpApiOptions): Hono {
+  const opts = parseOptions(optionsSchema, { token: options?.token, maxBodyBytes: options?.maxBodyBytes }, 'httpApi');
+  if (!options.sluice) throw new ValidationError('httpApi.sluice', 'is required');
+  if (!Array.isArray(options.jobs)) throw new ValidationError('httpApi.jobs', 'must be an array of job definitions');
+  const { sluice } = options;
+  const logger = (options.logger ?? defaultLogger()).child({ component: 'http-api' });
+  const jobs = new Map(options.jobs.map((j) => [j.name, j]));
+  const app = new Hono();
+
+  app.onError((err, c) => errorResponse(c, err, logger));
+  app.notFound((c) => problem(c, 404, 'not_found', 'no such route'));
+  app.use('*', requireBearer(opts.token));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: opts.maxBodyBytes ?? HTTP_MAX_BODY_BYTES_DEFAULT,
+      onError: (c) => problem(c, 413, 'body_too_large', `request body is over ${opts.maxBodyBytes ?? HTTP_MAX_BODY_BYTES_DEFAULT} bytes`),
+    }),
+  );
+
+  // Reads a JSON body. The parser's message quotes the text it choked on,
+  // so it is replaced, never passed on.
+  const readJson = async (req: Request): Promise<unknown> => {
+    const text = await req.text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new ValidationError('body', 'must be valid JSON');
+    }
+  };
+
+  app.post('/jobs/:name', async (c) => {
+    const name = c.req.param('name');
+    if (!NAME_PATTERN.test(name)) return problem(c, 400, 'invalid_request', 'job name is not a valid name');
+    const job = jobs.get(name);
+    if (!job) return problem(c, 404, 'unknown_job', `no job type named "${name}" is exposed by this API`);
+    const body = parseOptions(enqueueBodySchema, await readJson(c.req.raw), 'body');
+    if (!('payload' in body)) throw new ValidationError('body.payload', 'is required');
+    const { payload, runAt, ...rest } = body;
+    const id = await sluice.enqueue(job, payload as never, { ...rest, ...(runAt ? { runAt: new Date(runAt) } : {}) });
+    return c.json({ id }, 201);
+  });
+
+  app.get('/jobs/:id', async (c) => {
+    const raw = c.req.param('id');
+    if (!/^[1-9][0-9]{0,15}$/.test(raw)) return problem(c, 400, 'invalid_request', 'id: must be a positive integer job id', { field: 'id' });
+    const job = await sluice.getJob(Number(raw));
+    const last = job.errors.at(-1);
+    return c.json({
+      id: job.id,
+      name: job.name,
+      queue: job.queue,
+      state: job.state,
+      attempt: job.attempt,
+      maxAttempts: job.maxAttempts,
+      createdAt: job.createdAt,
+      runAt: job.runAt,
+      attemptedAt: job.attemptedAt,
+      finishedAt: job.finishedAt,
+      lastError: last ? { attempt: last.attempt, at: last.at, kind: last.kind, name: last.name, message: last.message } : null,
+    });
+  });
+
+  app.get('/queues', async (c) => c.json({ queues: await queueStatsAll(sluice.pool) }));
+
+  app.get('/queues/:name', async (c) => {
+    const name = c.req.param('name');
+    if (!NAME_PATTERN.test(name)) return problem(c, 400, 'invalid_request', 'queue name is not a valid name');
+    const [stats] = await queueStatsAll(sluice.pool, name);
+    if (!stats) return problem(c, 404, 'not_found', `no queue named "${name}"`);
+    return c.json(stats);
+  });
+
+  app.post('/dlq/replay', async (c) => {
+    const { ids } = parseOptions(replayBodySchema, await readJson(c.req.raw), 'body');
+    const replayed = await sluice.replayDead(ids);
+    return c.json({ replayed });
+  });
+
+  return app;
+}

@@ -1,0 +1,31 @@
+// Error responses: a code a client can branch on and a message that names
+// the field at fault. Nothing from the request body is ever echoed back.
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Logger } from 'pino';
+import {
+  JobNotFoundError,
+  PayloadTooLargeError,
+  PayloadValidationError,
+  UnknownJobError,
+  ValidationError,
+} from '../errors.js';
+
+export function problem(c: Context, status: ContentfulStatusCode, code: string, message: string, extra: object = {}): Response {
+  return c.json({ error: { code, message, ...extra } }, status);
+}
+
+/** Maps an error thrown by a route to its response; unexpected ones are logged without their details. */
+export function errorResponse(c: Context, err: unknown, logger: Logger): Response {
+  if (err instanceof PayloadValidationError) {
+    return problem(c, 400, 'invalid_payload', `payload for job "${err.jobName}" is invalid`, { issues: err.issues });
+  }
+  if (err instanceof ValidationError) return problem(c, 400, 'invalid_request', err.message, { field: err.field });
+  if (err instanceof PayloadTooLargeError) return problem(c, 413, 'payload_too_large', err.message);
+  if (err instanceof UnknownJobError) return problem(c, 404, 'unknown_job', err.message);
+  if (err instanceof JobNotFoundError) return problem(c, 404, 'not_found', err.message);
+  // A database error's detail can quote the row it refused: log the kind, not the text.
+  const e = err as { name?: string; code?: string };
+  logger.error({ errName: e?.name, code: e?.code, path: c.req.path }, 'HTTP API request failed');
+  return problem(c, 500, 'internal', 'the request could not be completed');
+}
