@@ -54,8 +54,6 @@ LANGUAGE sql AS $$
   SELECT g.id, g.queue, g.batch_id, g.notify_on_finish, g.run_at, g.attempted_at FROM gone g
 $$;
 --> statement-breakpoint
-DROP FUNCTION sluice.move_to_dead(bigint[], jsonb[], text[]);
---> statement-breakpoint
 -- Everything that follows a job's end, whatever the end: children waiting on
 -- it are released (completed) or sent down with it (dead, cancelled,
 -- dropped), batch counts move and finished batches enqueue their callback,
@@ -198,7 +196,7 @@ BEGIN
 END $$;
 --> statement-breakpoint
 -- Cancels one live job; returns the state it was in, or NULL when none.
-CREATE OR REPLACE FUNCTION sluice.cancel(job_id bigint)
+CREATE FUNCTION sluice.cancel(job_id bigint)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
   found_state text;
@@ -261,8 +259,6 @@ BEGIN
   END IF;
   RETURN QUERY SELECT unnest(done_ids);
 END $$;
---> statement-breakpoint
-DROP FUNCTION sluice.job_fail_many(bigint[], integer[], jsonb[], boolean[], integer[]);
 --> statement-breakpoint
 -- Records failed attempts. A row is touched only when id, attempt and state
 -- still match the caller's lease; the rest are stale answers and are left out
@@ -340,7 +336,7 @@ BEGIN
 END $$;
 --> statement-breakpoint
 -- Same as before, and the crash counts as a failed attempt in the metrics.
-CREATE OR REPLACE FUNCTION sluice.rescue_expired(batch_size integer DEFAULT 1000)
+CREATE FUNCTION sluice.rescue_expired(batch_size integer DEFAULT 1000)
 RETURNS TABLE (id bigint, outcome text) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -385,10 +381,6 @@ BEGIN
     END LOOP;
   END IF;
 END $$;
---> statement-breakpoint
-DROP FUNCTION sluice.enqueue(text, jsonb, text, timestamptz, integer, integer, integer, jsonb, text, text[]);
---> statement-breakpoint
-DROP FUNCTION sluice.enqueue_many(text, jsonb, text, timestamptz, integer, integer, integer, jsonb, text[], text[]);
 --> statement-breakpoint
 CREATE FUNCTION sluice.enqueue_many(
   name text,
@@ -796,7 +788,7 @@ END $$;
 --> statement-breakpoint
 -- Puts dead jobs back in their queues with a fresh attempt budget. All ids
 -- must exist, or nothing is replayed.
-CREATE OR REPLACE FUNCTION sluice.dead_replay(ids bigint[])
+CREATE FUNCTION sluice.dead_replay(ids bigint[])
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
