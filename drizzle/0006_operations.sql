@@ -518,7 +518,7 @@ BEGIN
 
   found_any := false;
   FOR r IN SELECT a.pid, a.usename::text AS who, a.state AS st, a.datname::text AS db,
-             extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start)) AS secs
+             extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::float8 AS secs
            FROM pg_stat_activity a
            WHERE a.backend_xmin IS NOT NULL AND a.pid <> pg_backend_pid()
              AND coalesce(a.xact_start, a.backend_start) < now() - horizon
@@ -528,7 +528,7 @@ BEGIN
       format('%s transaction open for %s s holds back vacuum: end it, or SELECT pg_terminate_backend(%s)',
              coalesce(r.st, 'a'), round(r.secs), r.pid);
   END LOOP;
-  FOR r IN SELECT p.gid, extract(epoch FROM now() - p.prepared) AS secs FROM pg_prepared_xacts p
+  FOR r IN SELECT p.gid, extract(epoch FROM now() - p.prepared)::float8 AS secs FROM pg_prepared_xacts p
            WHERE p.prepared < now() - horizon LOOP
     found_any := true;
     RETURN QUERY SELECT 'long_xact', 'warn', 'prepared transaction ' || r.gid, r.secs,

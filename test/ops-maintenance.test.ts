@@ -1,0 +1,161 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runMaintenance } from '../packages/sluice/src/index.js';
+import { deadPurge, doctorChecks, historyPartitions } from '../packages/sluice/src/sql/maintenance.js';
+import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+
+let db: TestDb;
+
+beforeAll(async () => {
+  db = await createTestDb();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+const q = (sql: string, values: unknown[] = []) => db.pool.query(sql, values);
+const utcDay = (offsetDays: number) => new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + offsetDays));
+const partName = (d: Date) => `job_history_${d.toISOString().slice(0, 10).replaceAll('-', '')}`;
+
+async function history(id: number, queue: string, finishedAgo: string): Promise<void> {
+  await q(
+    `INSERT INTO sluice.job_history (id, queue, name, payload, priority, attempt, max_attempts, state, created_at, run_at, attempted_at, finished_at)
+     VALUES ($1, $2, 'h', '{}', 0, 1, 1, 'completed', now(), now(), now(), now() - $3::interval)`,
+    [id, queue, finishedAgo],
+  );
+}
+
+describe('retention', () => {
+  it('creates missing partitions ahead and drops day partitions past every queue retention', async () => {
+    const ahead = partName(utcDay(3));
+    await q(`DROP TABLE sluice.${ahead}`);
+    const old = utcDay(-30);
+    await q(`CREATE TABLE sluice.${partName(old)} PARTITION OF sluice.job_history FOR VALUES FROM ('${old.toISOString()}') TO ('${utcDay(-29).toISOString()}')`);
+    await q(`INSERT INTO sluice.queues (name, retention_ms) VALUES ('keep-long', $1)`, [40 * 86_400_000]);
+    await history(1, 'keep-long', '30 days');
+
+    // One queue keeps 40 days: the 30-day-old partition must stay.
+    let report = await runMaintenance(db.pool);
+    expect(report.ran).toBe(true);
+    expect(report.partitionsCreated).toBe(1);
+    expect(report.partitionsDropped).toEqual([]);
+    const names = (await historyPartitions(db.pool)).map((p) => p.partition);
+    expect(names).toContain(ahead);
+    expect(names).toContain(partName(old));
+
+    await q(`UPDATE sluice.queues SET retention_ms = $1 WHERE name = 'keep-long'`, [7 * 86_400_000]);
+    report = await runMaintenance(db.pool);
+    expect(report.partitionsDropped).toEqual([partName(old)]);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE id = 1`)).toBe(0);
+    // Yesterday's and today's partitions are within retention.
+    const after = (await historyPartitions(db.pool)).map((p) => p.partition);
+    expect(after).toContain(partName(utcDay(0)));
+    expect(after).not.toContain(partName(old));
+  });
+
+  it('deletes rows of a queue with a shorter retention and leaves other queues alone', async () => {
+    await q(`INSERT INTO sluice.queues (name, retention_ms) VALUES ('short', 60000), ('normal', 604800000)`);
+    await history(10, 'short', '5 minutes');
+    await history(11, 'short', '10 seconds');
+    await history(12, 'normal', '5 minutes');
+    const report = await runMaintenance(db.pool, { batchSize: 1 });
+    expect(report.historyRowsDeleted).toBe(1);
+    const { rows } = await q(`SELECT id FROM sluice.job_history WHERE id BETWEEN 10 AND 12 ORDER BY id`);
+    expect(rows.map((r) => Number(r.id))).toEqual([11, 12]);
+  });
+
+  it('purges metrics older than the metrics retention', async () => {
+    await q(`INSERT INTO sluice.metrics_minutely (queue, minute, shard, completed) VALUES
+             ('m', date_trunc('minute', now()) - interval '20 days', 0, 1),
+             ('m', date_trunc('minute', now()) - interval '2 days', 0, 1),
+             ('m', date_trunc('minute', now()), 0, 1)`);
+    const report = await runMaintenance(db.pool, { metricsRetentionMs: 7 * 86_400_000 });
+    expect(report.metricsRowsDeleted).toBe(1);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.metrics_minutely WHERE queue = 'm'`)).toBe(2);
+  });
+
+  it('one process at a time: a second one skips the round', async () => {
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query('SELECT pg_advisory_lock($1)', [0x736c75696d74]);
+      expect((await runMaintenance(db.pool)).ran).toBe(false);
+      await other.query('SELECT pg_advisory_unlock($1)', [0x736c75696d74]);
+      expect((await runMaintenance(db.pool)).ran).toBe(true);
+    } finally {
+      await other.end();
+    }
+  });
+
+  it('dead jobs stay until purged; purge needs a filter', async () => {
+    await q(`INSERT INTO sluice.dead_jobs (id, queue, name, payload, priority, attempt, max_attempts, backoff_kind, backoff_base_ms,
+               backoff_factor, backoff_max_ms, backoff_jitter, reason, created_at, run_at, died_at)
+             SELECT 500 + k, CASE WHEN k <= 3 THEN 'dq1' ELSE 'dq2' END, 'd', '{}', 0, 1, 1, 'fixed', 0, 1, 0, 0, 'exhausted',
+               now(), now(), now() - k * interval '1 day'
+             FROM generate_series(1, 6) k`);
+    await runMaintenance(db.pool);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.dead_jobs`)).toBe(6);
+    await expect(deadPurge(db.pool, {})).rejects.toThrow(/give a queue/);
+    expect(await deadPurge(db.pool, { queue: 'dq1', olderThanMs: 2.5 * 86_400_000 })).toBe(1);
+    expect(await deadPurge(db.pool, { ids: [504, 999] })).toBe(1);
+    expect(await deadPurge(db.pool, { queue: 'dq2' })).toBe(2);
+    expect(await deadPurge(db.pool, { all: true })).toBe(2);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.dead_jobs`)).toBe(0);
+  });
+});
+
+describe('doctor', () => {
+  it('all ok on a healthy database', async () => {
+    const checks = await doctorChecks(db.pool, 300_000);
+    expect(checks.map((c) => [c.check, c.status])).toEqual([
+      ['dead_tuples', 'ok'],
+      ['bloat', 'ok'],
+      ['partitions', 'ok'],
+      ['long_xact', 'ok'],
+    ]);
+  });
+
+  it('reports a missing partition and rows in the default one', async () => {
+    const tomorrow = partName(utcDay(1));
+    await q(`DROP TABLE sluice.${tomorrow}`);
+    await q(`INSERT INTO sluice.job_history (id, queue, name, payload, priority, attempt, max_attempts, state, created_at, run_at, finished_at)
+             VALUES (7777, 'x', 'x', '{}', 0, 1, 1, 'completed', now(), now(), now() + interval '3 years')`);
+    const warns = (await doctorChecks(db.pool, 300_000)).filter((c) => c.status === 'warn');
+    expect(warns.map((w) => w.check)).toEqual(['partitions', 'partitions']);
+    expect(warns[0]!.detail).toContain(utcDay(1).toISOString().slice(0, 10));
+    expect(warns[1]!.subject).toBe('sluice.job_history_default');
+    await q(`DELETE FROM sluice.job_history WHERE id = 7777`);
+    await runMaintenance(db.pool);
+    expect((await doctorChecks(db.pool, 300_000)).filter((c) => c.check === 'partitions')[0]!.status).toBe('ok');
+  });
+
+  it('reports a transaction holding back vacuum', async () => {
+    const idle = new pg.Client({ connectionString: db.url });
+    await idle.connect();
+    try {
+      await idle.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await idle.query('SELECT count(*) FROM sluice.queues');
+      const { rows } = await idle.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const warn = await waitUntil(async () => (await doctorChecks(db.pool, 1_000)).find((c) => c.check === 'long_xact' && c.status === 'warn'), { what: 'long_xact warning' });
+      expect(warn.subject).toContain(`pid ${rows[0]!.pid}`);
+      expect(warn.detail).toContain(`pg_terminate_backend(${rows[0]!.pid})`);
+    } finally {
+      await idle.query('ROLLBACK');
+      await idle.end();
+    }
+  });
+
+  it('reports dead tuples and bloat', async () => {
+    await q(`ALTER TABLE sluice.metrics_minutely SET (autovacuum_enabled = false)`);
+    await q(`INSERT INTO sluice.metrics_minutely (queue, minute, shard, completed)
+             SELECT 'bloat', timestamptz '2020-01-01' + k * interval '1 minute', 0, k FROM generate_series(1, 120000) k`);
+    await q(`DELETE FROM sluice.metrics_minutely WHERE queue = 'bloat' AND completed % 100 <> 0`);
+    const dead = await waitUntil(async () => (await doctorChecks(db.pool, 300_000)).find((c) => c.check === 'dead_tuples' && c.status === 'warn'), { what: 'dead tuples warning' });
+    expect(dead.subject).toBe('sluice.metrics_minutely');
+    await q(`VACUUM ANALYZE sluice.metrics_minutely`);
+    const checks = await doctorChecks(db.pool, 300_000);
+    const bloat = checks.find((c) => c.check === 'bloat');
+    expect(bloat).toMatchObject({ status: 'warn', subject: 'sluice.metrics_minutely' });
+    expect(bloat!.value).toBeGreaterThan(0.5);
+  });
+});
