@@ -40,6 +40,9 @@ function call(path: string, init: RequestInit & { token?: string | null } = {}):
   return fetch(`${server.url}${path}`, { ...rest, headers });
 }
 
+// fetch's json() is typed unknown; these tests read known shapes.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const json = (r: Response): Promise<any> => r.json();
 const jobsIn = (queue: string) => count(db.pool, 'SELECT count(*) n FROM sluice.jobs WHERE queue = $1', [queue]);
 
 describe('HTTP API over real HTTP', () => {
@@ -52,7 +55,7 @@ describe('HTTP API over real HTTP', () => {
       const res = await call('/queues', { token });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toContain('Bearer');
-      expect((await res.json()).error.code).toBe('unauthorized');
+      expect((await json(res)).error.code).toBe('unauthorized');
     }
     const bad = await call('/jobs/user.signup', { token: null, method: 'POST', body: JSON.stringify({ payload: { email: 'a@b.co', plan: 'pro' } }) });
     expect(bad.status).toBe(401);
@@ -62,12 +65,12 @@ describe('HTTP API over real HTTP', () => {
   it('enqueues a registered job type and reports its status', async () => {
     const res = await call('/jobs/user.signup', { method: 'POST', body: JSON.stringify({ payload: { email: 'a@b.co', plan: 'pro' }, priority: 3, tags: ['api'] }) });
     expect(res.status).toBe(201);
-    const { id } = await res.json();
+    const { id } = await json(res);
     const { rows } = await db.pool.query('SELECT name, payload, priority, tags FROM sluice.jobs WHERE id = $1', [id]);
     expect(rows[0]).toEqual({ name: 'user.signup', payload: { email: 'a@b.co', plan: 'pro' }, priority: 3, tags: ['api'] });
     const status = await call(`/jobs/${id}`);
     expect(status.status).toBe(200);
-    const body = await status.json();
+    const body = await json(status);
     expect(body).toMatchObject({ id, name: 'user.signup', queue: 'http', state: 'available', attempt: 0, lastError: null });
     expect(body).not.toHaveProperty('payload');
   });
@@ -95,9 +98,9 @@ describe('HTTP API over real HTTP', () => {
     expect(await extra.text()).not.toContain(SECRET);
     const prio = await call('/jobs/user.signup', { method: 'POST', body: JSON.stringify({ payload: { email: 'a@b.co', plan: 'pro' }, priority: 99999 }) });
     expect(prio.status).toBe(400);
-    expect((await prio.json()).error.field).toBe('body.priority');
+    expect((await json(prio)).error.field).toBe('body.priority');
     const runAt = await call('/jobs/user.signup', { method: 'POST', body: JSON.stringify({ payload: { email: 'a@b.co', plan: 'pro' }, runAt: 'tomorrow' }) });
-    expect((await runAt.json()).error.field).toBe('body.runAt');
+    expect((await json(runAt)).error.field).toBe('body.runAt');
     const missing = await call('/jobs/user.signup', { method: 'POST', body: JSON.stringify({}) });
     expect(missing.status).toBe(400);
     expect(await jobsIn('http')).toBe(1);
@@ -107,7 +110,7 @@ describe('HTTP API over real HTTP', () => {
     for (const name of ['internal.only', 'nope']) {
       const res = await call(`/jobs/${name}`, { method: 'POST', body: JSON.stringify({ payload: {} }) });
       expect(res.status).toBe(404);
-      expect((await res.json()).error.code).toBe('unknown_job');
+      expect((await json(res)).error.code).toBe('unknown_job');
     }
     void internal;
   });
@@ -137,14 +140,14 @@ describe('HTTP API over real HTTP', () => {
     expect((await call('/jobs/0')).status).toBe(400);
     const missing = await call('/jobs/987654');
     expect(missing.status).toBe(404);
-    expect((await missing.json()).error.code).toBe('not_found');
+    expect((await json(missing)).error.code).toBe('not_found');
   });
 
   it('queue stats, for all queues and one', async () => {
-    const all = await (await call('/queues')).json();
+    const all = await json(await call('/queues'));
     expect(all.queues.find((q: { queue: string }) => q.queue === 'http')).toMatchObject({ queue: 'http', available: 1, paused: false });
     const one = await call('/queues/http');
-    expect(await one.json()).toMatchObject({ queue: 'http', available: 1, dead: 0 });
+    expect(await json(one)).toMatchObject({ queue: 'http', available: 1, dead: 0 });
     expect((await call('/queues/ghost')).status).toBe(404);
   });
 
@@ -156,7 +159,7 @@ describe('HTTP API over real HTTP', () => {
     expect(await count(db.pool, 'SELECT count(*) n FROM sluice.dead_jobs WHERE id = $1', [id])).toBe(1);
     const res = await call('/dlq/replay', { method: 'POST', body: JSON.stringify({ ids: [id] }) });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ replayed: [id] });
+    expect(await json(res)).toEqual({ replayed: [id] });
     expect((await sluice.getJob(id)).state).toBe('available');
     expect((await call('/dlq/replay', { method: 'POST', body: JSON.stringify({ ids: [] }) })).status).toBe(400);
   });
@@ -180,7 +183,7 @@ describe('HTTP API over real HTTP', () => {
       expect(await (await fetch(`${base}/health`)).text()).toBe('ok');
       expect((await fetch(`${base}/ops/queues`)).status).toBe(401);
       const res = await fetch(`${base}/ops/queues/http`, { headers: { authorization: `Bearer ${TOKEN}` } });
-      expect((await res.json()).queue).toBe('http');
+      expect((await json(res)).queue).toBe('http');
     } finally {
       await new Promise((r) => srv.close(r));
     }
