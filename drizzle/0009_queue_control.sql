@@ -397,7 +397,8 @@ CREATE FUNCTION sluice.enqueue_many(
   depends_on bigint[] DEFAULT NULL,
   on_parent_dead text DEFAULT 'dead',
   batch_id bigint DEFAULT NULL,
-  unique_window_ms integer DEFAULT NULL
+  unique_window_ms integer DEFAULT NULL,
+  max_payload_bytes integer DEFAULT 1048576
 ) RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -434,8 +435,10 @@ BEGIN
   IF group_keys IS NOT NULL AND cardinality(group_keys) <> n THEN
     RAISE EXCEPTION 'sluice.enqueue_many: group_keys must have one entry per payload' USING ERRCODE = '22023';
   END IF;
-  IF EXISTS (SELECT 1 FROM jsonb_array_elements(payloads) p WHERE octet_length(p::text) > 1048576) THEN
-    RAISE EXCEPTION 'sluice.enqueue_many: a payload is larger than 1048576 bytes' USING ERRCODE = '54000';
+  -- TypeScript callers check their own (configurable) limit exactly and pass NULL.
+  IF enqueue_many.max_payload_bytes IS NOT NULL
+     AND EXISTS (SELECT 1 FROM jsonb_array_elements(payloads) p WHERE octet_length(p::text) > enqueue_many.max_payload_bytes) THEN
+    RAISE EXCEPTION 'sluice.enqueue_many: a payload is larger than % bytes', enqueue_many.max_payload_bytes USING ERRCODE = '54000';
   END IF;
   IF enqueue_many.priority IS NOT NULL AND enqueue_many.priority NOT BETWEEN -32768 AND 32767 THEN
     RAISE EXCEPTION 'sluice.enqueue_many: priority must be a smallint' USING ERRCODE = '22023';

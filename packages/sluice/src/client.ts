@@ -87,12 +87,12 @@ export class Sluice {
 
   /** Writes the defaults of the registered jobs so `sluice.enqueue(...)` in SQL uses them. */
   async registerJobs(options: { tx?: Executor } = {}): Promise<void> {
-    await jobTypeUpsertMany(this.db(options.tx), [...this.jobsByName.values()]);
+    await jobTypeUpsertMany(this.db(options?.tx), [...this.jobsByName.values()]);
   }
 
   /** Enqueues one job; returns its id. Validates the payload first: a bad one writes nothing. */
   async enqueue<S extends z.ZodType>(job: JobDefinition<S> | string, payload: z.input<S>, options: EnqueueOptions = {}): Promise<number> {
-    const [id] = await this.insert(this.resolveJob(job), [payload], options);
+    const [id] = await this.insert(this.resolveJob(job), [payload], options ?? {}, false);
     return id!;
   }
 
@@ -103,11 +103,17 @@ export class Sluice {
     options: EnqueueManyOptions = {},
   ): Promise<number[]> {
     if (!Array.isArray(payloads)) throw new ValidationError('payloads', 'must be an array');
-    return this.insert(this.resolveJob(job), payloads, options);
+    return this.insert(this.resolveJob(job), payloads, options ?? {}, true);
   }
 
-  private async insert(job: AnyJob, payloads: readonly unknown[], options: EnqueueOptions | EnqueueManyOptions, batchId?: number): Promise<number[]> {
-    const { args, tx } = buildEnqueueArgs(job, payloads, options, this.maxPayloadBytes, { batchId });
+  private async insert(
+    job: AnyJob,
+    payloads: readonly unknown[],
+    options: EnqueueOptions | EnqueueManyOptions,
+    many: boolean,
+    batchId?: number,
+  ): Promise<number[]> {
+    const { args, tx } = buildEnqueueArgs(job, payloads, options, this.maxPayloadBytes, { batchId, many });
     if (args.payloads.length === 0) return [];
     try {
       return await jobEnqueueMany(this.db(tx), args);
@@ -128,12 +134,12 @@ export class Sluice {
       const job = this.resolveJob(item.job);
       return { job, payload: parsePayload(job, item.payload) };
     });
-    const callback = options.onComplete ? this.resolveJob(options.onComplete.job) : null;
-    const callbackPayload = options.onComplete?.payload ?? {};
+    const callback = options?.onComplete ? this.resolveJob(options?.onComplete.job) : null;
+    const callbackPayload = options?.onComplete?.payload ?? {};
     if (typeof callbackPayload !== 'object' || callbackPayload === null || Array.isArray(callbackPayload)) {
       throw new ValidationError('onComplete.payload', 'must be an object');
     }
-    return inTransaction(this.pool, options.tx, async (db) => {
+    return inTransaction(this.pool, options?.tx, async (db) => {
       const { rows } = await db.query<{ id: string }>({
         name: 'sluice_batch_create',
         text: 'SELECT sluice.batch_create($1, $2, $3::jsonb) AS id',
@@ -146,7 +152,7 @@ export class Sluice {
       for (const [job, indexes] of byJob) {
         for (let start = 0; start < indexes.length; start += BATCH_CHUNK_SIZE) {
           const chunk = indexes.slice(start, start + BATCH_CHUNK_SIZE);
-          const chunkIds = await this.insert(job, chunk.map((i) => resolved[i]!.payload), { tx: db }, batchId);
+          const chunkIds = await this.insert(job, chunk.map((i) => resolved[i]!.payload), { tx: db }, true, batchId);
           chunk.forEach((i, k) => (ids[i] = chunkIds[k]!));
         }
       }
@@ -159,12 +165,12 @@ export class Sluice {
     const ordered = orderFlow(steps);
     const prepared = ordered.map((s) => ({ step: s, job: this.resolveJob(s.job) }));
     // Validate every payload before writing anything.
-    prepared.forEach(({ step, job }) => buildEnqueueArgs(job, [step.payload], step.options ?? {}, this.maxPayloadBytes));
-    return inTransaction(this.pool, options.tx, async (db) => {
+    prepared.forEach(({ step, job }) => buildEnqueueArgs(job, [step.payload], step.options ?? {}, this.maxPayloadBytes, { many: false }));
+    return inTransaction(this.pool, options?.tx, async (db) => {
       const ids: Record<string, number> = {};
       for (const { step, job } of prepared) {
         const dependsOn = (step.after ?? []).map((k) => ids[k]!);
-        const [id] = await this.insert(job, [step.payload], { ...step.options, tx: db, ...(dependsOn.length ? { dependsOn } : {}) });
+        const [id] = await this.insert(job, [step.payload], { ...step.options, tx: db, ...(dependsOn.length ? { dependsOn } : {}) }, false);
         ids[step.key] = id!;
       }
       return ids;
@@ -181,7 +187,7 @@ export class Sluice {
     const size = Buffer.byteLength(JSON.stringify(payload ?? null));
     if (size > this.maxPayloadBytes) throw new ValidationError('payload', `is ${size} bytes, over the ${this.maxPayloadBytes}-byte limit`);
     try {
-      return await eventPublish(this.db(options.tx), topic, payload, options.sequential ?? false);
+      return await eventPublish(this.db(options?.tx), topic, payload, options?.sequential ?? false);
     } catch (err) {
       throw translateDbError(err);
     }
@@ -201,7 +207,7 @@ export class Sluice {
 
   /** Where the job is now: live, finished or dead. Throws JobNotFoundError for an unknown id. */
   async getJob(id: number, options: { tx?: Executor } = {}): Promise<JobRecord> {
-    const row = await jobGet(this.db(options.tx), checkId(id));
+    const row = await jobGet(this.db(options?.tx), checkId(id));
     if (!row) throw new JobNotFoundError([id]);
     return toJobRecord(row);
   }
@@ -213,8 +219,8 @@ export class Sluice {
    */
   async waitFor(id: number, options: { timeoutMs?: number } = {}): Promise<unknown> {
     checkId(id);
-    const timeoutMs = options.timeoutMs ?? WAIT_FOR_TIMEOUT_MS_DEFAULT;
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ValidationError('options.timeoutMs', 'must be a positive integer');
+    const timeoutMs = options?.timeoutMs ?? WAIT_FOR_TIMEOUT_MS_DEFAULT;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ValidationError('options?.timeoutMs', 'must be a positive integer');
     return this.waiter.waitFor(id, timeoutMs);
   }
 
@@ -224,14 +230,14 @@ export class Sluice {
    * late answer is refused. Throws JobNotFoundError when no live job has the id.
    */
   async cancel(id: number, options: { tx?: Executor } = {}): Promise<'waiting' | 'scheduled' | 'available' | 'running'> {
-    const state = await jobCancel(this.db(options.tx), checkId(id));
+    const state = await jobCancel(this.db(options?.tx), checkId(id));
     if (state === null) throw new JobNotFoundError([id], 'live job');
     return state as 'waiting' | 'scheduled' | 'available' | 'running';
   }
 
   /** Runs a job now: a dead job is replayed, a job waiting for its retry is made available. */
   async retry(id: number, options: { tx?: Executor } = {}): Promise<void> {
-    const db = this.db(options.tx);
+    const db = this.db(options?.tx);
     if (await jobRetryNow(db, checkId(id))) return;
     const job = await jobGet(db, id);
     if (job?.state === 'dead') {
@@ -246,7 +252,7 @@ export class Sluice {
     if (!Array.isArray(ids) || ids.length === 0) throw new ValidationError('ids', 'must be a non-empty array of job ids');
     ids.forEach((id) => checkId(id));
     try {
-      return await deadReplay(this.db(options.tx), [...ids]);
+      return await deadReplay(this.db(options?.tx), [...ids]);
     } catch (err) {
       throw translateDbError(err);
     }

@@ -30,3 +30,28 @@ export function openPool(options: ConnectionOptions, logger: Logger): OwnedPool 
   pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
   return { pool, owned: true };
 }
+
+/**
+ * Runs fn with a client checked out of the pool. While it is checked out, a
+ * connection error between two queries (the server restarted, the backend
+ * was terminated) is emitted on the client, where no listener would crash
+ * the process: one is attached for the duration, and a client that failed is
+ * destroyed rather than returned to the pool.
+ */
+export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
+  try {
+    return await fn(client);
+  } catch (err) {
+    broken ??= err instanceof Error && /terminat|connection|ECONNRESET/i.test(err.message) ? err : undefined;
+    throw err;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+}

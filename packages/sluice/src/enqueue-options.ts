@@ -2,7 +2,7 @@
 // sluice.enqueue_many: validation first, so bad input writes nothing.
 import type { z } from 'zod';
 import { enqueueOptionsSchema, parseOptions, priorityValue, type PriorityName } from './config.js';
-import { PayloadTooLargeError, ValidationError } from './errors.js';
+import { PayloadTooLargeError, PayloadValidationError, ValidationError } from './errors.js';
 import type { Executor } from './executor.js';
 import { parsePayload, type JobDefinition } from './job.js';
 import type { EnqueueManyArgs } from './sql/jobs.js';
@@ -42,9 +42,14 @@ export function buildEnqueueArgs(
   payloads: readonly unknown[],
   options: EnqueueOptions | EnqueueManyOptions,
   maxPayloadBytes: number,
-  extra: { batchId?: number } = {},
+  extra: { batchId?: number; many: boolean },
 ): { args: EnqueueManyArgs; tx: Executor | undefined } {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new ValidationError('options', 'must be an object');
   const { groupKey, ...rest } = options as EnqueueManyOptions;
+  // A unique key names one job; on a batch it would silently dedupe nothing.
+  for (const key of ['uniqueKey', 'uniqueWindowMs'] as const) {
+    if (extra.many && key in rest) throw new ValidationError(`options.${key}`, 'is for enqueue() of one job, not enqueueMany()');
+  }
   const opts = parseOptions(enqueueOptionsSchema, { ...rest, ...(typeof groupKey === 'string' ? { groupKey } : {}) }, 'options');
   if (groupKey !== undefined && typeof groupKey !== 'string' && typeof groupKey !== 'function') {
     throw new ValidationError('options.groupKey', 'must be a string or a function of the payload');
@@ -54,6 +59,12 @@ export function buildEnqueueArgs(
   }
   const parsed = payloads.map((p) => {
     const value = parsePayload(job, p);
+    const bad = unstorablePath(value, '');
+    if (bad !== null) {
+      throw new PayloadValidationError(job.name, [
+        { path: bad, message: 'contains a NUL character or an unpaired surrogate, which PostgreSQL cannot store' },
+      ]);
+    }
     const size = Buffer.byteLength(JSON.stringify(value ?? null));
     if (size > maxPayloadBytes) throw new PayloadTooLargeError(job.name, size, maxPayloadBytes);
     return value;
@@ -89,6 +100,35 @@ export function buildEnqueueArgs(
       onParentDead: opts.onParentDead ?? 'dead',
       batchId: extra.batchId ?? null,
       uniqueWindowMs: opts.uniqueWindowMs ?? null,
+      payloadSizeChecked: true,
     },
   };
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Strings jsonb refuses: a NUL character, or a lone UTF-16 surrogate. */
+function unstorable(text: string): boolean {
+  return text.includes('\u0000') || LONE_SURROGATE.test(text);
+}
+
+/** The path of the first string (or key) PostgreSQL cannot store, or null. */
+function unstorablePath(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return unstorable(value) ? path : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = unstorablePath(value[i], path ? `${path}.${i}` : String(i));
+      if (found !== null) return found;
+    }
+    return null;
+  }
+  if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const at = path ? `${path}.${k}` : k;
+      if (unstorable(k)) return at;
+      const found = unstorablePath(v, at);
+      if (found !== null) return found;
+    }
+  }
+  return null;
 }

@@ -34,6 +34,9 @@ function isQueryable(value: unknown): value is Queryable {
 
 /** Resolves an executor to the pg connection (or pool) it runs on. */
 export function toQueryable(tx: Executor): Queryable {
+  if (typeof tx !== 'object' || tx === null) {
+    throw new ValidationError('tx', 'expected a pg Pool, Client or PoolClient, or a drizzle node-postgres db or transaction');
+  }
   if (isQueryable(tx)) return tx;
   // drizzle's node-postgres db and transaction both keep their pg client (a
   // Pool for db, the PoolClient holding the transaction for tx) on `session`.

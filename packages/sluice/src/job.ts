@@ -18,7 +18,7 @@ import {
   type BackoffFunction,
   type BackoffPolicy,
 } from './config.js';
-import { PayloadValidationError } from './errors.js';
+import { PayloadValidationError, ValidationError } from './errors.js';
 
 export interface ResolvedBackoff {
   kind: 'fixed' | 'exponential';
@@ -94,6 +94,7 @@ export interface JobRegistration {
 }
 
 export function defineJob<S extends z.ZodType>(options: DefineJobOptions<S>): JobDefinition<S> {
+  if (typeof options !== 'object' || options === null) throw new ValidationError('defineJob', 'expected an options object');
   const { schema, backoff, ...rest } = options;
   const checked = parseOptions(jobOptionsSchema, rest, 'defineJob');
   if (!(schema instanceof z.ZodType)) {

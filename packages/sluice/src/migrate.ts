@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
+import { withClient } from './connection.js';
 import { MigrationError, SchemaTooNewError } from './errors.js';
 
 /** Where the migrations ship: drizzle/ at the repository root, beside packages/. */
@@ -37,38 +38,36 @@ async function latestAppliedMigrationAt(client: pg.ClientBase): Promise<number |
 export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Promise<void> {
   const folder = options.migrationsFolder ?? MIGRATIONS_FOLDER_DEFAULT;
   const known = latestKnownMigrationAt(folder);
-  const client = await pool.connect();
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    try {
-      const applied = await latestAppliedMigrationAt(client);
-      if (applied !== null && applied > known) throw new SchemaTooNewError(applied, known);
-      await drizzleMigrate(drizzle(client), {
-        migrationsFolder: folder,
-        migrationsSchema: 'sluice',
-        migrationsTable: MIGRATIONS_TABLE,
-      });
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
-    }
+    await withClient(pool, (client) => migrateLocked(client, folder, known));
   } catch (err) {
     if (err instanceof SchemaTooNewError) throw err;
     throw new MigrationError(`migration failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function migrateLocked(client: pg.PoolClient, folder: string, known: number): Promise<void> {
+  await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+  try {
+    const applied = await latestAppliedMigrationAt(client);
+    if (applied !== null && applied > known) throw new SchemaTooNewError(applied, known);
+    await drizzleMigrate(drizzle(client), {
+      migrationsFolder: folder,
+      migrationsSchema: 'sluice',
+      migrationsTable: MIGRATIONS_TABLE,
+    });
   } finally {
-    client.release();
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
   }
 }
 
 /** Throws SchemaTooNewError or MigrationError when the database is not at this sluice's version. */
 export async function checkSchema(pool: pg.Pool, options: MigrateOptions = {}): Promise<void> {
   const known = latestKnownMigrationAt(options.migrationsFolder ?? MIGRATIONS_FOLDER_DEFAULT);
-  const client = await pool.connect();
-  try {
+  await withClient(pool, async (client) => {
     const applied = await latestAppliedMigrationAt(client);
     if (applied === null) throw new MigrationError('the database has no sluice schema: run `sluice migrate` first');
     if (applied > known) throw new SchemaTooNewError(applied, known);
     if (applied < known) throw new MigrationError('the database schema is older than this sluice: run `sluice migrate`');
-  } finally {
-    client.release();
-  }
+  });
 }

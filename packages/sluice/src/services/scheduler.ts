@@ -4,6 +4,8 @@
 // cron:<name>:<fire time>, so no fire happens twice. It sleeps until the
 // nearest next_run_at rather than ticking coarsely.
 import type pg from 'pg';
+import type { Queryable } from '../executor.js';
+import { inTransaction } from '../transaction.js';
 import type { Logger } from 'pino';
 import { firesToEnqueue, fireTimesBetween, nextFireAfter, type MisfirePolicy } from '../schedule.js';
 import { cronAdvance, cronClaimDue, cronDisableWithError, cronNextDueInMs, type CronRow } from '../sql/cron.js';
@@ -40,22 +42,14 @@ export class Scheduler extends Service {
 
   /** Returns the number of schedules handled. */
   private async fireDue(): Promise<number> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.pool, undefined, async (client) => {
       const { rows, now } = await cronClaimDue(client, CLAIM_BATCH);
       for (const row of rows) await this.fire(client, row, now);
-      await client.query('COMMIT');
       return rows.length;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
-  private async fire(client: pg.PoolClient, row: CronRow, now: Date): Promise<void> {
+  private async fire(client: Queryable, row: CronRow, now: Date): Promise<void> {
     let next: Date;
     let fires: Date[] = [];
     try {

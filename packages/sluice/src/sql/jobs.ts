@@ -32,13 +32,15 @@ export interface EnqueueManyArgs {
   onParentDead?: 'dead' | 'cancel';
   batchId?: number | null;
   uniqueWindowMs?: number | null;
+  /** True when the caller has checked payload sizes itself; else sluice.enqueue_many checks 1 MiB. */
+  payloadSizeChecked?: boolean;
 }
 
 export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise<number[]> {
   const { rows } = await db.query<{ id: string }>({
     name: 'sluice_job_enqueue_many',
     text: `SELECT id FROM sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb, $9::text[], $10::text[],
-             $11::text[], $12::bigint[], $13, $14, $15) AS id`,
+             $11::text[], $12::bigint[], $13, $14, $15, $16) AS id`,
     values: [
       a.name,
       JSON.stringify(a.payloads),
@@ -55,6 +57,7 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
       a.onParentDead ?? 'dead',
       a.batchId ?? null,
       a.uniqueWindowMs ?? null,
+      a.payloadSizeChecked ? null : 1_048_576,
     ],
   });
   return rows.map((r) => Number(r.id));
