@@ -51,10 +51,11 @@ export async function startEmbeddedPostgres(onLog: (line: string) => void = () =
   // 'beforeExit' it calls process.exit(0), overwriting the exit code of
   // whatever runs it (a failing test run would exit 0), and on 'exit' it
   // throws. Stopping the server is our job (stop() below), so both go.
-  for (const event of ['beforeExit', 'exit'] as const) {
-    for (const listener of process.listeners(event)) {
-      if (!known[event].has(listener)) process.off(event, listener as () => void);
-    }
+  for (const listener of process.listeners('beforeExit')) {
+    if (!known.beforeExit.has(listener)) process.off('beforeExit', listener);
+  }
+  for (const listener of process.listeners('exit')) {
+    if (!known.exit.has(listener)) process.off('exit', listener);
   }
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
