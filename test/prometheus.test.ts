@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { DatabaseMetrics, Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
+import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { freePort } from './helpers/port.js';
+
+let db: TestDb;
+let sluice: Sluice;
+
+beforeAll(async () => {
+  db = await createTestDb();
+  sluice = new Sluice({ pool: db.pool });
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+/** The value of one sample line, or undefined when the series is absent. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('Prometheus metrics', () => {
+  it('database gauges carry queue, job name and state labels', async () => {
+    await db.pool.query(`SELECT sluice.enqueue_many('p.job', '[1,2,3]'::jsonb, queue => 'prom')`);
+    await db.pool.query(`SELECT sluice.enqueue('p.later', '{}', queue => 'prom', run_at => now() + interval '1 hour')`);
+    await db.pool.query(`INSERT INTO sluice.metrics_minutely (queue, minute, shard, completed, failed, wait_ms_sum, wait_ms_max, run_ms_sum, run_ms_max)
+                         VALUES ('prom', date_trunc('minute', now()), 5, 30, 10, 4000, 900, 2000, 300)`);
+    await db.pool.query(`UPDATE sluice.queues SET alert_max_depth = 1 WHERE name = 'prom'`);
+    const text = await new DatabaseMetrics(db.pool).metrics();
+    expect(text).toContain('# TYPE sluice_jobs gauge');
+    expect(sample(text, 'sluice_jobs{queue="prom",name="p.job",state="available"}')).toBe(3);
+    expect(sample(text, 'sluice_jobs{queue="prom",name="p.later",state="scheduled"}')).toBe(1);
+    expect(sample(text, 'sluice_queue_depth_estimated{queue="prom"}')).toBe(0);
+    expect(sample(text, 'sluice_queue_paused{queue="prom"}')).toBe(0);
+    expect(sample(text, 'sluice_queue_oldest_waiting_seconds{queue="prom"}')).toBeGreaterThanOrEqual(0);
+    expect(sample(text, 'sluice_queue_error_rate{queue="prom"}')).toBeCloseTo(0.25, 6);
+    expect(sample(text, 'sluice_queue_wait_seconds{queue="prom",stat="avg"}')).toBeCloseTo(0.1, 6);
+    expect(sample(text, 'sluice_queue_wait_seconds{queue="prom",stat="max"}')).toBeCloseTo(0.9, 6);
+    expect(sample(text, 'sluice_queue_run_seconds{queue="prom",stat="max"}')).toBeCloseTo(0.3, 6);
+    const perSecond = sample(text, 'sluice_queue_jobs_per_second{queue="prom",event="completed",window="1m"}');
+    expect(perSecond).toBeGreaterThan(30 / 120);
+    expect(perSecond).toBeLessThanOrEqual(30 / 60);
+    expect(sample(text, 'sluice_queue_jobs_per_second{queue="prom",event="enqueued",window="15m"}')).toBeGreaterThan(0);
+    expect(sample(text, 'sluice_queue_alert{queue="prom",alert="depth"}')).toBe(1);
+    expect(sample(text, 'sluice_queue_workers_alive{queue="prom"}')).toBe(0);
+  });
+
+  it('series of jobs that left are gone at the next scrape', async () => {
+    const metrics = new DatabaseMetrics(db.pool);
+    await db.pool.query(`SELECT sluice.enqueue('gone.job', '{}', queue => 'gone')`);
+    expect(sample(await metrics.metrics(), 'sluice_jobs{queue="gone",name="gone.job",state="available"}')).toBe(1);
+    await db.pool.query(`DELETE FROM sluice.jobs WHERE queue = 'gone'`);
+    expect(sample(await metrics.metrics(), 'sluice_jobs{queue="gone",name="gone.job",state="available"}')).toBeUndefined();
+  });
+
+  it('a worker with metricsPort serves /metrics with its own counters and the database gauges', async () => {
+    const ok = defineJob({ name: 'prom.ok', queue: 'promw', schema: z.object({ n: z.number() }) });
+    const bad = defineJob({ name: 'prom.bad', queue: 'promw', schema: z.object({}), maxAttempts: 1 });
+    const port = await freePort();
+    const worker = createWorker({
+      connectionString: db.url,
+      handlers: [ok.handle(async () => {}), bad.handle(async () => { throw new Error('no'); })],
+      metricsPort: port,
+      pollIntervalMs: 100,
+    });
+    await worker.start();
+    try {
+      await sluice.enqueueMany(ok, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+      await sluice.enqueue(bad, {});
+      const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const text = await waitUntil(async () => {
+        const t = await scrape();
+        return sample(t, 'sluice_worker_jobs_total{queue="promw",name="prom.ok",result="completed"}') === 3 &&
+          sample(t, 'sluice_worker_jobs_total{queue="promw",name="prom.bad",result="dead"}') === 1
+          ? t
+          : null;
+      }, { what: 'worker counters' });
+      expect(sample(text, 'sluice_worker_jobs_running')).toBe(0);
+      expect(text).toMatch(/^process_cpu_user_seconds_total /m);
+      expect(sample(text, 'sluice_jobs{queue="promw",name="prom.bad",state="dead"}')).toBe(1);
+      expect(sample(text, 'sluice_queue_workers_alive{queue="promw"}')).toBe(1);
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      expect(res.headers.get('content-type')).toContain('text/plain');
+      expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
+    } finally {
+      await worker.stop();
+    }
+    await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
+  });
+
+  it('a worker without metricsPort opens no port', async () => {
+    const job = defineJob({ name: 'prom.none', queue: 'promn', schema: z.object({}) });
+    const port = await freePort();
+    const worker = createWorker({ connectionString: db.url, handlers: [job.handle(async () => {})] });
+    await worker.start();
+    try {
+      await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
+    } finally {
+      await worker.stop();
+    }
+  });
+});
