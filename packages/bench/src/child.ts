@@ -1,0 +1,50 @@
+// Child process entry: runs one task's repetitions in a fresh process (on
+// Node 22 for the peers) and sends the samples back over IPC.
+import { installProfiler, profileReport } from './profile.js';
+import { ceiling } from './scenarios/ceiling.js';
+import { drain } from './scenarios/drain.js';
+import { enqueue } from './scenarios/enqueue.js';
+import { latency } from './scenarios/latency.js';
+import { loadSystem } from './systems/load.js';
+import type { Sample, Task, TaskResult } from './task.js';
+import { variantByKey } from './variants.js';
+
+async function runTask(task: Task): Promise<TaskResult> {
+  const variant = variantByKey(task.tuning, task.variant ?? 'sluice');
+  const sys = await loadSystem(variant.system);
+  const samples: Sample[] = [];
+  for (let rep = 0; rep < task.reps; rep++) {
+    let sample: Sample;
+    switch (task.scenario) {
+      case 'drain':
+        sample = { ...(await drain(sys, variant, task.jobs, task.capSeconds)) };
+        break;
+      case 'enqueue-one':
+        sample = { ...(await enqueue(sys, variant, 'one', task.jobs)) };
+        break;
+      case 'enqueue-many':
+        sample = { ...(await enqueue(sys, variant, 'many', task.jobs)) };
+        break;
+      case 'ceiling':
+        sample = { ...(await ceiling(task.jobs, task.batch!)) };
+        break;
+      case 'latency':
+        sample = { ...(await latency(sys, variant, task.rate!, task.seconds!, task.warmupSeconds!)) };
+        break;
+    }
+    samples.push(sample);
+  }
+  return { ok: true, samples, libraryVersion: await sys.version(), node: process.version };
+}
+
+const task = JSON.parse(process.argv[2]!) as Task;
+const profiling = process.env.BENCH_PROFILE === '1';
+if (profiling) installProfiler();
+let result: TaskResult;
+try {
+  result = await runTask(task);
+} catch (err) {
+  result = { ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err) };
+}
+if (profiling) console.error(`[${task.variant ?? 'sluice'} ${task.scenario}] ${profileReport()}`);
+process.send!(result, () => process.exit(0));

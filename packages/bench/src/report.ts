@@ -1,0 +1,221 @@
+// Turns the measured samples into the markdown report and the JSON beside
+// it. Only figures that came back from a child are printed; a failed step
+// says so in its row.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { Facts } from './facts.js';
+import type { Group, Options } from './options.js';
+import { summarize, type Summary } from './stats.js';
+import type { SystemKey } from './systems/types.js';
+import type { ScenarioKey, Task, TaskResult } from './task.js';
+import { variantByKey, variants } from './variants.js';
+
+export interface StepResult {
+  group: Group;
+  scenario: ScenarioKey;
+  variant: string;
+  label: string;
+  system: SystemKey;
+  params: Pick<Task, 'jobs' | 'batch' | 'capSeconds' | 'rate' | 'seconds' | 'warmupSeconds'>;
+  result: TaskResult;
+}
+
+const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+
+// Below 10 a rounded integer would hide the figure (pg-boss's default drain runs at ~0.5 jobs/s).
+const int = (n: number) => (n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US'));
+const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+
+function field(r: StepResult, name: string): Summary | null {
+  if (!r.result.ok) return null;
+  return summarize(r.result.samples.map((s) => Number(s[name])));
+}
+
+function cell(s: Summary | null, fmt: (n: number) => string): string {
+  return s ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})` : 'failed';
+}
+
+function find(results: StepResult[], scenario: ScenarioKey, variant: string, batch?: number): StepResult | undefined {
+  return results.find((r) => r.scenario === scenario && r.variant === variant && (batch === undefined || r.params.batch === batch));
+}
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function machine(f: Facts): string {
+  const s = f.settings;
+  return table(
+    ['what', 'value'],
+    [
+      ['CPU', `${f.cores} cores, ${f.cpuModel}`],
+      ['memory', `${f.memoryGiB} GiB`],
+      ['OS', f.os],
+      ['Node', `${f.nodeSluice} (sluice), ${f.nodePeers} (graphile-worker, pg-boss)`],
+      ['PostgreSQL', f.postgres.split(' on ')[0]!],
+      ['settings', Object.entries(s).map(([k, v]) => `${k}=${v}`).join(', ')],
+      [
+        'other active sessions on the server',
+        `${f.otherActiveSessions.atStart} at start, ${f.otherActiveSessions.atEnd ?? '?'} at end (others' work skews figures)`,
+      ],
+      ['load average (1 min)', `${f.loadAverage.atStart.toFixed(1)} at start, ${f.loadAverage.atEnd?.toFixed(1) ?? '?'} at end`],
+    ],
+  );
+}
+
+function drainSection(o: Options, results: StepResult[]): string {
+  const rows = results
+    .filter((r) => r.scenario === 'drain')
+    .map((r) => {
+      const v = variantByKey(o.tuning, r.variant);
+      const rate = field(r, 'jobsPerSecond');
+      const paired = v.pairedWith ? field(find(results, 'drain', v.pairedWith) ?? r, 'jobsPerSecond') : null;
+      let note = '';
+      if (r.result.ok && r.result.samples.some((s) => s.complete === false)) {
+        const jobs = summarize(r.result.samples.map((s) => Number(s.jobs)));
+        note = `time-capped at ${r.params.capSeconds} s: ${int(jobs.median)} of ${int(r.params.jobs)} jobs done`;
+      }
+      const vs = !v.pairedWith ? '—' : rate && paired ? `${ratio(paired.median, rate.median)} (vs ${variantByKey(o.tuning, v.pairedWith).label})` : 'n/a';
+      return [r.label, cell(rate, int), vs, note];
+    });
+  return [
+    `## Drain: ${int(o.drainJobs)} queued jobs, no-op handler, one worker process`,
+    '',
+    table(['system (config)', 'jobs/s median (min–max)', 'sluice ÷ this', 'note'], rows),
+  ].join('\n');
+}
+
+function enqueueSection(results: StepResult[]): string {
+  const systems = [...new Set(results.filter((r) => r.group === 'enqueue').map((r) => r.variant))];
+  const sluiceOne = field(find(results, 'enqueue-one', 'sluice') ?? ({ result: { ok: false } } as StepResult), 'rowsPerSecond');
+  const sluiceMany = field(find(results, 'enqueue-many', 'sluice') ?? ({ result: { ok: false } } as StepResult), 'rowsPerSecond');
+  const rows = systems.map((key) => {
+    const one = find(results, 'enqueue-one', key)!;
+    const many = find(results, 'enqueue-many', key)!;
+    const o = field(one, 'rowsPerSecond');
+    const m = field(many, 'rowsPerSecond');
+    const isSluice = one.system === 'sluice';
+    return [
+      one.system === 'sluice' ? 'sluice' : one.system === 'graphile' ? 'graphile-worker' : 'pg-boss',
+      cell(o, int),
+      isSluice ? '—' : o && sluiceOne ? ratio(sluiceOne.median, o.median) : 'n/a',
+      cell(m, int),
+      isSluice ? '—' : m && sluiceMany ? ratio(sluiceMany.median, m.median) : 'n/a',
+    ];
+  });
+  const anyOne = results.find((r) => r.scenario === 'enqueue-one');
+  const anyMany = results.find((r) => r.scenario === 'enqueue-many');
+  return [
+    '## Enqueue: one producer connection',
+    '',
+    `One-by-one: ${int(anyOne?.params.jobs ?? 0)} jobs, each its own transaction, awaited in turn. ` +
+      `Bulk: ${int(anyMany?.params.jobs ?? 0)} jobs in calls of 1,000 (sluice enqueueMany, graphile-worker addJobs, pg-boss insert).`,
+    '',
+    table(['system', 'one-by-one rows/s', 'sluice ÷ this', 'bulk rows/s', 'sluice ÷ this'], rows),
+  ].join('\n');
+}
+
+function ceilingSection(o: Options, results: StepResult[]): string {
+  const worker = field(find(results, 'drain', 'sluice') ?? ({ result: { ok: false } } as StepResult), 'jobsPerSecond');
+  const rows = results
+    .filter((r) => r.scenario === 'ceiling')
+    .map((r) => {
+      const c = field(r, 'jobsPerSecond');
+      return [String(r.params.batch), cell(c, int), worker && c ? `${((worker.median / c.median) * 100).toFixed(0)}%` : 'n/a'];
+    });
+  return [
+    `## In-database ceiling: sluice's claim + complete SQL in a plpgsql loop, ${int(o.drainJobs)} jobs`,
+    '',
+    'The same statements the worker sends (read from packages/sluice/src/sql/jobs.ts), a commit after each, no client round trip.',
+    '',
+    table(['claim batch', 'jobs/s median (min–max)', 'sluice worker (tuned) reaches'], rows),
+  ].join('\n');
+}
+
+function latencySection(o: Options, results: StepResult[]): string {
+  const rs = results.filter((r) => r.scenario === 'latency');
+  const sl = rs.find((r) => r.variant === 'sluice');
+  const rows = rs.map((r) => {
+    const p50 = field(r, 'p50');
+    const p99 = field(r, 'p99');
+    const s50 = sl ? field(sl, 'p50') : null;
+    const s99 = sl ? field(sl, 'p99') : null;
+    return [
+      r.label,
+      cell(field(r, 'ratePerSecond'), int),
+      cell(p50, ms),
+      cell(field(r, 'p95'), ms),
+      cell(p99, ms),
+      cell(field(r, 'max'), ms),
+      r.variant === 'sluice' ? '—' : p50 && p99 && s50 && s99 ? `${ratio(s50.median, p50.median)} / ${ratio(s99.median, p99.median)}` : 'n/a',
+    ];
+  });
+  return [
+    `## Latency: enqueue to handler start at a steady ${o.latencyRate} jobs/s for ${o.latencySeconds} s (ms; lower is better)`,
+    '',
+    table(['system (config)', 'enqueue rate reached', 'p50', 'p95', 'p99', 'max', 'sluice ÷ this (p50 / p99)'], rows),
+  ].join('\n');
+}
+
+function configSection(o: Options, results: StepResult[]): string {
+  const used = new Set(results.map((r) => r.variant));
+  const lines = variants(o.tuning)
+    .filter((v) => used.has(v.key))
+    .map((v) => {
+      const r = results.find((x) => x.variant === v.key && x.result.ok)?.result;
+      const version = r?.ok ? ` ${r.libraryVersion} on Node ${r.node}` : '';
+      return `- **${v.label}**${version}: ${v.note}. Options: \`${JSON.stringify(v.options)}\``;
+    });
+  return ['## Configurations', '', ...lines].join('\n');
+}
+
+const method = (o: Options) => `## How it was measured
+
+- Every system runs in its own child process, against its own database on the same server,
+  cloned for each repetition from a template its own migrations built; all use node-postgres.
+- Each figure is the median of the repetitions, with the lowest and highest in brackets.
+- Warm-up is excluded: a drain first runs 1,000 jobs (1 for pg-boss defaults) through a worker in
+  the same process; an enqueue first sends 200 single jobs or 2,000 bulk jobs; latency first runs
+  ${o.latencyWarmupSeconds} s at the rate. Latency is measured open loop: from when a job was due to be
+  enqueued, so a producer that falls behind shows as latency.
+- Before a timed run the database is analyzed and checkpointed.
+- Drain time runs from the first handler call until the database holds no unfinished job
+  (acknowledgements still batched in the client do not count as done).
+- Ratios are sluice's median divided by the peer's: above 1 means sluice is faster
+  (for latency, below 1 means sluice is quicker).`;
+
+export function renderMarkdown(o: Options, facts: Facts, results: StepResult[], seconds: number): string {
+  const groups = new Set(results.map((r) => r.group));
+  const busiest = Math.max(facts.loadAverage.atStart, facts.loadAverage.atEnd ?? 0);
+  const parts = [
+    `# sluice benchmark, ${facts.date.slice(0, 10)}${o.quick ? ' (quick)' : ''}`,
+    '',
+    `${o.reps} repetitions per figure; whole run ${seconds.toFixed(0)} s.`,
+    '',
+    machine(facts),
+  ];
+  if (busiest > facts.cores) {
+    parts.push(
+      '',
+      `**Busy machine:** the load average reached ${busiest.toFixed(1)} on ${facts.cores} cores while this ran, so other ` +
+        'processes competed for the CPU and the disk; treat the figures as rough and compare ratios, not absolutes.',
+    );
+  }
+  if (groups.has('drain')) parts.push('', drainSection(o, results));
+  if (groups.has('enqueue')) parts.push('', enqueueSection(results));
+  if (groups.has('ceiling')) parts.push('', ceilingSection(o, results));
+  if (groups.has('latency')) parts.push('', latencySection(o, results));
+  parts.push('', configSection(o, results), '', method(o), '');
+  return parts.join('\n');
+}
+
+/** results/<date>.md and .json; a quick run gets its own name so it never overwrites a full one. */
+export async function writeResults(o: Options, facts: Facts, results: StepResult[], markdown: string): Promise<string[]> {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const base = `${RESULTS_DIR}${facts.date.slice(0, 10)}${o.quick ? '-quick' : ''}`;
+  await writeFile(`${base}.md`, markdown);
+  await writeFile(`${base}.json`, `${JSON.stringify({ facts, options: o, results }, null, 2)}\n`);
+  return [`${base}.md`, `${base}.json`];
+}

@@ -1,0 +1,142 @@
+// In-database ceiling: the claim and complete statements sluice's worker
+// sends, run in a plpgsql loop with a commit after each, so no client round
+// trip, driver or JavaScript is involved. What the worker reaches, divided by
+// this, is how much the client side costs.
+import pg from 'pg';
+import type { Queryable } from 'sluice';
+// Internal on purpose: the ceiling must run the worker's very statements, so
+// it takes their text from the module that sends them instead of a copy.
+import { jobClaim, jobCompleteMany } from '../../../sluice/src/sql/jobs.js';
+import { freshDatabase, settle } from '../db.js';
+import { sluiceAdapter } from '../systems/sluice.js';
+import { seed } from './common.js';
+
+export interface CeilingSample {
+  jobs: number;
+  seconds: number;
+  jobsPerSecond: number;
+}
+
+const WORKER_ID = 'bench-ceiling';
+const LEASE_MS = 300_000;
+
+interface Captured {
+  text: string;
+  values: unknown[];
+}
+
+async function capture(call: (db: Queryable) => Promise<unknown>): Promise<Captured> {
+  let captured: Captured | undefined;
+  const db: Queryable = {
+    async query(config: { text: string; values?: unknown[] }) {
+      captured = { text: config.text, values: config.values ?? [] };
+      return { rows: [], rowCount: 0 };
+    },
+  };
+  await call(db);
+  if (!captured) throw new Error('ceiling: the statement was not sent');
+  return captured;
+}
+
+/** The server's own idea of each parameter's type, casts included. */
+async function parameterTypes(client: pg.Client, text: string): Promise<string[]> {
+  await client.query(`PREPARE bench_probe AS ${text}`);
+  try {
+    const { rows } = await client.query<{ types: string[] }>(
+      `SELECT parameter_types::text[] AS types FROM pg_prepared_statements WHERE name = 'bench_probe'`,
+    );
+    return rows[0]!.types;
+  } finally {
+    await client.query('DEALLOCATE bench_probe');
+  }
+}
+
+function literal(value: unknown, type: string): string {
+  if (value === null || value === undefined) return `NULL::${type}`;
+  if (Array.isArray(value)) {
+    const items = value.map((v) => (v === null ? 'NULL' : `"${String(v).replace(/["\\]/g, '\\$&')}"`));
+    return `${pg.escapeLiteral(`{${items.join(',')}}`)}::${type}`;
+  }
+  if (typeof value === 'object') return `${pg.escapeLiteral(JSON.stringify(value))}::${type}`;
+  return `${pg.escapeLiteral(String(value))}::${type}`;
+}
+
+/** Rewrites $n as the plpgsql variable prefix+n: a static statement, planned once and cached. */
+function bind(text: string, prefix: string): string {
+  return text.replace(/\$(\d+)/g, `${prefix}$1`);
+}
+
+async function procedureSql(client: pg.Client, batch: number): Promise<string> {
+  const claim = await capture((db) =>
+    jobClaim(db, { queues: ['default'], limits: [batch], workerId: WORKER_ID, leaseMs: LEASE_MS }),
+  );
+  // Per-job arrays the worker fills from the handler's answer; a no-op answers null in no time.
+  const ids = [1];
+  const attempts = [1];
+  const complete = await capture((db) => jobCompleteMany(db, { ids, attempts, results: [null], runMs: [0] }));
+  const claimTypes = await parameterTypes(client, claim.text);
+  const completeTypes = await parameterTypes(client, complete.text);
+  if (claimTypes.length !== claim.values.length || completeTypes.length !== complete.values.length) {
+    throw new Error('ceiling: parameter count differs from the values sent');
+  }
+  const claimVars = claim.values.map((v, k) => `  _c${k + 1} ${claimTypes[k]} := ${literal(v, claimTypes[k]!)};`);
+  // Each complete parameter is the claimed ids, their attempts, or one value per job.
+  const completeSets = complete.values.map((v, k) => {
+    const type = completeTypes[k]!;
+    if (v === ids) return `    _d${k + 1} := ids;`;
+    if (v === attempts) return `    _d${k + 1} := attempts;`;
+    if (Array.isArray(v) && v.length === 1 && type.endsWith('[]')) {
+      return `    _d${k + 1} := array_fill(${literal(v[0], type.slice(0, -2))}, ARRAY[cardinality(ids)]);`;
+    }
+    throw new Error(`ceiling: cannot tell what complete parameter $${k + 1} carries`);
+  });
+  return `
+CREATE PROCEDURE bench_ceiling()
+LANGUAGE plpgsql AS $proc$
+DECLARE
+  r record;
+  ids bigint[];
+  attempts integer[];
+${claimVars.join('\n')}
+${complete.values.map((_, k) => `  _d${k + 1} ${completeTypes[k]};`).join('\n')}
+BEGIN
+  LOOP
+    ids := '{}';
+    attempts := '{}';
+    FOR r IN ${bind(claim.text, '_c')} LOOP
+      ids := ids || r.id::bigint;
+      attempts := attempts || r.attempt::integer;
+    END LOOP;
+    COMMIT;
+    EXIT WHEN cardinality(ids) = 0;
+${completeSets.join('\n')}
+    FOR r IN ${bind(complete.text, '_d')} LOOP
+    END LOOP;
+    COMMIT;
+  END LOOP;
+END $proc$`;
+}
+
+export async function ceiling(jobs: number, batch: number): Promise<CeilingSample> {
+  const url = await freshDatabase('sluice', (u) => sluiceAdapter.install(u));
+  const producer = await sluiceAdapter.producer(url, {});
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(await procedureSql(client, batch));
+    // Warm-up: plans cached in this session, excluded from the timing.
+    await seed(producer, 1_000, -1_000);
+    await client.query('CALL bench_ceiling()');
+    await seed(producer, jobs);
+    await settle(url);
+    const t0 = performance.now();
+    await client.query('CALL bench_ceiling()');
+    const seconds = (performance.now() - t0) / 1000;
+    const left = (await client.query<{ n: number }>(sluiceAdapter.remainingSql)).rows[0]!.n;
+    if (left !== 0) throw new Error(`ceiling loop left ${left} jobs`);
+    return { jobs, seconds, jobsPerSecond: jobs / seconds };
+  } finally {
+    await client.end();
+    await producer.close();
+  }
+}

@@ -1,0 +1,27 @@
+// What the parent asks a child process to measure, and what comes back.
+import type { Tuning } from './variants.js';
+
+export type ScenarioKey = 'drain' | 'enqueue-one' | 'enqueue-many' | 'ceiling' | 'latency';
+
+export interface Task {
+  scenario: ScenarioKey;
+  /** Variant key; the ceiling has none (it is sluice's SQL alone). */
+  variant?: string;
+  tuning: Tuning;
+  reps: number;
+  jobs: number;
+  /** Ceiling: jobs claimed per loop iteration. */
+  batch?: number;
+  /** Drain of a capped variant: seconds from the first job after which it stops. */
+  capSeconds?: number;
+  /** Latency: jobs enqueued per second, for how long, after how long a warm-up. */
+  rate?: number;
+  seconds?: number;
+  warmupSeconds?: number;
+}
+
+export type Sample = Record<string, number | boolean>;
+
+export type TaskResult =
+  | { ok: true; samples: Sample[]; libraryVersion: string; node: string }
+  | { ok: false; error: string };

@@ -1,0 +1,113 @@
+// The configurations compared. Plain data, so the parent can describe a run
+// without loading the peer libraries; the adapters read `options`.
+import type { SystemKey } from './systems/types.js';
+
+export interface Variant {
+  key: string;
+  system: SystemKey;
+  label: string;
+  /** Why this configuration, for the report. */
+  note: string;
+  options: Record<string, unknown>;
+  /** Polls so slowly that a drain is stopped after a time cap and reports the rate over what it did. */
+  drainCapped?: boolean;
+  /** Jobs run before timing starts. */
+  warmupJobs?: number;
+  /** The sluice variant a peer's ratio is taken against: best with best, defaults with defaults. */
+  pairedWith?: string;
+}
+
+export interface Tuning {
+  sluiceConcurrency: number;
+  sluicePrefetch: number;
+  sluicePoolSize: number;
+}
+
+// Picked by a sweep of concurrency/prefetch (25/100, 50/50, 50/200, 100/100) with
+// `pnpm bench --quick --only drain --systems sluice --sluice-concurrency C --sluice-prefetch P`.
+export const TUNING_DEFAULT: Tuning = { sluiceConcurrency: 100, sluicePrefetch: 100, sluicePoolSize: 4 };
+
+export function variants(t: Tuning): Variant[] {
+  return [
+    {
+      key: 'sluice',
+      system: 'sluice',
+      label: 'sluice (tuned)',
+      note: 'concurrency, prefetch and pool size tuned on this machine',
+      options: { concurrency: t.sluiceConcurrency, prefetch: t.sluicePrefetch, poolSize: t.sluicePoolSize },
+    },
+    {
+      key: 'sluice-default',
+      system: 'sluice',
+      label: 'sluice (defaults)',
+      note: 'createWorker() defaults: concurrency 10, prefetch 10, pool 4',
+      options: {},
+    },
+    {
+      key: 'graphile',
+      system: 'graphile',
+      label: 'graphile-worker (batching)',
+      // The configuration of graphile-worker's own performance page
+      // (worker.graphile.org/docs/performance).
+      note: 'the config of its performance docs: local queue, batched completions',
+      pairedWith: 'sluice',
+      options: {
+        concurrency: 24,
+        maxPoolSize: 25,
+        localQueue: { size: 500 },
+        completeJobBatchDelay: 0,
+        failJobBatchDelay: 0,
+      },
+    },
+    {
+      key: 'graphile-default',
+      system: 'graphile',
+      label: 'graphile-worker (defaults)',
+      // Its default concurrency is 1, which no one runs in production; give
+      // it sluice's default so the two defaults compare like for like.
+      note: 'library defaults (no local queue, no batching) with concurrency 10',
+      pairedWith: 'sluice-default',
+      options: { concurrency: 10 },
+    },
+    {
+      key: 'pgboss',
+      system: 'pgboss',
+      label: 'pg-boss (batch fetch)',
+      note: 'work() with batchSize, several local workers, burst polling, LISTEN/NOTIFY',
+      pairedWith: 'sluice',
+      options: {
+        batchSize: 100,
+        localConcurrency: 4,
+        burstWhenBatchFull: true,
+        pollingIntervalSeconds: 0.5,
+        useListenNotify: true,
+        max: 10,
+      },
+    },
+    {
+      key: 'pgboss-default',
+      system: 'pgboss',
+      label: 'pg-boss (defaults)',
+      // work() with no options fetches one job and then sleeps out its 2 s
+      // polling interval, so a full drain would take hours: time-capped.
+      note: 'work() with no options: one job per 2 s poll; time-capped',
+      pairedWith: 'sluice-default',
+      options: {},
+      drainCapped: true,
+      warmupJobs: 1,
+    },
+  ];
+}
+
+export function variantByKey(t: Tuning, key: string): Variant {
+  const v = variants(t).find((x) => x.key === key);
+  if (!v) throw new Error(`unknown variant ${key}`);
+  return v;
+}
+
+/** Enqueue depends only on the producer: one variant per system. pg-boss's
+ * plain queue, since NOTIFY on insert is a cost only listening configs need. */
+export const ENQUEUE_VARIANTS = ['sluice', 'graphile', 'pgboss-default'];
+
+/** Latency compares each system's best configuration. */
+export const LATENCY_VARIANTS = ['sluice', 'graphile', 'pgboss'];
