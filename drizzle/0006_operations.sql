@@ -168,9 +168,9 @@ SELECT q.name AS queue,
   (coalesce(a.completed_15m, 0) / extract(epoch FROM w.at - (w.this_minute - interval '15 minutes')))::float8 AS completed_per_s_15m,
   (a.failed_5m / nullif(a.completed_5m + a.failed_5m, 0))::float8 AS error_rate_5m,
   (a.wait_ms_sum_5m / nullif(a.completed_5m + a.failed_5m, 0))::float8 AS wait_ms_avg_5m,
-  a.wait_ms_max_5m::bigint AS wait_ms_max_5m,
+  CASE WHEN a.completed_5m + a.failed_5m > 0 THEN a.wait_ms_max_5m END::bigint AS wait_ms_max_5m,
   (a.run_ms_sum_5m / nullif(a.completed_5m + a.failed_5m, 0))::float8 AS run_ms_avg_5m,
-  a.run_ms_max_5m::bigint AS run_ms_max_5m
+  CASE WHEN a.completed_5m + a.failed_5m > 0 THEN a.run_ms_max_5m END::bigint AS run_ms_max_5m
 FROM sluice.queues q CROSS JOIN w LEFT JOIN agg a ON a.queue = q.name;
 --> statement-breakpoint
 -- Percentiles of wait (attempted_at - run_at) and run (finished_at -
@@ -240,7 +240,8 @@ SELECT
   coalesce(d.running, 0)::bigint AS running,
   coalesce(d.dead, 0)::bigint AS dead,
   o.oldest AS oldest_available_at,
-  greatest(extract(epoch FROM now() - o.oldest), 0)::float8 AS oldest_wait_seconds,
+  -- NULL when nothing waits (greatest() would turn it into 0).
+  CASE WHEN o.oldest IS NOT NULL THEN greatest(extract(epoch FROM now() - o.oldest), 0)::float8 END AS oldest_wait_seconds,
   coalesce(d.waiting, 0)::bigint AS waiting,
   coalesce(d.estimated, false) AS estimated,
   coalesce(w.workers, 0)::bigint AS workers_alive,
