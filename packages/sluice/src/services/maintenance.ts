@@ -1,8 +1,8 @@
 // Retention: keeps history partitions created ahead, drops the ones every
 // queue's retention has passed, deletes rows of queues with a shorter
 // retention, and purges old metrics. Dead jobs are kept until purged.
-// Any number of processes may run it: a session advisory lock lets one at a
-// time do the work, and the others skip that round.
+// Any number of processes may run it: an advisory lock lets one at a time do
+// each step, and the others skip it.
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import {
@@ -44,36 +44,53 @@ export interface MaintenanceReport {
   metricsRowsDeleted: number;
 }
 
-/** One round of maintenance on a connection of the pool. */
+/** One round of maintenance, each step its own short transaction. */
 export async function runMaintenance(pool: pg.Pool, options: MaintenanceOptions = {}): Promise<MaintenanceReport> {
   const report: MaintenanceReport = { ran: false, partitionsCreated: 0, partitionsDropped: [], historyRowsDeleted: 0, metricsRowsDeleted: 0 };
   const batchSize = options.batchSize ?? PRUNE_BATCH_SIZE_DEFAULT;
+  const created = await locked(pool, (c) => historyCreatePartitions(c, options.partitionsAheadDays ?? PARTITIONS_AHEAD_DAYS_DEFAULT));
+  if (created === undefined) return report;
+  report.ran = true;
+  report.partitionsCreated = created;
+  report.partitionsDropped = (await locked(pool, (c) => historyDropExpiredPartitions(c))) ?? [];
+  report.historyRowsDeleted = await drain(() => locked(pool, (c) => historyPrune(c, batchSize)), batchSize);
+  const metricsBefore = new Date(Date.now() - (options.metricsRetentionMs ?? METRICS_RETENTION_MS_DEFAULT));
+  report.metricsRowsDeleted = await drain(() => locked(pool, (c) => metricsPrune(c, metricsBefore, batchSize)), batchSize);
+  return report;
+}
+
+/**
+ * Runs one step in a transaction holding the maintenance lock, or returns
+ * undefined when another process holds it. The lock is transaction-scoped so
+ * it also works through PgBouncer in transaction mode, and a drop never
+ * holds the history table while rows are deleted.
+ */
+async function locked<T>(pool: pg.Pool, step: (client: pg.PoolClient) => Promise<T>): Promise<T | undefined> {
   const client = await pool.connect();
   try {
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [MAINTENANCE_LOCK_KEY]);
-    if (!rows[0]?.locked) return report;
-    try {
-      report.ran = true;
-      // Each step is its own short transaction: a drop must not keep the
-      // history table locked while rows are being deleted.
-      report.partitionsCreated = await historyCreatePartitions(client, options.partitionsAheadDays ?? PARTITIONS_AHEAD_DAYS_DEFAULT);
-      report.partitionsDropped = await historyDropExpiredPartitions(client);
-      report.historyRowsDeleted = await drain(() => historyPrune(client, batchSize), batchSize);
-      const metricsBefore = new Date(Date.now() - (options.metricsRetentionMs ?? METRICS_RETENTION_MS_DEFAULT));
-      report.metricsRowsDeleted = await drain(() => metricsPrune(client, metricsBefore, batchSize), batchSize);
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MAINTENANCE_LOCK_KEY]);
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [MAINTENANCE_LOCK_KEY]);
+    if (!rows[0]?.locked) {
+      await client.query('ROLLBACK');
+      return undefined;
     }
-    return report;
+    const value = await step(client);
+    await client.query('COMMIT');
+    return value;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
   } finally {
     client.release();
   }
 }
 
-async function drain(step: () => Promise<number>, batchSize: number): Promise<number> {
+async function drain(step: () => Promise<number | undefined>, batchSize: number): Promise<number> {
   let total = 0;
   for (let i = 0; i < MAX_BATCHES_PER_RUN; i++) {
     const n = await step();
+    // Another process took over the lock: it carries on.
+    if (n === undefined) break;
     total += n;
     if (n < batchSize) break;
   }
