@@ -1,0 +1,83 @@
+// Builds the dashboard's Hono app: security headers on every response,
+// public sign-in and assets, then the admission check, the POST guard
+// (read-only, same origin, CSRF), the pages and the actions.
+import { Hono, type MiddlewareHandler } from 'hono';
+import { html } from 'hono/html';
+import { bodyLimit } from 'hono/body-limit';
+import { pino } from 'pino';
+import { ValidationError } from 'sluice';
+import { assetRoutes } from './assets.js';
+import { Signer } from './auth.js';
+import { pageContext, type DashContext, type DashEnv, type Deps } from './context.js';
+import { DashboardRequestError } from './errors.js';
+import { DASHBOARD_MAX_BODY_BYTES, type ResolvedOptions } from './options.js';
+import { actionRoutes } from './routes/actions.js';
+import { pageRoutes } from './routes/pages.js';
+import { admit, logoutRoute, sessionRoutes } from './routes/session.js';
+import { sameOrigin, securityHeaders } from './security.js';
+import { layout } from './views/layout.js';
+import { messagePage } from './views/login.js';
+
+/** PostgreSQL's insufficient_privilege: the database role may not write. */
+const PG_INSUFFICIENT_PRIVILEGE = '42501';
+
+function errorPage(deps: Deps, c: DashContext, status: 400 | 403 | 404 | 409 | 500, text: string): Response | Promise<Response> {
+  if (!c.get('viewer')) return c.html(messagePage({ base: deps.opts.basePath, title: 'Error', text }), status);
+  const ctx = pageContext(deps, c);
+  return c.html(layout(ctx, { title: 'Error', section: null, body: html`<p><a href="${deps.opts.basePath}/">Back to the overview</a></p>`, notice: { kind: 'error', text } }), status);
+}
+
+/** Refuses a POST in read-only mode, from another origin, or without this viewer's CSRF token. */
+function guardPost(deps: Deps): MiddlewareHandler<DashEnv> {
+  return async (c, next) => {
+    if (c.req.method !== 'POST') return next();
+    const isLogout = new URL(c.req.url).pathname === `${deps.opts.basePath}/logout`;
+    if (deps.opts.readOnly && !isLogout) throw new DashboardRequestError(403, 'this dashboard is read-only: actions are refused');
+    if (!sameOrigin(c)) throw new DashboardRequestError(403, 'refused: the request came from another site');
+    const type = c.req.header('content-type') ?? '';
+    if (!/^(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type)) {
+      throw new DashboardRequestError(403, 'refused: actions are HTML form posts carrying a CSRF token');
+    }
+    const form = await c.req.parseBody({ all: true });
+    if (!deps.signer.csrfValid(c.get('viewer').csrfSeed, form._csrf)) {
+      throw new DashboardRequestError(403, 'refused: missing or wrong CSRF token (reload the page and try again)');
+    }
+    return next();
+  };
+}
+
+export function buildDashboard(opts: ResolvedOptions): Hono<DashEnv> {
+  const logger = (opts.logger ?? pino({ name: 'sluice-dashboard', level: process.env.SLUICE_LOG_LEVEL ?? 'info' })).child({ component: 'dashboard' });
+  const deps: Deps = { opts, signer: new Signer(opts.sessionSecret, opts.auth), logger };
+  const app = new Hono<DashEnv>({ strict: false }).basePath(opts.basePath || '/');
+
+  app.onError((err, c) => {
+    if (err instanceof DashboardRequestError) return errorPage(deps, c, err.status, err.message);
+    if (err instanceof ValidationError) return errorPage(deps, c, 400, err.message);
+    const e = err as { name?: string; code?: string };
+    if (e?.code === PG_INSUFFICIENT_PRIVILEGE) {
+      return errorPage(deps, c, 403, 'the database role may not do this (permission denied): serve the dashboard read-only under this role');
+    }
+    // A database error can quote the row it refused: log the kind, not the text.
+    logger.error({ errName: e?.name, code: e?.code, path: c.req.path }, 'dashboard request failed');
+    return errorPage(deps, c, 500, 'the request could not be completed');
+  });
+  app.notFound((c) => errorPage(deps, c, 404, 'no such page'));
+
+  app.use('*', securityHeaders());
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: DASHBOARD_MAX_BODY_BYTES,
+      onError: (c) => c.text('request body too large', 413),
+    }),
+  );
+  assetRoutes(app);
+  sessionRoutes(app, deps);
+  app.use('*', admit(deps));
+  app.use('*', guardPost(deps));
+  logoutRoute(app, deps);
+  pageRoutes(app, deps);
+  if (!opts.readOnly) actionRoutes(app, deps);
+  return app;
+}

@@ -1,0 +1,65 @@
+// Reading query strings and form fields. Every value from outside is checked
+// here; a bad one is a DashboardRequestError (400) naming the field.
+import { NAME_PATTERN, NAME_RULE } from 'sluice';
+import { DashboardRequestError } from '../errors.js';
+import { ALL_STATES, type JobFilter, type ListState } from '../sql/jobs.js';
+
+const MAX_TAG_TEXT = 128;
+
+export function optName(field: string, value: string | undefined | null): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (!NAME_PATTERN.test(value)) throw new DashboardRequestError(400, `${field}: ${NAME_RULE}`);
+  return value;
+}
+
+export function jobIdParam(field: string, value: string | undefined | null): number {
+  if (!value || !/^[1-9][0-9]{0,15}$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new DashboardRequestError(400, `${field}: must be a positive integer job id`);
+  }
+  return Number(value);
+}
+
+export function optJobId(field: string, value: string | undefined | null): number | null {
+  return value === undefined || value === null || value === '' ? null : jobIdParam(field, value);
+}
+
+export function optState(value: string | undefined | null): ListState | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (!(ALL_STATES as readonly string[]).includes(value)) throw new DashboardRequestError(400, `state: must be one of ${ALL_STATES.join(', ')}`);
+  return value as ListState;
+}
+
+/** The search box: a job id (digits, optionally after "#"), else text to find in tags. */
+export function searchText(value: string | undefined | null): { id: number | null; tag: string | null; text: string | null } {
+  const text = (value ?? '').trim();
+  if (!text) return { id: null, tag: null, text: null };
+  if (text.length > MAX_TAG_TEXT) throw new DashboardRequestError(400, `q: at most ${MAX_TAG_TEXT} characters`);
+  const m = /^#?([1-9][0-9]{0,15})$/.exec(text);
+  if (m && Number.isSafeInteger(Number(m[1]))) return { id: Number(m[1]), tag: null, text };
+  return { id: null, tag: text, text };
+}
+
+export function jobFilter(q: (k: string) => string | undefined): { filter: JobFilter; text: string | null } {
+  const search = searchText(q('q'));
+  return {
+    filter: { queue: optName('queue', q('queue')), state: optState(q('state')), name: optName('name', q('name')), tag: search.tag, id: search.id },
+    text: search.text,
+  };
+}
+
+/** A form field that is an integer in [min, max], or empty (null: no limit). */
+export function optIntField(field: string, value: unknown, min: number, max: number): number | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value !== 'string' || !/^\d{1,16}$/.test(value.trim()) || Number(value) < min || Number(value) > max) {
+    throw new DashboardRequestError(400, `${field}: must be empty or an integer from ${min} to ${max}`);
+  }
+  return Number(value);
+}
+
+/** Every value of a repeated form field as job ids, at most `max`. */
+export function idList(field: string, value: unknown, max: number): number[] {
+  const values = (Array.isArray(value) ? value : value === undefined ? [] : [value]).flatMap((v) => (typeof v === 'string' ? v.split(',') : []));
+  if (values.length === 0) throw new DashboardRequestError(400, `${field}: select at least one job`);
+  if (values.length > max) throw new DashboardRequestError(400, `${field}: at most ${max} jobs at once`);
+  return [...new Set(values.map((v) => jobIdParam(field, v.trim())))];
+}
