@@ -1,6 +1,7 @@
 // The `sluice` command: dispatches to one module per command.
 import { SluiceError } from '../errors.js';
 import { cronCommand } from './commands/cron.js';
+import { dashboardCommand } from './commands/dashboard.js';
 import { dlqCommand } from './commands/dlq.js';
 import { doctorCommand } from './commands/doctor.js';
 import { jobsCommand } from './commands/jobs.js';
@@ -25,6 +26,7 @@ const commands: Record<string, (args: string[], out: (s: string) => void) => Pro
   prune: pruneCommand,
   doctor: doctorCommand,
   roles: rolesCommand,
+  dashboard: dashboardCommand,
 };
 
 export const mainHelp = `sluice <command> [options]
@@ -41,6 +43,7 @@ Commands:
   prune     apply retention now: history partitions, old history, old metrics
   doctor    dead tuples, bloat, missing partitions, transactions holding back vacuum
   roles     print the SQL that creates the owner, runtime and read-only roles
+  dashboard serve the web dashboard (needs @sluice/dashboard; --token, --user/--password or --insecure-local)
 
 Every command takes --help; most take --json for scripts.
 Exit codes: 0 ok, 1 the command failed, 2 bad arguments (nothing done),
