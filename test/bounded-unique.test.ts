@@ -1,0 +1,317 @@
+// Issue 6, points 6-7: bounded queues (reject, drop_oldest, drop_newest),
+// also under parallel enqueuers, and unique jobs (while live, within a
+// window after completion), also under a race of parallel enqueuers.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  JobFailedError,
+  QueueFullError,
+  Sluice,
+  ValidationError,
+  createWorker,
+  defineJob,
+  type JobDefinition,
+  type Worker,
+} from '../packages/sluice/src/index.js';
+import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+
+let db: TestDb;
+let sluice: Sluice;
+const workers: Worker[] = [];
+const PARALLEL = 8;
+let clients: Sluice[] = [];
+
+beforeAll(async () => {
+  db = await createTestDb();
+  sluice = new Sluice({ pool: db.pool });
+  // Eight independent producers, each with its own connections.
+  clients = Array.from({ length: PARALLEL }, () => new Sluice({ connectionString: db.url, poolSize: 2 }));
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await sluice.close();
+  await db.drop();
+});
+
+function start(options: Parameters<typeof createWorker>[0]): Worker {
+  const w = createWorker({ connectionString: db.url, pollIntervalMs: 100, runScheduler: false, ...options });
+  workers.push(w);
+  return w;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const payload = z.object({ n: z.number().int() });
+
+async function depth(queue: string): Promise<number> {
+  return count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = $1 AND state IN ('waiting', 'scheduled', 'available')`, [queue]);
+}
+
+/** Samples a queue's depth as often as it can until stopped; returns the largest seen. */
+function sampleDepth(queue: string): { stop: () => Promise<number> } {
+  let max = 0;
+  let on = true;
+  const loop = (async () => {
+    while (on) {
+      max = Math.max(max, await depth(queue));
+      await sleep(1);
+    }
+  })();
+  return {
+    stop: async () => {
+      on = false;
+      await loop;
+      return max;
+    },
+  };
+}
+
+/** Every client enqueues `each` jobs one after another, all clients at once. */
+async function race(job: JobDefinition<typeof payload>, each: number): Promise<PromiseSettledResult<number>[]> {
+  const perClient = await Promise.all(
+    clients.map(async (c, k) => {
+      const out: PromiseSettledResult<number>[] = [];
+      for (let i = 0; i < each; i++) {
+        try {
+          out.push({ status: 'fulfilled', value: await c.enqueue(job, { n: k * 1000 + i }) });
+        } catch (reason) {
+          out.push({ status: 'rejected', reason });
+        }
+      }
+      return out;
+    }),
+  );
+  return perClient.flat();
+}
+
+describe('bounded queues', () => {
+  it('reject (the default): QueueFullError names the queue and nothing is written', async () => {
+    const job = defineJob({ name: 'bq.reject', queue: 'bq.reject', schema: payload });
+    await sluice.queues.configure('bq.reject', { maxDepth: 3 });
+    await sluice.enqueueMany(job, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+    const err = await sluice.enqueue(job, { n: 4 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(QueueFullError);
+    expect((err as QueueFullError).queue).toBe('bq.reject');
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'bq.reject'`)).toBe(3);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = 'bq.reject'`)).toBe(0);
+    // A batch that does not fit as a whole is refused as a whole.
+    await sluice.queues.configure('bq.reject', { maxDepth: 4 });
+    await expect(sluice.enqueueMany(job, [{ n: 5 }, { n: 6 }])).rejects.toBeInstanceOf(QueueFullError);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'bq.reject'`)).toBe(3);
+    // From SQL too, with its own error code.
+    await expect(db.pool.query(`SELECT sluice.enqueue_many('bq.reject', '[{"n":7},{"n":8}]', queue => 'bq.reject')`)).rejects.toMatchObject({ code: 'SLQ01' });
+    // Removing the bound lets it in.
+    await sluice.queues.configure('bq.reject', { maxDepth: null });
+    await sluice.enqueueMany(job, [{ n: 5 }, { n: 6 }]);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'bq.reject'`)).toBe(5);
+  });
+
+  it('depth counts waiting and scheduled jobs, not running ones', async () => {
+    const job = defineJob({ name: 'bq.depth', queue: 'bq.depth', schema: payload });
+    await sluice.queues.configure('bq.depth', { maxDepth: 2 });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await start({ handlers: [job.handle(() => held)], concurrency: 1, prefetch: 0 }).start();
+    const running = await sluice.enqueue(job, { n: 1 });
+    await waitUntil(async () => (await sluice.getJob(running)).state === 'running', { what: 'running' });
+    await sluice.enqueue(job, { n: 2 }, { delayMs: 60_000 });
+    await sluice.enqueue(job, { n: 3 });
+    await expect(sluice.enqueue(job, { n: 4 })).rejects.toBeInstanceOf(QueueFullError);
+    release();
+  });
+
+  it('drop_oldest: the oldest waiting job moves to history as dropped, its waiter is told', async () => {
+    const job = defineJob({ name: 'bq.oldest', queue: 'bq.oldest', schema: payload });
+    await sluice.queues.configure('bq.oldest', { maxDepth: 3, overflow: 'drop_oldest' });
+    const [a, b, c] = await sluice.enqueueMany(job, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+    const waited = sluice.waitFor(a!, { timeoutMs: 10_000 }).catch((e: unknown) => e);
+    const d = await sluice.enqueue(job, { n: 4 });
+    expect(d).not.toBe(a);
+    const { rows } = await db.pool.query(`SELECT id, state FROM sluice.job_history WHERE queue = 'bq.oldest'`);
+    expect(rows).toEqual([{ id: String(a), state: 'dropped' }]);
+    expect((await sluice.getJob(a!)).state).toBe('dropped');
+    const live = await db.pool.query(`SELECT id FROM sluice.jobs WHERE queue = 'bq.oldest' ORDER BY id`);
+    expect(live.rows.map((r) => Number(r.id))).toEqual([b, c, d]);
+    const err = await waited;
+    expect(err).toBeInstanceOf(JobFailedError);
+    expect((err as JobFailedError).state).toBe('dropped');
+  });
+
+  it('drop_newest: the new job is dropped and reported by getJob and waitFor; the queue keeps its jobs', async () => {
+    const job = defineJob({ name: 'bq.newest', queue: 'bq.newest', schema: payload });
+    await sluice.queues.configure('bq.newest', { maxDepth: 3, overflow: 'drop_newest' });
+    const kept = await sluice.enqueueMany(job, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+    const d = await sluice.enqueue(job, { n: 4 });
+    const dropped = await sluice.getJob(d);
+    expect(dropped.state).toBe('dropped');
+    expect(dropped.payload).toEqual({ n: 4 });
+    await expect(sluice.waitFor(d, { timeoutMs: 5_000 })).rejects.toMatchObject({ name: 'JobFailedError', state: 'dropped' });
+    const live = await db.pool.query(`SELECT id FROM sluice.jobs WHERE queue = 'bq.newest' ORDER BY id`);
+    expect(live.rows.map((r) => Number(r.id))).toEqual(kept);
+    // A batch over the bound keeps what fits and drops the rest of it.
+    await sluice.queues.configure('bq.newest', { maxDepth: 5 });
+    const more = await sluice.enqueueMany(job, [{ n: 5 }, { n: 6 }, { n: 7 }, { n: 8 }]);
+    const states = await Promise.all(more.map(async (id) => (await sluice.getJob(id)).state));
+    expect(states).toEqual(['available', 'available', 'dropped', 'dropped']);
+    expect(await depth('bq.newest')).toBe(5);
+  });
+
+  it.each(['reject', 'drop_newest', 'drop_oldest'] as const)(
+    `${PARALLEL} parallel enqueuers never push a %s queue over its bound of 20`,
+    async (overflow) => {
+      const queue = `bq.race.${overflow}`;
+      const job = defineJob({ name: queue, queue, schema: payload });
+      await sluice.queues.configure(queue, { maxDepth: 20, overflow });
+      const sampler = sampleDepth(queue);
+      const results = await race(job, 10);
+      const maxSeen = await sampler.stop();
+
+      expect(results).toHaveLength(PARALLEL * 10);
+      expect(maxSeen).toBeLessThanOrEqual(20);
+      expect(await depth(queue)).toBe(20);
+      const accepted = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<number>).value);
+      const rejected = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+      if (overflow === 'reject') {
+        expect(accepted).toHaveLength(20);
+        expect(rejected).toHaveLength(PARALLEL * 10 - 20);
+        for (const e of rejected) expect(e).toBeInstanceOf(QueueFullError);
+        expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = $1`, [queue])).toBe(0);
+      } else {
+        expect(rejected).toEqual([]);
+        expect(new Set(accepted).size).toBe(PARALLEL * 10);
+        expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = $1 AND state = 'dropped'`, [queue])).toBe(
+          PARALLEL * 10 - 20,
+        );
+        const live = (await db.pool.query(`SELECT id FROM sluice.jobs WHERE queue = $1 ORDER BY id`, [queue])).rows.map((r) => Number(r.id));
+        const sorted = [...accepted].sort((x, y) => x - y);
+        // drop_oldest keeps the 20 newest; drop_newest the 20 first admitted.
+        expect(live).toEqual(overflow === 'drop_oldest' ? sorted.slice(-20) : sorted.slice(0, 20));
+      }
+    },
+  );
+});
+
+describe('unique jobs', () => {
+  const uniq = defineJob({ name: 'uq.job', queue: 'uq', schema: payload });
+
+  it('a second enqueue with a live uniqueKey returns the existing job; the key is per queue', async () => {
+    const other = defineJob({ name: 'uq.other', queue: 'uq.other', schema: payload });
+    const a = await sluice.enqueue(uniq, { n: 1 }, { uniqueKey: 'order-1' });
+    const b = await sluice.enqueue(uniq, { n: 2 }, { uniqueKey: 'order-1' });
+    expect(b).toBe(a);
+    expect((await sluice.getJob(a)).payload).toEqual({ n: 1 });
+    const c = await sluice.enqueue(other, { n: 3 }, { uniqueKey: 'order-1' });
+    expect(c).not.toBe(a);
+    // From SQL the same rule holds.
+    const { rows } = await db.pool.query(`SELECT sluice.enqueue('uq.job', '{"n": 4}', queue => 'uq', unique_key => 'order-1') AS id`);
+    expect(Number(rows[0].id)).toBe(a);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE unique_key = 'order-1'`)).toBe(2);
+  });
+
+  it(`under a race of ${PARALLEL} parallel enqueuers, every round yields exactly one job and everyone gets its id`, async () => {
+    for (let round = 0; round < 10; round++) {
+      const key = `race-${round}`;
+      const ids = await Promise.all(
+        clients.flatMap((c, k) => [0, 1, 2].map((i) => c.enqueue(uniq, { n: k * 10 + i }, { uniqueKey: key }))),
+      );
+      expect(new Set(ids).size, `round ${round}: ${JSON.stringify(ids)}`).toBe(1);
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE unique_key = $1`, [key])).toBe(1);
+      expect(ids[0]).toBeGreaterThan(0);
+    }
+  });
+
+  it('a running job is still live; after it completes (no window) the key is free again', async () => {
+    const job = defineJob({ name: 'uq.run', queue: 'uq.run', schema: payload });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await start({ handlers: [job.handle(() => held)], concurrency: 1 }).start();
+    const a = await sluice.enqueue(job, { n: 1 }, { uniqueKey: 'k' });
+    await waitUntil(async () => (await sluice.getJob(a)).state === 'running', { what: 'running' });
+    expect(await sluice.enqueue(job, { n: 2 }, { uniqueKey: 'k' })).toBe(a);
+    release();
+    await waitUntil(async () => (await sluice.getJob(a)).state === 'completed', { what: 'completed' });
+    const b = await sluice.enqueue(job, { n: 3 }, { uniqueKey: 'k' });
+    expect(b).not.toBe(a);
+  });
+
+  it('uniqueWindowMs (per enqueue or per queue) returns a job completed within the window, not after it', async () => {
+    const job = defineJob({ name: 'uq.win', queue: 'uq.win', schema: payload });
+    await start({ handlers: [job.handle(async () => ({ ok: true }))] }).start();
+    const a = await sluice.enqueue(job, { n: 1 }, { uniqueKey: 'w' });
+    await waitUntil(async () => (await sluice.getJob(a)).state === 'completed', { what: 'completed' });
+
+    expect(await sluice.enqueue(job, { n: 2 }, { uniqueKey: 'w', uniqueWindowMs: 60_000 })).toBe(a);
+    await sluice.queues.configure('uq.win', { uniqueWindowMs: 60_000 });
+    expect(await sluice.enqueue(job, { n: 3 }, { uniqueKey: 'w' })).toBe(a);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'uq.win'`)).toBe(0);
+
+    // A window that has passed (by the database clock) lets a new job in.
+    await waitUntil(
+      async () => (await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE id = $1 AND finished_at < now() - interval '400 ms'`, [a])) === 1,
+      { what: 'window passed' },
+    );
+    const b = await sluice.enqueue(job, { n: 4 }, { uniqueKey: 'w', uniqueWindowMs: 300 });
+    expect(b).not.toBe(a);
+  });
+
+  it('in a full queue (reject), enqueueing a key that is already live returns that job instead of QueueFullError', async () => {
+    const job = defineJob({ name: 'uq.full', queue: 'uq.full', schema: payload });
+    await sluice.queues.configure('uq.full', { maxDepth: 2 });
+    const a = await sluice.enqueue(job, { n: 1 }, { uniqueKey: 'same' });
+    await sluice.enqueue(job, { n: 2 });
+    // Nothing new would be written: the idempotent retry gets the live job.
+    const again = await sluice.enqueue(job, { n: 3 }, { uniqueKey: 'same' }).catch((e: unknown) => e);
+    expect(again).toBe(a);
+    expect(await depth('uq.full')).toBe(2);
+  });
+
+  it('a cancelled job with the key does not stand in for a new one, even within the window', async () => {
+    const job = defineJob({ name: 'uq.cancel', queue: 'uq.cancel', schema: payload });
+    const a = await sluice.enqueue(job, { n: 1 }, { uniqueKey: 'c' });
+    await sluice.cancel(a);
+    const b = await sluice.enqueue(job, { n: 2 }, { uniqueKey: 'c', uniqueWindowMs: 60_000 });
+    expect(b).not.toBe(a);
+    expect((await sluice.getJob(b)).state).toBe('available');
+  });
+});
+
+describe('bad input to the new options names the option and writes nothing', () => {
+  const job = defineJob({ name: 'bu.bad', queue: 'bu.bad', schema: payload });
+
+  it.each([
+    ['options.uniqueKey', { uniqueKey: '' }],
+    ['options.uniqueKey', { uniqueKey: 'k'.repeat(513) }],
+    ['options.uniqueKey', { uniqueKey: 5 }],
+    ['options.uniqueWindowMs', { uniqueKey: 'k', uniqueWindowMs: 0 }],
+    ['options.uniqueWindowMs', { uniqueKey: 'k', uniqueWindowMs: -5 }],
+    ['options.uniqueWindowMs', { uniqueKey: 'k', uniqueWindowMs: 1.5 }],
+    ['options.uniqueWindowMs', { uniqueKey: 'k', uniqueWindowMs: '60s' }],
+  ])('enqueue %s %j', async (field, options) => {
+    const err = await sluice.enqueue(job, { n: 1 }, options as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toBe(field);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'bu.bad'`)).toBe(0);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'bu.bad'`)).toBe(0);
+  });
+
+  it.each([
+    ['settings.maxDepth', { maxDepth: 0 }],
+    ['settings.maxDepth', { maxDepth: -1 }],
+    ['settings.maxDepth', { maxDepth: 2.5 }],
+    ['settings.overflow', { maxDepth: 10, overflow: 'drop_all' }],
+    ['settings.overflow', { overflow: null }],
+    ['settings.uniqueWindowMs', { uniqueWindowMs: 0 }],
+  ])('queues.configure %s %j', async (field, settings) => {
+    const err = await sluice.queues.configure('bu.badq', settings as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toBe(field);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'bu.badq'`)).toBe(0);
+  });
+
+  it('SQL queue_configure refuses an unknown overflow policy, writing nothing', async () => {
+    await expect(db.pool.query(`SELECT sluice.queue_configure('bu.sqlbad', '{"overflow": "drop_all"}')`)).rejects.toMatchObject({ code: '23514' });
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'bu.sqlbad'`)).toBe(0);
+  });
+});

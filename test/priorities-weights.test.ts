@@ -1,0 +1,359 @@
+// Issue 6, points 1-3: named priorities and aging, weighted queues, pause and
+// resume. Every rule is checked against a real PostgreSQL through real
+// workers; time only appears where the feature is about time (aging, the
+// wake-up on resume), and then from database timestamps.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { main as cli } from '../packages/sluice/src/cli/main.js';
+import { Sluice, ValidationError, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
+import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+
+let db: TestDb;
+let sluice: Sluice;
+const workers: Worker[] = [];
+
+beforeAll(async () => {
+  db = await createTestDb();
+  sluice = new Sluice({ pool: db.pool });
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+afterAll(async () => {
+  await sluice.close();
+  await db.drop();
+});
+
+function start(options: Parameters<typeof createWorker>[0]): Worker {
+  const w = createWorker({ connectionString: db.url, pollIntervalMs: 100, runScheduler: false, ...options });
+  workers.push(w);
+  return w;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => (open = r));
+  return { wait, open };
+}
+
+/** Share of each queue among `order`, in percent. */
+function shares(order: string[], queues: string[]): Record<string, number> {
+  return Object.fromEntries(queues.map((q) => [q, (100 * order.filter((x) => x === q).length) / order.length]));
+}
+
+describe('named priorities', () => {
+  it('critical > high > normal > low, FIFO within each, stored as 20/10/0/-10', async () => {
+    const job = defineJob({ name: 'prio.named', queue: 'pw.prio', schema: z.object({ tag: z.string() }) });
+    const plan: [string, 'critical' | 'high' | 'normal' | 'low' | undefined][] = [
+      ['low-1', 'low'],
+      ['normal-1', undefined],
+      ['critical-1', 'critical'],
+      ['high-1', 'high'],
+      ['low-2', 'low'],
+      ['critical-2', 'critical'],
+      ['normal-2', 'normal'],
+      ['high-2', 'high'],
+      ['low-3', 'low'],
+      ['high-3', 'high'],
+    ];
+    const ids: Record<string, number> = {};
+    for (const [tag, priority] of plan) {
+      ids[tag] = await sluice.enqueue(job, { tag }, priority ? { priority } : {});
+    }
+    expect((await sluice.getJob(ids['critical-1']!)).priority).toBe(20);
+    expect((await sluice.getJob(ids['high-1']!)).priority).toBe(10);
+    expect((await sluice.getJob(ids['normal-1']!)).priority).toBe(0);
+    expect((await sluice.getJob(ids['normal-2']!)).priority).toBe(0);
+    expect((await sluice.getJob(ids['low-1']!)).priority).toBe(-10);
+
+    const order: string[] = [];
+    const w = start({ handlers: [job.handle(async (p) => void order.push(p.tag))], concurrency: 1, prefetch: 0 });
+    await w.start();
+    await waitUntil(() => order.length === plan.length, { what: 'all prioritised jobs' });
+    expect(order).toEqual([
+      'critical-1', 'critical-2',
+      'high-1', 'high-2', 'high-3',
+      'normal-1', 'normal-2',
+      'low-1', 'low-2', 'low-3',
+    ]);
+  });
+
+  it('a job definition may carry a named priority, and an enqueue option overrides it', async () => {
+    const job = defineJob({ name: 'prio.def', queue: 'pw.def', schema: z.object({}), priority: 'high' });
+    expect(job.priority).toBe(10);
+    const a = await sluice.enqueue(job, {});
+    const b = await sluice.enqueue(job, {}, { priority: 'low' });
+    const c = await sluice.enqueue(job, {}, { priority: 7 });
+    expect((await sluice.getJob(a)).priority).toBe(10);
+    expect((await sluice.getJob(b)).priority).toBe(-10);
+    expect((await sluice.getJob(c)).priority).toBe(7);
+  });
+
+  it('aging lets a low job run while high jobs keep arriving; without aging it starves', async () => {
+    const AGING_MS = 100;
+    const aged = defineJob({ name: 'prio.aged', queue: 'pw.aging', schema: z.object({ kind: z.string() }) });
+    const starved = defineJob({ name: 'prio.starved', queue: 'pw.starve', schema: z.object({ kind: z.string() }) });
+    await sluice.queues.configure('pw.aging', { agingAfterMs: AGING_MS });
+
+    const lowAged = await sluice.enqueue(aged, { kind: 'low' }, { priority: 'low' });
+    const lowStarved = await sluice.enqueue(starved, { kind: 'low' }, { priority: 'low' });
+
+    // A steady supply of high jobs in both queues: topped up to 10 waiting
+    // every 20 ms, while one slot drains each queue at ~10 ms per job.
+    let feeding = true;
+    const feed = async (job: typeof aged) => {
+      while (feeding) {
+        const waiting = await count(
+          db.pool,
+          `SELECT count(*) n FROM sluice.jobs WHERE queue = $1 AND state = 'available' AND priority >= 10`,
+          [job.queue],
+        );
+        if (waiting < 10) await sluice.enqueueMany(job, Array.from({ length: 10 - waiting }, () => ({ kind: 'high' })), { priority: 'high' });
+        await sleep(20);
+      }
+    };
+    const feeders = [feed(aged), feed(starved)];
+    const handler = async () => sleep(10);
+    // The ager runs every pollIntervalMs.
+    await start({ handlers: [aged.handle(handler)], concurrency: 1, prefetch: 0, pollIntervalMs: 50 }).start();
+    await start({ handlers: [starved.handle(handler)], concurrency: 1, prefetch: 0, pollIntervalMs: 50 }).start();
+
+    try {
+      await waitUntil(async () => (await sluice.getJob(lowAged)).state === 'completed', { timeoutMs: 20_000, what: 'aged low job completed' });
+    } finally {
+      feeding = false;
+      await Promise.all(feeders);
+    }
+
+    const done = await sluice.getJob(lowAged);
+    // It aged from -10 up to at least high's level before it could win a claim.
+    expect(done.priority).toBeGreaterThanOrEqual(10);
+    // High jobs enqueued before it was claimed were still waiting: it did not
+    // simply run because the queue ran dry.
+    const { rows } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM (
+         SELECT created_at, attempted_at FROM sluice.jobs WHERE queue = 'pw.aging' AND payload->>'kind' = 'high'
+         UNION ALL
+         SELECT created_at, attempted_at FROM sluice.job_history WHERE queue = 'pw.aging' AND payload->>'kind' = 'high'
+       ) h
+       WHERE h.created_at < $1 AND (h.attempted_at IS NULL OR h.attempted_at > $1)`,
+      [done.attemptedAt],
+    );
+    expect(rows[0].n).toBeGreaterThan(0);
+    // Meanwhile the low job of the queue without aging never ran, though
+    // many high jobs enqueued after it did.
+    const control = await sluice.getJob(lowStarved);
+    expect(control.state).toBe('available');
+    expect(control.priority).toBe(-10);
+    expect(
+      await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = 'pw.starve' AND created_at > $1`, [control.createdAt]),
+    ).toBeGreaterThan(50);
+  });
+
+  it('aging never lifts a job above critical (20)', async () => {
+    const job = defineJob({ name: 'prio.cap', queue: 'pw.cap', schema: z.object({}) });
+    await sluice.queues.configure('pw.cap', { agingAfterMs: 1_000 });
+    const id = await sluice.enqueue(job, {}, { priority: 'low' });
+    // As if it had waited an hour; each round ages it by one step.
+    await db.pool.query(`UPDATE sluice.jobs SET run_at = now() - interval '1 hour' WHERE id = $1`, [id]);
+    for (let i = 0; i < 45; i++) await db.pool.query('SELECT sluice.age_priorities()');
+    expect((await sluice.getJob(id)).priority).toBe(20);
+  });
+});
+
+describe('weighted queues', () => {
+  // The tolerance on every measured share, in percentage points.
+  const TOLERANCE_PP = 7;
+
+  it('a worker serving queues weighted 100/50/10 shares its slots 62.5/31.25/6.25 % while all have work', async () => {
+    const qs = ['wt.a', 'wt.b', 'wt.c'];
+    const jobs = qs.map((q) => defineJob({ name: `job.${q}`, queue: q, schema: z.object({ n: z.number() }) }));
+    await sluice.queues.configure('wt.a', { weight: 100 });
+    await sluice.queues.configure('wt.b', { weight: 50 });
+    await sluice.queues.configure('wt.c', { weight: 10 });
+    for (const j of jobs) await sluice.enqueueMany(j, Array.from({ length: 300 }, (_, n) => ({ n })));
+
+    const MEASURED = 240;
+    const order: string[] = [];
+    const w = start({
+      handlers: jobs.map((j) => j.handle(async (_p, ctx) => void order.push(ctx.job.queue))),
+      concurrency: 8,
+    });
+    await w.start();
+    await waitUntil(() => order.length >= MEASURED, { what: `${MEASURED} jobs` });
+    await w.stop();
+    // Every queue still had work when the measured jobs ran.
+    for (const q of qs) {
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = $1 AND state = 'available'`, [q])).toBeGreaterThan(0);
+    }
+    const measured = shares(order.slice(0, MEASURED), qs);
+    console.log(`weights 100/50/10, first ${MEASURED} jobs: ${JSON.stringify(measured)}`);
+    expect(Math.abs(measured['wt.a']! - 62.5)).toBeLessThanOrEqual(TOLERANCE_PP);
+    expect(Math.abs(measured['wt.b']! - 31.25)).toBeLessThanOrEqual(TOLERANCE_PP);
+    expect(Math.abs(measured['wt.c']! - 6.25)).toBeLessThanOrEqual(TOLERANCE_PP);
+  });
+
+  it('an idle queue\'s weight goes to the busy ones: 100(empty)/50/10 → 83.3/16.7 %, every slot busy', async () => {
+    const qs = ['wi.a', 'wi.b', 'wi.c'];
+    const jobs = qs.map((q) => defineJob({ name: `job.${q}`, queue: q, schema: z.object({ n: z.number() }) }));
+    await sluice.queues.configure('wi.a', { weight: 100 });
+    await sluice.queues.configure('wi.b', { weight: 50 });
+    await sluice.queues.configure('wi.c', { weight: 10 });
+    await sluice.enqueueMany(jobs[1]!, Array.from({ length: 300 }, (_, n) => ({ n })));
+    await sluice.enqueueMany(jobs[2]!, Array.from({ length: 300 }, (_, n) => ({ n })));
+
+    const MEASURED = 180;
+    const CONCURRENCY = 8;
+    const order: string[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const w = start({
+      handlers: jobs.map((j) =>
+        j.handle(async (_p, ctx) => {
+          order.push(ctx.job.queue);
+          maxInFlight = Math.max(maxInFlight, ++inFlight);
+          await sleep(5);
+          inFlight--;
+        }),
+      ),
+      concurrency: CONCURRENCY,
+    });
+    await w.start();
+    await waitUntil(() => order.length >= MEASURED, { what: `${MEASURED} jobs` });
+    await w.stop();
+    for (const q of ['wi.b', 'wi.c']) {
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = $1 AND state = 'available'`, [q])).toBeGreaterThan(0);
+    }
+    const measured = shares(order.slice(0, MEASURED), qs);
+    console.log(`weights 100(idle)/50/10, first ${MEASURED} jobs: ${JSON.stringify(measured)}`);
+    expect(measured['wi.a']).toBe(0);
+    expect(Math.abs(measured['wi.b']! - (100 * 50) / 60)).toBeLessThanOrEqual(TOLERANCE_PP);
+    expect(Math.abs(measured['wi.c']! - (100 * 10) / 60)).toBeLessThanOrEqual(TOLERANCE_PP);
+    // The empty queue's share did not leave slots idle.
+    expect(maxInFlight).toBe(CONCURRENCY);
+  });
+});
+
+describe('pause and resume', () => {
+  it('a paused queue gets no new claims while its running jobs finish; resume runs the rest', async () => {
+    const job = defineJob({ name: 'pause.job', queue: 'pr.a', schema: z.object({ hold: z.boolean() }) });
+    const release = gate();
+    const started: number[] = [];
+    const w = start({
+      handlers: [
+        job.handle(async (p, ctx) => {
+          started.push(ctx.job.id);
+          if (p.hold) await release.wait;
+        }),
+      ],
+      concurrency: 2,
+      pollIntervalMs: 50,
+    });
+    await w.start();
+    const running = await sluice.enqueueMany(job, [{ hold: true }, { hold: true }]);
+    await waitUntil(() => started.length === 2, { what: 'two jobs running' });
+
+    await sluice.queues.pause('pr.a');
+    const { rows: q } = await db.pool.query(`SELECT paused FROM sluice.queues WHERE name = 'pr.a'`);
+    expect(q[0].paused).toBe(true);
+    const waiting = await sluice.enqueueMany(job, [{ hold: false }, { hold: false }, { hold: false }]);
+
+    release.open();
+    await waitUntil(async () => (await Promise.all(running.map((id) => sluice.getJob(id)))).every((j) => j.state === 'completed'), {
+      what: 'running jobs finished while paused',
+    });
+    // Several poll intervals with free slots: still nothing claimed.
+    await sleep(400);
+    for (const id of waiting) {
+      const j = await sluice.getJob(id);
+      expect(j.state).toBe('available');
+      expect(j.attempt).toBe(0);
+    }
+    expect(started).toHaveLength(2);
+
+    await sluice.queues.resume('pr.a');
+    await waitUntil(async () => (await Promise.all(waiting.map((id) => sluice.getJob(id)))).every((j) => j.state === 'completed'), {
+      what: 'jobs run after resume',
+    });
+  });
+
+  it('resume (here from SQL, after a pause from the CLI) wakes a worker with a 30 s poll at once', async () => {
+    const POLL_MS = 30_000;
+    const job = defineJob({ name: 'resume.job', queue: 'pr.b', schema: z.object({}) });
+    const out: string[] = [];
+    expect(await cli(['queues', 'pause', 'pr.b', '--database-url', db.url], (s) => out.push(s), (s) => out.push(s))).toBe(0);
+    expect((await db.pool.query(`SELECT paused FROM sluice.queues WHERE name = 'pr.b'`)).rows[0].paused).toBe(true);
+
+    const w = start({ handlers: [job.handle(async () => {})], pollIntervalMs: POLL_MS });
+    await w.start();
+    const id = await sluice.enqueue(job, {});
+    // The enqueue's notification makes the worker look once and find the
+    // queue paused; after that only a notification or the 30 s poll wakes it.
+    await sleep(300);
+    expect((await sluice.getJob(id)).state).toBe('available');
+
+    const { rows } = await db.pool.query(`SELECT clock_timestamp() AS at, sluice.queue_configure('pr.b', '{"paused": false}')`);
+    const resumedAt: Date = rows[0].at;
+    await waitUntil(async () => (await sluice.getJob(id)).state === 'completed', { timeoutMs: 10_000, what: 'job run after resume' });
+    const done = await sluice.getJob(id);
+    const lagMs = done.attemptedAt!.getTime() - resumedAt.getTime();
+    expect(lagMs).toBeGreaterThanOrEqual(0);
+    expect(lagMs).toBeLessThan(POLL_MS / 10);
+  });
+});
+
+describe('bad input to the new options names the option and writes nothing', () => {
+  const job = defineJob({ name: 'bad.prio', queue: 'pw.bad', schema: z.object({}) });
+
+  it.each([
+    ['options.priority', { priority: 'urgent' }],
+    ['options.priority', { priority: 'HIGH' }],
+    ['options.priority', { priority: 1.5 }],
+  ])('enqueue %s %j', async (field, options) => {
+    const err = await sluice.enqueue(job, {}, options as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toBe(field);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'pw.bad'`)).toBe(0);
+  });
+
+  it('defineJob with an unknown priority name', () => {
+    const err = (() => {
+      try {
+        defineJob({ name: 'bad.def', schema: z.object({}), priority: 'urgent' as never });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toBe('defineJob.priority');
+  });
+
+  it.each([
+    ['settings.weight', { weight: 0 }],
+    ['settings.weight', { weight: 2.5 }],
+    ['settings.weight', { weight: null }],
+    ['settings.agingAfterMs', { agingAfterMs: 0 }],
+    ['settings.agingAfterMs', { agingAfterMs: '100' }],
+    ['settings.paused', { paused: 'yes' }],
+    ['settings', { wieght: 5 }],
+  ])('queues.configure %s %j', async (field, settings) => {
+    const err = await sluice.queues.configure('pw.badq', settings as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toBe(field);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'pw.badq'`)).toBe(0);
+  });
+
+  it('pause of a badly named queue', async () => {
+    const err = await sluice.queues.pause('no spaces allowed').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toBe('queue');
+  });
+
+  it('SQL queue_configure refuses an unknown setting and a zero weight, writing nothing', async () => {
+    await expect(db.pool.query(`SELECT sluice.queue_configure('pw.sqlbad', '{"wieght": 5}')`)).rejects.toMatchObject({ code: '22023' });
+    await expect(db.pool.query(`SELECT sluice.queue_configure('pw.sqlbad', '{"weight": 0}')`)).rejects.toMatchObject({ code: '23514' });
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'pw.sqlbad'`)).toBe(0);
+  });
+});

@@ -1,0 +1,465 @@
+// Issue 6, points 8-9: dependencies (dependsOn, onParentDead), flows (chain,
+// fan-out/fan-in, one transaction) and batches (chunked insert, counts,
+// onComplete callback, progress in SQL). Order is proven from database
+// timestamps: a child's claim (attempted_at) never precedes a parent's end.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  DependencyError,
+  JobFailedError,
+  JobNotFoundError,
+  PayloadValidationError,
+  QueueFullError,
+  Sluice,
+  UnknownJobError,
+  ValidationError,
+  createWorker,
+  defineJob,
+  type FlowStep,
+  type Worker,
+} from '../packages/sluice/src/index.js';
+import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+
+let db: TestDb;
+let sluice: Sluice;
+const workers: Worker[] = [];
+
+const step = defineJob({
+  name: 'wf.step',
+  queue: 'wf',
+  schema: z.object({ key: z.string(), fail: z.boolean().optional(), hold: z.boolean().optional() }),
+  maxAttempts: 1,
+});
+const fullStep = defineJob({ name: 'wf.full', queue: 'wf.full', schema: z.object({ key: z.string() }) });
+
+// Holds of `hold: true` steps, released by key.
+const holds = new Map<string, () => void>();
+const holdFor = (key: string) => new Promise<void>((r) => holds.set(key, r));
+
+beforeAll(async () => {
+  db = await createTestDb();
+  sluice = new Sluice({ pool: db.pool });
+  await db.pool.query(`CREATE TABLE wf_runs (job_id bigint NOT NULL, key text NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT clock_timestamp(), ended_at timestamptz)`);
+});
+afterEach(async () => {
+  for (const release of holds.values()) release();
+  holds.clear();
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+afterAll(async () => {
+  await sluice.close();
+  await db.drop();
+});
+
+function startStepWorker(concurrency = 4): Promise<void> {
+  const w = createWorker({
+    connectionString: db.url,
+    pollIntervalMs: 100,
+    runScheduler: false,
+    concurrency,
+    handlers: [
+      step.handle(async (p, ctx) => {
+        await db.pool.query(`INSERT INTO wf_runs (job_id, key) VALUES ($1, $2)`, [ctx.job.id, p.key]);
+        if (p.hold) await holdFor(p.key);
+        if (p.fail) throw new Error(`step ${p.key} failed`);
+        await db.pool.query(`UPDATE wf_runs SET ended_at = clock_timestamp() WHERE job_id = $1`, [ctx.job.id]);
+      }),
+    ],
+  });
+  workers.push(w);
+  return w.start();
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const stateOf = async (id: number) => (await sluice.getJob(id)).state;
+const totalRows = () =>
+  count(db.pool, `SELECT (SELECT count(*) FROM sluice.jobs) + (SELECT count(*) FROM sluice.job_history) + (SELECT count(*) FROM sluice.dead_jobs) AS n`);
+
+/** Checks from the database clocks that no job was claimed before all its parents had finished. */
+async function expectRanAfterParents(ids: Record<string, number>, parents: Record<string, string[]>): Promise<void> {
+  for (const [key, after] of Object.entries(parents)) {
+    const { rows } = await db.pool.query(
+      `SELECT (SELECT attempted_at FROM sluice.job_history WHERE id = $1) AS child_claimed,
+              (SELECT max(finished_at) FROM sluice.job_history WHERE id = ANY($2::bigint[])) AS parents_finished,
+              (SELECT started_at FROM wf_runs WHERE job_id = $1) AS child_started,
+              (SELECT max(ended_at) FROM wf_runs WHERE job_id = ANY($2::bigint[])) AS parents_ended`,
+      [ids[key], after.map((k) => ids[k])],
+    );
+    const r = rows[0];
+    expect(r.child_claimed, key).not.toBeNull();
+    expect(r.child_claimed.getTime(), `${key} claimed after its parents finished`).toBeGreaterThanOrEqual(r.parents_finished.getTime());
+    expect(r.child_started.getTime(), `${key} started after its parents' handlers ended`).toBeGreaterThan(r.parents_ended.getTime());
+  }
+}
+
+describe('dependsOn', () => {
+  it('a child waits until all its parents have completed', async () => {
+    const p1 = await sluice.enqueue(step, { key: 'dep.p1' });
+    const p2 = await sluice.enqueue(step, { key: 'dep.p2', hold: true });
+    const child = await sluice.enqueue(step, { key: 'dep.child' }, { dependsOn: [p1, p2] });
+    const waiting = await sluice.getJob(child);
+    expect(waiting.state).toBe('waiting');
+    expect(waiting.dependsOn).toEqual([p1, p2]);
+
+    await startStepWorker();
+    await waitUntil(async () => (await stateOf(p1)) === 'completed' && (await stateOf(p2)) === 'running', { what: 'p1 done, p2 running' });
+    await sleep(300);
+    expect(await stateOf(child)).toBe('waiting');
+    expect(await count(db.pool, `SELECT count(*) n FROM wf_runs WHERE key = 'dep.child'`)).toBe(0);
+
+    holds.get('dep.p2')!();
+    await waitUntil(async () => (await stateOf(child)) === 'completed', { what: 'child completed' });
+    await expectRanAfterParents({ p1, p2, child }, { child: ['p1', 'p2'] });
+  });
+
+  it('a parent that dies sends its children (and theirs) to the DLQ as parent_dead, or cancels those with onParentDead cancel', async () => {
+    const parent = await sluice.enqueue(step, { key: 'dead.parent', fail: true });
+    const child = await sluice.enqueue(step, { key: 'dead.child' }, { dependsOn: [parent] });
+    const grandchild = await sluice.enqueue(step, { key: 'dead.grandchild' }, { dependsOn: [child] });
+    const cancelled = await sluice.enqueue(step, { key: 'dead.cancelled' }, { dependsOn: [parent], onParentDead: 'cancel' });
+    const waited = sluice.waitFor(child, { timeoutMs: 20_000 }).catch((e: unknown) => e);
+
+    await startStepWorker();
+    await waitUntil(async () => (await stateOf(grandchild)) === 'dead' && (await stateOf(cancelled)) === 'cancelled', {
+      what: 'children settled',
+    });
+    expect(await stateOf(parent)).toBe('dead');
+    const { rows } = await db.pool.query(`SELECT id, reason, errors FROM sluice.dead_jobs WHERE id = ANY($1::bigint[]) ORDER BY id`, [[child, grandchild]]);
+    expect(rows.map((r) => [Number(r.id), r.reason])).toEqual([
+      [child, 'parent_dead'],
+      [grandchild, 'parent_dead'],
+    ]);
+    expect(rows[0].errors.at(-1)).toMatchObject({ name: 'ParentDeadError' });
+    expect((await db.pool.query(`SELECT state FROM sluice.job_history WHERE id = $1`, [cancelled])).rows[0].state).toBe('cancelled');
+    // None of them ever ran.
+    expect(await count(db.pool, `SELECT count(*) n FROM wf_runs WHERE key IN ('dead.child', 'dead.grandchild', 'dead.cancelled')`)).toBe(0);
+    const err = await waited;
+    expect(err).toBeInstanceOf(JobFailedError);
+    expect((err as JobFailedError).state).toBe('dead');
+  });
+
+  it('a cancelled parent cancels its waiting children', async () => {
+    const parent = await sluice.enqueue(step, { key: 'cx.parent' }, { delayMs: 60_000 });
+    const child = await sluice.enqueue(step, { key: 'cx.child' }, { dependsOn: [parent] });
+    expect(await sluice.cancel(parent)).toBe('scheduled');
+    expect(await stateOf(child)).toBe('cancelled');
+  });
+
+  it("a child enqueued in the caller's transaction still runs when its parent completes before that transaction commits", async () => {
+    const parentJob = defineJob({ name: 'wf.race.parent', queue: 'wf.race', schema: z.object({}) });
+    const parent = await sluice.enqueue(parentJob, {});
+    // The parent is running (claimed by hand, as any worker would).
+    const { rows: claimed } = await db.pool.query(`SELECT id FROM sluice.claim(ARRAY['wf.race'], ARRAY[1], 'by-hand', 60000)`);
+    expect(claimed.map((r) => Number(r.id))).toEqual([parent]);
+    await startStepWorker();
+
+    const client = await db.pool.connect();
+    let child: number;
+    try {
+      await client.query('BEGIN');
+      child = await sluice.enqueue(step, { key: 'race.child' }, { dependsOn: [parent], tx: client });
+      // The parent completes while the child's transaction is still open
+      // (not awaited: a correct implementation may make it wait for the commit).
+      const completion = db.pool.query(`SELECT sluice.job_complete_many(ARRAY[$1::bigint], ARRAY[1])`, [parent]);
+      await sleep(200);
+      await client.query('COMMIT');
+      await completion;
+    } finally {
+      client.release();
+    }
+    expect(await stateOf(parent)).toBe('completed');
+    await waitUntil(async () => (await stateOf(child)) === 'completed', {
+      timeoutMs: 5_000,
+      what: 'child of a parent that completed while the child was being enqueued',
+    }).catch(async (e: unknown) => {
+      throw new Error(`${(e as Error).message}; child is ${await stateOf(child)}`);
+    });
+  });
+
+  it('depending on a completed job runs at once; on a missing id is JobNotFoundError; on a dead or cancelled job DependencyError', async () => {
+    const done = await sluice.enqueue(step, { key: 'ok.parent' });
+    await startStepWorker();
+    await waitUntil(async () => (await stateOf(done)) === 'completed', { what: 'parent completed' });
+    const after = await sluice.enqueue(step, { key: 'ok.child' }, { dependsOn: [done] });
+    await waitUntil(async () => (await stateOf(after)) === 'completed', { what: 'child of a completed job completed' });
+
+    const dead = await sluice.enqueue(step, { key: 'bad.parent', fail: true });
+    await waitUntil(async () => (await stateOf(dead)) === 'dead', { what: 'parent dead' });
+    const gone = await sluice.enqueue(step, { key: 'gone.parent' }, { delayMs: 60_000 });
+    await sluice.cancel(gone);
+
+    const before = await totalRows();
+    const missing = await sluice.enqueue(step, { key: 'x' }, { dependsOn: [done, 987_654_321] }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(JobNotFoundError);
+    expect((missing as JobNotFoundError).ids).toEqual([987_654_321]);
+    const onDead = await sluice.enqueue(step, { key: 'x' }, { dependsOn: [dead] }).catch((e: unknown) => e);
+    expect(onDead).toBeInstanceOf(DependencyError);
+    expect((onDead as Error).message).toContain(String(dead));
+    await expect(sluice.enqueue(step, { key: 'x' }, { dependsOn: [gone] })).rejects.toBeInstanceOf(DependencyError);
+    expect(await totalRows()).toBe(before);
+  });
+});
+
+describe('flows', () => {
+  it('a chain and a fan-out/fan-in run in dependency order', async () => {
+    const steps: FlowStep[] = [
+      { key: 'extract', job: step, payload: { key: 'fl.extract' } },
+      { key: 'transform', job: step, payload: { key: 'fl.transform' }, after: ['extract'] },
+      { key: 'a', job: step, payload: { key: 'fl.a' }, after: ['transform'] },
+      { key: 'b', job: step, payload: { key: 'fl.b' }, after: ['transform'] },
+      { key: 'c', job: step, payload: { key: 'fl.c' }, after: ['transform'] },
+      { key: 'join', job: step, payload: { key: 'fl.join' }, after: ['a', 'b', 'c'] },
+      { key: 'report', job: step, payload: { key: 'fl.report' }, after: ['join'], options: { priority: 'high' } },
+    ];
+    // Listed out of order on purpose: the flow orders them.
+    const ids = await sluice.flow([steps[5]!, steps[6]!, steps[2]!, steps[0]!, steps[4]!, steps[1]!, steps[3]!]);
+    expect(Object.keys(ids).sort()).toEqual(['a', 'b', 'c', 'extract', 'join', 'report', 'transform']);
+    expect(await stateOf(ids.extract!)).toBe('available');
+    for (const k of ['transform', 'a', 'b', 'c', 'join', 'report']) expect(await stateOf(ids[k]!), k).toBe('waiting');
+    expect((await sluice.getJob(ids.join!)).dependsOn!.sort()).toEqual([ids.a!, ids.b!, ids.c!].sort());
+    expect((await sluice.getJob(ids.report!)).priority).toBe(10);
+
+    await startStepWorker(4);
+    await waitUntil(async () => (await stateOf(ids.report!)) === 'completed', { what: 'flow completed' });
+    await expectRanAfterParents(ids, {
+      transform: ['extract'],
+      a: ['transform'],
+      b: ['transform'],
+      c: ['transform'],
+      join: ['a', 'b', 'c'],
+      report: ['join'],
+    });
+  });
+
+  it('is one transaction: a step that cannot be written (queue full) leaves nothing of the flow', async () => {
+    await sluice.queues.configure('wf.full', { maxDepth: 1 });
+    await sluice.enqueue(fullStep, { key: 'filler' });
+    const before = await totalRows();
+    const err = await sluice
+      .flow([
+        { key: 'one', job: step, payload: { key: 'rb.one' } },
+        { key: 'two', job: step, payload: { key: 'rb.two' }, after: ['one'] },
+        { key: 'three', job: fullStep, payload: { key: 'rb.three' }, after: ['two'] },
+      ])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(QueueFullError);
+    expect(await totalRows()).toBe(before);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE payload->>'key' LIKE 'rb.%'`)).toBe(0);
+  });
+
+  it("commits and rolls back with the caller's transaction", async () => {
+    const flow: FlowStep[] = [
+      { key: 'one', job: step, payload: { key: 'tx.one' }, options: { delayMs: 60_000 } },
+      { key: 'two', job: step, payload: { key: 'tx.two' }, after: ['one'] },
+    ];
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const ids = await sluice.flow(flow, { tx: client });
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE id = ANY($1::bigint[])`, [Object.values(ids)])).toBe(0);
+      await client.query('ROLLBACK');
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE payload->>'key' LIKE 'tx.%'`)).toBe(0);
+
+      await client.query('BEGIN');
+      const kept = await sluice.flow(flow, { tx: client });
+      await client.query('COMMIT');
+      expect(await stateOf(kept.one!)).toBe('scheduled');
+      expect(await stateOf(kept.two!)).toBe('waiting');
+      expect((await sluice.getJob(kept.two!)).dependsOn).toEqual([kept.one]);
+    } finally {
+      client.release();
+    }
+  });
+
+  it.each([
+    ['steps', 'a cycle', [
+      { key: 'a', job: step, payload: { key: 'v' }, after: ['b'] },
+      { key: 'b', job: step, payload: { key: 'v' }, after: ['a'] },
+    ]],
+    ['steps', 'a step after itself', [{ key: 'a', job: step, payload: { key: 'v' }, after: ['a'] }]],
+    ['steps.1.after', 'an unknown key', [
+      { key: 'a', job: step, payload: { key: 'v' } },
+      { key: 'b', job: step, payload: { key: 'v' }, after: ['nope'] },
+    ]],
+    ['steps.1.key', 'a duplicate key', [
+      { key: 'a', job: step, payload: { key: 'v' } },
+      { key: 'a', job: step, payload: { key: 'v' } },
+    ]],
+    ['steps.0.key', 'an empty key', [{ key: '', job: step, payload: { key: 'v' } }]],
+    ['steps', 'no steps', []],
+    ['options.priority', 'a bad step option', [
+      { key: 'a', job: step, payload: { key: 'v' } },
+      { key: 'b', job: step, payload: { key: 'v' }, after: ['a'], options: { priority: 'urgent' } },
+    ]],
+  ] as const)('a bad flow is a ValidationError on %s (%s) and writes nothing', async (field, _what, steps) => {
+    const before = await totalRows();
+    const err = await sluice.flow(steps as unknown as FlowStep[]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toBe(field);
+    expect(await totalRows()).toBe(before);
+  });
+
+  it('a bad payload in a later step writes nothing', async () => {
+    const before = await totalRows();
+    const err = await sluice
+      .flow([
+        { key: 'a', job: step, payload: { key: 'v' } },
+        { key: 'b', job: step, payload: { key: 42 }, after: ['a'] },
+      ])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PayloadValidationError);
+    expect(await totalRows()).toBe(before);
+  });
+});
+
+describe('batches', () => {
+  const member = defineJob({
+    name: 'wf.member',
+    queue: 'wf.batch',
+    schema: z.object({ n: z.number().int(), fail: z.boolean().optional() }),
+    maxAttempts: 1,
+  });
+  const other = defineJob({ name: 'wf.member2', queue: 'wf.batch', schema: z.object({ label: z.string() }) });
+  const done = defineJob({
+    name: 'wf.batch.done',
+    queue: 'wf.batch',
+    schema: z.object({
+      label: z.string(),
+      batchId: z.number(),
+      total: z.number(),
+      completed: z.number(),
+      dead: z.number(),
+      cancelled: z.number(),
+    }),
+  });
+
+  it('enqueues 2,500 members in chunks with a batch row; when all finish (some dead, one cancelled) onComplete runs with the counts', async () => {
+    const items = Array.from({ length: 2_500 }, (_, i) =>
+      i % 25 === 0 ? { job: other, payload: { label: `o${i}` } } : { job: member, payload: { n: i, fail: i === 7 || i === 1_501 } },
+    );
+    const { batchId, ids } = await sluice.enqueueBatch(items, { onComplete: { job: done, payload: { label: 'nightly' } } });
+    expect(ids).toHaveLength(2_500);
+    expect(new Set(ids).size).toBe(2_500);
+    // Each id is the job of the item at its index, whatever chunk it went in.
+    for (const i of [0, 1, 999, 1_000, 1_001, 1_999, 2_000, 2_499]) {
+      expect((await sluice.getJob(ids[i]!)).payload, `item ${i}`).toEqual(items[i]!.payload);
+      expect((await sluice.getJob(ids[i]!)).batchId).toBe(batchId);
+    }
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE batch_id = $1`, [batchId])).toBe(2_500);
+    const row0 = (await db.pool.query(`SELECT total, completed, dead, cancelled, finished_at FROM sluice.batches WHERE id = $1`, [batchId])).rows[0];
+    expect(row0).toEqual({ total: 2_500, completed: 0, dead: 0, cancelled: 0, finished_at: null });
+
+    // Progress is visible in SQL as members finish.
+    await sluice.cancel(ids[42]!);
+    expect((await db.pool.query(`SELECT cancelled FROM sluice.batches WHERE id = $1`, [batchId])).rows[0].cancelled).toBe(1);
+
+    const callbacks: unknown[] = [];
+    const w = createWorker({
+      connectionString: db.url,
+      pollIntervalMs: 100,
+      runScheduler: false,
+      concurrency: 20,
+      handlers: [
+        member.handle(async (p) => {
+          if (p.fail) throw new Error('member failed');
+        }),
+        other.handle(async () => {}),
+        done.handle(async (p) => void callbacks.push(p)),
+      ],
+    });
+    workers.push(w);
+    const seen = new Set<number>();
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const { rows } = await db.pool.query(`SELECT completed FROM sluice.batches WHERE id = $1`, [batchId]);
+        seen.add(rows[0].completed);
+        await sleep(10);
+      }
+    })();
+    await w.start();
+    await waitUntil(() => callbacks.length > 0, { timeoutMs: 30_000, what: 'batch callback' });
+    sampling = false;
+    await sampler;
+
+    const row = (await db.pool.query(`SELECT total, completed, dead, cancelled, finished_at, callback_job_id FROM sluice.batches WHERE id = $1`, [batchId])).rows[0];
+    expect(row).toMatchObject({ total: 2_500, completed: 2_497, dead: 2, cancelled: 1 });
+    expect(row.finished_at).toBeInstanceOf(Date);
+    expect(callbacks).toEqual([{ label: 'nightly', batchId, total: 2_500, completed: 2_497, dead: 2, cancelled: 1 }]);
+    const callback = await sluice.getJob(Number(row.callback_job_id));
+    expect(callback.name).toBe('wf.batch.done');
+    await waitUntil(async () => (await stateOf(callback.id)) === 'completed', { what: 'callback completed' });
+    // Members' ends were counted as they came, not all at once.
+    expect([...seen].some((n) => n > 0 && n < 2_497), `completed counts seen: ${[...seen].slice(0, 20).join(',')}`).toBe(true);
+    await sleep(300);
+    expect(callbacks).toHaveLength(1);
+  });
+
+  it('a batch without onComplete is marked finished with no callback', async () => {
+    const { batchId, ids } = await sluice.enqueueBatch([{ job: other, payload: { label: 'x' } }]);
+    const w = createWorker({ connectionString: db.url, pollIntervalMs: 100, runScheduler: false, handlers: [other.handle(async () => {})] });
+    workers.push(w);
+    await w.start();
+    await waitUntil(async () => (await stateOf(ids[0]!)) === 'completed', { what: 'member completed' });
+    const row = (await db.pool.query(`SELECT completed, finished_at, callback_job_id FROM sluice.batches WHERE id = $1`, [batchId])).rows[0];
+    expect(row.completed).toBe(1);
+    expect(row.finished_at).toBeInstanceOf(Date);
+    expect(row.callback_job_id).toBeNull();
+  });
+
+  it("rolls back with the caller's transaction: no batch row, no members", async () => {
+    const batches = await count(db.pool, `SELECT count(*) n FROM sluice.batches`);
+    const before = await totalRows();
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await sluice.enqueueBatch([{ job: other, payload: { label: 'rb' } }, { job: member, payload: { n: 1 } }], { tx: client, onComplete: { job: done } });
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.batches`)).toBe(batches);
+    expect(await totalRows()).toBe(before);
+  });
+
+  it.each([
+    ['items', 'no items', [], {}, ValidationError],
+    ['items.1', 'an item that is not an object', [{ job: other, payload: { label: 'a' } }, null], {}, ValidationError],
+    ['onComplete.payload', 'an array as callback payload', [{ job: other, payload: { label: 'a' } }], { onComplete: { job: done, payload: [1] } }, ValidationError],
+    [null, 'a bad payload in the last item', [{ job: other, payload: { label: 'a' } }, { job: member, payload: { n: 'one' } }], {}, PayloadValidationError],
+    [null, 'an unknown callback job', [{ job: other, payload: { label: 'a' } }], { onComplete: { job: 'no.such.job' } }, UnknownJobError],
+  ] as const)('bad batch input (%s: %s) is refused and writes nothing', async (field, _what, items, options, type) => {
+    const batches = await count(db.pool, `SELECT count(*) n FROM sluice.batches`);
+    const before = await totalRows();
+    const err = await sluice.enqueueBatch(items as never, options as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(type);
+    if (field) expect((err as ValidationError).field).toBe(field);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.batches`)).toBe(batches);
+    expect(await totalRows()).toBe(before);
+  });
+});
+
+describe('bad input to the dependency options names the option and writes nothing', () => {
+  it.each([
+    [/^options\.dependsOn/, { dependsOn: [0] }],
+    [/^options\.dependsOn/, { dependsOn: [-3] }],
+    [/^options\.dependsOn/, { dependsOn: [1.5] }],
+    [/^options\.dependsOn/, { dependsOn: ['1'] }],
+    [/^options\.dependsOn/, { dependsOn: 5 }],
+    [/^options\.dependsOn/, { dependsOn: Array.from({ length: 1_001 }, (_, i) => i + 1) }],
+    [/^options\.onParentDead$/, { dependsOn: [1], onParentDead: 'ignore' }],
+  ])('enqueue %s', async (field, options) => {
+    const before = await totalRows();
+    const err = await sluice.enqueue(step, { key: 'bad' }, options as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toMatch(field);
+    expect(await totalRows()).toBe(before);
+  });
+
+  it('SQL enqueue refuses an unknown on_parent_dead', async () => {
+    const before = await totalRows();
+    await expect(db.pool.query(`SELECT sluice.enqueue('wf.step', '{"key":"s"}', on_parent_dead => 'ignore')`)).rejects.toMatchObject({ code: '22023' });
+    expect(await totalRows()).toBe(before);
+  });
+});
