@@ -10,7 +10,9 @@ CREATE FUNCTION sluice.metrics_add(
   q text, enqueued bigint DEFAULT 0, completed bigint DEFAULT 0, failed bigint DEFAULT 0,
   retried bigint DEFAULT 0, dead bigint DEFAULT 0, cancelled bigint DEFAULT 0,
   wait_ms_sum bigint DEFAULT 0, wait_ms_max bigint DEFAULT 0, run_ms_sum bigint DEFAULT 0, run_ms_max bigint DEFAULT 0
-) RETURNS void LANGUAGE sql AS $$
+) RETURNS void LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
   INSERT INTO sluice.metrics_minutely AS m (queue, minute, shard, enqueued, completed, failed, retried, dead,
     cancelled, wait_ms_sum, wait_ms_max, run_ms_sum, run_ms_max)
   VALUES (q, date_trunc('minute', now()), (pg_backend_pid() % 64)::smallint, enqueued, completed, failed, retried,
@@ -25,8 +27,8 @@ CREATE FUNCTION sluice.metrics_add(
     wait_ms_sum = m.wait_ms_sum + excluded.wait_ms_sum,
     wait_ms_max = greatest(m.wait_ms_max, excluded.wait_ms_max),
     run_ms_sum = m.run_ms_sum + excluded.run_ms_sum,
-    run_ms_max = greatest(m.run_ms_max, excluded.run_ms_max)
-$$;
+    run_ms_max = greatest(m.run_ms_max, excluded.run_ms_max);
+END $$;
 --> statement-breakpoint
 -- Moves live jobs to history in a final state (completed, cancelled, dropped),
 -- with their results and a last error entry when given. A queue that keeps no
@@ -34,25 +36,30 @@ $$;
 CREATE FUNCTION sluice.move_to_history(
   ids bigint[], final_state text, results jsonb[] DEFAULT NULL, last_errors jsonb[] DEFAULT NULL
 ) RETURNS TABLE (id bigint, queue text, batch_id bigint, notify boolean, run_at timestamptz, attempted_at timestamptz)
-LANGUAGE sql AS $$
+-- plpgsql rather than sql: its statement plans are cached for the session,
+-- and this runs for every acknowledged batch.
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+  RETURN QUERY
   WITH input AS (
     SELECT * FROM unnest(ids, coalesce(results, array_fill(NULL::jsonb, ARRAY[cardinality(ids)])),
       coalesce(last_errors, array_fill(NULL::jsonb, ARRAY[cardinality(ids)]))) AS u(id, result, error)
   ), gone AS (
-    DELETE FROM sluice.jobs j USING input i WHERE j.id = i.id
-    RETURNING j.*, i.result AS final_result, i.error AS final_error
+    DELETE FROM sluice.jobs j WHERE j.id = ANY(ids)
+    RETURNING j.*
   ), kept AS (
     INSERT INTO sluice.job_history (id, queue, name, payload, priority, attempt, max_attempts, state, errors,
       result, unique_key, batch_id, tags, created_at, run_at, attempted_at)
     SELECT g.id, g.queue, g.name, g.payload, g.priority, g.attempt, g.max_attempts, final_state,
-      g.errors || CASE WHEN g.final_error IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(g.final_error) END,
-      g.final_result, g.unique_key, g.batch_id, g.tags, g.created_at, g.run_at, g.attempted_at
-    FROM gone g
+      g.errors || CASE WHEN i.error IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(i.error) END,
+      i.result, g.unique_key, g.batch_id, g.tags, g.created_at, g.run_at, g.attempted_at
+    FROM gone g JOIN input i ON i.id = g.id
     WHERE final_state <> 'completed'
        OR NOT EXISTS (SELECT 1 FROM sluice.queues q WHERE q.name = g.queue AND NOT q.keep_history)
   )
-  SELECT g.id, g.queue, g.batch_id, g.notify_on_finish, g.run_at, g.attempted_at FROM gone g
-$$;
+  SELECT g.id, g.queue, g.batch_id, g.notify_on_finish, g.run_at, g.attempted_at FROM gone g;
+END $$;
 --> statement-breakpoint
 -- Everything that follows a job's end, whatever the end: children waiting on
 -- it are released (completed) or sent down with it (dead, cancelled,
@@ -131,8 +138,8 @@ BEGIN
     WITH input AS (
       SELECT * FROM unnest(ids, last_errors, reasons) AS u(id, error, reason)
     ), gone AS (
-      DELETE FROM sluice.jobs j USING input i WHERE j.id = i.id
-      RETURNING j.*, i.error AS last_error, i.reason AS dead_reason
+      DELETE FROM sluice.jobs j WHERE j.id = ANY(ids)
+      RETURNING j.*
     ), ins AS (
       INSERT INTO sluice.dead_jobs (
         id, queue, name, payload, priority, attempt, max_attempts, backoff_kind, backoff_base_ms,
@@ -140,9 +147,9 @@ BEGIN
         errors, reason, created_at, run_at, attempted_at)
       SELECT g.id, g.queue, g.name, g.payload, g.priority, g.attempt, g.max_attempts, g.backoff_kind,
         g.backoff_base_ms, g.backoff_factor, g.backoff_max_ms, g.backoff_jitter, g.timeout_ms,
-        g.unique_key, g.group_key, g.batch_id, g.tags, g.errors || jsonb_build_array(g.last_error),
-        g.dead_reason, g.created_at, g.run_at, g.attempted_at
-      FROM gone g
+        g.unique_key, g.group_key, g.batch_id, g.tags, g.errors || jsonb_build_array(i.error),
+        i.reason, g.created_at, g.run_at, g.attempted_at
+      FROM gone g JOIN input i ON i.id = g.id
     )
     SELECT g.id, g.queue, g.batch_id, g.notify_on_finish FROM gone g
   LOOP
@@ -221,13 +228,17 @@ DECLARE
   bids bigint[];
   nids bigint[];
 BEGIN
+  -- Acknowledgements commit without waiting for the WAL flush: a crash may
+  -- lose the last few, and those jobs are then rescued and run again, which
+  -- the at-least-once contract allows. Claims and enqueues stay synchronous.
+  PERFORM set_config('synchronous_commit', 'off', true);
   WITH input AS (
     SELECT * FROM unnest(ids, attempts,
       coalesce(results, array_fill(NULL::jsonb, ARRAY[cardinality(ids)])),
       coalesce(run_ms, array_fill(NULL::integer, ARRAY[cardinality(ids)]))) AS u(id, attempt, result, run_ms)
   ), target AS (
     SELECT j.id, i.result, i.run_ms FROM sluice.jobs j JOIN input i ON i.id = j.id AND i.attempt = j.attempt
-    WHERE j.state = 'running'
+    WHERE j.id = ANY(ids) AND j.state = 'running'
     FOR UPDATE OF j
   )
   SELECT array_agg(t.id), array_agg(t.result), array_agg(t.run_ms) INTO done_ids, done_results, done_run FROM target t;
@@ -254,7 +265,8 @@ BEGIN
   WHERE q.name = ANY(done_queues) AND (q.concurrency IS NOT NULL OR q.group_concurrency IS NOT NULL);
   -- Only jobs that others wait on (children, batches, waitFor) need the follow-up.
   IF bids IS NOT NULL OR nids IS NOT NULL
-     OR EXISTS (SELECT 1 FROM sluice.jobs c WHERE c.state = 'waiting' AND c.depends_on && done_ids) THEN
+     OR (EXISTS (SELECT 1 FROM sluice.jobs c WHERE c.state = 'waiting')
+         AND EXISTS (SELECT 1 FROM sluice.jobs c WHERE c.state = 'waiting' AND c.depends_on && done_ids)) THEN
     PERFORM sluice.after_finish('completed', done_ids, bids, nids);
   END IF;
   RETURN QUERY SELECT unnest(done_ids);
@@ -278,6 +290,7 @@ DECLARE
   ready_queues text[];
   q text;
 BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
   WITH input AS (
     SELECT * FROM unnest(ids, attempts, errors, permanent,
       coalesce(retry_delays_ms, array_fill(NULL::integer, ARRAY[cardinality(ids)])),
@@ -288,7 +301,7 @@ BEGIN
       coalesce(i.delay_ms, sluice.retry_delay_ms(j.attempt, j.backoff_kind, j.backoff_base_ms,
         j.backoff_factor, j.backoff_max_ms, j.backoff_jitter)) AS delay_ms
     FROM sluice.jobs j JOIN input i ON i.id = j.id AND i.attempt = j.attempt
-    WHERE j.state = 'running'
+    WHERE j.id = ANY(ids) AND j.state = 'running'
     FOR UPDATE OF j
   ), counted AS (
     SELECT sluice.metrics_add(t.queue, failed => count(*), retried => count(*) FILTER (WHERE NOT t.to_dead),
@@ -321,7 +334,7 @@ BEGIN
       locked_by = NULL, locked_until = NULL, progress = NULL, progress_message = NULL,
       errors = j.errors || jsonb_build_array(r.error)
     FROM unnest(retry_ids, retry_errors, retry_delays) AS r(id, error, delay_ms)
-    WHERE j.id = r.id
+    WHERE j.id = ANY(retry_ids) AND j.id = r.id
     RETURNING j.id, 'retry'::text;
 
     SELECT array_agg(DISTINCT j.queue) INTO ready_queues
@@ -374,7 +387,7 @@ BEGIN
     UPDATE sluice.jobs j SET state = 'available', locked_by = NULL, locked_until = NULL,
       errors = j.errors || jsonb_build_array(b.error)
     FROM unnest(back_ids, back_errors) AS b(id, error)
-    WHERE j.id = b.id
+    WHERE j.id = ANY(back_ids) AND j.id = b.id
     RETURNING j.id, 'rescued'::text;
     FOR q IN SELECT DISTINCT j.queue FROM sluice.jobs j WHERE j.id = ANY(back_ids) LOOP
       PERFORM pg_notify('sluice_jobs', q);
@@ -487,7 +500,11 @@ BEGIN
   IF cfg.max_depth IS NOT NULL THEN
     PERFORM 1 FROM sluice.queues x WHERE x.name = q FOR UPDATE;
     SELECT count(*) INTO depth FROM sluice.jobs j WHERE j.queue = q AND j.state IN ('waiting', 'scheduled', 'available');
-    IF cfg.overflow = 'reject' AND depth + n > cfg.max_depth THEN
+    IF cfg.overflow = 'reject' AND depth + n - (
+         -- Rows that meet a live job with their unique key add nothing.
+         SELECT count(*) FROM unnest(enqueue_many.unique_keys) k
+         WHERE k IS NOT NULL AND EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.queue = q AND j.unique_key = k)
+       ) > cfg.max_depth THEN
       RAISE EXCEPTION 'sluice.enqueue_many: queue % is full (max_depth %)', q, cfg.max_depth USING ERRCODE = 'SLQ01';
     END IF;
   END IF;
@@ -689,7 +706,9 @@ BEGIN
         ) c
         WHERE g.group_key IS NOT NULL
       ), eligible AS (
-        SELECT c.id, c.priority, c.run_at, c.rn FROM candidates c WHERE c.rn <= cfg.group_concurrency - c.busy_n
+        -- A group's next job ranks after the jobs it already runs, so groups
+        -- with fewer running go first.
+        SELECT c.id, c.priority, c.run_at, c.busy_n + c.rn AS rn FROM candidates c WHERE c.rn <= cfg.group_concurrency - c.busy_n
         UNION ALL
         -- Jobs without a group key are not group-limited.
         SELECT u.id, u.priority, u.run_at, row_number() OVER (ORDER BY u.priority DESC, u.run_at, u.id)
@@ -866,4 +885,52 @@ BEGIN
   WHERE q.name = queue_name;
   -- A resumed or widened queue may have claimable work right now.
   PERFORM pg_notify('sluice_jobs', queue_name);
+END $$;
+--> statement-breakpoint
+-- A child enqueued in a transaction that was still open when its last parent
+-- finished was invisible to that parent's follow-up, and would wait forever.
+-- Promoters sweep for such children: released when no parent is live and all
+-- completed, sent down with a parent that did not complete.
+CREATE FUNCTION sluice.release_orphaned_waiting(batch_size integer DEFAULT 1000)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+  ready bigint[];
+  doomed bigint[];
+  q text;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM sluice.jobs c WHERE c.state = 'waiting') THEN
+    RETURN 0;
+  END IF;
+  WITH orphans AS (
+    SELECT c.id,
+      EXISTS (SELECT 1 FROM sluice.dead_jobs d WHERE d.id = ANY(c.depends_on))
+        OR EXISTS (SELECT 1 FROM sluice.job_history h WHERE h.id = ANY(c.depends_on) AND h.state <> 'completed') AS failed
+    FROM sluice.jobs c
+    WHERE c.state = 'waiting'
+      AND NOT EXISTS (SELECT 1 FROM sluice.jobs p WHERE p.id = ANY(c.depends_on))
+    LIMIT batch_size
+    FOR UPDATE OF c SKIP LOCKED
+  )
+  SELECT array_agg(o.id) FILTER (WHERE NOT o.failed), array_agg(o.id) FILTER (WHERE o.failed) INTO ready, doomed FROM orphans o;
+  IF ready IS NOT NULL THEN
+    FOR q IN
+      WITH upd AS (
+        UPDATE sluice.jobs c SET state = CASE WHEN c.run_at > now() THEN 'scheduled' ELSE 'available' END
+        WHERE c.id = ANY(ready) RETURNING c.queue, c.state
+      )
+      SELECT DISTINCT upd.queue FROM upd WHERE upd.state = 'available'
+    LOOP
+      PERFORM pg_notify('sluice_jobs', q);
+    END LOOP;
+  END IF;
+  IF doomed IS NOT NULL THEN
+    -- The same cascade the failed parents' ends would have run.
+    PERFORM sluice.after_finish('dead',
+      ARRAY(SELECT DISTINCT d.id FROM sluice.jobs c JOIN sluice.dead_jobs d ON d.id = ANY(c.depends_on)
+            WHERE c.id = ANY(doomed)), NULL, NULL);
+    PERFORM sluice.after_finish('cancelled',
+      ARRAY(SELECT DISTINCT h.id FROM sluice.jobs c JOIN sluice.job_history h ON h.id = ANY(c.depends_on)
+            WHERE c.id = ANY(doomed) AND h.state <> 'completed'), NULL, NULL);
+  END IF;
+  RETURN coalesce(cardinality(ready), 0) + coalesce(cardinality(doomed), 0);
 END $$;

@@ -220,7 +220,7 @@ export class Sluice {
   async waitFor(id: number, options: { timeoutMs?: number } = {}): Promise<unknown> {
     checkId(id);
     const timeoutMs = options?.timeoutMs ?? WAIT_FOR_TIMEOUT_MS_DEFAULT;
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ValidationError('options?.timeoutMs', 'must be a positive integer');
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ValidationError('options.timeoutMs', 'must be a positive integer');
     return this.waiter.waitFor(id, timeoutMs);
   }
 

@@ -73,9 +73,10 @@ export const jobs = sluiceSchema.table(
   },
   (t) => [
     // The claim index holds only claimable rows, so it stays small however
-    // many jobs wait for a future time.
+    // many jobs wait for a future time. DESC NULLS FIRST is what
+    // `ORDER BY priority DESC` means; any other order forces a sort.
     index('jobs_claim_idx')
-      .on(t.queue, t.priority.desc(), t.runAt, t.id)
+      .on(t.queue, t.priority.desc().nullsFirst(), t.runAt, t.id)
       .where(sql`state = 'available'`),
     index('jobs_scheduled_idx').on(t.runAt).where(sql`state = 'scheduled'`),
     index('jobs_running_idx').on(t.lockedBy).where(sql`state = 'running'`),
@@ -83,9 +84,11 @@ export const jobs = sluiceSchema.table(
     index('jobs_running_queue_idx').on(t.queue, t.groupKey).where(sql`state = 'running'`),
     // Claim order within each group, for queues with a per-group limit.
     index('jobs_group_claim_idx')
-      .on(t.queue, t.groupKey, t.priority.desc(), t.runAt, t.id)
+      .on(t.queue, t.groupKey, t.priority.desc().nullsFirst(), t.runAt, t.id)
       .where(sql`state = 'available' AND group_key IS NOT NULL`),
     index('jobs_waiting_deps_idx').using('gin', t.dependsOn).where(sql`state = 'waiting'`),
+    // Tiny while nothing waits: lets a completion ask "does anything wait at all?" for free.
+    index('jobs_waiting_idx').on(t.id).where(sql`state = 'waiting'`),
     uniqueIndex('jobs_unique_key_idx')
       .on(t.queue, t.uniqueKey)
       .where(sql`unique_key IS NOT NULL`),
@@ -131,7 +134,6 @@ export const jobHistory = sluiceSchema.table(
   (t) => [
     primaryKey({ columns: [t.id, t.finishedAt] }),
     index('job_history_unique_key_idx').on(t.queue, t.uniqueKey, t.finishedAt).where(sql`unique_key IS NOT NULL`),
-    index('job_history_id_idx').on(t.id),
     index('job_history_queue_idx').on(t.queue, t.finishedAt),
     check('job_history_state_check', sql`state IN ('completed', 'cancelled', 'dropped')`),
   ],

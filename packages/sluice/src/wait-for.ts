@@ -62,7 +62,7 @@ export class FinishWaiter {
         this.pool,
         [FINISHED_CHANNEL],
         {
-          onNotification: (_channel, payload) => void this.check(Number(payload)),
+          onNotification: (_channel, payload) => void this.check(Number(payload), true),
           onConnected: () => {
             for (const id of this.waiters.keys()) void this.check(id);
           },
@@ -80,7 +80,8 @@ export class FinishWaiter {
     if (set?.size === 0) this.waiters.delete(id);
   }
 
-  private async check(id: number): Promise<void> {
+  /** `announced`: the job's end was just announced, so a missing row means it completed in a queue that keeps no history. */
+  private async check(id: number, announced = false): Promise<void> {
     const set = this.waiters.get(id);
     if (!set) return;
     let row: JobRow | null;
@@ -90,7 +91,7 @@ export class FinishWaiter {
       this.logger.warn({ err, jobId: id }, 'waitFor could not read the job; will retry on the next notice');
       return;
     }
-    const outcome = settle(id, row);
+    const outcome = row === null && announced ? { value: null } : settle(id, row);
     if (!outcome) return;
     this.waiters.delete(id);
     for (const w of set) {

@@ -1,9 +1,10 @@
-// Makes due scheduled jobs (delayed, or waiting for a retry) available. It
+// Makes due scheduled jobs (delayed, or waiting for a retry) available, and
+// frees dependent jobs whose parents ended while they were being enqueued. It
 // sleeps until the nearest run_at rather than ticking coarsely, and any
 // worker may run it: promotion uses SKIP LOCKED, so promoters never collide.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
-import { jobNextDueInMs, jobPromoteDue } from '../sql/jobs.js';
+import { jobNextDueInMs, jobPromoteDue, jobReleaseOrphanedWaiting } from '../sql/jobs.js';
 import { Service } from './service.js';
 
 export interface PromoterOptions {
@@ -22,6 +23,8 @@ export class Promoter extends Service {
   }
 
   protected async tick(): Promise<number> {
+    // Cheap when nothing waits on a parent (one probe of an empty partial index).
+    await jobReleaseOrphanedWaiting(this.db, this.options.batchSize);
     const promoted = await jobPromoteDue(this.db, this.options.batchSize);
     if (promoted >= this.options.batchSize) return 0;
     const nextMs = await jobNextDueInMs(this.db);

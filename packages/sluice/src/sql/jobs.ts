@@ -131,7 +131,7 @@ export async function jobReleaseMany(db: Queryable, ids: number[], attempts: num
         UPDATE sluice.jobs j
         SET state = 'available', attempt = j.attempt - 1, locked_by = NULL, locked_until = NULL
         FROM unnest($1::bigint[], $2::integer[]) AS i(id, attempt)
-        WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
+        WHERE j.id = ANY($1::bigint[]) AND j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
         RETURNING j.queue
       ), notified AS (
         SELECT pg_notify('sluice_jobs', queue) FROM (SELECT DISTINCT queue FROM released) q
@@ -186,6 +186,16 @@ export async function jobPromoteDue(db: Queryable, batchSize: number): Promise<n
   const { rows } = await db.query<{ n: number }>({
     name: 'sluice_job_promote_due',
     text: `SELECT sluice.promote_due($1) AS n`,
+    values: [batchSize],
+  });
+  return rows[0]?.n ?? 0;
+}
+
+/** Releases (or sends down) waiting children whose parents all ended; see sluice.release_orphaned_waiting. */
+export async function jobReleaseOrphanedWaiting(db: Queryable, batchSize: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>({
+    name: 'sluice_job_release_orphaned_waiting',
+    text: `SELECT sluice.release_orphaned_waiting($1) AS n`,
     values: [batchSize],
   });
   return rows[0]?.n ?? 0;

@@ -59,8 +59,9 @@ export class Fetcher extends Service {
     await this.refreshWeights();
     const { queues } = this.options;
     let claimed = await this.claim(this.allocator.next(room));
-    // Queues that filled their share may take what the others left.
-    const full = queues.map((_, i) => claimed.counts[i]! >= claimed.shares[i]! && claimed.shares[i]! > 0);
+    // Queues not shown to be short (including ones whose share rounded to 0)
+    // may take what the short ones left.
+    const full = queues.map((_, i) => claimed.counts[i]! >= claimed.shares[i]!);
     claimed.counts.forEach((n, i) => {
       if (n < claimed.shares[i]!) this.allocator.idle(i);
     });
