@@ -37,6 +37,20 @@ async function exists(c: pg.Client, name: string): Promise<boolean> {
 }
 
 /**
+ * A library's stop() may resolve while its pool is still closing sockets;
+ * forcing the drop then would hit a live client, and a pool without an error
+ * listener (graphile-worker's) takes the process down with it.
+ */
+async function waitForNoSessions(c: pg.Client, name: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+    if (rows[0]!.n === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
  * Returns the URL of a fresh database cloned from the system's template,
  * installing the template first when it is missing.
  */
@@ -53,6 +67,7 @@ export async function freshDatabase(system: string, install: (url: string) => Pr
         throw err;
       }
     }
+    await waitForNoSessions(c, target);
     await c.query(`DROP DATABASE IF EXISTS ${target} WITH (FORCE)`);
     // A system that keeps a connection open a moment after it says it closed
     // would make the clone fail with "being accessed by other users".

@@ -20,6 +20,8 @@ export interface StepResult {
   result: TaskResult;
 }
 
+const SYSTEM_NAMES: Record<SystemKey, string> = { sluice: 'sluice', graphile: 'graphile-worker', pgboss: 'pg-boss' };
+
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 
 // Below 10 a rounded integer would hide the figure (pg-boss's default drain runs at ~0.5 jobs/s).
@@ -27,8 +29,8 @@ const int = (n: number) => (n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString
 const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 
-function field(r: StepResult, name: string): Summary | null {
-  if (!r.result.ok) return null;
+function field(r: StepResult | undefined, name: string): Summary | null {
+  if (!r?.result.ok) return null;
   return summarize(r.result.samples.map((s) => Number(s[name])));
 }
 
@@ -71,7 +73,7 @@ function drainSection(o: Options, results: StepResult[]): string {
     .map((r) => {
       const v = variantByKey(o.tuning, r.variant);
       const rate = field(r, 'jobsPerSecond');
-      const paired = v.pairedWith ? field(find(results, 'drain', v.pairedWith) ?? r, 'jobsPerSecond') : null;
+      const paired = v.pairedWith ? field(find(results, 'drain', v.pairedWith), 'jobsPerSecond') : null;
       let note = '';
       if (r.result.ok && r.result.samples.some((s) => s.complete === false)) {
         const jobs = summarize(r.result.samples.map((s) => Number(s.jobs)));
@@ -89,8 +91,8 @@ function drainSection(o: Options, results: StepResult[]): string {
 
 function enqueueSection(results: StepResult[]): string {
   const systems = [...new Set(results.filter((r) => r.group === 'enqueue').map((r) => r.variant))];
-  const sluiceOne = field(find(results, 'enqueue-one', 'sluice') ?? ({ result: { ok: false } } as StepResult), 'rowsPerSecond');
-  const sluiceMany = field(find(results, 'enqueue-many', 'sluice') ?? ({ result: { ok: false } } as StepResult), 'rowsPerSecond');
+  const sluiceOne = field(find(results, 'enqueue-one', 'sluice'), 'rowsPerSecond');
+  const sluiceMany = field(find(results, 'enqueue-many', 'sluice'), 'rowsPerSecond');
   const rows = systems.map((key) => {
     const one = find(results, 'enqueue-one', key)!;
     const many = find(results, 'enqueue-many', key)!;
@@ -98,7 +100,7 @@ function enqueueSection(results: StepResult[]): string {
     const m = field(many, 'rowsPerSecond');
     const isSluice = one.system === 'sluice';
     return [
-      one.system === 'sluice' ? 'sluice' : one.system === 'graphile' ? 'graphile-worker' : 'pg-boss',
+      SYSTEM_NAMES[one.system],
       cell(o, int),
       isSluice ? '—' : o && sluiceOne ? ratio(sluiceOne.median, o.median) : 'n/a',
       cell(m, int),
@@ -118,7 +120,7 @@ function enqueueSection(results: StepResult[]): string {
 }
 
 function ceilingSection(o: Options, results: StepResult[]): string {
-  const worker = field(find(results, 'drain', 'sluice') ?? ({ result: { ok: false } } as StepResult), 'jobsPerSecond');
+  const worker = field(find(results, 'drain', 'sluice'), 'jobsPerSecond');
   const rows = results
     .filter((r) => r.scenario === 'ceiling')
     .map((r) => {
@@ -140,22 +142,25 @@ function latencySection(o: Options, results: StepResult[]): string {
   const rows = rs.map((r) => {
     const p50 = field(r, 'p50');
     const p99 = field(r, 'p99');
-    const s50 = sl ? field(sl, 'p50') : null;
-    const s99 = sl ? field(sl, 'p99') : null;
+    const s50 = field(sl, 'p50');
+    const s99 = field(sl, 'p99');
+    const rate = field(r, 'ratePerSecond');
+    const behind = rate && rate.median < 0.95 * o.latencyRate ? 'producer fell behind the rate: latency includes its backlog' : '';
     return [
       r.label,
-      cell(field(r, 'ratePerSecond'), int),
+      cell(rate, int),
       cell(p50, ms),
       cell(field(r, 'p95'), ms),
       cell(p99, ms),
       cell(field(r, 'max'), ms),
       r.variant === 'sluice' ? '—' : p50 && p99 && s50 && s99 ? `${ratio(s50.median, p50.median)} / ${ratio(s99.median, p99.median)}` : 'n/a',
+      behind,
     ];
   });
   return [
     `## Latency: enqueue to handler start at a steady ${o.latencyRate} jobs/s for ${o.latencySeconds} s (ms; lower is better)`,
     '',
-    table(['system (config)', 'enqueue rate reached', 'p50', 'p95', 'p99', 'max', 'sluice ÷ this (p50 / p99)'], rows),
+    table(['system (config)', 'enqueue rate reached', 'p50', 'p95', 'p99', 'max', 'sluice ÷ this (p50 / p99)', 'note'], rows),
   ].join('\n');
 }
 
@@ -207,6 +212,7 @@ export function renderMarkdown(o: Options, facts: Facts, results: StepResult[], 
   if (groups.has('enqueue')) parts.push('', enqueueSection(results));
   if (groups.has('ceiling')) parts.push('', ceilingSection(o, results));
   if (groups.has('latency')) parts.push('', latencySection(o, results));
+  else if (o.quick) parts.push('', '## Latency', '', 'Not run by `--quick`; run `pnpm bench --quick --only latency` or the full bench.');
   parts.push('', configSection(o, results), '', method(o), '');
   return parts.join('\n');
 }
