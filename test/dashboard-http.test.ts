@@ -374,7 +374,7 @@ describe('jobs list', () => {
       const client = await signedIn(server);
       // Far ids make the window matter: 5000 ids above the seeded jobs, none in queue "bulk".
       await db.pool.query(`SELECT setval(pg_get_serial_sequence('sluice.jobs', 'id'), (SELECT max(id) FROM sluice.jobs) + 5000)`);
-      await db.pool.query(`SELECT sluice.enqueue('email.send', '{"to":"far@example.com","secret":"s"}'::jsonb)`);
+      await db.pool.query(`SELECT sluice.enqueue('email.send', '{"to":"far@example.com","account":"acct_0"}'::jsonb)`);
       const html = await (await client.get('/jobs?queue=bulk')).text();
       expect(idsOn(html)).toEqual([]);
       expect(html).toContain('Searched job ids down to');

@@ -1,4 +1,4 @@
-// The two static files (script and style sheet), read once from the
+// The static files (script, style sheet, icon), read once from the
 // package's assets/ folder and served with a content hash as ETag. They are
 // plain files: nothing to build.
 import { createHash } from 'node:crypto';
@@ -9,6 +9,7 @@ import type { DashEnv } from './context.js';
 const FILES: Record<string, string> = {
   'dashboard.js': 'text/javascript; charset=utf-8',
   'dashboard.css': 'text/css; charset=utf-8',
+  'favicon.svg': 'image/svg+xml',
 };
 
 const loaded = new Map(

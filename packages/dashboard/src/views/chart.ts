@@ -21,8 +21,10 @@ function axis(buckets: MetricsBucket[], top: string): Html {
   return html`<line class="axis" x1="${PAD_LEFT}" y1="${8 + PLOT_H}" x2="${W - 8}" y2="${8 + PLOT_H}"></line>
 <text class="tick" x="${PAD_LEFT - 6}" y="14" text-anchor="end">${top}</text>
 <text class="tick" x="${PAD_LEFT - 6}" y="${8 + PLOT_H}" text-anchor="end">0</text>
-${labelAt.map((i) =>
-  buckets[i] ? html`<text class="tick" x="${(PAD_LEFT + i * step + step / 2).toFixed(1)}" y="${H - 4}" text-anchor="middle">${hhmm(buckets[i]!.at)}</text>` : '',
+${labelAt.map((i, k) =>
+  buckets[i]
+    ? html`<text class="tick" x="${(PAD_LEFT + i * step + step / 2).toFixed(1)}" y="${H - 4}" text-anchor="${['start', 'middle', 'end'][k]!}">${hhmm(buckets[i]!.at)}</text>`
+    : '',
 )}`;
 }
 

@@ -42,8 +42,9 @@ export function layout(ctx: PageContext, page: { title: string; section: Section
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>${page.title} · sluice</title>
+<link rel="icon" href="${base}/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="${base}/assets/dashboard.css">
 <script src="${base}/assets/dashboard.js" defer></script>
 </head>

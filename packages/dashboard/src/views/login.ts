@@ -8,8 +8,9 @@ export function loginPage(o: { base: string; mode: 'token' | 'password'; next: s
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>Sign in · sluice</title>
+<link rel="icon" href="${o.base}/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="${o.base}/assets/dashboard.css">
 </head>
 <body class="login">
@@ -33,6 +34,7 @@ ${
 
 export function messagePage(o: { base: string; title: string; text: string }): Html {
   return html`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${o.title} · sluice</title><link rel="stylesheet" href="${o.base}/assets/dashboard.css"></head>
+<html lang="en"><head><meta charset="utf-8"><title>${o.title} · sluice</title><link rel="icon" href="${o.base}/assets/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="${o.base}/assets/dashboard.css"></head>
 <body class="login"><main><div class="login-form"><h1>${o.title}</h1><p>${o.text}</p></div></main></body></html>`;
 }
