@@ -10,6 +10,8 @@ const SYSTEMS: SystemKey[] = ['sluice', 'graphile', 'pgboss'];
 
 export interface Options {
   quick: boolean;
+  /** Only some scenarios or systems were asked for. */
+  partial: boolean;
   reps: number;
   groups: Group[];
   systems: SystemKey[];
@@ -61,6 +63,7 @@ export function parseOptions(argv: string[]): Options {
   const drainJobs = positiveInt(values.jobs, quick ? 10_000 : 50_000, 'jobs');
   return {
     quick,
+    partial: values.only !== undefined || values.systems !== undefined,
     reps,
     // Latency needs tens of seconds per system; --quick leaves it out unless asked for by --only.
     groups: values.only === undefined && quick ? GROUPS.filter((g) => g !== 'latency') : list(values.only, GROUPS, 'only'),

@@ -217,10 +217,14 @@ export function renderMarkdown(o: Options, facts: Facts, results: StepResult[], 
   return parts.join('\n');
 }
 
-/** results/<date>.md and .json; a quick run gets its own name so it never overwrites a full one. */
+/**
+ * results/<date>.md and .json. A quick or partial run gets its own name, so
+ * it never overwrites a complete run of the same day.
+ */
 export async function writeResults(o: Options, facts: Facts, results: StepResult[], markdown: string): Promise<string[]> {
   await mkdir(RESULTS_DIR, { recursive: true });
-  const base = `${RESULTS_DIR}${facts.date.slice(0, 10)}${o.quick ? '-quick' : ''}`;
+  const partial = o.partial ? `-${o.groups.join('-')}${o.systems.length < 3 ? `-${o.systems.join('-')}` : ''}` : '';
+  const base = `${RESULTS_DIR}${facts.date.slice(0, 10)}${o.quick ? '-quick' : ''}${partial}`;
   await writeFile(`${base}.md`, markdown);
   await writeFile(`${base}.json`, `${JSON.stringify({ facts, options: o, results }, null, 2)}\n`);
   return [`${base}.md`, `${base}.json`];
