@@ -72,8 +72,10 @@ describe('Prometheus metrics', () => {
       const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       const text = await waitUntil(async () => {
         const t = await scrape();
+        // The database gauges are read per scrape; wait until one scrape shows both sides.
         return sample(t, 'sluice_worker_jobs_total{queue="promw",name="prom.ok",result="completed"}') === 3 &&
-          sample(t, 'sluice_worker_jobs_total{queue="promw",name="prom.bad",result="dead"}') === 1
+          sample(t, 'sluice_worker_jobs_total{queue="promw",name="prom.bad",result="dead"}') === 1 &&
+          sample(t, 'sluice_jobs{queue="promw",name="prom.bad",state="dead"}') === 1
           ? t
           : null;
       }, { what: 'worker counters' });

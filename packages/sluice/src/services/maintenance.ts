@@ -11,6 +11,8 @@ import {
   historyPrune,
   metricsPrune,
 } from '../sql/maintenance.js';
+import type { Queryable } from '../executor.js';
+import { inTransaction } from '../transaction.js';
 import { Service } from './service.js';
 
 /** How often a worker runs maintenance. */
@@ -65,24 +67,16 @@ export async function runMaintenance(pool: pg.Pool, options: MaintenanceOptions 
  * it also works through PgBouncer in transaction mode, and a drop never
  * holds the history table while rows are deleted.
  */
-async function locked<T>(pool: pg.Pool, step: (client: pg.PoolClient) => Promise<T>): Promise<T | undefined> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [MAINTENANCE_LOCK_KEY]);
-    if (!rows[0]?.locked) {
-      await client.query('ROLLBACK');
-      return undefined;
-    }
-    const value = await step(client);
-    await client.query('COMMIT');
-    return value;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+async function locked<T>(pool: pg.Pool, step: (client: Queryable) => Promise<T>): Promise<T | undefined> {
+  return inTransaction(pool, undefined, async (client) => {
+    const { rows } = await client.query<{ locked: boolean }>({
+      text: 'SELECT pg_try_advisory_xact_lock($1) AS locked',
+      values: [MAINTENANCE_LOCK_KEY],
+    });
+    // Another process holds it: nothing to do, and an empty transaction to commit.
+    if (!rows[0]?.locked) return undefined;
+    return step(client);
+  });
 }
 
 async function drain(step: () => Promise<number | undefined>, batchSize: number): Promise<number> {
