@@ -3,6 +3,7 @@
 // CSP violation, sign-in refuses a wrong token, the overview refreshes itself,
 // replaying a dead job makes a worker run it, pausing a queue stops claims,
 // and forged or cross-site posts are refused. Takes the screenshots in docs/.
+// (Code run in the page is passed as strings: the tests compile without DOM types.)
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -94,7 +95,7 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', () => {
     }
     // The script ran (it marks each refresh), so the CSP let it load.
     await go('/');
-    await page.waitForFunction(() => document.getElementById('live')?.dataset.refreshedAt !== undefined, undefined, { timeout: 10_000 });
+    await page.locator('#live[data-refreshed-at]').waitFor({ timeout: 10_000 });
     await page.screenshot({ path: shot('dashboard-overview.png'), fullPage: true });
     await go(`/jobs/${seeded.deadIds[0]}`);
     await page.click('summary:has-text("Stack trace")');
@@ -104,12 +105,12 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', () => {
 
   it('the overview refreshes itself without reloading the page', async () => {
     await go('/');
-    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
+    await page.evaluate('window.marker = 42');
     const cell = page.locator('tr[data-queue="bulk"] td.n').first();
     const before = Number(await cell.textContent());
     await db.pool.query(`SELECT sluice.enqueue_many('bulk.touch', '[{"n":1},{"n":2},{"n":3}]'::jsonb, queue => 'bulk')`);
     await waitUntil(async () => Number(await cell.textContent()) === before + 3, { timeoutMs: 10_000, what: 'the live overview to show 3 more jobs' });
-    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
+    expect(await page.evaluate('window.marker')).toBe(42);
   });
 
   it('replay on a dead job puts it back, and a worker runs it', async () => {
@@ -166,7 +167,7 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', () => {
 
   it('refuses a form whose CSRF token was tampered with', async () => {
     await go('/queues');
-    await page.evaluate(() => document.querySelectorAll<HTMLInputElement>('input[name=_csrf]').forEach((i) => (i.value = 'forged')));
+    await page.evaluate(`document.querySelectorAll('input[name=_csrf]').forEach((i) => { i.value = 'forged'; })`);
     const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('tr[data-queue="bulk"] button:has-text("Pause")')]);
     expect(response.status()).toBe(403);
     await page.waitForSelector('text=missing or wrong CSRF token');

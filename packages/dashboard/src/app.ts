@@ -12,7 +12,7 @@ import { pageContext, type DashContext, type DashEnv, type Deps } from './contex
 import { DashboardRequestError } from './errors.js';
 import { DASHBOARD_MAX_BODY_BYTES, type ResolvedOptions } from './options.js';
 import { actionRoutes } from './routes/actions.js';
-import { pageRoutes } from './routes/pages.js';
+import { overviewHandler, pageRoutes } from './routes/pages.js';
 import { admit, logoutRoute, sessionRoutes } from './routes/session.js';
 import { sameOrigin, securityHeaders } from './security.js';
 import { layout } from './views/layout.js';
@@ -49,7 +49,8 @@ function guardPost(deps: Deps): MiddlewareHandler<DashEnv> {
 export function buildDashboard(opts: ResolvedOptions): Hono<DashEnv> {
   const logger = (opts.logger ?? pino({ name: 'sluice-dashboard', level: process.env.SLUICE_LOG_LEVEL ?? 'info' })).child({ component: 'dashboard' });
   const deps: Deps = { opts, signer: new Signer(opts.sessionSecret, opts.auth), logger };
-  const app = new Hono<DashEnv>({ strict: false }).basePath(opts.basePath || '/');
+  const root = new Hono<DashEnv>({ strict: false });
+  const app = root.basePath(opts.basePath || '/');
 
   app.onError((err, c) => {
     if (err instanceof DashboardRequestError) return errorPage(deps, c, err.status, err.message);
@@ -78,6 +79,9 @@ export function buildDashboard(opts: ResolvedOptions): Hono<DashEnv> {
   app.use('*', guardPost(deps));
   logoutRoute(app, deps);
   pageRoutes(app, deps);
+  // Under a prefix, "/prefix" is the overview's route; a host router in strict
+  // mode also needs "/prefix/" (what the links use) registered as it is.
+  if (opts.basePath) root.get(`${opts.basePath}/`, overviewHandler(deps));
   if (!opts.readOnly) actionRoutes(app, deps);
   return app;
 }

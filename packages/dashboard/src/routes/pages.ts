@@ -50,14 +50,18 @@ async function overviewData(deps: Deps, c: DashContext): Promise<OverviewData> {
   return { queues, alerts, workersAlive: workers.filter((w) => w.alive).length, series, range, queue };
 }
 
+export function overviewHandler(deps: Deps) {
+  return async (c: DashContext) => {
+    const ctx = pageContext(deps, c);
+    return c.html(layout(ctx, { title: 'Overview', section: 'overview', body: overviewPage(ctx, await overviewData(deps, c)), notice: notice(c) }));
+  };
+}
+
 export function pageRoutes(app: Hono<DashEnv>, deps: Deps): void {
   const { opts } = deps;
   const db = opts.sluice.pool;
 
-  app.get('/', async (c) => {
-    const ctx = pageContext(deps, c);
-    return c.html(layout(ctx, { title: 'Overview', section: 'overview', body: overviewPage(ctx, await overviewData(deps, c)), notice: notice(c) }));
-  });
+  app.get('/', overviewHandler(deps));
 
   // The overview's live part alone, fetched by dashboard.js every refreshIntervalMs.
   app.get('/live', async (c) => c.html(overviewLive(pageContext(deps, c), await overviewData(deps, c))));
