@@ -5,7 +5,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { MAX_PAYLOAD_BYTES_DEFAULT, checkName } from './config.js';
-import { openPool, type ConnectionOptions } from './connection.js';
+import { openListenPool, openPool, type ConnectionOptions, type OwnedPool } from './connection.js';
 import { translateDbError } from './db-errors.js';
 import { buildEnqueueArgs, type EnqueueManyOptions, type EnqueueOptions } from './enqueue-options.js';
 import { JobNotFoundError, UnknownJobError, ValidationError } from './errors.js';
@@ -64,6 +64,7 @@ export class Sluice {
   private readonly jobsByName = new Map<string, AnyJob>();
   private readonly maxPayloadBytes: number;
   private readonly waiter: FinishWaiter;
+  private readonly listenPool: OwnedPool | null;
 
   constructor(options: SluiceOptions = {}) {
     this.logger = options.logger ?? defaultLogger();
@@ -77,7 +78,8 @@ export class Sluice {
     for (const job of options.jobs ?? []) this.jobsByName.set(job.name, job);
     this.schedules = new Schedules(this.pool);
     this.queues = new Queues(this.pool);
-    this.waiter = new FinishWaiter(this.pool, this.logger);
+    this.listenPool = openListenPool(options, this.pool, this.logger);
+    this.waiter = new FinishWaiter(this.pool, this.listenPool?.pool ?? null, this.logger);
   }
 
   /** Applies sluice's migrations; see migrate(). */
@@ -262,6 +264,7 @@ export class Sluice {
   async close(): Promise<void> {
     await this.waiter.close();
     if (this.ownsPool) await this.pool.end();
+    if (this.listenPool?.owned) await this.listenPool.pool.end();
   }
 
   private db(tx: Executor | undefined): Queryable {

@@ -11,6 +11,31 @@ export interface ConnectionOptions {
   connectionString?: string;
   /** Connections in the pool sluice creates. Default 4. */
   poolSize?: number;
+  /**
+   * 'transaction' when connectionString goes through a pooler in transaction
+   * mode (PgBouncer): sluice then sends no named prepared statements and does
+   * not LISTEN on it. Default 'session'. A pool you pass yourself should be
+   * created with `Client: UnpreparedClient` in that case.
+   */
+  poolMode?: 'session' | 'transaction';
+  /**
+   * A direct connection (not through the pooler) for LISTEN. Default: a
+   * connection of the pool in session mode; none in transaction mode, where
+   * workers then poll.
+   */
+  listenConnectionString?: string;
+}
+
+/** A pg Client that never names its statements, so nothing is prepared on a pooled server connection. */
+export class UnpreparedClient extends pg.Client {
+  override query(...args: unknown[]): never {
+    const [config, ...rest] = args;
+    if (config && typeof config === 'object' && 'name' in config) {
+      const { name: _name, ...unnamed } = config as { name?: string };
+      return (super.query as (...a: unknown[]) => never)(unnamed, ...rest);
+    }
+    return (super.query as (...a: unknown[]) => never)(...args);
+  }
 }
 
 export interface OwnedPool {
@@ -24,11 +49,33 @@ export function openPool(options: ConnectionOptions, logger: Logger): OwnedPool 
   if (!connectionString) {
     throw new ValidationError('connectionString', 'give a pool or a connectionString, or set DATABASE_URL');
   }
-  const pool = new pg.Pool({ connectionString, max: options.poolSize ?? POOL_SIZE_DEFAULT });
+  if (options.poolMode !== undefined && options.poolMode !== 'session' && options.poolMode !== 'transaction') {
+    throw new ValidationError('poolMode', "must be 'session' or 'transaction'");
+  }
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.poolSize ?? POOL_SIZE_DEFAULT,
+    ...(options.poolMode === 'transaction' ? { Client: UnpreparedClient } : {}),
+  });
   // An idle client that loses its server emits on the pool; without a
   // listener node would crash the process.
   pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
   return { pool, owned: true };
+}
+
+/**
+ * The pool LISTEN connections come from: a one-connection pool on
+ * listenConnectionString, else the main pool in session mode, else none
+ * (transaction pooling without a direct connection: poll only).
+ */
+export function openListenPool(options: ConnectionOptions, main: pg.Pool, logger: Logger): OwnedPool | null {
+  if (options.listenConnectionString) {
+    const pool = new pg.Pool({ connectionString: options.listenConnectionString, max: 1 });
+    pool.on('error', (err) => logger.warn({ err }, 'idle LISTEN connection failed'));
+    return { pool, owned: true };
+  }
+  if (options.poolMode === 'transaction') return null;
+  return { pool: main, owned: false };
 }
 
 /**

@@ -1,7 +1,9 @@
 // waitFor(id): resolves when a job finishes, told by NOTIFY on
 // sluice_finished (never by polling the table in a loop). One LISTEN
 // connection serves every waiter of a client; after a reconnect each waiter
-// re-reads its job, since notifications sent meanwhile were lost.
+// re-reads its job, since notifications sent meanwhile were lost. Behind a
+// transaction pooler with no direct connection there is no LISTEN, and only
+// there waiters re-read their jobs on an interval.
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { CancelledError, JobFailedError, JobNotFoundError, WaitTimeoutError } from './errors.js';
@@ -9,6 +11,8 @@ import { jobGet, jobRequestFinishNotice, type JobRow } from './sql/jobs.js';
 import { Notifier } from './worker/notifier.js';
 
 export const FINISHED_CHANNEL = 'sluice_finished';
+/** How often waiters re-read their jobs when LISTEN is not available. */
+export const WAIT_POLL_INTERVAL_MS = 250;
 
 interface Waiter {
   resolve(value: unknown): void;
@@ -19,9 +23,11 @@ export class FinishWaiter {
   private notifier: Notifier | null = null;
   private starting: Promise<void> | null = null;
   private readonly waiters = new Map<number, Set<Waiter>>();
+  private pollTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly pool: pg.Pool,
+    private readonly listenPool: pg.Pool | null,
     private readonly logger: Logger,
   ) {}
 
@@ -51,15 +57,23 @@ export class FinishWaiter {
   }
 
   async close(): Promise<void> {
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = null;
     await this.notifier?.stop();
     this.notifier = null;
     this.starting = null;
   }
 
   private listen(): Promise<void> {
+    if (!this.listenPool) {
+      this.pollTimer ??= setInterval(() => {
+        for (const id of this.waiters.keys()) void this.check(id);
+      }, WAIT_POLL_INTERVAL_MS).unref();
+      return Promise.resolve();
+    }
     if (!this.starting) {
       this.notifier = new Notifier(
-        this.pool,
+        this.listenPool,
         [FINISHED_CHANNEL],
         {
           onNotification: (_channel, payload) => void this.check(Number(payload), true),

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { PROMOTE_BATCH_SIZE_DEFAULT, RESCUE_BATCH_SIZE_DEFAULT, WORKER_FORGET_AFTER_MS_DEFAULT } from '../config.js';
-import { openPool } from '../connection.js';
+import { openListenPool, openPool, type OwnedPool } from '../connection.js';
 import { CancelledError, ValidationError, WorkerStateError } from '../errors.js';
 import type { Middleware } from '../job.js';
 import { defaultLogger } from '../logger.js';
@@ -65,7 +65,9 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private readonly heartbeat: Heartbeat;
   private readonly scheduler: Scheduler | null;
   private readonly services: Service[];
-  private readonly notifier: Notifier;
+  /** Null behind a transaction pooler with no direct connection: the worker polls. */
+  private readonly notifier: Notifier | null;
+  private readonly listenPool: OwnedPool | null;
   private readonly operations: WorkerOperations;
   private overMemory = false;
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
@@ -79,7 +81,14 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.logger = (options.logger ?? defaultLogger()).child({ workerId: this.id });
     this.concurrency = o.concurrency;
     this.queues = o.queues;
-    const opened = openPool({ pool: options.pool, connectionString: options.connectionString, poolSize: options.poolSize }, this.logger);
+    const connection = {
+      pool: options.pool,
+      connectionString: options.connectionString,
+      poolSize: options.poolSize,
+      poolMode: options.poolMode,
+      listenConnectionString: options.listenConnectionString,
+    };
+    const opened = openPool(connection, this.logger);
     this.pool = opened.pool;
     this.ownsPool = opened.owned;
     this.operations = new WorkerOperations(
@@ -119,8 +128,9 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     );
     this.services = [this.heartbeat, promoter, rescuer, new Ager(this.pool, o.pollIntervalMs, this.logger)];
     if (this.scheduler) this.services.push(this.scheduler);
-    this.notifier = new Notifier(
-      this.pool,
+    this.listenPool = openListenPool(connection, this.pool, this.logger);
+    this.notifier = this.listenPool && new Notifier(
+      this.listenPool.pool,
       [JOBS_CHANNEL, SCHEDULED_CHANNEL, CANCEL_CHANNEL, CRON_CHANNEL],
       {
         onNotification: (channel, payload) => {
@@ -159,7 +169,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       version: SLUICE_VERSION,
     });
     await declareSchedules(this.pool, o.schedules, o.undeclaredSchedules, this.logger);
-    await this.notifier.start();
+    await this.notifier?.start();
     for (const service of this.services) service.start();
     this.fetcher.start();
     await this.operations.start();
@@ -175,7 +185,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     if (this.state !== 'started') return;
     this.state = 'stopping';
     const background = this.services.filter((s) => s !== this.heartbeat);
-    await Promise.all([this.fetcher.stop(), this.notifier.stop(), this.operations.stop(), ...background.map((s) => s.stop())]);
+    await Promise.all([this.fetcher.stop(), this.notifier?.stop(), this.operations.stop(), ...background.map((s) => s.stop())]);
     const unstarted = this.buffer.splice(0);
     if (unstarted.length) {
       await jobReleaseMany(this.pool, unstarted.map((r) => Number(r.id)), unstarted.map((r) => r.attempt));
@@ -195,6 +205,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     await workerDeregister(this.pool, this.id);
     this.state = 'stopped';
     if (this.ownsPool) await this.pool.end();
+    if (this.listenPool?.owned) await this.listenPool.pool.end();
     this.logger.info('worker stopped');
     this.emit('stopped');
   }
