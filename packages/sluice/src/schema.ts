@@ -79,7 +79,6 @@ export const jobs = sluiceSchema.table(
       .on(t.queue, t.priority.desc().nullsFirst(), t.runAt, t.id)
       .where(sql`state = 'available'`),
     index('jobs_scheduled_idx').on(t.runAt).where(sql`state = 'scheduled'`),
-    index('jobs_running_idx').on(t.lockedBy).where(sql`state = 'running'`),
     // Running jobs per queue and group: what the concurrency limits count.
     index('jobs_running_queue_idx').on(t.queue, t.groupKey).where(sql`state = 'running'`),
     // Claim order within each group, for queues with a per-group limit.

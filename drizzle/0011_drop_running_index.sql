@@ -1,0 +1,1 @@
+DROP INDEX "sluice"."jobs_running_idx";
