@@ -140,6 +140,8 @@ async function main(): Promise<void> {
   log(`PostgreSQL ${version[0]!.v}; database ${name}`);
   await admin.query(`CREATE DATABASE ${name}`);
   const db = new pg.Pool({ connectionString: withDatabase(adminUrl, name), max: 4 });
+  // The final DROP ... WITH (FORCE) ends any connection still open; that is expected.
+  db.on('error', () => {});
   let sluice: Sluice | undefined;
   let server: Awaited<ReturnType<typeof startDashboard>> | undefined;
   try {
