@@ -1,6 +1,7 @@
 // The dashboard over real HTTP, without a browser: sign-in, CSRF, read-only
 // mode, hidden payloads and stacks, security headers, the job list's
 // filters and keyset pages, and every page under the read-only database role.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import pg from 'pg';
@@ -402,9 +403,12 @@ describe('read-only database role', () => {
     let roSluice: Sluice | undefined;
     try {
       await admin.query(readFileSync(new URL('../docs/roles.sql', import.meta.url), 'utf8'));
-      await admin.query(`CREATE ROLE ${role} LOGIN IN ROLE sluice_readonly`);
+      // DDL takes no parameters; role name and password are hex we made.
+      const password = randomBytes(12).toString('hex');
+      await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}' IN ROLE sluice_readonly`);
       const url = new URL(db.url);
       url.username = role;
+      url.password = password;
       roPool = new pg.Pool({ connectionString: url.toString(), max: 4 });
       roSluice = new Sluice({ pool: roPool, logger: logs.logger });
       // The role really cannot write:
