@@ -1,0 +1,277 @@
+// The dashboard's security over real HTTP, without a browser: it refuses to
+// start without auth, signs in with constant-time compares, and refuses
+// actions without the viewer's CSRF token, from other origins, or as GET.
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CONTENT_SECURITY_POLICY,
+  DashboardConfigError,
+  createDashboard,
+  startDashboard,
+  type DashboardServer,
+} from '../packages/dashboard/src/index.js';
+import { Sluice } from '../packages/sluice/src/index.js';
+import { DashboardClient } from './fixtures/dashboard-http.js';
+import { seedDashboard, type Seeded } from './fixtures/dashboard-seed.js';
+import { count, createTestDb, type TestDb } from './helpers/db.js';
+import { captureLogs } from './helpers/log-capture.js';
+
+const TOKEN = 'dash-token-0123456789abcdef';
+const PAGES = ['/', '/live', '/jobs', '/dlq', '/queues', '/cron', '/workers'];
+
+let db: TestDb;
+let sluice: Sluice;
+let seeded: Seeded;
+let rw: DashboardServer;
+const logs = captureLogs('warn');
+
+beforeAll(async () => {
+  db = await createTestDb();
+  sluice = new Sluice({ pool: db.pool, logger: logs.logger });
+  seeded = await seedDashboard(sluice, db.pool);
+  rw = await startDashboard({ sluice, auth: { token: TOKEN }, port: 0, logger: logs.logger, pageSize: 5 });
+});
+afterAll(async () => {
+  await rw?.close();
+  await db?.drop();
+});
+
+async function signedIn(server: DashboardServer): Promise<DashboardClient> {
+  const client = new DashboardClient(server.url);
+  const res = await client.signIn({ token: TOKEN });
+  expect(res.status).toBe(303);
+  return client;
+}
+
+describe('secure by default', () => {
+  it('refuses to be created without a usable auth setting', () => {
+    const attempts: [unknown, string][] = [
+      [undefined, 'auth'],
+      [{}, 'auth'],
+      [{ token: 'short' }, 'auth.token'],
+      [{ user: 'ops', password: 'short' }, 'auth.password'],
+      [{ token: TOKEN, user: 'ops' }, 'auth'],
+      ['insecure-local', 'auth'],
+    ];
+    for (const [auth, option] of attempts) {
+      let caught: unknown;
+      try {
+        createDashboard({ sluice, auth: auth as never });
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(DashboardConfigError);
+      expect((caught as DashboardConfigError).option).toBe(option);
+      expect(String((caught as Error).message)).not.toContain(TOKEN);
+    }
+  });
+
+  it('insecure-local listens on 127.0.0.1 only and answers loopback host names only', async () => {
+    await expect(startDashboard({ sluice, auth: 'insecure-local', port: 0, host: '0.0.0.0' })).rejects.toBeInstanceOf(DashboardConfigError);
+    const local = await startDashboard({ sluice, auth: 'insecure-local', port: 0, logger: logs.logger });
+    try {
+      expect(local.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect((await fetch(`${local.url}/`)).status).toBe(200);
+      // A page of another site reaching it through a name that resolves to 127.0.0.1 (DNS rebinding):
+      // (fetch will not send a chosen Host header; node:http will.)
+      const rebound = await new Promise<number>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: local.port, path: '/', headers: { host: `evil.example:${local.port}` } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on('error', reject);
+      });
+      expect(rebound).toBe(403);
+    } finally {
+      await local.close();
+    }
+  });
+
+  it('sends the Content-Security-Policy and friends on every response', async () => {
+    const client = await signedIn(rw);
+    for (const path of [...PAGES, '/login', '/assets/dashboard.js', `/jobs/${seeded.deadIds[0]}`]) {
+      const res = await client.get(path);
+      expect(res.headers.get('content-security-policy'), path).toBe(CONTENT_SECURITY_POLICY);
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    }
+    expect(CONTENT_SECURITY_POLICY).toContain("script-src 'self'");
+    expect(CONTENT_SECURITY_POLICY).not.toContain('unsafe-inline');
+  });
+
+  it('pages carry no inline script, style or event handler (the CSP would block them)', async () => {
+    const client = await signedIn(rw);
+    for (const path of [...PAGES, `/jobs/${seeded.deadIds[0]}`, `/jobs/${seeded.runningId}`, `/jobs/${seeded.completedId}`]) {
+      const html = await (await client.get(path)).text();
+      expect(html, path).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/i);
+      expect(html, path).not.toMatch(/\sstyle=|<style/i);
+      expect(html, path).not.toMatch(/\son[a-z]+=/i);
+    }
+  });
+});
+
+describe('sign-in', () => {
+  it('sends a visitor without a session to the sign-in page, and keeps where they were going', async () => {
+    const client = new DashboardClient(rw.url);
+    for (const path of PAGES.filter((p) => p !== '/live')) {
+      const res = await client.get(path);
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe(`/login?next=${encodeURIComponent(path)}`);
+    }
+    expect((await client.get('/live', { 'x-sluice-live': '1' })).status).toBe(401);
+    expect((await client.post('/queues/emails/pause', { _csrf: 'x' })).status).toBe(401);
+  });
+
+  it('refuses a wrong token, a longer one and a prefix; a forged or expired cookie is no session', async () => {
+    const client = new DashboardClient(rw.url);
+    for (const token of ['wrong-token-0123456789abcdef', `${TOKEN}x`, TOKEN.slice(0, -1), '']) {
+      const res = await client.signIn({ token });
+      expect(res.status).toBe(401);
+      const html = await res.text();
+      expect(html).toContain('Wrong access token');
+      expect(html).not.toContain(TOKEN);
+      expect(client.cookies.has('sluice_dash')).toBe(false);
+    }
+    client.cookies.set('sluice_dash', `${Date.now() + 60_000}.${'A'.repeat(24)}.${'B'.repeat(43)}`);
+    expect((await client.get('/')).status).toBe(303);
+    expect(logs.lines.some((l) => JSON.stringify(l).includes(TOKEN))).toBe(false);
+  });
+
+  it('signs in with the token, then signs out', async () => {
+    const client = await signedIn(rw);
+    expect((await client.get('/')).status).toBe(200);
+    const csrf = await client.csrf('/');
+    expect((await client.post('/logout', { _csrf: csrf })).status).toBe(303);
+    expect((await client.get('/')).status).toBe(303);
+  });
+
+  it('user and password: both must match', async () => {
+    const server = await startDashboard({ sluice, auth: { user: 'ops', password: 'correct horse battery' }, port: 0, logger: logs.logger });
+    try {
+      const client = new DashboardClient(server.url);
+      expect((await client.signIn({ user: 'ops', password: 'wrong horse battery' })).status).toBe(401);
+      expect((await client.signIn({ user: 'admin', password: 'correct horse battery' })).status).toBe(401);
+      expect((await client.signIn({ user: 'ops', password: 'correct horse battery' })).status).toBe(303);
+      expect((await client.get('/workers')).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('only redirects within the dashboard after sign-in', async () => {
+    const client = new DashboardClient(rw.url);
+    const res = await client.post('/login', { token: TOKEN, next: '//evil.example/' });
+    expect(res.headers.get('location')).toBe('/');
+  });
+});
+
+describe('actions: POST with CSRF protection', () => {
+  it('refuses a POST without the token, with a wrong one, with another session\'s, from another origin, or as JSON', async () => {
+    const client = await signedIn(rw);
+    const other = await signedIn(rw);
+    const otherCsrf = await other.csrf('/queues');
+    const csrf = await client.csrf('/queues');
+    const attempts: [Record<string, string>, Record<string, string>][] = [
+      [{}, {}],
+      [{ _csrf: 'forged' }, {}],
+      [{ _csrf: otherCsrf }, {}],
+      [{ _csrf: csrf }, { origin: 'https://evil.example' }],
+      [{ _csrf: csrf }, { 'sec-fetch-site': 'cross-site' }],
+    ];
+    for (const [form, headers] of attempts) {
+      const res = await client.post('/queues/emails/pause', form, headers);
+      expect(res.status).toBe(403);
+    }
+    const json = await fetch(`${rw.url}/queues/emails/pause`, {
+      method: 'POST',
+      headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; '), 'content-type': 'application/json' },
+      body: JSON.stringify({ _csrf: csrf }),
+    });
+    expect(json.status).toBe(403);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'emails' AND paused`)).toBe(0);
+  });
+
+  it('a GET never changes anything: actions are POST only', async () => {
+    const client = await signedIn(rw);
+    expect((await client.get('/queues/emails/pause')).status).toBe(404);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'emails' AND paused`)).toBe(0);
+  });
+
+  it('pauses and resumes a queue, saves limits, and names the field of a bad limit', async () => {
+    const client = await signedIn(rw);
+    const csrf = await client.csrf('/queues');
+    const paused = await client.post('/queues/bulk/pause', { _csrf: csrf });
+    expect(paused.status).toBe(303);
+    expect(paused.headers.get('location')).toBe('/queues?ok=paused');
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'bulk' AND paused`)).toBe(1);
+    expect((await client.post('/queues/bulk/resume', { _csrf: csrf })).status).toBe(303);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'bulk' AND paused`)).toBe(0);
+
+    const limits = { _csrf: csrf, concurrency: '3', group_concurrency: '', rate_limit_count: '100', rate_limit_interval_ms: '60000', max_depth: '', overflow: 'reject', weight: '2' };
+    expect((await client.post('/queues/bulk/limits', limits)).status).toBe(303);
+    const { rows } = await db.pool.query(`SELECT concurrency, rate_limit_count, rate_limit_interval_ms, weight, max_depth FROM sluice.queues WHERE name = 'bulk'`);
+    expect(rows[0]).toEqual({ concurrency: 3, rate_limit_count: 100, rate_limit_interval_ms: 60000, weight: 2, max_depth: null });
+
+    const bad = await client.post('/queues/bulk/limits', { ...limits, concurrency: '-1' });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('concurrency: must be empty or an integer');
+    const half = await client.post('/queues/bulk/limits', { ...limits, rate_limit_interval_ms: '' });
+    expect(half.status).toBe(400);
+    expect((await client.post('/queues/nope/pause', { _csrf: csrf })).status).toBe(404);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'nope'`)).toBe(0);
+    expect((await client.post('/queues/bulk/limits', { ...limits, concurrency: '' })).status).toBe(303);
+  });
+
+  it('cron: disable, enable, run now', async () => {
+    const client = await signedIn(rw);
+    const csrf = await client.csrf('/cron');
+    expect((await client.post('/cron/nightly-report/disable', { _csrf: csrf })).status).toBe(303);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.cron_schedules WHERE NOT enabled`)).toBe(1);
+    expect((await client.post('/cron/nightly-report/enable', { _csrf: csrf })).status).toBe(303);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.cron_schedules WHERE enabled AND next_run_at > now()`)).toBe(1);
+    const ran = await client.post('/cron/nightly-report/run', { _csrf: csrf });
+    const id = Number(/n=(\d+)/.exec(ran.headers.get('location') ?? '')![1]);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE id = $1 AND name = 'report.build' AND 'cron:nightly-report' = ANY(tags)`, [id])).toBe(1);
+    expect((await client.post('/cron/missing/run', { _csrf: csrf })).status).toBe(404);
+  });
+
+  it('dead letters: purge one, refuse a replay of a job that is no longer dead', async () => {
+    const client = await signedIn(rw);
+    const csrf = await client.csrf('/dlq');
+    const [first] = seeded.deadIds;
+    const purged = await client.post('/dlq/action', { _csrf: csrf, do: 'purge', ids: [String(first)] });
+    expect(purged.headers.get('location')).toBe('/dlq?ok=purged&n=1');
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.dead_jobs WHERE id = $1`, [first])).toBe(0);
+    const stale = await client.post('/dlq/action', { _csrf: csrf, do: 'replay', ids: [String(first), String(seeded.deadIds[1])] });
+    expect(stale.status).toBe(409);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.dead_jobs WHERE id = $1`, [seeded.deadIds[1]])).toBe(1);
+    expect((await client.post('/dlq/action', { _csrf: csrf, do: 'replay', ids: ['abc'] })).status).toBe(400);
+    expect((await client.post('/dlq/action', { _csrf: csrf, do: 'explode' })).status).toBe(400);
+  });
+});
+
+describe('auth: the host application decides', () => {
+  it('authorize(request) admits or refuses each request; actions still need the CSRF token', async () => {
+    const server = await startDashboard({
+      sluice,
+      auth: { authorize: (request) => request.headers.get('x-user') === 'admin' },
+      port: 0,
+      logger: logs.logger,
+    });
+    try {
+      expect((await fetch(`${server.url}/`)).status).toBe(403);
+      const client = new DashboardClient(server.url);
+      const admin = { 'x-user': 'admin' };
+      expect((await client.get('/login', admin)).status).toBe(404);
+      const page = await client.get('/queues', admin);
+      expect(page.status).toBe(200);
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
+      expect((await client.post('/queues/bulk/pause', { _csrf: 'forged' }, admin)).status).toBe(403);
+      expect((await client.post('/queues/bulk/pause', { _csrf: csrf }, { 'x-user': 'guest' })).status).toBe(403);
+      expect((await client.post('/queues/bulk/pause', { _csrf: csrf }, admin)).status).toBe(303);
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'bulk' AND paused`)).toBe(1);
+      await sluice.queues.resume('bulk');
+    } finally {
+      await server.close();
+    }
+  });
+});
