@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type DashboardServer } from '../packages/dashboard/src/index.js';
 import { Sluice } from '../packages/sluice/src/index.js';
 import { DashboardClient } from './fixtures/dashboard-http.js';
-import { PAYLOAD_SECRET, STACK_MARKER, seedDashboard, type Seeded } from './fixtures/dashboard-seed.js';
+import { PAYLOAD_SECRET, SEED_WORKER_ID, STACK_MARKER, seedDashboard, type Seeded } from './fixtures/dashboard-seed.js';
 import { count, createTestDb, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 
@@ -147,6 +147,8 @@ describe('jobs list', () => {
       return ids;
     };
     expect(await all('/jobs?state=running')).toEqual([seeded.runningId]);
+    expect(await all(`/jobs?worker=${SEED_WORKER_ID}`)).toEqual([seeded.runningId]);
+    expect((await client.get('/jobs?worker=two%20words')).status).toBe(400);
     expect((await all('/jobs?state=scheduled&queue=reports')).length).toBe(10);
     expect((await all('/jobs?name=bulk.touch')).length).toBe(5);
     expect((await all('/jobs?q=BATCH-7')).length).toBe(5);

@@ -87,7 +87,7 @@ export function pageRoutes(app: Hono<DashEnv>, deps: Deps): void {
 
   app.get('/dlq', async (c) => {
     const ctx = pageContext(deps, c);
-    const filter = { queue: optName('queue', c.req.query('queue')), name: optName('name', c.req.query('name')), state: 'dead' as const, tag: null, id: null };
+    const filter = { queue: optName('queue', c.req.query('queue')), name: optName('name', c.req.query('name')), state: 'dead' as const, tag: null, id: null, worker: null };
     const before = optJobId('before', c.req.query('before'));
     const [page, queues] = await Promise.all([
       jobListPage(db, filter, { before, pageSize: opts.pageSize, window: opts.searchWindow }),

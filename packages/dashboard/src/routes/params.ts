@@ -39,10 +39,24 @@ export function searchText(value: string | undefined | null): { id: number | nul
   return { id: null, tag: text, text };
 }
 
+/** A worker id as workers write it (host, pid, random part): printable, no spaces. */
+export function optWorker(value: string | undefined | null): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (!/^[\x21-\x7e]{1,200}$/.test(value)) throw new DashboardRequestError(400, 'worker: must be a worker id');
+  return value;
+}
+
 export function jobFilter(q: (k: string) => string | undefined): { filter: JobFilter; text: string | null } {
   const search = searchText(q('q'));
   return {
-    filter: { queue: optName('queue', q('queue')), state: optState(q('state')), name: optName('name', q('name')), tag: search.tag, id: search.id },
+    filter: {
+      queue: optName('queue', q('queue')),
+      state: optState(q('state')),
+      name: optName('name', q('name')),
+      tag: search.tag,
+      id: search.id,
+      worker: optWorker(q('worker')),
+    },
     text: search.text,
   };
 }

@@ -24,6 +24,8 @@ export interface JobFilter {
   tag: string | null;
   /** Exact job id (a search for a number). */
   id: number | null;
+  /** Jobs running on this worker (served by the index of running jobs by worker). */
+  worker: string | null;
 }
 
 export interface JobListRow {
@@ -53,10 +55,11 @@ export interface JobListPage {
 
 /** True when some filter is one that no index serves, so the page must be bounded. */
 export function needsWindow(f: JobFilter): boolean {
-  return f.id === null && (f.queue !== null || f.name !== null || f.tag !== null);
+  return f.id === null && f.worker === null && (f.queue !== null || f.name !== null || f.tag !== null);
 }
 
-function sources(state: ListState | null): { live: boolean; history: boolean; dead: boolean } {
+function sources(state: ListState | null, worker: string | null): { live: boolean; history: boolean; dead: boolean } {
+  if (worker !== null) return { live: state === null || state === 'running', history: false, dead: false };
   if (state === null) return { live: true, history: true, dead: true };
   return {
     live: (LIVE_STATES as readonly string[]).includes(state),
@@ -87,6 +90,7 @@ const LIST_SQL = `
        AND ($6::text IS NULL OR j.state = $6) AND ($7::text IS NULL OR j.queue = $7) AND ($8::text IS NULL OR j.name = $8)
        AND ($9::text IS NULL OR strpos(lower(array_to_string(j.tags, E'\\x1f')), lower($9)) > 0)
        AND ($10::bigint IS NULL OR j.id = $10)
+       AND ($12::text IS NULL OR (j.state = 'running' AND j.locked_by = $12))
      ORDER BY j.id DESC LIMIT $11)
     UNION ALL
     (SELECT h.id, 'history' FROM sluice.job_history h
@@ -140,7 +144,7 @@ export async function jobListPage(
   f: JobFilter,
   cursor: { before: number | null; pageSize: number; window: number },
 ): Promise<JobListPage> {
-  const src = sources(f.state);
+  const src = sources(f.state, f.worker);
   const windowed = needsWindow(f);
   let before = cursor.before;
   let floor: number | null = null;
@@ -152,7 +156,7 @@ export async function jobListPage(
   // filter reaches its partial index (a generic plan could not prove it applies).
   const { rows } = await db.query<RawListRow>({
     text: LIST_SQL,
-    values: [src.live, src.history, src.dead, before, floor, f.state === 'dead' ? null : f.state, f.queue, f.name, f.tag, f.id, cursor.pageSize],
+    values: [src.live, src.history, src.dead, before, floor, f.state === 'dead' ? null : f.state, f.queue, f.name, f.tag, f.id, cursor.pageSize, f.worker],
   });
   const list = rows.map(
     (r): JobListRow => ({

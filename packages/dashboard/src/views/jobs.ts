@@ -6,7 +6,7 @@ import { num, query, when, type Html } from './format.js';
 import { stateBadge, type PageContext } from './layout.js';
 
 function filterQuery(f: JobFilter, text: string | null): Record<string, string | null> {
-  return { queue: f.queue, state: f.state, name: f.name, q: text };
+  return { queue: f.queue, state: f.state, name: f.name, q: text, worker: f.worker };
 }
 
 function pager(ctx: PageContext, path: string, params: Record<string, string | null>, page: JobListPage): Html {
@@ -48,6 +48,7 @@ export function jobsPage(ctx: PageContext, d: { filter: JobFilter; text: string 
 <label>State <select name="state"><option value="">any</option>${ALL_STATES.map((s) => html`<option${s === f.state ? ' selected' : ''}>${s}</option>`)}</select></label>
 <label>Name <input name="name" value="${f.name ?? ''}" placeholder="email.send" size="16"></label>
 <label>Id or tag <input name="q" value="${d.text ?? ''}" placeholder="1234 or tag text" size="16"></label>
+${f.worker ? html`<label>Worker <input name="worker" value="${f.worker}" size="24"></label>` : ''}
 <button>Filter</button>
 </form>
 ${table(ctx, d.page.rows, false)}

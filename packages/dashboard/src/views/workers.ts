@@ -20,7 +20,7 @@ ${
 <td>${w.service ?? '—'}</td>
 <td>${w.host} / ${w.pid}</td>
 <td>${w.queues.join(', ')}</td>
-<td class="n">${num(w.running)}</td>
+<td class="n">${w.running ? html`<a href="${ctx.base}/jobs?state=running&amp;worker=${encodeURIComponent(w.id)}">${num(w.running)}</a>` : '0'}</td>
 <td class="n">${num(w.concurrency)}</td>
 <td>${when(w.started_at, ctx.now)}</td>
 <td>${w.version}</td>
