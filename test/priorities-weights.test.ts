@@ -100,7 +100,7 @@ describe('named priorities', () => {
     const lowAged = await sluice.enqueue(aged, { kind: 'low' }, { priority: 'low' });
     const lowStarved = await sluice.enqueue(starved, { kind: 'low' }, { priority: 'low' });
 
-    // A steady supply of high jobs in both queues: topped up to 10 waiting
+    // A steady supply of high jobs in both queues: topped up to 40 waiting
     // every 20 ms, while one slot drains each queue at ~10 ms per job.
     let feeding = true;
     const feed = async (job: typeof aged) => {
@@ -110,7 +110,8 @@ describe('named priorities', () => {
           `SELECT count(*) n FROM sluice.jobs WHERE queue = $1 AND state = 'available' AND priority >= 10`,
           [job.queue],
         );
-        if (waiting < 10) await sluice.enqueueMany(job, Array.from({ length: 10 - waiting }, () => ({ kind: 'high' })), { priority: 'high' });
+        // A deep top-up, so the queue never runs dry even on a loaded machine.
+        if (waiting < 40) await sluice.enqueueMany(job, Array.from({ length: 40 - waiting }, () => ({ kind: 'high' })), { priority: 'high' });
         await sleep(20);
       }
     };
