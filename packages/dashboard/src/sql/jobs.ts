@@ -24,7 +24,7 @@ export interface JobFilter {
   tag: string | null;
   /** Exact job id (a search for a number). */
   id: number | null;
-  /** Jobs running on this worker (served by the index of running jobs by worker). */
+  /** Jobs running on this worker: few rows, read through the partial index of running jobs. */
   worker: string | null;
 }
 
