@@ -129,13 +129,14 @@ CREATE FUNCTION sluice.move_to_dead(ids bigint[], last_errors jsonb[], reasons t
 RETURNS TABLE (id bigint, queue text) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-  r record;
-  bids bigint[] := '{}';
-  nids bigint[] := '{}';
-  dids bigint[] := '{}';
+  bids bigint[];
+  nids bigint[];
+  dids bigint[];
+  dqueues text[];
 BEGIN
-  FOR r IN
-    WITH input AS (
+  -- Arrays are built with array_agg in one statement: appending in a loop
+  -- would be quadratic on large batches.
+  WITH input AS (
       SELECT * FROM unnest(ids, last_errors, reasons) AS u(id, error, reason)
     ), gone AS (
       DELETE FROM sluice.jobs j WHERE j.id = ANY(ids)
@@ -151,19 +152,14 @@ BEGIN
         i.reason, g.created_at, g.run_at, g.attempted_at
       FROM gone g JOIN input i ON i.id = g.id
     )
-    SELECT g.id, g.queue, g.batch_id, g.notify_on_finish FROM gone g
-  LOOP
-    id := r.id;
-    queue := r.queue;
-    dids := dids || r.id;
-    bids := bids || r.batch_id;
-    IF r.notify_on_finish THEN nids := nids || r.id; END IF;
-    RETURN NEXT;
-  END LOOP;
+  SELECT array_agg(g.id), array_agg(g.queue), array_agg(g.batch_id), array_agg(g.id) FILTER (WHERE g.notify_on_finish)
+    INTO dids, dqueues, bids, nids
+  FROM gone g;
   IF cardinality(dids) > 0 THEN
     PERFORM sluice.metrics_add(x.queue, dead => x.n)
     FROM (SELECT d.queue, count(*) AS n FROM sluice.dead_jobs d WHERE d.id = ANY(dids) GROUP BY d.queue) x;
     PERFORM sluice.after_finish('dead', dids, bids, nids);
+    RETURN QUERY SELECT * FROM unnest(dids, dqueues);
   END IF;
 END $$;
 --> statement-breakpoint
@@ -173,10 +169,10 @@ CREATE FUNCTION sluice.cancel_many(ids bigint[], reason text DEFAULT 'cancelled'
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 DECLARE
   running_ids bigint[];
-  moved record;
-  done_ids bigint[] := '{}';
-  bids bigint[] := '{}';
-  nids bigint[] := '{}';
+  done_ids bigint[];
+  done_queues text[];
+  bids bigint[];
+  nids bigint[];
   errs jsonb[];
 BEGIN
   SELECT array_agg(j.id) FILTER (WHERE j.state = 'running'),
@@ -184,20 +180,15 @@ BEGIN
            'kind', 'cancelled', 'name', 'CancelledError', 'message', reason) END ORDER BY j.id)
     INTO running_ids, errs
   FROM (SELECT * FROM sluice.jobs WHERE jobs.id = ANY(ids) ORDER BY jobs.id FOR UPDATE) j;
-  FOR moved IN
-    SELECT * FROM sluice.move_to_history(
-      ARRAY(SELECT j.id FROM sluice.jobs j WHERE j.id = ANY(ids) ORDER BY j.id), 'cancelled', NULL, errs)
-  LOOP
-    done_ids := done_ids || moved.id;
-    bids := bids || moved.batch_id;
-    IF moved.notify THEN nids := nids || moved.id; END IF;
-  END LOOP;
-  IF cardinality(done_ids) = 0 THEN
+  SELECT array_agg(m.id), array_agg(m.queue), array_agg(m.batch_id), array_agg(m.id) FILTER (WHERE m.notify)
+    INTO done_ids, done_queues, bids, nids
+  FROM sluice.move_to_history(
+    ARRAY(SELECT j.id FROM sluice.jobs j WHERE j.id = ANY(ids) ORDER BY j.id), 'cancelled', NULL, errs) m;
+  IF done_ids IS NULL THEN
     RETURN;
   END IF;
   PERFORM pg_notify('sluice_cancel', x::text) FROM unnest(running_ids) x WHERE x IS NOT NULL;
-  PERFORM sluice.metrics_add(x.queue, cancelled => x.n)
-  FROM (SELECT h.queue, count(*) AS n FROM sluice.job_history h WHERE h.id = ANY(done_ids) AND h.state = 'cancelled' GROUP BY h.queue) x;
+  PERFORM sluice.metrics_add(x.queue, cancelled => count(*)) FROM unnest(done_queues) AS x(queue) GROUP BY x.queue;
   PERFORM sluice.after_finish('cancelled', done_ids, bids, nids);
   RETURN QUERY SELECT unnest(done_ids);
 END $$;
@@ -430,9 +421,8 @@ DECLARE
   window_ms integer;
   missing bigint[];
   failed_parent bigint;
-  moved record;
-  vb bigint[] := '{}';
-  vn bigint[] := '{}';
+  vb bigint[];
+  vn bigint[];
 BEGIN
   PERFORM sluice.check_name('job', enqueue_many.name);
   IF payloads IS NULL OR jsonb_typeof(payloads) <> 'array' THEN
@@ -575,10 +565,8 @@ BEGIN
       ELSE
         SELECT array_agg(v) INTO victims FROM (SELECT v FROM unnest(inserted) v ORDER BY v DESC LIMIT excess) s;
       END IF;
-      FOR moved IN SELECT * FROM sluice.move_to_history(victims, 'dropped') LOOP
-        vb := vb || moved.batch_id;
-        IF moved.notify THEN vn := vn || moved.id; END IF;
-      END LOOP;
+      SELECT array_agg(m.batch_id), array_agg(m.id) FILTER (WHERE m.notify) INTO vb, vn
+      FROM sluice.move_to_history(victims, 'dropped') m;
       PERFORM sluice.metrics_add(q, cancelled => cardinality(victims));
       PERFORM sluice.after_finish('dropped', victims, vb, vn);
     END IF;
