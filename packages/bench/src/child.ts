@@ -1,10 +1,14 @@
 // Child process entry: runs one task's repetitions in a fresh process (on
 // Node 22 for the peers) and sends the samples back over IPC.
 import { installProfiler, profileReport } from './profile.js';
+import { backlog } from './scenarios/backlog.js';
 import { ceiling } from './scenarios/ceiling.js';
+import { cpu } from './scenarios/cpu.js';
 import { drain } from './scenarios/drain.js';
 import { enqueue } from './scenarios/enqueue.js';
+import { external } from './scenarios/external.js';
 import { latency } from './scenarios/latency.js';
+import { soak } from './scenarios/soak.js';
 import { loadSystem } from './systems/load.js';
 import type { Sample, Task, TaskResult } from './task.js';
 import { variantByKey } from './variants.js';
@@ -30,6 +34,18 @@ async function runTask(task: Task): Promise<TaskResult> {
         break;
       case 'latency':
         sample = { ...(await latency(sys, variant, task.rate!, task.seconds!, task.warmupSeconds!)) };
+        break;
+      case 'backlog':
+        sample = { ...(await backlog(sys, variant, task.backlog!, task.jobs)) };
+        break;
+      case 'external':
+        sample = { ...(await external(sys, variant, task.seconds!, task.clients!)) };
+        break;
+      case 'cpu':
+        sample = { ...(await cpu(sys, task.jobs, task.processes!)) };
+        break;
+      case 'soak':
+        sample = { ...(await soak(sys, variant, task.jobs)) };
         break;
     }
     samples.push(sample);

@@ -17,7 +17,9 @@ interface Step {
   group: Group;
   scenario: ScenarioKey;
   variant: string;
-  params: Pick<Task, 'jobs' | 'batch' | 'capSeconds' | 'rate' | 'seconds' | 'warmupSeconds'>;
+  params: Pick<Task, 'jobs' | 'batch' | 'capSeconds' | 'rate' | 'seconds' | 'warmupSeconds' | 'backlog' | 'clients' | 'processes'>;
+  /** Repetitions when not the run's --reps (soak: one long run). */
+  reps?: number;
 }
 
 function plan(o: Options): Step[] {
@@ -55,6 +57,26 @@ function plan(o: Options): Step[] {
       });
     }
   }
+  // Scenarios 4-7 measure sluice alone (the peers' figures come from scenarios 1-3).
+  if (o.systems.includes('sluice')) {
+    if (o.groups.includes('backlog')) {
+      steps.push({ group: 'backlog', scenario: 'backlog', variant: 'sluice', params: { jobs: o.backlogDrainJobs, backlog: o.backlogJobs } });
+    }
+    if (o.groups.includes('external')) {
+      steps.push({
+        group: 'external',
+        scenario: 'external',
+        variant: 'sluice',
+        params: { jobs: 0, seconds: o.externalSeconds, clients: o.externalClients },
+      });
+    }
+    if (o.groups.includes('cpu')) {
+      steps.push({ group: 'cpu', scenario: 'cpu', variant: 'sluice', params: { jobs: o.cpuJobs, processes: o.cpuProcesses } });
+    }
+    if (o.groups.includes('soak')) {
+      steps.push({ group: 'soak', scenario: 'soak', variant: 'sluice', params: { jobs: o.soakJobs }, reps: 1 });
+    }
+  }
   return steps;
 }
 
@@ -71,7 +93,7 @@ async function main(): Promise<void> {
       process.stderr.write(`${step.scenario.padEnd(13)} ${variant.label.padEnd(28)} `);
       const result = await runChild(
         variant.system,
-        { scenario: step.scenario, variant: step.variant, tuning: options.tuning, reps: options.reps, ...step.params },
+        { scenario: step.scenario, variant: step.variant, tuning: options.tuning, reps: step.reps ?? options.reps, ...step.params },
         CHILD_TIMEOUT_MS,
       );
       process.stderr.write(`${result.ok ? 'ok' : 'FAILED'} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);

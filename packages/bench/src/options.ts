@@ -1,11 +1,13 @@
-// Command line: `pnpm bench [--quick] [--only drain,enqueue,ceiling,latency]
+// Command line: `pnpm bench [--quick] [--only drain,enqueue,ceiling,latency,backlog,external,cpu,soak]
 // [--systems sluice,graphile,pgboss] [--reps n]` plus sluice tuning flags.
 import { parseArgs } from 'node:util';
 import type { SystemKey } from './systems/types.js';
 import { TUNING_DEFAULT, type Tuning } from './variants.js';
 
-export type Group = 'drain' | 'enqueue' | 'ceiling' | 'latency';
-const GROUPS: Group[] = ['drain', 'enqueue', 'ceiling', 'latency'];
+export type Group = 'drain' | 'enqueue' | 'ceiling' | 'latency' | 'backlog' | 'external' | 'cpu' | 'soak';
+const GROUPS: Group[] = ['drain', 'enqueue', 'ceiling', 'latency', 'backlog', 'external', 'cpu', 'soak'];
+/** Scenarios 4-7 take minutes each: --quick leaves them out unless --only names them. */
+const LONG_GROUPS: Group[] = ['latency', 'backlog', 'external', 'cpu', 'soak'];
 const SYSTEMS: SystemKey[] = ['sluice', 'graphile', 'pgboss'];
 
 export interface Options {
@@ -24,6 +26,13 @@ export interface Options {
   latencyRate: number;
   latencySeconds: number;
   latencyWarmupSeconds: number;
+  backlogJobs: number;
+  backlogDrainJobs: number;
+  externalSeconds: number;
+  externalClients: number;
+  cpuJobs: number;
+  cpuProcesses: number;
+  soakJobs: number;
 }
 
 function list<T extends string>(value: string | undefined, allowed: T[], flag: string): T[] {
@@ -66,7 +75,7 @@ export function parseOptions(argv: string[]): Options {
     partial: values.only !== undefined || values.systems !== undefined,
     reps,
     // Latency needs tens of seconds per system; --quick leaves it out unless asked for by --only.
-    groups: values.only === undefined && quick ? GROUPS.filter((g) => g !== 'latency') : list(values.only, GROUPS, 'only'),
+    groups: values.only === undefined && quick ? GROUPS.filter((g) => !LONG_GROUPS.includes(g)) : list(values.only, GROUPS, 'only'),
     systems: list(values.systems, SYSTEMS, 'systems'),
     tuning: {
       sluiceConcurrency: positiveInt(values['sluice-concurrency'], TUNING_DEFAULT.sluiceConcurrency, 'sluice-concurrency'),
@@ -80,5 +89,12 @@ export function parseOptions(argv: string[]): Options {
     latencyRate: 500,
     latencySeconds: quick ? 3 : 30,
     latencyWarmupSeconds: quick ? 1 : 2,
+    backlogJobs: quick ? 200_000 : 1_000_000,
+    backlogDrainJobs: quick ? 10_000 : 50_000,
+    externalSeconds: quick ? 10 : 30,
+    externalClients: 4,
+    cpuJobs: quick ? 2_000 : 10_000,
+    cpuProcesses: 2,
+    soakJobs: quick ? 100_000 : 1_000_000,
   };
 }

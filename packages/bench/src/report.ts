@@ -16,7 +16,7 @@ export interface StepResult {
   variant: string;
   label: string;
   system: SystemKey;
-  params: Pick<Task, 'jobs' | 'batch' | 'capSeconds' | 'rate' | 'seconds' | 'warmupSeconds'>;
+  params: Pick<Task, 'jobs' | 'batch' | 'capSeconds' | 'rate' | 'seconds' | 'warmupSeconds' | 'backlog' | 'clients' | 'processes'>;
   result: TaskResult;
 }
 
@@ -164,6 +164,125 @@ function latencySection(o: Options, results: StepResult[]): string {
   ].join('\n');
 }
 
+const pct = (n: number) => `${n.toFixed(0)}%`;
+const mb = (n: number) => n.toFixed(1);
+const met = (ok: boolean) => (ok ? '**met**' : '**missed**');
+const repsNote = (r: StepResult) => {
+  const n = r.result.ok ? r.result.samples.length : 0;
+  return n >= 3 ? `median of ${n} repetitions (min–max)` : `${n} repetition${n === 1 ? '' : 's'} only: single figures, no spread`;
+};
+
+function failed(title: string, r: StepResult): string {
+  return [title, '', `failed: ${r.result.ok ? '' : r.result.error.split('\n')[0]}`].join('\n');
+}
+
+function backlogSection(r: StepResult): string {
+  const title = `## Backlog: ${int(r.params.backlog ?? 0)} jobs already in sluice.jobs, drain of the next ${int(r.params.jobs)}`;
+  if (!r.result.ok) return failed(title, r);
+  const empty = field(r, 'emptyJobsPerSecond')!;
+  const full = field(r, 'backlogJobsPerSecond')!;
+  const ratioS = field(r, 'ratio')!;
+  const qs = field(r, 'queueStatsMs')!;
+  const sched = field(r, 'scheduled')!;
+  return [
+    title,
+    '',
+    `Half the backlog available, half scheduled a day ahead (${int(sched.median)} scheduled), built with sluice.enqueue_many ` +
+      `over generate_series in chunks of 50,000, then analyzed and checkpointed. Both drains are timed from the first handler ` +
+      `call to the ${int(r.params.jobs)}th, sluice (tuned), one worker; the empty-table drain holds only the ${int(r.params.jobs)} jobs. ` +
+      `queue_stats: median of 7 \`SELECT * FROM sluice.queue_stats\` on the backlog (after one untimed call). ${repsNote(r)}.`,
+    '',
+    table(
+      ['figure', 'value', 'target'],
+      [
+        ['drain, empty table (jobs/s)', cell(empty, int), ''],
+        ['drain, with backlog (jobs/s)', cell(full, int), ''],
+        ['backlog ÷ empty', cell(ratioS, (n) => pct(n * 100)), `≥ 90%: ${met(ratioS.median >= 0.9)}`],
+        ['queue_stats (ms)', cell(qs, ms), `< 50 ms: ${met(qs.median < 50)}`],
+        ['backlog build (s)', cell(field(r, 'buildSeconds'), (n) => n.toFixed(1)), ''],
+      ],
+    ),
+  ].join('\n');
+}
+
+function externalSection(r: StepResult): string {
+  const title = `## External client: pgbench calling sluice.enqueue() for ${r.params.seconds} s with ${r.params.clients} clients, one sluice worker draining`;
+  if (!r.result.ok) return failed(title, r);
+  return [
+    title,
+    '',
+    "pgbench runs `SELECT sluice.enqueue('bench.noop', '{\"i\": 0}'::jsonb, queue => 'bench');` (one transaction each); " +
+      `the worker (sluice tuned, queue \`bench\`) counts handler calls over the same wall-clock window. ${repsNote(r)}.`,
+    '',
+    table(
+      ['figure', 'value'],
+      [
+        ['pgbench enqueues/s (tps)', cell(field(r, 'pgbenchTps'), int)],
+        ['worker jobs/s over the window', cell(field(r, 'workerJobsPerSecond'), int)],
+        ['jobs still queued when pgbench stopped', cell(field(r, 'queuedAtEnd'), int)],
+      ],
+    ),
+  ].join('\n');
+}
+
+function cpuSection(r: StepResult): string {
+  const title = `## CPU-bound handlers: ${int(r.params.jobs)} jobs hashing ~5 ms each, \`sluice worker --processes ${r.params.processes}\``;
+  if (!r.result.ok) return failed(title, r);
+  const total = field(r, 'totalCpuPct')!;
+  return [
+    title,
+    '',
+    'The CLI (packages/sluice/bin/sluice.js) with src/cpu-handlers.ts, --concurrency 4 per process. CPU = utime + stime ' +
+      'from /proc of the supervisor and its worker processes, and of the PostgreSQL backends of the bench database, from the ' +
+      'first finished job to the last, over wall time, as % of all cores (100% = every core busy). ' +
+      `Machine busy = /proc/stat over the same window, everyone's processes included. ${repsNote(r)}.`,
+    '',
+    table(
+      ['figure', 'value', 'target'],
+      [
+        ['jobs/s', cell(field(r, 'jobsPerSecond'), int), ''],
+        ['workers CPU (% of cores)', cell(field(r, 'workerCpuPct'), pct), ''],
+        ['database backends CPU (% of cores)', cell(field(r, 'dbCpuPct'), pct), ''],
+        ['workers + database', cell(total, pct), `> 80%: ${met(total.median > 80)}`],
+        ['whole machine busy', cell(field(r, 'machineBusyPct'), pct), ''],
+      ],
+    ),
+  ].join('\n');
+}
+
+function soakSection(r: StepResult): string {
+  const title = `## Soak: ${int(r.params.jobs)} jobs through one sluice worker`;
+  if (!r.result.ok) return failed(title, r);
+  const peak = field(r, 'rssPeakMB')!;
+  const warm = field(r, 'rssWarmMB')!;
+  const end = field(r, 'rssEndMB')!;
+  const flat = end.median <= warm.median * 1.1;
+  return [
+    title,
+    '',
+    'Jobs seeded in SQL before the worker starts (the process never holds them); sluice (tuned) in the bench child; ' +
+      'RSS sampled every second ("warm" = first sample after 10% of the jobs). Dead tuples from pg_stat_user_tables ' +
+      `after the worker stopped. ${repsNote(r)}.`,
+    '',
+    table(
+      ['figure', 'value', 'target'],
+      [
+        ['jobs/s', cell(field(r, 'jobsPerSecond'), int), ''],
+        ['RSS at start (MB)', cell(field(r, 'rssStartMB'), mb), ''],
+        ['RSS warm (MB)', cell(warm, mb), ''],
+        ['RSS at half the jobs (MB)', cell(field(r, 'rssHalfMB'), mb), ''],
+        ['RSS peak (MB)', cell(peak, mb), `≤ 100 MB: ${met(peak.median <= 100)}`],
+        ['RSS at end (MB)', cell(end, mb), `flat (end ≤ warm + 10%): ${met(flat)}`],
+        ['JS heap used at start / end (MB)', `${cell(field(r, 'heapStartMB'), mb)} / ${cell(field(r, 'heapEndMB'), mb)}`, ''],
+        ['sluice.jobs dead tuples at end', cell(field(r, 'deadTuples'), int), ''],
+        ['sluice.jobs live tuples at end', cell(field(r, 'liveTuples'), int), ''],
+        ['autovacuums of sluice.jobs during the run', cell(field(r, 'autovacuums'), int), ''],
+        ['sluice.jobs size with indexes (MB)', cell(field(r, 'tableMB'), mb), ''],
+      ],
+    ),
+  ].join('\n');
+}
+
 function configSection(o: Options, results: StepResult[]): string {
   const used = new Set(results.map((r) => r.variant));
   const lines = variants(o.tuning)
@@ -212,7 +331,16 @@ export function renderMarkdown(o: Options, facts: Facts, results: StepResult[], 
   if (groups.has('enqueue')) parts.push('', enqueueSection(results));
   if (groups.has('ceiling')) parts.push('', ceilingSection(o, results));
   if (groups.has('latency')) parts.push('', latencySection(o, results));
-  else if (o.quick) parts.push('', '## Latency', '', 'Not run by `--quick`; run `pnpm bench --quick --only latency` or the full bench.');
+  else if (o.quick && !o.partial) parts.push('', '## Latency', '', 'Not run by `--quick`; run `pnpm bench --quick --only latency` or the full bench.');
+  const one = (s: ScenarioKey) => results.find((r) => r.scenario === s);
+  const b = one('backlog');
+  if (b) parts.push('', backlogSection(b));
+  const e = one('external');
+  if (e) parts.push('', externalSection(e));
+  const c = one('cpu');
+  if (c) parts.push('', cpuSection(c));
+  const s = one('soak');
+  if (s) parts.push('', soakSection(s));
   parts.push('', configSection(o, results), '', method(o), '');
   return parts.join('\n');
 }

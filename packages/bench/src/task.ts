@@ -1,7 +1,7 @@
 // What the parent asks a child process to measure, and what comes back.
 import type { Tuning } from './variants.js';
 
-export type ScenarioKey = 'drain' | 'enqueue-one' | 'enqueue-many' | 'ceiling' | 'latency';
+export type ScenarioKey = 'drain' | 'enqueue-one' | 'enqueue-many' | 'ceiling' | 'latency' | 'backlog' | 'external' | 'cpu' | 'soak';
 
 export interface Task {
   scenario: ScenarioKey;
@@ -18,6 +18,11 @@ export interface Task {
   rate?: number;
   seconds?: number;
   warmupSeconds?: number;
+  /** Backlog: jobs already in the table before the drain of `jobs`. */
+  backlog?: number;
+  /** External: pgbench clients. CPU: worker processes. */
+  clients?: number;
+  processes?: number;
 }
 
 export type Sample = Record<string, number | boolean>;
