@@ -2,33 +2,20 @@
 // resume. Every rule is checked against a real PostgreSQL through real
 // workers; time only appears where the feature is about time (aging, the
 // wake-up on resume), and then from database timestamps.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { main as cli } from '../packages/sluice/src/cli/main.js';
-import { Sluice, ValidationError, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
-import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { Sluice, ValidationError, defineJob } from '../packages/sluice/src/index.js';
+import { count, waitUntil, type TestDb } from './helpers/db.js';
+import { useSuite } from './helpers/suite.js';
 
+const suite = useSuite({ pollIntervalMs: 100, runScheduler: false });
 let db: TestDb;
 let sluice: Sluice;
-const workers: Worker[] = [];
-
-beforeAll(async () => {
-  db = await createTestDb();
-  sluice = new Sluice({ pool: db.pool });
+beforeAll(() => {
+  ({ db, sluice } = suite);
 });
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop()));
-});
-afterAll(async () => {
-  await sluice.close();
-  await db.drop();
-});
-
-function start(options: Parameters<typeof createWorker>[0]): Worker {
-  const w = createWorker({ connectionString: db.url, pollIntervalMs: 100, runScheduler: false, ...options });
-  workers.push(w);
-  return w;
-}
+const start = suite.startWorker;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

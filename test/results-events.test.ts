@@ -4,7 +4,7 @@
 // and pub/sub fan-out committed with the caller's transaction.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   CancelledError,
@@ -20,29 +20,16 @@ import {
   type Middleware,
   type Worker,
 } from '../packages/sluice/src/index.js';
-import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { count, waitUntil, type TestDb } from './helpers/db.js';
+import { useSuite } from './helpers/suite.js';
 
+const suite = useSuite({ pollIntervalMs: 100, runScheduler: false });
 let db: TestDb;
 let sluice: Sluice;
-const workers: Worker[] = [];
-
-beforeAll(async () => {
-  db = await createTestDb();
-  sluice = new Sluice({ pool: db.pool });
+beforeAll(() => {
+  ({ db, sluice } = suite);
 });
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop()));
-});
-afterAll(async () => {
-  await sluice.close();
-  await db.drop();
-});
-
-function worker(options: Parameters<typeof createWorker>[0]): Worker {
-  const w = createWorker({ connectionString: db.url, pollIntervalMs: 100, runScheduler: false, ...options });
-  workers.push(w);
-  return w;
-}
+const worker = suite.startWorker;
 
 function gate(): { wait: Promise<void>; open: () => void } {
   let open!: () => void;
@@ -197,7 +184,7 @@ describe('results and waitFor', () => {
   let started: Promise<void> | null = null;
   let startedBy: Worker | null = null;
   const startResultWorker = (): Promise<void> => {
-    if (started && startedBy && workers.includes(startedBy)) return started;
+    if (started && startedBy && suite.workers.includes(startedBy)) return started;
     startedBy = worker({
       handlers: [
         calc.handle(async (p) => ({ sum: p.a + p.b })),
