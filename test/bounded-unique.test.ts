@@ -1,46 +1,35 @@
 // Issue 6, points 6-7: bounded queues (reject, drop_oldest, drop_newest),
 // also under parallel enqueuers, and unique jobs (while live, within a
 // window after completion), also under a race of parallel enqueuers.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   JobFailedError,
   QueueFullError,
   Sluice,
   ValidationError,
-  createWorker,
   defineJob,
   type JobDefinition,
-  type Worker,
 } from '../packages/sluice/src/index.js';
-import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { count, waitUntil, type TestDb } from './helpers/db.js';
+import { useSuite } from './helpers/suite.js';
 
+const suite = useSuite({ pollIntervalMs: 100, runScheduler: false });
 let db: TestDb;
 let sluice: Sluice;
-const workers: Worker[] = [];
 const PARALLEL = 8;
 let clients: Sluice[] = [];
 
-beforeAll(async () => {
-  db = await createTestDb();
-  sluice = new Sluice({ pool: db.pool });
+beforeAll(() => {
+  ({ db, sluice } = suite);
   // Eight independent producers, each with its own connections.
   clients = Array.from({ length: PARALLEL }, () => new Sluice({ connectionString: db.url, poolSize: 2 }));
 });
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop()));
-});
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
-  await sluice.close();
-  await db.drop();
 });
 
-function start(options: Parameters<typeof createWorker>[0]): Worker {
-  const w = createWorker({ connectionString: db.url, pollIntervalMs: 100, runScheduler: false, ...options });
-  workers.push(w);
-  return w;
-}
+const start = suite.startWorker;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const payload = z.object({ n: z.number().int() });
