@@ -140,4 +140,41 @@ describe('worker', () => {
     expect(rows[0].state).toBe('scheduled');
     expect(Number(rows[0].s)).toBeGreaterThan(3_500);
   });
+
+  it('a job listener that throws does not stall acknowledgements', async () => {
+    const job = defineJob({ name: 'listened', queue: 'w8', schema: z.object({ n: z.number() }) });
+    const w = start({ handlers: [job.handle(() => {})] });
+    let events = 0;
+    w.on('job', () => {
+      events++;
+      throw new Error('listener bug');
+    });
+    await w.start();
+    const ids = await sluice.enqueueMany(job, Array.from({ length: 20 }, (_, n) => ({ n })));
+    await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = 'w8'`)) === 20, { what: '20 completed' });
+    // Each ack was reported once; none was rewritten and reported again as stale.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(events).toBe(ids.length);
+    expect(w.load.pendingAcks).toBe(0);
+  });
+
+  it('a result or error holding text PostgreSQL cannot store still ends the job', async () => {
+    const nul = defineJob({ name: 'nul.result', queue: 'w9', schema: z.object({}) });
+    const bad = defineJob({ name: 'nul.error', queue: 'w9', schema: z.object({}), maxAttempts: 1 });
+    const w = start({
+      handlers: [
+        nul.handle(() => ({ text: 'a\u0000b' })),
+        bad.handle(() => {
+          throw new Error('broken \ud800 text');
+        }),
+      ],
+    });
+    await w.start();
+    const okId = await sluice.enqueue(nul, {});
+    const badId = await sluice.enqueue(bad, {});
+    await waitUntil(async () => (await sluice.getJob(okId)).state === 'completed', { what: 'completed' });
+    expect((await sluice.getJob(okId)).result).toBeNull();
+    await waitUntil(async () => (await sluice.getJob(badId)).state === 'dead', { what: 'dead' });
+    expect((await sluice.getJob(badId)).errors[0]!.message).toBe('broken \ufffd text');
+  });
 });

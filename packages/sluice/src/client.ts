@@ -134,7 +134,10 @@ export class Sluice {
     const resolved = items.map((item, i) => {
       if (!item || typeof item !== 'object') throw new ValidationError(`items.${i}`, 'expected { job, payload }');
       const job = this.resolveJob(item.job);
-      return { job, payload: parsePayload(job, item.payload) };
+      // Checked here so a bad member fails the batch before anything is
+      // written; insert() parses it again from the caller's input.
+      parsePayload(job, item.payload);
+      return { job, payload: item.payload };
     });
     const callback = options?.onComplete ? this.resolveJob(options?.onComplete.job) : null;
     const callbackPayload = options?.onComplete?.payload ?? {};
@@ -150,7 +153,11 @@ export class Sluice {
       const batchId = Number(rows[0]!.id);
       const ids = new Array<number>(resolved.length);
       const byJob = new Map<AnyJob, number[]>();
-      resolved.forEach((r, i) => byJob.set(r.job, [...(byJob.get(r.job) ?? []), i]));
+      resolved.forEach((r, i) => {
+        const indexes = byJob.get(r.job);
+        if (indexes) indexes.push(i);
+        else byJob.set(r.job, [i]);
+      });
       for (const [job, indexes] of byJob) {
         for (let start = 0; start < indexes.length; start += BATCH_CHUNK_SIZE) {
           const chunk = indexes.slice(start, start + BATCH_CHUNK_SIZE);

@@ -108,12 +108,12 @@ export function buildEnqueueArgs(
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Strings jsonb refuses: a NUL character, or a lone UTF-16 surrogate. */
-function unstorable(text: string): boolean {
+export function unstorable(text: string): boolean {
   return text.includes('\u0000') || LONE_SURROGATE.test(text);
 }
 
 /** The path of the first string (or key) PostgreSQL cannot store, or null. */
-function unstorablePath(value: unknown, path: string): string | null {
+export function unstorablePath(value: unknown, path: string): string | null {
   if (typeof value === 'string') return unstorable(value) ? path : null;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {

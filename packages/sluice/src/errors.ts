@@ -164,9 +164,16 @@ export interface SerializedError {
   stack?: string;
 }
 
+const NOT_STORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Error text goes into jsonb, which refuses NUL and lone surrogates: those become U+FFFD. */
+function storable(text: string): string {
+  return text.replace(NOT_STORABLE, '\uFFFD');
+}
+
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof Error) {
-    return { name: err.name, message: err.message, ...(err.stack ? { stack: err.stack } : {}) };
+    return { name: storable(String(err.name)), message: storable(String(err.message)), ...(err.stack ? { stack: storable(err.stack) } : {}) };
   }
-  return { name: 'NonError', message: String(err) };
+  return { name: 'NonError', message: storable(String(err)) };
 }

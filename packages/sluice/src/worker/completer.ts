@@ -39,6 +39,7 @@ export type AckResult = 'completed' | 'retry' | 'dead' | 'stale';
 export class Completer {
   private queue: Ack[] = [];
   private flushing: Promise<void> | null = null;
+  private abandoned = false;
 
   constructor(
     private readonly db: Queryable,
@@ -57,6 +58,12 @@ export class Completer {
     }
   }
 
+  /** Gives up on the acks not yet written (shutdown with the database unreachable). */
+  abandon(): void {
+    this.abandoned = true;
+    this.queue.splice(0);
+  }
+
   /** Resolves once every ack pushed so far is written. */
   async flush(): Promise<void> {
     while (this.flushing || this.queue.length > 0) {
@@ -69,11 +76,10 @@ export class Completer {
     try {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, BATCH_MAX);
-        try {
-          await this.write(batch);
-        } catch (err) {
-          this.logger.warn({ err, acks: batch.length }, 'writing acknowledgements failed; retrying');
-          this.queue.unshift(...batch);
+        const failed = await this.write(batch);
+        if (this.abandoned) break;
+        if (failed.length > 0) {
+          this.queue.unshift(...failed);
           await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
         }
       }
@@ -82,10 +88,15 @@ export class Completer {
     }
   }
 
-  private async write(batch: Ack[]): Promise<void> {
+  /**
+   * Writes completions and failures side by side and reports what each
+   * applied. Returns the acks of a side whose write failed, to be retried:
+   * only those, since the other side's rows are already written.
+   */
+  private async write(batch: Ack[]): Promise<Ack[]> {
     const completes = batch.filter((a): a is CompleteAck => a.kind === 'complete');
     const fails = batch.filter((a): a is FailAck => a.kind === 'fail');
-    const [applied, outcomes] = await Promise.all([
+    const [applied, outcomes] = await Promise.allSettled([
       completes.length
         ? jobCompleteMany(this.db, {
             ids: completes.map((a) => a.id),
@@ -93,7 +104,7 @@ export class Completer {
             results: completes.map((a) => a.result),
             runMs: completes.map((a) => a.runMs),
           })
-        : new Set<number>(),
+        : Promise.resolve(new Set<number>()),
       fails.length
         ? jobFailMany(this.db, {
             ids: fails.map((a) => a.id),
@@ -103,10 +114,22 @@ export class Completer {
             retryDelaysMs: fails.map((a) => a.retryDelayMs),
             runMs: fails.map((a) => a.runMs),
           })
-        : new Map<number, 'retry' | 'dead'>(),
+        : Promise.resolve(new Map<number, 'retry' | 'dead'>()),
     ]);
-    for (const ack of completes) this.report(ack, applied.has(ack.id) ? 'completed' : 'stale');
-    for (const ack of fails) this.report(ack, outcomes.get(ack.id) ?? 'stale');
+    const retry: Ack[] = [];
+    if (applied.status === 'fulfilled') {
+      for (const ack of completes) this.report(ack, applied.value.has(ack.id) ? 'completed' : 'stale');
+    } else {
+      this.logger.warn({ err: applied.reason, acks: completes.length }, 'writing completions failed; retrying');
+      retry.push(...completes);
+    }
+    if (outcomes.status === 'fulfilled') {
+      for (const ack of fails) this.report(ack, outcomes.value.get(ack.id) ?? 'stale');
+    } else {
+      this.logger.warn({ err: outcomes.reason, acks: fails.length }, 'writing failures failed; retrying');
+      retry.push(...fails);
+    }
+    return retry;
   }
 
   private report(ack: Ack, result: AckResult): void {
@@ -116,6 +139,11 @@ export class Completer {
         'late answer refused: the job is no longer held by this attempt',
       );
     }
-    this.onApplied(ack, result);
+    // A listener's exception is its own: it must not make a written ack look unwritten.
+    try {
+      this.onApplied(ack, result);
+    } catch (err) {
+      this.logger.error({ err, jobId: ack.id }, 'a job event listener threw');
+    }
   }
 }

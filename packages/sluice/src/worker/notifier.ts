@@ -23,6 +23,7 @@ export class Notifier {
   private stopped = false;
   private reconnectDelayMs = RECONNECT_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  private detach: (() => void) | null = null;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -44,9 +45,18 @@ export class Notifier {
     let client: pg.PoolClient | null = null;
     try {
       client = await this.pool.connect();
-      client.on('notification', (msg) => this.handlers.onNotification(msg.channel, msg.payload ?? ''));
-      client.on('error', (err) => this.lost(client!, err));
-      client.on('end', () => this.lost(client!, new Error('LISTEN connection ended')));
+      const c = client;
+      this.detach = () => {
+        c.off('notification', onNotification);
+        c.off('error', onError);
+        c.off('end', onEnd);
+      };
+      const onNotification = (msg: { channel: string; payload?: string }) => this.handlers.onNotification(msg.channel, msg.payload ?? '');
+      const onError = (err: Error) => this.lost(c, err);
+      const onEnd = () => this.lost(c, new Error('LISTEN connection ended'));
+      c.on('notification', onNotification);
+      c.on('error', onError);
+      c.on('end', onEnd);
       for (const channel of this.channels) await client.query(`LISTEN ${channel}`);
       if (this.stopped) {
         client.release(true);
@@ -90,6 +100,8 @@ export class Notifier {
     if (client) {
       try {
         await client.query('UNLISTEN *');
+        // The connection goes back to a pool others may share: take our listeners off it.
+        this.detach?.();
         client.release();
       } catch {
         client.release(true);

@@ -18,6 +18,7 @@ export function progressReporter(
   let pending: { pct: number; message: string | null } | null = null;
   let timer: NodeJS.Timeout | null = null;
   let inFlight: Promise<void> = Promise.resolve();
+  let settle: (() => void) | null = null;
 
   const write = async () => {
     timer = null;
@@ -47,15 +48,18 @@ export function progressReporter(
     if (timer) return inFlight;
     const wait = Math.max(0, lastWriteAt + PROGRESS_INTERVAL_MS - Date.now());
     inFlight = new Promise<void>((resolve) => {
+      settle = resolve;
       timer = setTimeout(() => void write().then(resolve), wait);
     });
     return inFlight;
   };
-  // After the attempt ends a pending write would only be refused: drop it.
+  // After the attempt ends a pending write would only be refused: drop it,
+  // and let anyone still awaiting it go on.
   const dispose = () => {
     if (timer) clearTimeout(timer);
     timer = null;
     pending = null;
+    settle?.();
   };
   return { report, dispose };
 }

@@ -4,6 +4,7 @@
 // the outcome into an acknowledgement.
 import type { Logger } from 'pino';
 import { PayloadValidationError, PermanentError, TimeoutError, UnknownJobError, serializeError } from '../errors.js';
+import { unstorablePath } from '../enqueue-options.js';
 import type { Queryable } from '../executor.js';
 import { parsePayload, type JobRegistration, type Middleware, type MiddlewareContext } from '../job.js';
 import type { JobErrorEntry } from '../schema.js';
@@ -50,6 +51,11 @@ function storedResult(value: unknown, maxBytes: number, logger: Logger): string 
     return null;
   }
   if (text === undefined) return null;
+  const bad = unstorablePath(value, '');
+  if (bad !== null) {
+    logger.warn({ path: bad }, 'job result holds a string PostgreSQL cannot store (NUL or lone surrogate); not stored');
+    return null;
+  }
   const size = Buffer.byteLength(text);
   if (size > maxBytes) {
     logger.warn({ sizeBytes: size, maxResultBytes: maxBytes }, 'job result over maxResultBytes; not stored');

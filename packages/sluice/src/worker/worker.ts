@@ -158,56 +158,86 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     if (this.state !== 'new') throw new WorkerStateError(`worker is ${this.state}; create a new one to start again`);
     this.state = 'started';
     const o = this.options;
-    await declareJobs(this.pool, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
-    await workerRegister(this.pool, {
-      id: this.id,
-      service: o.service,
-      host: hostname(),
-      pid: process.pid,
-      queues: this.queues,
-      concurrency: this.concurrency,
-      version: SLUICE_VERSION,
-    });
-    await declareSchedules(this.pool, o.schedules, o.undeclaredSchedules, this.logger);
-    await this.notifier?.start();
-    for (const service of this.services) service.start();
-    this.fetcher.start();
-    await this.operations.start();
+    try {
+      await declareJobs(this.pool, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
+      await workerRegister(this.pool, {
+        id: this.id,
+        service: o.service,
+        host: hostname(),
+        pid: process.pid,
+        queues: this.queues,
+        concurrency: this.concurrency,
+        version: SLUICE_VERSION,
+      });
+      await declareSchedules(this.pool, o.schedules, o.undeclaredSchedules, this.logger);
+      await this.notifier?.start();
+      for (const service of this.services) service.start();
+      this.fetcher.start();
+      await this.operations.start();
+    } catch (err) {
+      // Leave nothing running behind a failed start (timers, connections, a port).
+      await this.stop().catch(() => {});
+      throw err;
+    }
     this.logger.info({ queues: this.queues, concurrency: this.concurrency }, 'worker started');
   }
 
   /**
    * Stops claiming, lets running jobs finish for up to shutdownTimeoutMs,
    * writes every pending acknowledgement, gives unstarted and unfinished jobs
-   * back to their queues at once, and deregisters.
+   * back to their queues at once, and deregisters. With the database
+   * unreachable it still ends (after shutdownTimeoutMs for the acks): the
+   * leases of whatever it could not hand back lapse and the rescuer takes over.
    */
   async stop(): Promise<void> {
     if (this.state !== 'started') return;
     this.state = 'stopping';
-    const background = this.services.filter((s) => s !== this.heartbeat);
-    await Promise.all([this.fetcher.stop(), this.notifier?.stop(), this.operations.stop(), ...background.map((s) => s.stop())]);
-    const unstarted = this.buffer.splice(0);
-    if (unstarted.length) {
-      await jobReleaseMany(this.pool, unstarted.map((r) => Number(r.id)), unstarted.map((r) => r.attempt));
+    try {
+      const background = this.services.filter((s) => s !== this.heartbeat);
+      await Promise.all([this.fetcher.stop(), this.notifier?.stop(), this.operations.stop(), ...background.map((s) => s.stop())]);
+      const unstarted = this.buffer.splice(0);
+      await this.release(unstarted.map((r) => Number(r.id)), unstarted.map((r) => r.attempt));
+      await this.waitForRunning(this.options.shutdownTimeoutMs);
+      const unfinished = [...this.running.values()];
+      for (const job of unfinished) {
+        job.released = true;
+        job.controller.abort(new WorkerStateError('worker is shutting down'));
+      }
+      await this.flushAcks(this.options.shutdownTimeoutMs);
+      if (unfinished.length) {
+        await this.release(unfinished.map((j) => j.id), unfinished.map((j) => j.attempt));
+        this.logger.warn({ jobs: unfinished.length }, 'released jobs still running at shutdown');
+      }
+    } finally {
+      await this.heartbeat.stop();
+      await workerDeregister(this.pool, this.id).catch((err) => this.logger.warn({ err }, 'could not deregister'));
+      this.state = 'stopped';
+      if (this.ownsPool) await this.pool.end().catch(() => {});
+      if (this.listenPool?.owned) await this.listenPool.pool.end().catch(() => {});
+      this.logger.info('worker stopped');
+      this.emit('stopped');
     }
-    await this.waitForRunning(this.options.shutdownTimeoutMs);
-    const unfinished = [...this.running.values()];
-    for (const job of unfinished) {
-      job.released = true;
-      job.controller.abort(new WorkerStateError('worker is shutting down'));
+  }
+
+  /** Hands jobs back to their queue; on failure their leases lapse and the rescuer does it. */
+  private async release(ids: number[], attempts: number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await jobReleaseMany(this.pool, ids, attempts).catch((err) =>
+      this.logger.warn({ err, jobs: ids.length }, 'could not release jobs; their leases will lapse'),
+    );
+  }
+
+  private async flushAcks(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const flushed = await Promise.race([
+      this.completer.flush().then(() => true),
+      new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!flushed) {
+      this.logger.warn({ acks: this.completer.pending }, 'acknowledgements not written before shutdown; those jobs will be rescued');
+      this.completer.abandon();
     }
-    await this.completer.flush();
-    if (unfinished.length) {
-      await jobReleaseMany(this.pool, unfinished.map((j) => j.id), unfinished.map((j) => j.attempt));
-      this.logger.warn({ jobs: unfinished.length }, 'released jobs still running at shutdown');
-    }
-    await this.heartbeat.stop();
-    await workerDeregister(this.pool, this.id);
-    this.state = 'stopped';
-    if (this.ownsPool) await this.pool.end();
-    if (this.listenPool?.owned) await this.listenPool.pool.end();
-    this.logger.info('worker stopped');
-    this.emit('stopped');
   }
 
   /** Jobs running plus jobs buffered: for tests and stats. */
