@@ -26,8 +26,22 @@ export interface ConnectionOptions {
   listenConnectionString?: string;
 }
 
+/**
+ * The pg Client of the pools sluice opens. pg emits a connection error that
+ * arrives between queries (server restart, terminated backend) as an 'error'
+ * event, and an event with no listener ends the process. The pool and the
+ * running query still see the error; this listener only keeps it from
+ * crashing the process in the gaps they do not cover.
+ */
+export class SluiceClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    this.on('error', () => {});
+  }
+}
+
 /** A pg Client that never names its statements, so nothing is prepared on a pooled server connection. */
-export class UnpreparedClient extends pg.Client {
+export class UnpreparedClient extends SluiceClient {
   override query(...args: unknown[]): never {
     const [config, ...rest] = args;
     if (config && typeof config === 'object' && 'name' in config) {
@@ -55,7 +69,7 @@ export function openPool(options: ConnectionOptions, logger: Logger): OwnedPool 
   const pool = new pg.Pool({
     connectionString,
     max: options.poolSize ?? POOL_SIZE_DEFAULT,
-    ...(options.poolMode === 'transaction' ? { Client: UnpreparedClient } : {}),
+    Client: options.poolMode === 'transaction' ? UnpreparedClient : SluiceClient,
   });
   // An idle client that loses its server emits on the pool; without a
   // listener node would crash the process.
@@ -70,7 +84,7 @@ export function openPool(options: ConnectionOptions, logger: Logger): OwnedPool 
  */
 export function openListenPool(options: ConnectionOptions, main: pg.Pool, logger: Logger): OwnedPool | null {
   if (options.listenConnectionString) {
-    const pool = new pg.Pool({ connectionString: options.listenConnectionString, max: 1 });
+    const pool = new pg.Pool({ connectionString: options.listenConnectionString, max: 1, Client: SluiceClient });
     pool.on('error', (err) => logger.warn({ err }, 'idle LISTEN connection failed'));
     return { pool, owned: true };
   }

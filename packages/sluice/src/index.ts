@@ -13,7 +13,7 @@ export { Schedules, ScheduleNotFoundError } from './schedules.js';
 export type { CronRow } from './sql/cron.js';
 export type { StopOnSignalsOptions } from './worker/signals.js';
 export { migrate, checkSchema, MIGRATIONS_FOLDER_DEFAULT } from './migrate.js';
-export { UnpreparedClient } from './connection.js';
+export { SluiceClient, UnpreparedClient } from './connection.js';
 export type { ConnectionOptions } from './connection.js';
 export type { MigrateOptions } from './migrate.js';
 export type { Executor, Queryable } from './executor.js';
