@@ -79,7 +79,11 @@ export async function jobClaim(
            FROM sluice.claim($1::text[], $2::integer[], $3, $4)`,
     values: [a.queues, a.limits, a.workerId, a.leaseMs],
   });
-  return rows;
+  // UPDATE ... RETURNING keeps no order: restore the claim order, so jobs
+  // start highest priority first and FIFO within a priority.
+  return rows.sort(
+    (x, y) => y.priority - x.priority || x.run_at.getTime() - y.run_at.getTime() || Number(x.id) - Number(y.id),
+  );
 }
 
 /**
