@@ -2,6 +2,7 @@
 // throughput, latency and workers, as read by `sluice stats`, Prometheus and
 // the HTTP API. Views and functions live in drizzle/0006_operations.sql.
 import type { Queryable } from '../executor.js';
+import type { WorkerRow } from './workers.js';
 
 /** One row of sluice.queue_stats. Counts arrive as numbers; a missing rate is null. */
 export interface QueueStats {
@@ -145,14 +146,8 @@ export async function queueLatency(db: Queryable, sampleSize = 1000): Promise<Qu
   }));
 }
 
-export interface WorkerStatusRow {
-  id: string;
-  service: string | null;
-  host: string;
-  pid: number;
-  queues: string[];
-  concurrency: number;
-  version: string;
+/** A registered worker (as sluice.workers holds it) with its liveness and load. */
+export interface WorkerStatusRow extends WorkerRow {
   started_at: Date;
   heartbeat_at: Date;
   alive: boolean;
