@@ -13,7 +13,6 @@ export interface ClaimedJobRow {
   max_attempts: number;
   timeout_ms: number | null;
   created_at: Date;
-  run_at: Date;
 }
 
 export interface EnqueueManyArgs {
@@ -73,17 +72,19 @@ export async function jobClaim(
   db: Queryable,
   a: { queues: string[]; limits: number[]; workerId: string; leaseMs: number },
 ): Promise<ClaimedJobRow[]> {
-  const { rows } = await db.query<ClaimedJobRow>({
+  // UPDATE ... RETURNING keeps no order: the outer ORDER BY restores the
+  // claim's, so jobs start highest priority first and FIFO within a
+  // priority. created_at comes as epoch milliseconds: a number is far
+  // cheaper to print and parse than a timestamp, thousands of times a second.
+  const { rows } = await db.query<Omit<ClaimedJobRow, 'created_at'> & { created_ms: number }>({
     name: 'sluice_job_claim',
-    text: `SELECT id, name, queue, payload, priority, attempt, max_attempts, timeout_ms, created_at, run_at
-           FROM sluice.claim($1::text[], $2::integer[], $3, $4)`,
+    text: `SELECT c.id, c.name, c.queue, c.payload, c.priority, c.attempt, c.max_attempts, c.timeout_ms,
+                  (extract(epoch FROM c.created_at) * 1000)::float8 AS created_ms
+           FROM sluice.claim($1::text[], $2::integer[], $3, $4) c
+           ORDER BY c.priority DESC, c.run_at, c.id`,
     values: [a.queues, a.limits, a.workerId, a.leaseMs],
   });
-  // UPDATE ... RETURNING keeps no order: restore the claim order, so jobs
-  // start highest priority first and FIFO within a priority.
-  return rows.sort(
-    (x, y) => y.priority - x.priority || x.run_at.getTime() - y.run_at.getTime() || Number(x.id) - Number(y.id),
-  );
+  return rows.map(({ created_ms, ...r }) => ({ ...r, created_at: new Date(created_ms) }));
 }
 
 /**

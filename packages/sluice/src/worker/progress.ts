@@ -5,13 +5,14 @@ import type { Logger } from 'pino';
 import { LeaseLostError, ValidationError } from '../errors.js';
 import type { Queryable } from '../executor.js';
 import { jobProgress } from '../sql/jobs.js';
+import type { JobAbort } from './job-abort.js';
 
 /** Minimum time between two progress writes of one job. */
 export const PROGRESS_INTERVAL_MS = 250;
 
 export function progressReporter(
   db: Queryable,
-  job: { id: number; attempt: number; controller: AbortController },
+  job: { id: number; attempt: number; abort: JobAbort },
   logger: Logger,
 ): { report: (pct: number, message?: string) => Promise<void>; dispose: () => void } {
   let lastWriteAt = 0;
@@ -24,13 +25,13 @@ export function progressReporter(
     timer = null;
     const value = pending;
     pending = null;
-    if (!value || job.controller.signal.aborted) return;
+    if (!value || job.abort.aborted) return;
     lastWriteAt = Date.now();
     try {
       const ok = await jobProgress(db, { id: job.id, attempt: job.attempt, ...value });
       if (!ok) {
         logger.warn({ jobId: job.id, attempt: job.attempt }, 'progress refused: the attempt no longer holds the job');
-        job.controller.abort(new LeaseLostError(job.id, job.attempt));
+        job.abort.abort(new LeaseLostError(job.id, job.attempt));
       }
     } catch (err) {
       logger.warn({ jobId: job.id, err }, 'progress write failed');

@@ -10,12 +10,13 @@ import { parsePayload, type JobRegistration, type Middleware, type MiddlewareCon
 import type { JobErrorEntry } from '../schema.js';
 import type { ClaimedJobRow } from '../sql/jobs.js';
 import type { Ack } from './completer.js';
+import type { JobAbort } from './job-abort.js';
 import { progressReporter } from './progress.js';
 
 export interface RunningJob {
   id: number;
   attempt: number;
-  controller: AbortController;
+  abort: JobAbort;
 }
 
 export interface RunJobEnv {
@@ -41,24 +42,24 @@ function compose(middleware: readonly Middleware[], ctx: MiddlewareContext, hand
 }
 
 /** The result as stored: JSON text, or null when absent or over the size limit. */
-function storedResult(value: unknown, maxBytes: number, logger: Logger): string | null {
+function storedResult(value: unknown, maxBytes: number, log: () => Logger): string | null {
   if (value === undefined) return null;
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
   } catch (err) {
-    logger.warn({ err: serializeError(err) }, 'job result is not JSON-serialisable; not stored');
+    log().warn({ err: serializeError(err) }, 'job result is not JSON-serialisable; not stored');
     return null;
   }
   if (text === undefined) return null;
   const bad = unstorablePath(value, '');
   if (bad !== null) {
-    logger.warn({ path: bad }, 'job result holds a string PostgreSQL cannot store (NUL or lone surrogate); not stored');
+    log().warn({ path: bad }, 'job result holds a string PostgreSQL cannot store (NUL or lone surrogate); not stored');
     return null;
   }
   const size = Buffer.byteLength(text);
   if (size > maxBytes) {
-    logger.warn({ sizeBytes: size, maxResultBytes: maxBytes }, 'job result over maxResultBytes; not stored');
+    log().warn({ sizeBytes: size, maxResultBytes: maxBytes }, 'job result over maxResultBytes; not stored');
     return null;
   }
   return text;
@@ -70,10 +71,13 @@ export async function runJob(
   registration: JobRegistration | undefined,
   env: RunJobEnv,
 ): Promise<Ack> {
-  const { id, attempt } = running;
-  const jobLogger = env.logger.child({ jobId: id, job: row.name, queue: row.queue, attempt });
+  const { id, attempt, abort } = running;
+  // The child logger and the progress writer are made on first use: most
+  // jobs never log or report progress, and a worker starts thousands a second.
+  let jobLogger: Logger | undefined;
+  const log = () => (jobLogger ??= env.logger.child({ jobId: id, job: row.name, queue: row.queue, attempt }));
+  let progress: ReturnType<typeof progressReporter> | undefined;
   const started = performance.now();
-  const progress = progressReporter(env.db, running, jobLogger);
   let timer: NodeJS.Timeout | undefined;
   let grace: NodeJS.Timeout | undefined;
   const base = { id, attempt, name: row.name, queue: row.queue };
@@ -81,15 +85,18 @@ export async function runJob(
     if (!registration) throw new UnknownJobError(row.name);
     const payload = parsePayload(registration.job, row.payload);
     const timeoutMs = row.timeout_ms ?? registration.job.timeoutMs;
-    const signal = running.controller.signal;
     if (timeoutMs) {
-      timer = setTimeout(() => running.controller.abort(new TimeoutError(timeoutMs)), timeoutMs);
+      timer = setTimeout(() => abort.abort(new TimeoutError(timeoutMs)), timeoutMs);
     }
     const ctx: MiddlewareContext = {
       job: { id, name: row.name, queue: row.queue, attempt, maxAttempts: row.max_attempts, createdAt: row.created_at },
-      signal,
-      logger: jobLogger,
-      progress: progress.report,
+      get signal() {
+        return abort.signal;
+      },
+      get logger() {
+        return log();
+      },
+      progress: (pct, message) => (progress ??= progressReporter(env.db, running, log())).report(pct, message),
       payload,
     };
     const work = Promise.resolve().then(() =>
@@ -98,30 +105,27 @@ export async function runJob(
     // Once aborted (timeout, cancel, shutdown) the handler gets a grace period
     // to wind down; after it the slot is freed whether the handler listened or
     // not, and whatever it answers later is never applied.
-    const abandoned = new Promise<never>((_, reject) => {
-      const onAbort = () => {
-        grace = setTimeout(() => reject(signal.reason), env.abortGraceMs);
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+    const value = await new Promise<unknown>((resolve, reject) => {
+      work.then(resolve, reject);
+      abort.onAbort((reason) => {
+        grace = setTimeout(() => reject(reason), env.abortGraceMs);
+      });
     });
-    abandoned.catch(() => {});
-    const value = await Promise.race([work, abandoned]);
-    if (signal.aborted) throw signal.reason;
+    if (abort.aborted) throw abort.reason;
     const runMs = Math.round(performance.now() - started);
-    jobLogger.debug({ durationMs: runMs }, 'job completed');
-    return { kind: 'complete', ...base, runMs, result: storedResult(value, env.maxResultBytes, jobLogger) };
+    if (env.logger.isLevelEnabled('debug')) log().debug({ durationMs: runMs }, 'job completed');
+    return { kind: 'complete', ...base, runMs, result: storedResult(value, env.maxResultBytes, log) };
   } catch (thrown) {
     // An aborted attempt failed because of why it was aborted, whatever the
     // handler threw on its way out.
-    const err = running.controller.signal.aborted ? running.controller.signal.reason : thrown;
+    const err = abort.aborted ? abort.reason : thrown;
     const runMs = Math.round(performance.now() - started);
     const permanent =
       err instanceof PermanentError || err instanceof PayloadValidationError || err instanceof UnknownJobError;
     const kind: JobErrorEntry['kind'] = err instanceof TimeoutError ? 'timeout' : 'error';
     // A failure that will be retried is routine; one that ends the job is not.
     const final = permanent || attempt >= row.max_attempts;
-    jobLogger[final ? 'warn' : 'info'](
+    log()[final ? 'warn' : 'info'](
       { durationMs: runMs, err: serializeError(err), permanent, final },
       final ? 'job failed for good' : 'job attempt failed; will retry',
     );
@@ -142,6 +146,6 @@ export async function runJob(
   } finally {
     if (timer) clearTimeout(timer);
     if (grace) clearTimeout(grace);
-    progress.dispose();
+    progress?.dispose();
   }
 }

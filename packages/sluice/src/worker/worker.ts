@@ -29,7 +29,8 @@ import { Fetcher } from './fetcher.js';
 import { Heartbeat } from './heartbeat.js';
 import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, SCHEDULED_CHANNEL } from './notifier.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions as CoreWorkerOptions } from './options.js';
-import { runJob, type RunningJob } from './run-job.js';
+import { JobAbort } from './job-abort.js';
+import { runJob, type RunJobEnv, type RunningJob } from './run-job.js';
 
 export type { Subscription } from './options.js';
 
@@ -69,6 +70,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private readonly notifier: Notifier | null;
   private readonly listenPool: OwnedPool | null;
   private readonly operations: WorkerOperations;
+  private readonly runEnv: RunJobEnv;
   private overMemory = false;
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
 
@@ -91,6 +93,13 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     const opened = openPool(connection, this.logger);
     this.pool = opened.pool;
     this.ownsPool = opened.owned;
+    this.runEnv = {
+      db: this.pool,
+      logger: this.logger,
+      abortGraceMs: o.abortGraceMs,
+      maxResultBytes: o.maxResultBytes,
+      middleware: o.middleware,
+    };
     this.operations = new WorkerOperations(
       this.pool,
       this,
@@ -201,7 +210,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       const unfinished = [...this.running.values()];
       for (const job of unfinished) {
         job.released = true;
-        job.controller.abort(new WorkerStateError('worker is shutting down'));
+        job.abort.abort(new WorkerStateError('worker is shutting down'));
       }
       await this.flushAcks(this.options.shutdownTimeoutMs);
       if (unfinished.length) {
@@ -274,7 +283,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     const running = this.running.get(id);
     if (!running) return;
     running.released = true;
-    running.controller.abort(new CancelledError(id));
+    running.abort.abort(new CancelledError(id));
     this.logger.info({ jobId: id, attempt: running.attempt }, 'running job cancelled');
   }
 
@@ -297,15 +306,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
 
   private startJob(row: ClaimedJobRow): void {
     const id = Number(row.id);
-    const entry: RunningEntry = { id, attempt: row.attempt, controller: new AbortController(), done: Promise.resolve(), released: false };
-    const env = {
-      db: this.pool,
-      logger: this.logger,
-      abortGraceMs: this.options.abortGraceMs,
-      maxResultBytes: this.options.maxResultBytes,
-      middleware: this.options.middleware,
-    };
-    entry.done = runJob(row, entry, this.options.registrations.get(row.name), env).then((ack) => {
+    const entry: RunningEntry = { id, attempt: row.attempt, abort: new JobAbort(), done: Promise.resolve(), released: false };
+    entry.done = runJob(row, entry, this.options.registrations.get(row.name), this.runEnv).then((ack) => {
       this.running.delete(id);
       if (!entry.released) this.completer.push(ack);
       this.dispatch();
