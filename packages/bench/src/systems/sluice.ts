@@ -1,5 +1,5 @@
 // sluice through its public API, as an application would use it.
-import { createSluice, createWorker, defineJob } from 'sluice';
+import { createSluice, createWorker, defineJob, type QueueSettings } from 'sluice';
 import { z } from 'zod';
 import type { Payload, SystemAdapter } from './types.js';
 import { packageVersion } from './version.js';
@@ -31,10 +31,19 @@ export const sluiceAdapter: SystemAdapter = {
     };
   },
   async startWorker(url, options, onJob) {
+    const { queueSettings, ...workerOptions } = options as { queueSettings?: QueueSettings };
+    if (queueSettings) {
+      const s = createSluice({ connectionString: url, poolSize: 1 });
+      try {
+        await s.queues.configure('default', queueSettings);
+      } finally {
+        await s.close();
+      }
+    }
     const worker = createWorker({
       connectionString: url,
       handlers: [NOOP_JOB.handle((p) => onJob(p))],
-      ...options,
+      ...workerOptions,
     });
     await worker.start();
     return { stop: () => worker.stop() };

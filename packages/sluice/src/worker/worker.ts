@@ -316,7 +316,9 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   }
 
   private acknowledged(ack: Ack, result: AckResult): void {
-    this.emit('job', { id: ack.id, attempt: ack.attempt, name: ack.name, queue: ack.queue, result });
+    if (this.listenerCount('job') > 0) {
+      this.emit('job', { id: ack.id, attempt: ack.attempt, name: ack.name, queue: ack.queue, result });
+    }
     // A flushed batch may have been holding back new jobs.
     this.dispatch();
   }
