@@ -76,7 +76,7 @@ export async function jobClaim(
   // claim's, so jobs start highest priority first and FIFO within a
   // priority. created_at comes as epoch milliseconds: a number is far
   // cheaper to print and parse than a timestamp, thousands of times a second.
-  const { rows } = await db.query<Omit<ClaimedJobRow, 'created_at'> & { created_ms: number }>({
+  const { rows } = await db.query<ClaimedJobRow & { created_ms: number }>({
     name: 'sluice_job_claim',
     text: `SELECT c.id, c.name, c.queue, c.payload, c.priority, c.attempt, c.max_attempts, c.timeout_ms,
                   (extract(epoch FROM c.created_at) * 1000)::float8 AS created_ms
@@ -84,7 +84,8 @@ export async function jobClaim(
            ORDER BY c.priority DESC, c.run_at, c.id`,
     values: [a.queues, a.limits, a.workerId, a.leaseMs],
   });
-  return rows.map(({ created_ms, ...r }) => ({ ...r, created_at: new Date(created_ms) }));
+  for (const r of rows) r.created_at = new Date(r.created_ms);
+  return rows;
 }
 
 /**

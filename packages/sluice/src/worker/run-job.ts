@@ -100,7 +100,9 @@ export async function runJob(
       payload,
     };
     const work = Promise.resolve().then(() =>
-      compose(env.middleware, ctx, async () => registration.handler(payload, ctx)),
+      env.middleware.length === 0
+        ? registration.handler(payload, ctx)
+        : compose(env.middleware, ctx, async () => registration.handler(payload, ctx)),
     );
     // Once aborted (timeout, cancel, shutdown) the handler gets a grace period
     // to wind down; after it the slot is freed whether the handler listened or
