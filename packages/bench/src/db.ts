@@ -3,7 +3,9 @@
 import pg from 'pg';
 
 export const ADMIN_URL_DEFAULT = 'postgres://postgres@127.0.0.1:5432/postgres';
-const PREFIX = 'sluice_bench_';
+// BENCH_DB_PREFIX separates concurrent bench runs on one server: each run
+// drops every database with its prefix when it starts and ends.
+const PREFIX = (process.env.BENCH_DB_PREFIX ?? 'sluice_bench_').replace(/[^a-z0-9_]/g, '_');
 
 export function adminUrl(): string {
   return process.env.BENCH_DATABASE_URL ?? ADMIN_URL_DEFAULT;

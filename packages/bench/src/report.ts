@@ -5,6 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Facts } from './facts.js';
 import type { Group, Options } from './options.js';
+import { soakNodeFlags } from './scenarios/soak.js';
 import { summarize, type Summary } from './stats.js';
 import type { SystemKey } from './systems/types.js';
 import type { ScenarioKey, Task, TaskResult } from './task.js';
@@ -260,8 +261,11 @@ function soakSection(r: StepResult): string {
   return [
     title,
     '',
-    'Jobs seeded in SQL before the worker starts (the process never holds them); sluice (tuned) in the bench child; ' +
-      'RSS sampled every second ("warm" = first sample after 10% of the jobs). Dead tuples from pg_stat_user_tables ' +
+    'Jobs seeded in SQL before the worker starts; sluice (tuned) in a worker process of its own, plain node on ' +
+      "sluice's build (dist/) with only the bench's no-op job in it (`src/soak-worker.mjs`): " +
+      `\`node ${[...soakNodeFlags(), 'soak-worker.mjs'].join(' ')}\`, MALLOC_ARENA_MAX ${process.env.MALLOC_ARENA_MAX ?? 'unset'}. ` +
+      'RSS = VmRSS of that process sampled every second ("warm" = first sample after 10% of the jobs); ' +
+      'VmHWM = the kernel\'s high-water mark, start-up included. Dead tuples from pg_stat_user_tables ' +
       `after the worker stopped. ${repsNote(r)}.`,
     '',
     table(
@@ -273,7 +277,9 @@ function soakSection(r: StepResult): string {
         ['RSS at half the jobs (MB)', cell(field(r, 'rssHalfMB'), mb), ''],
         ['RSS peak (MB)', cell(peak, mb), `≤ 100 MB: ${met(peak.median <= 100)}`],
         ['RSS at end (MB)', cell(end, mb), `flat (end ≤ warm + 10%): ${met(flat)}`],
+        ['RSS high-water mark, VmHWM (MB)', cell(field(r, 'rssHwmMB'), mb), ''],
         ['JS heap used at start / end (MB)', `${cell(field(r, 'heapStartMB'), mb)} / ${cell(field(r, 'heapEndMB'), mb)}`, ''],
+        ['external memory at end (MB)', cell(field(r, 'externalEndMB'), mb), ''],
         ['sluice.jobs dead tuples at end', cell(field(r, 'deadTuples'), int), ''],
         ['sluice.jobs live tuples at end', cell(field(r, 'liveTuples'), int), ''],
         ['autovacuums of sluice.jobs during the run', cell(field(r, 'autovacuums'), int), ''],

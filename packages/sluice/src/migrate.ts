@@ -2,8 +2,6 @@
 // an advisory lock, and refuses a database migrated by a newer sluice.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { drizzle } from 'drizzle-orm/node-postgres';
-import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { withClient } from './connection.js';
 import { MigrationError, SchemaTooNewError } from './errors.js';
@@ -51,6 +49,11 @@ async function migrateLocked(client: pg.PoolClient, folder: string, known: numbe
   try {
     const applied = await latestAppliedMigrationAt(client);
     if (applied !== null && applied > known) throw new SchemaTooNewError(applied, known);
+    // Loaded here, not with the package: a worker process never migrates.
+    const [{ drizzle }, { migrate: drizzleMigrate }] = await Promise.all([
+      import('drizzle-orm/node-postgres'),
+      import('drizzle-orm/node-postgres/migrator'),
+    ]);
     await drizzleMigrate(drizzle(client), {
       migrationsFolder: folder,
       migrationsSchema: 'sluice',

@@ -1,10 +1,10 @@
 // Cron schedules: the definition, its validation, and the fire times of an
 // expression in its time zone (cron-parser does the calendar arithmetic).
-import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { nameSchema, parseOptions } from './config.js';
 import { ValidationError } from './errors.js';
 import type { JobDefinition } from './job.js';
+import { cronParser } from './optional-deps.js';
 
 export type MisfirePolicy = 'skip' | 'run_once' | 'run_all';
 
@@ -40,7 +40,7 @@ export function checkCron(field: string, expression: unknown, timezone = TIMEZON
     if (fields !== 5 && fields !== 6) throw new ValidationError(field, `has ${fields} fields; expected 5 (minute first) or 6 (second first)`);
   }
   try {
-    CronExpressionParser.parse(expr, { tz: timezone, currentDate: new Date() }).next();
+    cronParser().CronExpressionParser.parse(expr, { tz: timezone, currentDate: new Date() }).next();
   } catch (err) {
     throw new ValidationError(field, (err as Error).message, { cause: err });
   }
@@ -49,14 +49,14 @@ export function checkCron(field: string, expression: unknown, timezone = TIMEZON
 
 /** The first fire time strictly after `after`. */
 export function nextFireAfter(cron: string, timezone: string, after: Date): Date {
-  return CronExpressionParser.parse(cron, { tz: timezone, currentDate: after }).next().toDate();
+  return cronParser().CronExpressionParser.parse(cron, { tz: timezone, currentDate: after }).next().toDate();
 }
 
 /** Up to `limit` fire times t with from <= t <= until, the most recent ones, oldest first. */
 export function fireTimesBetween(cron: string, timezone: string, from: Date, until: Date, limit: number): Date[] {
   // Walking back `limit` fires finds where to start without stepping through
   // a long outage one fire at a time.
-  const back = CronExpressionParser.parse(cron, { tz: timezone, currentDate: new Date(until.getTime() + 1) });
+  const back = cronParser().CronExpressionParser.parse(cron, { tz: timezone, currentDate: new Date(until.getTime() + 1) });
   let start = from.getTime();
   for (let i = 0; i < limit; i++) {
     let t: number;
@@ -70,7 +70,7 @@ export function fireTimesBetween(cron: string, timezone: string, from: Date, unt
   }
   // Then walk forward with next(), the iteration that advances next_run_at,
   // so a wall-clock time repeated by a DST fall-back fires once.
-  const fwd = CronExpressionParser.parse(cron, { tz: timezone, currentDate: new Date(start - 1) });
+  const fwd = cronParser().CronExpressionParser.parse(cron, { tz: timezone, currentDate: new Date(start - 1) });
   const times: Date[] = [];
   for (;;) {
     let t: Date;

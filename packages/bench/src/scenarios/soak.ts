@@ -1,11 +1,20 @@
-// Soak: N jobs through one sluice worker in this process. RSS sampled every
-// second (start, after the first 10% of jobs, peak, end), and the dead tuples
-// left in sluice.jobs once the worker has stopped. Jobs are seeded in SQL, so
-// the client never holds them.
+// Soak: N jobs through one sluice worker in a process of its own, as a user
+// runs it: plain node on sluice's build (dist/, built first when missing or
+// older than src/), with nothing of the bench's in it (src/soak-worker.mjs).
+// The bench seeds and counts from this process. The worker's RSS is read from
+// /proc/<pid>/status every second (start, after the first 10% of jobs, half,
+// peak, end); the worker reports its JS heap once a second on stdout. Dead
+// tuples left in sluice.jobs are read once the worker has stopped.
+// BENCH_SOAK_NODE_FLAGS (space-separated) are passed to that node; the
+// environment (MALLOC_ARENA_MAX, ...) is inherited.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { freshDatabase, queryOnce, settle } from '../db.js';
 import type { SystemAdapter } from '../systems/types.js';
 import type { Variant } from '../variants.js';
-import { remainingCounter, sleep, waitDrained } from './common.js';
+import { remainingCounter, sleep } from './common.js';
+import { sluiceDist } from './sluice-build.js';
 import { seedSql } from './sqlseed.js';
 
 export interface SoakSample {
@@ -15,10 +24,13 @@ export interface SoakSample {
   rssStartMB: number;
   rssWarmMB: number;
   rssHalfMB: number;
-  heapStartMB: number;
   rssPeakMB: number;
   rssEndMB: number;
+  /** VmHWM: the kernel's high-water mark of the worker's RSS, start-up included. */
+  rssHwmMB: number;
+  heapStartMB: number;
   heapEndMB: number;
+  externalEndMB: number;
   deadTuples: number;
   liveTuples: number;
   autovacuums: number;
@@ -26,39 +38,98 @@ export interface SoakSample {
 }
 
 const MB = 1024 * 1024;
+const WORKER = fileURLToPath(new URL('../soak-worker.mjs', import.meta.url));
+
+/** VmRSS and VmHWM of a process, in MB (0 when it is gone). */
+function procMemory(pid: number): { rss: number; hwm: number } {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0);
+    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+  } catch {
+    return { rss: 0, hwm: 0 };
+  }
+}
+
+export function soakNodeFlags(): string[] {
+  return (process.env.BENCH_SOAK_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+}
 
 export async function soak(sys: SystemAdapter, variant: Variant, jobs: number): Promise<SoakSample> {
+  if (sys.key !== 'sluice') throw new Error('soak scenario runs sluice only');
+  const entry = sluiceDist();
   const url = await freshDatabase(sys.key, (u) => sys.install(u));
   await seedSql(url, jobs);
   await settle(url);
   const counter = await remainingCounter(url, sys.remainingSql);
-  const rss = () => process.memoryUsage().rss / MB;
-  let seen = 0;
-  let peak = 0;
-  let warm = 0;
-  let half = 0;
-  const sampler = setInterval(() => {
-    const r = rss();
-    peak = Math.max(peak, r);
-    if (!warm && seen >= jobs / 10) warm = r;
-    if (!half && seen >= jobs / 2) half = r;
-  }, 1_000);
+  const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'warn' };
+  delete env.NODE_OPTIONS;
+  const child = spawn(process.execPath, [...soakNodeFlags(), WORKER, entry, url, JSON.stringify(variant.options)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+  });
+  let exited = false;
+  child.on('exit', () => (exited = true));
+  // The worker's last report: jobs handled, heapUsed, heapTotal, external, arrayBuffers.
+  let last: number[] | undefined;
+  let buf = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    const lines = buf.split('\n');
+    buf = lines.pop()!;
+    const line = lines.at(-1);
+    if (line) last = line.split(' ').map(Number);
+  });
+  const seen = () => last?.[0] ?? 0;
+  const mem = () => procMemory(child.pid!).rss;
   try {
-    const worker = await sys.startWorker(url, variant.options, () => void seen++);
-    const rssStart = rss();
-    const heapStart = process.memoryUsage().heapUsed / MB;
-    peak = rssStart;
+    while (!last) {
+      if (exited) throw new Error('soak worker exited before it started');
+      await sleep(10);
+    }
     const t0 = performance.now();
-    const ok = await waitDrained(() => seen, jobs, counter.count, () => t0 + 3_600_000);
+    const rssStart = mem();
+    const heapStart = last[1]! / MB;
+    let peak = rssStart;
+    let warm = 0;
+    let half = 0;
+    let nextTenth = 1;
+    const deadline = t0 + 3_600_000;
+    let nextSample = t0 + 1_000;
+    // Done once the worker has handled every job and the database holds none:
+    // an acknowledgement still in a client-side batch does not count.
+    for (;;) {
+      if (exited) throw new Error('soak worker exited');
+      if (performance.now() > deadline) throw new Error('soak did not finish in an hour');
+      if (seen() >= jobs && (await counter.count()) === 0) break;
+      await sleep(Math.max(1, Math.min(50, nextSample - performance.now())));
+      if (performance.now() < nextSample) continue;
+      nextSample += 1_000;
+      const r = mem();
+      peak = Math.max(peak, r);
+      if (!warm && seen() >= jobs / 10) warm = r;
+      if (!half && seen() >= jobs / 2) half = r;
+      if (seen() >= (jobs * nextTenth) / 10) {
+        const [n, heap, heapTotal, ext, ab] = last.map((x) => x / MB);
+        console.error(
+          `[soak] ${Math.round(n! * MB)} jobs: rss ${r.toFixed(1)} MB, heap used ${heap!.toFixed(1)} of ${heapTotal!.toFixed(1)}, external ${ext!.toFixed(1)}, arrayBuffers ${ab!.toFixed(1)}`,
+        );
+        nextTenth = Math.floor((seen() * 10) / jobs) + 1;
+      }
+    }
     const t1 = performance.now();
-    const rssEnd = rss();
-    peak = Math.max(peak, rssEnd);
-    const heapEnd = process.memoryUsage().heapUsed / MB;
-    await worker.stop();
-    if (!ok) throw new Error('soak did not finish in an hour');
+    const end = procMemory(child.pid!);
+    // Let one more report arrive so the heap figure is from after the last job.
+    const before = last;
+    for (let i = 0; i < 30 && last === before; i++) await sleep(50);
+    const [, heapEnd, , externalEnd] = last;
+    child.kill('SIGTERM');
+    const t = performance.now();
+    while (!exited && performance.now() - t < 30_000) await sleep(50);
+    if (!exited) throw new Error('soak worker did not stop within 30 s of SIGTERM');
     // Backends report their table statistics when they exit; give them a moment.
     await sleep(1_500);
-    const [t] = await queryOnce<{ dead: number; live: number; av: number; mb: number }>(
+    const [s] = await queryOnce<{ dead: number; live: number; av: number; mb: number }>(
       url,
       `SELECT n_dead_tup::int AS dead, n_live_tup::int AS live, autovacuum_count::int AS av,
               pg_total_relation_size('sluice.jobs')::float8 / 1048576 AS mb
@@ -69,19 +140,21 @@ export async function soak(sys: SystemAdapter, variant: Variant, jobs: number): 
       seconds: (t1 - t0) / 1000,
       jobsPerSecond: jobs / ((t1 - t0) / 1000),
       rssStartMB: rssStart,
-      rssWarmMB: warm || rssEnd,
-      rssHalfMB: half || rssEnd,
+      rssWarmMB: warm || end.rss,
+      rssHalfMB: half || end.rss,
+      rssPeakMB: Math.max(peak, end.rss),
+      rssEndMB: end.rss,
+      rssHwmMB: end.hwm,
       heapStartMB: heapStart,
-      rssPeakMB: peak,
-      rssEndMB: rssEnd,
-      heapEndMB: heapEnd,
-      deadTuples: t!.dead,
-      liveTuples: t!.live,
-      autovacuums: t!.av,
-      tableMB: t!.mb,
+      heapEndMB: heapEnd! / MB,
+      externalEndMB: externalEnd! / MB,
+      deadTuples: s!.dead,
+      liveTuples: s!.live,
+      autovacuums: s!.av,
+      tableMB: s!.mb,
     };
   } finally {
-    clearInterval(sampler);
+    if (!exited) child.kill('SIGKILL');
     await counter.close();
   }
 }

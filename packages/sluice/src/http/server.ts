@@ -1,6 +1,6 @@
 // Runs the HTTP API on its own port with @hono/node-server.
 import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
 import { SluiceError } from '../errors.js';
 import { createHttpApi, type HttpApiOptions } from './api.js';
 
@@ -23,6 +23,8 @@ export interface HttpApiServer {
 
 export async function startHttpApi(options: HttpApiServerOptions): Promise<HttpApiServer> {
   const app = createHttpApi(options);
+  // Loaded at first use: importing sluice does not load an HTTP server library.
+  const { serve } = await import('@hono/node-server');
   const host = options.host ?? '127.0.0.1';
   let server: ServerType;
   const port = await new Promise<number>((resolve, reject) => {

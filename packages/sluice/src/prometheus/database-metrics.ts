@@ -2,8 +2,9 @@
 // time: depth by queue, job name and state, oldest waiting age, workers
 // alive, per-second rates over 1/5/15 minutes, error rate, latency, alerts.
 // Every process exposing them shows the same values: aggregate with max().
-import { Gauge, Registry } from 'prom-client';
+import type { Gauge, Registry } from 'prom-client';
 import type { Queryable } from '../executor.js';
+import { promClient } from '../optional-deps.js';
 import { alertListActive } from '../sql/alerts.js';
 import { jobDepth, queueEventRates, queueLatency, queueStatsAll } from '../sql/metrics.js';
 
@@ -41,6 +42,7 @@ export class DatabaseMetrics {
     private readonly db: Queryable,
     options: DatabaseMetricsOptions = {},
   ) {
+    const { Gauge, Registry } = promClient();
     this.registry = options.registry ?? new Registry();
     this.exactCountBelow = options.exactCountBelow ?? EXACT_COUNT_BELOW_DEFAULT;
     this.workerDeadAfterMs = options.workerDeadAfterMs ?? METRICS_WORKER_DEAD_AFTER_MS_DEFAULT;

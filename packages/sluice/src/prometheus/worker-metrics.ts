@@ -2,7 +2,8 @@
 // and result, and how busy it is now. Unlike the database gauges these differ
 // per process; sum them across instances.
 import type { EventEmitter } from 'node:events';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { promClient } from '../optional-deps.js';
 
 /** What the metrics need from a Worker: its job events and its load. */
 export interface ObservedWorker extends Pick<EventEmitter, 'on' | 'off'> {
@@ -17,6 +18,7 @@ interface JobEventLike {
 
 /** Registers the worker's counters and gauges on the registry; returns a function that detaches them. */
 export function observeWorker(worker: ObservedWorker, registry: Registry): () => void {
+  const { Counter, Gauge } = promClient();
   const registers = [registry];
   const finished = new Counter({
     name: 'sluice_worker_jobs_total',

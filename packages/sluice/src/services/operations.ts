@@ -3,9 +3,9 @@
 // Kept apart from the worker so its wiring there is three calls.
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { parseOptions } from '../config.js';
+import { promClient } from '../optional-deps.js';
 import { DatabaseMetrics } from '../prometheus/database-metrics.js';
 import { startMetricsServer, type MetricsServer } from '../prometheus/server.js';
 import { observeWorker, type ObservedWorker } from '../prometheus/worker-metrics.js';
@@ -50,6 +50,7 @@ export class WorkerOperations {
 
   async start(): Promise<void> {
     if (this.options.metricsPort !== undefined) {
+      const { Registry, collectDefaultMetrics } = promClient();
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
       const db = new DatabaseMetrics(this.pool, { registry, workerDeadAfterMs: this.options.workerDeadAfterMs });

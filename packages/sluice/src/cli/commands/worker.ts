@@ -15,7 +15,26 @@ or a default export of that array). SIGTERM/SIGINT stop it gracefully; a second 
 --processes N runs N worker processes under a supervisor that restarts any that crash: use it for
 CPU-bound handlers, since one Node process runs JavaScript on one core.`;
 
-const CLI_SCRIPT = fileURLToPath(new URL('../../../bin/sluice.js', import.meta.url));
+// The supervisor's children run the same CLI as this process: bin/sluice.js
+// (tsx over src/) in the workspace, the compiled dist/cli/bin.js when published.
+const CLI_SCRIPT = fileURLToPath(
+  import.meta.url.endsWith('.ts') ? new URL('../../../bin/sluice.js', import.meta.url) : new URL('../bin.js', import.meta.url),
+);
+const TS_MODULE = /\.[cm]?tsx?$/;
+
+/**
+ * The compiled CLI runs under plain node; a handler module written in
+ * TypeScript gets tsx registered first (bin/sluice.js has done it already).
+ */
+async function loadTypeScript(modulePath: string): Promise<void> {
+  if (!TS_MODULE.test(modulePath) || import.meta.url.endsWith('.ts')) return;
+  try {
+    const { register } = await import('tsx/esm/api');
+    register();
+  } catch (err) {
+    throw new UsageError('<module>', `${modulePath} is TypeScript and tsx could not be loaded to run it: ${(err as Error).message}`);
+  }
+}
 
 export async function workerCommand(args: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -35,6 +54,7 @@ export async function workerCommand(args: string[], out: (s: string) => void): P
   const connectionString = databaseUrl(values['database-url'] as string | undefined);
   const modulePath = resolve(positionals[0]!);
   let mod: { handlers?: JobRegistration[]; default?: JobRegistration[] };
+  await loadTypeScript(modulePath);
   try {
     mod = await import(pathToFileURL(modulePath).href);
   } catch (err) {
