@@ -1,13 +1,19 @@
 // Applies drizzle/ (drizzle-kit output plus the custom SQL migrations) under
 // an advisory lock, and refuses a database migrated by a newer sluice.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { withClient } from './connection.js';
 import { MigrationError, SchemaTooNewError } from './errors.js';
 
-/** Where the migrations ship: drizzle/ at the repository root, beside packages/. */
-export const MIGRATIONS_FOLDER_DEFAULT = fileURLToPath(new URL('../../../drizzle', import.meta.url));
+// The published package carries drizzle/ beside dist/ (copied at pack time);
+// in the repository it sits at the root, beside packages/.
+const PACKAGED_MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url));
+
+/** Where the migrations ship: drizzle/ in the package, or at the repository root. */
+export const MIGRATIONS_FOLDER_DEFAULT = existsSync(PACKAGED_MIGRATIONS)
+  ? PACKAGED_MIGRATIONS
+  : fileURLToPath(new URL('../../../drizzle', import.meta.url));
 const MIGRATIONS_TABLE = '__migrations';
 // An arbitrary constant shared by every sluice process: "sluice" in ASCII.
 const MIGRATION_LOCK_KEY = 0x736c75696365;
