@@ -22,9 +22,11 @@ export const sluiceSchema = pgSchema('sluice');
 
 const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
-// A name is a queue, job or schedule name: short, printable, no spaces.
+// A name is a queue, job or schedule name: short, printable, no spaces; the
+// rule of NAME_PATTERN (config.ts). The length is a separate test: a counted
+// repeat ({0,127}) costs PostgreSQL's regex engine ~10x more per row.
 const NAME_CHECK = (column: string) =>
-  sql.raw(`${column} ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'`);
+  sql.raw(`${column} ~ '^[A-Za-z0-9][A-Za-z0-9._:-]*$' AND length(${column}) <= 128`);
 
 export interface JobErrorEntry {
   attempt: number;
