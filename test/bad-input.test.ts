@@ -224,6 +224,7 @@ describe('enqueue: job and payload', () => {
   it.each([
     ['a NUL character', 'before\u0000after'],
     ['a lone surrogate', 'before\ud800after'],
+    ['a lone low surrogate', 'before\udc00after'],
   ])('a payload string with %s gets a named error naming the field', async (_what, body) => {
     await expectRejected(() => sluice.enqueue(textJob, { body }), {
       cls: PayloadValidationError,

@@ -1,7 +1,8 @@
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sluice, jobs } from '../packages/sluice/src/index.js';
+import { z } from 'zod';
+import { Sluice, defineJob, jobs } from '../packages/sluice/src/index.js';
 import { count, createTestDb, type TestDb } from './helpers/db.js';
 import { noop, sendEmail } from './helpers/jobs.js';
 
@@ -82,6 +83,27 @@ describe('enqueue in the caller transaction', () => {
     );
     const byId = new Map(rows.map((r) => [Number(r.id), r.n]));
     expect(ids.map((id) => byId.get(id))).toEqual(Array.from({ length: 500 }, (_, n) => n));
+  });
+
+  it('enqueueMany stores each payload exactly as given and counts them in the metrics', async () => {
+    // Each payload is serialized once and joined into the statement's array:
+    // escapes, a literal backslash-u, non-ASCII text and nesting must survive.
+    const textJob = defineJob({ name: 'enqueue.text', queue: 'enqueue-text', schema: z.object({ s: z.string(), more: z.unknown().optional() }) });
+    const payloads = [
+      { s: 'plain' },
+      { s: 'quote " backslash \\ tab \t newline \n' },
+      { s: 'looks like an escape: \\u0000 and \\ud800' },
+      { s: 'é ü 中文 🎉' },
+      { s: 'nested', more: { a: [1, 2.5, null, true, { b: 'c' }] } },
+    ];
+    const ids = await sluice.enqueueMany(textJob, payloads);
+    const { rows } = await db.pool.query<{ id: string; payload: unknown }>(
+      'SELECT id, payload FROM sluice.jobs WHERE id = ANY($1::bigint[])',
+      [ids],
+    );
+    const byId = new Map(rows.map((r) => [Number(r.id), r.payload]));
+    expect(ids.map((id) => byId.get(id))).toEqual(payloads);
+    expect(await count(db.pool, `SELECT sum(enqueued) n FROM sluice.metrics_minutely WHERE queue = 'enqueue-text'`)).toBe(5);
   });
 
   it('delayed jobs wait as scheduled; runAt and delayMs both work', async () => {

@@ -57,18 +57,27 @@ export function buildEnqueueArgs(
   if (opts.runAt && opts.delayMs !== undefined) {
     throw new ValidationError('options.delayMs', 'give runAt or delayMs, not both');
   }
-  const parsed = payloads.map((p) => {
-    const value = parsePayload(job, p);
-    const bad = unstorablePath(value, '');
+  // Each payload is serialized once: the text measured for the size limit is
+  // the text sent, joined into the statement's JSON array.
+  const parsed = new Array<unknown>(payloads.length);
+  const json = new Array<string>(payloads.length);
+  for (let i = 0; i < payloads.length; i++) {
+    const value = parsePayload(job, payloads[i]);
+    const text = JSON.stringify(value ?? null);
+    // JSON.stringify writes a NUL as \u0000 and a lone surrogate as \udXXX,
+    // so text without any \u escape cannot hold either: the walk that finds
+    // the path is only needed when it has one.
+    const bad = text.includes('\\u') ? unstorablePath(value, '') : null;
     if (bad !== null) {
       throw new PayloadValidationError(job.name, [
         { path: bad, message: 'contains a NUL character or an unpaired surrogate, which PostgreSQL cannot store' },
       ]);
     }
-    const size = Buffer.byteLength(JSON.stringify(value ?? null));
+    const size = Buffer.byteLength(text);
     if (size > maxPayloadBytes) throw new PayloadTooLargeError(job.name, size, maxPayloadBytes);
-    return value;
-  });
+    parsed[i] = value;
+    json[i] = text;
+  }
   let groupKeys: (string | null)[] | null = null;
   if (typeof groupKey === 'function') {
     groupKeys = parsed.map((p, i) => {
@@ -87,6 +96,7 @@ export function buildEnqueueArgs(
     args: {
       name: job.name,
       payloads: parsed,
+      payloadsJson: `[${json.join(',')}]`,
       queue: job.queue,
       runAt,
       priority: opts.priority === undefined ? job.priority : priorityValue(opts.priority),

@@ -18,6 +18,8 @@ export interface ClaimedJobRow {
 export interface EnqueueManyArgs {
   name: string;
   payloads: unknown[];
+  /** JSON.stringify(payloads) when the caller already has it (each payload serialized once). */
+  payloadsJson?: string;
   queue: string | null;
   runAt: Date | null;
   priority: number | null;
@@ -36,13 +38,15 @@ export interface EnqueueManyArgs {
 }
 
 export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise<number[]> {
-  const { rows } = await db.query<{ id: string }>({
+  // The ids come back as one bigint[] (in input order) rather than a row
+  // each: a 1,000-row result costs the client ~0.5 ms of CPU to parse.
+  const { rows } = await db.query<{ ids: string[] }>({
     name: 'sluice_job_enqueue_many',
-    text: `SELECT id FROM sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb, $9::text[], $10::text[],
-             $11::text[], $12::bigint[], $13, $14, $15, $16) AS id`,
+    text: `SELECT ARRAY(SELECT sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb, $9::text[], $10::text[],
+             $11::text[], $12::bigint[], $13, $14, $15, $16)) AS ids`,
     values: [
       a.name,
-      JSON.stringify(a.payloads),
+      a.payloadsJson ?? JSON.stringify(a.payloads),
       a.queue,
       a.runAt,
       a.priority,
@@ -59,7 +63,7 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
       a.payloadSizeChecked ? null : 1_048_576,
     ],
   });
-  return rows.map((r) => Number(r.id));
+  return rows[0]!.ids.map(Number);
 }
 
 /**
