@@ -38,12 +38,13 @@ export interface EnqueueManyArgs {
 }
 
 export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise<number[]> {
-  // The ids come back as one bigint[] (in input order) rather than a row
-  // each: a 1,000-row result costs the client ~0.5 ms of CPU to parse.
-  const { rows } = await db.query<{ ids: string[] }>({
+  // The ids come back in input order as one comma-separated text rather than
+  // a row each (a 1,000-row result costs the client ~0.5 ms of CPU to parse)
+  // or a bigint[] (node-postgres's array parser: ~0.35 ms per 1,000).
+  const { rows } = await db.query<{ ids: string }>({
     name: 'sluice_job_enqueue_many',
-    text: `SELECT ARRAY(SELECT sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb, $9::text[], $10::text[],
-             $11::text[], $12::bigint[], $13, $14, $15, $16)) AS ids`,
+    text: `SELECT array_to_string(ARRAY(SELECT sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb, $9::text[],
+             $10::text[], $11::text[], $12::bigint[], $13, $14, $15, $16)), ',') AS ids`,
     values: [
       a.name,
       a.payloadsJson ?? JSON.stringify(a.payloads),
@@ -63,7 +64,8 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
       a.payloadSizeChecked ? null : 1_048_576,
     ],
   });
-  return rows[0]!.ids.map(Number);
+  const ids = rows[0]!.ids;
+  return ids === '' ? [] : ids.split(',').map(Number);
 }
 
 /**
