@@ -23,9 +23,11 @@ export interface Tuning {
   sluicePoolSize: number;
 }
 
-// Picked by a sweep of concurrency/prefetch (25/100, 50/50, 50/200, 100/100) with
-// `pnpm bench --quick --only drain --systems sluice --sluice-concurrency C --sluice-prefetch P`.
-export const TUNING_DEFAULT: Tuning = { sluiceConcurrency: 100, sluicePrefetch: 100, sluicePoolSize: 4 };
+// Picked by a sweep of concurrency/prefetch on a quiet machine (50,000-job drains,
+// three each: 100/100 25-27k jobs/s, 50/400 27-29k, 200/400 26-34k, 100/400 32-40k,
+// 100/1000 37-40k); `pnpm bench --only drain --systems sluice --sluice-concurrency C
+// --sluice-prefetch P` repeats it.
+export const TUNING_DEFAULT: Tuning = { sluiceConcurrency: 100, sluicePrefetch: 1000, sluicePoolSize: 4 };
 
 export function variants(t: Tuning): Variant[] {
   return [
