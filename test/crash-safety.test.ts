@@ -4,6 +4,7 @@ import { CancelledError, Sluice, TimeoutError, createWorker, defineJob, type Wor
 import { spawnFixture, type Child } from './helpers/child.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { holdJob } from './fixtures/hold-job.js';
+import { jobClaim, jobCompleteMany, jobFailMany, jobProgress, jobReleaseMany } from '../packages/sluice/src/sql/jobs.js';
 
 let db: TestDb;
 let sluice: Sluice;
@@ -97,6 +98,37 @@ describe('rescue of a crashed worker', () => {
     await waitUntil(async () => (await sluice.getJob(id)).state === 'dead', { what: 'dead' });
     const { rows } = await db.pool.query('SELECT reason FROM sluice.dead_jobs WHERE id = $1', [id]);
     expect(rows[0].reason).toBe('crashed');
+  });
+});
+
+describe('a claim lost in a crash', () => {
+  // Claims commit without waiting for the WAL flush. If the server crashes
+  // before the flush, the job is back as it was before the claim, and the
+  // next claim hands out the same attempt number again: the first worker's
+  // late answers must still be refused, which the worker id in the fence does.
+  it('reuses the attempt number, and the first worker can no longer complete, fail, report or release the job', async () => {
+    const lostClaim = defineJob({ name: 'lost.claim', queue: 'lost-claim', schema: z.object({}) });
+    const id = await sluice.enqueue(lostClaim, {});
+    const [first] = await jobClaim(db.pool, { queues: ['lost-claim'], limits: [1], workerId: 'worker-A', leaseMs: 60_000 });
+    expect(first).toMatchObject({ id: String(id), attempt: 1 });
+    // What crash recovery leaves when the claim's commit never reached the disk.
+    await db.pool.query(`UPDATE sluice.jobs SET state = 'available', attempt = 0, locked_by = NULL, locked_until = NULL, attempted_at = NULL WHERE id = $1`, [id]);
+    const [second] = await jobClaim(db.pool, { queues: ['lost-claim'], limits: [1], workerId: 'worker-B', leaseMs: 60_000 });
+    expect(second).toMatchObject({ id: String(id), attempt: 1 });
+
+    const late = { ids: [id], attempts: [1], runMs: [5], workerId: 'worker-A' };
+    expect(await jobCompleteMany(db.pool, { ...late, results: [null] })).toEqual(new Set());
+    const error = { attempt: 1, at: new Date().toISOString(), kind: 'error' as const, name: 'Error', message: 'late' };
+    expect(await jobFailMany(db.pool, { ...late, errors: [error], permanent: [true], retryDelaysMs: [null] })).toEqual(new Map());
+    expect(await jobProgress(db.pool, { id, attempt: 1, pct: 50, message: null, workerId: 'worker-A' })).toBe(false);
+    expect(await jobReleaseMany(db.pool, [id], [1], 'worker-A')).toBe(0);
+    const row = await db.pool.query(`SELECT state, attempt, locked_by, progress FROM sluice.jobs WHERE id = $1`, [id]);
+    expect(row.rows[0]).toEqual({ state: 'running', attempt: 1, locked_by: 'worker-B', progress: null });
+
+    // The worker that holds it still answers.
+    expect(await jobProgress(db.pool, { id, attempt: 1, pct: 50, message: null, workerId: 'worker-B' })).toBe(true);
+    expect(await jobCompleteMany(db.pool, { ids: [id], attempts: [1], results: [null], runMs: [5], workerId: 'worker-B' })).toEqual(new Set([id]));
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE id = ${id} AND state = 'completed'`)).toBe(1);
   });
 });
 

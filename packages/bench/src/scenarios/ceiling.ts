@@ -70,10 +70,11 @@ async function procedureSql(client: pg.Client, batch: number): Promise<string> {
   const claim = await capture((db) =>
     jobClaim(db, { queues: ['default'], limits: [batch], workerId: WORKER_ID, leaseMs: LEASE_MS }),
   );
-  // Per-job arrays the worker fills from the handler's answer; a no-op answers null in no time.
+  // Per-job arrays the worker fills from the handler's answer (a no-op answers null in no
+  // time), and the worker's id, which fences its writes.
   const ids = [1];
   const attempts = [1];
-  const complete = await capture((db) => jobCompleteMany(db, { ids, attempts, results: [null], runMs: [0] }));
+  const complete = await capture((db) => jobCompleteMany(db, { ids, attempts, results: [null], runMs: [0], workerId: WORKER_ID }));
   const claimTypes = await parameterTypes(client, claim.text);
   const completeTypes = await parameterTypes(client, complete.text);
   if (claimTypes.length !== claim.values.length || completeTypes.length !== complete.values.length) {
@@ -88,6 +89,7 @@ async function procedureSql(client: pg.Client, batch: number): Promise<string> {
     if (Array.isArray(v) && v.length === 1 && type.endsWith('[]')) {
       return `    _d${k + 1} := array_fill(${literal(v[0], type.slice(0, -2))}, ARRAY[cardinality(ids)]);`;
     }
+    if (!Array.isArray(v)) return `    _d${k + 1} := ${literal(v, type)};`;
     throw new Error(`ceiling: cannot tell what complete parameter $${k + 1} carries`);
   });
   return `

@@ -15,6 +15,19 @@ export interface LatencySample {
   p95: number;
   p99: number;
   max: number;
+  /** How long each enqueue call took (its commit included): what the server and disk give a producer. */
+  enqueueP50: number;
+  enqueueP99: number;
+  /** From the enqueue call returning (committed) to the handler starting; 0 when the handler was first. */
+  afterCommitP50: number;
+  afterCommitP99: number;
+}
+
+interface ProducerTimes {
+  /** Duration of each enqueue call, ms. */
+  calls: number[];
+  /** When each job's enqueue call returned, by job number. */
+  returned: Map<number, number>;
 }
 
 const PRODUCER_CONNECTIONS = 8;
@@ -25,7 +38,14 @@ const PRODUCER_CONNECTIONS = 8;
  * latency instead of silently lowering the rate. At most `inFlight` calls
  * run at once, so no library's pool gives up waiting for a connection.
  */
-async function produce(producer: Producer, rate: number, seconds: number, from: number, inFlight: number): Promise<number> {
+async function produce(
+  producer: Producer,
+  rate: number,
+  seconds: number,
+  from: number,
+  inFlight: number,
+  times: ProducerTimes,
+): Promise<number> {
   const total = Math.round(rate * seconds);
   const start = performance.now();
   let next = 0;
@@ -36,7 +56,11 @@ async function produce(producer: Producer, rate: number, seconds: number, from: 
       const due = start + (k * 1000) / rate;
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
+      const sent = performance.now();
       await producer.enqueueOne({ i: from + k, t: due });
+      const back = performance.now();
+      times.calls.push(back - sent);
+      times.returned.set(from + k, back);
     }
   };
   await Promise.all(Array.from({ length: inFlight }, sender));
@@ -52,11 +76,13 @@ export async function latency(
 ): Promise<LatencySample> {
   const url = await freshDatabase(sys.key, (u) => sys.install(u));
   const latencies: number[] = [];
+  const startedAt = new Map<number, number>();
   let seen = 0;
   const onJob = (p: Payload) => {
-    const ms = performance.now() - p.t!;
+    const now = performance.now();
     if (p.i >= 0) {
-      latencies.push(ms);
+      latencies.push(now - p.t!);
+      startedAt.set(p.i, now);
       seen++;
     }
   };
@@ -64,13 +90,17 @@ export async function latency(
   // Several connections, so commits overlap (group commit) as they would from many request handlers.
   const producer = await sys.producer(url, { ...variant.options, poolSize: PRODUCER_CONNECTIONS });
   try {
-    await produce(producer, rate, warmupSeconds, -Math.round(rate * warmupSeconds) - 1, PRODUCER_CONNECTIONS);
-    const elapsed = await produce(producer, rate, seconds, 0, PRODUCER_CONNECTIONS);
+    const warm: ProducerTimes = { calls: [], returned: new Map() };
+    await produce(producer, rate, warmupSeconds, -Math.round(rate * warmupSeconds) - 1, PRODUCER_CONNECTIONS, warm);
+    const times: ProducerTimes = { calls: [], returned: new Map() };
+    const elapsed = await produce(producer, rate, seconds, 0, PRODUCER_CONNECTIONS, times);
     const total = Math.round(rate * seconds);
     const deadline = performance.now() + 30_000;
     while (seen < total && performance.now() < deadline) await sleep(5);
     if (seen < total) throw new Error(`only ${seen} of ${total} jobs started within 30 s of the last enqueue`);
     const sorted = latencies.sort((a, b) => a - b);
+    const calls = times.calls.sort((a, b) => a - b);
+    const afterCommit = [...startedAt].map(([i, at]) => Math.max(0, at - times.returned.get(i)!)).sort((a, b) => a - b);
     return {
       jobs: total,
       ratePerSecond: total / elapsed,
@@ -78,6 +108,10 @@ export async function latency(
       p95: percentile(sorted, 95),
       p99: percentile(sorted, 99),
       max: sorted[sorted.length - 1]!,
+      enqueueP50: percentile(calls, 50),
+      enqueueP99: percentile(calls, 99),
+      afterCommitP50: percentile(afterCommit, 50),
+      afterCommitP99: percentile(afterCommit, 99),
     };
   } finally {
     await producer.close();

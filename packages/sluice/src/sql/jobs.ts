@@ -101,12 +101,12 @@ export async function jobClaim(
  */
 export async function jobCompleteMany(
   db: Queryable,
-  a: { ids: number[]; attempts: number[]; results: (string | null)[]; runMs: number[] },
+  a: { ids: number[]; attempts: number[]; results: (string | null)[]; runMs: number[]; workerId?: string },
 ): Promise<Set<number>> {
   const { rows } = await db.query<{ id: string }>({
     name: 'sluice_job_complete_many',
-    text: `SELECT id FROM sluice.job_complete_many($1::bigint[], $2::integer[], $3::jsonb[], $4::integer[]) AS id`,
-    values: [a.ids, a.attempts, a.results, a.runMs],
+    text: `SELECT id FROM sluice.job_complete_many($1::bigint[], $2::integer[], $3::jsonb[], $4::integer[], $5::text) AS id`,
+    values: [a.ids, a.attempts, a.results, a.runMs, a.workerId ?? null],
   });
   return new Set(rows.map((r) => Number(r.id)));
 }
@@ -118,14 +118,16 @@ export interface FailArgs {
   permanent: boolean[];
   retryDelaysMs: (number | null)[];
   runMs: number[];
+  /** The worker answering: its writes apply only to jobs it holds. */
+  workerId?: string;
 }
 
 /** Records failed attempts; see sluice.job_fail_many. Returns the outcome per applied id. */
 export async function jobFailMany(db: Queryable, a: FailArgs): Promise<Map<number, 'retry' | 'dead'>> {
   const { rows } = await db.query<{ id: string; outcome: 'retry' | 'dead' }>({
     name: 'sluice_job_fail_many',
-    text: `SELECT id, outcome FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[], $5::integer[], $6::integer[])`,
-    values: [a.ids, a.attempts, a.errors.map((e) => JSON.stringify(e)), a.permanent, a.retryDelaysMs, a.runMs],
+    text: `SELECT id, outcome FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[], $5::integer[], $6::integer[], $7::text)`,
+    values: [a.ids, a.attempts, a.errors.map((e) => JSON.stringify(e)), a.permanent, a.retryDelaysMs, a.runMs, a.workerId ?? null],
   });
   return new Map(rows.map((r) => [Number(r.id), r.outcome]));
 }
@@ -135,7 +137,7 @@ export async function jobFailMany(db: Queryable, a: FailArgs): Promise<Map<numbe
  * to their queue at once. The attempt is handed back too: it never ran to an
  * answer, so it must not count against the job's retry budget.
  */
-export async function jobReleaseMany(db: Queryable, ids: number[], attempts: number[]): Promise<number> {
+export async function jobReleaseMany(db: Queryable, ids: number[], attempts: number[], workerId: string): Promise<number> {
   const { rows } = await db.query<{ n: string }>({
     name: 'sluice_job_release_many',
     text: `
@@ -144,12 +146,13 @@ export async function jobReleaseMany(db: Queryable, ids: number[], attempts: num
         SET state = 'available', attempt = j.attempt - 1, locked_by = NULL, locked_until = NULL
         FROM unnest($1::bigint[], $2::integer[]) AS i(id, attempt)
         WHERE j.id = ANY($1::bigint[]) AND j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
+          AND j.locked_by = $3
         RETURNING j.queue
       ), notified AS (
         SELECT pg_notify('sluice_jobs', queue) FROM (SELECT DISTINCT queue FROM released) q
       )
       SELECT (SELECT count(*) FROM released) AS n, (SELECT count(*) FROM notified) AS queues`,
-    values: [ids, attempts],
+    values: [ids, attempts, workerId],
   });
   return Number(rows[0]?.n ?? 0);
 }
@@ -165,11 +168,14 @@ export async function jobRescueExpired(db: Queryable, batchSize: number): Promis
 }
 
 /** Fenced progress write; false when the attempt no longer holds the job. */
-export async function jobProgress(db: Queryable, a: { id: number; attempt: number; pct: number; message: string | null }): Promise<boolean> {
+export async function jobProgress(
+  db: Queryable,
+  a: { id: number; attempt: number; pct: number; message: string | null; workerId: string },
+): Promise<boolean> {
   const { rows } = await db.query<{ ok: boolean }>({
     name: 'sluice_job_progress',
-    text: `SELECT sluice.job_progress($1, $2, $3, $4) AS ok`,
-    values: [a.id, a.attempt, a.pct, a.message],
+    text: `SELECT sluice.job_progress($1, $2, $3, $4, $5) AS ok`,
+    values: [a.id, a.attempt, a.pct, a.message, a.workerId],
   });
   return rows[0]?.ok ?? false;
 }

@@ -43,6 +43,7 @@ export class Completer {
 
   constructor(
     private readonly db: Queryable,
+    private readonly workerId: string,
     private readonly logger: Logger,
     private readonly onApplied: (ack: Ack, result: AckResult) => void,
   ) {}
@@ -103,6 +104,7 @@ export class Completer {
             attempts: completes.map((a) => a.attempt),
             results: completes.map((a) => a.result),
             runMs: completes.map((a) => a.runMs),
+            workerId: this.workerId,
           })
         : Promise.resolve(new Set<number>()),
       fails.length
@@ -113,6 +115,7 @@ export class Completer {
             permanent: fails.map((a) => a.permanent),
             retryDelaysMs: fails.map((a) => a.retryDelayMs),
             runMs: fails.map((a) => a.runMs),
+            workerId: this.workerId,
           })
         : Promise.resolve(new Map<number, 'retry' | 'dead'>()),
     ]);

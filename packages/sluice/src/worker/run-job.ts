@@ -21,6 +21,7 @@ export interface RunningJob {
 
 export interface RunJobEnv {
   db: Queryable;
+  workerId: string;
   logger: Logger;
   abortGraceMs: number;
   maxResultBytes: number;
@@ -96,7 +97,7 @@ export async function runJob(
       get logger() {
         return log();
       },
-      progress: (pct, message) => (progress ??= progressReporter(env.db, running, log())).report(pct, message),
+      progress: (pct, message) => (progress ??= progressReporter(env.db, running, env.workerId, log())).report(pct, message),
       payload,
     };
     const work = Promise.resolve().then(() =>

@@ -95,6 +95,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.ownsPool = opened.owned;
     this.runEnv = {
       db: this.pool,
+      workerId: this.id,
       logger: this.logger,
       abortGraceMs: o.abortGraceMs,
       maxResultBytes: o.maxResultBytes,
@@ -106,7 +107,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       { ...ops, workerDeadAfterMs: o.workerDeadAfterMs, onAlert: (event) => this.emit('alert', event) },
       this.logger,
     );
-    this.completer = new Completer(this.pool, this.logger, (ack, result) => this.acknowledged(ack, result));
+    this.completer = new Completer(this.pool, this.id, this.logger, (ack, result) => this.acknowledged(ack, result));
     this.fetcher = new Fetcher(
       this.pool,
       {
@@ -231,7 +232,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   /** Hands jobs back to their queue; on failure their leases lapse and the rescuer does it. */
   private async release(ids: number[], attempts: number[]): Promise<void> {
     if (ids.length === 0) return;
-    await jobReleaseMany(this.pool, ids, attempts).catch((err) =>
+    await jobReleaseMany(this.pool, ids, attempts, this.id).catch((err) =>
       this.logger.warn({ err, jobs: ids.length }, 'could not release jobs; their leases will lapse'),
     );
   }
