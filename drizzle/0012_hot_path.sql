@@ -6,9 +6,14 @@
 -- sequential scan of the whole table, so every claim read every live job
 -- (EXPLAIN ANALYZE, 50,000 queued: 24 ms of a 48 ms 1,000-job claim). The ids
 -- now go in as an array, which is always a primary-key lookup.
-CREATE OR REPLACE FUNCTION sluice.claim(queue_names text[], limits integer[], worker_id text, lease_ms integer)
+DROP FUNCTION sluice.claim(text[], integer[], text, integer);
+--> statement-breakpoint
+-- `lease` identifies this claim: the claim's time (attempted_at) in epoch
+-- microseconds. Every later write of the worker presents it with the attempt
+-- and the worker id.
+CREATE FUNCTION sluice.claim(queue_names text[], limits integer[], worker_id text, lease_ms integer)
 RETURNS TABLE (id bigint, name text, queue text, payload jsonb, priority smallint, attempt integer,
-  max_attempts integer, timeout_ms integer, created_at timestamptz, run_at timestamptz)
+  max_attempts integer, timeout_ms integer, created_at timestamptz, run_at timestamptz, lease bigint)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -22,9 +27,11 @@ DECLARE
 BEGIN
   -- Claims commit without waiting for the WAL flush, like acknowledgements.
   -- A claim lost in a crash leaves the job as it was (available, the
-  -- previous attempt number); the worker that ran it is refused at every
-  -- later write, since those are fenced by its worker id as well as the
-  -- attempt, which a new claim after the restart may reuse.
+  -- previous attempt number), and a new claim after the restart may reuse
+  -- that attempt number, even in the same worker; the first run's answers
+  -- are still refused, since every write is fenced by the claim's lease
+  -- (its time) as well. Queues with limits commit their claims synchronously
+  -- (below): a lost claim would have let them run over their limit.
   PERFORM set_config('synchronous_commit', 'off', true);
   FOR i IN 1..coalesce(cardinality(queue_names), 0) LOOP
     q := queue_names[i];
@@ -45,10 +52,11 @@ BEGIN
         LIMIT want
         FOR UPDATE SKIP LOCKED))
       RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
-                j.created_at, j.run_at;
+                j.created_at, j.run_at, (extract(epoch FROM j.attempted_at) * 1000000)::bigint;
       CONTINUE;
     END IF;
 
+    PERFORM set_config('synchronous_commit', 'on', true);
     SELECT * INTO cfg FROM sluice.queues x WHERE x.name = q FOR UPDATE;
     IF cfg.concurrency IS NOT NULL THEN
       SELECT count(*) INTO running FROM sluice.jobs j WHERE j.queue = q AND j.state = 'running';
@@ -123,7 +131,7 @@ BEGIN
         locked_until = now() + lease_ms * interval '1 millisecond', attempted_at = now()
     WHERE j.id = ANY(chosen)
     RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
-              j.created_at, j.run_at;
+              j.created_at, j.run_at, (extract(epoch FROM j.attempted_at) * 1000000)::bigint;
     GET DIAGNOSTICS taken = ROW_COUNT;
     IF cfg.rate_limit_count IS NOT NULL THEN
       UPDATE sluice.queues x SET rate_window_used = x.rate_window_used + taken WHERE x.name = q;
@@ -131,8 +139,8 @@ BEGIN
   END LOOP;
 END $$;
 --> statement-breakpoint
--- Completion: one DELETE fenced by id + attempt + state (and the worker id,
--- when the caller is a worker), instead of locking
+-- Completion: one DELETE fenced by id + attempt + state (and the worker id
+-- and the claim's lease, when the caller is a worker), instead of locking
 -- the rows with SELECT ... FOR UPDATE and then deleting them by id: one
 -- primary-key probe and one row lock per job fewer. The DELETE re-checks its
 -- condition on rows a concurrent rescue changed, so a stale answer still
@@ -141,7 +149,7 @@ END $$;
 DROP FUNCTION sluice.job_complete_many(bigint[], integer[], jsonb[], integer[]);
 --> statement-breakpoint
 CREATE FUNCTION sluice.job_complete_many(ids bigint[], attempts integer[], results jsonb[] DEFAULT NULL, run_ms integer[] DEFAULT NULL,
-  worker_id text DEFAULT NULL)
+  worker_id text DEFAULT NULL, leases bigint[] DEFAULT NULL)
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -157,11 +165,13 @@ BEGIN
   WITH input AS (
     SELECT * FROM unnest(ids, attempts,
       coalesce(results, array_fill(NULL::jsonb, ARRAY[cardinality(ids)])),
-      coalesce(run_ms, array_fill(NULL::integer, ARRAY[cardinality(ids)]))) AS u(id, attempt, result, run_ms)
+      coalesce(run_ms, array_fill(NULL::integer, ARRAY[cardinality(ids)])),
+      coalesce(leases, array_fill(NULL::bigint, ARRAY[cardinality(ids)]))) AS u(id, attempt, result, run_ms, lease)
   ), gone AS (
     DELETE FROM sluice.jobs j USING input i
     WHERE j.id = ANY(ids) AND j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
       AND (worker_id IS NULL OR j.locked_by = worker_id)
+      AND (i.lease IS NULL OR j.attempted_at = timestamptz 'epoch' + i.lease * interval '1 microsecond')
     RETURNING j.*, i.result AS r_result, i.run_ms AS r_run_ms
   ), kept AS (
     INSERT INTO sluice.job_history (id, queue, name, payload, priority, attempt, max_attempts, state, errors,
@@ -196,12 +206,12 @@ BEGIN
   RETURN QUERY SELECT unnest(done_ids);
 END $$;
 --> statement-breakpoint
--- Failures and progress are fenced by the worker id too (see sluice.claim).
+-- Failures and progress are fenced by the worker id and the claim's lease too (see sluice.claim).
 DROP FUNCTION sluice.job_fail_many(bigint[], integer[], jsonb[], boolean[], integer[], integer[]);
 --> statement-breakpoint
 CREATE FUNCTION sluice.job_fail_many(
   ids bigint[], attempts integer[], errors jsonb[], permanent boolean[], retry_delays_ms integer[] DEFAULT NULL,
-  run_ms integer[] DEFAULT NULL, worker_id text DEFAULT NULL
+  run_ms integer[] DEFAULT NULL, worker_id text DEFAULT NULL, leases bigint[] DEFAULT NULL
 ) RETURNS TABLE (id bigint, outcome text) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -218,14 +228,16 @@ BEGIN
   WITH input AS (
     SELECT * FROM unnest(ids, attempts, errors, permanent,
       coalesce(retry_delays_ms, array_fill(NULL::integer, ARRAY[cardinality(ids)])),
-      coalesce(run_ms, array_fill(NULL::integer, ARRAY[cardinality(ids)])))
-      AS u(id, attempt, error, permanent, delay_ms, run_ms)
+      coalesce(run_ms, array_fill(NULL::integer, ARRAY[cardinality(ids)])),
+      coalesce(leases, array_fill(NULL::bigint, ARRAY[cardinality(ids)])))
+      AS u(id, attempt, error, permanent, delay_ms, run_ms, lease)
   ), target AS (
     SELECT j.id, j.queue, j.run_at, i.run_ms, i.error, i.permanent, (i.permanent OR j.attempt >= j.max_attempts) AS to_dead,
       coalesce(i.delay_ms, sluice.retry_delay_ms(j.attempt, j.backoff_kind, j.backoff_base_ms,
         j.backoff_factor, j.backoff_max_ms, j.backoff_jitter)) AS delay_ms
     FROM sluice.jobs j JOIN input i ON i.id = j.id AND i.attempt = j.attempt
     WHERE j.id = ANY(ids) AND j.state = 'running' AND (worker_id IS NULL OR j.locked_by = worker_id)
+      AND (i.lease IS NULL OR j.attempted_at = timestamptz 'epoch' + i.lease * interval '1 microsecond')
     FOR UPDATE OF j
   ), counted AS (
     SELECT sluice.metrics_add(t.queue, failed => count(*), retried => count(*) FILTER (WHERE NOT t.to_dead),
@@ -274,11 +286,13 @@ END $$;
 --> statement-breakpoint
 DROP FUNCTION sluice.job_progress(bigint, integer, integer, text);
 --> statement-breakpoint
-CREATE FUNCTION sluice.job_progress(job_id bigint, job_attempt integer, pct integer, message text, worker_id text DEFAULT NULL)
+CREATE FUNCTION sluice.job_progress(job_id bigint, job_attempt integer, pct integer, message text, worker_id text DEFAULT NULL,
+  lease bigint DEFAULT NULL)
 RETURNS boolean LANGUAGE sql AS $$
   WITH upd AS (
     UPDATE sluice.jobs SET progress = greatest(0, least(100, pct)), progress_message = left(message, 1000)
     WHERE id = job_id AND attempt = job_attempt AND state = 'running' AND (worker_id IS NULL OR locked_by = worker_id)
+      AND (lease IS NULL OR attempted_at = timestamptz 'epoch' + lease * interval '1 microsecond')
     RETURNING 1
   )
   SELECT EXISTS (SELECT 1 FROM upd)

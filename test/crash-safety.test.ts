@@ -104,31 +104,75 @@ describe('rescue of a crashed worker', () => {
 describe('a claim lost in a crash', () => {
   // Claims commit without waiting for the WAL flush. If the server crashes
   // before the flush, the job is back as it was before the claim, and the
-  // next claim hands out the same attempt number again: the first worker's
-  // late answers must still be refused, which the worker id in the fence does.
-  it('reuses the attempt number, and the first worker can no longer complete, fail, report or release the job', async () => {
-    const lostClaim = defineJob({ name: 'lost.claim', queue: 'lost-claim', schema: z.object({}) });
+  // next claim hands out the same attempt number again, possibly to the same
+  // worker: the earlier run's late answers must still be refused, which the
+  // claim's lease (its time) in the fence does.
+  const lostClaim = defineJob({ name: 'lost.claim', queue: 'lost-claim', schema: z.object({}) });
+  // What crash recovery leaves when the claim's commit never reached the disk.
+  const undoClaim = (id: number) =>
+    db.pool.query(`UPDATE sluice.jobs SET state = 'available', attempt = 0, locked_by = NULL, locked_until = NULL, attempted_at = NULL WHERE id = $1`, [id]);
+
+  it.each([
+    ['another worker', 'worker-B'],
+    ['the same worker', 'worker-A'],
+  ])('reuses the attempt number when %s claims it again, and the first run can no longer complete, fail, report or release it', async (_, again) => {
     const id = await sluice.enqueue(lostClaim, {});
     const [first] = await jobClaim(db.pool, { queues: ['lost-claim'], limits: [1], workerId: 'worker-A', leaseMs: 60_000 });
     expect(first).toMatchObject({ id: String(id), attempt: 1 });
-    // What crash recovery leaves when the claim's commit never reached the disk.
-    await db.pool.query(`UPDATE sluice.jobs SET state = 'available', attempt = 0, locked_by = NULL, locked_until = NULL, attempted_at = NULL WHERE id = $1`, [id]);
-    const [second] = await jobClaim(db.pool, { queues: ['lost-claim'], limits: [1], workerId: 'worker-B', leaseMs: 60_000 });
+    await undoClaim(id);
+    const [second] = await jobClaim(db.pool, { queues: ['lost-claim'], limits: [1], workerId: again, leaseMs: 60_000 });
     expect(second).toMatchObject({ id: String(id), attempt: 1 });
+    expect(second!.lease).not.toBe(first!.lease);
 
-    const late = { ids: [id], attempts: [1], runMs: [5], workerId: 'worker-A' };
+    const late = { ids: [id], attempts: [1], runMs: [5], workerId: 'worker-A', leases: [first!.lease] };
     expect(await jobCompleteMany(db.pool, { ...late, results: [null] })).toEqual(new Set());
     const error = { attempt: 1, at: new Date().toISOString(), kind: 'error' as const, name: 'Error', message: 'late' };
     expect(await jobFailMany(db.pool, { ...late, errors: [error], permanent: [true], retryDelaysMs: [null] })).toEqual(new Map());
-    expect(await jobProgress(db.pool, { id, attempt: 1, pct: 50, message: null, workerId: 'worker-A' })).toBe(false);
-    expect(await jobReleaseMany(db.pool, [id], [1], 'worker-A')).toBe(0);
+    expect(await jobProgress(db.pool, { id, attempt: 1, pct: 50, message: null, workerId: 'worker-A', lease: first!.lease })).toBe(false);
+    expect(await jobReleaseMany(db.pool, { ids: [id], attempts: [1], leases: [first!.lease], workerId: 'worker-A' })).toBe(0);
     const row = await db.pool.query(`SELECT state, attempt, locked_by, progress FROM sluice.jobs WHERE id = $1`, [id]);
-    expect(row.rows[0]).toEqual({ state: 'running', attempt: 1, locked_by: 'worker-B', progress: null });
+    expect(row.rows[0]).toEqual({ state: 'running', attempt: 1, locked_by: again, progress: null });
 
-    // The worker that holds it still answers.
-    expect(await jobProgress(db.pool, { id, attempt: 1, pct: 50, message: null, workerId: 'worker-B' })).toBe(true);
-    expect(await jobCompleteMany(db.pool, { ids: [id], attempts: [1], results: [null], runMs: [5], workerId: 'worker-B' })).toEqual(new Set([id]));
+    // The claim that holds it still answers.
+    const live = { workerId: again, lease: second!.lease };
+    expect(await jobProgress(db.pool, { id, attempt: 1, pct: 50, message: null, ...live })).toBe(true);
+    expect(await jobCompleteMany(db.pool, { ids: [id], attempts: [1], results: [null], runMs: [5], workerId: again, leases: [live.lease] })).toEqual(new Set([id]));
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE id = ${id} AND state = 'completed'`)).toBe(1);
+  });
+
+  it('a worker that gets a job it still runs stops the earlier run; the job completes once, by the new run', async () => {
+    const runs: { attempt: number; signal: AbortSignal }[] = [];
+    const finishes: string[] = [];
+    const w = inProcessWorker({
+      queues: ['lost-claim'],
+      handlers: [
+        lostClaim.handle(async (_, ctx) => {
+          const run = runs.push({ attempt: ctx.job.attempt, signal: ctx.signal });
+          // The first run waits until it is stopped; the second finishes at once.
+          if (run === 1) {
+            await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+            finishes.push(`first stopped: ${(ctx.signal.reason as Error).name}`);
+            return 'first';
+          }
+          finishes.push('second done');
+          return 'second';
+        }),
+      ],
+    });
+    await w.start();
+    const id = await sluice.enqueue(lostClaim, {});
+    await waitUntil(async () => runs.length === 1 || undefined, { what: 'first run' });
+    await undoClaim(id);
+    await db.pool.query(`SELECT pg_notify('sluice_jobs', 'lost-claim')`);
+    await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE id = ${id}`)) === 1 || undefined, {
+      what: 'the job completed',
+    });
+    expect(runs.map((r) => r.attempt)).toEqual([1, 1]);
+    expect(runs[0]!.signal.aborted).toBe(true);
+    expect(finishes.sort()).toEqual(['first stopped: LeaseLostError', 'second done']);
+    const hist = await db.pool.query(`SELECT state, attempt, result FROM sluice.job_history WHERE id = $1`, [id]);
+    expect(hist.rows).toEqual([{ state: 'completed', attempt: 1, result: 'second' }]);
+    expect(w.load.running).toBe(0);
   });
 });
 

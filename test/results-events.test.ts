@@ -373,6 +373,30 @@ describe('middleware', () => {
     expect(log).toEqual(['wrap>', 'm2>', 'm5>', 'handler2', '<m5', '<m2', '<wrap']);
   });
 
+  it('a middleware may replace ctx.logger and ctx.signal, and the handler gets what it set', async () => {
+    const mwSwap = defineJob({ name: 're.mw3', queue: 're.mw3', schema: z.object({}), maxAttempts: 1 });
+    const replaced = new AbortController();
+    const w = worker({
+      queues: ['re.mw3'],
+      middleware: [
+        async (ctx, next) => {
+          ctx.logger = ctx.logger.child({ traceId: 'trace-1' });
+          ctx.signal = replaced.signal;
+          return next();
+        },
+      ],
+      handlers: [
+        mwSwap.handle(async (_, ctx) => ({
+          traceId: (ctx.logger.bindings() as { traceId?: string }).traceId,
+          sameSignal: ctx.signal === replaced.signal,
+        })),
+      ],
+    });
+    await w.start();
+    const id = await sluice.enqueue(mwSwap, {});
+    expect(await sluice.waitFor(id, { timeoutMs: 10_000 })).toEqual({ traceId: 'trace-1', sameSignal: true });
+  });
+
   it('a middleware may answer without calling the handler, or fail the job; calling next() twice fails it', async () => {
     let handlerRuns = 0;
     const w = worker({

@@ -13,6 +13,8 @@ export interface ClaimedJobRow {
   max_attempts: number;
   timeout_ms: number | null;
   created_at: Date;
+  /** This claim's lease token (its time in epoch microseconds): every later write presents it. */
+  lease: number;
 }
 
 export interface EnqueueManyArgs {
@@ -43,8 +45,10 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
   // or a bigint[] (node-postgres's array parser: ~0.35 ms per 1,000).
   const { rows } = await db.query<{ ids: string }>({
     name: 'sluice_job_enqueue_many',
-    text: `SELECT array_to_string(ARRAY(SELECT sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb, $9::text[],
-             $10::text[], $11::text[], $12::bigint[], $13, $14, $15, $16)), ',') AS ids`,
+    // coalesce: array_to_string skips NULLs, and a NULL id (a unique-key
+    // duplicate whose live job ended meanwhile) must keep its place (as 0).
+    text: `SELECT array_to_string(ARRAY(SELECT coalesce(e.id, 0) FROM sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb,
+             $9::text[], $10::text[], $11::text[], $12::bigint[], $13, $14, $15, $16) AS e(id)), ',') AS ids`,
     values: [
       a.name,
       a.payloadsJson ?? JSON.stringify(a.payloads),
@@ -82,15 +86,19 @@ export async function jobClaim(
   // claim's, so jobs start highest priority first and FIFO within a
   // priority. created_at comes as epoch milliseconds: a number is far
   // cheaper to print and parse than a timestamp, thousands of times a second.
-  const { rows } = await db.query<ClaimedJobRow & { created_ms: number }>({
+  const { rows } = await db.query<ClaimedJobRow & { created_ms: number; lease_us: string }>({
     name: 'sluice_job_claim',
     text: `SELECT c.id, c.name, c.queue, c.payload, c.priority, c.attempt, c.max_attempts, c.timeout_ms,
-                  (extract(epoch FROM c.created_at) * 1000)::float8 AS created_ms
+                  (extract(epoch FROM c.created_at) * 1000)::float8 AS created_ms, c.lease AS lease_us
            FROM sluice.claim($1::text[], $2::integer[], $3, $4) c
            ORDER BY c.priority DESC, c.run_at, c.id`,
     values: [a.queues, a.limits, a.workerId, a.leaseMs],
   });
-  for (const r of rows) r.created_at = new Date(r.created_ms);
+  for (const r of rows) {
+    r.created_at = new Date(r.created_ms);
+    // Epoch microseconds stay below 2^53 until the year 2255.
+    r.lease = Number(r.lease_us);
+  }
   return rows;
 }
 
@@ -101,12 +109,12 @@ export async function jobClaim(
  */
 export async function jobCompleteMany(
   db: Queryable,
-  a: { ids: number[]; attempts: number[]; results: (string | null)[]; runMs: number[]; workerId?: string },
+  a: { ids: number[]; attempts: number[]; results: (string | null)[]; runMs: number[]; workerId?: string; leases?: number[] },
 ): Promise<Set<number>> {
   const { rows } = await db.query<{ id: string }>({
     name: 'sluice_job_complete_many',
-    text: `SELECT id FROM sluice.job_complete_many($1::bigint[], $2::integer[], $3::jsonb[], $4::integer[], $5::text) AS id`,
-    values: [a.ids, a.attempts, a.results, a.runMs, a.workerId ?? null],
+    text: `SELECT id FROM sluice.job_complete_many($1::bigint[], $2::integer[], $3::jsonb[], $4::integer[], $5::text, $6::bigint[]) AS id`,
+    values: [a.ids, a.attempts, a.results, a.runMs, a.workerId ?? null, a.leases ?? null],
   });
   return new Set(rows.map((r) => Number(r.id)));
 }
@@ -118,16 +126,27 @@ export interface FailArgs {
   permanent: boolean[];
   retryDelaysMs: (number | null)[];
   runMs: number[];
-  /** The worker answering: its writes apply only to jobs it holds. */
+  /** The worker answering, and the lease of each claim: writes apply only to the claims named. */
   workerId?: string;
+  leases?: number[];
 }
 
 /** Records failed attempts; see sluice.job_fail_many. Returns the outcome per applied id. */
 export async function jobFailMany(db: Queryable, a: FailArgs): Promise<Map<number, 'retry' | 'dead'>> {
   const { rows } = await db.query<{ id: string; outcome: 'retry' | 'dead' }>({
     name: 'sluice_job_fail_many',
-    text: `SELECT id, outcome FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[], $5::integer[], $6::integer[], $7::text)`,
-    values: [a.ids, a.attempts, a.errors.map((e) => JSON.stringify(e)), a.permanent, a.retryDelaysMs, a.runMs, a.workerId ?? null],
+    text: `SELECT id, outcome FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[], $5::integer[], $6::integer[],
+             $7::text, $8::bigint[])`,
+    values: [
+      a.ids,
+      a.attempts,
+      a.errors.map((e) => JSON.stringify(e)),
+      a.permanent,
+      a.retryDelaysMs,
+      a.runMs,
+      a.workerId ?? null,
+      a.leases ?? null,
+    ],
   });
   return new Map(rows.map((r) => [Number(r.id), r.outcome]));
 }
@@ -137,22 +156,25 @@ export async function jobFailMany(db: Queryable, a: FailArgs): Promise<Map<numbe
  * to their queue at once. The attempt is handed back too: it never ran to an
  * answer, so it must not count against the job's retry budget.
  */
-export async function jobReleaseMany(db: Queryable, ids: number[], attempts: number[], workerId: string): Promise<number> {
+export async function jobReleaseMany(
+  db: Queryable,
+  a: { ids: number[]; attempts: number[]; leases: number[]; workerId: string },
+): Promise<number> {
   const { rows } = await db.query<{ n: string }>({
     name: 'sluice_job_release_many',
     text: `
       WITH released AS (
         UPDATE sluice.jobs j
         SET state = 'available', attempt = j.attempt - 1, locked_by = NULL, locked_until = NULL
-        FROM unnest($1::bigint[], $2::integer[]) AS i(id, attempt)
+        FROM unnest($1::bigint[], $2::integer[], $4::bigint[]) AS i(id, attempt, lease)
         WHERE j.id = ANY($1::bigint[]) AND j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
-          AND j.locked_by = $3
+          AND j.locked_by = $3 AND j.attempted_at = timestamptz 'epoch' + i.lease * interval '1 microsecond'
         RETURNING j.queue
       ), notified AS (
         SELECT pg_notify('sluice_jobs', queue) FROM (SELECT DISTINCT queue FROM released) q
       )
       SELECT (SELECT count(*) FROM released) AS n, (SELECT count(*) FROM notified) AS queues`,
-    values: [ids, attempts, workerId],
+    values: [a.ids, a.attempts, a.workerId, a.leases],
   });
   return Number(rows[0]?.n ?? 0);
 }
@@ -170,12 +192,12 @@ export async function jobRescueExpired(db: Queryable, batchSize: number): Promis
 /** Fenced progress write; false when the attempt no longer holds the job. */
 export async function jobProgress(
   db: Queryable,
-  a: { id: number; attempt: number; pct: number; message: string | null; workerId: string },
+  a: { id: number; attempt: number; pct: number; message: string | null; workerId: string; lease: number },
 ): Promise<boolean> {
   const { rows } = await db.query<{ ok: boolean }>({
     name: 'sluice_job_progress',
-    text: `SELECT sluice.job_progress($1, $2, $3, $4, $5) AS ok`,
-    values: [a.id, a.attempt, a.pct, a.message, a.workerId],
+    text: `SELECT sluice.job_progress($1, $2, $3, $4, $5, $6) AS ok`,
+    values: [a.id, a.attempt, a.pct, a.message, a.workerId, a.lease],
   });
   return rows[0]?.ok ?? false;
 }

@@ -13,6 +13,7 @@ const RETRY_DELAY_MS = 500;
 interface AckBase {
   id: number;
   attempt: number;
+  lease: number;
   name: string;
   queue: string;
   /** How long the handler ran, for the run-time metrics. */
@@ -105,6 +106,7 @@ export class Completer {
             results: completes.map((a) => a.result),
             runMs: completes.map((a) => a.runMs),
             workerId: this.workerId,
+            leases: completes.map((a) => a.lease),
           })
         : Promise.resolve(new Set<number>()),
       fails.length
@@ -116,6 +118,7 @@ export class Completer {
             retryDelaysMs: fails.map((a) => a.retryDelayMs),
             runMs: fails.map((a) => a.runMs),
             workerId: this.workerId,
+            leases: fails.map((a) => a.lease),
           })
         : Promise.resolve(new Map<number, 'retry' | 'dead'>()),
     ]);

@@ -12,7 +12,7 @@ export const PROGRESS_INTERVAL_MS = 250;
 
 export function progressReporter(
   db: Queryable,
-  job: { id: number; attempt: number; abort: JobAbort },
+  job: { id: number; attempt: number; lease: number; abort: JobAbort },
   workerId: string,
   logger: Logger,
 ): { report: (pct: number, message?: string) => Promise<void>; dispose: () => void } {
@@ -29,7 +29,7 @@ export function progressReporter(
     if (!value || job.abort.aborted) return;
     lastWriteAt = Date.now();
     try {
-      const ok = await jobProgress(db, { id: job.id, attempt: job.attempt, ...value, workerId });
+      const ok = await jobProgress(db, { id: job.id, attempt: job.attempt, lease: job.lease, ...value, workerId });
       if (!ok) {
         logger.warn({ jobId: job.id, attempt: job.attempt }, 'progress refused: the attempt no longer holds the job');
         job.abort.abort(new LeaseLostError(job.id, job.attempt));

@@ -16,6 +16,8 @@ import { progressReporter } from './progress.js';
 export interface RunningJob {
   id: number;
   attempt: number;
+  /** The claim's lease token, presented with every write. */
+  lease: number;
   abort: JobAbort;
 }
 
@@ -78,10 +80,11 @@ export async function runJob(
   let jobLogger: Logger | undefined;
   const log = () => (jobLogger ??= env.logger.child({ jobId: id, job: row.name, queue: row.queue, attempt }));
   let progress: ReturnType<typeof progressReporter> | undefined;
+  let signal: AbortSignal | undefined;
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   let grace: NodeJS.Timeout | undefined;
-  const base = { id, attempt, name: row.name, queue: row.queue };
+  const base = { id, attempt, lease: running.lease, name: row.name, queue: row.queue };
   try {
     if (!registration) throw new UnknownJobError(row.name);
     const payload = parsePayload(registration.job, row.payload);
@@ -91,11 +94,19 @@ export async function runJob(
     }
     const ctx: MiddlewareContext = {
       job: { id, name: row.name, queue: row.queue, attempt, maxAttempts: row.max_attempts, createdAt: row.created_at },
+      // Middleware may replace either (a child logger with a trace id, a
+      // combined signal); getters alone would make that assignment throw.
       get signal() {
-        return abort.signal;
+        return signal ?? abort.signal;
+      },
+      set signal(value: AbortSignal) {
+        signal = value;
       },
       get logger() {
         return log();
+      },
+      set logger(value: Logger) {
+        jobLogger = value;
       },
       progress: (pct, message) => (progress ??= progressReporter(env.db, running, env.workerId, log())).report(pct, message),
       payload,

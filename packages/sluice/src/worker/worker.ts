@@ -9,7 +9,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { PROMOTE_BATCH_SIZE_DEFAULT, RESCUE_BATCH_SIZE_DEFAULT, WORKER_FORGET_AFTER_MS_DEFAULT } from '../config.js';
 import { openListenPool, openPool, type OwnedPool } from '../connection.js';
-import { CancelledError, ValidationError, WorkerStateError } from '../errors.js';
+import { CancelledError, LeaseLostError, ValidationError, WorkerStateError } from '../errors.js';
 import type { Middleware } from '../job.js';
 import { defaultLogger } from '../logger.js';
 import { MISFIRE_GRACE_MS_DEFAULT } from '../schedule.js';
@@ -206,7 +206,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       const background = this.services.filter((s) => s !== this.heartbeat);
       await Promise.all([this.fetcher.stop(), this.notifier?.stop(), this.operations.stop(), ...background.map((s) => s.stop())]);
       const unstarted = this.buffer.splice(0);
-      await this.release(unstarted.map((r) => Number(r.id)), unstarted.map((r) => r.attempt));
+      await this.release(unstarted.map((r) => ({ id: Number(r.id), attempt: r.attempt, lease: r.lease })));
       await this.waitForRunning(this.options.shutdownTimeoutMs);
       const unfinished = [...this.running.values()];
       for (const job of unfinished) {
@@ -215,7 +215,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       }
       await this.flushAcks(this.options.shutdownTimeoutMs);
       if (unfinished.length) {
-        await this.release(unfinished.map((j) => j.id), unfinished.map((j) => j.attempt));
+        await this.release(unfinished);
         this.logger.warn({ jobs: unfinished.length }, 'released jobs still running at shutdown');
       }
     } finally {
@@ -230,10 +230,11 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   }
 
   /** Hands jobs back to their queue; on failure their leases lapse and the rescuer does it. */
-  private async release(ids: number[], attempts: number[]): Promise<void> {
-    if (ids.length === 0) return;
-    await jobReleaseMany(this.pool, ids, attempts, this.id).catch((err) =>
-      this.logger.warn({ err, jobs: ids.length }, 'could not release jobs; their leases will lapse'),
+  private async release(jobs: { id: number; attempt: number; lease: number }[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const args = { ids: jobs.map((j) => j.id), attempts: jobs.map((j) => j.attempt), leases: jobs.map((j) => j.lease) };
+    await jobReleaseMany(this.pool, { ...args, workerId: this.id }).catch((err) =>
+      this.logger.warn({ err, jobs: jobs.length }, 'could not release jobs; their leases will lapse'),
     );
   }
 
@@ -289,8 +290,27 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   }
 
   private accept(rows: ClaimedJobRow[]): void {
+    for (const row of rows) this.supersede(Number(row.id));
     this.buffer.push(...rows);
     this.dispatch();
+  }
+
+  /**
+   * A job claimed again while this worker still holds it: its earlier claim
+   * was lost (the server crashed before that claim reached the disk) and the
+   * new one took the same attempt number. The earlier run's answers are
+   * refused by the lease anyway; stop it and forget it so it neither holds a
+   * slot nor shadows the new run.
+   */
+  private supersede(id: number): void {
+    const buffered = this.buffer.findIndex((r) => Number(r.id) === id);
+    if (buffered >= 0) this.buffer.splice(buffered, 1);
+    const old = this.running.get(id);
+    if (!old) return;
+    old.released = true;
+    old.abort.abort(new LeaseLostError(id, old.attempt));
+    this.running.delete(id);
+    this.logger.warn({ jobId: id, attempt: old.attempt }, 'job claimed again: its earlier claim was lost; the earlier run is stopped');
   }
 
   private dispatch(): void {
@@ -307,9 +327,16 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
 
   private startJob(row: ClaimedJobRow): void {
     const id = Number(row.id);
-    const entry: RunningEntry = { id, attempt: row.attempt, abort: new JobAbort(), done: Promise.resolve(), released: false };
+    const entry: RunningEntry = {
+      id,
+      attempt: row.attempt,
+      lease: row.lease,
+      abort: new JobAbort(),
+      done: Promise.resolve(),
+      released: false,
+    };
     entry.done = runJob(row, entry, this.options.registrations.get(row.name), this.runEnv).then((ack) => {
-      this.running.delete(id);
+      if (this.running.get(id) === entry) this.running.delete(id);
       if (!entry.released) this.completer.push(ack);
       this.dispatch();
     });
