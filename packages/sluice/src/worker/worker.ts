@@ -278,19 +278,30 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     return over;
   }
 
-  /** A job this process holds was cancelled: fire its signal and drop its answer. */
-  private cancelLocal(id: number): void {
+  /** Drops a job this process holds: out of the buffer, or its run aborted and its answer void. */
+  private drop(id: number, reason: Error): RunningEntry | undefined {
     const buffered = this.buffer.findIndex((r) => Number(r.id) === id);
     if (buffered >= 0) this.buffer.splice(buffered, 1);
     const running = this.running.get(id);
-    if (!running) return;
+    if (!running) return undefined;
     running.released = true;
-    running.abort.abort(new CancelledError(id));
-    this.logger.info({ jobId: id, attempt: running.attempt }, 'running job cancelled');
+    running.abort.abort(reason);
+    return running;
+  }
+
+  /** A job this process holds was cancelled: fire its signal and drop its answer. */
+  private cancelLocal(id: number): void {
+    const running = this.drop(id, new CancelledError(id));
+    if (running) this.logger.info({ jobId: id, attempt: running.attempt }, 'running job cancelled');
   }
 
   private accept(rows: ClaimedJobRow[]): void {
-    for (const row of rows) this.supersede(Number(row.id));
+    if (this.running.size > 0 || this.buffer.length > 0) {
+      const buffered = new Set(this.buffer.map((r) => r.id));
+      for (const row of rows) {
+        if (buffered.has(row.id) || this.running.has(Number(row.id))) this.supersede(Number(row.id));
+      }
+    }
     this.buffer.push(...rows);
     this.dispatch();
   }
@@ -303,12 +314,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
    * slot nor shadows the new run.
    */
   private supersede(id: number): void {
-    const buffered = this.buffer.findIndex((r) => Number(r.id) === id);
-    if (buffered >= 0) this.buffer.splice(buffered, 1);
-    const old = this.running.get(id);
+    const old = this.drop(id, new LeaseLostError(id, this.running.get(id)?.attempt ?? 0));
     if (!old) return;
-    old.released = true;
-    old.abort.abort(new LeaseLostError(id, old.attempt));
     this.running.delete(id);
     this.logger.warn({ jobId: id, attempt: old.attempt }, 'job claimed again: its earlier claim was lost; the earlier run is stopped');
   }
