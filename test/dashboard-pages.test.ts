@@ -7,40 +7,25 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type DashboardServer } from '../packages/dashboard/src/index.js';
 import { Sluice } from '../packages/sluice/src/index.js';
-import { DashboardClient } from './fixtures/dashboard-http.js';
-import { PAYLOAD_SECRET, SEED_WORKER_ID, STACK_MARKER, seedDashboard, type Seeded } from './fixtures/dashboard-seed.js';
-import { count, createTestDb, type TestDb } from './helpers/db.js';
-import { captureLogs } from './helpers/log-capture.js';
+import { PAYLOAD_SECRET, SEED_WORKER_ID, STACK_MARKER, type Seeded } from './fixtures/dashboard-seed.js';
+import { PAGES, TOKEN, signedIn, useSeededDashboard } from './fixtures/dashboard-suite.js';
+import { count, type TestDb } from './helpers/db.js';
 
-const TOKEN = 'dash-token-0123456789abcdef';
-const PAGES = ['/', '/live', '/jobs', '/dlq', '/queues', '/cron', '/workers'];
-
+const suite = useSeededDashboard();
+const logs = suite.logs;
 let db: TestDb;
 let sluice: Sluice;
 let seeded: Seeded;
 let rw: DashboardServer;
 let ro: DashboardServer;
-const logs = captureLogs('warn');
 
 beforeAll(async () => {
-  db = await createTestDb();
-  sluice = new Sluice({ pool: db.pool, logger: logs.logger });
-  seeded = await seedDashboard(sluice, db.pool);
-  rw = await startDashboard({ sluice, auth: { token: TOKEN }, port: 0, logger: logs.logger, pageSize: 5 });
+  ({ db, sluice, seeded, rw } = suite);
   ro = await startDashboard({ sluice, auth: { token: TOKEN }, port: 0, logger: logs.logger, readOnly: true });
 });
 afterAll(async () => {
-  await rw?.close();
   await ro?.close();
-  await db?.drop();
 });
-
-async function signedIn(server: DashboardServer): Promise<DashboardClient> {
-  const client = new DashboardClient(server.url);
-  const res = await client.signIn({ token: TOKEN });
-  expect(res.status).toBe(303);
-  return client;
-}
 
 describe('what a viewer sees', () => {
   it('read-write: every page renders, the job page shows payload, stack trace and actions', async () => {

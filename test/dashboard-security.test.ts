@@ -2,7 +2,7 @@
 // start without auth, signs in with constant-time compares, and refuses
 // actions without the viewer's CSRF token, from other origins, or as GET.
 import http from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CONTENT_SECURITY_POLICY,
   DashboardConfigError,
@@ -10,38 +10,22 @@ import {
   startDashboard,
   type DashboardServer,
 } from '../packages/dashboard/src/index.js';
-import { Sluice } from '../packages/sluice/src/index.js';
+import type { Sluice } from '../packages/sluice/src/index.js';
 import { DashboardClient } from './fixtures/dashboard-http.js';
-import { seedDashboard, type Seeded } from './fixtures/dashboard-seed.js';
-import { count, createTestDb, type TestDb } from './helpers/db.js';
-import { captureLogs } from './helpers/log-capture.js';
+import type { Seeded } from './fixtures/dashboard-seed.js';
+import { PAGES, TOKEN, signedIn, useSeededDashboard } from './fixtures/dashboard-suite.js';
+import { count, type TestDb } from './helpers/db.js';
 
-const TOKEN = 'dash-token-0123456789abcdef';
-const PAGES = ['/', '/live', '/jobs', '/dlq', '/queues', '/cron', '/workers'];
-
+const suite = useSeededDashboard();
+const logs = suite.logs;
 let db: TestDb;
 let sluice: Sluice;
 let seeded: Seeded;
 let rw: DashboardServer;
-const logs = captureLogs('warn');
 
-beforeAll(async () => {
-  db = await createTestDb();
-  sluice = new Sluice({ pool: db.pool, logger: logs.logger });
-  seeded = await seedDashboard(sluice, db.pool);
-  rw = await startDashboard({ sluice, auth: { token: TOKEN }, port: 0, logger: logs.logger, pageSize: 5 });
+beforeAll(() => {
+  ({ db, sluice, seeded, rw } = suite);
 });
-afterAll(async () => {
-  await rw?.close();
-  await db?.drop();
-});
-
-async function signedIn(server: DashboardServer): Promise<DashboardClient> {
-  const client = new DashboardClient(server.url);
-  const res = await client.signIn({ token: TOKEN });
-  expect(res.status).toBe(303);
-  return client;
-}
 
 describe('secure by default', () => {
   it('refuses to be created without a usable auth setting', () => {
