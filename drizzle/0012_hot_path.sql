@@ -6,6 +6,22 @@
 -- sequential scan of the whole table, so every claim read every live job
 -- (EXPLAIN ANALYZE, 50,000 queued: 24 ms of a 48 ms 1,000-job claim). The ids
 -- now go in as an array, which is always a primary-key lookup.
+-- A claim's lease token is its time (attempted_at) in epoch microseconds;
+-- every write after the claim presents it. These two say it once; both are
+-- plain SQL expressions, inlined into the statements that use them.
+CREATE FUNCTION sluice.lease_token(attempted_at timestamptz) RETURNS bigint
+LANGUAGE sql STABLE AS $$ SELECT (extract(epoch FROM attempted_at) * 1000000)::bigint $$;
+--> statement-breakpoint
+-- Whether the claim that holds a row is the one `lease` names. A NULL lease
+-- (a caller from SQL that has none) names any claim.
+CREATE FUNCTION sluice.lease_holds(attempted_at timestamptz, lease bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$ SELECT lease IS NULL OR attempted_at = timestamptz 'epoch' + lease * interval '1 microsecond' $$;
+--> statement-breakpoint
+-- How long a finished job waited between due and start, for the metrics:
+-- the time since run_at less the handler's own run time.
+CREATE FUNCTION sluice.wait_ms(run_at timestamptz, run_ms integer) RETURNS numeric
+LANGUAGE sql STABLE AS $$ SELECT greatest(0, extract(epoch FROM now() - run_at)::numeric * 1000 - coalesce(run_ms, 0)) $$;
+--> statement-breakpoint
 DROP FUNCTION sluice.claim(text[], integer[], text, integer);
 --> statement-breakpoint
 -- `lease` identifies this claim: the claim's time (attempted_at) in epoch
@@ -52,7 +68,7 @@ BEGIN
         LIMIT want
         FOR UPDATE SKIP LOCKED))
       RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
-                j.created_at, j.run_at, (extract(epoch FROM j.attempted_at) * 1000000)::bigint;
+                j.created_at, j.run_at, sluice.lease_token(j.attempted_at);
       CONTINUE;
     END IF;
 
@@ -131,7 +147,7 @@ BEGIN
         locked_until = now() + lease_ms * interval '1 millisecond', attempted_at = now()
     WHERE j.id = ANY(chosen)
     RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
-              j.created_at, j.run_at, (extract(epoch FROM j.attempted_at) * 1000000)::bigint;
+              j.created_at, j.run_at, sluice.lease_token(j.attempted_at);
     GET DIAGNOSTICS taken = ROW_COUNT;
     IF cfg.rate_limit_count IS NOT NULL THEN
       UPDATE sluice.queues x SET rate_window_used = x.rate_window_used + taken WHERE x.name = q;
@@ -160,7 +176,7 @@ DECLARE
 BEGIN
   -- Acknowledgements commit without waiting for the WAL flush: a crash may
   -- lose the last few, and those jobs are then rescued and run again, which
-  -- the at-least-once contract allows. Claims and enqueues stay synchronous.
+  -- the at-least-once contract allows. Enqueues stay synchronous.
   PERFORM set_config('synchronous_commit', 'off', true);
   WITH input AS (
     SELECT * FROM unnest(ids, attempts,
@@ -171,7 +187,7 @@ BEGIN
     DELETE FROM sluice.jobs j USING input i
     WHERE j.id = ANY(ids) AND j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
       AND (worker_id IS NULL OR j.locked_by = worker_id)
-      AND (i.lease IS NULL OR j.attempted_at = timestamptz 'epoch' + i.lease * interval '1 microsecond')
+      AND sluice.lease_holds(j.attempted_at, i.lease)
     RETURNING j.*, i.result AS r_result, i.run_ms AS r_run_ms
   ), kept AS (
     INSERT INTO sluice.job_history (id, queue, name, payload, priority, attempt, max_attempts, state, errors,
@@ -182,8 +198,8 @@ BEGIN
     WHERE NOT EXISTS (SELECT 1 FROM sluice.queues q WHERE q.name = g.queue AND NOT q.keep_history)
   ), counted AS (
     SELECT sluice.metrics_add(g.queue, completed => count(*),
-      wait_ms_sum => sum(greatest(0, extract(epoch FROM now() - g.run_at) * 1000 - coalesce(g.r_run_ms, 0)))::bigint,
-      wait_ms_max => max(greatest(0, extract(epoch FROM now() - g.run_at) * 1000 - coalesce(g.r_run_ms, 0)))::bigint,
+      wait_ms_sum => sum(sluice.wait_ms(g.run_at, g.r_run_ms))::bigint,
+      wait_ms_max => max(sluice.wait_ms(g.run_at, g.r_run_ms))::bigint,
       run_ms_sum => sum(coalesce(g.r_run_ms, 0))::bigint, run_ms_max => max(coalesce(g.r_run_ms, 0))::bigint)
     FROM gone g GROUP BY g.queue
   )
@@ -237,12 +253,12 @@ BEGIN
         j.backoff_factor, j.backoff_max_ms, j.backoff_jitter)) AS delay_ms
     FROM sluice.jobs j JOIN input i ON i.id = j.id AND i.attempt = j.attempt
     WHERE j.id = ANY(ids) AND j.state = 'running' AND (worker_id IS NULL OR j.locked_by = worker_id)
-      AND (i.lease IS NULL OR j.attempted_at = timestamptz 'epoch' + i.lease * interval '1 microsecond')
+      AND sluice.lease_holds(j.attempted_at, i.lease)
     FOR UPDATE OF j
   ), counted AS (
     SELECT sluice.metrics_add(t.queue, failed => count(*), retried => count(*) FILTER (WHERE NOT t.to_dead),
-      wait_ms_sum => sum(greatest(0, extract(epoch FROM now() - t.run_at) * 1000 - coalesce(t.run_ms, 0)))::bigint,
-      wait_ms_max => max(greatest(0, extract(epoch FROM now() - t.run_at) * 1000 - coalesce(t.run_ms, 0)))::bigint,
+      wait_ms_sum => sum(sluice.wait_ms(t.run_at, t.run_ms))::bigint,
+      wait_ms_max => max(sluice.wait_ms(t.run_at, t.run_ms))::bigint,
       run_ms_sum => sum(coalesce(t.run_ms, 0))::bigint, run_ms_max => max(coalesce(t.run_ms, 0))::bigint)
     FROM target t GROUP BY t.queue
   ), freed AS (
@@ -292,7 +308,7 @@ RETURNS boolean LANGUAGE sql AS $$
   WITH upd AS (
     UPDATE sluice.jobs SET progress = greatest(0, least(100, pct)), progress_message = left(message, 1000)
     WHERE id = job_id AND attempt = job_attempt AND state = 'running' AND (worker_id IS NULL OR locked_by = worker_id)
-      AND (lease IS NULL OR attempted_at = timestamptz 'epoch' + lease * interval '1 microsecond')
+      AND sluice.lease_holds(attempted_at, lease)
     RETURNING 1
   )
   SELECT EXISTS (SELECT 1 FROM upd)

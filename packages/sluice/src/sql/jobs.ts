@@ -168,7 +168,7 @@ export async function jobReleaseMany(
         SET state = 'available', attempt = j.attempt - 1, locked_by = NULL, locked_until = NULL
         FROM unnest($1::bigint[], $2::integer[], $4::bigint[]) AS i(id, attempt, lease)
         WHERE j.id = ANY($1::bigint[]) AND j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
-          AND j.locked_by = $3 AND j.attempted_at = timestamptz 'epoch' + i.lease * interval '1 microsecond'
+          AND j.locked_by = $3 AND sluice.lease_holds(j.attempted_at, i.lease)
         RETURNING j.queue
       ), notified AS (
         SELECT pg_notify('sluice_jobs', queue) FROM (SELECT DISTINCT queue FROM released) q

@@ -279,19 +279,19 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   }
 
   /** Drops a job this process holds: out of the buffer, or its run aborted and its answer void. */
-  private drop(id: number, reason: Error): RunningEntry | undefined {
+  private drop(id: number, reason: (attempt: number) => Error): RunningEntry | undefined {
     const buffered = this.buffer.findIndex((r) => Number(r.id) === id);
     if (buffered >= 0) this.buffer.splice(buffered, 1);
     const running = this.running.get(id);
     if (!running) return undefined;
     running.released = true;
-    running.abort.abort(reason);
+    running.abort.abort(reason(running.attempt));
     return running;
   }
 
   /** A job this process holds was cancelled: fire its signal and drop its answer. */
   private cancelLocal(id: number): void {
-    const running = this.drop(id, new CancelledError(id));
+    const running = this.drop(id, () => new CancelledError(id));
     if (running) this.logger.info({ jobId: id, attempt: running.attempt }, 'running job cancelled');
   }
 
@@ -314,7 +314,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
    * slot nor shadows the new run.
    */
   private supersede(id: number): void {
-    const old = this.drop(id, new LeaseLostError(id, this.running.get(id)?.attempt ?? 0));
+    const old = this.drop(id, (attempt) => new LeaseLostError(id, attempt));
     if (!old) return;
     this.running.delete(id);
     this.logger.warn({ jobId: id, attempt: old.attempt }, 'job claimed again: its earlier claim was lost; the earlier run is stopped');
