@@ -296,7 +296,7 @@ async function apply(model: Model, cmd: Command): Promise<Set<number>> {
     case 'enqueue': {
       const ids = await jobEnqueueMany(db.pool, {
         name: JOB_NAME,
-        payloads: Array.from({ length: cmd.n }, (_, k) => ({ k })),
+        payloadsJson: JSON.stringify(Array.from({ length: cmd.n }, (_, k) => ({ k }))),
         queue: QUEUE,
         runAt: null,
         priority: null,

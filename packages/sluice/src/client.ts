@@ -116,7 +116,7 @@ export class Sluice {
     batchId?: number,
   ): Promise<number[]> {
     const { args, tx } = buildEnqueueArgs(job, payloads, options, this.maxPayloadBytes, { batchId, many });
-    if (args.payloads.length === 0) return [];
+    if (payloads.length === 0) return [];
     try {
       return await jobEnqueueMany(this.db(tx), args);
     } catch (err) {

@@ -95,7 +95,6 @@ export function buildEnqueueArgs(
     tx: opts.tx as Executor | undefined,
     args: {
       name: job.name,
-      payloads: parsed,
       payloadsJson: `[${json.join(',')}]`,
       queue: job.queue,
       runAt,

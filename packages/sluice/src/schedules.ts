@@ -54,7 +54,7 @@ export class Schedules {
     const now = new Date();
     const [id] = await jobEnqueueMany(this.db, {
       name: row.job_name,
-      payloads: [row.payload],
+      payloadsJson: JSON.stringify([row.payload]),
       queue: null,
       runAt: null,
       priority: null,

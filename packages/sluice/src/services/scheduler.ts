@@ -67,7 +67,7 @@ export class Scheduler extends Service {
     for (const fireAt of fires) {
       await jobEnqueueMany(client, {
         name: row.job_name,
-        payloads: [row.payload],
+        payloadsJson: JSON.stringify([row.payload]),
         queue: null,
         runAt: fireAt,
         priority: null,

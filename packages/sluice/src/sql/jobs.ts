@@ -19,9 +19,8 @@ export interface ClaimedJobRow {
 
 export interface EnqueueManyArgs {
   name: string;
-  payloads: unknown[];
-  /** JSON.stringify(payloads) when the caller already has it (each payload serialized once). */
-  payloadsJson?: string;
+  /** The payloads as one JSON array text, in order (serialized by the caller, once). */
+  payloadsJson: string;
   queue: string | null;
   runAt: Date | null;
   priority: number | null;
@@ -51,7 +50,7 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
              $9::text[], $10::text[], $11::text[], $12::bigint[], $13, $14, $15, $16) AS e(id)), ',') AS ids`,
     values: [
       a.name,
-      a.payloadsJson ?? JSON.stringify(a.payloads),
+      a.payloadsJson,
       a.queue,
       a.runAt,
       a.priority,
