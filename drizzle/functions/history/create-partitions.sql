@@ -1,0 +1,15 @@
+-- FROM 0006_operations.sql
+-- Creating and dropping partitions is DDL, which the runtime role may not
+-- run: these two run as the schema owner, and do nothing else. A short lock
+-- timeout keeps a drop from queueing completions behind it: the next run
+-- tries again.
+CREATE OR REPLACE FUNCTION sluice.create_history_partitions(days_ahead integer DEFAULT 7)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' AS $$
+BEGIN
+  IF days_ahead IS NULL OR days_ahead NOT BETWEEN 0 AND 366 THEN
+    RAISE EXCEPTION 'sluice.create_history_partitions: days_ahead must be between 0 and 366' USING ERRCODE = '22023';
+  END IF;
+  RETURN sluice.ensure_history_partitions(days_ahead);
+END $$;
+
+REVOKE EXECUTE ON FUNCTION sluice.create_history_partitions(integer) FROM PUBLIC;

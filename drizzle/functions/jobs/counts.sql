@@ -1,0 +1,5 @@
+-- FROM 0001_functions.sql
+CREATE OR REPLACE VIEW sluice.job_counts AS
+SELECT queue, name, state, count(*) AS jobs FROM sluice.jobs GROUP BY queue, name, state
+UNION ALL
+SELECT queue, name, 'dead', count(*) FROM sluice.dead_jobs GROUP BY queue, name;
