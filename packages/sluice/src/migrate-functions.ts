@@ -63,7 +63,11 @@ async function filesToApply(client: pg.ClientBase, files: FunctionFile[]): Promi
  * file that fails is tried again after the others, until a round adds nothing:
  * no order to keep by hand.
  */
-async function applyUntilFixpoint(client: pg.ClientBase, pending: FunctionFile[]): Promise<void> {
+export async function applyUntilFixpoint(
+  client: pg.ClientBase,
+  pending: FunctionFile[],
+  onApplied: (file: FunctionFile) => Promise<void> = async () => {},
+): Promise<void> {
   let left = pending;
   while (left.length > 0) {
     const failed: { file: FunctionFile; err: unknown }[] = [];
@@ -75,7 +79,9 @@ async function applyUntilFixpoint(client: pg.ClientBase, pending: FunctionFile[]
       } catch (err) {
         await client.query('ROLLBACK TO SAVEPOINT sluice_function_file');
         failed.push({ file, err });
+        continue;
       }
+      await onApplied(file);
     }
     if (failed.length === left.length) {
       const { file, err } = failed[0]!;
