@@ -57,6 +57,12 @@ describe('drizzle/functions', () => {
       client.release();
     }
   });
+
+  it('are each linked from docs/sql-reference.md', () => {
+    const doc = readFileSync(new URL('../docs/sql-reference.md', import.meta.url), 'utf8');
+    const linked = [...doc.matchAll(/\]\(\.\.\/drizzle\/functions\/([^)]+\.sql)\)/g)].map((m) => m[1]);
+    expect(files.map((f) => f.name).filter((name) => !linked.includes(name))).toEqual([]);
+  });
 });
 
 describe('migrate() and drizzle/functions', () => {

@@ -1,5 +1,7 @@
--- FROM 0009_queue_control.sql
--- Creates a batch row for `total` members; the members are enqueued with it.
+-- Creates a batch row for `total` members, with the job to enqueue when all
+-- have ended; the members are enqueued with its id. Returns the batch id.
+--
+-- Lease: none. Locks: none beyond the INSERT.
 CREATE OR REPLACE FUNCTION sluice.batch_create(total integer, on_complete_job text DEFAULT NULL, on_complete_payload jsonb DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE

@@ -1,6 +1,8 @@
--- FROM 0006_operations.sql
--- Deletes dead jobs for good. At least one filter is required, so a call
--- with no arguments purges nothing: pass died_before => now() to mean all.
+-- Deletes dead jobs for good. At least one filter is required, so a call with
+-- no arguments purges nothing: pass died_before => now() to mean all. Returns
+-- how many.
+--
+-- Lease: none. Locks: the row locks of the DELETE.
 CREATE OR REPLACE FUNCTION sluice.dead_purge(
   queue_name text DEFAULT NULL, job_name text DEFAULT NULL, died_before timestamptz DEFAULT NULL, ids bigint[] DEFAULT NULL
 ) RETURNS bigint LANGUAGE plpgsql AS $$

@@ -1,6 +1,9 @@
--- FROM 0009_queue_control.sql
--- Puts dead jobs back in their queues with a fresh attempt budget. All ids
--- must exist, or nothing is replayed.
+-- Puts dead jobs back in their queues with a fresh attempt budget, under their
+-- own ids. All ids must exist, or nothing is replayed. Returns the ids.
+--
+-- Guarantees: all or nothing; a replayed job whose unique key a live job has
+-- taken since still runs, without the key.
+-- Lease: none. Locks: the row locks of the DELETE from dead_jobs.
 CREATE OR REPLACE FUNCTION sluice.dead_replay(ids bigint[])
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 #variable_conflict use_column

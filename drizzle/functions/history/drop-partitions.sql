@@ -1,4 +1,10 @@
--- FROM 0006_operations.sql
+-- Drops the day partitions of job_history that ended before ended_before;
+-- returns their names. SECURITY DEFINER, like create_history_partitions
+-- (history/create-partitions.sql), and revoked from PUBLIC.
+--
+-- Locks: DROP TABLE takes ACCESS EXCLUSIVE on job_history and the partition,
+-- with a 2 s lock timeout so completions never queue behind it for long: the
+-- next run tries again.
 CREATE OR REPLACE FUNCTION sluice.drop_history_partitions(ended_before timestamptz)
 RETURNS SETOF text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' AS $$
 DECLARE

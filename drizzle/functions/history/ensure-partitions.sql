@@ -1,4 +1,14 @@
--- FROM 0001_functions.sql
+-- Creates the day partitions of job_history from today to today + days_ahead
+-- that are missing; returns how many. Runs as its caller: the runtime role
+-- goes through sluice.create_history_partitions (history/create-partitions.sql).
+-- Applying this file also creates this week's partitions, so a freshly
+-- migrated database has them.
+--
+-- Guarantees: concurrent callers are safe (a partition another made first is
+-- skipped); a day whose rows already sit in the default partition stays there,
+-- nothing is lost.
+-- Locks: CREATE TABLE ... PARTITION OF takes an ACCESS EXCLUSIVE lock on
+-- job_history for the moment of the attach.
 CREATE OR REPLACE FUNCTION sluice.ensure_history_partitions(days_ahead integer DEFAULT 7)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE

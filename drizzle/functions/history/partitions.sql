@@ -1,5 +1,7 @@
--- FROM 0006_operations.sql
--- The partitions of job_history with their ranges (NULL for the default one).
+-- The partitions of job_history with their ranges (NULL for the default one)
+-- and row estimates.
+--
+-- Lease: none. Locks: none (reads the catalog).
 CREATE OR REPLACE FUNCTION sluice.history_partitions()
 RETURNS TABLE (partition text, range_from timestamptz, range_to timestamptz, is_default boolean, rows_estimate bigint)
 LANGUAGE sql STABLE AS $$

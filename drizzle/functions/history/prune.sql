@@ -1,7 +1,9 @@
--- FROM 0006_operations.sql
 -- Whole partitions can only go once every queue's retention has passed; the
--- history rows of queues with a shorter retention (and anything in the
--- default partition) are deleted here, at most batch_size rows per call.
+-- history rows of queues with a shorter retention (and anything in the default
+-- partition) are deleted here, at most batch_size rows per call. Returns how
+-- many.
+--
+-- Lease: none. Locks: the row locks of the DELETE.
 CREATE OR REPLACE FUNCTION sluice.prune_history(batch_size integer DEFAULT 10000)
 RETURNS bigint LANGUAGE sql AS $$
   WITH doomed AS (

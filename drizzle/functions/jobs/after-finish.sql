@@ -1,8 +1,11 @@
--- FROM 0009_queue_control.sql
 -- Everything that follows a job's end, whatever the end: children waiting on
 -- it are released (completed) or sent down with it (dead, cancelled,
 -- dropped), batch counts move and finished batches enqueue their callback,
--- and waitFor() callers are told.
+-- and waitFor() callers are told on sluice_finished. Called by completion,
+-- failure, cancellation and rescue, in their transaction.
+--
+-- Lease: none (the caller has fenced).
+-- Locks: the row locks of the updates to children and to sluice.batches rows.
 CREATE OR REPLACE FUNCTION sluice.after_finish(final_state text, ids bigint[], batch_ids bigint[], notify_ids bigint[])
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE

@@ -1,8 +1,11 @@
--- FROM 0009_queue_control.sql
 -- Priority aging: in queues with aging_after_ms, an available job that has
 -- waited a full period gains one priority step (up to critical, 20) and its
--- run_at moves one period later: it now ranks like a job of the higher
--- priority enqueued that much later, so low jobs are never starved.
+-- run_at moves one period later: it then ranks like a job of the higher
+-- priority enqueued that much later, so low jobs are never starved. At most
+-- batch_size jobs per call; returns how many.
+--
+-- Lease: none.
+-- Locks: FOR UPDATE SKIP LOCKED on the aged rows.
 CREATE OR REPLACE FUNCTION sluice.age_priorities(batch_size integer DEFAULT 1000)
 RETURNS integer LANGUAGE sql AS $$
   WITH aged AS (

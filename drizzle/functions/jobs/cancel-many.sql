@@ -1,6 +1,13 @@
--- FROM 0009_queue_control.sql
--- Cancels live jobs, whatever their state; running ones are told on
--- sluice_cancel so their handler's signal fires. Returns the ids cancelled.
+-- Cancels live jobs, whatever their state: they move to job_history as
+-- cancelled (a running one with a CancelledError entry), what waits on them
+-- follows (jobs/after-finish.sql), and running ones are told on sluice_cancel
+-- so their handler's signal fires. Returns the ids cancelled.
+--
+-- Guarantees: a job already finished is left alone; once cancelled, the worker
+-- still running it can no longer complete or fail it (its row is gone).
+-- Lease: none; cancellation overrides any claim.
+-- Locks: FOR UPDATE on the jobs rows, in id order (no deadlock between two
+-- cancellations of overlapping sets).
 CREATE OR REPLACE FUNCTION sluice.cancel_many(ids bigint[], reason text DEFAULT 'cancelled')
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 DECLARE

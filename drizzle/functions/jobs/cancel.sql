@@ -1,5 +1,7 @@
--- FROM 0009_queue_control.sql
--- Cancels one live job; returns the state it was in, or NULL when none.
+-- Cancels one live job through sluice.cancel_many (jobs/cancel-many.sql);
+-- returns the state it was in, or NULL when there was no live job.
+--
+-- Lease: none. Locks: FOR UPDATE on the job's row.
 CREATE OR REPLACE FUNCTION sluice.cancel(job_id bigint)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE

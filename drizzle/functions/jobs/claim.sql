@@ -1,7 +1,18 @@
--- FROM 0012_hot_path.sql
--- `lease` identifies this claim: the claim's time (attempted_at) in epoch
--- microseconds. Every later write of the worker presents it with the attempt
--- and the worker id.
+-- Claims up to limits[i] available jobs of each queue_names[i] for worker_id:
+-- each claimed row becomes running with attempt + 1, locked_by = worker_id,
+-- locked_until = now() + lease_ms and attempted_at = now(), and comes back with
+-- its lease token (sluice.lease_token(attempted_at), leases/token.sql), which
+-- every later write of that run presents with the attempt and the worker id.
+--
+-- Guarantees: a job goes to one claimer at a time, highest priority first, then
+-- oldest run_at, then lowest id; paused queues give nothing; queues with
+-- concurrency, group_concurrency or a rate limit never hand out more than their
+-- limit, and groups take turns. The picked ids go to the UPDATE as an array,
+-- so it reads each row by primary key whatever plan the function caches.
+-- Lease: none checked; this is where the lease starts.
+-- Locks: FOR UPDATE SKIP LOCKED on the picked jobs rows (claimers never wait on
+-- each other); on a queue with limits, FOR UPDATE on its sluice.queues row, so
+-- that queue's claimers take turns and see each other's counts.
 CREATE OR REPLACE FUNCTION sluice.claim(queue_names text[], limits integer[], worker_id text, lease_ms integer)
 RETURNS TABLE (id bigint, name text, queue text, payload jsonb, priority smallint, attempt integer,
   max_attempts integer, timeout_ms integer, created_at timestamptz, run_at timestamptz, lease bigint)

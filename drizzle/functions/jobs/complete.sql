@@ -1,4 +1,17 @@
--- FROM 0012_hot_path.sql
+-- Acknowledges finished runs: each job whose (id, attempt) is given, still
+-- running, held by worker_id and by the claim named in leases, is deleted from
+-- sluice.jobs, kept in job_history as completed (unless its queue keeps no
+-- history) with its result, and counted in the metrics. What waits on it
+-- (children, batches, waitFor callers) follows through jobs/after-finish.sql.
+-- Returns the ids completed; an answer that no longer holds the job is a no-op.
+--
+-- Guarantees: a stale answer (an earlier attempt, another worker, a claim lost
+-- in a crash and made again) completes nothing. The DELETE re-checks its
+-- condition on a row a concurrent rescue changed, so a race ends the same way.
+-- Lease: sluice.lease_holds(attempted_at, lease) with attempt and locked_by
+-- (leases/holds.sql); a NULL worker_id or lease (a caller from SQL) skips that
+-- part of the fence.
+-- Locks: the row lock of the DELETE on each completed job; nothing else.
 CREATE OR REPLACE FUNCTION sluice.job_complete_many(ids bigint[], attempts integer[], results jsonb[] DEFAULT NULL, run_ms integer[] DEFAULT NULL,
   worker_id text DEFAULT NULL, leases bigint[] DEFAULT NULL)
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$

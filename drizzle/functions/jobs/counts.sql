@@ -1,4 +1,5 @@
--- FROM 0001_functions.sql
+-- View: exact job counts per (queue, name, state), dead jobs as state 'dead'.
+-- Scans the tables: for a large backlog use sluice.job_depth (jobs/depth.sql).
 CREATE OR REPLACE VIEW sluice.job_counts AS
 SELECT queue, name, state, count(*) AS jobs FROM sluice.jobs GROUP BY queue, name, state
 UNION ALL

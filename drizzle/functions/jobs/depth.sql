@@ -1,8 +1,9 @@
--- FROM 0006_operations.sql
--- Jobs per (queue, name, state), dead ones included. Exact while a table
--- holds fewer than exact_below rows; above that, waiting states come from the
+-- Jobs per (queue, name, state), dead ones included. Exact while a table holds
+-- fewer than exact_below rows; above that, waiting states come from the
 -- planner's statistics (estimated = true) and running jobs, which are few and
 -- indexed, are still counted.
+--
+-- Lease: none. Locks: none (reads).
 CREATE OR REPLACE FUNCTION sluice.job_depth(exact_below bigint DEFAULT 100000)
 RETURNS TABLE (queue text, name text, state text, jobs bigint, estimated boolean)
 LANGUAGE plpgsql STABLE AS $$

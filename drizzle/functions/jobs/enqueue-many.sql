@@ -1,10 +1,21 @@
--- FROM 0013_enqueue_fast.sql
--- enqueue_many: what is the same for every row (priority, attempts, backoff,
--- timeout, tags) is worked out once per call instead of once per row, and a
--- call without unique keys (every enqueueMany from TypeScript) inserts with a
--- plain INSERT: ON CONFLICT makes each row a speculative insertion (a lock
--- and an extra WAL record per row), about twice the cost of the insert. Calls
--- with unique keys take the ON CONFLICT path as before.
+-- Enqueues one job per element of the JSON array `payloads` with the same name
+-- and options, and returns their ids in input order. Options left NULL come
+-- from the job type (sluice.job_types), then the queue. Checks names, payload
+-- size and parents, honours unique keys (a live job, or one completed within
+-- the unique window, stands in for a new one and its id is returned), bounded
+-- queues (reject, drop_oldest or drop_newest), batches and dependencies (a job
+-- with a live parent waits). Workers of the queue are woken.
+--
+-- What is the same for every row (priority, attempts, backoff, timeout, tags)
+-- is worked out once per call, and a call without unique keys (every
+-- enqueueMany from TypeScript) inserts with a plain INSERT: ON CONFLICT makes
+-- each row a speculative insertion (a lock and an extra WAL record per row),
+-- about twice the cost of the insert.
+--
+-- Guarantees: all rows or none; ids keep input order.
+-- Lease: none.
+-- Locks: FOR UPDATE on the queue's sluice.queues row when the queue is bounded,
+-- so concurrent enqueuers take turns and each sees the depth before it.
 CREATE OR REPLACE FUNCTION sluice.enqueue_many(
   name text,
   payloads jsonb,

@@ -1,4 +1,7 @@
--- FROM 0009_queue_control.sql
+-- Enqueues one job: sluice.enqueue_many (jobs/enqueue-many.sql) with one
+-- payload. Returns its id.
+--
+-- Guarantees, lease and locks: those of enqueue_many.
 CREATE OR REPLACE FUNCTION sluice.enqueue(
   name text,
   payload jsonb DEFAULT '{}'::jsonb,

@@ -1,4 +1,16 @@
--- FROM 0012_hot_path.sql
+-- Records failed runs: each job whose (id, attempt) is given, still running,
+-- held by worker_id and by the claim named in leases, either retries (back to
+-- scheduled, or available when the delay is 0, after retry_delays_ms or the
+-- job's own backoff, jobs/retry-delay.sql) or, when permanent or out of
+-- attempts, moves to the dead jobs (jobs/move-to-dead.sql). The error is
+-- appended to the job's errors. Returns (id, 'retry' | 'dead') per job moved.
+--
+-- Guarantees: a stale answer fails nothing; a retry keeps the attempt count, so
+-- max_attempts bounds the runs; the queue's workers are woken when a retry is
+-- claimable now or a slot frees in a limited queue.
+-- Lease: sluice.lease_holds(attempted_at, lease) with attempt and locked_by, as
+-- in jobs/complete.sql.
+-- Locks: FOR UPDATE on the failed jobs rows.
 CREATE OR REPLACE FUNCTION sluice.job_fail_many(
   ids bigint[], attempts integer[], errors jsonb[], permanent boolean[], retry_delays_ms integer[] DEFAULT NULL,
   run_ms integer[] DEFAULT NULL, worker_id text DEFAULT NULL, leases bigint[] DEFAULT NULL

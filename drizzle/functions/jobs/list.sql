@@ -1,7 +1,8 @@
--- FROM 0006_operations.sql
 -- Jobs wherever they are (live, history, dead), newest id first, for
 -- operators. Keyset pagination: pass the last id of a page as before_id.
 -- Payloads are left out on purpose; read one job to see its payload.
+--
+-- Lease: none. Locks: none (reads).
 CREATE OR REPLACE FUNCTION sluice.job_list(
   queue_name text DEFAULT NULL, job_state text DEFAULT NULL, job_name text DEFAULT NULL,
   before_id bigint DEFAULT NULL, page_size integer DEFAULT 50

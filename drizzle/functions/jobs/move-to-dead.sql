@@ -1,5 +1,10 @@
--- FROM 0009_queue_control.sql
--- Moves live jobs to the dead-letter queue, appending each one's last error.
+-- Moves live jobs to sluice.dead_jobs, appending each one's last error and its
+-- reason (exhausted, permanent, crashed, parent_dead), counts them as dead in
+-- the metrics and runs the follow-up (jobs/after-finish.sql). Returns each job
+-- moved, with its queue.
+--
+-- Lease: none (the caller has fenced).
+-- Locks: the row lock of the DELETE on each job.
 CREATE OR REPLACE FUNCTION sluice.move_to_dead(ids bigint[], last_errors jsonb[], reasons text[])
 RETURNS TABLE (id bigint, queue text) LANGUAGE plpgsql AS $$
 #variable_conflict use_column

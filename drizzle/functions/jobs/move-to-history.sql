@@ -1,7 +1,10 @@
--- FROM 0009_queue_control.sql
--- Moves live jobs to history in a final state (completed, cancelled, dropped),
--- with their results and a last error entry when given. A queue that keeps no
--- history loses its completed rows here; cancelled and dropped ones are kept.
+-- Moves live jobs to job_history in a final state (completed, cancelled,
+-- dropped), with their results and a last error entry when given. A queue that
+-- keeps no history loses its completed rows here; cancelled and dropped ones
+-- are kept. Returns what the follow-up needs (queue, batch, waitFor flag).
+--
+-- Lease: none (the caller has fenced).
+-- Locks: the row lock of the DELETE on each job.
 CREATE OR REPLACE FUNCTION sluice.move_to_history(
   ids bigint[], final_state text, results jsonb[] DEFAULT NULL, last_errors jsonb[] DEFAULT NULL
 ) RETURNS TABLE (id bigint, queue text, batch_id bigint, notify boolean, run_at timestamptz, attempted_at timestamptz)

@@ -1,4 +1,10 @@
--- FROM 0012_hot_path.sql
+-- Stores a running job's progress (0-100) and message. Returns whether the job
+-- was still held by that run.
+--
+-- Guarantees: a stale run's progress is refused and changes nothing.
+-- Lease: sluice.lease_holds(attempted_at, lease) with attempt and locked_by, as
+-- in jobs/complete.sql.
+-- Locks: the row lock of the UPDATE.
 CREATE OR REPLACE FUNCTION sluice.job_progress(job_id bigint, job_attempt integer, pct integer, message text, worker_id text DEFAULT NULL,
   lease bigint DEFAULT NULL)
 RETURNS boolean LANGUAGE sql AS $$

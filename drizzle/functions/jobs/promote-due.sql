@@ -1,5 +1,10 @@
--- FROM 0001_functions.sql
--- Makes due scheduled jobs claimable, oldest first, in bounded batches.
+-- Makes due scheduled jobs claimable: at most batch_size of them, oldest run_at
+-- first, become available, and each queue that got some is woken on
+-- sluice_jobs. Returns how many.
+--
+-- Lease: none.
+-- Locks: FOR UPDATE SKIP LOCKED on the due rows, so promoters never wait on
+-- each other.
 CREATE OR REPLACE FUNCTION sluice.promote_due(batch_size integer DEFAULT 1000)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE

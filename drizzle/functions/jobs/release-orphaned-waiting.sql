@@ -1,8 +1,11 @@
--- FROM 0009_queue_control.sql
 -- A child enqueued in a transaction that was still open when its last parent
 -- finished was invisible to that parent's follow-up, and would wait forever.
 -- Promoters sweep for such children: released when no parent is live and all
--- completed, sent down with a parent that did not complete.
+-- completed, sent down with a parent that did not complete. At most batch_size
+-- per call; returns how many.
+--
+-- Lease: none.
+-- Locks: FOR UPDATE SKIP LOCKED on the waiting children.
 CREATE OR REPLACE FUNCTION sluice.release_orphaned_waiting(batch_size integer DEFAULT 1000)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE

@@ -1,5 +1,16 @@
--- FROM 0009_queue_control.sql
--- Same as before, and the crash counts as a failed attempt in the metrics.
+-- Rescues jobs whose worker stopped heartbeating: running jobs whose lease
+-- (locked_until) passed go back to available with a WorkerLostError in their
+-- errors, or to the dead jobs (reason 'crashed') when that was their last
+-- attempt; the crash counts as a failed attempt in the metrics. At most
+-- batch_size jobs, the longest-expired first. Returns (id, 'rescued' | 'dead').
+--
+-- Guarantees: run_at is kept, so a rescued job goes back to the front of its
+-- priority; the run that lost the job can no longer complete or fail it: the
+-- job is no longer running under its claim, and the fence in
+-- jobs/complete.sql and jobs/fail.sql refuses its answers.
+-- Lease: locked_until < now() (the time lease), not the lease token.
+-- Locks: FOR UPDATE SKIP LOCKED on the expired rows, so rescuers never wait on
+-- each other or on a completion in flight.
 CREATE OR REPLACE FUNCTION sluice.rescue_expired(batch_size integer DEFAULT 1000)
 RETURNS TABLE (id bigint, outcome text) LANGUAGE plpgsql AS $$
 #variable_conflict use_column

@@ -1,6 +1,10 @@
--- FROM 0001_functions.sql
--- Delay before the next attempt. The exponent is capped so a large attempt
--- number cannot overflow; jitter spreads retries of jobs that failed together.
+-- The delay before a failed job's next attempt: fixed, or base * factor^(attempt
+-- - 1), capped at max_ms, spread by +/- jitter. The exponent is capped so a
+-- large attempt number cannot overflow; jitter spreads retries of jobs that
+-- failed together. Used by jobs/fail.sql when the worker passes no delay.
+--
+-- Guarantees: 0 <= result <= max_ms.
+-- Lease: none. Locks: none.
 CREATE OR REPLACE FUNCTION sluice.retry_delay_ms(
   attempt integer, kind text, base_ms integer, factor real, max_ms integer, jitter real
 ) RETURNS bigint LANGUAGE sql VOLATILE AS $$

@@ -1,14 +1,10 @@
--- FROM 0012_hot_path.sql
--- Hot path, as the profile of a 50,000-job drain pointed (issue 8).
+-- The lease token of a claim: its time (attempted_at) in epoch microseconds.
+-- sluice.claim returns it (jobs/claim.sql); every later write of the run
+-- presents it, and sluice.lease_holds (leases/holds.sql) checks it. Plain SQL,
+-- inlined into the statements that use it.
 --
--- Claim: commits asynchronously (see the function), and the picked ids were
--- joined back to sluice.jobs; in the cached
--- generic plan of the plpgsql function that join became a hash join over a
--- sequential scan of the whole table, so every claim read every live job
--- (EXPLAIN ANALYZE, 50,000 queued: 24 ms of a 48 ms 1,000-job claim). The ids
--- now go in as an array, which is always a primary-key lookup.
--- A claim's lease token is its time (attempted_at) in epoch microseconds;
--- every write after the claim presents it. These two say it once; both are
--- plain SQL expressions, inlined into the statements that use them.
+-- Guarantees: two claims of the same job never share a token (each claim sets
+-- attempted_at = now() of its own transaction), so a claim lost in a crash and
+-- made again with the same attempt number still fences the first run out.
 CREATE OR REPLACE FUNCTION sluice.lease_token(attempted_at timestamptz) RETURNS bigint
 LANGUAGE sql STABLE AS $$ SELECT (extract(epoch FROM attempted_at) * 1000000)::bigint $$;

@@ -1,10 +1,11 @@
--- FROM 0006_operations.sql
 -- The doctor's checks, one row each: 'ok' or 'warn' with what to do.
 --   dead_tuples     a sluice table whose dead rows outnumber a fifth of its live ones (and 10,000)
 --   bloat           a table estimated more than half empty space and over 8 MB
 --   partitions      a day from today to today + 2 with no history partition, or rows in the default one
 --   long_xact       a transaction (or prepared transaction, or replication slot) older than long_xact_ms
 --                   holding back the xmin horizon, so vacuum cannot remove dead rows
+--
+-- Lease: none. Locks: none (reads statistics and the catalog).
 CREATE OR REPLACE FUNCTION sluice.doctor(long_xact_ms integer DEFAULT 300000)
 RETURNS TABLE (check_name text, status text, subject text, value float8, detail text)
 LANGUAGE plpgsql STABLE AS $$

@@ -1,6 +1,7 @@
--- FROM 0006_operations.sql
 -- pg_stats_ext shows a table's statistics to its owner only; this definer
 -- function lets the runtime and read-only roles read the two sluice ones.
+--
+-- Lease: none. Locks: none (reads statistics).
 CREATE OR REPLACE FUNCTION sluice.mcv_estimates()
 RETURNS TABLE (source text, queue text, name text, state text, jobs bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

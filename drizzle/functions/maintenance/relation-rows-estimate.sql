@@ -1,6 +1,8 @@
--- FROM 0006_operations.sql
 -- Rows in a table, by the planner's statistics scaled to the table's current
--- size (as the planner does). Before the first ANALYZE it guesses from the size.
+-- size (as the planner does). Before the first ANALYZE it guesses from the
+-- size.
+--
+-- Lease: none. Locks: none.
 CREATE OR REPLACE FUNCTION sluice.relation_rows_estimate(rel regclass)
 RETURNS float8 LANGUAGE sql STABLE AS $$
   SELECT CASE

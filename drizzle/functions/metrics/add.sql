@@ -1,12 +1,8 @@
--- FROM 0009_queue_control.sql
--- Queue control and workflows: metrics counters, limits in the claim,
--- bounded queues, unique windows, dependencies, batches, results, progress,
--- waitFor notifications and pub/sub. Functions whose signature changes are
--- dropped and recreated; the rest are replaced.
-
--- Adds to this minute's counters in the caller's own shard (by backend), so
--- concurrent writers never wait on one row. Called once per statement, never
--- once per job.
+-- Adds to this minute's counters of queue q in the caller's own shard (by
+-- backend), so concurrent writers never wait on one row. Called once per
+-- statement, never once per job.
+--
+-- Lease: none. Locks: the row lock of the UPSERT on the caller's own shard row.
 CREATE OR REPLACE FUNCTION sluice.metrics_add(
   q text, enqueued bigint DEFAULT 0, completed bigint DEFAULT 0, failed bigint DEFAULT 0,
   retried bigint DEFAULT 0, dead bigint DEFAULT 0, cancelled bigint DEFAULT 0,

@@ -1,5 +1,5 @@
--- FROM 0006_operations.sql
--- The counters of all writers (one shard each) added up per queue and minute.
+-- View: the counters of all writers (one shard each) added up per queue and
+-- minute.
 CREATE OR REPLACE VIEW sluice.metrics_by_minute AS
 SELECT m.queue, m.minute,
   sum(m.enqueued)::bigint AS enqueued,

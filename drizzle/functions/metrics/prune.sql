@@ -1,4 +1,7 @@
--- FROM 0006_operations.sql
+-- Deletes metric rows older than older_than, at most batch_size per call.
+-- Returns how many.
+--
+-- Lease: none. Locks: the row locks of the DELETE.
 CREATE OR REPLACE FUNCTION sluice.prune_metrics(older_than timestamptz, batch_size integer DEFAULT 10000)
 RETURNS bigint LANGUAGE sql AS $$
   WITH doomed AS (

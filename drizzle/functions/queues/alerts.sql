@@ -1,10 +1,11 @@
--- FROM 0006_operations.sql
 -- Active alerts, one row per queue and crossed threshold (thresholds are the
 -- alert_* columns of sluice.queues; NULL or false turns one off):
 --   depth       jobs not yet running (available + scheduled + waiting) > alert_max_depth
 --   wait        oldest waiting job, in ms > alert_max_wait_ms
 --   error_rate  failed / (completed + failed) attempts over 5 minutes > alert_max_error_rate
 --   no_worker   alert_no_worker and no live worker (heartbeat within dead_after_ms) serves the queue
+--
+-- Lease: none. Locks: none (reads).
 CREATE OR REPLACE FUNCTION sluice.queue_alerts(dead_after_ms integer DEFAULT 15000)
 RETURNS TABLE (queue text, alert text, value float8, threshold float8, message text)
 LANGUAGE sql STABLE AS $$

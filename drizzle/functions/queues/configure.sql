@@ -1,6 +1,9 @@
--- FROM 0009_queue_control.sql
 -- Changes a queue's settings (creating the queue if needed). Only the keys
--- present in `settings` change; a JSON null removes a limit.
+-- present in `settings` change; a JSON null removes a limit; an unknown key or
+-- a bad value raises 22023 and changes nothing. Wakes the queue's workers, as
+-- a resumed or widened queue may have claimable work right now.
+--
+-- Lease: none. Locks: the row lock of the UPDATE on the queue's row.
 CREATE OR REPLACE FUNCTION sluice.queue_configure(queue_name text, settings jsonb)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE

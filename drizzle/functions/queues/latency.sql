@@ -1,9 +1,10 @@
--- FROM 0006_operations.sql
 -- Percentiles of wait (attempted_at - run_at) and run (finished_at -
 -- attempted_at, which includes the batched acknowledgement) over the latest
 -- completions of each queue: at most sample_size per queue and no older than
 -- max_age, read backwards from the (queue, finished_at) index, so the cost is
 -- bounded however busy the queue. Queues that keep no history have none.
+--
+-- Lease: none. Locks: none (reads).
 CREATE OR REPLACE FUNCTION sluice.queue_latency(sample_size integer DEFAULT 1000, max_age interval DEFAULT interval '5 minutes')
 RETURNS TABLE (queue text, samples bigint, wait_ms_p50 float8, wait_ms_p95 float8, run_ms_p50 float8, run_ms_p95 float8)
 LANGUAGE sql STABLE AS $$

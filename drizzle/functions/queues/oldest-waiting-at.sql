@@ -1,8 +1,9 @@
--- FROM 0006_operations.sql
--- When the longest-waiting job of a queue became due: the oldest available
--- job, or a scheduled one already due that no promoter has moved yet. The
--- available side walks the claim index one priority at a time (a loose index
--- scan), so it costs a few index probes however long the backlog is.
+-- When the longest-waiting job of a queue became due: the oldest available job,
+-- or a scheduled one already due that no promoter has moved yet. The available
+-- side walks the claim index one priority at a time (a loose index scan), so it
+-- costs a few index probes however long the backlog is.
+--
+-- Lease: none. Locks: none (reads).
 CREATE OR REPLACE FUNCTION sluice.oldest_waiting_at(queue_name text)
 RETURNS timestamptz LANGUAGE sql STABLE AS $$
   WITH RECURSIVE prio(p) AS (

@@ -1,7 +1,7 @@
--- FROM 0006_operations.sql
--- One row per queue with everything `sluice stats` shows. The first columns
--- keep the shape sluice.queue_stats had; counts now come from job_depth(), so
--- a huge backlog is estimated instead of scanned.
+-- View: one row per queue with everything `sluice stats` shows. Counts come
+-- from sluice.job_depth (jobs/depth.sql), so a huge backlog is estimated
+-- instead of scanned; wait from sluice.oldest_waiting_at
+-- (queues/oldest-waiting-at.sql).
 CREATE OR REPLACE VIEW sluice.queue_stats AS
 WITH d AS (
   SELECT x.queue,

@@ -1,7 +1,6 @@
--- FROM 0006_operations.sql
--- Per queue over the last 1, 5 and 15 minutes. A window of N minutes is the N
--- whole minutes before the current one plus the current one so far; rates
--- divide by that exact span, so they do not dip at the start of a minute.
+-- View: per queue over the last 1, 5 and 15 minutes. A window of N minutes is
+-- the N whole minutes before the current one plus the current one so far;
+-- rates divide by that exact span, so they do not dip at the start of a minute.
 CREATE OR REPLACE VIEW sluice.queue_throughput AS
 WITH w AS (
   SELECT date_trunc('minute', now()) AS this_minute, now() AS at

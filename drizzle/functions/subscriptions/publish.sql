@@ -1,7 +1,9 @@
--- FROM 0009_queue_control.sql
 -- Publishes an event: one job per subscriber of the topic, in the caller's
 -- transaction. Sequential delivery chains the subscribers' jobs with
 -- depends_on, in subscription order. Returns the job ids.
+--
+-- Guarantees: all subscribers' jobs or none, committed with the caller's work.
+-- Lease: none. Locks: those of sluice.enqueue_many (jobs/enqueue-many.sql).
 CREATE OR REPLACE FUNCTION sluice.publish(topic text, payload jsonb DEFAULT '{}'::jsonb, sequential boolean DEFAULT false)
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 DECLARE

@@ -1,3 +1,3 @@
--- FROM 0006_operations.sql
+-- View: the live workers of sluice.worker_status (workers/status.sql).
 CREATE OR REPLACE VIEW sluice.workers_alive AS
 SELECT * FROM sluice.worker_status() WHERE alive;

@@ -1,7 +1,7 @@
--- FROM 0002_crash_safety.sql
--- Crash safety: forgetting workers long gone. Rescue of lapsed leases and
--- cancellation live with the other job functions in 0009_queue_control.
--- Forgets workers that stopped heartbeating long ago and hold no job.
+-- Forgets workers that stopped heartbeating more than dead_after_ms ago and
+-- hold no running job. Returns how many.
+--
+-- Lease: none. Locks: the row locks of the DELETE on sluice.workers.
 CREATE OR REPLACE FUNCTION sluice.reap_workers(dead_after_ms integer)
 RETURNS integer LANGUAGE sql AS $$
   WITH gone AS (

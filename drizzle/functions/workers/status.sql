@@ -1,6 +1,8 @@
--- FROM 0006_operations.sql
--- A worker is alive while its heartbeat is younger than dead_after_ms (the
--- workers' workerDeadAfterMs; 15 s by default).
+-- Every registered worker with whether it is alive: alive while its heartbeat
+-- is younger than dead_after_ms (the workers' workerDeadAfterMs; 15 s by
+-- default), and how many jobs it runs.
+--
+-- Lease: none. Locks: none (reads).
 CREATE OR REPLACE FUNCTION sluice.worker_status(dead_after_ms integer DEFAULT 15000)
 RETURNS TABLE (id text, service text, host text, pid integer, queues text[], concurrency integer, version text,
   started_at timestamptz, heartbeat_at timestamptz, alive boolean, running bigint)
