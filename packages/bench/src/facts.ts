@@ -10,8 +10,8 @@ export interface Facts {
   cores: number;
   memoryGiB: number;
   os: string;
+  /** The Node every system's child runs on. */
   nodeSluice: string;
-  nodePeers: string;
   postgres: string;
   settings: Record<string, string>;
   /** Other sessions' active queries when the run started and ended: a busy server skews figures. */
@@ -62,8 +62,7 @@ export async function machineFacts(): Promise<Facts> {
     cores: cpu.length,
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     os: `${process.platform} ${release()}`,
-    nodeSluice: process.version,
-    nodePeers: nodeVersion(node22Path()),
+    nodeSluice: nodeVersion(node22Path()),
     postgres: server.version,
     settings: server.settings,
     otherActiveSessions: { atStart: await otherActiveSessions() },

@@ -1,5 +1,5 @@
 // Command line: `pnpm bench [--quick] [--only drain,enqueue,ceiling,latency,backlog,external,cpu,soak]
-// [--systems sluice,graphile,pgboss] [--reps n]` plus sluice tuning flags.
+// [--systems sluice,graphile,pgboss,bare] [--reps n]` plus sluice tuning flags.
 import { parseArgs } from 'node:util';
 import type { SystemKey } from './systems/types.js';
 import { TUNING_DEFAULT, type Tuning } from './variants.js';
@@ -8,7 +8,7 @@ export type Group = 'drain' | 'enqueue' | 'ceiling' | 'latency' | 'backlog' | 'e
 const GROUPS: Group[] = ['drain', 'enqueue', 'ceiling', 'latency', 'backlog', 'external', 'cpu', 'soak'];
 /** Scenarios 4-7 take minutes each: --quick leaves them out unless --only names them. */
 const LONG_GROUPS: Group[] = ['latency', 'backlog', 'external', 'cpu', 'soak'];
-const SYSTEMS: SystemKey[] = ['sluice', 'graphile', 'pgboss'];
+const SYSTEMS: SystemKey[] = ['sluice', 'graphile', 'pgboss', 'bare'];
 
 export interface Options {
   quick: boolean;

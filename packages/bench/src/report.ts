@@ -21,7 +21,7 @@ export interface StepResult {
   result: TaskResult;
 }
 
-const SYSTEM_NAMES: Record<SystemKey, string> = { sluice: 'sluice', graphile: 'graphile-worker', pgboss: 'pg-boss' };
+const SYSTEM_NAMES: Record<SystemKey, string> = { sluice: 'sluice', graphile: 'graphile-worker', pgboss: 'pg-boss', bare: 'bare client' };
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 
@@ -56,7 +56,7 @@ function machine(f: Facts): string {
       ['CPU', `${f.cores} cores, ${f.cpuModel}`],
       ['memory', `${f.memoryGiB} GiB`],
       ['OS', f.os],
-      ['Node', `${f.nodeSluice} (sluice), ${f.nodePeers} (graphile-worker, pg-boss)`],
+      ['Node', `${f.nodeSluice} (every system)`],
       ['PostgreSQL', f.postgres.split(' on ')[0]!],
       ['settings', Object.entries(s).map(([k, v]) => `${k}=${v}`).join(', ')],
       [
@@ -69,24 +69,54 @@ function machine(f: Facts): string {
 }
 
 function drainSection(o: Options, results: StepResult[]): string {
-  const rows = results
-    .filter((r) => r.scenario === 'drain')
-    .map((r) => {
-      const v = variantByKey(o.tuning, r.variant);
-      const rate = field(r, 'jobsPerSecond');
-      const paired = v.pairedWith ? field(find(results, 'drain', v.pairedWith), 'jobsPerSecond') : null;
-      let note = '';
-      if (r.result.ok && r.result.samples.some((s) => s.complete === false)) {
-        const jobs = summarize(r.result.samples.map((s) => Number(s.jobs)));
-        note = `time-capped at ${r.params.capSeconds} s: ${int(jobs.median)} of ${int(r.params.jobs)} jobs done`;
-      }
-      const vs = !v.pairedWith ? '—' : rate && paired ? `${ratio(paired.median, rate.median)} (vs ${variantByKey(o.tuning, v.pairedWith).label})` : 'n/a';
-      return [r.label, cell(rate, int), vs, note];
-    });
+  const drains = results.filter((r) => r.scenario === 'drain');
+  const rows = drains.map((r) => {
+    const v = variantByKey(o.tuning, r.variant);
+    const rate = field(r, 'jobsPerSecond');
+    const paired = v.pairedWith ? field(find(results, 'drain', v.pairedWith), 'jobsPerSecond') : null;
+    let note = '';
+    if (r.result.ok && r.result.samples.some((s) => s.complete === false)) {
+      const jobs = summarize(r.result.samples.map((s) => Number(s.jobs)));
+      note = `time-capped at ${r.params.capSeconds} s: ${int(jobs.median)} of ${int(r.params.jobs)} jobs done`;
+    }
+    const vs = !v.pairedWith ? '—' : rate && paired ? `${ratio(paired.median, rate.median)} (vs ${variantByKey(o.tuning, v.pairedWith).label})` : 'n/a';
+    return [r.label, cell(rate, int), vs, note];
+  });
+  const costRows = drains.map((r) => {
+    const enq = field(r, 'enqueueWalPerJob');
+    const drn = field(r, 'drainWalPerJob');
+    const total = r.result.ok ? summarize(r.result.samples.map((s) => Number(s.enqueueWalPerJob) + Number(s.drainWalPerJob))) : null;
+    return [
+      r.label,
+      cell(field(r, 'workerCpuUsPerJob'), int),
+      cell(field(r, 'dbCpuUsPerJob'), int),
+      cell(enq, int),
+      cell(drn, int),
+      cell(total, int),
+      cell(field(r, 'loadAverage'), (n) => n.toFixed(1)),
+    ];
+  });
+  const isolated = drains.every((r) => !r.result.ok || r.result.samples.every((s) => s.walIsolated === true));
   return [
     `## Drain: ${int(o.drainJobs)} queued jobs, no-op handler, one worker process`,
     '',
     table(['system (config)', 'jobs/s median (min–max)', 'sluice ÷ this', 'note'], rows),
+    '',
+    '### What each job cost in the same drains',
+    '',
+    'CPU: utime + stime per job over the timed drain, of the worker\'s process (`process.cpuUsage()`, warm-up excluded) and of ' +
+      'the PostgreSQL backends of the bench database (`/proc`, the bench\'s own counting connection left out). Less sensitive ' +
+      'to other load on the machine than jobs/s. WAL: bytes per job from `pg_current_wal_insert_lsn()` around the seeding ' +
+      '(bulk enqueue in batches of 1,000) and around the drain (which starts right after a CHECKPOINT, so it carries the ' +
+      'full-page images of every page it touches first); ' +
+      (isolated
+        ? 'only this database\'s records, read back with pg_waldump (other databases on the server write WAL too).'
+        : '**every database on the server counted** (pg_waldump or pg_wal not readable from here): other work inflates these.'),
+    '',
+    table(
+      ['system (config)', 'worker CPU µs/job', 'database CPU µs/job', 'WAL B/job enqueue', 'WAL B/job drain', 'WAL B/job total', 'load avg at end'],
+      costRows,
+    ),
   ].join('\n');
 }
 
@@ -370,7 +400,7 @@ export function renderMarkdown(o: Options, facts: Facts, results: StepResult[], 
  */
 export async function writeResults(o: Options, facts: Facts, results: StepResult[], markdown: string): Promise<string[]> {
   await mkdir(RESULTS_DIR, { recursive: true });
-  const partial = o.partial ? `-${o.groups.join('-')}${o.systems.length < 3 ? `-${o.systems.join('-')}` : ''}` : '';
+  const partial = o.partial ? `-${o.groups.join('-')}${o.systems.length < 4 ? `-${o.systems.join('-')}` : ''}` : '';
   const base = `${RESULTS_DIR}${facts.date.slice(0, 10)}${o.quick ? '-quick' : ''}${partial}`;
   await writeFile(`${base}.md`, markdown);
   await writeFile(`${base}.json`, `${JSON.stringify({ facts, options: o, results }, null, 2)}\n`);

@@ -9,9 +9,12 @@ import type { Task, TaskResult } from './task.js';
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
 const TSX_LOADER = import.meta.resolve('tsx');
 
-/** sluice runs on the Node the bench was started with; the peers need 22. */
-export function nodeFor(system: SystemKey): string {
-  return system === 'sluice' ? process.execPath : node22Path();
+/**
+ * Every system runs on the same Node, 22 or newer (the peers need it), so a
+ * ratio compares the libraries, not two V8s.
+ */
+export function nodeFor(_system: SystemKey): string {
+  return node22Path();
 }
 
 export function runChild(system: SystemKey, task: Task, timeoutMs: number): Promise<TaskResult> {

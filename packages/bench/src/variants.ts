@@ -101,6 +101,22 @@ export function variants(t: Tuning): Variant[] {
       },
     },
     {
+      key: 'bare',
+      system: 'bare',
+      label: 'bare client, history',
+      note: 'the least a Node client can do (src/systems/bare.ts): minimal table, 2 connections, SKIP LOCKED claims of 500, one DELETE → history INSERT per batch, no handler work',
+      pairedWith: 'sluice',
+      options: { history: true },
+    },
+    {
+      key: 'bare-nohistory',
+      system: 'bare',
+      label: 'bare client, no history',
+      note: 'the same bare client finishing each batch with one DELETE',
+      pairedWith: 'sluice-nohistory',
+      options: { history: false },
+    },
+    {
       key: 'pgboss-default',
       system: 'pgboss',
       label: 'pg-boss (defaults)',

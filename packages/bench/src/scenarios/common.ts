@@ -19,10 +19,14 @@ export async function seed(producer: Producer, count: number, from = 0): Promise
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A connection opened before timing starts, to ask how many jobs are left. */
-export async function remainingCounter(url: string, sql: string): Promise<{ count(): Promise<number>; close(): Promise<void> }> {
+export async function remainingCounter(
+  url: string,
+  sql: string,
+): Promise<{ client: pg.Client; count(): Promise<number>; close(): Promise<void> }> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   return {
+    client,
     count: async () => (await client.query<{ n: number }>(sql)).rows[0]!.n,
     close: () => client.end(),
   };

@@ -9,5 +9,7 @@ export async function loadSystem(key: SystemKey): Promise<SystemAdapter> {
       return (await import('./graphile.js')).graphileAdapter;
     case 'pgboss':
       return (await import('./pgboss.js')).pgbossAdapter;
+    case 'bare':
+      return (await import('./bare.js')).bareAdapter;
   }
 }

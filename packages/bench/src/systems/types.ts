@@ -2,7 +2,7 @@
 // child process that runs them, so a peer needing a newer Node never loads
 // in the parent.
 
-export type SystemKey = 'sluice' | 'graphile' | 'pgboss';
+export type SystemKey = 'sluice' | 'graphile' | 'pgboss' | 'bare';
 
 /** `i` numbers the job; `t` is performance.now() at enqueue, for latency. */
 export interface Payload {
