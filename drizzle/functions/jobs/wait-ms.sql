@@ -4,4 +4,4 @@
 --
 -- Lease: none. Locks: none.
 CREATE OR REPLACE FUNCTION sluice.wait_ms(run_at timestamptz, run_ms integer) RETURNS numeric
-LANGUAGE sql STABLE AS $$ SELECT greatest(0, extract(epoch FROM now() - run_at)::numeric * 1000 - coalesce(run_ms, 0)) $$;
+LANGUAGE sql STABLE AS $$ SELECT greatest(0, date_part('epoch', now() - run_at) * 1000 - coalesce(run_ms, 0))::numeric $$;

@@ -71,10 +71,14 @@ async function procedureSql(client: pg.Client, batch: number): Promise<string> {
     jobClaim(db, { queues: ['default'], limits: [batch], workerId: WORKER_ID, leaseMs: LEASE_MS }),
   );
   // Per-job arrays the worker fills from the handler's answer (a no-op answers null in no
-  // time), and the worker's id, which fences its writes.
-  const ids = [1];
-  const attempts = [1];
-  const complete = await capture((db) => jobCompleteMany(db, { ids, attempts, results: [null], runMs: [0], workerId: WORKER_ID }));
+  // time), and the worker's id, which fences its writes. The id and attempt are marked so
+  // that their parameters can be told apart however the worker encodes them.
+  const ID = 90_000_001;
+  const ATTEMPT = 90_000_002;
+  const complete = await capture((db) =>
+    jobCompleteMany(db, { ids: [ID], attempts: [ATTEMPT], results: [null], runMs: [0], workerId: WORKER_ID }),
+  );
+  const carries = (v: unknown, marker: number) => (Array.isArray(v) ? v.length === 1 && v[0] === marker : v === `{${marker}}`);
   const claimTypes = await parameterTypes(client, claim.text);
   const completeTypes = await parameterTypes(client, complete.text);
   if (claimTypes.length !== claim.values.length || completeTypes.length !== complete.values.length) {
@@ -84,10 +88,11 @@ async function procedureSql(client: pg.Client, batch: number): Promise<string> {
   // Each complete parameter is the claimed ids, their attempts, or one value per job.
   const completeSets = complete.values.map((v, k) => {
     const type = completeTypes[k]!;
-    if (v === ids) return `    _d${k + 1} := ids;`;
-    if (v === attempts) return `    _d${k + 1} := attempts;`;
-    if (Array.isArray(v) && v.length === 1 && type.endsWith('[]')) {
-      return `    _d${k + 1} := array_fill(${literal(v[0], type.slice(0, -2))}, ARRAY[cardinality(ids)]);`;
+    if (carries(v, ID)) return `    _d${k + 1} := ids;`;
+    if (carries(v, ATTEMPT)) return `    _d${k + 1} := attempts;`;
+    const one = Array.isArray(v) ? v : typeof v === 'string' && /^\{[^,]*\}$/.test(v) ? [v.slice(1, -1)] : null;
+    if (one && one.length === 1 && type.endsWith('[]')) {
+      return `    _d${k + 1} := array_fill(${literal(one[0], type.slice(0, -2))}, ARRAY[cardinality(ids)]);`;
     }
     if (!Array.isArray(v)) return `    _d${k + 1} := ${literal(v, type)};`;
     throw new Error(`ceiling: cannot tell what complete parameter $${k + 1} carries`);
@@ -105,9 +110,10 @@ BEGIN
   LOOP
     ids := '{}';
     attempts := '{}';
-    FOR r IN ${bind(claim.text, '_c')} LOOP
-      ids := ids || r.id::bigint;
-      attempts := attempts || r.attempt::integer;
+    FOR r IN SELECT (e->>0)::bigint AS id, (e->>4)::integer AS attempt
+             FROM (${bind(claim.text, '_c')}) b, json_array_elements(b.batch) e LOOP
+      ids := ids || r.id;
+      attempts := attempts || r.attempt;
     END LOOP;
     COMMIT;
     EXIT WHEN cardinality(ids) = 0;

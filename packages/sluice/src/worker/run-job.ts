@@ -68,6 +68,57 @@ function storedResult(value: unknown, maxBytes: number, log: () => Logger): stri
   return text;
 }
 
+/**
+ * The context a handler sees. A class, so the accessors live once on the
+ * prototype instead of being made for every job (a worker starts thousands a
+ * second); the logger, the signal and the progress writer are made on first
+ * use, since most jobs never log, listen or report progress.
+ */
+class RunContext implements MiddlewareContext {
+  private jobLogger: Logger | undefined;
+  private replacedSignal: AbortSignal | undefined;
+  progressWriter: ReturnType<typeof progressReporter> | undefined;
+
+  constructor(
+    readonly job: MiddlewareContext['job'],
+    readonly payload: unknown,
+    private readonly running: RunningJob,
+    private readonly env: RunJobEnv,
+  ) {}
+
+  log(): Logger {
+    const { job } = this;
+    return (this.jobLogger ??= this.env.logger.child({ jobId: job.id, job: job.name, queue: job.queue, attempt: job.attempt }));
+  }
+
+  // Middleware may replace either (a child logger with a trace id, a
+  // combined signal); getters alone would make that assignment throw.
+  get signal(): AbortSignal {
+    return this.replacedSignal ?? this.running.abort.signal;
+  }
+
+  set signal(value: AbortSignal) {
+    this.replacedSignal = value;
+  }
+
+  get logger(): Logger {
+    return this.log();
+  }
+
+  set logger(value: Logger) {
+    this.jobLogger = value;
+  }
+
+  progress(pct: number, message?: string): Promise<void> {
+    this.progressWriter ??= progressReporter(this.env.db, this.running, this.env.workerId, this.log());
+    return this.progressWriter.report(pct, message);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
 export async function runJob(
   row: ClaimedJobRow,
   running: RunningJob,
@@ -75,12 +126,8 @@ export async function runJob(
   env: RunJobEnv,
 ): Promise<Ack> {
   const { id, attempt, abort } = running;
-  // The child logger and the progress writer are made on first use: most
-  // jobs never log or report progress, and a worker starts thousands a second.
-  let jobLogger: Logger | undefined;
-  const log = () => (jobLogger ??= env.logger.child({ jobId: id, job: row.name, queue: row.queue, attempt }));
-  let progress: ReturnType<typeof progressReporter> | undefined;
-  let signal: AbortSignal | undefined;
+  let ctx: RunContext | undefined;
+  const log = () => ctx?.log() ?? env.logger.child({ jobId: id, job: row.name, queue: row.queue, attempt });
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   let grace: NodeJS.Timeout | undefined;
@@ -92,39 +139,28 @@ export async function runJob(
     if (timeoutMs) {
       timer = setTimeout(() => abort.abort(new TimeoutError(timeoutMs)), timeoutMs);
     }
-    const ctx: MiddlewareContext = {
-      job: { id, name: row.name, queue: row.queue, attempt, maxAttempts: row.max_attempts, createdAt: row.created_at },
-      // Middleware may replace either (a child logger with a trace id, a
-      // combined signal); getters alone would make that assignment throw.
-      get signal() {
-        return signal ?? abort.signal;
-      },
-      set signal(value: AbortSignal) {
-        signal = value;
-      },
-      get logger() {
-        return log();
-      },
-      set logger(value: Logger) {
-        jobLogger = value;
-      },
-      progress: (pct, message) => (progress ??= progressReporter(env.db, running, env.workerId, log())).report(pct, message),
+    const context = (ctx = new RunContext(
+      { id, name: row.name, queue: row.queue, attempt, maxAttempts: row.max_attempts, createdAt: row.created_at },
       payload,
-    };
-    const work = Promise.resolve().then(() =>
+      running,
+      env,
+    ));
+    const work =
       env.middleware.length === 0
-        ? registration.handler(payload, ctx)
-        : compose(env.middleware, ctx, async () => registration.handler(payload, ctx)),
-    );
+        ? registration.handler(payload, context)
+        : compose(env.middleware, context, async () => registration.handler(payload, context));
     // Once aborted (timeout, cancel, shutdown) the handler gets a grace period
     // to wind down; after it the slot is freed whether the handler listened or
-    // not, and whatever it answers later is never applied.
-    const value = await new Promise<unknown>((resolve, reject) => {
-      work.then(resolve, reject);
-      abort.onAbort((reason) => {
-        grace = setTimeout(() => reject(reason), env.abortGraceMs);
-      });
-    });
+    // not, and whatever it answers later is never applied. A handler that
+    // answered synchronously has nothing left to wait for.
+    const value = !isThenable(work)
+      ? work
+      : await new Promise<unknown>((resolve, reject) => {
+          work.then(resolve, reject);
+          abort.onAbort((reason) => {
+            grace = setTimeout(() => reject(reason), env.abortGraceMs);
+          });
+        });
     if (abort.aborted) throw abort.reason;
     const runMs = Math.round(performance.now() - started);
     if (env.logger.isLevelEnabled('debug')) log().debug({ durationMs: runMs }, 'job completed');
@@ -160,6 +196,6 @@ export async function runJob(
   } finally {
     if (timer) clearTimeout(timer);
     if (grace) clearTimeout(grace);
-    progress?.dispose();
+    ctx?.progressWriter?.dispose();
   }
 }

@@ -342,12 +342,13 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       done: Promise.resolve(),
       released: false,
     };
+    // Held before the handler starts: a synchronous handler runs to its end inside runJob.
+    this.running.set(id, entry);
     entry.done = runJob(row, entry, this.options.registrations.get(row.name), this.runEnv).then((ack) => {
       if (this.running.get(id) === entry) this.running.delete(id);
       if (!entry.released) this.completer.push(ack);
       this.dispatch();
     });
-    this.running.set(id, entry);
   }
 
   private acknowledged(ack: Ack, result: AckResult): void {
