@@ -296,6 +296,21 @@ export async function jobGet(db: Queryable, id: number): Promise<JobRow | null> 
   return rows[0] ?? null;
 }
 
+/**
+ * Whether this claim (worker, attempt, lease token) still holds the job: a
+ * cancel notice is only a hint, and the worker aborts nothing until this
+ * says the claim is gone.
+ */
+export async function jobLeaseHolds(db: Queryable, a: { id: number; attempt: number; workerId: string; lease: number }): Promise<boolean> {
+  const { rows } = await db.query<{ holds: boolean }>({
+    name: 'sluice_job_lease_holds',
+    text: `SELECT EXISTS (SELECT 1 FROM sluice.jobs WHERE id = $1 AND state = 'running' AND attempt = $2 AND locked_by = $3
+                          AND sluice.lease_holds(attempted_at, $4::bigint)) AS holds`,
+    values: [a.id, a.attempt, a.workerId, a.lease],
+  });
+  return rows[0]!.holds;
+}
+
 /** Cancels a waiting job; returns the state it had, or null when no live job has that id. */
 export async function jobCancel(db: Queryable, id: number): Promise<string | null> {
   const { rows } = await db.query<{ state: string | null }>({

@@ -1,0 +1,102 @@
+// NOTIFY needs no privilege: any login can send on sluice's channels. Each
+// notification is a hint that may cost a query, never a wrong state or a
+// wrong answer. The spoofs come from a role with no grants at all.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { z } from 'zod';
+import { CancelledError, defineJob } from '../packages/sluice/src/index.js';
+import { waitUntil } from './helpers/db.js';
+import { captureLogs } from './helpers/log-capture.js';
+import { useSuite } from './helpers/suite.js';
+
+const s = useSuite({ pollIntervalMs: 200 });
+const stranger = `t_nogrants_${randomBytes(3).toString('hex')}`;
+let spoofer: pg.Client;
+
+async function spoof(channel: string, payload: string): Promise<void> {
+  await spoofer.query('SELECT pg_notify($1, $2)', [channel, payload]);
+}
+
+function gate(): { open(): void; opened: Promise<void> } {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  return { open, opened };
+}
+
+beforeAll(async () => {
+  await s.db.pool.query(`CREATE ROLE ${stranger} LOGIN`);
+  const u = new URL(s.db.url);
+  u.username = stranger;
+  spoofer = new pg.Client({ connectionString: u.toString() });
+  await spoofer.connect();
+  // The role really can read nothing of sluice's.
+  await expect(spoofer.query('SELECT count(*) FROM sluice.jobs')).rejects.toMatchObject({ code: '42501' });
+});
+
+afterAll(async () => {
+  await spoofer.end();
+  const admin = new pg.Client({ connectionString: inject('adminUrl') });
+  await admin.connect();
+  await admin.query(`DROP ROLE IF EXISTS ${stranger}`);
+  await admin.end();
+});
+
+describe('sluice_cancel', () => {
+  const job = defineJob({ name: 'nt.cancel', queue: 'nt.cancel', schema: z.object({}) });
+
+  it('a cancel notice from a login with no grants does not abort the job: it completes on attempt 1 with no error', async () => {
+    const { logger, lines } = captureLogs('debug');
+    const release = gate();
+    let started = false;
+    let signalReason: unknown = null;
+    s.startWorker({
+      logger,
+      handlers: [
+        job.handle(async (_p, ctx) => {
+          started = true;
+          ctx.signal.addEventListener('abort', () => (signalReason = ctx.signal.reason));
+          await release.opened;
+          return 'finished';
+        }),
+      ],
+    });
+    await s.workers[0]!.start();
+    const id = await s.sluice.enqueue(job, {});
+    await waitUntil(() => started, { what: 'handler started' });
+    await spoof('sluice_cancel', String(id));
+    // Either the worker checked the notice and ignored it, or it aborted the job.
+    await waitUntil(() => signalReason !== null || lines.some((l) => l.jobId === id && /cancel notice ignored/.test(String(l.msg))), {
+      what: 'notice handled',
+    });
+    expect(signalReason).toBeNull();
+    release.open();
+    expect(await s.sluice.waitFor(id, { timeoutMs: 10_000 })).toBe('finished');
+    const record = await s.sluice.getJob(id);
+    expect({ state: record.state, attempt: record.attempt, errors: record.errors }).toEqual({ state: 'completed', attempt: 1, errors: [] });
+  });
+
+  it('a real cancel still aborts the running handler', async () => {
+    const release = gate();
+    let signalReason: unknown = null;
+    s.startWorker({
+      handlers: [
+        job.handle(async (_p, ctx) => {
+          ctx.signal.addEventListener('abort', () => {
+            signalReason = ctx.signal.reason;
+            release.open();
+          });
+          await release.opened;
+        }),
+      ],
+    });
+    await s.workers[0]!.start();
+    const id = await s.sluice.enqueue(job, {});
+    await waitUntil(async () => (await s.sluice.getJob(id)).state === 'running', { what: 'running' });
+    expect(await s.sluice.cancel(id)).toBe('running');
+    await waitUntil(() => signalReason !== null, { what: 'signal fired' });
+    expect(signalReason).toBeInstanceOf(CancelledError);
+    expect((await s.sluice.getJob(id)).state).toBe('cancelled');
+  });
+});
