@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { z } from 'zod';
-import { CancelledError, defineJob } from '../packages/sluice/src/index.js';
+import { CancelledError, JobNotFoundError, Sluice, defineJob } from '../packages/sluice/src/index.js';
 import { waitUntil } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { useSuite } from './helpers/suite.js';
@@ -98,5 +98,35 @@ describe('sluice_cancel', () => {
     await waitUntil(() => signalReason !== null, { what: 'signal fired' });
     expect(signalReason).toBeInstanceOf(CancelledError);
     expect((await s.sluice.getJob(id)).state).toBe('cancelled');
+  });
+});
+
+describe('sluice_finished', () => {
+  const job = defineJob({ name: 'nt.finish', queue: 'nt.finish', schema: z.object({}) });
+
+  it('a spoofed finish notice does not resolve waitFor for a job that does not exist', async () => {
+    // One connection for sluice's queries, so the order of the waiter's reads
+    // is fixed: the spoof's read lands between the notice request and the
+    // waiter's own first look.
+    const pool = new pg.Pool({ connectionString: s.db.url, max: 1 });
+    const sluice = new Sluice({ pool, listenConnectionString: s.db.url });
+    try {
+      s.startWorker({ handlers: [job.handle(async () => 'real')] });
+      await s.workers[0]!.start();
+      // Starts the waiter's LISTEN connection.
+      expect(await sluice.waitFor(await sluice.enqueue(job, {}), { timeoutMs: 10_000 })).toBe('real');
+      const missing = 987_654_321;
+      const held = await pool.connect();
+      const waited = sluice.waitFor(missing, { timeoutMs: 10_000 }).then((value) => ({ value }), (error: unknown) => ({ error }));
+      await waitUntil(() => pool.waitingCount === 1, { what: 'notice request queued' });
+      await spoof('sluice_finished', String(missing));
+      await waitUntil(() => pool.waitingCount === 2, { what: 'spoof read queued' });
+      held.release();
+      const outcome = await waited;
+      expect(outcome).toEqual({ error: expect.any(JobNotFoundError) });
+    } finally {
+      await sluice.close();
+      await pool.end();
+    }
   });
 });
