@@ -48,8 +48,16 @@ export class PayloadTooLargeError extends SluiceError {
 
 export class UnknownJobError extends SluiceError {
   override name = 'UnknownJobError';
-  constructor(readonly jobName: string) {
-    super(`no job named "${jobName}" is registered`);
+  /** `where`: 'sluice.job_types' when the database has no job type of that name. */
+  constructor(
+    readonly jobName: string,
+    where?: 'sluice.job_types',
+  ) {
+    super(
+      where
+        ? `no job named "${jobName}" in ${where}: start a worker that handles it, or call sluice.registerJobs(), before naming it`
+        : `no job named "${jobName}" is registered`,
+    );
   }
 }
 

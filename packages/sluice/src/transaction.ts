@@ -26,3 +26,22 @@ export async function inTransaction<T>(pool: pg.Pool, tx: Executor | undefined, 
     }
   });
 }
+
+/**
+ * Runs fn inside a savepoint of the transaction db is in: when fn throws, its
+ * writes are undone and the transaction goes on (onError runs after the
+ * rollback to the savepoint, and its result is returned).
+ */
+export async function withSavepoint<T>(db: Queryable, fn: () => Promise<T>, onError: (err: unknown) => Promise<T>): Promise<T> {
+  await db.query({ text: 'SAVEPOINT sluice_step' });
+  let result: T;
+  try {
+    result = await fn();
+  } catch (err) {
+    await db.query({ text: 'ROLLBACK TO SAVEPOINT sluice_step' });
+    await db.query({ text: 'RELEASE SAVEPOINT sluice_step' });
+    return onError(err);
+  }
+  await db.query({ text: 'RELEASE SAVEPOINT sluice_step' });
+  return result;
+}
