@@ -30,6 +30,7 @@ describe('a schedule that cannot enqueue', () => {
     await s.sluice.enqueue(toFull, {});
     await s.sluice.schedules.add({ name: 'full', cron: '* * * * * *', job: toFull });
     // A row written by plain SQL with a payload over the 1 MiB enqueue limit.
+    await new Sluice({ pool: s.db.pool, jobs: [defineJob({ name: 'cf.big', queue: 'cf.big', schema: z.unknown() })] }).registerJobs();
     await s.db.pool.query(
       `INSERT INTO sluice.cron_schedules (name, cron, job_name, payload) VALUES ('oversize', '* * * * * *', 'cf.big', jsonb_build_object('blob', repeat('x', 1100000)))`,
     );

@@ -52,11 +52,13 @@ export class UnknownJobError extends SluiceError {
   constructor(
     readonly jobName: string,
     where?: 'sluice.job_types',
+    options?: { cause?: unknown },
   ) {
     super(
       where
         ? `no job named "${jobName}" in ${where}: start a worker that handles it, or call sluice.registerJobs(), before naming it`
         : `no job named "${jobName}" is registered`,
+      options,
     );
   }
 }

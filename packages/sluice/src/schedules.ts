@@ -1,11 +1,11 @@
 // Managing cron schedules from TypeScript (the CLI uses the same calls).
-import { SluiceError, UnknownJobError, ValidationError } from './errors.js';
+import { translateDbError } from './db-errors.js';
+import { SluiceError, ValidationError } from './errors.js';
 import type { Queryable } from './executor.js';
 import { checkName } from './config.js';
 import { nextFireAfter, schedule, type ScheduleDefinition, type ScheduleOptions } from './schedule.js';
 import { cronJobArgs, cronUniqueKey } from './services/scheduler.js';
 import { cronGet, cronList, cronRemove, cronSaveMany, cronSetEnabled, type CronRow } from './sql/cron.js';
-import { jobTypeExists } from './sql/job-types.js';
 import { jobEnqueueMany } from './sql/jobs.js';
 
 export class ScheduleNotFoundError extends SluiceError {
@@ -27,10 +27,11 @@ export class Schedules {
     } else {
       def = schedule(options);
     }
-    // A schedule by job name takes the name's queue and retries from
-    // sluice.job_types: without a row there it would land in 'default'.
-    if (def.jobOptions === null && !(await jobTypeExists(this.db, def.jobName))) throw new UnknownJobError(def.jobName, 'sluice.job_types');
-    await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, new Date())], 'sql');
+    // A schedule by job name must name a job in sluice.job_types (a trigger
+    // refuses it otherwise): UnknownJobError.
+    await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, new Date())], 'sql').catch((err: unknown) => {
+      throw translateDbError(err);
+    });
     return def;
   }
 

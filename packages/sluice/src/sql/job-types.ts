@@ -36,12 +36,3 @@ export async function jobTypeUpsertMany(db: Queryable, jobs: readonly JobDefinit
     ],
   });
 }
-
-export async function jobTypeExists(db: Queryable, name: string): Promise<boolean> {
-  const { rows } = await db.query<{ found: boolean }>({
-    name: 'sluice_job_type_exists',
-    text: `SELECT EXISTS (SELECT 1 FROM sluice.job_types WHERE name = $1) AS found`,
-    values: [name],
-  });
-  return rows[0]!.found;
-}
