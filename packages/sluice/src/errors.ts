@@ -167,6 +167,17 @@ export class WorkerStateError extends SluiceError {
   override name = 'WorkerStateError';
 }
 
+/** worker.start() could not reach the database within its startTimeoutMs; `cause` is the last connection error. */
+export class DatabaseUnavailableError extends SluiceError {
+  override name = 'DatabaseUnavailableError';
+  constructor(
+    readonly timeoutMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`the database could not be reached within startTimeoutMs (${timeoutMs} ms)`, options);
+  }
+}
+
 /** Error-like shape stored in a job's error history. */
 export interface SerializedError {
   name: string;

@@ -8,6 +8,7 @@ import {
   MAX_RESULT_BYTES_DEFAULT,
   POLL_INTERVAL_MS_DEFAULT,
   SHUTDOWN_TIMEOUT_MS_DEFAULT,
+  START_TIMEOUT_MS_DEFAULT,
   WORKER_DEAD_AFTER_MS_DEFAULT,
   nameSchema,
   parseOptions,
@@ -48,6 +49,12 @@ export interface WorkerOptions extends ConnectionOptions {
   heartbeatIntervalMs?: number;
   /** On stop(), how long running jobs may finish before they are released. Default 30000 ms. */
   shutdownTimeoutMs?: number;
+  /**
+   * While the database cannot be reached, start() retries (with a growing
+   * pause, each try logged at warn) for this long, then rejects with
+   * DatabaseUnavailableError. Default: no limit; stop() ends the retries.
+   */
+  startTimeoutMs?: number;
   /** After a job's signal fires (timeout, cancel), how long its handler may wind down before its slot is freed. Default 1000 ms. */
   abortGraceMs?: number;
   /** Largest handler result stored, in bytes of JSON; larger results are not stored. Default 65536. */
@@ -80,6 +87,7 @@ export interface ResolvedWorkerOptions {
   maxPendingAcks: number;
   heartbeatIntervalMs: number;
   shutdownTimeoutMs: number;
+  startTimeoutMs: number;
   abortGraceMs: number;
   maxResultBytes: number;
   service: string | null;
@@ -131,6 +139,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     maxPendingAcks: opts.maxPendingAcks ?? MAX_PENDING_ACKS_DEFAULT,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
     shutdownTimeoutMs: opts.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS_DEFAULT,
+    startTimeoutMs: opts.startTimeoutMs ?? START_TIMEOUT_MS_DEFAULT,
     abortGraceMs: opts.abortGraceMs ?? ABORT_GRACE_MS_DEFAULT,
     maxResultBytes: opts.maxResultBytes ?? MAX_RESULT_BYTES_DEFAULT,
     service: opts.service ?? null,

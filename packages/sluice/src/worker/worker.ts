@@ -31,6 +31,7 @@ import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, SCHEDULED_CHANNEL
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions as CoreWorkerOptions } from './options.js';
 import { JobAbort } from './job-abort.js';
 import { runJob, type RunJobEnv, type RunningJob } from './run-job.js';
+import { retryUntilReachable } from './start-retry.js';
 
 export type { Subscription } from './options.js';
 
@@ -72,6 +73,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private readonly operations: WorkerOperations;
   private readonly runEnv: RunJobEnv;
   private overMemory = false;
+  /** Fired by stop(): ends start()'s retries. */
+  private readonly stopping = new AbortController();
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
 
   constructor(options: WorkerOptions) {
@@ -169,17 +172,23 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.state = 'started';
     const o = this.options;
     try {
-      await declareJobs(this.pool, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
-      await workerRegister(this.pool, {
-        id: this.id,
-        service: o.service,
-        host: hostname(),
-        pid: process.pid,
-        queues: this.queues,
-        concurrency: this.concurrency,
-        version: SLUICE_VERSION,
-      });
-      await declareSchedules(this.pool, o.schedules, o.undeclaredSchedules, this.logger);
+      // A worker started while its database restarts comes up by itself.
+      await retryUntilReachable(
+        async () => {
+          await declareJobs(this.pool, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
+          await workerRegister(this.pool, {
+            id: this.id,
+            service: o.service,
+            host: hostname(),
+            pid: process.pid,
+            queues: this.queues,
+            concurrency: this.concurrency,
+            version: SLUICE_VERSION,
+          });
+          await declareSchedules(this.pool, o.schedules, o.undeclaredSchedules, this.logger);
+        },
+        { timeoutMs: o.startTimeoutMs, stopped: this.stopping.signal, logger: this.logger },
+      );
       await this.notifier?.start();
       for (const service of this.services) service.start();
       this.fetcher.start();
@@ -202,6 +211,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   async stop(): Promise<void> {
     if (this.state !== 'started') return;
     this.state = 'stopping';
+    this.stopping.abort();
     try {
       const background = this.services.filter((s) => s !== this.heartbeat);
       await Promise.all([this.fetcher.stop(), this.notifier?.stop(), this.operations.stop(), ...background.map((s) => s.stop())]);
