@@ -20,6 +20,17 @@ export class ValidationError extends SluiceError {
   }
 }
 
+/** Options that are each valid but cannot work together. `fields` names every one involved. */
+export class OptionsConflictError extends ValidationError {
+  override name = 'OptionsConflictError';
+  constructor(
+    readonly fields: readonly string[],
+    reason: string,
+  ) {
+    super(fields.join(' + '), reason);
+  }
+}
+
 /** A payload failed its job's zod schema. `issues` holds paths and reasons, not values. */
 export class PayloadValidationError extends SluiceError {
   override name = 'PayloadValidationError';

@@ -15,7 +15,7 @@ import {
   workerOptionsSchema,
 } from '../config.js';
 import type { ConnectionOptions } from '../connection.js';
-import { ValidationError } from '../errors.js';
+import { OptionsConflictError, ValidationError } from '../errors.js';
 import type { JobDefinition, JobRegistration, Middleware } from '../job.js';
 import type { ScheduleDefinition } from '../schedule.js';
 
@@ -45,7 +45,11 @@ export interface WorkerOptions extends ConnectionOptions {
   maxRssBytes?: number;
   /** Unwritten acknowledgements at which new jobs stop starting. Default 1000. */
   maxPendingAcks?: number;
-  /** Heartbeat period. Default 5000 ms. */
+  /**
+   * Heartbeat period; must be below workerDeadAfterMs / 2, so one late beat
+   * never lets a live worker's leases lapse. Default 5000 ms, or a third of
+   * workerDeadAfterMs when that is shorter.
+   */
   heartbeatIntervalMs?: number;
   /** On stop(), how long running jobs may finish before they are released. Default 30000 ms. */
   shutdownTimeoutMs?: number;
@@ -129,15 +133,23 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     if (!s?.job?.name) throw new ValidationError(`createWorker.subscriptions.${i}.job`, 'expected a job definition');
   }
   const concurrency = opts.concurrency ?? CONCURRENCY_DEFAULT;
+  const workerDeadAfterMs = opts.workerDeadAfterMs ?? WORKER_DEAD_AFTER_MS_DEFAULT;
+  const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? Math.min(HEARTBEAT_INTERVAL_MS_DEFAULT, Math.floor(workerDeadAfterMs / 3));
+  if (heartbeatIntervalMs * 2 >= workerDeadAfterMs) {
+    throw new OptionsConflictError(
+      ['createWorker.heartbeatIntervalMs', 'createWorker.workerDeadAfterMs'],
+      `a heartbeat every ${heartbeatIntervalMs} ms must be below half of workerDeadAfterMs (${workerDeadAfterMs} ms), or one late beat lets the rescuer take jobs from a live worker`,
+    );
+  }
   return {
     concurrency,
     queues: opts.queues ?? [...new Set(handlers.map((h) => h.job.queue))],
     prefetch: opts.prefetch ?? concurrency,
     pollIntervalMs: opts.pollIntervalMs ?? POLL_INTERVAL_MS_DEFAULT,
-    workerDeadAfterMs: opts.workerDeadAfterMs ?? WORKER_DEAD_AFTER_MS_DEFAULT,
+    workerDeadAfterMs,
     maxRssBytes: opts.maxRssBytes ?? null,
     maxPendingAcks: opts.maxPendingAcks ?? MAX_PENDING_ACKS_DEFAULT,
-    heartbeatIntervalMs: opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
+    heartbeatIntervalMs,
     shutdownTimeoutMs: opts.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS_DEFAULT,
     startTimeoutMs: opts.startTimeoutMs ?? START_TIMEOUT_MS_DEFAULT,
     abortGraceMs: opts.abortGraceMs ?? ABORT_GRACE_MS_DEFAULT,
