@@ -130,3 +130,40 @@ describe('sluice_finished', () => {
     }
   });
 });
+
+describe('sluice_jobs, sluice_scheduled, sluice_cron', () => {
+  const job = defineJob({ name: 'nt.wake', queue: 'nt.live', schema: z.object({ n: z.number() }) });
+  const paused = defineJob({ name: 'nt.paused', queue: 'nt.paused', schema: z.object({}) });
+
+  it('a spoofed wake-up costs a query at most: no paused, delayed or unscheduled job runs early', async () => {
+    const ran: string[] = [];
+    s.startWorker({
+      queues: ['nt.live', 'nt.paused'],
+      handlers: [job.handle(async (p) => void ran.push(`live ${p.n}`)), paused.handle(async () => void ran.push('paused'))],
+    });
+    await s.sluice.queues.pause('nt.paused');
+    const held = await s.sluice.enqueue(paused, {});
+    const later = await s.sluice.enqueue(job, { n: 1 }, { delayMs: 3_600_000 });
+    await s.sluice.schedules.add({ name: 'nt.yearly', cron: '@yearly', job, payload: { n: 2 } });
+    await s.workers[0]!.start();
+    for (const [channel, payload] of [
+      ['sluice_jobs', 'nt.paused'],
+      ['sluice_jobs', 'nt.live'],
+      ['sluice_jobs', 'x'.repeat(7000)],
+      ['sluice_scheduled', 'nt.live'],
+      ['sluice_cron', ''],
+      ['sluice_cancel', String(later)],
+      ['sluice_cancel', 'not a number'],
+      ['sluice_finished', String(held)],
+    ]) {
+      await spoof(channel!, payload!);
+    }
+    // Notifications reach the worker in order: once this job has run, the spoofs before it were handled.
+    const marker = await s.sluice.enqueue(job, { n: 3 });
+    expect(await s.sluice.waitFor(marker, { timeoutMs: 10_000 })).toBeNull();
+    expect(ran).toEqual(['live 3']);
+    expect((await s.sluice.getJob(held)).state).toBe('available');
+    expect((await s.sluice.getJob(later)).state).toBe('scheduled');
+    expect((await s.sluice.schedules.get('nt.yearly')).last_run_at).toBeNull();
+  });
+});
