@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
-import { sluiceCli } from './helpers/cli.js';
+import { hashJob } from './fixtures/supervised-handlers.js';
+import { sluiceCli, spawnSluiceCli } from './helpers/cli.js';
 import { startPgBouncer, type Bouncer } from './helpers/pgbouncer.js';
 import { inject } from 'vitest';
 
@@ -148,6 +149,27 @@ describe('behind PgBouncer (transaction mode)', () => {
     for (const args of [['stats'], ['stats'], ['cron', 'list'], ['cron', 'list'], ['jobs', 'list'], ['jobs', 'list'], ['stats']]) {
       const r = await sluiceCli([...args, '--database-url', pooled]);
       expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: '' });
+    }
+  });
+
+  it('sluice worker --pool-mode transaction runs jobs through the pooler, LISTENing on SLUICE_LISTEN_URL', async (ctx) => {
+    if (!bouncer) return ctx.skip(skipReason);
+    const cli = spawnSluiceCli(
+      ['worker', 'test/fixtures/supervised-handlers.ts', '--pool-mode', 'transaction', '--concurrency', '4', '--database-url', bouncer.url(db.name)],
+      { SLUICE_LISTEN_URL: db.url },
+    );
+    const sluice = new Sluice({ pool: db.pool });
+    try {
+      await sluice.enqueueMany(hashJob, Array.from({ length: 200 }, (_, n) => ({ n })));
+      await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = 'cpu' AND attempt = 1`)) === 200, {
+        what: '200 jobs done by the CLI worker',
+        timeoutMs: 60_000,
+      });
+      expect(await count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`)).toBe(1);
+    } finally {
+      cli.child.kill('SIGTERM');
+      expect(await cli.exited).toBe(0);
+      await sluice.close();
     }
   });
 
