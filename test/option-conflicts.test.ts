@@ -3,7 +3,7 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { OptionsConflictError, Sluice, ValidationError, createWorker, defineJob, type WorkerOptions } from '../packages/sluice/src/index.js';
+import { OptionsConflictError, Sluice, UnpreparedClient, ValidationError, createWorker, defineJob, type WorkerOptions } from '../packages/sluice/src/index.js';
 
 const job = defineJob({ name: 'oc.job', queue: 'oc', schema: z.object({}) });
 const handlers = [job.handle(async () => {})];
@@ -11,8 +11,9 @@ const handlers = [job.handle(async () => {})];
 const url = 'postgres://postgres@127.0.0.1:5432/postgres';
 const onePool = new pg.Pool({ connectionString: url, max: 1 });
 const fourPool = new pg.Pool({ connectionString: url, max: 4 });
+const unpreparedPool = new pg.Pool({ connectionString: url, max: 4, Client: UnpreparedClient });
 afterAll(async () => {
-  await Promise.all([onePool.end(), fourPool.end()]);
+  await Promise.all([onePool.end(), fourPool.end(), unpreparedPool.end()]);
 });
 
 function conflict(create: () => unknown): OptionsConflictError {
@@ -35,6 +36,7 @@ describe('worker options that cannot work together', () => {
     ["a caller's one-connection pool that LISTEN would hold", { pool: onePool }, ['pool', 'listenConnectionString']],
     ["a caller's pool and a connection string", { pool: fourPool, connectionString: url }, ['pool', 'connectionString']],
     ["a caller's pool and a pool size", { pool: fourPool, poolSize: 8 }, ['pool', 'poolSize']],
+    ["a caller's pool that prepares statements, behind a transaction pooler", { pool: fourPool, poolMode: 'transaction' }, ['pool', 'poolMode']],
   ])('%s', (_what, extra, fields) => {
     const err = conflict(() => createWorker({ connectionString: extra.pool ? undefined : url, handlers, ...extra } as WorkerOptions));
     expect(err.fields).toEqual(fields);
@@ -59,6 +61,7 @@ describe('worker options that cannot work together', () => {
       { poolSize: 1, listenConnectionString: url },
       { poolSize: 1, poolMode: 'transaction' },
       { pool: onePool, listenConnectionString: url, connectionString: undefined },
+      { pool: unpreparedPool, poolMode: 'transaction', connectionString: undefined },
     ];
     for (const extra of ok) {
       const w = createWorker({ connectionString: url, handlers, ...extra } as WorkerOptions);

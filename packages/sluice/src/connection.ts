@@ -71,6 +71,12 @@ function checkConnectionOptions(options: ConnectionOptions): void {
       }
     }
   }
+  if (options.pool && options.poolMode === 'transaction' && !isUnprepared(options.pool)) {
+    throw new OptionsConflictError(
+      ['pool', 'poolMode'],
+      "a pool behind a transaction pooler must not prepare named statements: create it with `Client: UnpreparedClient`",
+    );
+  }
   if (options.poolSize !== undefined && (!Number.isInteger(options.poolSize) || options.poolSize < 1 || options.poolSize > 1_000)) {
     throw new ValidationError('poolSize', 'must be an integer from 1 to 1000');
   }
@@ -81,6 +87,11 @@ function checkConnectionOptions(options: ConnectionOptions): void {
       'LISTEN takes one connection of the pool for good, so a pool of one leaves none for queries: give at least 2 connections, or a listenConnectionString',
     );
   }
+}
+
+function isUnprepared(pool: pg.Pool): boolean {
+  const client = (pool.options as { Client?: unknown }).Client;
+  return typeof client === 'function' && (client === UnpreparedClient || client.prototype instanceof UnpreparedClient);
 }
 
 export function openPool(options: ConnectionOptions, logger: Logger): OwnedPool {
