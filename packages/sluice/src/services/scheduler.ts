@@ -97,11 +97,12 @@ export class Scheduler extends Service {
    * longer after each failure in a row.
    */
   private async failed(client: Queryable, row: CronRow, now: Date, err: unknown): Promise<void> {
-    const error = translateDbError(err) as Error;
+    const error = translateDbError(err);
+    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     const failures = row.fail_count + 1;
     const retryAt = new Date(now.getTime() + cronRetryDelayMs(failures));
     const nextRunAt = row.misfire === 'skip' ? nextFireAfter(row.cron, row.timezone, now) : null;
     this.logger.warn({ schedule: row.name, job: row.job_name, failures, retryAt, err: error }, 'schedule could not enqueue its job; will retry');
-    await cronRecordFailure(client, { name: row.name, error: `${error.name}: ${error.message}`, retryAt, nextRunAt });
+    await cronRecordFailure(client, { name: row.name, error: reason, retryAt, nextRunAt });
   }
 }
