@@ -46,7 +46,11 @@ export interface JobErrorEntry {
   stack?: string;
 }
 
-/** Live jobs only: scheduled, available, running. Finished rows leave this table. */
+/**
+ * Live jobs only: scheduled, available, running. Finished rows leave this table.
+ * Stored with fillfactor 50 (migration 0015_drain_hot_path; drizzle-kit has no
+ * notation for it), so a claim's new row version fits on the old one's page.
+ */
 export const jobs = sluiceSchema.table(
   'jobs',
   {
