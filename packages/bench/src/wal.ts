@@ -14,6 +14,8 @@ import type pg from 'pg';
 
 export interface WalMark {
   lsn: string;
+  /** A temporary replication slot holding the WAL from `lsn` on until it is read back (null: none could be made). */
+  slot: string | null;
 }
 
 export interface WalBytes {
@@ -22,9 +24,23 @@ export interface WalBytes {
   isolated: boolean;
 }
 
+let slots = 0;
+
+/**
+ * The current WAL position. A checkpoint (anyone's) may recycle the WAL
+ * segments behind it before they are read back, so a temporary physical
+ * replication slot keeps them until walSince() has read them (it goes away
+ * with the session in any case).
+ */
 export async function walMark(client: pg.Client): Promise<WalMark> {
+  let slot: string | null = `bench_wal_${process.pid}_${++slots}`;
+  try {
+    await client.query('SELECT pg_create_physical_replication_slot($1, true, true)', [slot]);
+  } catch {
+    slot = null;
+  }
   const { rows } = await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
-  return { lsn: rows[0]!.lsn };
+  return { lsn: rows[0]!.lsn, slot };
 }
 
 let waldump: string | null | undefined;
@@ -96,6 +112,7 @@ export async function walSince(client: pg.Client, start: WalMark): Promise<WalBy
     [start.lsn, end.lsn],
   );
   const { oid, total, dir } = rows[0]!;
-  const isolated = dir ? await isolatedBytes(join(dir, 'pg_wal'), oid, start.lsn, end.lsn) : null;
+  const isolated = dir && start.slot ? await isolatedBytes(join(dir, 'pg_wal'), oid, start.lsn, end.lsn) : null;
+  if (start.slot) await client.query('SELECT pg_drop_replication_slot($1)', [start.slot]);
   return isolated === null ? { bytes: Number(total), isolated: false } : { bytes: isolated, isolated: true };
 }
