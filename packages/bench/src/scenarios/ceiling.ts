@@ -30,7 +30,8 @@ async function capture(call: (db: Queryable) => Promise<unknown>): Promise<Captu
   const db: Queryable = {
     async query(config: { text: string; values?: unknown[] }) {
       captured = { text: config.text, values: config.values ?? [] };
-      return { rows: [], rowCount: 0 };
+      // The one row a claim (an empty batch) and a completion (no stale ids) answer with.
+      return { rows: [{ batch: [], stale: '' }], rowCount: 1 };
     },
   };
   await call(db);
