@@ -1,5 +1,6 @@
 // Named errors. Messages say which field or id was wrong and why; they never
 // carry payload contents.
+import { safeMessage, safeStack } from './log-safety.js';
 
 export class SluiceError extends Error {
   override name = 'SluiceError';
@@ -171,9 +172,12 @@ function storable(text: string): string {
   return text.replace(NOT_STORABLE, '\uFFFD');
 }
 
+/** The error as stored in a job's history: name, message and stack, with no quoted value (see safeMessage). */
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof Error) {
-    return { name: storable(String(err.name)), message: storable(String(err.message)), ...(err.stack ? { stack: storable(err.stack) } : {}) };
+    const message = safeMessage(err);
+    const stack = safeStack(err, message);
+    return { name: storable(String(err.name)), message: storable(message), ...(stack ? { stack: storable(stack) } : {}) };
   }
   return { name: 'NonError', message: storable(String(err)) };
 }

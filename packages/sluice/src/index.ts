@@ -18,6 +18,8 @@ export type { ConnectionOptions } from './connection.js';
 export type { MigrateOptions } from './migrate.js';
 export type { Executor, Queryable } from './executor.js';
 export * from './errors.js';
+export { sluiceLogger } from './logger.js';
+export { safeError, safeMessage } from './log-safety.js';
 export * from './config.js';
 export * as schema from './schema.js';
 export { jobs, jobHistory, deadJobs, queues, workers, cronSchedules, metricsMinutely, jobTypes, batches, subscriptions } from './schema.js';

@@ -10,7 +10,7 @@ import type { Sluice } from '../client.js';
 import { NAME_PATTERN, enqueueOptionsSchema, parseOptions } from '../config.js';
 import { ValidationError } from '../errors.js';
 import type { JobDefinition } from '../job.js';
-import { defaultLogger } from '../logger.js';
+import { sluiceLogger } from '../logger.js';
 import { queueStatsAll } from '../sql/metrics.js';
 import { requireBearer } from './auth.js';
 import { errorResponse, problem } from './problem.js';
@@ -56,7 +56,7 @@ export function createHttpApi(options: HttpApiOptions): Hono {
   if (!options.sluice) throw new ValidationError('httpApi.sluice', 'is required');
   if (!Array.isArray(options.jobs)) throw new ValidationError('httpApi.jobs', 'must be an array of job definitions');
   const { sluice } = options;
-  const logger = (options.logger ?? defaultLogger()).child({ component: 'http-api' });
+  const logger = sluiceLogger(options.logger).child({ component: 'http-api' });
   const jobs = new Map(options.jobs.map((j) => [j.name, j]));
   const app = new Hono();
 

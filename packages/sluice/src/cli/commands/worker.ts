@@ -13,7 +13,10 @@ export const workerHelp = `sluice worker <module> [--concurrency N] [--queues a,
 Runs a worker for the handlers a module exports (\`export const handlers = [job.handle(fn), ...]\`
 or a default export of that array). SIGTERM/SIGINT stop it gracefully; a second signal forces exit.
 --processes N runs N worker processes under a supervisor that restarts any that crash: use it for
-CPU-bound handlers, since one Node process runs JavaScript on one core.`;
+CPU-bound handlers, since one Node process runs JavaScript on one core.
+Prefer DATABASE_URL to --database-url when the URL holds a password: any local user can read a
+command line (ps). The children never get it on theirs: the supervisor hands it over in their
+environment.`;
 
 // The supervisor's children run the same CLI as this process: bin/sluice.js
 // (tsx over src/) in the workspace, the compiled dist/cli/bin.js when published.
@@ -64,9 +67,15 @@ export async function workerCommand(args: string[], out: (s: string) => void): P
   if (!Array.isArray(handlers)) throw new UsageError('<module>', 'must export `handlers` (an array of job.handle(fn))');
 
   if (processes > 1) {
-    const childArgs = ['worker', modulePath, '--concurrency', String(concurrency), '--database-url', connectionString];
+    const childArgs = ['worker', modulePath, '--concurrency', String(concurrency)];
     if (queues?.length) childArgs.push('--queues', queues.join(','));
-    const supervisor = new Supervisor({ processes, script: CLI_SCRIPT, args: childArgs, logger: pino({ name: 'sluice-supervisor' }) });
+    const supervisor = new Supervisor({
+      processes,
+      script: CLI_SCRIPT,
+      args: childArgs,
+      env: { DATABASE_URL: connectionString },
+      logger: pino({ name: 'sluice-supervisor' }),
+    });
     supervisor.start();
     await new Promise<void>((done) => {
       let signalled = false;
