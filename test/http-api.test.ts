@@ -164,6 +164,39 @@ describe('HTTP API over real HTTP', () => {
     expect((await call('/dlq/replay', { method: 'POST', body: JSON.stringify({ ids: [] }) })).status).toBe(400);
   });
 
+  it('the allow-list holds on every route: another job type answers as a missing one, and nothing changes', async () => {
+    const hidden = defineJob({ name: 'hidden.type', queue: 'hidden_q', schema: z.object({}) });
+    const [hiddenId, hiddenDeadId, shownDeadId] = [
+      await sluice.enqueue(hidden, {}),
+      await sluice.enqueue(hidden, {}),
+      await sluice.enqueue(signup, { email: 'e@b.co', plan: 'free' }),
+    ];
+    await db.pool.query(`SELECT sluice.move_to_dead($1::bigint[], ARRAY['{"message":"x"}'::jsonb, '{"message":"x"}'::jsonb], ARRAY['exhausted', 'exhausted'])`, [[hiddenDeadId, shownDeadId]]);
+
+    // GET /jobs/:id: the same answer as for an id that does not exist.
+    const shown = await call(`/jobs/${shownDeadId}`);
+    expect(shown.status).toBe(200);
+    const other = await call(`/jobs/${hiddenId}`);
+    expect(other.status).toBe(404);
+    expect(await json(other)).toEqual({ error: { code: 'not_found', message: `no job with id ${hiddenId}` } });
+
+    // POST /dlq/replay: a hidden dead job is refused like an unknown one, alone or beside an exposed one.
+    for (const ids of [[hiddenDeadId], [shownDeadId, hiddenDeadId]]) {
+      const res = await call('/dlq/replay', { method: 'POST', body: JSON.stringify({ ids }) });
+      expect(res.status, ids.join()).toBe(404);
+      expect(await json(res)).toEqual({ error: { code: 'not_found', message: `no dead job with id ${hiddenDeadId}` } });
+    }
+    expect(await count(db.pool, 'SELECT count(*) n FROM sluice.dead_jobs WHERE id = ANY($1)', [[hiddenDeadId, shownDeadId]])).toBe(2);
+    const replay = await call('/dlq/replay', { method: 'POST', body: JSON.stringify({ ids: [shownDeadId] }) });
+    expect(await json(replay)).toEqual({ replayed: [shownDeadId] });
+
+    // Queue stats: only the queues of the exposed job types.
+    const all = await json(await call('/queues'));
+    expect(all.queues.map((q: { queue: string }) => q.queue)).toEqual(['http']);
+    expect((await call('/queues/hidden_q')).status).toBe(404);
+    expect((await sluice.getJob(hiddenId)).state).toBe('available');
+  });
+
   it('never logs payloads', () => {
     expect(logs.raw.join('')).not.toContain(SECRET);
   });

@@ -1,5 +1,7 @@
 // The optional HTTP API: enqueue for the job types you list, job status,
-// queue stats and dead-letter replay. It is a Hono app: mount it in your own
+// queue stats and dead-letter replay. Every route sees only those job types
+// (and their queues): any other job answers exactly as a missing one would,
+// so the API does not even reveal that it exists. It is a Hono app: mount it in your own
 // Hono app (`app.route('/jobs-api', api)`), hand `api.fetch` to any fetch
 // server, or run it alone with startHttpApi().
 import { Hono } from 'hono';
@@ -8,10 +10,12 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Sluice } from '../client.js';
 import { NAME_PATTERN, enqueueOptionsSchema, parseOptions } from '../config.js';
-import { ValidationError } from '../errors.js';
+import { JobNotFoundError, ValidationError } from '../errors.js';
 import type { JobDefinition } from '../job.js';
 import { sluiceLogger } from '../logger.js';
+import { deadLockNames } from '../sql/dead-jobs.js';
 import { queueStatsAll } from '../sql/metrics.js';
+import { inTransaction } from '../transaction.js';
 import { requireBearer } from './auth.js';
 import { errorResponse, problem } from './problem.js';
 
@@ -22,7 +26,7 @@ export const HTTP_TOKEN_MIN_LENGTH = 16;
 
 export interface HttpApiOptions {
   sluice: Sluice;
-  /** The job types POST /jobs/:name may enqueue; any other name is 404. */
+  /** The job types this API exposes, on every route; any other job or queue is 404. */
   jobs: readonly JobDefinition<any>[];
   /** Clients send `Authorization: Bearer <token>`. At least 16 characters. */
   token: string;
@@ -58,6 +62,7 @@ export function createHttpApi(options: HttpApiOptions): Hono {
   const { sluice } = options;
   const logger = sluiceLogger(options.logger).child({ component: 'http-api' });
   const jobs = new Map(options.jobs.map((j) => [j.name, j]));
+  const queues = new Set(options.jobs.map((j) => j.queue));
   const app = new Hono();
 
   app.onError((err, c) => errorResponse(c, err, logger));
@@ -98,6 +103,7 @@ export function createHttpApi(options: HttpApiOptions): Hono {
     const raw = c.req.param('id');
     if (!/^[1-9][0-9]{0,15}$/.test(raw)) return problem(c, 400, 'invalid_request', 'id: must be a positive integer job id', { field: 'id' });
     const job = await sluice.getJob(Number(raw));
+    if (!jobs.has(job.name)) throw new JobNotFoundError([job.id]);
     const last = job.errors.at(-1);
     return c.json({
       id: job.id,
@@ -114,19 +120,24 @@ export function createHttpApi(options: HttpApiOptions): Hono {
     });
   });
 
-  app.get('/queues', async (c) => c.json({ queues: await queueStatsAll(sluice.pool) }));
+  app.get('/queues', async (c) => c.json({ queues: (await queueStatsAll(sluice.pool)).filter((q) => queues.has(q.queue)) }));
 
   app.get('/queues/:name', async (c) => {
     const name = c.req.param('name');
     if (!NAME_PATTERN.test(name)) return problem(c, 400, 'invalid_request', 'queue name is not a valid name');
-    const [stats] = await queueStatsAll(sluice.pool, name);
+    const [stats] = queues.has(name) ? await queueStatsAll(sluice.pool, name) : [];
     if (!stats) return problem(c, 404, 'not_found', `no queue named "${name}"`);
     return c.json(stats);
   });
 
   app.post('/dlq/replay', async (c) => {
     const { ids } = parseOptions(replayBodySchema, await readJson(c.req.raw), 'body');
-    const replayed = await sluice.replayDead(ids);
+    const replayed = await inTransaction(sluice.pool, undefined, async (tx) => {
+      const names = await deadLockNames(tx, ids);
+      const hidden = ids.filter((id) => !jobs.has(names.get(id) ?? ''));
+      if (hidden.length) throw new JobNotFoundError(hidden, 'dead job');
+      return sluice.replayDead(ids, { tx });
+    });
     return c.json({ replayed });
   });
 
