@@ -259,3 +259,48 @@ describe('auth: the host application decides', () => {
     }
   });
 });
+
+describe('bad input', () => {
+  it('every bad query, path or form value is a 400 naming the field, never a 500; nothing changes', async () => {
+    const client = await signedIn(rw);
+    const csrf = await client.csrf('/queues');
+    const gets: [string, RegExp][] = [
+      ['/jobs?q=%00', /q: /],
+      ['/jobs?q=tag%00text', /q: /],
+      [`/jobs?q=${'x'.repeat(129)}`, /q: at most/],
+      ['/jobs?queue=%00', /queue: /],
+      ['/jobs?name=a%00', /name: /],
+      ['/jobs?state=%00', /state: /],
+      ['/jobs?worker=%00', /worker: /],
+      ['/jobs?before=%00', /before: /],
+      ['/jobs?before=99999999999999999', /before: /],
+      ['/jobs/%00', /id: /],
+      ['/jobs/1%00', /id: /],
+      ['/dlq?queue=%00', /queue: /],
+      ['/dlq?name=%ZZ', /name: /],
+      ['/?queue=%00', /queue: /],
+    ];
+    for (const [path, message] of gets) {
+      const res = await client.get(path);
+      expect(res.status, path).toBe(400);
+      expect(await res.text(), path).toMatch(message);
+    }
+    const posts: [string, Record<string, string | string[]>, RegExp][] = [
+      ['/dlq/action', { do: 'replay', ids: ['1\u0000'] }, /ids: /],
+      ['/dlq/action', { do: 'purge-all', queue: 'emails\u0000' }, /queue: /],
+      ['/dlq/action', { do: 'replay\u0000' }, /do: /],
+      ['/queues/emails%00/pause', {}, /queue: /],
+      ['/queues/emails/limits', { concurrency: '1\u0000' }, /concurrency: /],
+      ['/queues/emails/limits', { overflow: 'reject\u0000' }, /overflow: /],
+      ['/cron/nightly%00report/run', {}, /schedule: /],
+      ['/jobs/%00/retry', {}, /id: /],
+    ];
+    for (const [path, form, message] of posts) {
+      const res = await client.post(path, { _csrf: csrf, ...form });
+      expect(res.status, path).toBe(400);
+      expect(await res.text(), path).toMatch(message);
+    }
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE paused OR concurrency = 1`)).toBe(0);
+    expect(logs.lines.filter((l) => l.msg === 'dashboard request failed')).toEqual([]);
+  });
+});

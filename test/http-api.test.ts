@@ -197,6 +197,52 @@ describe('HTTP API over real HTTP', () => {
     expect((await sluice.getJob(hiddenId)).state).toBe('available');
   });
 
+  it('every bad input is a 400 naming what was wrong, never a 500; nothing is written', async () => {
+    const before = await jobsIn('http');
+    const ok = { email: 'a@b.co', plan: 'pro' };
+    const enqueue = (body: unknown) => ({ method: 'POST', path: '/jobs/user.signup', body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const cases: [{ method?: string; path: string; body?: string }, string][] = [
+      [enqueue('{"payload":'), 'body'],
+      [enqueue('null'), 'body'],
+      [enqueue('[1]'), 'body'],
+      [enqueue({ payload: ok, tags: ['a\u0000b'] }), 'body.tags.0'],
+      [enqueue({ payload: ok, uniqueKey: 'k\u0000' }), 'body.uniqueKey'],
+      [enqueue({ payload: ok, tags: ['\ud800'] }), 'body.tags.0'],
+      [enqueue({ payload: { ...ok, plan: 'pro\u0000' } }), 'body.payload.plan'],
+      [enqueue({ payload: ok, ['k\u0000']: 1 }), 'body.k\u0000'],
+      [enqueue({ payload: ok, priority: 'soonish' }), 'body.priority'],
+      [enqueue({ payload: ok, delayMs: -1 }), 'body.delayMs'],
+      [enqueue({ payload: ok, runAt: '2026-13-45T99:00:00Z' }), 'body.runAt'],
+      [enqueue({ payload: ok, tags: 'one' }), 'body.tags'],
+      [enqueue(`{"payload":${'['.repeat(2_000)}${']'.repeat(2_000)}}`), 'body'],
+      [{ method: 'POST', path: '/jobs/user.signup%00', body: JSON.stringify({ payload: ok }) }, 'name'],
+      [{ path: '/jobs/1%00' }, 'id'],
+      [{ path: '/jobs/9999999999999999' }, 'id'],
+      [{ path: '/queues/http%00' }, 'name'],
+      [{ method: 'POST', path: '/dlq/replay', body: JSON.stringify({ ids: ['1'] }) }, 'body.ids.0'],
+      [{ method: 'POST', path: '/dlq/replay', body: JSON.stringify({ ids: [1.5] }) }, 'body.ids.0'],
+      [{ method: 'POST', path: '/dlq/replay', body: JSON.stringify({ ids: [1], x: '\u0000' }) }, 'body.x'],
+    ];
+    for (const [req, field] of cases) {
+      const res = await call(req.path, { method: req.method ?? 'GET', ...(req.body !== undefined ? { body: req.body } : {}) });
+      const what = `${req.method ?? 'GET'} ${req.path} ${req.body?.slice(0, 80) ?? ''}`;
+      expect(res.status, what).toBe(400);
+      const { error } = await json(res);
+      expect(error.code, what).toMatch(/^invalid_(request|payload)$/);
+      expect(error.field ?? `payload:${error.issues?.[0]?.path}`, what).toBe(field);
+    }
+    // Nesting deep enough to overflow a recursive walk, under the default body limit.
+    const api = createHttpApi({ sluice, jobs: [signup], token: TOKEN, logger: logs.logger });
+    const deep = await api.request('/jobs/user.signup', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: `{"payload":${'['.repeat(200_000)}${']'.repeat(200_000)}}`,
+    });
+    expect(deep.status).toBe(400);
+    expect(await jobsIn('http')).toBe(before);
+    expect(logs.lines.filter((l) => l.msg === 'HTTP API request failed')).toEqual([]);
+  });
+
   it('never logs payloads', () => {
     expect(logs.raw.join('')).not.toContain(SECRET);
   });

@@ -5,7 +5,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import { html } from 'hono/html';
 import { bodyLimit } from 'hono/body-limit';
 import { pino } from 'pino';
-import { ValidationError, sluiceLogger } from 'sluice';
+import { ValidationError, safeMessage, sluiceLogger } from 'sluice';
 import { assetRoutes } from './assets.js';
 import { Signer } from './auth.js';
 import { pageContext, type DashContext, type DashEnv, type Deps } from './context.js';
@@ -58,6 +58,11 @@ export function buildDashboard(opts: ResolvedOptions): Hono<DashEnv> {
     const e = err as { name?: string; code?: string };
     if (e?.code === PG_INSUFFICIENT_PRIVILEGE) {
       return errorPage(deps, c, 403, 'the database role may not do this (permission denied): serve the dashboard read-only under this role');
+    }
+    // A data exception (SQLSTATE class 22): the database refused a value of the request.
+    if (typeof e?.code === 'string' && e.code.startsWith('22')) {
+      logger.warn({ err, path: c.req.path }, 'dashboard request refused by the database');
+      return errorPage(deps, c, 400, `a value was refused by the database: ${safeMessage(err)}`);
     }
     // A database error can quote the row it refused: log the kind, not the text.
     logger.error({ errName: e?.name, code: e?.code, path: c.req.path }, 'dashboard request failed');

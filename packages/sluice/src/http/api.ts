@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Sluice } from '../client.js';
 import { NAME_PATTERN, enqueueOptionsSchema, parseOptions } from '../config.js';
+import { unstorablePath } from '../enqueue-options.js';
 import { JobNotFoundError, ValidationError } from '../errors.js';
 import type { JobDefinition } from '../job.js';
 import { sluiceLogger } from '../logger.js';
@@ -21,6 +22,8 @@ import { errorResponse, problem } from './problem.js';
 
 /** Largest request body accepted, in bytes (1 MiB, the default payload limit). */
 export const HTTP_MAX_BODY_BYTES_DEFAULT = 1_048_576;
+/** Deepest nesting of arrays and objects accepted in a request body. */
+export const HTTP_MAX_JSON_DEPTH = 256;
 /** Shortest bearer token accepted, in characters. */
 export const HTTP_TOKEN_MIN_LENGTH = 16;
 
@@ -55,6 +58,18 @@ const optionsSchema = z.object({
   maxBodyBytes: z.number().int().min(1).max(100 * 1_048_576).optional(),
 });
 
+/** Walks without recursion: a body nested a million deep must not overflow the stack. */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 export function createHttpApi(options: HttpApiOptions): Hono {
   const opts = parseOptions(optionsSchema, { token: options?.token, maxBodyBytes: options?.maxBodyBytes }, 'httpApi');
   if (!options.sluice) throw new ValidationError('httpApi.sluice', 'is required');
@@ -80,16 +95,24 @@ export function createHttpApi(options: HttpApiOptions): Hono {
   // so it is replaced, never passed on.
   const readJson = async (req: Request): Promise<unknown> => {
     const text = await req.text();
+    let body: unknown;
     try {
-      return JSON.parse(text);
+      body = JSON.parse(text);
     } catch {
       throw new ValidationError('body', 'must be valid JSON');
     }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ValidationError('body', 'must be a JSON object');
+    if (nestedDeeperThan(body, HTTP_MAX_JSON_DEPTH)) throw new ValidationError('body', `must not nest arrays and objects deeper than ${HTTP_MAX_JSON_DEPTH} levels`);
+    // A NUL or a lone surrogate parses as JSON but PostgreSQL refuses it in
+    // text and jsonb alike: refused here, wherever in the body it sits.
+    const bad = unstorablePath(body, '');
+    if (bad !== null) throw new ValidationError(`body.${bad}`, 'contains a NUL character or an unpaired surrogate, which PostgreSQL cannot store');
+    return body;
   };
 
   app.post('/jobs/:name', async (c) => {
     const name = c.req.param('name');
-    if (!NAME_PATTERN.test(name)) return problem(c, 400, 'invalid_request', 'job name is not a valid name');
+    if (!NAME_PATTERN.test(name)) return problem(c, 400, 'invalid_request', 'name: job name is not a valid name', { field: 'name' });
     const job = jobs.get(name);
     if (!job) return problem(c, 404, 'unknown_job', `no job type named "${name}" is exposed by this API`);
     const body = parseOptions(enqueueBodySchema, await readJson(c.req.raw), 'body');
@@ -124,7 +147,7 @@ export function createHttpApi(options: HttpApiOptions): Hono {
 
   app.get('/queues/:name', async (c) => {
     const name = c.req.param('name');
-    if (!NAME_PATTERN.test(name)) return problem(c, 400, 'invalid_request', 'queue name is not a valid name');
+    if (!NAME_PATTERN.test(name)) return problem(c, 400, 'invalid_request', 'name: queue name is not a valid name', { field: 'name' });
     const [stats] = queues.has(name) ? await queueStatsAll(sluice.pool, name) : [];
     if (!stats) return problem(c, 404, 'not_found', `no queue named "${name}"`);
     return c.json(stats);
