@@ -20,6 +20,10 @@
 --   CREATE ROLE app_worker  LOGIN PASSWORD '...' IN ROLE sluice_runtime;
 --   CREATE ROLE grafana     LOGIN PASSWORD '...' IN ROLE sluice_readonly;
 --
+-- The read-only role may insert and delete dashboard sessions (sign-in, sign-out), and
+-- nothing else. That table comes with a migration: run this script again after migrating
+-- if it ran before.
+--
 -- Partition creation and dropping are DDL: the runtime role reaches them only through
 -- sluice.create_history_partitions and sluice.drop_history_partitions, which run as the
 -- owner (SECURITY DEFINER) and do nothing else.
@@ -76,6 +80,10 @@ BEGIN
   -- Read-only: SELECT everywhere; functions it may call are the ones open to PUBLIC
   -- (inspection); the two DDL ones are not.
   EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA sluice TO %I', readonly_role);
+  -- ... and its dashboard signs people in and out: a session is a row.
+  IF to_regclass('sluice.dashboard_sessions') IS NOT NULL THEN
+    EXECUTE format('GRANT INSERT, DELETE ON sluice.dashboard_sessions TO %I', readonly_role);
+  END IF;
 
   -- Objects later migrations create get the same grants.
   EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA sluice GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I', owner_role, runtime_role);

@@ -128,6 +128,31 @@ describe('sign-in', () => {
     expect((await client.get('/')).status).toBe(303);
   });
 
+  it('signing out ends the session: a copy of its cookie no longer works, on any instance; other sessions go on', async () => {
+    const secret = 's'.repeat(40);
+    const [a, b] = await Promise.all([0, 1].map(() => startDashboard({ sluice, auth: { token: TOKEN }, sessionSecret: secret, port: 0, logger: logs.logger })));
+    try {
+      const client = await signedIn(a!);
+      const other = await signedIn(a!);
+      // The same cookie, copied to another browser and to another instance.
+      const copy = new DashboardClient(a!.url);
+      const copyOnB = new DashboardClient(b!.url);
+      for (const c of [copy, copyOnB]) c.cookies.set('sluice_dash', client.cookies.get('sluice_dash')!);
+      expect((await copy.get('/queues')).status).toBe(200);
+      expect((await copyOnB.get('/queues')).status).toBe(200);
+      const csrf = await copy.csrf('/queues');
+
+      expect((await client.post('/logout', { _csrf: await client.csrf('/') })).status).toBe(303);
+      expect((await copy.get('/queues')).status).toBe(303);
+      expect((await copyOnB.get('/queues')).status).toBe(303);
+      expect((await copy.post('/queues/emails/pause', { _csrf: csrf })).status).toBe(401);
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'emails' AND paused`)).toBe(0);
+      expect((await other.get('/queues')).status).toBe(200);
+    } finally {
+      await Promise.all([a?.close(), b?.close()]);
+    }
+  });
+
   it('user and password: both must match', async () => {
     const server = await startDashboard({ sluice, auth: { user: 'ops', password: 'correct horse battery' }, port: 0, logger: logs.logger });
     try {

@@ -9,6 +9,8 @@ import type { PageContext } from './views/layout.js';
 export interface Viewer {
   /** The value this viewer's CSRF tokens are bound to. */
   csrfSeed: string;
+  /** The signed-in session's id (token and password modes), else null. */
+  session: string | null;
   canSignOut: boolean;
 }
 

@@ -3,10 +3,14 @@
 // authorize() answer, or (insecure-local) a loopback Host header.
 import type { Hono, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
-import { CSRF_COOKIE, CSRF_SEED_PATTERN, SESSION_COOKIE, credentialsMatch, newCsrfSeed } from '../auth.js';
+import { CSRF_COOKIE, CSRF_SEED_PATTERN, SESSION_COOKIE, credentialsMatch, newCsrfSeed, sessionId } from '../auth.js';
 import type { DashEnv, Deps } from '../context.js';
+import { DashboardRequestError } from '../errors.js';
 import { loopbackHost, overHttps, sameOrigin } from '../security.js';
+import { sessionCreate, sessionDelete, sessionExists } from '../sql/sessions.js';
 import { loginPage, messagePage } from '../views/login.js';
+
+const PG_INSUFFICIENT_PRIVILEGE = '42501';
 
 /** A failed sign-in answers after this long, so guessing online is slow. */
 const FAILED_LOGIN_DELAY_MS = 300;
@@ -42,7 +46,14 @@ export function sessionRoutes(app: Hono<DashEnv>, deps: Deps): void {
       const error = mode === 'token' ? 'Wrong access token.' : 'Wrong user or password.';
       return c.html(loginPage({ base: opts.basePath, mode, next, error }), 401);
     }
-    setCookie(c, SESSION_COOKIE, signer.issueSession(opts.sessionTtlMs), {
+    const session = signer.issueSession(opts.sessionTtlMs);
+    try {
+      await sessionCreate(opts.sluice.pool, { id: sessionId(session.nonce), expiresAt: session.expiresAt });
+    } catch (err) {
+      if ((err as { code?: string }).code !== PG_INSUFFICIENT_PRIVILEGE) throw err;
+      throw new DashboardRequestError(403, 'sign-in needs INSERT and DELETE on sluice.dashboard_sessions for the database role: run `sluice roles` again', { cause: err });
+    }
+    setCookie(c, SESSION_COOKIE, session.cookie, {
       path: cookiePath(deps),
       httpOnly: true,
       sameSite: 'Strict',
@@ -60,14 +71,14 @@ export function admit(deps: Deps): MiddlewareHandler<DashEnv> {
     const auth = opts.auth;
     if (auth.kind === 'token' || auth.kind === 'password') {
       const nonce = signer.verifySession(getCookie(c, SESSION_COOKIE));
-      if (!nonce) {
+      if (!nonce || !(await sessionExists(opts.sluice.pool, sessionId(nonce)))) {
         if (c.req.method === 'GET' && !c.req.header('x-sluice-live')) {
           const url = new URL(c.req.url);
           return c.redirect(`${opts.basePath}/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
         }
         return c.html(messagePage({ base: opts.basePath, title: 'Signed out', text: 'Sign in again to go on.' }), 401);
       }
-      c.set('viewer', { csrfSeed: nonce, canSignOut: true });
+      c.set('viewer', { csrfSeed: nonce, session: sessionId(nonce), canSignOut: true });
       return next();
     }
     if (auth.kind === 'insecure-local' && !loopbackHost(c)) {
@@ -88,13 +99,15 @@ export function admit(deps: Deps): MiddlewareHandler<DashEnv> {
       seed = newCsrfSeed();
       setCookie(c, CSRF_COOKIE, seed, { path: cookiePath(deps), httpOnly: true, sameSite: 'Strict', secure: overHttps(c) });
     }
-    c.set('viewer', { csrfSeed: seed, canSignOut: false });
+    c.set('viewer', { csrfSeed: seed, session: null, canSignOut: false });
     return next();
   };
 }
 
 export function logoutRoute(app: Hono<DashEnv>, deps: Deps): void {
-  app.post('/logout', (c) => {
+  app.post('/logout', async (c) => {
+    const session = c.get('viewer').session;
+    if (session) await sessionDelete(deps.opts.sluice.pool, session);
     deleteCookie(c, SESSION_COOKIE, { path: cookiePath(deps) });
     return c.redirect(`${deps.opts.basePath}/login`, 303);
   });
