@@ -14,7 +14,8 @@ import type { Sluice } from '../packages/sluice/src/index.js';
 import { DashboardClient } from './fixtures/dashboard-http.js';
 import type { Seeded } from './fixtures/dashboard-seed.js';
 import { PAGES, TOKEN, signedIn, useSeededDashboard } from './fixtures/dashboard-suite.js';
-import { count, type TestDb } from './helpers/db.js';
+import { count, waitUntil, type TestDb } from './helpers/db.js';
+import { requestFrom } from './helpers/from-address.js';
 
 const suite = useSeededDashboard();
 const logs = suite.logs;
@@ -161,6 +162,65 @@ describe('sign-in', () => {
       expect((await client.signIn({ user: 'admin', password: 'correct horse battery' })).status).toBe(401);
       expect((await client.signIn({ user: 'ops', password: 'correct horse battery' })).status).toBe(303);
       expect((await client.get('/workers')).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('locks out an address after repeated failures, longer each time; a correct token from another address still signs in', async () => {
+    const server = await startDashboard({ sluice, auth: { token: TOKEN }, port: 0, logger: logs.logger });
+    const signIn = (address: string, token: string, headers: Record<string, string> = {}) =>
+      requestFrom(address, `${server.url}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: new URLSearchParams({ token, next: '/' }).toString(),
+      });
+    const WRONG = 'wrong-token-0123456789abcdef';
+    try {
+      const failures = await Promise.all(Array.from({ length: 5 }, () => signIn('127.0.0.5', WRONG)));
+      expect(failures.map((r) => r.status)).toEqual([401, 401, 401, 401, 401]);
+      // The failure that starts the lockout says how long it lasts.
+      expect(failures.map((r) => r.headers['retry-after']).filter(Boolean)).toEqual(['1']);
+      // Locked out: the correct token is not even checked, and a forged X-Forwarded-For changes nothing.
+      for (const headers of [{}, { 'x-forwarded-for': '198.51.100.7' }] as Record<string, string>[]) {
+        const locked = await signIn('127.0.0.5', TOKEN, headers);
+        expect(locked.status).toBe(429);
+        expect(Number(locked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+        expect(locked.body).toContain('Too many failed sign-ins');
+        expect(locked.headers['set-cookie']).toBeUndefined();
+      }
+      const other = await signIn('127.0.0.6', TOKEN);
+      expect(other.status).toBe(303);
+      expect(String(other.headers['set-cookie'])).toContain('sluice_dash=');
+      // Once the lockout ends, one more failure locks the address out for twice as long.
+      const sixth = await waitUntil(async () => {
+        const r = await signIn('127.0.0.5', WRONG);
+        return r.status === 401 ? r : null;
+      }, { what: 'the first lockout to end' });
+      expect(sixth.headers['retry-after']).toBe('2');
+      expect((await signIn('127.0.0.5', TOKEN)).status).toBe(429);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('too many failures from many addresses lock sign-in for addresses without a recent success (X-Forwarded-For with trustProxy)', async () => {
+    const server = await startDashboard({ sluice, auth: { token: TOKEN }, port: 0, logger: logs.logger, trustProxy: true, maxFailedSignInsPerMinute: 10 });
+    const signIn = (forwardedFor: string, token: string) =>
+      requestFrom('127.0.0.1', `${server.url}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': `203.0.113.250, ${forwardedFor}` },
+        body: new URLSearchParams({ token, next: '/' }).toString(),
+      });
+    try {
+      expect((await signIn('198.51.100.1', TOKEN)).status).toBe(303);
+      const spread = await Promise.all(Array.from({ length: 10 }, (_, i) => signIn(`198.51.100.${10 + i}`, 'wrong-token-0123456789abcdef')));
+      expect(spread.map((r) => r.status)).toEqual(Array(10).fill(401));
+      const fresh = await signIn('198.51.100.99', TOKEN);
+      expect(fresh.status).toBe(429);
+      expect(Number(fresh.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      // The address that signed in before still can; the proxy's own entry is not the client.
+      expect((await signIn('198.51.100.1', TOKEN)).status).toBe(303);
     } finally {
       await server.close();
     }

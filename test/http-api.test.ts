@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Sluice, createHttpApi, defineJob, startHttpApi, type HttpApiServer } from '../packages/sluice/src/index.js';
 import { count, createTestDb, type TestDb } from './helpers/db.js';
+import { requestFrom } from './helpers/from-address.js';
 import { captureLogs } from './helpers/log-capture.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -241,6 +242,18 @@ describe('HTTP API over real HTTP', () => {
     expect(deep.status).toBe(400);
     expect(await jobsIn('http')).toBe(before);
     expect(logs.lines.filter((l) => l.msg === 'HTTP API request failed')).toEqual([]);
+  });
+
+  it('locks out an address after repeated wrong tokens (429, Retry-After); the right token from another address still works', async () => {
+    const from = (address: string, token: string) => requestFrom(address, `${server.url}/queues`, { headers: { authorization: `Bearer ${token}` } });
+    for (let i = 0; i < 5; i++) expect((await from('127.0.0.3', 'wrong-token-0123456789abcdef')).status).toBe(401);
+    // Locked out: even the right token is not checked.
+    const locked = await from('127.0.0.3', TOKEN);
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(locked.body).error.code).toBe('too_many_failures');
+    expect((await from('127.0.0.4', TOKEN)).status).toBe(200);
+    expect((await call('/queues')).status).toBe(200);
   });
 
   it('never logs payloads', () => {

@@ -5,7 +5,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import { html } from 'hono/html';
 import { bodyLimit } from 'hono/body-limit';
 import { pino } from 'pino';
-import { ValidationError, safeMessage, sluiceLogger } from 'sluice';
+import { SignInThrottle, ValidationError, safeMessage, sluiceLogger } from 'sluice';
 import { assetRoutes } from './assets.js';
 import { Signer } from './auth.js';
 import { pageContext, type DashContext, type DashEnv, type Deps } from './context.js';
@@ -48,7 +48,7 @@ function guardPost(deps: Deps): MiddlewareHandler<DashEnv> {
 
 export function buildDashboard(opts: ResolvedOptions): Hono<DashEnv> {
   const logger = sluiceLogger(opts.logger ?? pino({ name: 'sluice-dashboard', level: process.env.SLUICE_LOG_LEVEL ?? 'info' })).child({ component: 'dashboard' });
-  const deps: Deps = { opts, signer: new Signer(opts.sessionSecret, opts.auth), logger };
+  const deps: Deps = { opts, signer: new Signer(opts.sessionSecret, opts.auth), throttle: new SignInThrottle(opts), logger };
   const root = new Hono<DashEnv>({ strict: false });
   const app = root.basePath(opts.basePath || '/');
 

@@ -2,6 +2,7 @@
 // middleware that admits a request: a valid session cookie, the host app's
 // authorize() answer, or (insecure-local) a loopback Host header.
 import type { Hono, MiddlewareHandler } from 'hono';
+import { clientAddress, retryAfterSeconds } from 'sluice';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import { CSRF_COOKIE, CSRF_SEED_PATTERN, SESSION_COOKIE, credentialsMatch, newCsrfSeed, sessionId } from '../auth.js';
 import type { DashEnv, Deps } from '../context.js';
@@ -40,12 +41,24 @@ export function sessionRoutes(app: Hono<DashEnv>, deps: Deps): void {
     const form = await c.req.parseBody();
     const field = (k: string) => (typeof form[k] === 'string' ? (form[k] as string) : undefined);
     const next = safeNext(deps, field('next'));
+    // A locked-out address is answered without its credential being checked.
+    const address = clientAddress(c, opts.trustProxy);
+    const waitMs = deps.throttle.retryAfterMs(address);
+    if (waitMs > 0) {
+      const seconds = retryAfterSeconds(waitMs);
+      c.header('Retry-After', seconds);
+      deps.logger.warn({ mode, retryAfterS: Number(seconds) }, 'dashboard sign-in refused: too many failures');
+      return c.html(loginPage({ base: opts.basePath, mode, next, error: `Too many failed sign-ins: try again in ${seconds} s.` }), 429);
+    }
     if (!credentialsMatch(opts.auth, { token: field('token'), user: field('user'), password: field('password') })) {
+      const lockoutMs = deps.throttle.failed(address);
+      if (lockoutMs > 0) c.header('Retry-After', retryAfterSeconds(lockoutMs));
       await new Promise((r) => setTimeout(r, FAILED_LOGIN_DELAY_MS));
       deps.logger.warn({ mode }, 'dashboard sign-in refused');
       const error = mode === 'token' ? 'Wrong access token.' : 'Wrong user or password.';
       return c.html(loginPage({ base: opts.basePath, mode, next, error }), 401);
     }
+    deps.throttle.succeeded(address);
     const session = signer.issueSession(opts.sessionTtlMs);
     try {
       await sessionCreate(opts.sluice.pool, { id: sessionId(session.nonce), expiresAt: session.expiresAt });

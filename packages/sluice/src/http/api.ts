@@ -18,6 +18,7 @@ import { deadLockNames } from '../sql/dead-jobs.js';
 import { queueStatsAll } from '../sql/metrics.js';
 import { inTransaction } from '../transaction.js';
 import { requireBearer } from './auth.js';
+import { SignInThrottle } from './sign-in-throttle.js';
 import { errorResponse, problem } from './problem.js';
 
 /** Largest request body accepted, in bytes (1 MiB, the default payload limit). */
@@ -35,6 +36,16 @@ export interface HttpApiOptions {
   token: string;
   /** Largest request body, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
+  /** Wrong tokens one client address may send before it is locked out (429, growing). Default 5. */
+  maxFailedSignInsPerAddress?: number;
+  /** Wrong tokens from all addresses per minute before addresses with no recent success are locked out. Default 100. */
+  maxFailedSignInsPerMinute?: number;
+  /**
+   * Take the client's address from the last X-Forwarded-For entry instead of
+   * the socket. Only behind a proxy that sets it: otherwise a client picks
+   * its own address and escapes the lockout. Default false.
+   */
+  trustProxy?: boolean;
   logger?: Logger;
 }
 
@@ -56,6 +67,9 @@ const replayBodySchema = z.strictObject({
 const optionsSchema = z.object({
   token: z.string().min(HTTP_TOKEN_MIN_LENGTH),
   maxBodyBytes: z.number().int().min(1).max(100 * 1_048_576).optional(),
+  maxFailedSignInsPerAddress: z.number().int().min(1).max(1_000_000).optional(),
+  maxFailedSignInsPerMinute: z.number().int().min(1).max(1_000_000).optional(),
+  trustProxy: z.boolean().optional(),
 });
 
 /** Walks without recursion: a body nested a million deep must not overflow the stack. */
@@ -71,7 +85,17 @@ function nestedDeeperThan(value: unknown, max: number): boolean {
 }
 
 export function createHttpApi(options: HttpApiOptions): Hono {
-  const opts = parseOptions(optionsSchema, { token: options?.token, maxBodyBytes: options?.maxBodyBytes }, 'httpApi');
+  const opts = parseOptions(
+    optionsSchema,
+    {
+      token: options?.token,
+      maxBodyBytes: options?.maxBodyBytes,
+      maxFailedSignInsPerAddress: options?.maxFailedSignInsPerAddress,
+      maxFailedSignInsPerMinute: options?.maxFailedSignInsPerMinute,
+      trustProxy: options?.trustProxy,
+    },
+    'httpApi',
+  );
   if (!options.sluice) throw new ValidationError('httpApi.sluice', 'is required');
   if (!Array.isArray(options.jobs)) throw new ValidationError('httpApi.jobs', 'must be an array of job definitions');
   const { sluice } = options;
@@ -82,7 +106,7 @@ export function createHttpApi(options: HttpApiOptions): Hono {
 
   app.onError((err, c) => errorResponse(c, err, logger));
   app.notFound((c) => problem(c, 404, 'not_found', 'no such route'));
-  app.use('*', requireBearer(opts.token));
+  app.use('*', requireBearer(opts.token, new SignInThrottle(opts), opts.trustProxy ?? false));
   app.use(
     '*',
     bodyLimit({

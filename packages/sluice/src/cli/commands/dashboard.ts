@@ -8,7 +8,8 @@ import { EXIT_FAILURE, EXIT_OK, UsageError, databaseUrl, parse } from '../usage.
 import { str, untilSignal, type Values } from './args.js';
 
 export const dashboardHelp = `sluice dashboard [--port N] [--host H] (--token-file F | --user U --password-file F | --insecure-local)
-                 [--read-only] [--payloads show|hide] [--stack-traces show|hide] [--base-path /p] [--database-url URL]
+                 [--read-only] [--payloads show|hide] [--stack-traces show|hide] [--base-path /p] [--trust-proxy]
+                 [--database-url URL]
 
 Serves the web dashboard (the @sluice/dashboard package): queues, jobs, dead letters, cron, workers.
 It refuses to start without a way to sign in:
@@ -23,6 +24,8 @@ It refuses to start without a way to sign in:
   --read-only         show no action and refuse every one; payloads and stack traces are hidden
                       unless --payloads show / --stack-traces show
   --port N            default 4000; --host H default 127.0.0.1 (put TLS in front before exposing it)
+  --trust-proxy       take the client's address from X-Forwarded-For (for the sign-in lockout);
+                      only behind a proxy that sets it
 Run it under the read-only database role (see \`sluice roles\`) together with --read-only.`;
 
 const OPTIONS = {
@@ -39,6 +42,7 @@ const OPTIONS = {
   payloads: { type: 'string' },
   'stack-traces': { type: 'string' },
   'base-path': { type: 'string' },
+  'trust-proxy': { type: 'boolean' },
 } as const;
 
 /** The part of @sluice/dashboard this command uses. */
@@ -119,6 +123,7 @@ export async function dashboardCommand(args: string[], out: (s: string) => void)
       ...(host !== undefined ? { host } : {}),
       ...(basePath !== undefined ? { basePath } : {}),
       readOnly: Boolean(values['read-only']),
+      trustProxy: Boolean(values['trust-proxy']),
       ...(showPayloads !== undefined ? { showPayloads } : {}),
       ...(showStackTraces !== undefined ? { showStackTraces } : {}),
       logger,
