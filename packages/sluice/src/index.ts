@@ -26,22 +26,7 @@ export { jobs, jobHistory, deadJobs, queues, workers, cronSchedules, metricsMinu
 export type { JobErrorEntry } from './schema.js';
 export { DatabaseMetrics, observeWorker, startMetricsServer, MetricsServerError, EXACT_COUNT_BELOW_DEFAULT } from './prometheus/index.js';
 export type { DatabaseMetricsOptions, MetricsServer, MetricsServerOptions, ObservedWorker } from './prometheus/index.js';
-export {
-  createHttpApi,
-  startHttpApi,
-  HttpApiServerError,
-  HTTP_MAX_BODY_BYTES_DEFAULT,
-  HTTP_MAX_JSON_DEPTH,
-  HTTP_TOKEN_MIN_LENGTH,
-  SignInThrottle,
-  clientAddress,
-  retryAfterSeconds,
-  SIGN_IN_LOCKOUT_MS_MAX,
-  SIGN_IN_LOCKOUT_MS_MIN,
-  SIGN_IN_MAX_FAILURES_PER_ADDRESS_DEFAULT,
-  SIGN_IN_MAX_FAILURES_PER_MINUTE_DEFAULT,
-} from './http/index.js';
-export type { HttpApiOptions, HttpApiServer, HttpApiServerOptions, SignInThrottleOptions } from './http/index.js';
+export * from './http/index.js';
 export { AlertWatcher, ALERT_CHECK_INTERVAL_MS_DEFAULT } from './services/alert-watcher.js';
 export type { AlertEvent, AlertWatcherOptions } from './services/alert-watcher.js';
 export {
