@@ -256,6 +256,20 @@ describe('HTTP API over real HTTP', () => {
     expect((await call('/queues')).status).toBe(200);
   });
 
+  it('a database error is a 500 that quotes nothing; its log line names the constraint, not the row', async () => {
+    await db.pool.query(`ALTER TABLE sluice.jobs ADD CONSTRAINT http_no_poison CHECK (unique_key IS DISTINCT FROM 'poison')`);
+    try {
+      const res = await call('/jobs/user.signup', { method: 'POST', body: JSON.stringify({ payload: { email: `${SECRET}@b.co`, plan: 'pro' }, uniqueKey: 'poison' }) });
+      expect(res.status).toBe(500);
+      expect(await res.text()).not.toContain(SECRET);
+    } finally {
+      await db.pool.query('ALTER TABLE sluice.jobs DROP CONSTRAINT http_no_poison');
+    }
+    const line = logs.lines.find((l) => l.msg === 'HTTP API request failed');
+    expect(line?.err).toMatchObject({ code: '23514', constraint: 'http_no_poison', table: 'jobs' });
+    expect(logs.raw.join('')).not.toContain(SECRET);
+  });
+
   it('never logs payloads', () => {
     expect(logs.raw.join('')).not.toContain(SECRET);
   });

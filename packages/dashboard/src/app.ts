@@ -64,8 +64,8 @@ export function buildDashboard(opts: ResolvedOptions): Hono<DashEnv> {
       logger.warn({ err, path: c.req.path }, 'dashboard request refused by the database');
       return errorPage(deps, c, 400, `a value was refused by the database: ${safeMessage(err)}`);
     }
-    // A database error can quote the row it refused: log the kind, not the text.
-    logger.error({ errName: e?.name, code: e?.code, path: c.req.path }, 'dashboard request failed');
+    // The logger's err serializer (safeError) leaves out what could quote a row.
+    logger.error({ err, path: c.req.path }, 'dashboard request failed');
     return errorPage(deps, c, 500, 'the request could not be completed');
   });
   app.notFound((c) => errorPage(deps, c, 404, 'no such page'));

@@ -32,7 +32,7 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
     logger.warn({ err, path: c.req.path }, 'HTTP API request refused by the database');
     return problem(c, 400, 'invalid_request', `a value was refused by the database: ${safeMessage(err)}`);
   }
-  // A database error's detail can quote the row it refused: log the kind, not the text.
-  logger.error({ errName: e?.name, code: e?.code, path: c.req.path }, 'HTTP API request failed');
+  // The logger's err serializer (safeError) leaves out what could quote a row.
+  logger.error({ err, path: c.req.path }, 'HTTP API request failed');
   return problem(c, 500, 'internal', 'the request could not be completed');
 }
