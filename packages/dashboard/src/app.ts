@@ -9,7 +9,7 @@ import { SignInThrottle, ValidationError, safeMessage, sluiceLogger } from 'slui
 import { assetRoutes } from './assets.js';
 import { Signer } from './auth.js';
 import { pageContext, type DashContext, type DashEnv, type Deps } from './context.js';
-import { DashboardRequestError } from './errors.js';
+import { DashboardRequestError, PG_INSUFFICIENT_PRIVILEGE } from './errors.js';
 import { DASHBOARD_MAX_BODY_BYTES, type ResolvedOptions } from './options.js';
 import { actionRoutes } from './routes/actions.js';
 import { overviewHandler, pageRoutes } from './routes/pages.js';
@@ -17,9 +17,6 @@ import { admit, logoutRoute, sessionRoutes } from './routes/session.js';
 import { sameOrigin, securityHeaders } from './security.js';
 import { layout } from './views/layout.js';
 import { messagePage } from './views/login.js';
-
-/** PostgreSQL's insufficient_privilege: the database role may not write. */
-const PG_INSUFFICIENT_PRIVILEGE = '42501';
 
 function errorPage(deps: Deps, c: DashContext, status: 400 | 403 | 404 | 409 | 500, text: string): Response | Promise<Response> {
   if (!c.get('viewer')) return c.html(messagePage({ base: deps.opts.basePath, title: 'Error', text }), status);

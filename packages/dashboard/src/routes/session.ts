@@ -1,17 +1,16 @@
 // Sign-in and sign-out for the token and user/password modes, and the
-// middleware that admits a request: a valid session cookie, the host app's
-// authorize() answer, or (insecure-local) a loopback Host header.
+// middleware that admits a request: a valid session cookie whose session row
+// still exists, the host app's authorize() answer, or (insecure-local) a
+// loopback Host header. Failed sign-ins go through the SignInThrottle.
 import type { Hono, MiddlewareHandler } from 'hono';
 import { clientAddress, retryAfterSeconds } from 'sluice';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import { CSRF_COOKIE, CSRF_SEED_PATTERN, SESSION_COOKIE, credentialsMatch, newCsrfSeed, sessionId } from '../auth.js';
 import type { DashEnv, Deps } from '../context.js';
-import { DashboardRequestError } from '../errors.js';
+import { DashboardRequestError, PG_INSUFFICIENT_PRIVILEGE } from '../errors.js';
 import { loopbackHost, overHttps, sameOrigin } from '../security.js';
 import { sessionCreate, sessionDelete, sessionExists } from '../sql/sessions.js';
 import { loginPage, messagePage } from '../views/login.js';
-
-const PG_INSUFFICIENT_PRIVILEGE = '42501';
 
 /** A failed sign-in answers after this long, so guessing online is slow. */
 const FAILED_LOGIN_DELAY_MS = 300;
