@@ -1,16 +1,15 @@
 // The optional HTTP API: enqueue for the job types you list, job status,
 // queue stats and dead-letter replay. Every route sees only those job types
 // (and their queues): any other job answers exactly as a missing one would,
-// so the API does not even reveal that it exists. It is a Hono app: mount it in your own
-// Hono app (`app.route('/jobs-api', api)`), hand `api.fetch` to any fetch
-// server, or run it alone with startHttpApi().
+// so the API does not even reveal that it exists. It is a Hono app: mount it
+// in your own Hono app (`app.route('/jobs-api', api)`), hand `api.fetch` to
+// any fetch server, or run it alone with startHttpApi().
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Sluice } from '../client.js';
 import { NAME_PATTERN, enqueueOptionsSchema, parseOptions } from '../config.js';
-import { unstorablePath } from '../enqueue-options.js';
 import { JobNotFoundError, ValidationError } from '../errors.js';
 import type { JobDefinition } from '../job.js';
 import { sluiceLogger } from '../logger.js';
@@ -18,13 +17,12 @@ import { deadLockNames } from '../sql/dead-jobs.js';
 import { queueStatsAll } from '../sql/metrics.js';
 import { inTransaction } from '../transaction.js';
 import { requireBearer } from './auth.js';
+import { readJsonObject } from './body.js';
 import { SignInThrottle } from './sign-in-throttle.js';
 import { errorResponse, problem } from './problem.js';
 
 /** Largest request body accepted, in bytes (1 MiB, the default payload limit). */
 export const HTTP_MAX_BODY_BYTES_DEFAULT = 1_048_576;
-/** Deepest nesting of arrays and objects accepted in a request body. */
-export const HTTP_MAX_JSON_DEPTH = 256;
 /** Shortest bearer token accepted, in characters. */
 export const HTTP_TOKEN_MIN_LENGTH = 16;
 
@@ -72,18 +70,6 @@ const optionsSchema = z.object({
   trustProxy: z.boolean().optional(),
 });
 
-/** Walks without recursion: a body nested a million deep must not overflow the stack. */
-function nestedDeeperThan(value: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length) {
-    const [v, depth] = stack.pop()!;
-    if (typeof v !== 'object' || v === null) continue;
-    if (depth > max) return true;
-    for (const child of Object.values(v)) stack.push([child, depth + 1]);
-  }
-  return false;
-}
-
 export function createHttpApi(options: HttpApiOptions): Hono {
   const opts = parseOptions(
     optionsSchema,
@@ -115,31 +101,12 @@ export function createHttpApi(options: HttpApiOptions): Hono {
     }),
   );
 
-  // Reads a JSON body. The parser's message quotes the text it choked on,
-  // so it is replaced, never passed on.
-  const readJson = async (req: Request): Promise<unknown> => {
-    const text = await req.text();
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new ValidationError('body', 'must be valid JSON');
-    }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ValidationError('body', 'must be a JSON object');
-    if (nestedDeeperThan(body, HTTP_MAX_JSON_DEPTH)) throw new ValidationError('body', `must not nest arrays and objects deeper than ${HTTP_MAX_JSON_DEPTH} levels`);
-    // A NUL or a lone surrogate parses as JSON but PostgreSQL refuses it in
-    // text and jsonb alike: refused here, wherever in the body it sits.
-    const bad = unstorablePath(body, '');
-    if (bad !== null) throw new ValidationError(`body.${bad}`, 'contains a NUL character or an unpaired surrogate, which PostgreSQL cannot store');
-    return body;
-  };
-
   app.post('/jobs/:name', async (c) => {
     const name = c.req.param('name');
     if (!NAME_PATTERN.test(name)) return problem(c, 400, 'invalid_request', 'name: job name is not a valid name', { field: 'name' });
     const job = jobs.get(name);
     if (!job) return problem(c, 404, 'unknown_job', `no job type named "${name}" is exposed by this API`);
-    const body = parseOptions(enqueueBodySchema, await readJson(c.req.raw), 'body');
+    const body = parseOptions(enqueueBodySchema, await readJsonObject(c.req.raw), 'body');
     if (!('payload' in body)) throw new ValidationError('body.payload', 'is required');
     const { payload, runAt, ...rest } = body;
     const id = await sluice.enqueue(job, payload as never, { ...rest, ...(runAt ? { runAt: new Date(runAt) } : {}) });
@@ -178,7 +145,7 @@ export function createHttpApi(options: HttpApiOptions): Hono {
   });
 
   app.post('/dlq/replay', async (c) => {
-    const { ids } = parseOptions(replayBodySchema, await readJson(c.req.raw), 'body');
+    const { ids } = parseOptions(replayBodySchema, await readJsonObject(c.req.raw), 'body');
     const replayed = await inTransaction(sluice.pool, undefined, async (tx) => {
       const names = await deadLockNames(tx, ids);
       const hidden = ids.filter((id) => !jobs.has(names.get(id) ?? ''));

@@ -1,4 +1,5 @@
-export { createHttpApi, HTTP_MAX_BODY_BYTES_DEFAULT, HTTP_MAX_JSON_DEPTH, HTTP_TOKEN_MIN_LENGTH } from './api.js';
+export { createHttpApi, HTTP_MAX_BODY_BYTES_DEFAULT, HTTP_TOKEN_MIN_LENGTH } from './api.js';
+export { HTTP_MAX_JSON_DEPTH } from './body.js';
 export type { HttpApiOptions } from './api.js';
 export { startHttpApi, HttpApiServerError } from './server.js';
 export type { HttpApiServer, HttpApiServerOptions } from './server.js';
