@@ -180,7 +180,7 @@ describe('sign-in', () => {
       const failures = await Promise.all(Array.from({ length: 5 }, () => signIn('127.0.0.5', WRONG)));
       expect(failures.map((r) => r.status)).toEqual([401, 401, 401, 401, 401]);
       // The failure that starts the lockout says how long it lasts.
-      expect(failures.map((r) => r.headers['retry-after']).filter(Boolean)).toEqual(['1']);
+      expect(failures.map((r) => r.headers['retry-after']).filter(Boolean)).toEqual(['2']);
       // Locked out: the correct token is not even checked, and a forged X-Forwarded-For changes nothing.
       for (const headers of [{}, { 'x-forwarded-for': '198.51.100.7' }] as Record<string, string>[]) {
         const locked = await signIn('127.0.0.5', TOKEN, headers);
@@ -197,7 +197,7 @@ describe('sign-in', () => {
         const r = await signIn('127.0.0.5', WRONG);
         return r.status === 401 ? r : null;
       }, { what: 'the first lockout to end' });
-      expect(sixth.headers['retry-after']).toBe('2');
+      expect(sixth.headers['retry-after']).toBe('4');
       expect((await signIn('127.0.0.5', TOKEN)).status).toBe(429);
     } finally {
       await server.close();

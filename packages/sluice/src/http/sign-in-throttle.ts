@@ -16,7 +16,7 @@ export const SIGN_IN_MAX_FAILURES_PER_ADDRESS_DEFAULT = 5;
 /** Failed sign-ins from all addresses in one minute before sign-in locks for unknown addresses. */
 export const SIGN_IN_MAX_FAILURES_PER_MINUTE_DEFAULT = 100;
 /** The first lockout of an address; each further failure doubles it. */
-export const SIGN_IN_LOCKOUT_MS_MIN = 1_000;
+export const SIGN_IN_LOCKOUT_MS_MIN = 2_000;
 /** The longest lockout of an address. */
 export const SIGN_IN_LOCKOUT_MS_MAX = 15 * 60_000;
 /** An address's failures are forgotten this long after its last one. */
