@@ -12,6 +12,7 @@ import { JobNotFoundError, UnknownJobError, ValidationError } from './errors.js'
 import { toQueryable, type Executor, type Queryable } from './executor.js';
 import { orderFlow, type FlowStep } from './flow.js';
 import { parsePayload, type JobDefinition } from './job.js';
+import { jsonText } from './json-text.js';
 import { toJobRecord, type JobRecord } from './job-record.js';
 import { defaultLogger } from './logger.js';
 import { migrate, type MigrateOptions } from './migrate.js';
@@ -144,11 +145,12 @@ export class Sluice {
     if (typeof callbackPayload !== 'object' || callbackPayload === null || Array.isArray(callbackPayload)) {
       throw new ValidationError('onComplete.payload', 'must be an object');
     }
+    const callbackJson = checkedJson('onComplete.payload', callbackPayload);
     return inTransaction(this.pool, options?.tx, async (db) => {
       const { rows } = await db.query<{ id: string }>({
         name: 'sluice_batch_create',
         text: 'SELECT sluice.batch_create($1, $2, $3::jsonb) AS id',
-        values: [items.length, callback?.name ?? null, JSON.stringify(callbackPayload)],
+        values: [items.length, callback?.name ?? null, callbackJson],
       });
       const batchId = Number(rows[0]!.id);
       const ids = new Array<number>(resolved.length);
@@ -193,10 +195,11 @@ export class Sluice {
    */
   async publish(topic: string, payload: unknown, options: { tx?: Executor; sequential?: boolean } = {}): Promise<number[]> {
     checkName('topic', topic);
-    const size = Buffer.byteLength(JSON.stringify(payload ?? null));
+    const text = checkedJson('payload', payload);
+    const size = Buffer.byteLength(text);
     if (size > this.maxPayloadBytes) throw new ValidationError('payload', `is ${size} bytes, over the ${this.maxPayloadBytes}-byte limit`);
     try {
-      return await eventPublish(this.db(options?.tx), topic, payload, options?.sequential ?? false);
+      return await eventPublish(this.db(options?.tx), topic, text, options?.sequential ?? false);
     } catch (err) {
       throw translateDbError(err);
     }
@@ -277,6 +280,13 @@ export class Sluice {
   private db(tx: Executor | undefined): Queryable {
     return tx === undefined ? this.pool : toQueryable(tx);
   }
+}
+
+/** The value's JSON text; a ValidationError naming the field inside `field` when JSON cannot carry it as it is. */
+function checkedJson(field: string, value: unknown): string {
+  const text = jsonText(value);
+  if (typeof text !== 'string') throw new ValidationError(text.path ? `${field}.${text.path}` : field, text.reason);
+  return text;
 }
 
 function checkId(id: unknown): number {

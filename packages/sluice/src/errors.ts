@@ -1,5 +1,6 @@
 // Named errors. Messages say which field or id was wrong and why; they never
 // carry payload contents.
+import { UNSTORABLE_CHARS } from './json-text.js';
 
 export class SluiceError extends Error {
   override name = 'SluiceError';
@@ -164,11 +165,9 @@ export interface SerializedError {
   stack?: string;
 }
 
-const NOT_STORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
 /** Error text goes into jsonb, which refuses NUL and lone surrogates: those become U+FFFD. */
 function storable(text: string): string {
-  return text.replace(NOT_STORABLE, '\uFFFD');
+  return text.replace(UNSTORABLE_CHARS, '\uFFFD');
 }
 
 export function serializeError(err: unknown): SerializedError {
