@@ -65,6 +65,13 @@ BEGIN
         FOR UPDATE SKIP LOCKED))
       RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
                 j.created_at, j.run_at, sluice.lease_token(j.attempted_at);
+      IF cfg.overflow = 'block' AND cfg.max_depth IS NOT NULL THEN
+        GET DIAGNOSTICS taken = ROW_COUNT;
+        -- Producers waiting for room on this queue look again (a hint: they re-check the depth).
+        IF taken > 0 THEN
+          PERFORM pg_notify('sluice_room', q);
+        END IF;
+      END IF;
       CONTINUE;
     END IF;
 
@@ -161,6 +168,9 @@ BEGIN
     RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
               j.created_at, j.run_at, sluice.lease_token(j.attempted_at);
     GET DIAGNOSTICS taken = ROW_COUNT;
+    IF cfg.overflow = 'block' AND cfg.max_depth IS NOT NULL AND taken > 0 THEN
+      PERFORM pg_notify('sluice_room', q);
+    END IF;
     IF cfg.rate_limit_count IS NOT NULL AND taken > 0 THEN
       -- Merged into the newest entry while that entry spans under 1/100 of
       -- the interval, so the log holds about 100 entries at most.

@@ -17,6 +17,7 @@ import { toJobRecord, type JobRecord } from './job-record.js';
 import { defaultLogger } from './logger.js';
 import { migrate, type MigrateOptions } from './migrate.js';
 import { Queues } from './queue-admin.js';
+import { RoomWaiter } from './room-waiter.js';
 import { Schedules } from './schedules.js';
 import { deadReplay } from './sql/dead-jobs.js';
 import { jobTypeUpsertMany } from './sql/job-types.js';
@@ -65,6 +66,7 @@ export class Sluice {
   private readonly jobsByName = new Map<string, AnyJob>();
   private readonly maxPayloadBytes: number;
   private readonly waiter: FinishWaiter;
+  private readonly room: RoomWaiter;
   private readonly listenPool: OwnedPool | null;
 
   constructor(options: SluiceOptions = {}) {
@@ -81,6 +83,7 @@ export class Sluice {
     this.queues = new Queues(this.pool);
     this.listenPool = openListenPool(options, this.pool, this.logger);
     this.waiter = new FinishWaiter(this.pool, this.listenPool?.pool ?? null, this.logger);
+    this.room = new RoomWaiter(this.listenPool?.pool ?? null, this.logger);
   }
 
   /** Applies sluice's migrations; see migrate(). */
@@ -116,10 +119,13 @@ export class Sluice {
     many: boolean,
     batchId?: number,
   ): Promise<number[]> {
-    const { args, tx } = buildEnqueueArgs(job, payloads, options, this.maxPayloadBytes, { batchId, many });
+    const { args, tx, blockTimeoutMs } = buildEnqueueArgs(job, payloads, options, this.maxPayloadBytes, { batchId, many });
     if (payloads.length === 0) return [];
+    const db = this.db(tx);
+    const attempt = () => jobEnqueueMany(db, { ...args, waitWhenFull: true });
     try {
-      return await jobEnqueueMany(this.db(tx), args);
+      // A full queue that blocks answers null: wait for room, all the batch or nothing.
+      return (await attempt()) ?? (await this.room.retry(job.queue, blockTimeoutMs, attempt));
     } catch (err) {
       throw translateDbError(err);
     }
@@ -273,6 +279,7 @@ export class Sluice {
   /** Stops waitFor's listener and ends the pool if sluice created it. */
   async close(): Promise<void> {
     await this.waiter.close();
+    await this.room.close();
     if (this.ownsPool) await this.pool.end();
     if (this.listenPool?.owned) await this.listenPool.pool.end();
   }

@@ -11,6 +11,8 @@ export const BACKOFF_BASE_MS_DEFAULT = 1_000;
 export const BACKOFF_FACTOR_DEFAULT = 2;
 export const BACKOFF_MAX_MS_DEFAULT = 3_600_000;
 export const BACKOFF_JITTER_DEFAULT = 0.1;
+/** How long an enqueue to a full queue with overflow 'block' waits for room before QueueFullError. */
+export const BLOCK_TIMEOUT_MS_DEFAULT = 30_000;
 /** Largest payload accepted at enqueue, in bytes of its JSON text (1 MiB). */
 export const MAX_PAYLOAD_BYTES_DEFAULT = 1_048_576;
 export const QUEUE_DEFAULT = 'default';
@@ -109,6 +111,7 @@ export const enqueueOptionsSchema = z.strictObject({
   groupKey: storableString(1, 256).optional(),
   dependsOn: z.array(z.number().int().positive().max(Number.MAX_SAFE_INTEGER)).max(1000).optional(),
   onParentDead: z.enum(['dead', 'cancel']).optional(),
+  blockTimeoutMs: int(0, 2_147_483_647).optional(),
 });
 
 export const queueSettingsSchema = z.strictObject({
@@ -117,7 +120,7 @@ export const queueSettingsSchema = z.strictObject({
   groupConcurrency: int(1, 1_000_000).nullable().optional(),
   rateLimit: z.strictObject({ count: int(1, 1_000_000_000), intervalMs: int(1, 2_147_483_647) }).nullable().optional(),
   maxDepth: int(1, 2_000_000_000).nullable().optional(),
-  overflow: z.enum(['reject', 'drop_oldest', 'drop_newest']).optional(),
+  overflow: z.enum(['reject', 'block', 'drop_oldest', 'drop_newest']).optional(),
   weight: int(1, 1_000_000).optional(),
   agingAfterMs: int(1, 2_147_483_647).nullable().optional(),
   uniqueWindowMs: int(1, 2_147_483_647).nullable().optional(),

@@ -1,7 +1,7 @@
 // Turns enqueue options and payloads into the arguments of
 // sluice.enqueue_many: validation first, so bad input writes nothing.
 import type { z } from 'zod';
-import { STORABLE_TEXT_RULE, enqueueOptionsSchema, parseOptions, priorityValue, type PriorityName } from './config.js';
+import { BLOCK_TIMEOUT_MS_DEFAULT, STORABLE_TEXT_RULE, enqueueOptionsSchema, parseOptions, priorityValue, type PriorityName } from './config.js';
 import { PayloadTooLargeError, PayloadValidationError, ValidationError } from './errors.js';
 import type { Executor } from './executor.js';
 import { parsePayload, type JobDefinition } from './job.js';
@@ -31,6 +31,12 @@ export interface EnqueueOptions {
   dependsOn?: number[];
   /** When a parent dies: 'dead' sends this job to the dead-letter queue (default), 'cancel' cancels it. */
   onParentDead?: 'dead' | 'cancel';
+  /**
+   * On a full queue whose overflow is 'block': how long to wait for room
+   * before QueueFullError, in milliseconds (0: do not wait). Default 30000.
+   * Waiting inside `tx` holds that transaction open.
+   */
+  blockTimeoutMs?: number;
 }
 
 export type EnqueueManyOptions = Omit<EnqueueOptions, 'uniqueKey' | 'uniqueWindowMs' | 'groupKey'> & {
@@ -44,7 +50,7 @@ export function buildEnqueueArgs(
   options: EnqueueOptions | EnqueueManyOptions,
   maxPayloadBytes: number,
   extra: { batchId?: number; many: boolean },
-): { args: EnqueueManyArgs; tx: Executor | undefined } {
+): { args: EnqueueManyArgs; tx: Executor | undefined; blockTimeoutMs: number } {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new ValidationError('options', 'must be an object');
   const { groupKey, ...rest } = options as EnqueueManyOptions;
   // A unique key names one job; on a batch it would silently dedupe nothing.
@@ -87,6 +93,7 @@ export function buildEnqueueArgs(
   const runAt = opts.runAt ?? (opts.delayMs !== undefined ? new Date(Date.now() + opts.delayMs) : null);
   return {
     tx: opts.tx as Executor | undefined,
+    blockTimeoutMs: opts.blockTimeoutMs ?? BLOCK_TIMEOUT_MS_DEFAULT,
     args: {
       name: job.name,
       payloadsJson: `[${json.join(',')}]`,

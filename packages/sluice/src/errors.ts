@@ -120,14 +120,17 @@ export class WaitTimeoutError extends SluiceError {
   }
 }
 
-/** The queue is at its maxDepth and its overflow policy is reject: nothing was written. */
+/**
+ * The queue is at its maxDepth: its overflow policy is reject, or block and no
+ * room came within blockTimeoutMs (`waitedMs`), or the batch is larger than
+ * maxDepth. Nothing was written.
+ */
 export class QueueFullError extends SluiceError {
   override name = 'QueueFullError';
-  constructor(
-    readonly queue: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`queue "${queue}" is full`, options);
+  readonly waitedMs: number | undefined;
+  constructor(readonly queue: string, options?: { cause?: unknown; waitedMs?: number }) {
+    super(`queue "${queue}" is full${options?.waitedMs !== undefined ? ` (waited ${options.waitedMs} ms for room)` : ''}`, options);
+    this.waitedMs = options?.waitedMs;
   }
 }
 

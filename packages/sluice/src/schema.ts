@@ -211,7 +211,7 @@ export const queues = sluiceSchema.table(
   },
   (t) => [
     check('queues_name_check', NAME_CHECK('name')),
-    check('queues_overflow_check', sql`overflow IN ('reject', 'drop_oldest', 'drop_newest')`),
+    check('queues_overflow_check', sql`overflow IN ('reject', 'block', 'drop_oldest', 'drop_newest')`),
     check('queues_weight_check', sql`weight >= 1`),
     check('queues_limits_check', sql`(concurrency IS NULL OR concurrency >= 1) AND (group_concurrency IS NULL OR group_concurrency >= 1) AND (max_depth IS NULL OR max_depth >= 1) AND (aging_after_ms IS NULL OR aging_after_ms >= 1) AND ((rate_limit_count IS NULL) = (rate_limit_interval_ms IS NULL)) AND (rate_limit_count IS NULL OR (rate_limit_count >= 1 AND rate_limit_interval_ms >= 1))`),
   ],
