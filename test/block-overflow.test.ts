@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { QueueFullError, Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
+import { QueueFullError, Sluice, createHttpApi, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 let db: TestDb;
@@ -157,5 +157,20 @@ describe('overflow block', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0].inserted).toBe(2);
     expect(rows[0].depth).toBeLessThanOrEqual(2);
+  });
+
+  it('over HTTP a full queue is 503 queue_full, not 500', async () => {
+    const rejectJob = defineJob({ name: 'blk.reject', queue: 'blk.reject', schema: payload });
+    await sluice.queues.configure('blk.reject', { maxDepth: 1, overflow: 'reject', paused: true });
+    await sluice.enqueue(rejectJob, { producer: 4, n: 0 });
+    const token = 'block-overflow-token-0123';
+    const res = await createHttpApi({ sluice, jobs: [rejectJob], token }).request('/jobs/blk.reject', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ payload: { producer: 4, n: 1 } }),
+    });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('queue_full');
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'blk.reject'`)).toBe(1);
   });
 });
