@@ -227,6 +227,12 @@ describe('text PostgreSQL cannot store (NUL, lone surrogate) outside the payload
       expect(errors.join('\n')).not.toContain('secret');
       expect(await count(db.pool, 'SELECT count(*) n FROM sluice.cron_schedules')).toBe(before);
     }
+    // Arguments given to main() directly (a process's argv cannot hold a NUL).
+    const errors: string[] = [];
+    const code = await main(['cron', 'add', 'bad-json.cli', '--cron', '* * * * *', '--job', 'bad-json.any', '--timezone', 'UTC\u0000', '--database-url', db.url], () => {}, (e) => errors.push(e));
+    expect(code).toBe(2);
+    expect(errors.join('\n')).toContain('--timezone');
+    expect(errors.join('\n')).not.toContain('\u0000');
   });
 
   it('the HTTP API answers 400 naming the tag, not 500', async () => {
