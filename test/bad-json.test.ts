@@ -50,6 +50,7 @@ const cases: [string, () => unknown, string, string][] = [
   ['-Infinity in an array', () => ({ xs: [1, Number.NEGATIVE_INFINITY] }), 'xs.1', 'Infinity'],
   ['a lone surrogate', () => ({ s: 'secret\ud800value' }), 's', 'surrogate'],
   ['a lone surrogate in a key', () => ({ ['k\udc00']: 1 }), 'k\\udc00', 'surrogate'],
+  ['a getter that throws', () => ({ get boom(): never { throw new Error('secret') } }), '(root)', 'cannot be serialized'],
 ];
 
 const payloadError = (path: string, word: string) => ({

@@ -14,6 +14,7 @@ export interface JsonFault {
   reason: string;
 }
 
+const UNSERIALIZABLE: JsonFault = { path: '', reason: 'cannot be serialized as JSON' };
 const NOT_STORABLE = 'contains a NUL character or an unpaired surrogate, which PostgreSQL cannot store';
 
 /** The JSON text of `value`, or where and why it cannot be stored as it is. */
@@ -22,7 +23,12 @@ export function jsonText(value: unknown): string | JsonFault {
   try {
     text = JSON.stringify(value);
   } catch {
-    return jsonFault(value, '', []) ?? { path: '', reason: 'cannot be serialized as JSON' };
+    // A getter or toJSON that throws may throw again on the walk.
+    try {
+      return jsonFault(value, '', []) ?? UNSERIALIZABLE;
+    } catch {
+      return UNSERIALIZABLE;
+    }
   }
   // JSON.stringify writes a NUL as \u0000 and a lone surrogate as \udXXX, so
   // text without any \u escape holds neither.
