@@ -122,7 +122,7 @@ export class Sluice {
     const { args, tx, blockTimeoutMs } = buildEnqueueArgs(job, payloads, options, this.maxPayloadBytes, { batchId, many });
     if (payloads.length === 0) return [];
     const db = this.db(tx);
-    const attempt = () => jobEnqueueMany(db, { ...args, waitWhenFull: true });
+    const attempt = () => jobEnqueueMany(db, args);
     try {
       // A full queue that blocks answers null: wait for room, all the batch or nothing.
       return (await attempt()) ?? (await this.room.retry(job.queue, blockTimeoutMs, attempt));

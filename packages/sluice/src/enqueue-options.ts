@@ -50,7 +50,7 @@ export function buildEnqueueArgs(
   options: EnqueueOptions | EnqueueManyOptions,
   maxPayloadBytes: number,
   extra: { batchId?: number; many: boolean },
-): { args: EnqueueManyArgs; tx: Executor | undefined; blockTimeoutMs: number } {
+): { args: EnqueueManyArgs & { waitWhenFull: true }; tx: Executor | undefined; blockTimeoutMs: number } {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new ValidationError('options', 'must be an object');
   const { groupKey, ...rest } = options as EnqueueManyOptions;
   // A unique key names one job; on a batch it would silently dedupe nothing.
@@ -111,6 +111,8 @@ export function buildEnqueueArgs(
       batchId: extra.batchId ?? null,
       uniqueWindowMs: opts.uniqueWindowMs ?? null,
       payloadSizeChecked: true,
+      // A full queue that blocks answers null, and the client waits for room.
+      waitWhenFull: true,
     },
   };
 }
