@@ -20,6 +20,7 @@ export type { Executor, Queryable } from './executor.js';
 export * from './errors.js';
 export { sluiceLogger } from './logger.js';
 export { safeError, safeMessage } from './log-safety.js';
+export { unstorable } from './json-text.js';
 export * from './config.js';
 export * as schema from './schema.js';
 export { jobs, jobHistory, deadJobs, queues, workers, cronSchedules, metricsMinutely, jobTypes, batches, subscriptions } from './schema.js';

@@ -1,12 +1,10 @@
 // Reading query strings and form fields. Every value from outside is checked
 // here; a bad one is a DashboardRequestError (400) naming the field.
-import { NAME_PATTERN, NAME_RULE } from 'sluice';
+import { NAME_PATTERN, NAME_RULE, unstorable } from 'sluice';
 import { DashboardRequestError } from '../errors.js';
 import { ALL_STATES, type JobFilter, type ListState } from '../sql/jobs.js';
 
 const MAX_TAG_TEXT = 128;
-/** What PostgreSQL text cannot hold: NUL, and UTF-16 surrogates without their pair. */
-const NOT_STORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 export function optName(field: string, value: string | undefined | null): string | null {
   if (value === undefined || value === null || value === '') return null;
@@ -36,7 +34,7 @@ export function searchText(value: string | undefined | null): { id: number | nul
   const text = (value ?? '').trim();
   if (!text) return { id: null, tag: null, text: null };
   if (text.length > MAX_TAG_TEXT) throw new DashboardRequestError(400, `q: at most ${MAX_TAG_TEXT} characters`);
-  if (NOT_STORABLE.test(text)) throw new DashboardRequestError(400, 'q: must not contain a NUL character or an unpaired surrogate');
+  if (unstorable(text)) throw new DashboardRequestError(400, 'q: must not contain a NUL character or an unpaired surrogate');
   const m = /^#?([1-9][0-9]{0,15})$/.exec(text);
   if (m && Number.isSafeInteger(Number(m[1]))) return { id: Number(m[1]), tag: null, text };
   return { id: null, tag: text, text };

@@ -1,7 +1,7 @@
 // Reads a request's JSON body, refusing what could not be stored or would
 // overflow a recursive walk, each with a ValidationError naming where.
-import { unstorablePath } from '../enqueue-options.js';
 import { ValidationError } from '../errors.js';
+import { jsonFault } from '../json-text.js';
 
 /** Deepest nesting of arrays and objects accepted in a request body. */
 export const HTTP_MAX_JSON_DEPTH = 256;
@@ -31,7 +31,7 @@ export async function readJsonObject(req: Request): Promise<Record<string, unkno
   if (nestedDeeperThan(body, HTTP_MAX_JSON_DEPTH)) throw new ValidationError('body', `must not nest arrays and objects deeper than ${HTTP_MAX_JSON_DEPTH} levels`);
   // A NUL or a lone surrogate parses as JSON but PostgreSQL refuses it in
   // text and jsonb alike: refused here, wherever in the body it sits.
-  const bad = unstorablePath(body, '');
-  if (bad !== null) throw new ValidationError(`body.${bad}`, 'contains a NUL character or an unpaired surrogate, which PostgreSQL cannot store');
+  const fault = jsonFault(body, '', []);
+  if (fault) throw new ValidationError(`body.${fault.path}`, fault.reason);
   return body as Record<string, unknown>;
 }
