@@ -46,11 +46,7 @@ export interface JobErrorEntry {
   stack?: string;
 }
 
-/**
- * Live jobs only: scheduled, available, running. Finished rows leave this table.
- * Stored with fillfactor 50 (migration 0018_drain_hot_path; drizzle-kit has no
- * notation for it), so a claim's new row version fits on the old one's page.
- */
+/** Live jobs only: scheduled, available, running. Finished rows leave this table. */
 export const jobs = sluiceSchema.table(
   'jobs',
   {
