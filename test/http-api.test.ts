@@ -3,7 +3,8 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Sluice, createHttpApi, defineJob, startHttpApi, type HttpApiServer } from '../packages/sluice/src/index.js';
+import { createHttpApi, startHttpApi, type HttpApiServer } from '../packages/sluice/src/http/index.js';
+import { Sluice, defineJob } from '../packages/sluice/src/index.js';
 import { count, createTestDb, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runMaintenance } from '../packages/sluice/src/index.js';
-import { deadPurge, doctorChecks, historyPartitions } from '../packages/sluice/src/sql/maintenance.js';
+import { deadPurge, runMaintenance } from '../packages/sluice/src/admin.js';
+import { doctorChecks, historyPartitions } from '../packages/sluice/src/sql/maintenance.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 let db: TestDb;

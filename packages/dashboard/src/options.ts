@@ -2,7 +2,9 @@
 // validation. createDashboard() and startDashboard() both resolve options
 // here, so a bad one fails before anything is served.
 import { randomBytes } from 'node:crypto';
-import { HTTP_TOKEN_MIN_LENGTH, WORKER_DEAD_AFTER_MS_DEFAULT, type Sluice } from 'sluice';
+import type { Sluice } from 'sluice';
+import { WORKER_DEAD_AFTER_MS_DEFAULT } from 'sluice/admin';
+import { HTTP_TOKEN_MIN_LENGTH } from 'sluice/http';
 import type { Logger } from 'pino';
 import { DashboardConfigError } from './errors.js';
 

@@ -157,6 +157,24 @@ export class WorkerStateError extends SluiceError {
   override name = 'WorkerStateError';
 }
 
+/** No cron schedule has that name. */
+export class ScheduleNotFoundError extends SluiceError {
+  override name = 'ScheduleNotFoundError';
+  constructor(readonly scheduleName: string) {
+    super(`no schedule named "${scheduleName}"`);
+  }
+}
+
+/** The Prometheus metrics server could not listen. */
+export class MetricsServerError extends SluiceError {
+  override name = 'MetricsServerError';
+}
+
+/** The HTTP API server could not listen. */
+export class HttpApiServerError extends SluiceError {
+  override name = 'HttpApiServerError';
+}
+
 /** Error-like shape stored in a job's error history. */
 export interface SerializedError {
   name: string;

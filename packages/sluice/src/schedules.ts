@@ -1,17 +1,43 @@
 // Managing cron schedules from TypeScript (the CLI uses the same calls).
-import { ValidationError, SluiceError } from './errors.js';
+import { ScheduleNotFoundError, ValidationError } from './errors.js';
 import type { Queryable } from './executor.js';
 import { checkName } from './config.js';
-import { nextFireAfter, schedule, type ScheduleDefinition, type ScheduleOptions } from './schedule.js';
+import { nextFireAfter, schedule, type MisfirePolicy, type ScheduleDefinition, type ScheduleOptions } from './schedule.js';
 import { cronUniqueKey } from './services/scheduler.js';
 import { cronGet, cronList, cronRemove, cronSaveMany, cronSetEnabled, type CronRow } from './sql/cron.js';
 import { jobEnqueueMany } from './sql/jobs.js';
 
-export class ScheduleNotFoundError extends SluiceError {
-  override name = 'ScheduleNotFoundError';
-  constructor(readonly scheduleName: string) {
-    super(`no schedule named "${scheduleName}"`);
-  }
+/** A cron schedule as stored in sluice.cron_schedules. */
+export interface CronSchedule {
+  name: string;
+  cron: string;
+  timezone: string;
+  jobName: string;
+  payload: unknown;
+  enabled: boolean;
+  misfire: MisfirePolicy;
+  runAllCap: number;
+  nextRunAt: Date | null;
+  lastRunAt: Date | null;
+  lastError: string | null;
+  declaredIn: 'code' | 'sql';
+}
+
+function cronSchedule(r: CronRow): CronSchedule {
+  return {
+    name: r.name,
+    cron: r.cron,
+    timezone: r.timezone,
+    jobName: r.job_name,
+    payload: r.payload,
+    enabled: r.enabled,
+    misfire: r.misfire,
+    runAllCap: r.run_all_cap,
+    nextRunAt: r.next_run_at,
+    lastRunAt: r.last_run_at,
+    lastError: r.last_error,
+    declaredIn: r.declared_in,
+  };
 }
 
 export class Schedules {
@@ -24,14 +50,14 @@ export class Schedules {
     return def;
   }
 
-  async list(): Promise<CronRow[]> {
-    return cronList(this.db);
+  async list(): Promise<CronSchedule[]> {
+    return (await cronList(this.db)).map(cronSchedule);
   }
 
-  async get(name: string): Promise<CronRow> {
+  async get(name: string): Promise<CronSchedule> {
     const row = await cronGet(this.db, checkName('name', name));
     if (!row) throw new ScheduleNotFoundError(name);
-    return row;
+    return cronSchedule(row);
   }
 
   /** Enabling resumes from the next fire time after now; missed times while disabled are not caught up. */
@@ -53,7 +79,7 @@ export class Schedules {
     const row = await this.get(name);
     const now = new Date();
     const [id] = await jobEnqueueMany(this.db, {
-      name: row.job_name,
+      name: row.jobName,
       payloadsJson: JSON.stringify([row.payload]),
       queue: null,
       runAt: null,

@@ -1,4 +1,6 @@
-export { createHttpApi, HTTP_MAX_BODY_BYTES_DEFAULT, HTTP_TOKEN_MIN_LENGTH } from './api.js';
+// `sluice/http`: the HTTP API as a Hono app to mount, or on its own port.
+// HTTP_TOKEN_MIN_LENGTH is the rule its `token` option must meet.
+export { createHttpApi, HTTP_TOKEN_MIN_LENGTH } from './api.js';
 export type { HttpApiOptions } from './api.js';
-export { startHttpApi, HttpApiServerError } from './server.js';
+export { startHttpApi } from './server.js';
 export type { HttpApiServer, HttpApiServerOptions } from './server.js';

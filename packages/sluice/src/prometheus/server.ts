@@ -2,11 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { SluiceError } from '../errors.js';
-
-export class MetricsServerError extends SluiceError {
-  override name = 'MetricsServerError';
-}
+import { MetricsServerError } from '../errors.js';
 
 export interface MetricsServerOptions {
   /** TCP port; 0 picks a free one. */

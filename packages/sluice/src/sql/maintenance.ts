@@ -67,30 +67,6 @@ export async function metricsPrune(db: Queryable, olderThan: Date, batchSize: nu
   return Number(rows[0]?.n ?? 0);
 }
 
-export interface DeadFilter {
-  queue?: string | null;
-  name?: string | null;
-  /** Only jobs that died more than this many milliseconds ago (by the database's clock). */
-  olderThanMs?: number | null;
-  ids?: number[] | null;
-  /** Every dead job (combined with nothing else). */
-  all?: boolean;
-}
-
-/** Deletes dead jobs matching every given filter (at least one, or `all`, is required). */
-export async function deadPurge(db: Queryable, f: DeadFilter): Promise<number> {
-  const { rows } = await db.query<{ n: string }>({
-    name: 'sluice_dead_purge',
-    text: `SELECT sluice.dead_purge($1, $2,
-             CASE WHEN $5::boolean THEN 'infinity'::timestamptz
-                  WHEN $3::bigint IS NULL THEN NULL
-                  ELSE now() - $3::bigint * interval '1 millisecond' END,
-             $4::bigint[]) AS n`,
-    values: [f.queue ?? null, f.name ?? null, f.olderThanMs ?? null, f.ids ?? null, f.all ?? false],
-  });
-  return Number(rows[0]?.n ?? 0);
-}
-
 export interface DoctorCheck {
   check: 'dead_tuples' | 'bloat' | 'partitions' | 'long_xact';
   status: 'ok' | 'warn';
