@@ -118,10 +118,10 @@ describe('a claim lost in a crash', () => {
   ])('reuses the attempt number when %s claims it again, and the first run can no longer complete, fail, report or release it', async (_, again) => {
     const id = await sluice.enqueue(lostClaim, {});
     const [first] = await jobClaim(db.pool, { queues: ['lost-claim'], limits: [1], workerId: 'worker-A', leaseMs: 60_000 });
-    expect(first).toMatchObject({ id: String(id), attempt: 1 });
+    expect(first).toMatchObject({ id, attempt: 1 });
     await undoClaim(id);
     const [second] = await jobClaim(db.pool, { queues: ['lost-claim'], limits: [1], workerId: again, leaseMs: 60_000 });
-    expect(second).toMatchObject({ id: String(id), attempt: 1 });
+    expect(second).toMatchObject({ id, attempt: 1 });
     expect(second!.lease).not.toBe(first!.lease);
 
     const late = { ids: [id], attempts: [1], runMs: [5], workerId: 'worker-A', leases: [first!.lease] };

@@ -1,28 +1,6 @@
-// Runtime SQL for retention and health: history partitions, pruning, the
-// dead-letter purge and the doctor's checks (drizzle/0006_operations.sql).
+// Runtime SQL for retention and health: history partitions, pruning and the
+// doctor's checks (drizzle/0006_operations.sql).
 import type { Queryable } from '../executor.js';
-
-export interface HistoryPartition {
-  partition: string;
-  rangeFrom: Date | null;
-  rangeTo: Date | null;
-  isDefault: boolean;
-  rowsEstimate: number;
-}
-
-export async function historyPartitions(db: Queryable): Promise<HistoryPartition[]> {
-  const { rows } = await db.query<{ partition: string; range_from: Date | null; range_to: Date | null; is_default: boolean; rows_estimate: string }>({
-    name: 'sluice_history_partitions',
-    text: `SELECT * FROM sluice.history_partitions()`,
-  });
-  return rows.map((r) => ({
-    partition: r.partition,
-    rangeFrom: r.range_from,
-    rangeTo: r.range_to,
-    isDefault: r.is_default,
-    rowsEstimate: Number(r.rows_estimate),
-  }));
-}
 
 /** Creates the day partitions from today to today + daysAhead that are missing; returns how many. */
 export async function historyCreatePartitions(db: Queryable, daysAhead: number): Promise<number> {
