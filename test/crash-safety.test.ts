@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { CancelledError, Sluice, TimeoutError, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
 import { spawnFixture, type Child } from './helpers/child.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { captureLogs } from './helpers/log-capture.js';
 import { holdJob } from './fixtures/hold-job.js';
 import { jobClaim, jobCompleteMany, jobFailMany, jobProgress, jobReleaseMany } from '../packages/sluice/src/sql/jobs.js';
 
@@ -74,10 +75,9 @@ describe('rescue of a crashed worker', () => {
     await w.stop();
 
     child.process.kill('SIGCONT');
-    // The paused handler finishes its sleep and answers for attempt 1.
-    await waitUntil(async () => (await count(db.pool, 'SELECT count(*) n FROM held_runs WHERE job_id = $1 AND attempt = 1', [id])) === 1, { what: 'late run finished' });
-    // Give its acknowledgement time to be written and refused.
-    await new Promise((r) => setTimeout(r, 500));
+    // The paused handler finishes its sleep and answers for attempt 1: the answer is refused.
+    await child.waitForLine(new RegExp(`^ANSWERED ${id} 1 stale$`));
+    expect(await count(db.pool, 'SELECT count(*) n FROM held_runs WHERE job_id = $1 AND attempt = 1', [id])).toBe(1);
     const after = await db.pool.query('SELECT * FROM sluice.job_history WHERE id = $1', [id]);
     expect(after.rows).toEqual(before.rows);
     expect(after.rows).toHaveLength(1);
@@ -314,10 +314,13 @@ describe('database faults', () => {
   it('stops claiming above maxRssBytes and leaves jobs in the queue', async () => {
     const job = defineJob({ name: 'mem', queue: 'mem', schema: z.object({}) });
     let ran = 0;
-    const w = inProcessWorker({ pollIntervalMs: 20, maxRssBytes: 16 * 1024 * 1024, handlers: [job.handle(() => void ran++)] });
-    await w.start();
+    // The job is there before the worker starts, so the worker's first look
+    // for work (where it checks its memory and says so) has a job to take.
     const id = await sluice.enqueue(job, {});
-    await new Promise((r) => setTimeout(r, 300));
+    const logs = captureLogs('info');
+    const w = inProcessWorker({ pollIntervalMs: 20, maxRssBytes: 16 * 1024 * 1024, logger: logs.logger, handlers: [job.handle(() => void ran++)] });
+    await w.start();
+    await waitUntil(() => logs.lines.some((l) => l.msg === 'memory above maxRssBytes: not claiming new jobs'), { what: 'refusal logged' });
     expect(ran).toBe(0);
     expect((await sluice.getJob(id)).state).toBe('available');
   });
