@@ -1,5 +1,5 @@
 // Runtime SQL for retention and health: history partitions, pruning and the
-// doctor's checks (drizzle/0006_operations.sql).
+// doctor's checks (drizzle/functions/history/, maintenance/).
 import type { Queryable } from '../executor.js';
 
 /** Creates the day partitions from today to today + daysAhead that are missing; returns how many. */
