@@ -1,8 +1,7 @@
 // Runtime SQL for operators' listings (`sluice jobs list`, the dashboard):
-// jobs wherever they are (live, history, dead), newest first. The three
-// tables share one id sequence, so one keyset (id descending) pages across
-// all three, each part walking its table's id index backwards and stopping
-// after a page.
+// jobs wherever they are (live, history, dead), newest first, by
+// sluice.job_list (drizzle/functions/jobs/list.sql), one keyset over the
+// three tables.
 //
 // A filter no index serves (queue, job name, tag text) could make that walk
 // read a whole table of millions of rows to fill one page. A caller that
@@ -15,10 +14,8 @@ import { ValidationError } from '../errors.js';
 import type { Queryable } from '../executor.js';
 import type { JobState } from '../job-record.js';
 
-const LIVE_STATES = ['waiting', 'scheduled', 'available', 'running'] as const;
-const HISTORY_STATES = ['completed', 'cancelled', 'dropped'] as const;
 /** Every state a job can be listed in, in the order of its life. */
-export const JOB_STATES: readonly JobState[] = [...LIVE_STATES, ...HISTORY_STATES, 'dead'];
+export const JOB_STATES: readonly JobState[] = ['waiting', 'scheduled', 'available', 'running', 'completed', 'cancelled', 'dropped', 'dead'];
 
 export interface JobListFilter {
   queue?: string | null;
@@ -68,16 +65,6 @@ export interface JobListPage {
   searchedDownTo: number | null;
 }
 
-function sources(state: JobState | null, worker: string | null): { live: boolean; history: boolean; dead: boolean } {
-  if (worker !== null) return { live: state === null || state === 'running', history: false, dead: false };
-  if (state === null) return { live: true, history: true, dead: true };
-  return {
-    live: (LIVE_STATES as readonly string[]).includes(state),
-    history: (HISTORY_STATES as readonly string[]).includes(state),
-    dead: state === 'dead',
-  };
-}
-
 /** One past the highest id in use: where a bounded search starts. */
 async function idCeiling(db: Queryable): Promise<number> {
   const { rows } = await db.query<{ top: string | null }>({
@@ -87,50 +74,6 @@ async function idCeiling(db: Queryable): Promise<number> {
   });
   return Number(rows[0]?.top ?? 0) + 1;
 }
-
-// Each part filters by the same parameters; a part whose table the state
-// rules out is cut by its first condition before it reads anything. Tag text
-// is matched in the tags joined by a unit separator (which no search text
-// holds, so a match never spans two tags): one function call per row
-// instead of a subquery over unnest().
-const LIST_SQL = `
-  WITH page AS (
-    (SELECT j.id, 'live' AS src FROM sluice.jobs j
-     WHERE $1::boolean AND ($4::bigint IS NULL OR j.id < $4) AND ($5::bigint IS NULL OR j.id >= $5)
-       AND ($6::text IS NULL OR j.state = $6) AND ($7::text IS NULL OR j.queue = $7) AND ($8::text IS NULL OR j.name = $8)
-       AND ($9::text IS NULL OR strpos(lower(array_to_string(j.tags, E'\\x1f')), lower($9)) > 0)
-       AND ($10::bigint IS NULL OR j.id = $10)
-       AND ($12::text IS NULL OR (j.state = 'running' AND j.locked_by = $12))
-     ORDER BY j.id DESC LIMIT $11)
-    UNION ALL
-    (SELECT h.id, 'history' FROM sluice.job_history h
-     WHERE $2::boolean AND ($4::bigint IS NULL OR h.id < $4) AND ($5::bigint IS NULL OR h.id >= $5)
-       AND ($6::text IS NULL OR h.state = $6) AND ($7::text IS NULL OR h.queue = $7) AND ($8::text IS NULL OR h.name = $8)
-       AND ($9::text IS NULL OR strpos(lower(array_to_string(h.tags, E'\\x1f')), lower($9)) > 0)
-       AND ($10::bigint IS NULL OR h.id = $10)
-     ORDER BY h.id DESC LIMIT $11)
-    UNION ALL
-    (SELECT d.id, 'dead' FROM sluice.dead_jobs d
-     WHERE $3::boolean AND ($4::bigint IS NULL OR d.id < $4) AND ($5::bigint IS NULL OR d.id >= $5)
-       AND ($7::text IS NULL OR d.queue = $7) AND ($8::text IS NULL OR d.name = $8)
-       AND ($9::text IS NULL OR strpos(lower(array_to_string(d.tags, E'\\x1f')), lower($9)) > 0)
-       AND ($10::bigint IS NULL OR d.id = $10)
-     ORDER BY d.id DESC LIMIT $11)
-  ), top AS (
-    SELECT * FROM page ORDER BY id DESC LIMIT $11
-  )
-  SELECT j.id, j.queue, j.name, j.state, j.priority, j.attempt, j.max_attempts, j.tags, j.created_at, j.run_at,
-    j.attempted_at, NULL::timestamptz AS finished_at, j.locked_by, NULL::text AS reason, left(j.errors->-1->>'message', 300) AS last_error
-  FROM top JOIN sluice.jobs j ON j.id = top.id WHERE top.src = 'live'
-  UNION ALL
-  SELECT h.id, h.queue, h.name, h.state, h.priority, h.attempt, h.max_attempts, h.tags, h.created_at, h.run_at,
-    h.attempted_at, h.finished_at, NULL, NULL, left(h.errors->-1->>'message', 300)
-  FROM top JOIN sluice.job_history h ON h.id = top.id WHERE top.src = 'history'
-  UNION ALL
-  SELECT d.id, d.queue, d.name, 'dead', d.priority, d.attempt, d.max_attempts, d.tags, d.created_at, d.run_at,
-    d.attempted_at, d.died_at, NULL, d.reason, left(d.errors->-1->>'message', 300)
-  FROM top JOIN sluice.dead_jobs d ON d.id = top.id WHERE top.src = 'dead'
-  ORDER BY 1 DESC`;
 
 interface ListRow {
   id: string;
@@ -160,19 +103,17 @@ export async function jobList(db: Queryable, f: JobListFilter): Promise<JobListP
   if (!Number.isInteger(f.limit) || f.limit < 1 || f.limit > 10_000) throw new ValidationError('limit', 'must be an integer from 1 to 10000');
   if (f.searchWindow != null && !(Number.isInteger(f.searchWindow) && f.searchWindow > 0)) throw new ValidationError('searchWindow', 'must be a positive integer');
   const state = f.state ?? null;
-  const worker = f.worker ?? null;
-  const src = sources(state, worker);
   let before = f.beforeId ?? null;
   let floor: number | null = null;
   if (f.searchWindow != null && needsWindow(f)) {
     before ??= await idCeiling(db);
     floor = Math.max(before - f.searchWindow, 1);
   }
-  // Unnamed on purpose: each page is planned with its own values, so a state
-  // filter reaches its partial index (a generic plan could not prove it applies).
   const { rows } = await db.query<ListRow>({
-    text: LIST_SQL,
-    values: [src.live, src.history, src.dead, before, floor, state === 'dead' ? null : state, f.queue ?? null, f.name ?? null, f.tag ?? null, f.id ?? null, f.limit, worker],
+    name: 'sluice_job_list',
+    text: `SELECT * FROM sluice.job_list(queue_name => $1, job_state => $2, job_name => $3, before_id => $4, page_size => $5,
+             tag_text => $6, job_id => $7, worker_id => $8, min_id => $9)`,
+    values: [f.queue ?? null, state, f.name ?? null, before, f.limit, f.tag ?? null, f.id ?? null, f.worker ?? null, floor],
   });
   const jobs = rows.map(
     (r): JobListItem => ({
