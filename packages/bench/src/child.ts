@@ -3,11 +3,13 @@
 import { installProfiler, profileReport } from './profile.js';
 import { backlog } from './scenarios/backlog.js';
 import { ceiling } from './scenarios/ceiling.js';
+import { cronCluster } from './scenarios/cron-cluster.js';
 import { cpu } from './scenarios/cpu.js';
 import { drain } from './scenarios/drain.js';
 import { enqueue } from './scenarios/enqueue.js';
 import { external } from './scenarios/external.js';
 import { latency } from './scenarios/latency.js';
+import { resume } from './scenarios/resume.js';
 import { soak } from './scenarios/soak.js';
 import { loadSystem } from './systems/load.js';
 import type { Sample, Task, TaskResult } from './task.js';
@@ -46,6 +48,12 @@ async function runTask(task: Task): Promise<TaskResult> {
         break;
       case 'soak':
         sample = { ...(await soak(sys, variant, task.jobs)) };
+        break;
+      case 'resume':
+        sample = { ...(await resume(sys, task.jobs)) };
+        break;
+      case 'cron-cluster':
+        sample = { ...(await cronCluster(sys, task.seconds!)) };
         break;
     }
     samples.push(sample);
