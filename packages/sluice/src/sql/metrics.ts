@@ -2,6 +2,7 @@
 // throughput, latency and workers, as read by `sluice stats`, Prometheus and
 // the HTTP API. Views and functions live in drizzle/functions/ (queues/, metrics/, workers/).
 import type { Queryable } from '../executor.js';
+import type { WorkerRow } from './workers.js';
 
 /** One row of sluice.queue_stats. Counts arrive as numbers; a missing rate is null. */
 export interface QueueStats {
@@ -146,14 +147,7 @@ export async function queueLatency(db: Queryable, sampleSize = 1000): Promise<Qu
 }
 
 /** A registered worker with its liveness and load; see sluice.worker_status. */
-export interface WorkerStatus {
-  id: string;
-  service: string | null;
-  host: string;
-  pid: number;
-  queues: string[];
-  concurrency: number;
-  version: string;
+export interface WorkerStatus extends WorkerRow {
   startedAt: Date;
   heartbeatAt: Date;
   alive: boolean;
