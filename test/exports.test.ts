@@ -18,8 +18,8 @@ const ENTRY_POINTS = {
 
 const VALUES: Record<keyof typeof ENTRY_POINTS, string[]> = {
   sluice: [
-    'CancelledError', 'DependencyError', 'HttpApiServerError', 'JobFailedError', 'JobNotFoundError', 'LeaseLostError',
-    'MetricsServerError', 'MigrationError', 'PayloadTooLargeError', 'PayloadValidationError', 'PermanentError', 'QueueFullError',
+    'CancelledError', 'DatabaseUnavailableError', 'DependencyError', 'HttpApiServerError', 'JobFailedError', 'JobNotFoundError', 'LeaseLostError',
+    'MetricsServerError', 'MigrationError', 'OptionsConflictError', 'PayloadTooLargeError', 'PayloadValidationError', 'PermanentError', 'QueueFullError',
     'Queues', 'ScheduleNotFoundError', 'Schedules', 'SchemaTooNewError', 'Sluice', 'SluiceError', 'TimeoutError',
     'UnknownJobError', 'UnpreparedClient', 'ValidationError', 'WaitTimeoutError', 'Worker', 'WorkerStateError', 'batches',
     'checkSchema', 'createSluice', 'createWorker', 'cronSchedules', 'daily', 'deadJobs', 'defineJob', 'jobHistory', 'jobTypes',

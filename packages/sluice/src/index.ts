@@ -43,6 +43,8 @@ export {
   SchemaTooNewError,
   MigrationError,
   WorkerStateError,
+  DatabaseUnavailableError,
+  OptionsConflictError,
   ScheduleNotFoundError,
   MetricsServerError,
   HttpApiServerError,

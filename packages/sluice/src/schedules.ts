@@ -1,11 +1,13 @@
 // Managing cron schedules from TypeScript (the CLI uses the same calls).
+import { translateDbError } from './db-errors.js';
 import { ScheduleNotFoundError, ValidationError } from './errors.js';
 import type { Queryable } from './executor.js';
 import { checkName } from './config.js';
 import { nextFireAfter, schedule, type MisfirePolicy, type ScheduleDefinition, type ScheduleOptions } from './schedule.js';
-import { cronUniqueKey } from './services/scheduler.js';
+import { cronJobArgs, cronUniqueKey } from './services/scheduler.js';
 import { cronGet, cronList, cronRemove, cronSaveMany, cronSetEnabled, type CronRow } from './sql/cron.js';
 import { jobEnqueueMany } from './sql/jobs.js';
+import type { ScheduledJobOptions } from './schema.js';
 
 /** A cron schedule as stored in sluice.cron_schedules. */
 export interface CronSchedule {
@@ -20,6 +22,11 @@ export interface CronSchedule {
   nextRunAt: Date | null;
   lastRunAt: Date | null;
   lastError: string | null;
+  /** Fires in a row whose job could not be enqueued; retried at retryAt. */
+  failCount: number;
+  retryAt: Date | null;
+  /** The job's queue and retry options, for a schedule built from a job definition. */
+  jobOptions: ScheduledJobOptions | null;
   declaredIn: 'code' | 'sql';
 }
 
@@ -36,6 +43,9 @@ function cronSchedule(r: CronRow): CronSchedule {
     nextRunAt: r.next_run_at,
     lastRunAt: r.last_run_at,
     lastError: r.last_error,
+    failCount: r.fail_count,
+    retryAt: r.retry_at,
+    jobOptions: r.job_options,
     declaredIn: r.declared_in,
   };
 }
@@ -45,8 +55,18 @@ export class Schedules {
 
   /** Adds a schedule, or updates the one with that name (keeping its next run when the expression is unchanged). */
   async add(options: ScheduleOptions | ScheduleDefinition): Promise<ScheduleDefinition> {
-    const def = 'jobName' in options ? schedule({ ...options, job: options.jobName }) : schedule(options);
-    await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, new Date())], 'sql');
+    let def: ScheduleDefinition;
+    if ('jobName' in options) {
+      const { jobName, jobOptions, ...rest } = options;
+      def = { ...schedule({ ...rest, job: jobName }), jobOptions: jobOptions ?? null };
+    } else {
+      def = schedule(options);
+    }
+    // A schedule by job name must name a job in sluice.job_types (a trigger
+    // refuses it otherwise): UnknownJobError.
+    await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, new Date())], 'sql').catch((err: unknown) => {
+      throw translateDbError(err);
+    });
     return def;
   }
 
@@ -55,14 +75,12 @@ export class Schedules {
   }
 
   async get(name: string): Promise<CronSchedule> {
-    const row = await cronGet(this.db, checkName('name', name));
-    if (!row) throw new ScheduleNotFoundError(name);
-    return cronSchedule(row);
+    return cronSchedule(await this.row(name));
   }
 
   /** Enabling resumes from the next fire time after now; missed times while disabled are not caught up. */
   async enable(name: string): Promise<void> {
-    const row = await this.get(name);
+    const row = await this.row(name);
     await cronSetEnabled(this.db, name, true, nextFireAfter(row.cron, row.timezone, new Date()));
   }
 
@@ -76,21 +94,15 @@ export class Schedules {
 
   /** Enqueues the schedule's job now, outside its timetable; returns the job id. */
   async runNow(name: string): Promise<number> {
-    const row = await this.get(name);
-    const now = new Date();
-    const [id] = await jobEnqueueMany(this.db, {
-      name: row.jobName,
-      payloadsJson: JSON.stringify([row.payload]),
-      queue: null,
-      runAt: null,
-      priority: null,
-      maxAttempts: null,
-      timeoutMs: null,
-      backoff: null,
-      uniqueKeys: [`${cronUniqueKey(row.name, now)}:manual`],
-      tags: [`cron:${row.name}`],
-    });
+    const row = await this.row(name);
+    const [id] = await jobEnqueueMany(this.db, cronJobArgs(row, null, `${cronUniqueKey(row.name, new Date())}:manual`));
     if (id === undefined) throw new ValidationError('name', 'schedule enqueued nothing');
     return id;
+  }
+
+  private async row(name: string): Promise<CronRow> {
+    const row = await cronGet(this.db, checkName('name', name));
+    if (!row) throw new ScheduleNotFoundError(name);
+    return row;
   }
 }
