@@ -308,7 +308,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private async cancelNoticed(payload: string): Promise<void> {
     if (!/^[1-9][0-9]{0,15}$/.test(payload)) return;
     const id = Number(payload);
-    const claim = this.running.get(id) ?? this.buffer.find((r) => Number(r.id) === id);
+    const claim = this.running.get(id) ?? this.buffer.find((r) => r.id === id);
     if (!claim) return;
     const { attempt, lease } = claim;
     let holds: boolean;
@@ -324,7 +324,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       this.logger.debug({ jobId: id, attempt }, 'cancel notice ignored: the job still holds its claim');
       return;
     }
-    const current = this.running.get(id) ?? this.buffer.find((r) => Number(r.id) === id);
+    const current = this.running.get(id) ?? this.buffer.find((r) => r.id === id);
     if (current?.attempt !== attempt || current.lease !== lease) return;
     const running = this.drop(id, () => new CancelledError(id));
     if (running) this.logger.info({ jobId: id, attempt: running.attempt }, 'running job cancelled');
