@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CancelledError, Sluice, TimeoutError, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
 import { spawnFixture, type Child } from './helpers/child.js';
+import { ClaimWatchingPool } from './helpers/claims.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { holdJob } from './fixtures/hold-job.js';
@@ -11,6 +12,7 @@ let db: TestDb;
 let sluice: Sluice;
 const workers: Worker[] = [];
 const children: Child[] = [];
+const pools: ClaimWatchingPool[] = [];
 
 beforeAll(async () => {
   db = await createTestDb();
@@ -24,13 +26,15 @@ afterEach(async () => {
     await c.exited;
   }
   await Promise.all(workers.splice(0).map((w) => w.stop()));
+  await Promise.all(pools.splice(0).map((p) => p.end()));
 });
 afterAll(async () => {
   await db.drop();
 });
 
 function inProcessWorker(options: Partial<Parameters<typeof createWorker>[0]> & Pick<Parameters<typeof createWorker>[0], 'handlers'>): Worker {
-  const w = createWorker({ connectionString: db.url, pollIntervalMs: 100, heartbeatIntervalMs: 200, workerDeadAfterMs: 1_000, ...options });
+  const connection = options.pool ? {} : { connectionString: db.url };
+  const w = createWorker({ ...connection, pollIntervalMs: 100, heartbeatIntervalMs: 200, workerDeadAfterMs: 1_000, ...options });
   workers.push(w);
   return w;
 }
@@ -231,7 +235,10 @@ describe('cancellation', () => {
     let started = false;
     let reason: unknown = null;
     let runs = 0;
+    const pool = new ClaimWatchingPool(db.url);
+    pools.push(pool);
     const w = inProcessWorker({
+      pool,
       handlers: [
         job.handle(
           (_p, ctx) =>
@@ -256,7 +263,8 @@ describe('cancellation', () => {
     const j = await sluice.getJob(id);
     expect(j.state).toBe('cancelled');
     expect(j.errors.at(-1)!.kind).toBe('cancelled');
-    await new Promise((r) => setTimeout(r, 300));
+    // The worker looks for work again and is given nothing: the job is not retried.
+    await pool.nextEmptyClaim();
     expect(runs).toBe(1);
     expect((await sluice.getJob(id)).state).toBe('cancelled');
   });
