@@ -90,7 +90,9 @@ describe('named priorities', () => {
     const lowStarved = await sluice.enqueue(starved, { kind: 'low' }, { priority: 'low' });
 
     // A steady supply of high jobs in both queues: topped up to 40 waiting
-    // every 20 ms, while one slot drains each queue at ~10 ms per job.
+    // every 20 ms, while one slot drains each queue at ~10 ms per job. The
+    // assertions are orders in the database; how long the low job waits is
+    // measured by the bench (packages/bench, scenario "aging").
     let feeding = true;
     const feed = async (job: typeof aged) => {
       while (feeding) {

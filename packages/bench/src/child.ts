@@ -1,6 +1,7 @@
 // Child process entry: runs one task's repetitions in a fresh process (on
 // Node 22 for the peers) and sends the samples back over IPC.
 import { installProfiler, profileReport } from './profile.js';
+import { aging } from './scenarios/aging.js';
 import { backlog } from './scenarios/backlog.js';
 import { ceiling } from './scenarios/ceiling.js';
 import { cronCluster } from './scenarios/cron-cluster.js';
@@ -54,6 +55,9 @@ async function runTask(task: Task): Promise<TaskResult> {
         break;
       case 'cron-cluster':
         sample = { ...(await cronCluster(sys, task.seconds!)) };
+        break;
+      case 'aging':
+        sample = { ...(await aging(sys)) };
         break;
     }
     samples.push(sample);

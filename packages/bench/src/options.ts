@@ -1,13 +1,13 @@
-// Command line: `pnpm bench [--quick] [--only drain,enqueue,ceiling,latency,backlog,external,cpu,soak,resume,cron]
+// Command line: `pnpm bench [--quick] [--only drain,enqueue,ceiling,latency,backlog,external,cpu,soak,resume,cron,aging]
 // [--systems sluice,graphile,pgboss] [--reps n]` plus sluice tuning flags.
 import { parseArgs } from 'node:util';
 import type { SystemKey } from './systems/types.js';
 import { TUNING_DEFAULT, type Tuning } from './variants.js';
 
-export type Group = 'drain' | 'enqueue' | 'ceiling' | 'latency' | 'backlog' | 'external' | 'cpu' | 'soak' | 'resume' | 'cron';
-const GROUPS: Group[] = ['drain', 'enqueue', 'ceiling', 'latency', 'backlog', 'external', 'cpu', 'soak', 'resume', 'cron'];
-/** Scenarios 4-9 take minutes each: --quick leaves them out unless --only names them. */
-const LONG_GROUPS: Group[] = ['latency', 'backlog', 'external', 'cpu', 'soak', 'resume', 'cron'];
+export type Group = 'drain' | 'enqueue' | 'ceiling' | 'latency' | 'backlog' | 'external' | 'cpu' | 'soak' | 'resume' | 'cron' | 'aging';
+const GROUPS: Group[] = ['drain', 'enqueue', 'ceiling', 'latency', 'backlog', 'external', 'cpu', 'soak', 'resume', 'cron', 'aging'];
+/** Scenarios 4-10 take minutes each: --quick leaves them out unless --only names them. */
+const LONG_GROUPS: Group[] = ['latency', 'backlog', 'external', 'cpu', 'soak', 'resume', 'cron', 'aging'];
 const SYSTEMS: SystemKey[] = ['sluice', 'graphile', 'pgboss'];
 
 export interface Options {

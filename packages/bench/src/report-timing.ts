@@ -1,5 +1,6 @@
 // Report sections of the sluice-only timing scenarios: how soon a resume
-// wakes a worker, and how late a cron cluster enqueues and starts its fires.
+// wakes a worker, how late a cron cluster enqueues and starts its fires, and
+// how long an aging low-priority job waits under a stream of high ones.
 import { cell, failed, field, int, ms, repsNote, table, type StepResult } from './report-format.js';
 
 export function resumeSection(r: StepResult): string {
@@ -39,6 +40,27 @@ export function cronClusterSection(r: StepResult): string {
         ['fires', cell(field(r, 'fires'), int), '', ''],
         ['enqueue lag', cell(field(r, 'enqueueP50'), ms), cell(field(r, 'enqueueP95'), ms), cell(field(r, 'enqueueMax'), ms)],
         ['start lag', cell(field(r, 'startP50'), ms), cell(field(r, 'startP95'), ms), cell(field(r, 'startMax'), ms)],
+      ],
+    ),
+  ].join('\n');
+}
+
+export function agingSection(r: StepResult): string {
+  const title = '## Aging: a low job in a stream of high ones, agingAfterMs 100';
+  if (!r.result.ok) return failed(title, r);
+  return [
+    title,
+    '',
+    'One worker slot, a 10 ms handler; high jobs topped up to 40 waiting every 20 ms. The low job (priority -10) ' +
+      'joins once high jobs wait; from its enqueue to its claim on the database clock, the priority it had aged to, and ' +
+      `how many high jobs started in between. ${repsNote(r)}.`,
+    '',
+    table(
+      ['figure', 'value'],
+      [
+        ['wait until claimed (ms)', cell(field(r, 'waitMs'), ms)],
+        ['priority at claim', cell(field(r, 'priorityAtClaim'), int)],
+        ['high jobs started before it', cell(field(r, 'highJobsBefore'), int)],
       ],
     ),
   ].join('\n');

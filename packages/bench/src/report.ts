@@ -9,7 +9,7 @@ import { summarize } from './stats.js';
 import { soakNodeFlags } from './scenarios/soak.js';
 import type { SystemKey } from './systems/types.js';
 import { cell, failed, field, int, ms, repsNote, table, type StepResult } from './report-format.js';
-import { cronClusterSection, resumeSection } from './report-timing.js';
+import { agingSection, cronClusterSection, resumeSection } from './report-timing.js';
 import type { ScenarioKey } from './task.js';
 import { variantByKey, variants } from './variants.js';
 
@@ -332,6 +332,8 @@ export function renderMarkdown(o: Options, facts: Facts, results: StepResult[], 
   if (r) parts.push('', resumeSection(r));
   const cc = one('cron-cluster');
   if (cc) parts.push('', cronClusterSection(cc));
+  const ag = one('aging');
+  if (ag) parts.push('', agingSection(ag));
   parts.push('', configSection(o, results), '', method(o), '');
   return parts.join('\n');
 }

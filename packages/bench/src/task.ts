@@ -12,7 +12,8 @@ export type ScenarioKey =
   | 'cpu'
   | 'soak'
   | 'resume'
-  | 'cron-cluster';
+  | 'cron-cluster'
+  | 'aging';
 
 export interface Task {
   scenario: ScenarioKey;

@@ -39,7 +39,7 @@ export async function cronCluster(sys: SystemAdapter, seconds: number): Promise<
       }),
     );
   }
-  const sluice = createSluice({ connectionString: url, poolSize: 1 });
+  const sluice = createSluice({ connectionString: url, poolSize: 2 });
   try {
     await Promise.all(workers.map((w) => w.start()));
     await sleep((seconds * 1000) / 2);
