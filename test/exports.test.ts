@@ -27,9 +27,13 @@ const VALUES: Record<keyof typeof ENTRY_POINTS, string[]> = {
   ],
   'sluice/admin': [
     'AlertWatcher', 'JOB_STATES', 'Maintenance', 'NAME_PATTERN', 'NAME_RULE', 'WORKER_DEAD_AFTER_MS_DEFAULT', 'alertListActive',
-    'deadIdsWhere', 'deadPurge', 'jobDepth', 'jobList', 'queueLatency', 'queueStatsAll', 'runMaintenance', 'workerStatus',
+    'deadIdsWhere', 'deadPurge', 'jobDepth', 'jobList', 'queueLatency', 'queueStatsAll', 'runMaintenance', 'safeError',
+    'safeMessage', 'sluiceLogger', 'unstorable', 'workerStatus',
   ],
-  'sluice/http': ['HTTP_TOKEN_MIN_LENGTH', 'createHttpApi', 'startHttpApi'],
+  'sluice/http': [
+    'HTTP_MAX_JSON_DEPTH', 'HTTP_TOKEN_MIN_LENGTH', 'SIGN_IN_MAX_FAILURES_PER_ADDRESS_DEFAULT', 'SIGN_IN_MAX_FAILURES_PER_MINUTE_DEFAULT',
+    'SignInThrottle', 'clientAddress', 'createHttpApi', 'retryAfterSeconds', 'startHttpApi',
+  ],
   'sluice/prometheus': ['DatabaseMetrics', 'observeWorker', 'startMetricsServer'],
 };
 
@@ -45,7 +49,7 @@ const TYPES: Record<keyof typeof ENTRY_POINTS, string[]> = {
     'ActiveAlert', 'AlertEvent', 'AlertKind', 'AlertWatcherOptions', 'DeadFilter', 'JobDepth', 'JobListFilter', 'JobListItem',
     'JobListPage', 'MaintenanceOptions', 'MaintenanceReport', 'Queryable', 'QueueLatency', 'WorkerStatus',
   ],
-  'sluice/http': ['HttpApiOptions', 'HttpApiServer', 'HttpApiServerOptions'],
+  'sluice/http': ['HttpApiOptions', 'HttpApiServer', 'HttpApiServerOptions', 'SignInThrottleOptions'],
   'sluice/prometheus': ['DatabaseMetricsOptions', 'MetricsServer', 'MetricsServerOptions', 'ObservedWorker'],
 };
 

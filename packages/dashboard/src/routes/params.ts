@@ -1,7 +1,7 @@
 // Reading query strings and form fields. Every value from outside is checked
 // here; a bad one is a DashboardRequestError (400) naming the field.
 import type { JobState } from 'sluice';
-import { JOB_STATES, NAME_PATTERN, NAME_RULE, type JobListFilter } from 'sluice/admin';
+import { JOB_STATES, NAME_PATTERN, NAME_RULE, unstorable, type JobListFilter } from 'sluice/admin';
 import { DashboardRequestError } from '../errors.js';
 
 const MAX_TAG_TEXT = 128;
@@ -37,6 +37,7 @@ export function searchText(value: string | undefined | null): { id: number | nul
   const text = (value ?? '').trim();
   if (!text) return { id: null, tag: null, text: null };
   if (text.length > MAX_TAG_TEXT) throw new DashboardRequestError(400, `q: at most ${MAX_TAG_TEXT} characters`);
+  if (unstorable(text)) throw new DashboardRequestError(400, 'q: must not contain a NUL character or an unpaired surrogate');
   const m = /^#?([1-9][0-9]{0,15})$/.exec(text);
   if (m && Number.isSafeInteger(Number(m[1]))) return { id: Number(m[1]), tag: null, text };
   return { id: null, tag: text, text };
