@@ -14,7 +14,7 @@ import { orderFlow, type FlowStep } from './flow.js';
 import { parsePayload, type JobDefinition } from './job.js';
 import { toJobRecord, type JobRecord } from './job-record.js';
 import { defaultLogger } from './logger.js';
-import { migrate, type MigrateOptions } from './migrate.js';
+import { migrate, type MigrateOptions, type MigrateResult } from './migrate.js';
 import { Queues } from './queue-admin.js';
 import { Schedules } from './schedules.js';
 import { deadReplay } from './sql/dead-jobs.js';
@@ -83,8 +83,8 @@ export class Sluice {
   }
 
   /** Applies sluice's migrations; see migrate(). */
-  async migrate(options?: MigrateOptions): Promise<void> {
-    await migrate(this.pool, options);
+  async migrate(options?: MigrateOptions): Promise<MigrateResult> {
+    return migrate(this.pool, options);
   }
 
   /** Writes the defaults of the registered jobs so `sluice.enqueue(...)` in SQL uses them. */

@@ -17,6 +17,9 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import type { JobErrorEntry } from './job-record.js';
+
+export type { JobErrorEntry };
 
 export const sluiceSchema = pgSchema('sluice');
 
@@ -27,15 +30,6 @@ const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date
 // repeat ({0,127}) costs PostgreSQL's regex engine ~10x more per row.
 const NAME_CHECK = (column: string) =>
   sql.raw(`${column} ~ '^[A-Za-z0-9][A-Za-z0-9._:-]*$' AND length(${column}) <= 128`);
-
-export interface JobErrorEntry {
-  attempt: number;
-  at: string;
-  kind: 'error' | 'timeout' | 'crash' | 'cancelled';
-  name: string;
-  message: string;
-  stack?: string;
-}
 
 /** Live jobs only: scheduled, available, running. Finished rows leave this table. */
 export const jobs = sluiceSchema.table(

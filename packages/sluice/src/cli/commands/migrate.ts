@@ -4,8 +4,8 @@ import { EXIT_OK, UsageError, databaseUrl, parse } from '../usage.js';
 
 export const migrateHelp = `sluice migrate [--database-url URL]
 
-Applies sluice's migrations (safe to run from several processes at once).
-Refuses a database migrated by a newer sluice.`;
+Applies sluice's migrations (safe to run from several processes at once) and prints
+each one it applied. Refuses a database migrated by a newer sluice.`;
 
 export async function migrateCommand(args: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(args, { 'database-url': { type: 'string' } });
@@ -16,8 +16,9 @@ export async function migrateCommand(args: string[], out: (s: string) => void): 
   if (positionals.length) throw new UsageError(positionals[0]!, 'unexpected argument');
   const pool = new pg.Pool({ connectionString: databaseUrl(values['database-url'] as string | undefined), max: 1 });
   try {
-    await migrate(pool);
-    out('sluice schema is up to date');
+    const { applied } = await migrate(pool);
+    for (const tag of applied) out(`applied ${tag}`);
+    out(applied.length ? `sluice schema is up to date (${applied.length} migration${applied.length === 1 ? '' : 's'} applied)` : 'sluice schema is up to date (nothing to apply)');
   } finally {
     await pool.end();
   }
