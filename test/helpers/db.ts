@@ -16,9 +16,18 @@ function withDatabase(url: string, db: string): string {
   return u.toString();
 }
 
+/** A database cloned from the migrated template. */
 export async function createTestDb(): Promise<TestDb> {
+  return createDb(inject('templateDb'));
+}
+
+/** An empty database: no sluice schema (nothing migrated). */
+export async function createEmptyDb(): Promise<TestDb> {
+  return createDb(null);
+}
+
+async function createDb(template: string | null): Promise<TestDb> {
   const adminUrl = inject('adminUrl');
-  const template = inject('templateDb');
   const name = `sluice_t_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -26,7 +35,7 @@ export async function createTestDb(): Promise<TestDb> {
   // files may clone at the same moment, so retry on "being accessed".
   for (let i = 0; ; i++) {
     try {
-      await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+      await admin.query(template ? `CREATE DATABASE ${name} TEMPLATE ${template}` : `CREATE DATABASE ${name}`);
       break;
     } catch (err) {
       if (i > 50 || (err as { code?: string }).code !== '55006') throw err;
