@@ -48,7 +48,7 @@ describe('the packed packages', () => {
   it('hold compiled JS, declarations and their runtime files; the dashboard names sluice by version; no drizzle-orm or tsx needed', () => {
     const sluice = join(app, 'node_modules', 'sluice');
     const dashboard = join(app, 'node_modules', '@sluice', 'dashboard');
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/schema.d.ts', 'dist/cli/bin.js', 'dist/drizzle/meta/_journal.json', 'sql/roles.sql']) {
+    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/schema.d.ts', 'dist/cli/bin.js', 'dist/drizzle/meta/_journal.json', 'dist/drizzle/functions/jobs/claim.sql', 'sql/roles.sql']) {
       expect(existsSync(join(sluice, f)), f).toBe(true);
     }
     for (const f of ['dist/index.js', 'dist/index.d.ts', 'assets/dashboard.js', 'assets/dashboard.css', 'assets/favicon.svg']) {
@@ -116,7 +116,9 @@ describe.each(runtimes)('installed, on $name', ({ node }) => {
     const first = await sluice(['migrate']);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    expect(first.stdout.split('\n').filter((l) => l.startsWith('applied '))).toEqual(journal.entries.map((e) => `applied ${e.tag}`));
+    const lines = first.stdout.split('\n');
+    expect(lines.filter((l) => /^applied \d{4}_/.test(l))).toEqual(journal.entries.map((e) => `applied ${e.tag}`));
+    expect(lines).toContain('applied functions/jobs/claim.sql');
     const again = await sluice(['migrate']);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('nothing to apply');

@@ -16,33 +16,7 @@ function withDatabase(url: string, db: string): string {
   return u.toString();
 }
 
-/** A database cloned from the migrated template. */
-export async function createTestDb(): Promise<TestDb> {
-  return createDb(inject('templateDb'));
-}
-
-/** An empty database: no sluice schema (nothing migrated). */
-export async function createEmptyDb(): Promise<TestDb> {
-  return createDb(null);
-}
-
-async function createDb(template: string | null): Promise<TestDb> {
-  const adminUrl = inject('adminUrl');
-  const name = `sluice_t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  // CREATE DATABASE ... TEMPLATE needs the template to be idle; parallel
-  // files may clone at the same moment, so retry on "being accessed".
-  for (let i = 0; ; i++) {
-    try {
-      await admin.query(template ? `CREATE DATABASE ${name} TEMPLATE ${template}` : `CREATE DATABASE ${name}`);
-      break;
-    } catch (err) {
-      if (i > 50 || (err as { code?: string }).code !== '55006') throw err;
-      await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
-    }
-  }
-  await admin.end();
+function testDatabase(adminUrl: string, name: string): TestDb {
   const url = withDatabase(adminUrl, name);
   const pool = new pg.Pool({ connectionString: url, max: 8 });
   pool.on('error', () => {});
@@ -58,6 +32,38 @@ async function createDb(template: string | null): Promise<TestDb> {
       await c.end();
     },
   };
+}
+
+export async function createTestDb(): Promise<TestDb> {
+  const adminUrl = inject('adminUrl');
+  const template = inject('templateDb');
+  const name = `sluice_t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  // CREATE DATABASE ... TEMPLATE needs the template to be idle; parallel
+  // files may clone at the same moment, so retry on "being accessed".
+  for (let i = 0; ; i++) {
+    try {
+      await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+      break;
+    } catch (err) {
+      if (i > 50 || (err as { code?: string }).code !== '55006') throw err;
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+    }
+  }
+  await admin.end();
+  return testDatabase(adminUrl, name);
+}
+
+/** An empty database, not cloned from the migrated template. */
+export async function createEmptyDb(): Promise<TestDb> {
+  const adminUrl = inject('adminUrl');
+  const name = `sluice_e_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  return testDatabase(adminUrl, name);
 }
 
 /** Polls a condition until it holds or the deadline passes; returns the last value. */

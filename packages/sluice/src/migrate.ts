@@ -1,6 +1,7 @@
-// Applies drizzle/ (drizzle-kit output plus the custom SQL migrations) under
-// an advisory lock, and refuses a database migrated by a newer sluice.
-// drizzle-orm is not needed: the files are read and applied here.
+// Applies drizzle/ under an advisory lock: the numbered migrations (table
+// changes, drizzle-kit output) and then drizzle/functions (every SQL function
+// and view in its current form). Refuses a database migrated by a newer sluice.
+// drizzle-orm is not needed: sluice reads and applies the files itself.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -8,6 +9,7 @@ import { withClient } from './connection.js';
 import { MigrationError, SchemaTooNewError } from './errors.js';
 import { type MigrationFile, migrationFilesRead, migrationLatestKnownAt } from './migration-files.js';
 import { migrationLatestAppliedAt, migrationRecord, migrationTableEnsure } from './sql/migrations.js';
+import { applyFunctionFiles, readFunctionFiles, type FunctionFile } from './migrate-functions.js';
 
 // The build copies the repository's drizzle/ to dist/drizzle, beside this
 // module; the sources (src/) read it at the repository root. Found from this
@@ -27,8 +29,10 @@ export interface MigrateOptions {
 }
 
 export interface MigrateResult {
-  /** Tags of the migrations this call applied, oldest first (e.g. 0000_tables); empty when the schema was current. */
+  /** Tags of the numbered migrations this call applied, oldest first (e.g. 0000_tables); empty when none was pending. */
   applied: string[];
+  /** Files under drizzle/functions this call (re)applied, e.g. jobs/claim.sql; empty when every one was current. */
+  functions: string[];
 }
 
 /** Brings the database schema up to this sluice's version. Safe to run from many processes at once. */
@@ -37,35 +41,38 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Prom
   const files = migrationFilesRead(folder);
   const known = Math.max(...files.map((f) => f.createdAt));
   try {
-    return await withClient(pool, (client) => migrateLocked(client, files, known));
+    const functionFiles = readFunctionFiles(`${folder}/functions`);
+    return await withClient(pool, (client) => migrateLocked(client, files, known, functionFiles));
   } catch (err) {
     if (err instanceof SchemaTooNewError) throw err;
     throw new MigrationError(`migration failed: ${(err as Error).message}`, { cause: err });
   }
 }
 
-async function migrateLocked(client: pg.PoolClient, files: MigrationFile[], known: number): Promise<MigrateResult> {
+async function migrateLocked(client: pg.PoolClient, files: MigrationFile[], known: number, functionFiles: FunctionFile[]): Promise<MigrateResult> {
   await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
   try {
     const applied = await migrationLatestAppliedAt(client);
     if (applied !== null && applied > known) throw new SchemaTooNewError(applied, known);
     const pending = files.filter((f) => applied === null || f.createdAt > applied);
-    if (!pending.length) return { applied: [] };
-    await migrationTableEnsure(client);
-    // All pending migrations commit together, as drizzle-orm's migrator does:
-    // a failure leaves the schema where it was.
-    await client.query('BEGIN');
-    try {
-      for (const file of pending) {
-        for (const statement of file.statements) await client.query(statement);
-        await migrationRecord(client, file);
+    if (pending.length) {
+      await migrationTableEnsure(client);
+      // All pending migrations commit together, as drizzle-orm's migrator does:
+      // a failure leaves the schema where it was.
+      await client.query('BEGIN');
+      try {
+        for (const file of pending) {
+          for (const statement of file.statements) await client.query(statement);
+          await migrationRecord(client, file);
+        }
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
     }
-    return { applied: pending.map((f) => f.tag) };
+    const functions = await applyFunctionFiles(client, functionFiles);
+    return { applied: pending.map((f) => f.tag), functions };
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
   }
