@@ -12,6 +12,7 @@ import { DashboardClient } from './fixtures/dashboard-http.js';
 import { spawnLines, type Child } from './helpers/child.js';
 import { count, createEmptyDb, waitUntil, type TestDb } from './helpers/db.js';
 import { installApp, node24, packPackages, run } from './helpers/install.js';
+import { freePort } from './helpers/port.js';
 
 const JOBS = 25;
 const TOKEN = 'install-test-token-0123456789abcdef';
@@ -169,6 +170,26 @@ describe.each(runtimes)('installed, on $name', ({ node }) => {
     expect(Number(completedPerSecond?.[1])).toBeGreaterThan(0);
     metrics.process.kill('SIGTERM');
     expect(await metrics.exited).toBe(0);
+  });
+
+  it("docker-compose.yml's example worker runs a schedule's job (`sluice cron run-now`) and serves its metrics", async () => {
+    const metricsPort = await freePort();
+    const worker = spawnLines(nodeBin, ['compose-worker.mjs'], {
+      cwd: app,
+      env: { ...env, SLUICE_LISTEN_DATABASE_URL: db.url, SLUICE_METRICS_PORT: String(metricsPort) },
+    });
+    children.push(worker);
+    await worker.waitForLine(/^example worker started$/, 60_000);
+    const runNow = await sluice(['cron', 'run-now', 'example.tick']);
+    expect(runNow.code).toBe(0);
+    const [, id] = runNow.stdout.match(/enqueued job (\d+)/) ?? [];
+    await waitUntil(() => count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE id = $1 AND state = 'completed'`, [Number(id)]).then((n) => n === 1), {
+      what: 'the example job completed',
+    });
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/^sluice_worker_jobs_total\{queue="example",name="example\.tick",result="completed"\} [1-9]/m);
+    worker.process.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
   });
 
   it('`sluice dashboard --token` serves the dashboard: /login, then a cookie, then /jobs', async () => {

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const APP_FILES = fileURLToPath(new URL('../fixtures/install-app', import.meta.url));
+/** docker-compose.yml's example worker, run here from the installed package too. */
+export const COMPOSE_WORKER = join(ROOT, 'examples', 'compose', 'worker.mjs');
 const NODE24_CACHE = join(ROOT, '.tmp', 'node24');
 const NPM_QUIET = ['--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'];
 
@@ -58,6 +60,7 @@ export async function packPackages(into: string): Promise<{ sluice: string; dash
 export async function installApp(tarballs: { sluice: string; dashboard: string }): Promise<string> {
   const app = mkdtempSync(join(tmpdir(), 'sluice-install-app-'));
   cpSync(APP_FILES, app, { recursive: true });
+  cpSync(COMPOSE_WORKER, join(app, 'compose-worker.mjs'));
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'install-app', private: true, type: 'module' }, null, 2));
   await mustRun(
     'npm install',
