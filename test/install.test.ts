@@ -158,6 +158,13 @@ describe.each(runtimes)('installed, on $name', ({ node }) => {
     worker.process.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
     expect(worker.stderr()).not.toMatch(/error/i);
+  }, 120_000);
+
+  it('`sluice worker` on a TypeScript module without tsx installed says to install it (exit 2)', async () => {
+    const r = await sluice(['worker', './typed.ts']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('npm install tsx');
+    expect(r.stderr).not.toContain('ERR_UNKNOWN_FILE_EXTENSION');
   });
 
   it('`sluice metrics --port` serves the Prometheus endpoint', async () => {
@@ -222,5 +229,5 @@ describe.each(runtimes)('installed, on $name', ({ node }) => {
     const r = await run(nodeBin, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { cwd: app, env });
     expect(r.stdout + r.stderr).toBe('');
     expect(r.code).toBe(0);
-  });
+  }, 240_000);
 });
