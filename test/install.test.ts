@@ -231,3 +231,14 @@ describe.each(runtimes)('installed, on $name', ({ node }) => {
     expect(r.code).toBe(0);
   }, 240_000);
 });
+
+// Last: everything above ran without drizzle-orm installed.
+describe('with drizzle-orm installed (an optional peer)', () => {
+  it('sluice/schema exports the typed tables', async () => {
+    const add = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', 'drizzle-orm@^0.45.0'], { cwd: app });
+    expect(add.code, add.stderr).toBe(0);
+    const r = await run(process.execPath, ['--input-type=module', '-e', "const s = await import('sluice/schema'); const { getTableName } = await import('drizzle-orm'); console.log(getTableName(s.jobs), getTableName(s.jobHistory))"], { cwd: app });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('jobs job_history');
+  }, 180_000);
+});
