@@ -91,9 +91,9 @@ describe('docker-compose.yml', () => {
     expect(services.migrate!.environment!.DATABASE_URL).toBe(direct);
     expect(services.dashboard!.environment!.DATABASE_URL).toBe(direct);
     expect(services.worker!.environment!.DATABASE_URL).toBe(pooled);
-    expect(services.worker!.environment!.SLUICE_LISTEN_DATABASE_URL).toBe(direct);
+    expect(services.worker!.environment!.SLUICE_LISTEN_URL).toBe(direct);
     expect(read('docs/operations.md')).toContain("poolMode: 'transaction', listenConnectionString: DIRECT_URL");
-    expect(read('examples/compose/worker.mjs')).toContain("poolMode: 'transaction',\n  listenConnectionString: process.env.SLUICE_LISTEN_DATABASE_URL,");
+    expect(read('examples/compose/worker.mjs')).toContain("poolMode: 'transaction',\n  listenConnectionString: process.env.SLUICE_LISTEN_URL,");
     expect(services.worker!.depends_on?.migrate?.condition).toBe('service_completed_successfully');
     expect(services.dashboard!.depends_on?.migrate?.condition).toBe('service_completed_successfully');
   });

@@ -183,7 +183,7 @@ describe.each(runtimes)('installed, on $name', ({ node }) => {
     const metricsPort = await freePort();
     const worker = spawnLines(nodeBin, ['compose-worker.mjs'], {
       cwd: app,
-      env: { ...env, SLUICE_LISTEN_DATABASE_URL: db.url, SLUICE_METRICS_PORT: String(metricsPort) },
+      env: { ...env, SLUICE_LISTEN_URL: db.url, SLUICE_METRICS_PORT: String(metricsPort) },
     });
     children.push(worker);
     await worker.waitForLine(/^example worker started$/, 60_000);

@@ -1,7 +1,7 @@
 // The example worker that docker-compose.yml runs (plain node, the installed
 // package). As docs/operations.md describes for PgBouncer in transaction mode:
 // jobs go through the pooler (DATABASE_URL) with poolMode 'transaction', and
-// LISTEN uses a direct connection (SLUICE_LISTEN_DATABASE_URL). A schedule
+// LISTEN uses a direct connection (SLUICE_LISTEN_URL). A schedule
 // gives the dashboard something to show; Prometheus scrapes :9464/metrics.
 import { createWorker, defineJob, schedule, stopOnSignals } from 'sluice';
 import { z } from 'zod';
@@ -13,7 +13,7 @@ const tick = defineJob({ name: 'example.tick', queue: 'example', schema: z.objec
 const worker = createWorker({
   connectionString: process.env.DATABASE_URL,
   poolMode: 'transaction',
-  listenConnectionString: process.env.SLUICE_LISTEN_DATABASE_URL,
+  listenConnectionString: process.env.SLUICE_LISTEN_URL,
   service: 'example',
   handlers: [
     tick.handle(async ({ note }, { job, logger }) => {

@@ -18,8 +18,10 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 import type { JobErrorEntry } from './job-record.js';
+import type { ScheduledJobOptions } from './schedule.js';
 
-export type { JobErrorEntry };
+// Declared where drizzle-orm is not needed: importing sluice (or its types) never loads it.
+export type { JobErrorEntry, ScheduledJobOptions };
 
 export const sluiceSchema = pgSchema('sluice');
 
@@ -256,8 +258,18 @@ export const cronSchedules = sluiceSchema.table(
     /** NULL until a scheduler computes it, so a row inserted by plain SQL is picked up. */
     nextRunAt: tstz('next_run_at'),
     lastRunAt: tstz('last_run_at'),
-    /** Why a scheduler disabled the row (an expression it could not parse). */
+    /** Why the last fire failed (the job could not be enqueued), or why a scheduler disabled the row. */
     lastError: text('last_error'),
+    /** Fires failed in a row; the retry waits longer after each. */
+    failCount: integer('fail_count').notNull().default(0),
+    /** After a failed fire, no retry before this. */
+    retryAt: tstz('retry_at'),
+    /**
+     * The job's queue and retry options, from the job definition the schedule
+     * was built with ({ queue, priority, maxAttempts, timeoutMs, backoff });
+     * NULL for a schedule added by job name, which takes sluice.job_types.
+     */
+    jobOptions: jsonb('job_options').$type<ScheduledJobOptions>(),
     /** 'code' when a worker declares it, 'sql' when added by SQL, the CLI or the API. */
     declaredIn: text('declared_in').notNull().default('sql'),
     createdAt: tstz('created_at').notNull().defaultNow(),
