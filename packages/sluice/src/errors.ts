@@ -1,5 +1,7 @@
 // Named errors. Messages say which field or id was wrong and why; they never
 // carry payload contents.
+import { UNSTORABLE_CHARS } from './json-text.js';
+import { safeMessage, safeStack } from './log-safety.js';
 
 export class SluiceError extends Error {
   override name = 'SluiceError';
@@ -140,14 +142,17 @@ export class WaitTimeoutError extends SluiceError {
   }
 }
 
-/** The queue is at its maxDepth and its overflow policy is reject: nothing was written. */
+/**
+ * The queue is at its maxDepth: its overflow policy is reject, or block and no
+ * room came within blockTimeoutMs (`waitedMs`), or the batch is larger than
+ * maxDepth. Nothing was written.
+ */
 export class QueueFullError extends SluiceError {
   override name = 'QueueFullError';
-  constructor(
-    readonly queue: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`queue "${queue}" is full`, options);
+  readonly waitedMs: number | undefined;
+  constructor(readonly queue: string, options?: { cause?: unknown; waitedMs?: number }) {
+    super(`queue "${queue}" is full${options?.waitedMs !== undefined ? ` (waited ${options.waitedMs} ms for room)` : ''}`, options);
+    this.waitedMs = options?.waitedMs;
   }
 }
 
@@ -196,16 +201,17 @@ export interface SerializedError {
   stack?: string;
 }
 
-const NOT_STORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
 /** Error text goes into jsonb, which refuses NUL and lone surrogates: those become U+FFFD. */
 function storable(text: string): string {
-  return text.replace(NOT_STORABLE, '\uFFFD');
+  return text.replace(UNSTORABLE_CHARS, '\uFFFD');
 }
 
+/** The error as stored in a job's history: name, message and stack, with no quoted value (see safeMessage). */
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof Error) {
-    return { name: storable(String(err.name)), message: storable(String(err.message)), ...(err.stack ? { stack: storable(err.stack) } : {}) };
+    const message = safeMessage(err);
+    const stack = safeStack(err, message);
+    return { name: storable(String(err.name)), message: storable(message), ...(stack ? { stack: storable(stack) } : {}) };
   }
   return { name: 'NonError', message: storable(String(err)) };
 }

@@ -1,9 +1,10 @@
 // Cron schedules: the definition, its validation, and the fire times of an
 // expression in its time zone (cron-parser does the calendar arithmetic).
 import { z } from 'zod';
-import { nameSchema, parseOptions } from './config.js';
+import { STORABLE_TEXT_RULE, nameSchema, parseOptions } from './config.js';
 import { ValidationError } from './errors.js';
 import type { JobDefinition } from './job.js';
+import { jsonText, unstorable } from './json-text.js';
 import { cronParser } from './optional-deps.js';
 
 /** What a schedule built from a job definition enqueues with (see cron_schedules.job_options). */
@@ -154,6 +155,11 @@ export interface ScheduleDefinition {
 export function schedule<P>(options: ScheduleOptions<P>): ScheduleDefinition {
   const { job, ...rest } = options ?? ({} as ScheduleOptions<P>);
   const o = parseOptions(scheduleSchema, rest, 'schedule');
+  // Checked before the parsers, whose messages would quote the text.
+  for (const field of ['cron', 'timezone'] as const) {
+    const text = o[field];
+    if (typeof text === 'string' && unstorable(text)) throw new ValidationError(`schedule.${field}`, STORABLE_TEXT_RULE);
+  }
   const timezone = checkTimezone('schedule.timezone', o.timezone ?? TIMEZONE_DEFAULT);
   const cron = checkCron('schedule.cron', o.cron, timezone);
   let jobName: string;
@@ -173,6 +179,8 @@ export function schedule<P>(options: ScheduleOptions<P>): ScheduleDefinition {
   } else {
     throw new ValidationError('schedule.job', 'expected a job definition or a job name');
   }
+  const fault = jsonText(payload);
+  if (typeof fault !== 'string') throw new ValidationError(['schedule.payload', fault.path].filter(Boolean).join('.'), fault.reason);
   return {
     name: o.name,
     cron,
