@@ -1,7 +1,7 @@
 // The public API is a deliberate list: each entry point's names are pinned
 // here, so adding, moving or removing one is a visible change (and a line in
-// CHANGELOG.md). Importing `sluice` must not load the HTTP or Prometheus
-// libraries; that is checked in a fresh process.
+// CHANGELOG.md). Importing `sluice` must not load drizzle-orm or the HTTP or
+// Prometheus libraries; that is checked in a fresh process.
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ const src = (file: string) => fileURLToPath(new URL(`../packages/sluice/src/${fi
 
 const ENTRY_POINTS = {
   sluice: 'index.ts',
+  'sluice/schema': 'schema.ts',
   'sluice/admin': 'admin.ts',
   'sluice/http': 'http/index.ts',
   'sluice/prometheus': 'prometheus/index.ts',
@@ -21,9 +22,12 @@ const VALUES: Record<keyof typeof ENTRY_POINTS, string[]> = {
     'CancelledError', 'DatabaseUnavailableError', 'DependencyError', 'HttpApiServerError', 'JobFailedError', 'JobNotFoundError', 'LeaseLostError',
     'MetricsServerError', 'MigrationError', 'OptionsConflictError', 'PayloadTooLargeError', 'PayloadValidationError', 'PermanentError', 'QueueFullError',
     'Queues', 'ScheduleNotFoundError', 'Schedules', 'SchemaTooNewError', 'Sluice', 'SluiceError', 'TimeoutError',
-    'UnknownJobError', 'UnpreparedClient', 'ValidationError', 'WaitTimeoutError', 'Worker', 'WorkerStateError', 'batches',
-    'checkSchema', 'createSluice', 'createWorker', 'cronSchedules', 'daily', 'deadJobs', 'defineJob', 'jobHistory', 'jobTypes',
-    'jobs', 'metricsMinutely', 'migrate', 'queues', 'schedule', 'stopOnSignals', 'subscriptions', 'weekly', 'workers',
+    'UnknownJobError', 'UnpreparedClient', 'ValidationError', 'WaitTimeoutError', 'Worker', 'WorkerStateError',
+    'checkSchema', 'createSluice', 'createWorker', 'daily', 'defineJob', 'migrate', 'schedule', 'stopOnSignals', 'weekly',
+  ],
+  'sluice/schema': [
+    'batches', 'cronSchedules', 'dashboardSessions', 'deadJobs', 'jobHistory', 'jobTypes', 'jobs', 'metricsMinutely', 'queues',
+    'sluiceSchema', 'subscriptions', 'workers',
   ],
   'sluice/admin': [
     'AlertWatcher', 'JOB_STATES', 'Maintenance', 'NAME_PATTERN', 'NAME_RULE', 'WORKER_DEAD_AFTER_MS_DEFAULT', 'alertListActive',
@@ -42,9 +46,10 @@ const TYPES: Record<keyof typeof ENTRY_POINTS, string[]> = {
     'BackoffFunction', 'BackoffPolicy', 'BatchItem', 'BatchOptions', 'ConnectionOptions', 'CronSchedule', 'DefineJobOptions',
     'EnqueueManyOptions', 'EnqueueOptions', 'Executor', 'FlowStep', 'JobContext', 'JobDefinition', 'JobErrorEntry', 'JobEvent',
     'JobHandler', 'JobInfo', 'JobRecord', 'JobRegistration', 'JobState', 'Middleware', 'MiddlewareContext', 'MigrateOptions',
-    'MisfirePolicy', 'PriorityName', 'QueueSettings', 'QueueStats', 'ScheduleDefinition', 'ScheduleOptions', 'SerializedError',
+    'MigrateResult', 'MisfirePolicy', 'PriorityName', 'QueueSettings', 'QueueStats', 'ScheduleDefinition', 'ScheduleOptions', 'SerializedError',
     'SluiceOptions', 'StopOnSignalsOptions', 'Subscription', 'Weekday', 'WorkerOptions',
   ],
+  'sluice/schema': ['JobErrorEntry', 'ScheduledJobOptions'],
   'sluice/admin': [
     'ActiveAlert', 'AlertEvent', 'AlertKind', 'AlertWatcherOptions', 'DeadFilter', 'JobDepth', 'JobListFilter', 'JobListItem',
     'JobListPage', 'MaintenanceOptions', 'MaintenanceReport', 'Queryable', 'QueueLatency', 'WorkerStatus',
@@ -103,14 +108,15 @@ async function packagesLoaded(...args: string[]): Promise<string[]> {
 }
 
 describe('what importing sluice loads', () => {
-  it('the root loads neither hono nor prom-client', async () => {
+  it('the root loads neither hono, prom-client nor drizzle-orm', async () => {
     const loaded = await packagesLoaded(src('index.ts'));
     expect(loaded).toContain('pg');
-    expect(loaded.filter((p) => /hono|prom-client/.test(p))).toEqual([]);
+    expect(loaded.filter((p) => /hono|prom-client|drizzle-orm/.test(p))).toEqual([]);
   });
 
-  it('sluice/http loads hono, and a metrics call loads prom-client (so the check above can see them)', async () => {
+  it('sluice/http loads hono, sluice/schema drizzle-orm, and a metrics call prom-client (so the check above can see them)', async () => {
     expect(await packagesLoaded(src('http/index.ts'))).toContain('hono');
+    expect(await packagesLoaded(src('schema.ts'))).toContain('drizzle-orm');
     expect(await packagesLoaded(`${src('optional-deps.ts')}#promClient`)).toContain('prom-client');
   });
 });

@@ -151,6 +151,24 @@ describe('migrate', () => {
     expect((await sluice.getJob(id)).state).toBe('available');
   });
 
+  it('names what it applied, and keeps the history drizzle-orm\'s migrator keeps (either may migrate a database)', async () => {
+    const ours = await emptyDb();
+    const first = await migrate(ours.pool);
+    expect(first.applied).toEqual(journal.entries.map((e) => e.tag));
+    expect(first.functions.length).toBeGreaterThan(0);
+    expect(await migrate(ours.pool)).toEqual({ applied: [], functions: [] });
+
+    const theirs = await emptyDb();
+    const { drizzle } = await import('drizzle-orm/node-postgres');
+    const { migrate: drizzleMigrate } = await import('drizzle-orm/node-postgres/migrator');
+    await drizzleMigrate(drizzle(theirs.pool), { migrationsFolder: MIGRATIONS_FOLDER_DEFAULT, migrationsSchema: 'sluice', migrationsTable: '__migrations' });
+
+    const history = (pool: pg.Pool) => pool.query('SELECT hash, created_at FROM sluice.__migrations ORDER BY id').then((r) => r.rows);
+    expect(await history(ours.pool)).toEqual(await history(theirs.pool));
+    expect((await migrate(theirs.pool)).applied).toEqual([]);
+    await expect(checkSchema(theirs.pool)).resolves.toBeUndefined();
+  });
+
   it('refuses a database migrated by a newer sluice and changes nothing', async () => {
     const db = await testDb();
     const sluice = new Sluice({ pool: db.pool });

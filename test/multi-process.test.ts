@@ -87,8 +87,8 @@ describe('several worker processes on one queue', () => {
 
     // Stop every child the way a service is stopped, and see it exit by itself.
     for (const c of children) c.child.process.kill('SIGTERM');
-    const exits = await Promise.all(children.map((c) => c.child.exited));
-    expect(exits, describeChildren()).toEqual(children.map(() => ({ code: 0, signal: null })));
+    await Promise.all(children.map((c) => c.child.exited));
+    expect(children.map((c) => c.child.exit), describeChildren()).toEqual(children.map(() => ({ code: 0, signal: null })));
     for (const c of children) expect(c.child.output(), c.label).toContain(STOPPED_LINE);
     expect(await count(db.pool, 'SELECT count(*) n FROM sluice.workers')).toBe(0);
 

@@ -1,4 +1,5 @@
-// Runs a test fixture in its own Node process and follows its stdout lines.
+// Runs a test fixture (or any command) in its own process and follows its
+// stdout lines.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -17,22 +18,27 @@ export interface Child {
   pid: number;
   /** Every stdout line so far. */
   lines: string[];
+  /** Everything written to stderr. */
+  stderr(): string;
   /** The latest stdout and stderr text, for a failure message. */
   output(): string;
   /** How it ended, once it has. */
   exit: ChildExit | null;
-  exited: Promise<ChildExit>;
+  /** Resolves with the exit code (null when a signal ended it). */
+  exited: Promise<number | null>;
   waitForLine(match: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
 }
 
 /** `script` is relative to the repository root; SLUICE_LOG_LEVEL is warn unless `env` says otherwise. */
 export function spawnFixture(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, SLUICE_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return spawnLines(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env: { ...process.env, SLUICE_LOG_LEVEL: 'warn', ...env } });
+}
+
+/** Any command, followed line by line on stdout. */
+export function spawnLines(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Child {
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
+  let stderr = '';
   let output = '';
   const keep = (s: string) => {
     output = (output + s).slice(-OUTPUT_KEEP);
@@ -49,17 +55,21 @@ export function spawnFixture(script: string, args: string[], env: NodeJS.Process
       }
     }
   });
-  child.stderr!.setEncoding('utf8').on('data', keep);
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    stderr += s;
+    keep(s);
+  });
   const handle: Child = {
     process: child,
     pid: child.pid!,
     lines,
+    stderr: () => stderr,
     output: () => output,
     exit: null,
-    exited: new Promise<ChildExit>((resolve) =>
+    exited: new Promise<number | null>((resolve) =>
       child.once('exit', (code, signal) => {
         handle.exit = { code, signal };
-        resolve(handle.exit);
+        resolve(code);
       }),
     ),
     waitForLine(match, timeoutMs = 30_000) {

@@ -1,9 +1,10 @@
 // What an application imports: the client, job definitions, the worker,
-// schedules, migrations, the errors, and the drizzle tables for typed SQL on
-// the job tables (a table's row type is drizzle's `typeof jobs.$inferSelect`).
-// Readers for dashboards and tools are in `sluice/admin`, the HTTP API in
-// `sluice/http`, Prometheus in `sluice/prometheus`, so importing this loads
-// neither hono nor prom-client. test/exports.test.ts pins this list.
+// schedules, migrations and the errors. The drizzle tables for typed SQL on
+// the job tables are in `sluice/schema` (a table's row type is drizzle's
+// `typeof jobs.$inferSelect`), readers for dashboards and tools in
+// `sluice/admin`, the HTTP API in `sluice/http`, Prometheus in
+// `sluice/prometheus`, so importing this loads neither drizzle-orm, hono nor
+// prom-client. test/exports.test.ts pins this list.
 export { Sluice, createSluice } from './client.js';
 export type { SluiceOptions, EnqueueOptions, EnqueueManyOptions, JobRecord, JobState, BatchItem, BatchOptions } from './client.js';
 export type { FlowStep } from './flow.js';
@@ -19,7 +20,7 @@ export type { ScheduleOptions, ScheduleDefinition, MisfirePolicy, Weekday } from
 export { Schedules } from './schedules.js';
 export type { CronSchedule } from './schedules.js';
 export { migrate, checkSchema } from './migrate.js';
-export type { MigrateOptions } from './migrate.js';
+export type { MigrateOptions, MigrateResult } from './migrate.js';
 export { UnpreparedClient } from './connection.js';
 export type { ConnectionOptions } from './connection.js';
 export type { Executor } from './executor.js';
@@ -50,5 +51,4 @@ export {
   HttpApiServerError,
 } from './errors.js';
 export type { SerializedError } from './errors.js';
-export { jobs, jobHistory, deadJobs, queues, workers, cronSchedules, metricsMinutely, jobTypes, batches, subscriptions } from './schema.js';
-export type { JobErrorEntry } from './schema.js';
+export type { JobErrorEntry } from './job-record.js';

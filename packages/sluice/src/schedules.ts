@@ -3,11 +3,10 @@ import { translateDbError } from './db-errors.js';
 import { ScheduleNotFoundError, ValidationError } from './errors.js';
 import type { Queryable } from './executor.js';
 import { checkName } from './config.js';
-import { nextFireAfter, schedule, type MisfirePolicy, type ScheduleDefinition, type ScheduleOptions } from './schedule.js';
+import { nextFireAfter, schedule, type MisfirePolicy, type ScheduledJobOptions, type ScheduleDefinition, type ScheduleOptions } from './schedule.js';
 import { cronJobArgs, cronUniqueKey } from './services/scheduler.js';
 import { cronGet, cronList, cronRemove, cronSaveMany, cronSetEnabled, type CronRow } from './sql/cron.js';
 import { jobEnqueueMany } from './sql/jobs.js';
-import type { ScheduledJobOptions } from './schema.js';
 
 /** A cron schedule as stored in sluice.cron_schedules. */
 export interface CronSchedule {

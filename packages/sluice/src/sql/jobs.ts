@@ -2,7 +2,7 @@
 // connection by node-postgres.
 import { SluiceError } from '../errors.js';
 import type { Queryable } from '../executor.js';
-import type { JobErrorEntry } from '../schema.js';
+import type { JobErrorEntry } from '../job-record.js';
 
 /**
  * Job ids are bigint in SQL and numbers in TypeScript, exact up to
