@@ -1,10 +1,24 @@
 // Runtime SQL for live jobs. Named statements are prepared once per
 // connection by node-postgres.
+import { SluiceError } from '../errors.js';
 import type { Queryable } from '../executor.js';
-import type { JobErrorEntry } from '../schema.js';
+import type { JobErrorEntry } from '../job-record.js';
 
+/**
+ * Job ids are bigint in SQL and numbers in TypeScript, exact up to
+ * Number.MAX_SAFE_INTEGER (2^53 - 1): an identity handing out a million ids a
+ * second reaches it after 285 years. Past it a rounded id could name another
+ * job, so the conversion refuses instead.
+ */
+export function jobIdFromSql(text: string): number {
+  const id = Number(text);
+  if (!Number.isSafeInteger(id)) throw new SluiceError(`job id ${text} is beyond Number.MAX_SAFE_INTEGER`);
+  return id;
+}
+
+/** A claimed job; the id is a number from here on (see jobIdFromSql). */
 export interface ClaimedJobRow {
-  id: string;
+  id: number;
   name: string;
   queue: string;
   payload: unknown;
@@ -100,19 +114,20 @@ export async function jobClaim(
   // The batch comes back as one JSON array of arrays, in the claim's order
   // (UPDATE ... RETURNING keeps none): one JSON.parse of the whole batch costs
   // the worker far less than a row each with a value per column (the payload
-  // stays inline JSON instead of a jsonb value parsed on its own). Ids and
-  // lease tokens (epoch microseconds) stay below 2^53; created_at comes as
+  // stays inline JSON instead of a jsonb value parsed on its own). Ids come
+  // as text, checked by jobIdFromSql; lease tokens (epoch microseconds) stay
+  // below 2^53 until the year 2255; created_at comes as
   // epoch milliseconds in double precision (numeric arithmetic per job costs
   // the server a microsecond; a millisecond clock needs no more precision).
-  const { rows } = await db.query<{ batch: [number, string, string, unknown, number, number, number | null, number, number][] }>({
+  const { rows } = await db.query<{ batch: [string, string, string, unknown, number, number, number | null, number, number][] }>({
     name: 'sluice_job_claim',
-    text: `SELECT coalesce(json_agg(json_build_array(c.id, c.name, c.queue, c.payload, c.attempt, c.max_attempts, c.timeout_ms,
+    text: `SELECT coalesce(json_agg(json_build_array(c.id::text, c.name, c.queue, c.payload, c.attempt, c.max_attempts, c.timeout_ms,
                     date_part('epoch', c.created_at) * 1000, c.lease) ORDER BY c.priority DESC, c.run_at, c.id), '[]') AS batch
            FROM sluice.claim($1::text[], $2::integer[], $3, $4) c`,
     values: [a.queues, a.limits, a.workerId, a.leaseMs],
   });
   return rows[0]!.batch.map((r) => ({
-    id: String(r[0]),
+    id: jobIdFromSql(r[0]),
     name: r[1],
     queue: r[2],
     payload: r[3],
