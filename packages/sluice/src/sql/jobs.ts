@@ -121,12 +121,14 @@ export async function jobClaim(
   // the server a microsecond; a millisecond clock needs no more precision).
   const { rows } = await db.query<{ batch: [string, string, string, unknown, number, number, number | null, number, number][] }>({
     name: 'sluice_job_claim',
-    text: `SELECT coalesce(json_agg(json_build_array(c.id::text, c.name, c.queue, c.payload, c.attempt, c.max_attempts, c.timeout_ms,
-                    date_part('epoch', c.created_at) * 1000, c.lease) ORDER BY c.priority DESC, c.run_at, c.id), '[]') AS batch
-           FROM sluice.claim($1::text[], $2::integer[], $3, $4) c`,
+    text: `SELECT json_agg(json_build_array(c.id::text, c.name, c.queue, c.payload, c.attempt, c.max_attempts, c.timeout_ms,
+                    date_part('epoch', c.created_at) * 1000, c.lease) ORDER BY c.priority DESC, c.run_at, c.id) AS batch
+           FROM sluice.claim($1::text[], $2::integer[], $3, $4) c
+           HAVING count(*) > 0`,
     values: [a.queues, a.limits, a.workerId, a.leaseMs],
   });
-  return rows[0]!.batch.map((r) => ({
+  // No row at all when nothing was claimed, as with a row per job.
+  return (rows[0]?.batch ?? []).map((r) => ({
     id: jobIdFromSql(r[0]),
     name: r[1],
     queue: r[2],
