@@ -90,7 +90,7 @@ describe('named priorities', () => {
     // A steady supply of high jobs in both queues: topped up to 40 waiting
     // every 20 ms, while one slot drains each queue at ~10 ms per job.
     let feeding = true;
-    const feed = async (job: typeof aged) => {
+    const feed = async (job: typeof aged | typeof starved) => {
       while (feeding) {
         const waiting = await count(
           db.pool,

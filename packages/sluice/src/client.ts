@@ -3,15 +3,14 @@
 // retry and replay them, manage queues and schedules, and migrate.
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
 import { MAX_PAYLOAD_BYTES_DEFAULT, checkName } from './config.js';
 import { openListenPool, openPool, type ConnectionOptions, type OwnedPool } from './connection.js';
 import { translateDbError } from './db-errors.js';
 import { buildEnqueueArgs, type EnqueueManyOptions, type EnqueueOptions } from './enqueue-options.js';
 import { JobNotFoundError, UnknownJobError, ValidationError } from './errors.js';
 import { toQueryable, type Executor, type Queryable } from './executor.js';
-import { orderFlow, type FlowStep } from './flow.js';
-import { parsePayload, type JobDefinition } from './job.js';
+import { orderFlow, type CheckedSteps, type FlowIds, type FlowStep } from './flow.js';
+import { parsePayload, type AnyJob, type JobId, type JobPayload, type JobResult, type NameOf, type Resolve } from './job.js';
 import { toJobRecord, type JobRecord } from './job-record.js';
 import { defaultLogger } from './logger.js';
 import { migrate, type MigrateOptions } from './migrate.js';
@@ -32,28 +31,33 @@ export const BATCH_CHUNK_SIZE = 1_000;
 /** How long waitFor() waits by default. */
 export const WAIT_FOR_TIMEOUT_MS_DEFAULT = 30_000;
 
-export interface SluiceOptions extends ConnectionOptions {
-  /** Job definitions enqueue may name by string. */
-  jobs?: readonly JobDefinition[];
+export interface SluiceOptions<Jobs extends readonly AnyJob[] = readonly AnyJob[]> extends ConnectionOptions {
+  /** Job definitions enqueue may name by string; the names and payloads are typed from them. */
+  jobs?: Jobs;
   logger?: Logger;
   /** Largest payload accepted, in bytes of its JSON text. Default 1 MiB. */
   maxPayloadBytes?: number;
 }
 
 export interface BatchItem {
-  job: JobDefinition | string;
+  job: AnyJob | string;
   payload: unknown;
 }
 
 export interface BatchOptions {
   tx?: Executor;
   /** Runs once every member has finished, with { batchId, total, completed, dead, cancelled } merged into its payload. */
-  onComplete?: { job: JobDefinition | string; payload?: Record<string, unknown> };
+  onComplete?: { job: AnyJob | string; payload?: Record<string, unknown> };
 }
 
-type AnyJob = JobDefinition<z.ZodType>;
+/** A job as enqueue takes it: a definition, or the name of one the client was given. */
+export type JobRef<Jobs extends readonly AnyJob[]> = AnyJob | NameOf<Jobs>;
 
-export class Sluice {
+/**
+ * The producer side. `Jobs` is the list given as `jobs`: enqueue by name is
+ * typed from it (an unknown name does not compile).
+ */
+export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   readonly pool: pg.Pool;
   readonly logger: Logger;
   /** Cron schedules: add, list, enable, disable, remove, runNow. */
@@ -66,7 +70,7 @@ export class Sluice {
   private readonly waiter: FinishWaiter;
   private readonly listenPool: OwnedPool | null;
 
-  constructor(options: SluiceOptions = {}) {
+  constructor(options: SluiceOptions<Jobs> = {}) {
     this.logger = options.logger ?? defaultLogger();
     const { pool, owned } = openPool(options, this.logger);
     this.pool = pool;
@@ -93,17 +97,21 @@ export class Sluice {
   }
 
   /** Enqueues one job; returns its id. Validates the payload first: a bad one writes nothing. */
-  async enqueue<S extends z.ZodType>(job: JobDefinition<S> | string, payload: z.input<S>, options: EnqueueOptions = {}): Promise<number> {
+  async enqueue<J extends JobRef<Jobs>>(
+    job: J,
+    payload: JobPayload<Resolve<Jobs, J>>,
+    options: EnqueueOptions = {},
+  ): Promise<JobId<JobResult<Resolve<Jobs, J>>>> {
     const [id] = await this.insert(this.resolveJob(job), [payload], options ?? {}, false);
     return id!;
   }
 
   /** Enqueues many jobs of one kind in one statement; returns their ids in order. */
-  async enqueueMany<S extends z.ZodType>(
-    job: JobDefinition<S> | string,
-    payloads: readonly z.input<S>[],
+  async enqueueMany<J extends JobRef<Jobs>>(
+    job: J,
+    payloads: readonly JobPayload<Resolve<Jobs, J>>[],
     options: EnqueueManyOptions = {},
-  ): Promise<number[]> {
+  ): Promise<JobId<JobResult<Resolve<Jobs, J>>>[]> {
     if (!Array.isArray(payloads)) throw new ValidationError('payloads', 'must be an array');
     return this.insert(this.resolveJob(job), payloads, options ?? {}, true);
   }
@@ -169,9 +177,15 @@ export class Sluice {
     });
   }
 
-  /** Enqueues a small DAG in one transaction; returns each step's job id by key. */
-  async flow(steps: readonly FlowStep[], options: { tx?: Executor } = {}): Promise<Record<string, number>> {
-    const ordered = orderFlow(steps);
+  /**
+   * Enqueues a small DAG in one transaction; returns each step's job id by
+   * key. Each step's payload is typed by its job, `after` by the step keys.
+   */
+  async flow<const T extends readonly FlowStep<JobRef<Jobs>>[]>(
+    steps: T & CheckedSteps<Jobs, T>,
+    options: { tx?: Executor } = {},
+  ): Promise<FlowIds<Jobs, T>> {
+    const ordered = orderFlow(steps as readonly FlowStep[]);
     const prepared = ordered.map((s) => ({ step: s, job: this.resolveJob(s.job) }));
     // Validate every payload before writing anything.
     prepared.forEach(({ step, job }) => buildEnqueueArgs(job, [step.payload], step.options ?? {}, this.maxPayloadBytes, { many: false }));
@@ -182,7 +196,7 @@ export class Sluice {
         const [id] = await this.insert(job, [step.payload], { ...step.options, tx: db, ...(dependsOn.length ? { dependsOn } : {}) }, false);
         ids[step.key] = id!;
       }
-      return ids;
+      return ids as FlowIds<Jobs, T>;
     });
   }
 
@@ -226,11 +240,11 @@ export class Sluice {
    * rejects: JobFailedError (dead or dropped), CancelledError,
    * WaitTimeoutError after timeoutMs (default 30000).
    */
-  async waitFor(id: number, options: { timeoutMs?: number } = {}): Promise<unknown> {
+  async waitFor<R = unknown>(id: JobId<R>, options: { timeoutMs?: number } = {}): Promise<R> {
     checkId(id);
     const timeoutMs = options?.timeoutMs ?? WAIT_FOR_TIMEOUT_MS_DEFAULT;
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ValidationError('options.timeoutMs', 'must be a positive integer');
-    return this.waiter.waitFor(id, timeoutMs);
+    return (await this.waiter.waitFor(id, timeoutMs)) as R;
   }
 
   /**
@@ -286,6 +300,6 @@ function checkId(id: unknown): number {
   return id;
 }
 
-export function createSluice(options: SluiceOptions = {}): Sluice {
+export function createSluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]>(options: SluiceOptions<Jobs> = {}): Sluice<Jobs> {
   return new Sluice(options);
 }

@@ -35,6 +35,29 @@ export class PayloadValidationError extends SluiceError {
   }
 }
 
+/** A job's schema does not come from zod 4, the version sluice validates with. */
+export class UnsupportedSchemaError extends ValidationError {
+  override name = 'UnsupportedSchemaError';
+  constructor(
+    readonly jobName: string,
+    field: 'schema' | 'result',
+    found: string,
+  ) {
+    super(field, `job "${jobName}" has ${found}; sluice needs a zod 4 schema (zod@^4, imported from "zod" or "zod/mini")`);
+  }
+}
+
+/** A handler returned a value that fails its job's result schema. `issues` holds paths and reasons, not values. */
+export class ResultValidationError extends SluiceError {
+  override name = 'ResultValidationError';
+  constructor(
+    readonly jobName: string,
+    readonly issues: { path: string; message: string }[],
+  ) {
+    super(`result of job "${jobName}" is invalid: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+}
+
 export class PayloadTooLargeError extends SluiceError {
   override name = 'PayloadTooLargeError';
   constructor(

@@ -3,8 +3,9 @@
 import { z } from 'zod';
 import { nameSchema, parseOptions } from './config.js';
 import { ValidationError } from './errors.js';
-import type { JobDefinition } from './job.js';
+import type { AnyJob, JobPayload } from './job.js';
 import { cronParser } from './optional-deps.js';
+import { safeParse } from './zod-schema.js';
 
 export type MisfirePolicy = 'skip' | 'run_once' | 'run_all';
 
@@ -109,7 +110,7 @@ const scheduleSchema = z.strictObject({
   runAllCap: z.number().int().min(1).max(10_000).optional(),
 });
 
-export interface ScheduleOptions<P = unknown> {
+interface ScheduleBase<J> {
   /** Unique name of the schedule. */
   name: string;
   /** 5 fields (minute first), 6 fields (second first) or a preset such as @hourly. */
@@ -117,13 +118,19 @@ export interface ScheduleOptions<P = unknown> {
   /** IANA time zone the expression is read in. Default UTC. */
   timezone?: string;
   /** The job each fire enqueues. */
-  job: JobDefinition | string;
-  payload?: P;
+  job: J;
   /** What to do with fire times missed while nothing ran. Default run_once. */
   misfire?: MisfirePolicy;
   /** Most missed fires run_all enqueues. Default 100. */
   runAllCap?: number;
 }
+
+/**
+ * A schedule's options. The payload is typed by the job's schema; it may be
+ * left out (sent as `{}`) only when the schema accepts `{}`.
+ */
+export type ScheduleOptions<J extends AnyJob | string = AnyJob | string> = ScheduleBase<J> &
+  (J extends string ? { payload?: unknown } : {} extends JobPayload<J> ? { payload?: JobPayload<J> } : { payload: JobPayload<J> });
 
 export interface ScheduleDefinition {
   name: string;
@@ -136,8 +143,8 @@ export interface ScheduleDefinition {
 }
 
 /** Validates a schedule; a bad expression, zone or payload is a ValidationError naming the field. */
-export function schedule<P>(options: ScheduleOptions<P>): ScheduleDefinition {
-  const { job, ...rest } = options ?? ({} as ScheduleOptions<P>);
+export function schedule<J extends AnyJob | string>(options: ScheduleOptions<J>): ScheduleDefinition {
+  const { job, ...rest } = options ?? ({} as ScheduleOptions<J>);
   const o = parseOptions(scheduleSchema, rest, 'schedule');
   const timezone = checkTimezone('schedule.timezone', o.timezone ?? TIMEZONE_DEFAULT);
   const cron = checkCron('schedule.cron', o.cron, timezone);
@@ -147,10 +154,10 @@ export function schedule<P>(options: ScheduleOptions<P>): ScheduleDefinition {
     jobName = parseOptions(nameSchema, job, 'schedule.job');
   } else if (job && typeof job === 'object' && typeof job.name === 'string' && job.schema) {
     jobName = job.name;
-    const parsed = job.schema.safeParse(payload);
+    const parsed = safeParse(job.schema, payload);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new ValidationError(['schedule.payload', ...issue.path.map(String)].join('.'), issue.message);
+      const issue = parsed.issues[0]!;
+      throw new ValidationError(['schedule.payload', issue.path].filter(Boolean).join('.'), issue.message);
     }
     payload = parsed.data;
   } else {

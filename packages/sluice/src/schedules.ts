@@ -2,6 +2,7 @@
 import { ValidationError, SluiceError } from './errors.js';
 import type { Queryable } from './executor.js';
 import { checkName } from './config.js';
+import type { AnyJob } from './job.js';
 import { nextFireAfter, schedule, type ScheduleDefinition, type ScheduleOptions } from './schedule.js';
 import { cronUniqueKey } from './services/scheduler.js';
 import { cronGet, cronList, cronRemove, cronSaveMany, cronSetEnabled, type CronRow } from './sql/cron.js';
@@ -18,8 +19,8 @@ export class Schedules {
   constructor(private readonly db: Queryable) {}
 
   /** Adds a schedule, or updates the one with that name (keeping its next run when the expression is unchanged). */
-  async add(options: ScheduleOptions | ScheduleDefinition): Promise<ScheduleDefinition> {
-    const def = 'jobName' in options ? schedule({ ...options, job: options.jobName }) : schedule(options);
+  async add<J extends AnyJob | string>(options: ScheduleOptions<J> | ScheduleDefinition): Promise<ScheduleDefinition> {
+    const def = 'jobName' in options ? schedule({ ...options, job: options.jobName }) : schedule(options as ScheduleOptions<J>);
     await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, new Date())], 'sql');
     return def;
   }
