@@ -3,7 +3,8 @@
 // connection serves every waiter of a client; after a reconnect each waiter
 // re-reads its job, since notifications sent meanwhile were lost. Behind a
 // transaction pooler with no direct connection there is no LISTEN, and only
-// there waiters re-read their jobs on an interval.
+// there waiters re-read their jobs on an interval. The connection is held only
+// while someone waits: a script that awaited waitFor ends by itself.
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { CancelledError, JobFailedError, JobNotFoundError, WaitTimeoutError } from './errors.js';
@@ -23,6 +24,9 @@ export class FinishWaiter {
   private notifier: Notifier | null = null;
   private starting: Promise<void> | null = null;
   private readonly waiters = new Map<number, Set<Waiter>>();
+  /** Calls of waitFor not yet settled, counted before LISTEN starts so none is left without it. */
+  private pending = 0;
+  private stopping: Promise<void> = Promise.resolve();
   private pollTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -32,7 +36,17 @@ export class FinishWaiter {
   ) {}
 
   async waitFor(id: number, timeoutMs: number): Promise<unknown> {
-    await this.listen();
+    this.pending++;
+    try {
+      await this.listen();
+      return await this.register(id, timeoutMs);
+    } finally {
+      // Not awaited: the caller has its answer; giving the connection back is housekeeping.
+      if (--this.pending === 0) this.stopping = this.idle();
+    }
+  }
+
+  private register(id: number, timeoutMs: number): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.remove(id, waiter);
@@ -57,11 +71,17 @@ export class FinishWaiter {
   }
 
   async close(): Promise<void> {
+    await Promise.all([this.stopping, this.idle()]);
+  }
+
+  /** Nobody waits: give the LISTEN connection back and stop polling. */
+  private async idle(): Promise<void> {
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.pollTimer = null;
-    await this.notifier?.stop();
+    const notifier = this.notifier;
     this.notifier = null;
     this.starting = null;
+    await notifier?.stop();
   }
 
   private listen(): Promise<void> {
