@@ -21,7 +21,7 @@ export class Schedules {
   /** Adds a schedule, or updates the one with that name (keeping its next run when the expression is unchanged). */
   async add<J extends AnyJob | string>(options: ScheduleOptions<J> | ScheduleDefinition): Promise<ScheduleDefinition> {
     const def = 'jobName' in options ? schedule({ ...options, job: options.jobName }) : schedule(options as ScheduleOptions<J>);
-    await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, new Date())], 'sql');
+    await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, new Date())], { in: 'sql' });
     return def;
   }
 

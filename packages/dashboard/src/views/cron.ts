@@ -15,7 +15,7 @@ ${
 <thead><tr><th>Name</th><th>Expression</th><th>Job</th><th>Status</th><th>Next run</th><th>Last run</th><th>Misfire</th>${ctx.showPayloads ? html`<th>Payload</th>` : ''}<th></th></tr></thead>
 <tbody>${rows.map(
         (r) => html`<tr data-schedule="${r.name}">
-<td>${r.name}<div class="quiet small">${r.declared_in === 'code' ? 'declared in code' : 'added by SQL/CLI'}</div></td>
+<td>${r.name}<div class="quiet small">${r.declared_in === 'code' ? (r.service ? html`declared in code by ${r.service}` : 'declared in code') : 'added by SQL/CLI'}</div></td>
 <td><code>${r.cron}</code> <span class="quiet small">${r.timezone}</span></td>
 <td><a href="${ctx.base}/jobs?name=${encodeURIComponent(r.job_name)}">${r.job_name}</a></td>
 <td>${r.enabled ? html`<span class="badge active">enabled</span>` : html`<span class="badge paused">disabled</span>`}${r.last_error ? html`<div class="err small">${r.last_error}</div>` : ''}</td>

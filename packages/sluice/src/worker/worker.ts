@@ -179,7 +179,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
         concurrency: this.concurrency,
         version: SLUICE_VERSION,
       });
-      await declareSchedules(this.pool, o.schedules, o.undeclaredSchedules, this.logger);
+      await declareSchedules(this.pool, o.schedules, o.service, o.undeclaredSchedules, this.logger);
       await this.notifier?.start();
       for (const service of this.services) service.start();
       this.fetcher.start();
