@@ -13,8 +13,9 @@ import { orderFlow, type CheckedSteps, type FlowIds, type FlowStep } from './flo
 import { parsePayload, type AnyJob, type JobId, type JobPayload, type JobResult, type NameOf, type Resolve } from './job.js';
 import { toJobRecord, type JobRecord } from './job-record.js';
 import { defaultLogger } from './logger.js';
-import { migrate, type MigrateOptions } from './migrate.js';
+import { MIGRATIONS_FOLDER_DEFAULT, migrate, type MigrateOptions, type MigrateReport } from './migrate.js';
 import { Queues } from './queue-admin.js';
+import { requireMigrated } from './schema-version.js';
 import { Schedules } from './schedules.js';
 import { deadReplay } from './sql/dead-jobs.js';
 import { jobTypeUpsertMany } from './sql/job-types.js';
@@ -69,6 +70,9 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   private readonly maxPayloadBytes: number;
   private readonly waiter: FinishWaiter;
   private readonly listenPool: OwnedPool | null;
+  /** Set once the schema was found migrated: later calls skip the check. */
+  private schemaReady = false;
+  private schemaCheck: Promise<void> | null = null;
 
   constructor(options: SluiceOptions<Jobs> = {}) {
     this.logger = options.logger ?? defaultLogger();
@@ -80,19 +84,42 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
       throw new ValidationError('maxPayloadBytes', 'must be a positive integer');
     }
     for (const job of options.jobs ?? []) this.jobsByName.set(job.name, job);
-    this.schedules = new Schedules(this.pool);
-    this.queues = new Queues(this.pool);
+    // Their queries wait for the schema check like every other call.
+    const checkedPool: Queryable = { query: async (config) => (await this.ready(), this.pool.query(config)) };
+    this.schedules = new Schedules(checkedPool);
+    this.queues = new Queues(checkedPool);
     this.listenPool = openListenPool(options, this.pool, this.logger);
     this.waiter = new FinishWaiter(this.pool, this.listenPool?.pool ?? null, this.logger);
   }
 
   /** Applies sluice's migrations; see migrate(). */
-  async migrate(options?: MigrateOptions): Promise<void> {
-    await migrate(this.pool, options);
+  async migrate(options?: MigrateOptions): Promise<MigrateReport> {
+    const report = await migrate(this.pool, options);
+    this.schemaCheck = null;
+    return report;
+  }
+
+  /**
+   * Resolves once the database schema is migrated as far as this sluice
+   * needs; rejects with SchemaNotMigratedError (run `sluice migrate`)
+   * otherwise. Every call checks it before its first query, once per client.
+   */
+  async ready(): Promise<void> {
+    if (this.schemaReady) return;
+    this.schemaCheck ??= requireMigrated(this.pool, MIGRATIONS_FOLDER_DEFAULT).then(
+      () => void (this.schemaReady = true),
+      (err: unknown) => {
+        // Checked again on the next call: someone may run the migrations meanwhile.
+        this.schemaCheck = null;
+        throw err;
+      },
+    );
+    await this.schemaCheck;
   }
 
   /** Writes the defaults of the registered jobs so `sluice.enqueue(...)` in SQL uses them. */
   async registerJobs(options: { tx?: Executor } = {}): Promise<void> {
+    if (!this.schemaReady) await this.ready();
     await jobTypeUpsertMany(this.db(options?.tx), [...this.jobsByName.values()]);
   }
 
@@ -125,6 +152,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   ): Promise<number[]> {
     const { args, tx } = buildEnqueueArgs(job, payloads, options, this.maxPayloadBytes, { batchId, many });
     if (payloads.length === 0) return [];
+    if (!this.schemaReady) await this.ready();
     try {
       return await jobEnqueueMany(this.db(tx), args);
     } catch (err) {
@@ -152,6 +180,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     if (typeof callbackPayload !== 'object' || callbackPayload === null || Array.isArray(callbackPayload)) {
       throw new ValidationError('onComplete.payload', 'must be an object');
     }
+    if (!this.schemaReady) await this.ready();
     return inTransaction(this.pool, options?.tx, async (db) => {
       const { rows } = await db.query<{ id: string }>({
         name: 'sluice_batch_create',
@@ -189,6 +218,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     const prepared = ordered.map((s) => ({ step: s, job: this.resolveJob(s.job) }));
     // Validate every payload before writing anything.
     prepared.forEach(({ step, job }) => buildEnqueueArgs(job, [step.payload], step.options ?? {}, this.maxPayloadBytes, { many: false }));
+    if (!this.schemaReady) await this.ready();
     return inTransaction(this.pool, options?.tx, async (db) => {
       const ids: Record<string, number> = {};
       for (const { step, job } of prepared) {
@@ -209,6 +239,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     checkName('topic', topic);
     const size = Buffer.byteLength(JSON.stringify(payload ?? null));
     if (size > this.maxPayloadBytes) throw new ValidationError('payload', `is ${size} bytes, over the ${this.maxPayloadBytes}-byte limit`);
+    if (!this.schemaReady) await this.ready();
     try {
       return await eventPublish(this.db(options?.tx), topic, payload, options?.sequential ?? false);
     } catch (err) {
@@ -230,6 +261,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
 
   /** Where the job is now: live, finished or dead. Throws JobNotFoundError for an unknown id. */
   async getJob(id: number, options: { tx?: Executor } = {}): Promise<JobRecord> {
+    if (!this.schemaReady) await this.ready();
     const row = await jobGet(this.db(options?.tx), checkId(id));
     if (!row) throw new JobNotFoundError([id]);
     return toJobRecord(row);
@@ -244,6 +276,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     checkId(id);
     const timeoutMs = options?.timeoutMs ?? WAIT_FOR_TIMEOUT_MS_DEFAULT;
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ValidationError('options.timeoutMs', 'must be a positive integer');
+    if (!this.schemaReady) await this.ready();
     return (await this.waiter.waitFor(id, timeoutMs)) as R;
   }
 
@@ -253,6 +286,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
    * late answer is refused. Throws JobNotFoundError when no live job has the id.
    */
   async cancel(id: number, options: { tx?: Executor } = {}): Promise<'waiting' | 'scheduled' | 'available' | 'running'> {
+    if (!this.schemaReady) await this.ready();
     const state = await jobCancel(this.db(options?.tx), checkId(id));
     if (state === null) throw new JobNotFoundError([id], 'live job');
     return state as 'waiting' | 'scheduled' | 'available' | 'running';
@@ -260,6 +294,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
 
   /** Runs a job now: a dead job is replayed, a job waiting for its retry is made available. */
   async retry(id: number, options: { tx?: Executor } = {}): Promise<void> {
+    if (!this.schemaReady) await this.ready();
     const db = this.db(options?.tx);
     if (await jobRetryNow(db, checkId(id))) return;
     const job = await jobGet(db, id);
@@ -274,6 +309,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   async replayDead(ids: readonly number[], options: { tx?: Executor } = {}): Promise<number[]> {
     if (!Array.isArray(ids) || ids.length === 0) throw new ValidationError('ids', 'must be a non-empty array of job ids');
     ids.forEach((id) => checkId(id));
+    if (!this.schemaReady) await this.ready();
     try {
       return await deadReplay(this.db(options?.tx), [...ids]);
     } catch (err) {

@@ -175,6 +175,29 @@ export class MigrationError extends SluiceError {
   override name = 'MigrationError';
 }
 
+/**
+ * The database has no sluice schema, or an older one than this sluice needs.
+ * `databaseVersion`: migrations applied (null: none); `requiredVersion`: what
+ * this sluice ships. The CLI exits with code 4 on it.
+ */
+export class SchemaNotMigratedError extends MigrationError {
+  override name = 'SchemaNotMigratedError';
+  constructor(
+    readonly databaseVersion: number | null,
+    readonly requiredVersion: number,
+    missing?: string,
+    options?: { cause?: unknown },
+  ) {
+    const state =
+      databaseVersion === null
+        ? 'is not installed'
+        : missing
+          ? `is at version ${databaseVersion} but ${missing}`
+          : `is at version ${databaseVersion}, this sluice needs ${requiredVersion}`;
+    super(`schema sluice ${state}: run \`sluice migrate\``, options);
+  }
+}
+
 /** Something about the worker's own lifecycle was misused (start twice, ...). */
 export class WorkerStateError extends SluiceError {
   override name = 'WorkerStateError';

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { withClient } from './connection.js';
 import { MigrationError, SchemaTooNewError } from './errors.js';
 import { applyFunctionFiles, readFunctionFiles, type FunctionFile } from './migrate-functions.js';
+import { readJournal, requireMigrated } from './schema-version.js';
 
 // The published package carries drizzle/ beside dist/ (copied at pack time);
 // in the repository it sits at the root, beside packages/.
@@ -25,6 +26,12 @@ export interface MigrateOptions {
   migrationsFolder?: string;
 }
 
+/** What a migrate() call applied: numbered migrations by tag, function files by name. Both empty: it was up to date. */
+export interface MigrateReport {
+  migrations: string[];
+  functions: string[];
+}
+
 function latestKnownMigrationAt(folder: string): number {
   const journal = JSON.parse(readFileSync(`${folder}/meta/_journal.json`, 'utf8')) as {
     entries: { when: number }[];
@@ -41,19 +48,19 @@ async function latestAppliedMigrationAt(client: pg.ClientBase): Promise<number |
 }
 
 /** Brings the database schema up to this sluice's version. Safe to run from many processes at once. */
-export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Promise<void> {
+export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Promise<MigrateReport> {
   const folder = options.migrationsFolder ?? MIGRATIONS_FOLDER_DEFAULT;
   const known = latestKnownMigrationAt(folder);
   try {
     const functionFiles = readFunctionFiles(`${folder}/functions`);
-    await withClient(pool, (client) => migrateLocked(client, folder, known, functionFiles));
+    return await withClient(pool, (client) => migrateLocked(client, folder, known, functionFiles));
   } catch (err) {
     if (err instanceof SchemaTooNewError) throw err;
     throw new MigrationError(`migration failed: ${(err as Error).message}`, { cause: err });
   }
 }
 
-async function migrateLocked(client: pg.PoolClient, folder: string, known: number, functionFiles: FunctionFile[]): Promise<void> {
+async function migrateLocked(client: pg.PoolClient, folder: string, known: number, functionFiles: FunctionFile[]): Promise<MigrateReport> {
   await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
   try {
     const applied = await latestAppliedMigrationAt(client);
@@ -68,19 +75,23 @@ async function migrateLocked(client: pg.PoolClient, folder: string, known: numbe
       migrationsSchema: 'sluice',
       migrationsTable: MIGRATIONS_TABLE,
     });
-    await applyFunctionFiles(client, functionFiles);
+    const migrations = readJournal(folder)
+      .filter((e) => applied === null || e.when > applied)
+      .map((e) => e.tag);
+    return { migrations, functions: await applyFunctionFiles(client, functionFiles) };
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
   }
 }
 
-/** Throws SchemaTooNewError or MigrationError when the database is not at this sluice's version. */
+/**
+ * Throws SchemaNotMigratedError when the database lacks migrations this
+ * sluice ships, SchemaTooNewError when a newer sluice migrated it.
+ */
 export async function checkSchema(pool: pg.Pool, options: MigrateOptions = {}): Promise<void> {
-  const known = latestKnownMigrationAt(options.migrationsFolder ?? MIGRATIONS_FOLDER_DEFAULT);
-  await withClient(pool, async (client) => {
-    const applied = await latestAppliedMigrationAt(client);
-    if (applied === null) throw new MigrationError('the database has no sluice schema: run `sluice migrate` first');
-    if (applied > known) throw new SchemaTooNewError(applied, known);
-    if (applied < known) throw new MigrationError('the database schema is older than this sluice: run `sluice migrate`');
-  });
+  const folder = options.migrationsFolder ?? MIGRATIONS_FOLDER_DEFAULT;
+  await requireMigrated(pool, folder);
+  const known = latestKnownMigrationAt(folder);
+  const applied = await withClient(pool, latestAppliedMigrationAt);
+  if (applied !== null && applied > known) throw new SchemaTooNewError(applied, known);
 }

@@ -7,6 +7,7 @@ import {
   JobNotFoundError,
   PayloadTooLargeError,
   PayloadValidationError,
+  SchemaNotMigratedError,
   UnknownJobError,
   ValidationError,
 } from '../errors.js';
@@ -24,6 +25,7 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
   if (err instanceof PayloadTooLargeError) return problem(c, 413, 'payload_too_large', err.message);
   if (err instanceof UnknownJobError) return problem(c, 404, 'unknown_job', err.message);
   if (err instanceof JobNotFoundError) return problem(c, 404, 'not_found', err.message);
+  if (err instanceof SchemaNotMigratedError) return problem(c, 503, 'schema_not_migrated', err.message);
   // A database error's detail can quote the row it refused: log the kind, not the text.
   const e = err as { name?: string; code?: string };
   logger.error({ errName: e?.name, code: e?.code, path: c.req.path }, 'HTTP API request failed');

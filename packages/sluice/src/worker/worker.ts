@@ -12,7 +12,9 @@ import { openListenPool, openPool, type OwnedPool } from '../connection.js';
 import { CancelledError, LeaseLostError, ValidationError, WorkerStateError } from '../errors.js';
 import type { Middleware } from '../job.js';
 import { defaultLogger } from '../logger.js';
+import { MIGRATIONS_FOLDER_DEFAULT } from '../migrate.js';
 import { MISFIRE_GRACE_MS_DEFAULT } from '../schedule.js';
+import { requireMigrated } from '../schema-version.js';
 import { Ager } from '../services/ager.js';
 import { Promoter } from '../services/promoter.js';
 import { Rescuer } from '../services/rescuer.js';
@@ -169,6 +171,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.state = 'started';
     const o = this.options;
     try {
+      await requireMigrated(this.pool, MIGRATIONS_FOLDER_DEFAULT);
       await declareJobs(this.pool, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
       await workerRegister(this.pool, {
         id: this.id,
