@@ -45,7 +45,8 @@ Commands:
   roles     print the SQL that creates the owner, runtime and read-only roles
   dashboard serve the web dashboard (needs @sluice/dashboard; --token, --user/--password or --insecure-local)
 
-Every command takes --help; most take --json for scripts.
+Every command takes --help; every command that prints data takes --json for scripts
+(all but worker and dashboard, which run until stopped).
 Exit codes: 0 ok, 1 the command failed, 2 bad arguments (nothing done),
 3 (doctor only) some check warns, 4 the database is not migrated (run \`sluice migrate\`).
 The database comes from --database-url or DATABASE_URL.`;
