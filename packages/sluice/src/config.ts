@@ -42,6 +42,11 @@ export const MAX_RESULT_BYTES_DEFAULT = 65_536;
 export const PROMOTE_BATCH_SIZE_DEFAULT = 1_000;
 /** Longest a worker waits for running jobs on stop() before releasing them. */
 export const SHUTDOWN_TIMEOUT_MS_DEFAULT = 30_000;
+/**
+ * How long worker.start() keeps retrying a database it cannot reach before
+ * it gives up with DatabaseUnavailableError: no limit (until stop()).
+ */
+export const START_TIMEOUT_MS_DEFAULT = Number.POSITIVE_INFINITY;
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 export const NAME_RULE = 'must be 1-128 characters of letters, digits, ".", "_", ":" or "-", starting with a letter or digit';
@@ -132,6 +137,7 @@ export const workerOptionsSchema = z.strictObject({
   maxPendingAcks: int(1, 1_000_000).optional(),
   heartbeatIntervalMs: int(100, 3_600_000).optional(),
   shutdownTimeoutMs: int(0, 86_400_000).optional(),
+  startTimeoutMs: int(0, 2_147_483_647).optional(),
   abortGraceMs: int(0, 3_600_000).optional(),
   maxResultBytes: int(0, 100 * 1024 * 1024).optional(),
   prefetch: int(0, 100_000).optional(),

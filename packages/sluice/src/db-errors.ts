@@ -1,5 +1,5 @@
 // Maps the errors sluice's SQL functions raise to sluice's named errors.
-import { DependencyError, JobNotFoundError, QueueFullError, SluiceError, ValidationError } from './errors.js';
+import { DependencyError, JobNotFoundError, QueueFullError, SluiceError, UnknownJobError, ValidationError } from './errors.js';
 
 interface PgError {
   code?: string;
@@ -22,6 +22,9 @@ export function translateDbError(err: unknown): unknown {
   }
   if (e.code === 'SLD01') {
     return new DependencyError(e.message.replace(/^sluice\.enqueue_many: /, ''), { cause: err });
+  }
+  if (e.code === '23503' && e.message.startsWith('sluice.cron_schedules: no job named')) {
+    return new UnknownJobError(e.message.match(/"(.*)"/)?.[1] ?? '?', 'sluice.job_types', { cause: err });
   }
   if ((e.code === '22023' || e.code === '54000') && e.message.startsWith('sluice')) {
     return new ValidationError('sql', e.message, { cause: err });

@@ -20,6 +20,17 @@ export class ValidationError extends SluiceError {
   }
 }
 
+/** Options that are each valid but cannot work together. `fields` names every one involved. */
+export class OptionsConflictError extends ValidationError {
+  override name = 'OptionsConflictError';
+  constructor(
+    readonly fields: readonly string[],
+    reason: string,
+  ) {
+    super(fields.join(' + '), reason);
+  }
+}
+
 /** A payload failed its job's zod schema. `issues` holds paths and reasons, not values. */
 export class PayloadValidationError extends SluiceError {
   override name = 'PayloadValidationError';
@@ -71,8 +82,18 @@ export class PayloadTooLargeError extends SluiceError {
 
 export class UnknownJobError extends SluiceError {
   override name = 'UnknownJobError';
-  constructor(readonly jobName: string) {
-    super(`no job named "${jobName}" is registered`);
+  /** `where`: 'sluice.job_types' when the database has no job type of that name. */
+  constructor(
+    readonly jobName: string,
+    where?: 'sluice.job_types',
+    options?: { cause?: unknown },
+  ) {
+    super(
+      where
+        ? `no job named "${jobName}" in ${where}: start a worker that handles it, or call sluice.registerJobs(), before naming it`
+        : `no job named "${jobName}" is registered`,
+      options,
+    );
   }
 }
 
@@ -201,6 +222,17 @@ export class SchemaNotMigratedError extends MigrationError {
 /** Something about the worker's own lifecycle was misused (start twice, ...). */
 export class WorkerStateError extends SluiceError {
   override name = 'WorkerStateError';
+}
+
+/** worker.start() could not reach the database within its startTimeoutMs; `cause` is the last connection error. */
+export class DatabaseUnavailableError extends SluiceError {
+  override name = 'DatabaseUnavailableError';
+  constructor(
+    readonly timeoutMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`the database could not be reached within startTimeoutMs (${timeoutMs} ms)`, options);
+  }
 }
 
 /** Error-like shape stored in a job's error history. */

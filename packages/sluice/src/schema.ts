@@ -28,6 +28,15 @@ const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date
 const NAME_CHECK = (column: string) =>
   sql.raw(`${column} ~ '^[A-Za-z0-9][A-Za-z0-9._:-]*$' AND length(${column}) <= 128`);
 
+/** What a schedule built from a job definition enqueues with (see cron_schedules.job_options). */
+export interface ScheduledJobOptions {
+  queue: string;
+  priority: number;
+  maxAttempts: number;
+  timeoutMs: number | null;
+  backoff: { kind: 'fixed' | 'exponential'; baseMs: number; factor: number; maxMs: number; jitter: number };
+}
+
 export interface JobErrorEntry {
   attempt: number;
   at: string;
@@ -262,8 +271,18 @@ export const cronSchedules = sluiceSchema.table(
     /** NULL until a scheduler computes it, so a row inserted by plain SQL is picked up. */
     nextRunAt: tstz('next_run_at'),
     lastRunAt: tstz('last_run_at'),
-    /** Why a scheduler disabled the row (an expression it could not parse). */
+    /** Why the last fire failed (the job could not be enqueued), or why a scheduler disabled the row. */
     lastError: text('last_error'),
+    /** Fires failed in a row; the retry waits longer after each. */
+    failCount: integer('fail_count').notNull().default(0),
+    /** After a failed fire, no retry before this. */
+    retryAt: tstz('retry_at'),
+    /**
+     * The job's queue and retry options, from the job definition the schedule
+     * was built with ({ queue, priority, maxAttempts, timeoutMs, backoff });
+     * NULL for a schedule added by job name, which takes sluice.job_types.
+     */
+    jobOptions: jsonb('job_options').$type<ScheduledJobOptions>(),
     /** 'code' when a worker declares it, 'sql' when added by SQL, the CLI or the API. */
     declaredIn: text('declared_in').notNull().default('sql'),
     /** The worker `service` that declares it in code (NULL: a worker without a service, or not declared in code). */

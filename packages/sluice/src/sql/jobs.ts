@@ -212,13 +212,19 @@ export async function jobAgePriorities(db: Queryable, batchSize: number): Promis
 }
 
 /** Asks for the job's end to be announced on sluice_finished; false when it is no longer live. */
+/**
+ * Asks for a sluice_finished notice when the job ends; returns whether the job
+ * is live (so a later missing row means it completed in a queue that keeps
+ * no history, not that it never existed).
+ */
 export async function jobRequestFinishNotice(db: Queryable, id: number): Promise<boolean> {
-  const { rowCount } = await db.query({
+  const { rows } = await db.query<{ live: boolean }>({
     name: 'sluice_job_request_finish_notice',
-    text: `UPDATE sluice.jobs SET notify_on_finish = true WHERE id = $1 AND NOT notify_on_finish`,
+    text: `WITH requested AS (UPDATE sluice.jobs SET notify_on_finish = true WHERE id = $1 AND NOT notify_on_finish)
+           SELECT EXISTS (SELECT 1 FROM sluice.jobs WHERE id = $1) AS live`,
     values: [id],
   });
-  return (rowCount ?? 0) > 0;
+  return rows[0]!.live;
 }
 
 export async function jobPromoteDue(db: Queryable, batchSize: number): Promise<number> {
@@ -294,6 +300,21 @@ export async function jobGet(db: Queryable, id: number): Promise<JobRow | null> 
     values: [id],
   });
   return rows[0] ?? null;
+}
+
+/**
+ * Whether this claim (worker, attempt, lease token) still holds the job: a
+ * cancel notice is only a hint, and the worker aborts nothing until this
+ * says the claim is gone.
+ */
+export async function jobLeaseHolds(db: Queryable, a: { id: number; attempt: number; workerId: string; lease: number }): Promise<boolean> {
+  const { rows } = await db.query<{ holds: boolean }>({
+    name: 'sluice_job_lease_holds',
+    text: `SELECT EXISTS (SELECT 1 FROM sluice.jobs WHERE id = $1 AND state = 'running' AND attempt = $2 AND locked_by = $3
+                          AND sluice.lease_holds(attempted_at, $4::bigint)) AS holds`,
+    values: [a.id, a.attempt, a.workerId, a.lease],
+  });
+  return rows[0]!.holds;
 }
 
 /** Cancels a waiting job; returns the state it had, or null when no live job has that id. */

@@ -1,6 +1,7 @@
 // What a worker writes to the database when it starts: its job types (so SQL
 // enqueue uses the same defaults), its cron schedules and its subscriptions.
 import type { Logger } from 'pino';
+import { translateDbError } from '../db-errors.js';
 import type { Queryable } from '../executor.js';
 import type { JobDefinition } from '../job.js';
 import { nextFireAfter, type ScheduleDefinition } from '../schedule.js';
@@ -29,7 +30,11 @@ export async function declareSchedules(
   logger: Logger,
 ): Promise<void> {
   const now = new Date();
-  await cronSaveMany(db, schedules, schedules.map((s) => nextFireAfter(s.cron, s.timezone, now)), { in: 'code', service });
+  await cronSaveMany(db, schedules, schedules.map((s) => nextFireAfter(s.cron, s.timezone, now)), { in: 'code', service }).catch(
+    (err: unknown) => {
+      throw translateDbError(err);
+    },
+  );
   const declared = schedules.map((s) => s.name);
   if (undeclared === 'remove') {
     const removed = await cronRemoveUndeclared(db, service, declared);

@@ -87,7 +87,8 @@ export async function dashboardCommand(args: string[], out: (s: string) => void)
     return EXIT_FAILURE;
   }
   const logger = pino({ name: 'sluice-dashboard', level: process.env.SLUICE_LOG_LEVEL ?? 'info' });
-  const sluice = new Sluice({ connectionString: url, poolSize: 4, logger });
+  // Unnamed statements: the dashboard may be pointed at a transaction pooler.
+  const sluice = new Sluice({ connectionString: url, poolSize: 4, poolMode: 'transaction', logger });
   const signal = untilSignal();
   try {
     // Refused before serving: a dashboard on an unmigrated database shows nothing but errors.
