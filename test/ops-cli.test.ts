@@ -1,7 +1,9 @@
 // The operations commands, run as a user runs them: the real `sluice` binary
 // in a child process, checked by exit code and output.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { main } from '../packages/sluice/src/cli/main.js';
+import { Sluice, defineJob } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { sluiceCli, spawnSluiceCli } from './helpers/cli.js';
 import { freePort } from './helpers/port.js';
@@ -221,6 +223,8 @@ describe('sluice queues', () => {
 describe('--json', () => {
   it('every command that prints data takes --json and prints one JSON document', async () => {
     await dead([9301, 9302], 'json-q');
+    // A schedule names a registered job type.
+    await new Sluice({ pool: db.pool, jobs: [defineJob({ name: 'json.job', queue: 'json-q', schema: z.object({}) })] }).registerJobs();
     const { rows } = await q(`SELECT sluice.enqueue('json.job', '{}', queue => 'json-q') AS id`);
     const id = String(rows[0]!.id);
     const runs: string[][] = [
