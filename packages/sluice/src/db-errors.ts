@@ -17,7 +17,7 @@ export function translateDbError(err: unknown): unknown {
     const ids = (e.message.match(/\d+/g) ?? []).map(Number);
     return new JobNotFoundError(ids, 'job to depend on', { cause: err });
   }
-  if (e.code === 'SLQ01') {
+  if (e.code === 'SLQ01' || e.code === 'SLQ02') {
     return new QueueFullError(e.message.match(/queue (\S+) is full/)?.[1] ?? '?', { cause: err });
   }
   if (e.code === 'SLD01') {

@@ -1,5 +1,6 @@
 // Named errors. Messages say which field or id was wrong and why; they never
 // carry payload contents.
+import { UNSTORABLE_CHARS } from './json-text.js';
 
 export class SluiceError extends Error {
   override name = 'SluiceError';
@@ -163,14 +164,17 @@ export class WaitTimeoutError extends SluiceError {
   }
 }
 
-/** The queue is at its maxDepth and its overflow policy is reject: nothing was written. */
+/**
+ * The queue is at its maxDepth: its overflow policy is reject, or block and no
+ * room came within blockTimeoutMs (`waitedMs`), or the batch is larger than
+ * maxDepth. Nothing was written.
+ */
 export class QueueFullError extends SluiceError {
   override name = 'QueueFullError';
-  constructor(
-    readonly queue: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`queue "${queue}" is full`, options);
+  readonly waitedMs: number | undefined;
+  constructor(readonly queue: string, options?: { cause?: unknown; waitedMs?: number }) {
+    super(`queue "${queue}" is full${options?.waitedMs !== undefined ? ` (waited ${options.waitedMs} ms for room)` : ''}`, options);
+    this.waitedMs = options?.waitedMs;
   }
 }
 
@@ -242,11 +246,9 @@ export interface SerializedError {
   stack?: string;
 }
 
-const NOT_STORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
 /** Error text goes into jsonb, which refuses NUL and lone surrogates: those become U+FFFD. */
 function storable(text: string): string {
-  return text.replace(NOT_STORABLE, '\uFFFD');
+  return text.replace(UNSTORABLE_CHARS, '\uFFFD');
 }
 
 export function serializeError(err: unknown): SerializedError {

@@ -1,9 +1,10 @@
 // Cron schedules: the definition, its validation, and the fire times of an
 // expression in its time zone (cron-parser does the calendar arithmetic).
 import { z } from 'zod';
-import { nameSchema, parseOptions } from './config.js';
+import { STORABLE_TEXT_RULE, nameSchema, parseOptions } from './config.js';
 import { ValidationError } from './errors.js';
 import type { AnyJob, JobPayload } from './job.js';
+import { jsonText, unstorable } from './json-text.js';
 import { cronParser } from './optional-deps.js';
 import type { ScheduledJobOptions } from './schema.js';
 import { safeParse } from './zod-schema.js';
@@ -153,6 +154,11 @@ export interface ScheduleDefinition {
 export function schedule<J extends AnyJob | string>(options: ScheduleOptions<J>): ScheduleDefinition {
   const { job, ...rest } = options ?? ({} as ScheduleOptions<J>);
   const o = parseOptions(scheduleSchema, rest, 'schedule');
+  // Checked before the parsers, whose messages would quote the text.
+  for (const field of ['cron', 'timezone'] as const) {
+    const text = o[field];
+    if (typeof text === 'string' && unstorable(text)) throw new ValidationError(`schedule.${field}`, STORABLE_TEXT_RULE);
+  }
   const timezone = checkTimezone('schedule.timezone', o.timezone ?? TIMEZONE_DEFAULT);
   const cron = checkCron('schedule.cron', o.cron, timezone);
   let jobName: string;
@@ -172,6 +178,8 @@ export function schedule<J extends AnyJob | string>(options: ScheduleOptions<J>)
   } else {
     throw new ValidationError('schedule.job', 'expected a job definition or a job name');
   }
+  const fault = jsonText(payload);
+  if (typeof fault !== 'string') throw new ValidationError(['schedule.payload', fault.path].filter(Boolean).join('.'), fault.reason);
   return {
     name: o.name,
     cron,

@@ -193,9 +193,15 @@ export const queues = sluiceSchema.table(
     groupConcurrency: integer('group_concurrency'),
     rateLimitCount: integer('rate_limit_count'),
     rateLimitIntervalMs: integer('rate_limit_interval_ms'),
-    /** The fixed rate-limit window: when it began and how many claims it has used. */
-    rateWindowStartedAt: tstz('rate_window_started_at'),
-    rateWindowUsed: integer('rate_window_used').notNull().default(0),
+    /**
+     * The rate limit's sliding log: claims of the last rate_limit_interval_ms,
+     * merged into at most ~100 entries, each its first and last claim time
+     * (epoch microseconds) and how many jobs it took. See sluice.claim.
+     */
+    rateLogFirstUs: bigint('rate_log_first_us', { mode: 'number' }).array().notNull().default(sql`'{}'`),
+    rateLogLastUs: bigint('rate_log_last_us', { mode: 'number' }).array().notNull().default(sql`'{}'`),
+    rateLogTaken: integer('rate_log_taken').array().notNull().default(sql`'{}'`),
+
     maxDepth: integer('max_depth'),
     overflow: text('overflow').notNull().default('reject'),
     weight: integer('weight').notNull().default(1),
@@ -214,7 +220,7 @@ export const queues = sluiceSchema.table(
   },
   (t) => [
     check('queues_name_check', NAME_CHECK('name')),
-    check('queues_overflow_check', sql`overflow IN ('reject', 'drop_oldest', 'drop_newest')`),
+    check('queues_overflow_check', sql`overflow IN ('reject', 'block', 'drop_oldest', 'drop_newest')`),
     check('queues_weight_check', sql`weight >= 1`),
     check('queues_limits_check', sql`(concurrency IS NULL OR concurrency >= 1) AND (group_concurrency IS NULL OR group_concurrency >= 1) AND (max_depth IS NULL OR max_depth >= 1) AND (aging_after_ms IS NULL OR aging_after_ms >= 1) AND ((rate_limit_count IS NULL) = (rate_limit_interval_ms IS NULL)) AND (rate_limit_count IS NULL OR (rate_limit_count >= 1 AND rate_limit_interval_ms >= 1))`),
   ],

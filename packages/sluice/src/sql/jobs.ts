@@ -36,9 +36,14 @@ export interface EnqueueManyArgs {
   uniqueWindowMs?: number | null;
   /** True when the caller has checked payload sizes itself; else sluice.enqueue_many checks 1 MiB. */
   payloadSizeChecked?: boolean;
+  /** The caller waits for room when the queue is full and blocks: the answer is then null instead of an error. */
+  waitWhenFull?: boolean;
 }
 
-export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise<number[]> {
+/** The new jobs' ids in input order; null when `waitWhenFull` and the queue (overflow block) had no room: nothing written. */
+export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs & { waitWhenFull: true }): Promise<number[] | null>;
+export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise<number[]>;
+export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise<number[] | null> {
   // The ids come back in input order as one comma-separated text rather than
   // a row each (a 1,000-row result costs the client ~0.5 ms of CPU to parse)
   // or a bigint[] (node-postgres's array parser: ~0.35 ms per 1,000).
@@ -47,7 +52,7 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
     // coalesce: array_to_string skips NULLs, and a NULL id (a unique-key
     // duplicate whose live job ended meanwhile) must keep its place (as 0).
     text: `SELECT array_to_string(ARRAY(SELECT coalesce(e.id, 0) FROM sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb,
-             $9::text[], $10::text[], $11::text[], $12::bigint[], $13, $14, $15, $16) AS e(id)), ',') AS ids`,
+             $9::text[], $10::text[], $11::text[], $12::bigint[], $13, $14, $15, $16, $17) AS e(id)), ',') AS ids`,
     values: [
       a.name,
       a.payloadsJson,
@@ -65,10 +70,13 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
       a.batchId ?? null,
       a.uniqueWindowMs ?? null,
       a.payloadSizeChecked ? null : 1_048_576,
+      a.waitWhenFull ?? false,
     ],
   });
   const ids = rows[0]!.ids;
-  return ids === '' ? [] : ids.split(',').map(Number);
+  // Every call sends at least one payload, so no id at all means "full".
+  if (ids === '') return a.waitWhenFull ? null : [];
+  return ids.split(',').map(Number);
 }
 
 /**
