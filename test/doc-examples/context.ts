@@ -60,6 +60,7 @@ export const thumb = byId('wf.thumb');
 export const welcome = byId('wf.welcome');
 export const download = byId('wf.download');
 export const parse = byId('wf.parse');
+export const ingest = byId('wf.ingest');
 
 /** Every job the examples name, for the SQL examples too (they enqueue by name). */
 export const exampleJobs = [sendEmail, resizeImage, buildReport, sendReceipt, trackOrder, chargeCard];
