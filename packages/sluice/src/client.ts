@@ -13,7 +13,7 @@ import { orderFlow, type CheckedSteps, type FlowIds, type FlowStep } from './flo
 import { parsePayload, type AnyJob, type JobId, type JobPayload, type JobResult, type NameOf, type Resolve } from './job.js';
 import { jsonText } from './json-text.js';
 import { toJobRecord, type JobRecord } from './job-record.js';
-import { defaultLogger } from './logger.js';
+import { sluiceLogger } from './logger.js';
 import { MIGRATIONS_FOLDER_DEFAULT, migrate, type MigrateOptions, type MigrateReport } from './migrate.js';
 import { Queues } from './queue-admin.js';
 import { RoomWaiter } from './room-waiter.js';
@@ -78,7 +78,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   private schemaCheck: Promise<void> | null = null;
 
   constructor(options: SluiceOptions<Jobs> = {}) {
-    this.logger = options.logger ?? defaultLogger();
+    this.logger = sluiceLogger(options.logger);
     const { pool, owned } = openPool(options, this.logger);
     this.pool = pool;
     this.ownsPool = owned;

@@ -11,7 +11,7 @@ import { PROMOTE_BATCH_SIZE_DEFAULT, RESCUE_BATCH_SIZE_DEFAULT, WORKER_FORGET_AF
 import { openListenPool, openPool, type OwnedPool } from '../connection.js';
 import { CancelledError, LeaseLostError, ValidationError, WorkerStateError } from '../errors.js';
 import type { Middleware } from '../job.js';
-import { defaultLogger } from '../logger.js';
+import { sluiceLogger } from '../logger.js';
 import { MIGRATIONS_FOLDER_DEFAULT } from '../migrate.js';
 import { MISFIRE_GRACE_MS_DEFAULT } from '../schedule.js';
 import { requireMigrated } from '../schema-version.js';
@@ -85,7 +85,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.options = resolveWorkerOptions(core);
     const ops = parseWorkerOperationsOptions({ metricsPort, alertCheckIntervalMs });
     const o = this.options;
-    this.logger = (options.logger ?? defaultLogger()).child({ workerId: this.id });
+    this.logger = sluiceLogger(options.logger).child({ workerId: this.id });
     this.concurrency = o.concurrency;
     this.queues = o.queues;
     const connection = {
