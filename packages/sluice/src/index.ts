@@ -15,7 +15,7 @@ export type { StopOnSignalsOptions } from './worker/signals.js';
 export { migrate, checkSchema, MIGRATIONS_FOLDER_DEFAULT } from './migrate.js';
 export { SluiceClient, UnpreparedClient } from './connection.js';
 export type { ConnectionOptions } from './connection.js';
-export type { MigrateOptions } from './migrate.js';
+export type { MigrateOptions, MigrateReport } from './migrate.js';
 export type { Executor, Queryable } from './executor.js';
 export * from './errors.js';
 export { sluiceLogger } from './logger.js';
