@@ -78,12 +78,14 @@ describe('an empty database', () => {
     expect(r.code).toBe(4);
   });
 
-  it('dashboard: a signed-in page is a 503 carrying the message', async () => {
+  it('dashboard: every page, the sign-in too, is a 503 carrying the message', async () => {
     const server = await startDashboard({ sluice, auth: { token: TOKEN }, port: 0 });
     try {
       const client = new DashboardClient(server.url);
-      expect((await client.signIn({ token: TOKEN })).status).toBe(303);
-      for (const path of ['/', '/jobs', '/dead']) {
+      const signIn = await client.signIn({ token: TOKEN });
+      expect(signIn.status).toBe(503);
+      expect(await signIn.text()).toContain(NOT_INSTALLED);
+      for (const path of ['/login', '/', '/jobs', '/dead']) {
         const res = await client.get(path);
         expect(res.status).toBe(503);
         expect(await res.text()).toContain(NOT_INSTALLED);

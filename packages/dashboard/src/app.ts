@@ -77,13 +77,14 @@ export function buildDashboard(opts: ResolvedOptions): Hono<DashEnv> {
     }),
   );
   assetRoutes(app);
-  sessionRoutes(app, deps);
-  app.use('*', admit(deps));
-  // Every page reads sluice's tables: an unmigrated database gets one page saying so.
+  // Every page, the sign-in too (sessions are rows), reads sluice's tables: an
+  // unmigrated database gets one page saying so.
   app.use('*', async (_c, next) => {
     await opts.sluice.ready();
     return next();
   });
+  sessionRoutes(app, deps);
+  app.use('*', admit(deps));
   app.use('*', guardPost(deps));
   logoutRoute(app, deps);
   pageRoutes(app, deps);
