@@ -121,9 +121,20 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     await this.schemaCheck;
   }
 
+  /**
+   * The check before a call's first query, on the caller's connection when
+   * it gave one: behind a pooler the transaction may hold the last server
+   * connection, and a check on another one would wait for it forever.
+   */
+  private async checkSchema(tx: Executor | undefined): Promise<void> {
+    if (tx === undefined) return this.ready();
+    await requireMigrated(toQueryable(tx), MIGRATIONS_FOLDER_DEFAULT);
+    this.schemaReady = true;
+  }
+
   /** Writes the defaults of the registered jobs so `sluice.enqueue(...)` in SQL uses them. */
   async registerJobs(options: { tx?: Executor } = {}): Promise<void> {
-    if (!this.schemaReady) await this.ready();
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     await jobTypeUpsertMany(this.db(options?.tx), [...this.jobsByName.values()]);
   }
 
@@ -156,7 +167,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   ): Promise<number[]> {
     const { args, tx, blockTimeoutMs } = buildEnqueueArgs(job, payloads, options, this.maxPayloadBytes, { batchId, many });
     if (payloads.length === 0) return [];
-    if (!this.schemaReady) await this.ready();
+    if (!this.schemaReady) await this.checkSchema(tx);
     const db = this.db(tx);
     const attempt = () => jobEnqueueMany(db, args);
     try {
@@ -188,7 +199,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
       throw new ValidationError('onComplete.payload', 'must be an object');
     }
     const callbackJson = checkedJson('onComplete.payload', callbackPayload);
-    if (!this.schemaReady) await this.ready();
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     return inTransaction(this.pool, options?.tx, async (db) => {
       const { rows } = await db.query<{ id: string }>({
         name: 'sluice_batch_create',
@@ -226,7 +237,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     const prepared = ordered.map((s) => ({ step: s, job: this.resolveJob(s.job) }));
     // Validate every payload before writing anything.
     prepared.forEach(({ step, job }) => buildEnqueueArgs(job, [step.payload], step.options ?? {}, this.maxPayloadBytes, { many: false }));
-    if (!this.schemaReady) await this.ready();
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     return inTransaction(this.pool, options?.tx, async (db) => {
       const ids: Record<string, number> = {};
       for (const { step, job } of prepared) {
@@ -248,7 +259,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     const text = checkedJson('payload', payload);
     const size = Buffer.byteLength(text);
     if (size > this.maxPayloadBytes) throw new ValidationError('payload', `is ${size} bytes, over the ${this.maxPayloadBytes}-byte limit`);
-    if (!this.schemaReady) await this.ready();
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     try {
       return await eventPublish(this.db(options?.tx), topic, text, options?.sequential ?? false);
     } catch (err) {
@@ -270,7 +281,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
 
   /** Where the job is now: live, finished or dead. Throws JobNotFoundError for an unknown id. */
   async getJob(id: number, options: { tx?: Executor } = {}): Promise<JobRecord> {
-    if (!this.schemaReady) await this.ready();
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     const row = await jobGet(this.db(options?.tx), checkId(id));
     if (!row) throw new JobNotFoundError([id]);
     return toJobRecord(row);
@@ -295,7 +306,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
    * late answer is refused. Throws JobNotFoundError when no live job has the id.
    */
   async cancel(id: number, options: { tx?: Executor } = {}): Promise<'waiting' | 'scheduled' | 'available' | 'running'> {
-    if (!this.schemaReady) await this.ready();
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     const state = await jobCancel(this.db(options?.tx), checkId(id));
     if (state === null) throw new JobNotFoundError([id], 'live job');
     return state as 'waiting' | 'scheduled' | 'available' | 'running';
@@ -303,7 +314,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
 
   /** Runs a job now: a dead job is replayed, a job waiting for its retry is made available. */
   async retry(id: number, options: { tx?: Executor } = {}): Promise<void> {
-    if (!this.schemaReady) await this.ready();
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     const db = this.db(options?.tx);
     if (await jobRetryNow(db, checkId(id))) return;
     const job = await jobGet(db, id);
@@ -318,7 +329,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   async replayDead(ids: readonly number[], options: { tx?: Executor } = {}): Promise<number[]> {
     if (!Array.isArray(ids) || ids.length === 0) throw new ValidationError('ids', 'must be a non-empty array of job ids');
     ids.forEach((id) => checkId(id));
-    if (!this.schemaReady) await this.ready();
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     try {
       return await deadReplay(this.db(options?.tx), [...ids]);
     } catch (err) {
