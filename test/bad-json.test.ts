@@ -114,9 +114,10 @@ describe('over HTTP', () => {
       body: '{"payload": {"note": "secret\\ud800"}}',
     });
     expect(res.status).toBe(400);
-    const body = (await res.json()) as { error: { code: string; issues: { path: string }[] } };
-    expect(body.error.code).toBe('invalid_payload');
-    expect(body.error.issues.map((i) => i.path)).toEqual(['note']);
+    // The body is checked whole before the payload is read: the field names the path from the body down.
+    const body = (await res.json()) as { error: { code: string; field: string } };
+    expect(body.error.code).toBe('invalid_request');
+    expect(body.error.field).toBe('body.payload.note');
     expect(JSON.stringify(body)).not.toContain('secret');
     expect(await count(db.pool, 'SELECT count(*) n FROM sluice.jobs')).toBe(before);
   });

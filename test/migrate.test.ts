@@ -81,7 +81,7 @@ describe('migrate', () => {
     const before = await fingerprint(db.pool);
     expect((before as { migrations: unknown[] }).migrations).toHaveLength(journal.entries.length);
 
-    expect(await migrate(db.pool)).toEqual({ migrations: [], functions: [] });
+    expect(await migrate(db.pool)).toEqual({ applied: [], functions: [] });
     await sluice.migrate();
     await Promise.all([migrate(db.pool), migrate(db.pool)]);
 
@@ -150,6 +150,24 @@ describe('migrate', () => {
     const sluice = new Sluice({ pool: fresh.pool });
     const id = await sluice.enqueue(probeJob, { n: 2 });
     expect((await sluice.getJob(id)).state).toBe('available');
+  });
+
+  it('names what it applied, and keeps the history drizzle-orm\'s migrator keeps (either may migrate a database)', async () => {
+    const ours = await emptyDb();
+    const first = await migrate(ours.pool);
+    expect(first.applied).toEqual(journal.entries.map((e) => e.tag));
+    expect(first.functions.length).toBeGreaterThan(0);
+    expect(await migrate(ours.pool)).toEqual({ applied: [], functions: [] });
+
+    const theirs = await emptyDb();
+    const { drizzle } = await import('drizzle-orm/node-postgres');
+    const { migrate: drizzleMigrate } = await import('drizzle-orm/node-postgres/migrator');
+    await drizzleMigrate(drizzle(theirs.pool), { migrationsFolder: MIGRATIONS_FOLDER_DEFAULT, migrationsSchema: 'sluice', migrationsTable: '__migrations' });
+
+    const history = (pool: pg.Pool) => pool.query('SELECT hash, created_at FROM sluice.__migrations ORDER BY id').then((r) => r.rows);
+    expect(await history(ours.pool)).toEqual(await history(theirs.pool));
+    expect((await migrate(theirs.pool)).applied).toEqual([]);
+    await expect(checkSchema(theirs.pool)).resolves.toBeUndefined();
   });
 
   it('refuses a database migrated by a newer sluice and changes nothing', async () => {

@@ -1,4 +1,4 @@
-// docs/roles.sql, applied as printed by `sluice roles`, then a worker run
+// packages/sluice/sql/roles.sql, applied as printed by `sluice roles`, then a worker run
 // under the runtime role: everything a worker does works, DDL does not.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -57,7 +57,7 @@ afterAll(async () => {
   await admin.end();
 });
 
-describe('roles from docs/roles.sql', () => {
+describe('roles from sql/roles.sql', () => {
   it('hands the schema to the owner role; running the script again changes nothing', async () => {
     const { rows } = await db.pool.query(`SELECT DISTINCT pg_get_userbyid(relowner) AS owner FROM pg_class WHERE relnamespace = 'sluice'::regnamespace`);
     expect(rows.map((r) => r.owner)).toEqual([role.owner]);

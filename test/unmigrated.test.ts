@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startDashboard } from '../packages/dashboard/src/index.js';
 import { SchemaNotMigratedError, Sluice, createHttpApi, createWorker, defineJob } from '../packages/sluice/src/index.js';
-import { readJournal } from '../packages/sluice/src/schema-version.js';
+import { migrationJournalRead } from '../packages/sluice/src/migration-files.js';
 import { MIGRATIONS_FOLDER_DEFAULT } from '../packages/sluice/src/migrate.js';
 import { DashboardClient } from './fixtures/dashboard-http.js';
 import { sluiceCli } from './helpers/cli.js';
@@ -14,7 +14,8 @@ import { count, createEmptyDb, createTestDb, type TestDb } from './helpers/db.js
 
 const NOT_INSTALLED = 'schema sluice is not installed: run `sluice migrate`';
 const TOKEN = 'unmigrated-token-0123456789abcdef';
-const NEEDS = readJournal(MIGRATIONS_FOLDER_DEFAULT).length;
+const JOURNAL = migrationJournalRead(MIGRATIONS_FOLDER_DEFAULT).entries;
+const NEEDS = JOURNAL.length;
 const job = defineJob({ name: 'unmigrated.job', queue: 'unmigrated', schema: z.object({ n: z.number() }) });
 
 let empty: TestDb;
@@ -144,17 +145,15 @@ describe('sluice migrate', () => {
       const first = await sluiceCli(['migrate'], { DATABASE_URL: fresh.url });
       expect(first.code).toBe(0);
       const applied = first.stdout.trim().split('\n');
-      expect(applied.filter((l) => l.startsWith('applied migration ')).map((l) => l.slice('applied migration '.length))).toEqual(
-        readJournal(MIGRATIONS_FOLDER_DEFAULT).map((e) => e.tag),
-      );
-      expect(applied.some((l) => l.startsWith('applied function '))).toBe(true);
+      expect(applied.filter((l) => /^applied \d{4}_/.test(l))).toEqual(JOURNAL.map((e) => `applied ${e.tag}`));
+      expect(applied).toContain('applied functions/jobs/claim.sql');
       expect(first.stdout).not.toContain('up to date');
 
       const second = await sluiceCli(['migrate'], { DATABASE_URL: fresh.url });
-      expect(second).toMatchObject({ code: 0, stdout: 'sluice schema is up to date\n' });
+      expect(second).toMatchObject({ code: 0, stdout: 'sluice schema is up to date (nothing to apply)\n' });
       const json = await sluiceCli(['migrate', '--json'], { DATABASE_URL: fresh.url });
       expect(json.code).toBe(0);
-      expect(JSON.parse(json.stdout)).toEqual({ migrations: [], functions: [] });
+      expect(JSON.parse(json.stdout)).toEqual({ applied: [], functions: [] });
 
       // And the entry points that refused before now work.
       const client = new Sluice({ pool: fresh.pool });

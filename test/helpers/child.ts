@@ -10,10 +10,13 @@ export interface Child {
 }
 
 export function spawnFixture(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    env: { ...process.env, SLUICE_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return spawnLines(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, SLUICE_LOG_LEVEL: 'warn', ...env } });
+}
+
+/** Any command, followed line by line on stdout; stderr is kept in `stderr()`. */
+export function spawnLines(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Child & { stderr(): string } {
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
   const lines: string[] = [];
   const waiters: { match: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -26,12 +29,13 @@ export function spawnFixture(script: string, args: string[], env: NodeJS.Process
       }
     }
   });
-  child.stderr!.on('data', () => {});
+  child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     process: child,
     lines,
     exited,
+    stderr: () => stderr,
     waitForLine(match, timeoutMs = 30_000) {
       const seen = lines.map((l) => l.match(match)).find(Boolean);
       if (seen) return Promise.resolve(seen);

@@ -14,7 +14,7 @@ import { parsePayload, type AnyJob, type JobId, type JobPayload, type JobResult,
 import { jsonText } from './json-text.js';
 import { toJobRecord, type JobRecord } from './job-record.js';
 import { sluiceLogger } from './logger.js';
-import { MIGRATIONS_FOLDER_DEFAULT, migrate, type MigrateOptions, type MigrateReport } from './migrate.js';
+import { MIGRATIONS_FOLDER_DEFAULT, migrate, type MigrateOptions, type MigrateResult } from './migrate.js';
 import { Queues } from './queue-admin.js';
 import { RoomWaiter } from './room-waiter.js';
 import { requireMigrated } from './schema-version.js';
@@ -97,10 +97,10 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   }
 
   /** Applies sluice's migrations; see migrate(). */
-  async migrate(options?: MigrateOptions): Promise<MigrateReport> {
-    const report = await migrate(this.pool, options);
+  async migrate(options?: MigrateOptions): Promise<MigrateResult> {
+    const result = await migrate(this.pool, options);
     this.schemaCheck = null;
-    return report;
+    return result;
   }
 
   /**

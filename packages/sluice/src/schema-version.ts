@@ -2,21 +2,10 @@
 // this sluice ships. Every entry point (client, worker, CLI, dashboard, HTTP
 // API) checks it before its first query, so an unmigrated or half-migrated
 // database gives one error that says what to do, not "relation does not exist".
-import { readFileSync } from 'node:fs';
 import { SchemaNotMigratedError } from './errors.js';
 import type { Queryable } from './executor.js';
+import { migrationJournalRead } from './migration-files.js';
 import { migrationsState } from './sql/migrations.js';
-
-export interface JournalEntry {
-  tag: string;
-  when: number;
-}
-
-/** The numbered migrations in `folder`, oldest first. */
-export function readJournal(folder: string): JournalEntry[] {
-  const journal = JSON.parse(readFileSync(`${folder}/meta/_journal.json`, 'utf8')) as { entries: JournalEntry[] };
-  return [...journal.entries].sort((a, b) => a.when - b.when);
-}
 
 /**
  * Throws SchemaNotMigratedError when the database lacks migrations this
@@ -24,7 +13,7 @@ export function readJournal(folder: string): JournalEntry[] {
  * rolling deploy) is accepted: that is `migrate()`'s business to refuse.
  */
 export async function requireMigrated(db: Queryable, folder: string): Promise<void> {
-  const journal = readJournal(folder);
+  const journal = migrationJournalRead(folder).entries;
   const state = await migrationsState(db);
   const needs = journal.length;
   if (state.appliedAt === null) throw new SchemaNotMigratedError(null, needs);

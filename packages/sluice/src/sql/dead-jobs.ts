@@ -1,6 +1,6 @@
 // Runtime SQL for the dead-letter queue.
 import type { Queryable } from '../executor.js';
-import type { JobErrorEntry } from '../schema.js';
+import type { JobErrorEntry } from '../job-record.js';
 
 /** Puts dead jobs back in their queues; all ids must exist (see sluice.dead_replay). */
 export async function deadReplay(db: Queryable, ids: number[]): Promise<number[]> {

@@ -1,7 +1,7 @@
 // Runtime SQL for live jobs. Named statements are prepared once per
 // connection by node-postgres.
 import type { Queryable } from '../executor.js';
-import type { JobErrorEntry } from '../schema.js';
+import type { JobErrorEntry } from '../job-record.js';
 
 export interface ClaimedJobRow {
   id: string;
