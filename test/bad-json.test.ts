@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { main } from '../packages/sluice/src/cli/main.js';
-import { PayloadValidationError, Sluice, ValidationError, createHttpApi, createWorker, defineJob } from '../packages/sluice/src/index.js';
+import { createHttpApi } from '../packages/sluice/src/http/index.js';
+import { PayloadValidationError, Sluice, ValidationError, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { rejections, validation } from './helpers/rejects.js';

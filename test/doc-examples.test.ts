@@ -37,7 +37,13 @@ describe('TypeScript examples', () => {
         extends: '../../tsconfig.base.json',
         compilerOptions: {
           noEmit: true,
-          paths: { sluice: ['../../packages/sluice/src/index.ts'], '@sluice/dashboard': ['../../packages/dashboard/src/index.ts'] },
+          // Each entry point of the packages as the workspace resolves it (their exports point at src/).
+          paths: Object.fromEntries(
+            (['sluice', 'dashboard'] as const).flatMap((dir) => {
+              const pkg = JSON.parse(readFileSync(`${ROOT}packages/${dir}/package.json`, 'utf8')) as { name: string; exports: Record<string, string> };
+              return Object.entries(pkg.exports).map(([sub, target]) => [`${pkg.name}${sub.slice(1)}`, [`../../packages/${dir}/${target}`]]);
+            }),
+          ),
         },
         files: [...modules.keys(), '../../test/doc-examples/context.ts'],
       }),

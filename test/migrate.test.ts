@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  MIGRATIONS_FOLDER_DEFAULT,
   MigrationError,
   SchemaNotMigratedError,
   SchemaTooNewError,
@@ -16,6 +15,7 @@ import {
   defineJob,
   migrate,
 } from '../packages/sluice/src/index.js';
+import { MIGRATIONS_FOLDER_DEFAULT } from '../packages/sluice/src/migrate.js';
 import { z } from 'zod';
 import { count, createEmptyDb, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 

@@ -1,8 +1,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Sluice, createWorker, defineJob, runMaintenance } from '../packages/sluice/src/index.js';
-import { deadPurge, doctorChecks, historyPartitions } from '../packages/sluice/src/sql/maintenance.js';
+import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
+import { deadPurge, runMaintenance } from '../packages/sluice/src/admin.js';
+import { doctorChecks } from '../packages/sluice/src/sql/maintenance.js';
 import { sluiceCli } from './helpers/cli.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
@@ -43,7 +44,7 @@ describe('retention', () => {
     expect(report.ran).toBe(true);
     expect(report.partitionsCreated).toBe(1);
     expect(report.partitionsDropped).toEqual([]);
-    const names = (await historyPartitions(db.pool)).map((p) => p.partition);
+    const names = (await db.pool.query<{ partition: string }>(`SELECT partition FROM sluice.history_partitions()`)).rows.map((p) => p.partition);
     expect(names).toContain(ahead);
     expect(names).toContain(partName(old));
 
@@ -52,7 +53,7 @@ describe('retention', () => {
     expect(report.partitionsDropped).toEqual([partName(old)]);
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE id = 1`)).toBe(0);
     // Yesterday's and today's partitions are within retention.
-    const after = (await historyPartitions(db.pool)).map((p) => p.partition);
+    const after = (await db.pool.query<{ partition: string }>(`SELECT partition FROM sluice.history_partitions()`)).rows.map((p) => p.partition);
     expect(after).toContain(partName(utcDay(0)));
     expect(after).not.toContain(partName(old));
   });

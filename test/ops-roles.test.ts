@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { z } from 'zod';
 import { main } from '../packages/sluice/src/cli/main.js';
-import { Sluice, createWorker, defineJob, migrate, queueStatsAll, runMaintenance } from '../packages/sluice/src/index.js';
+import { queueStatsAll, runMaintenance } from '../packages/sluice/src/admin.js';
+import { Sluice, createWorker, defineJob, migrate } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 const sfx = randomBytes(3).toString('hex');

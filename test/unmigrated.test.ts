@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startDashboard } from '../packages/dashboard/src/index.js';
-import { SchemaNotMigratedError, Sluice, createHttpApi, createWorker, defineJob } from '../packages/sluice/src/index.js';
+import { SchemaNotMigratedError, Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
+import { createHttpApi } from '../packages/sluice/src/http/index.js';
 import { migrationJournalRead } from '../packages/sluice/src/migration-files.js';
 import { MIGRATIONS_FOLDER_DEFAULT } from '../packages/sluice/src/migrate.js';
 import { DashboardClient } from './fixtures/dashboard-http.js';

@@ -219,7 +219,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       const background = this.services.filter((s) => s !== this.heartbeat);
       await Promise.all([this.fetcher.stop(), this.notifier?.stop(), this.operations.stop(), ...background.map((s) => s.stop())]);
       const unstarted = this.buffer.splice(0);
-      await this.release(unstarted.map((r) => ({ id: Number(r.id), attempt: r.attempt, lease: r.lease })));
+      await this.release(unstarted);
       await this.waitForRunning(this.options.shutdownTimeoutMs);
       const unfinished = [...this.running.values()];
       for (const job of unfinished) {
@@ -270,7 +270,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   }
 
   private heldIds(): number[] {
-    return [...this.running.keys(), ...this.buffer.map((r) => Number(r.id))];
+    return [...this.running.keys(), ...this.buffer.map((r) => r.id)];
   }
 
   private room(): number {
@@ -293,7 +293,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
 
   /** Drops a job this process holds: out of the buffer, or its run aborted and its answer void. */
   private drop(id: number, reason: (attempt: number) => Error): RunningEntry | undefined {
-    const buffered = this.buffer.findIndex((r) => Number(r.id) === id);
+    const buffered = this.buffer.findIndex((r) => r.id === id);
     if (buffered >= 0) this.buffer.splice(buffered, 1);
     const running = this.running.get(id);
     if (!running) return undefined;
@@ -311,7 +311,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private async cancelNoticed(payload: string): Promise<void> {
     if (!/^[1-9][0-9]{0,15}$/.test(payload)) return;
     const id = Number(payload);
-    const claim = this.running.get(id) ?? this.buffer.find((r) => Number(r.id) === id);
+    const claim = this.running.get(id) ?? this.buffer.find((r) => r.id === id);
     if (!claim) return;
     const { attempt, lease } = claim;
     let holds: boolean;
@@ -327,7 +327,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       this.logger.debug({ jobId: id, attempt }, 'cancel notice ignored: the job still holds its claim');
       return;
     }
-    const current = this.running.get(id) ?? this.buffer.find((r) => Number(r.id) === id);
+    const current = this.running.get(id) ?? this.buffer.find((r) => r.id === id);
     if (current?.attempt !== attempt || current.lease !== lease) return;
     const running = this.drop(id, () => new CancelledError(id));
     if (running) this.logger.info({ jobId: id, attempt: running.attempt }, 'running job cancelled');
@@ -337,7 +337,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     if (this.running.size > 0 || this.buffer.length > 0) {
       const buffered = new Set(this.buffer.map((r) => r.id));
       for (const row of rows) {
-        if (buffered.has(row.id) || this.running.has(Number(row.id))) this.supersede(Number(row.id));
+        if (buffered.has(row.id) || this.running.has(row.id)) this.supersede(row.id);
       }
     }
     this.buffer.push(...rows);
@@ -371,7 +371,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   }
 
   private startJob(row: ClaimedJobRow): void {
-    const id = Number(row.id);
+    const { id } = row;
     const entry: RunningEntry = {
       id,
       attempt: row.attempt,
