@@ -12,7 +12,9 @@ import { openListenPool, openPool, type OwnedPool } from '../connection.js';
 import { CancelledError, LeaseLostError, ValidationError, WorkerStateError } from '../errors.js';
 import type { Middleware } from '../job.js';
 import { sluiceLogger } from '../logger.js';
+import { MIGRATIONS_FOLDER_DEFAULT } from '../migrate.js';
 import { MISFIRE_GRACE_MS_DEFAULT } from '../schedule.js';
+import { requireMigrated } from '../schema-version.js';
 import { Ager } from '../services/ager.js';
 import { Promoter } from '../services/promoter.js';
 import { Rescuer } from '../services/rescuer.js';
@@ -175,6 +177,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       // A worker started while its database restarts comes up by itself.
       await retryUntilReachable(
         async () => {
+          await requireMigrated(this.pool, MIGRATIONS_FOLDER_DEFAULT);
           await declareJobs(this.pool, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
           await workerRegister(this.pool, {
             id: this.id,
@@ -185,7 +188,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
             concurrency: this.concurrency,
             version: SLUICE_VERSION,
           });
-          await declareSchedules(this.pool, o.schedules, o.undeclaredSchedules, this.logger);
+          await declareSchedules(this.pool, o.schedules, o.service, o.undeclaredSchedules, this.logger);
         },
         { timeoutMs: o.startTimeoutMs, stopped: this.stopping.signal, logger: this.logger },
       );
