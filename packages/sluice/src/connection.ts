@@ -1,7 +1,7 @@
 // The pool sluice opens when the caller gives a connection string instead of a pool.
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { POOL_SIZE_DEFAULT } from './config.js';
+import { POOL_IDLE_TIMEOUT_MS_DEFAULT, POOL_SIZE_DEFAULT } from './config.js';
 import { ValidationError } from './errors.js';
 
 export interface ConnectionOptions {
@@ -69,6 +69,7 @@ export function openPool(options: ConnectionOptions, logger: Logger): OwnedPool 
   const pool = new pg.Pool({
     connectionString,
     max: options.poolSize ?? POOL_SIZE_DEFAULT,
+    idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS_DEFAULT,
     Client: options.poolMode === 'transaction' ? UnpreparedClient : SluiceClient,
   });
   // An idle client that loses its server emits on the pool; without a

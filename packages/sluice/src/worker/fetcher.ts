@@ -3,6 +3,14 @@
 // empty claim until something new is announced. Free room is shared across
 // the worker's queues by weight; the share of a queue without work goes to
 // the queues that have some.
+//
+// The poll is the fallback for jobs that become claimable without a
+// notification (rows inserted by plain SQL, a rate-limit window reopening, a
+// notification lost on a connection that died silently). While the LISTEN
+// connection is up, each claim that finds nothing doubles the wait before the
+// next poll, up to IDLE_POLL_MAX_MS; a notification or a claim that finds
+// work brings it back to pollIntervalMs. Without LISTEN it stays at
+// pollIntervalMs.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import { Service } from '../services/service.js';
@@ -12,6 +20,8 @@ import { WeightedAllocator } from './allocate.js';
 
 /** How often queue weights are re-read, so `sluice queues set --weight` takes effect. */
 const WEIGHTS_REFRESH_MS = 10_000;
+/** Longest wait between polls of an idle worker whose LISTEN connection is up. */
+export const IDLE_POLL_MAX_MS = 30_000;
 
 export interface FetcherOptions {
   queues: string[];
@@ -32,6 +42,9 @@ export class Fetcher extends Service {
   private drained = false;
   private readonly allocator: WeightedAllocator;
   private weightsReadAt = 0;
+  private idlePollMs: number;
+  /** Whether notifications are arriving; set by the worker. */
+  listening: () => boolean = () => false;
 
   constructor(
     private readonly db: Queryable,
@@ -40,11 +53,13 @@ export class Fetcher extends Service {
   ) {
     super('fetcher', logger);
     this.allocator = new WeightedAllocator(options.queues.map(() => 1));
+    this.idlePollMs = options.pollIntervalMs;
   }
 
   /** New jobs were announced on one of our queues. */
   notified(): void {
     this.drained = false;
+    this.idlePollMs = this.options.pollIntervalMs;
     this.wake();
   }
 
@@ -72,8 +87,18 @@ export class Fetcher extends Service {
       total += claimed.rows.length;
     }
     this.drained = total < room;
+    if (total === 0) return this.backOff();
+    this.idlePollMs = this.options.pollIntervalMs;
     if (this.drained) return this.options.pollIntervalMs;
     return this.options.bufferedCount() > this.options.lowWater ? this.options.pollIntervalMs : 0;
+  }
+
+  /** The wait after a claim that found nothing: growing while notifications arrive. */
+  private backOff(): number {
+    if (!this.listening()) return this.options.pollIntervalMs;
+    const waitMs = this.idlePollMs;
+    this.idlePollMs = Math.min(this.idlePollMs * 2, Math.max(IDLE_POLL_MAX_MS, this.options.pollIntervalMs));
+    return waitMs;
   }
 
   private async claim(shares: number[]): Promise<{ rows: ClaimedJobRow[]; shares: number[]; counts: number[] }> {
