@@ -1,12 +1,2 @@
--- Any change to a schedule (from a worker, the CLI or plain SQL) wakes the
--- schedulers so they recompute how long to sleep. One notification per
--- statement, never per row.
-CREATE FUNCTION sluice.cron_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_notify('sluice_cron', '');
-  RETURN NULL;
-END $$;
---> statement-breakpoint
-CREATE TRIGGER cron_schedules_changed
-AFTER INSERT OR UPDATE OR DELETE ON sluice.cron_schedules
-FOR EACH STATEMENT EXECUTE FUNCTION sluice.cron_changed();
+-- The schedule-change trigger and its function (once created here) live in
+-- drizzle/functions/cron-schedules/changed.sql.

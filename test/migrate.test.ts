@@ -2,11 +2,10 @@
 // database migrated by a newer sluice; checkSchema() tells an unmigrated
 // database apart from a current one.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   MIGRATIONS_FOLDER_DEFAULT,
   MigrationError,
@@ -17,7 +16,7 @@ import {
   migrate,
 } from '../packages/sluice/src/index.js';
 import { z } from 'zod';
-import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { count, createEmptyDb, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MIGRATE_SCRIPT = fileURLToPath(new URL('./fixtures/migrate-process.ts', import.meta.url));
@@ -41,27 +40,10 @@ async function testDb(): Promise<TestDb> {
   return db;
 }
 
-/** An empty database, not cloned from the migrated template. */
-async function emptyDb(): Promise<{ url: string; pool: pg.Pool }> {
-  const adminUrl = inject('adminUrl');
-  const name = `sluice_m_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  const url = u.toString();
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
-  pool.on('error', () => {});
-  cleanups.push(async () => {
-    await pool.end();
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await c.end();
-  });
-  return { url, pool };
+async function emptyDb(): Promise<TestDb> {
+  const db = await createEmptyDb();
+  cleanups.push(() => db.drop());
+  return db;
 }
 
 /**

@@ -16,6 +16,24 @@ function withDatabase(url: string, db: string): string {
   return u.toString();
 }
 
+function testDatabase(adminUrl: string, name: string): TestDb {
+  const url = withDatabase(adminUrl, name);
+  const pool = new pg.Pool({ connectionString: url, max: 8 });
+  pool.on('error', () => {});
+  return {
+    url,
+    name,
+    pool,
+    async drop() {
+      await pool.end();
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
 export async function createTestDb(): Promise<TestDb> {
   const adminUrl = inject('adminUrl');
   const template = inject('templateDb');
@@ -34,21 +52,18 @@ export async function createTestDb(): Promise<TestDb> {
     }
   }
   await admin.end();
-  const url = withDatabase(adminUrl, name);
-  const pool = new pg.Pool({ connectionString: url, max: 8 });
-  pool.on('error', () => {});
-  return {
-    url,
-    name,
-    pool,
-    async drop() {
-      await pool.end();
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  return testDatabase(adminUrl, name);
+}
+
+/** An empty database, not cloned from the migrated template. */
+export async function createEmptyDb(): Promise<TestDb> {
+  const adminUrl = inject('adminUrl');
+  const name = `sluice_e_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  return testDatabase(adminUrl, name);
 }
 
 /** Polls a condition until it holds or the deadline passes; returns the last value. */

@@ -1,10 +1,12 @@
-// Applies drizzle/ (drizzle-kit output plus the custom SQL migrations) under
-// an advisory lock, and refuses a database migrated by a newer sluice.
+// Applies drizzle/ under an advisory lock: the numbered migrations (table
+// changes, drizzle-kit output) and then drizzle/functions (every SQL function
+// and view in its current form). Refuses a database migrated by a newer sluice.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { withClient } from './connection.js';
 import { MigrationError, SchemaTooNewError } from './errors.js';
+import { applyFunctionFiles, readFunctionFiles, type FunctionFile } from './migrate-functions.js';
 
 // The published package carries drizzle/ beside dist/ (copied at pack time);
 // in the repository it sits at the root, beside packages/.
@@ -43,14 +45,15 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Prom
   const folder = options.migrationsFolder ?? MIGRATIONS_FOLDER_DEFAULT;
   const known = latestKnownMigrationAt(folder);
   try {
-    await withClient(pool, (client) => migrateLocked(client, folder, known));
+    const functionFiles = readFunctionFiles(`${folder}/functions`);
+    await withClient(pool, (client) => migrateLocked(client, folder, known, functionFiles));
   } catch (err) {
     if (err instanceof SchemaTooNewError) throw err;
     throw new MigrationError(`migration failed: ${(err as Error).message}`, { cause: err });
   }
 }
 
-async function migrateLocked(client: pg.PoolClient, folder: string, known: number): Promise<void> {
+async function migrateLocked(client: pg.PoolClient, folder: string, known: number, functionFiles: FunctionFile[]): Promise<void> {
   await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
   try {
     const applied = await latestAppliedMigrationAt(client);
@@ -65,6 +68,7 @@ async function migrateLocked(client: pg.PoolClient, folder: string, known: numbe
       migrationsSchema: 'sluice',
       migrationsTable: MIGRATIONS_TABLE,
     });
+    await applyFunctionFiles(client, functionFiles);
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
   }

@@ -1,5 +1,5 @@
 // Runtime SQL for alerts: thresholds live on sluice.queues, the evaluation
-// is sluice.queue_alerts (drizzle/0006_operations.sql).
+// is sluice.queue_alerts (drizzle/functions/queues/alerts.sql).
 import type { Queryable } from '../executor.js';
 
 export type AlertKind = 'depth' | 'wait' | 'error_rate' | 'no_worker';

@@ -1,5 +1,5 @@
 // Runtime SQL for retention and health: history partitions, pruning, the
-// dead-letter purge and the doctor's checks (drizzle/0006_operations.sql).
+// dead-letter purge and the doctor's checks (drizzle/functions/history/, dead-jobs/, maintenance/).
 import type { Queryable } from '../executor.js';
 
 export interface HistoryPartition {

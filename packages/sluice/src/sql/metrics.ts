@@ -1,6 +1,6 @@
 // Runtime SQL for metrics and inspection: depth (estimated on big tables),
 // throughput, latency and workers, as read by `sluice stats`, Prometheus and
-// the HTTP API. Views and functions live in drizzle/0006_operations.sql.
+// the HTTP API. Views and functions live in drizzle/functions/ (queues/, metrics/, workers/).
 import type { Queryable } from '../executor.js';
 import type { WorkerRow } from './workers.js';
 

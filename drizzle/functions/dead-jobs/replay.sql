@@ -1,0 +1,42 @@
+-- Puts dead jobs back in their queues with a fresh attempt budget, under their
+-- own ids. All ids must exist, or nothing is replayed. Returns the ids.
+--
+-- Guarantees: all or nothing; a replayed job whose unique key a live job has
+-- taken since still runs, without the key.
+-- Lease: none. Locks: the row locks of the DELETE from dead_jobs.
+CREATE OR REPLACE FUNCTION sluice.dead_replay(ids bigint[])
+RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  missing bigint[];
+  q text;
+BEGIN
+  SELECT array_agg(x) INTO missing
+  FROM (SELECT DISTINCT unnest(ids) AS x) w
+  WHERE NOT EXISTS (SELECT 1 FROM sluice.dead_jobs d WHERE d.id = w.x);
+  IF missing IS NOT NULL THEN
+    RAISE EXCEPTION 'sluice.dead_replay: no dead job with id %', array_to_string(missing, ', ')
+      USING ERRCODE = 'P0002';
+  END IF;
+  RETURN QUERY
+  WITH d AS (
+    DELETE FROM sluice.dead_jobs WHERE dead_jobs.id = ANY(ids) RETURNING *
+  ), ins AS (
+    INSERT INTO sluice.jobs (
+      id, queue, name, payload, priority, run_at, attempt, max_attempts, backoff_kind, backoff_base_ms,
+      backoff_factor, backoff_max_ms, backoff_jitter, timeout_ms, state, unique_key, group_key, batch_id, tags,
+      errors, created_at)
+    SELECT d.id, d.queue, d.name, d.payload, d.priority, now(), 0, d.max_attempts, d.backoff_kind,
+      d.backoff_base_ms, d.backoff_factor, d.backoff_max_ms, d.backoff_jitter, d.timeout_ms, 'available',
+      -- A live job may have taken the unique key since: the replay still runs, without the key.
+      CASE WHEN EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.queue = d.queue AND j.unique_key = d.unique_key)
+           THEN NULL ELSE d.unique_key END,
+      d.group_key, NULL, d.tags, d.errors, d.created_at
+    FROM d
+    RETURNING jobs.id
+  )
+  SELECT ins.id FROM ins;
+  FOR q IN SELECT DISTINCT j.queue FROM sluice.jobs j WHERE j.id = ANY(ids) LOOP
+    PERFORM pg_notify('sluice_jobs', q);
+  END LOOP;
+END $$;

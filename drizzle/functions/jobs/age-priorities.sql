@@ -1,0 +1,25 @@
+-- Priority aging: in queues with aging_after_ms, an available job that has
+-- waited a full period gains one priority step (up to critical, 20) and its
+-- run_at moves one period later: it then ranks like a job of the higher
+-- priority enqueued that much later, so low jobs are never starved. At most
+-- batch_size jobs per call; returns how many.
+--
+-- Lease: none.
+-- Locks: FOR UPDATE SKIP LOCKED on the aged rows.
+CREATE OR REPLACE FUNCTION sluice.age_priorities(batch_size integer DEFAULT 1000)
+RETURNS integer LANGUAGE sql AS $$
+  WITH aged AS (
+    UPDATE sluice.jobs j SET priority = j.priority + 1,
+      run_at = j.run_at + q.aging_after_ms * interval '1 millisecond'
+    FROM sluice.queues q
+    WHERE q.name = j.queue AND q.aging_after_ms IS NOT NULL
+      AND j.id IN (
+        SELECT a.id FROM sluice.jobs a JOIN sluice.queues aq ON aq.name = a.queue
+        WHERE aq.aging_after_ms IS NOT NULL AND a.state = 'available' AND a.priority < 20
+          AND a.run_at <= now() - aq.aging_after_ms * interval '1 millisecond'
+        LIMIT batch_size
+        FOR UPDATE OF a SKIP LOCKED)
+    RETURNING 1
+  )
+  SELECT count(*)::integer FROM aged
+$$;

@@ -1,0 +1,37 @@
+-- Cancels live jobs, whatever their state: they move to job_history as
+-- cancelled (a running one with a CancelledError entry), what waits on them
+-- follows (jobs/after-finish.sql), and running ones are told on sluice_cancel
+-- so their handler's signal fires. Returns the ids cancelled.
+--
+-- Guarantees: a job already finished is left alone; once cancelled, the worker
+-- still running it can no longer complete or fail it (its row is gone).
+-- Lease: none; cancellation overrides any claim.
+-- Locks: FOR UPDATE on the jobs rows, in id order (no deadlock between two
+-- cancellations of overlapping sets).
+CREATE OR REPLACE FUNCTION sluice.cancel_many(ids bigint[], reason text DEFAULT 'cancelled')
+RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+DECLARE
+  running_ids bigint[];
+  done_ids bigint[];
+  done_queues text[];
+  bids bigint[];
+  nids bigint[];
+  errs jsonb[];
+BEGIN
+  SELECT array_agg(j.id) FILTER (WHERE j.state = 'running'),
+         array_agg(CASE WHEN j.state = 'running' THEN jsonb_build_object('attempt', j.attempt, 'at', now(),
+           'kind', 'cancelled', 'name', 'CancelledError', 'message', reason) END ORDER BY j.id)
+    INTO running_ids, errs
+  FROM (SELECT * FROM sluice.jobs WHERE jobs.id = ANY(ids) ORDER BY jobs.id FOR UPDATE) j;
+  SELECT array_agg(m.id), array_agg(m.queue), array_agg(m.batch_id), array_agg(m.id) FILTER (WHERE m.notify)
+    INTO done_ids, done_queues, bids, nids
+  FROM sluice.move_to_history(
+    ARRAY(SELECT j.id FROM sluice.jobs j WHERE j.id = ANY(ids) ORDER BY j.id), 'cancelled', NULL, errs) m;
+  IF done_ids IS NULL THEN
+    RETURN;
+  END IF;
+  PERFORM pg_notify('sluice_cancel', x::text) FROM unnest(running_ids) x WHERE x IS NOT NULL;
+  PERFORM sluice.metrics_add(x.queue, cancelled => count(*)) FROM unnest(done_queues) AS x(queue) GROUP BY x.queue;
+  PERFORM sluice.after_finish('cancelled', done_ids, bids, nids);
+  RETURN QUERY SELECT unnest(done_ids);
+END $$;

@@ -1,0 +1,142 @@
+-- Claims up to limits[i] available jobs of each queue_names[i] for worker_id:
+-- each claimed row becomes running with attempt + 1, locked_by = worker_id,
+-- locked_until = now() + lease_ms and attempted_at = now(), and comes back with
+-- its lease token (sluice.lease_token(attempted_at), leases/token.sql), which
+-- every later write of that run presents with the attempt and the worker id.
+--
+-- Guarantees: a job goes to one claimer at a time, highest priority first, then
+-- oldest run_at, then lowest id; paused queues give nothing; queues with
+-- concurrency, group_concurrency or a rate limit never hand out more than their
+-- limit, and groups take turns. The picked ids go to the UPDATE as an array,
+-- so it reads each row by primary key whatever plan the function caches.
+-- Lease: none checked; this is where the lease starts.
+-- Locks: FOR UPDATE SKIP LOCKED on the picked jobs rows (claimers never wait on
+-- each other); on a queue with limits, FOR UPDATE on its sluice.queues row, so
+-- that queue's claimers take turns and see each other's counts.
+CREATE OR REPLACE FUNCTION sluice.claim(queue_names text[], limits integer[], worker_id text, lease_ms integer)
+RETURNS TABLE (id bigint, name text, queue text, payload jsonb, priority smallint, attempt integer,
+  max_attempts integer, timeout_ms integer, created_at timestamptz, run_at timestamptz, lease bigint)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  i integer;
+  q text;
+  want integer;
+  cfg sluice.queues%ROWTYPE;
+  running integer;
+  chosen bigint[];
+  taken integer;
+BEGIN
+  -- Claims commit without waiting for the WAL flush, like acknowledgements.
+  -- A claim lost in a crash leaves the job as it was (available, the
+  -- previous attempt number), and a new claim after the restart may reuse
+  -- that attempt number, even in the same worker; the first run's answers
+  -- are still refused, since every write is fenced by the claim's lease
+  -- (its time) as well. Queues with limits commit their claims synchronously
+  -- (below): a lost claim would have let them run over their limit.
+  PERFORM set_config('synchronous_commit', 'off', true);
+  FOR i IN 1..coalesce(cardinality(queue_names), 0) LOOP
+    q := queue_names[i];
+    want := limits[i];
+    CONTINUE WHEN want IS NULL OR want <= 0;
+    SELECT * INTO cfg FROM sluice.queues x WHERE x.name = q;
+    CONTINUE WHEN NOT FOUND OR cfg.paused;
+
+    IF cfg.concurrency IS NULL AND cfg.group_concurrency IS NULL AND cfg.rate_limit_count IS NULL THEN
+      RETURN QUERY
+      UPDATE sluice.jobs j
+      SET state = 'running', attempt = j.attempt + 1, locked_by = worker_id,
+          locked_until = now() + lease_ms * interval '1 millisecond', attempted_at = now()
+      WHERE j.id = ANY(ARRAY(
+        SELECT p.id FROM sluice.jobs p
+        WHERE p.state = 'available' AND p.queue = q
+        ORDER BY p.priority DESC, p.run_at, p.id
+        LIMIT want
+        FOR UPDATE SKIP LOCKED))
+      RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
+                j.created_at, j.run_at, sluice.lease_token(j.attempted_at);
+      CONTINUE;
+    END IF;
+
+    PERFORM set_config('synchronous_commit', 'on', true);
+    SELECT * INTO cfg FROM sluice.queues x WHERE x.name = q FOR UPDATE;
+    IF cfg.concurrency IS NOT NULL THEN
+      SELECT count(*) INTO running FROM sluice.jobs j WHERE j.queue = q AND j.state = 'running';
+      want := least(want, cfg.concurrency - running);
+    END IF;
+    IF cfg.rate_limit_count IS NOT NULL THEN
+      IF cfg.rate_window_started_at IS NULL
+         OR cfg.rate_window_started_at + cfg.rate_limit_interval_ms * interval '1 millisecond' <= now() THEN
+        UPDATE sluice.queues x SET rate_window_started_at = now(), rate_window_used = 0 WHERE x.name = q;
+        cfg.rate_window_used := 0;
+      END IF;
+      want := least(want, cfg.rate_limit_count - cfg.rate_window_used);
+    END IF;
+    CONTINUE WHEN want <= 0;
+
+    IF cfg.group_concurrency IS NULL THEN
+      SELECT array_agg(p.id) INTO chosen FROM (
+        SELECT j.id FROM sluice.jobs j WHERE j.state = 'available' AND j.queue = q
+        ORDER BY j.priority DESC, j.run_at, j.id LIMIT want FOR UPDATE SKIP LOCKED) p;
+    ELSE
+      -- Fair round-robin across groups: every group's first job ranks before
+      -- any group's second, so a tenant with 100k jobs and one with 10 take
+      -- turns. Each group takes no more than its free group slots.
+      WITH RECURSIVE groups AS (
+        (SELECT j.group_key FROM sluice.jobs j
+         WHERE j.queue = q AND j.state = 'available' AND j.group_key IS NOT NULL
+         ORDER BY j.group_key LIMIT 1)
+        UNION ALL
+        SELECT (SELECT j.group_key FROM sluice.jobs j
+                WHERE j.queue = q AND j.state = 'available' AND j.group_key > g.group_key
+                ORDER BY j.group_key LIMIT 1)
+        FROM groups g WHERE g.group_key IS NOT NULL
+      ), busy AS (
+        SELECT j.group_key, count(*) AS n FROM sluice.jobs j
+        WHERE j.queue = q AND j.state = 'running' AND j.group_key IS NOT NULL GROUP BY j.group_key
+      ), candidates AS (
+        SELECT c.id, c.priority, c.run_at,
+          row_number() OVER (PARTITION BY g.group_key ORDER BY c.priority DESC, c.run_at, c.id) AS rn,
+          coalesce(b.n, 0) AS busy_n
+        FROM groups g
+        LEFT JOIN busy b ON b.group_key = g.group_key
+        CROSS JOIN LATERAL (
+          SELECT j.id, j.priority, j.run_at FROM sluice.jobs j
+          WHERE j.queue = q AND j.state = 'available' AND j.group_key = g.group_key
+          ORDER BY j.priority DESC, j.run_at, j.id
+          LIMIT cfg.group_concurrency
+        ) c
+        WHERE g.group_key IS NOT NULL
+      ), eligible AS (
+        -- A group's next job ranks after the jobs it already runs, so groups
+        -- with fewer running go first.
+        SELECT c.id, c.priority, c.run_at, c.busy_n + c.rn AS rn FROM candidates c WHERE c.rn <= cfg.group_concurrency - c.busy_n
+        UNION ALL
+        -- Jobs without a group key are not group-limited.
+        SELECT u.id, u.priority, u.run_at, row_number() OVER (ORDER BY u.priority DESC, u.run_at, u.id)
+        FROM (SELECT j.id, j.priority, j.run_at FROM sluice.jobs j
+              WHERE j.queue = q AND j.state = 'available' AND j.group_key IS NULL
+              ORDER BY j.priority DESC, j.run_at, j.id LIMIT want) u
+      )
+      SELECT array_agg(p.id) INTO chosen FROM (
+        SELECT j.id FROM sluice.jobs j
+        JOIN (SELECT e.id FROM eligible e ORDER BY e.rn, e.priority DESC, e.run_at, e.id LIMIT want) c
+          ON c.id = j.id
+        WHERE j.state = 'available'
+        FOR UPDATE OF j SKIP LOCKED) p;
+    END IF;
+    CONTINUE WHEN chosen IS NULL;
+
+    RETURN QUERY
+    UPDATE sluice.jobs j
+    SET state = 'running', attempt = j.attempt + 1, locked_by = worker_id,
+        locked_until = now() + lease_ms * interval '1 millisecond', attempted_at = now()
+    WHERE j.id = ANY(chosen)
+    RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
+              j.created_at, j.run_at, sluice.lease_token(j.attempted_at);
+    GET DIAGNOSTICS taken = ROW_COUNT;
+    IF cfg.rate_limit_count IS NOT NULL THEN
+      UPDATE sluice.queues x SET rate_window_used = x.rate_window_used + taken WHERE x.name = q;
+    END IF;
+  END LOOP;
+END $$;

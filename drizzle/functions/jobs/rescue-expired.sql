@@ -1,0 +1,58 @@
+-- Rescues jobs whose worker stopped heartbeating: running jobs whose lease
+-- (locked_until) passed go back to available with a WorkerLostError in their
+-- errors, or to the dead jobs (reason 'crashed') when that was their last
+-- attempt; the crash counts as a failed attempt in the metrics. At most
+-- batch_size jobs, the longest-expired first. Returns (id, 'rescued' | 'dead').
+--
+-- Guarantees: run_at is kept, so a rescued job goes back to the front of its
+-- priority; the run that lost the job can no longer complete or fail it: the
+-- job is no longer running under its claim, and the fence in
+-- jobs/complete.sql and jobs/fail.sql refuses its answers.
+-- Lease: locked_until < now() (the time lease), not the lease token.
+-- Locks: FOR UPDATE SKIP LOCKED on the expired rows, so rescuers never wait on
+-- each other or on a completion in flight.
+CREATE OR REPLACE FUNCTION sluice.rescue_expired(batch_size integer DEFAULT 1000)
+RETURNS TABLE (id bigint, outcome text) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  dead_ids bigint[];
+  dead_errors jsonb[];
+  back_ids bigint[];
+  back_errors jsonb[];
+  q text;
+BEGIN
+  WITH expired AS (
+    SELECT j.id, j.queue, j.attempt >= j.max_attempts AS to_dead,
+      jsonb_build_object('attempt', j.attempt, 'at', now(), 'kind', 'crash', 'name', 'WorkerLostError',
+        'message', format('worker %s stopped heartbeating during this attempt', j.locked_by)) AS error
+    FROM sluice.jobs j
+    WHERE j.state = 'running' AND j.locked_until < now()
+    ORDER BY j.locked_until
+    LIMIT batch_size
+    FOR UPDATE SKIP LOCKED
+  ), counted AS (
+    SELECT sluice.metrics_add(e.queue, failed => count(*), retried => count(*) FILTER (WHERE NOT e.to_dead))
+    FROM expired e GROUP BY e.queue
+  )
+  SELECT array_agg(e.id) FILTER (WHERE e.to_dead), array_agg(e.error) FILTER (WHERE e.to_dead),
+         array_agg(e.id) FILTER (WHERE NOT e.to_dead), array_agg(e.error) FILTER (WHERE NOT e.to_dead)
+    INTO dead_ids, dead_errors, back_ids, back_errors
+  FROM expired e WHERE (SELECT count(*) FROM counted) >= 0;
+
+  IF dead_ids IS NOT NULL THEN
+    RETURN QUERY SELECT d.id, 'dead'::text
+    FROM sluice.move_to_dead(dead_ids, dead_errors, array_fill('crashed'::text, ARRAY[cardinality(dead_ids)])) d;
+  END IF;
+  IF back_ids IS NOT NULL THEN
+    -- run_at is kept, so a rescued job goes back to the front of its priority.
+    RETURN QUERY
+    UPDATE sluice.jobs j SET state = 'available', locked_by = NULL, locked_until = NULL,
+      errors = j.errors || jsonb_build_array(b.error)
+    FROM unnest(back_ids, back_errors) AS b(id, error)
+    WHERE j.id = ANY(back_ids) AND j.id = b.id
+    RETURNING j.id, 'rescued'::text;
+    FOR q IN SELECT DISTINCT j.queue FROM sluice.jobs j WHERE j.id = ANY(back_ids) LOOP
+      PERFORM pg_notify('sluice_jobs', q);
+    END LOOP;
+  END IF;
+END $$;
