@@ -5,7 +5,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { MAX_PAYLOAD_BYTES_DEFAULT, checkName } from './config.js';
-import { openListenPool, openPool, type ConnectionOptions, type OwnedPool } from './connection.js';
+import { openListenPool, openPool, openReadPool, type ConnectionOptions, type OwnedPool } from './connection.js';
 import { translateDbError } from './db-errors.js';
 import { buildEnqueueArgs, type EnqueueManyOptions, type EnqueueOptions } from './enqueue-options.js';
 import { JobNotFoundError, UnknownJobError, ValidationError } from './errors.js';
@@ -55,6 +55,9 @@ type AnyJob = JobDefinition<z.ZodType>;
 
 export class Sluice {
   readonly pool: pg.Pool;
+  /** For reads that may trail the primary (stats, lists, metrics): the replica of readConnectionString, else `pool`. */
+  readonly readPool: pg.Pool;
+  private readonly ownsReadPool: boolean;
   readonly logger: Logger;
   /** Cron schedules: add, list, enable, disable, remove, runNow. */
   readonly schedules: Schedules;
@@ -71,13 +74,16 @@ export class Sluice {
     const { pool, owned } = openPool(options, this.logger);
     this.pool = pool;
     this.ownsPool = owned;
+    const read = openReadPool(options, pool, this.logger);
+    this.readPool = read.pool;
+    this.ownsReadPool = read.owned;
     this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES_DEFAULT;
     if (!Number.isInteger(this.maxPayloadBytes) || this.maxPayloadBytes < 1) {
       throw new ValidationError('maxPayloadBytes', 'must be a positive integer');
     }
     for (const job of options.jobs ?? []) this.jobsByName.set(job.name, job);
     this.schedules = new Schedules(this.pool);
-    this.queues = new Queues(this.pool);
+    this.queues = new Queues(this.pool, this.readPool);
     this.listenPool = openListenPool(options, this.pool, this.logger);
     this.waiter = new FinishWaiter(this.pool, this.listenPool?.pool ?? null, this.logger);
   }
@@ -272,6 +278,7 @@ export class Sluice {
     await this.waiter.close();
     if (this.ownsPool) await this.pool.end();
     if (this.listenPool?.owned) await this.listenPool.pool.end();
+    if (this.ownsReadPool) await this.readPool.end();
   }
 
   private db(tx: Executor | undefined): Queryable {

@@ -37,8 +37,8 @@ export {
   PRUNE_BATCH_SIZE_DEFAULT,
 } from './services/maintenance.js';
 export type { MaintenanceOptions, MaintenanceReport } from './services/maintenance.js';
-export { queueStatsAll, jobDepth, queueLatency, workerStatus } from './sql/metrics.js';
-export type { QueueStats, JobDepthRow, QueueLatencyRow, WorkerStatusRow } from './sql/metrics.js';
+export { queueStatsAll, jobDepth, queueLatency, workerStatus, replicaLag } from './sql/metrics.js';
+export type { QueueStats, JobDepthRow, QueueLatencyRow, WorkerStatusRow, ReplicaLag } from './sql/metrics.js';
 export { alertListActive } from './sql/alerts.js';
 export type { ActiveAlert, AlertKind } from './sql/alerts.js';
 export { jobList } from './sql/job-list.js';

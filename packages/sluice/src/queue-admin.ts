@@ -28,7 +28,11 @@ function toRow(s: QueueSettings): QueueSettingsRow {
 }
 
 export class Queues {
-  constructor(private readonly db: Queryable) {}
+  constructor(
+    private readonly db: Queryable,
+    /** Where stats are read: a replica when one is configured. */
+    private readonly readDb: Queryable = db,
+  ) {}
 
   /** Changes only the settings given; null removes a limit. Creates the queue if needed. */
   async configure(name: string, settings: QueueSettings, options: { tx?: Executor } = {}): Promise<void> {
@@ -48,6 +52,6 @@ export class Queues {
   }
 
   stats(): Promise<QueueStatsRow[]> {
-    return queueStats(this.db);
+    return queueStats(this.readDb);
   }
 }

@@ -2,7 +2,7 @@
 // wait, throughput, error rate) and the charts. The part inside #live is
 // also served alone, for the browser to swap in on each refresh.
 import { html } from 'hono/html';
-import type { ActiveAlert, QueueStats } from 'sluice';
+import type { ActiveAlert, QueueStats, ReplicaLag } from 'sluice';
 import type { ChartRange, MetricsBucket } from '../sql/metrics.js';
 import { errorRateChart, throughputChart } from './chart.js';
 import { duration, num, pct, query, utc, type Html } from './format.js';
@@ -15,6 +15,8 @@ export interface OverviewData {
   series: MetricsBucket[];
   range: ChartRange;
   queue: string | null;
+  /** Set when the pages read from a replica. */
+  replica: ReplicaLag | null;
 }
 
 const sum = (qs: QueueStats[], f: (q: QueueStats) => number) => qs.reduce((a, q) => a + f(q), 0);
@@ -40,6 +42,7 @@ export function overviewLive(ctx: PageContext, d: OverviewData): Html {
   ${card('dead', num(sum(q, (x) => x.dead)), `${base}/dlq`)}
   ${card('completed / s (5 min)', sum(q, (x) => x.completedPerS5m).toFixed(1))}
   ${card('workers alive', num(d.workersAlive), `${base}/workers`)}
+  ${d.replica ? card('read replica lag', duration(d.replica.lagSeconds * 1000)) : ''}
 </section>
 <section>
 <h2>Queues</h2>

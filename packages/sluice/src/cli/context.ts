@@ -1,9 +1,10 @@
-// What every database command shares: a Sluice on its own small pool, closed afterwards.
+// What every database command shares: a Sluice on its own small pool, closed
+// afterwards; with a read replica URL, what only reads goes there.
 import { pino } from 'pino';
 import { Sluice } from '../client.js';
 
-export async function withSluice<T>(url: string, fn: (sluice: Sluice) => Promise<T>): Promise<T> {
-  const sluice = new Sluice({ connectionString: url, poolSize: 2, logger: pino({ level: 'silent' }) });
+export async function withSluice<T>(url: string, fn: (sluice: Sluice) => Promise<T>, readUrl?: string): Promise<T> {
+  const sluice = new Sluice({ connectionString: url, readConnectionString: readUrl, poolSize: 2, logger: pino({ level: 'silent' }) });
   try {
     return await fn(sluice);
   } finally {

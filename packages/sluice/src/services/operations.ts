@@ -39,7 +39,9 @@ export class WorkerOperations {
   private detach: (() => void) | null = null;
 
   constructor(
-    private readonly pool: pg.Pool,
+    pool: pg.Pool,
+    /** Where /metrics reads: a replica when one is configured. */
+    private readonly readPool: pg.Pool,
     private readonly worker: ObservedWorker,
     private readonly options: WorkerOperationsOptions & { workerDeadAfterMs: number; onAlert: (e: AlertEvent) => void },
     private readonly logger: Logger,
@@ -58,7 +60,7 @@ export class WorkerOperations {
       const { Registry, collectDefaultMetrics } = promClient();
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
-      const db = new DatabaseMetrics(this.pool, { registry, workerDeadAfterMs: this.options.workerDeadAfterMs });
+      const db = new DatabaseMetrics(this.readPool, { registry, workerDeadAfterMs: this.options.workerDeadAfterMs });
       this.detach = observeWorker(this.worker, registry);
       this.server = await startMetricsServer({
         port: this.options.metricsPort,

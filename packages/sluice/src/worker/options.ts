@@ -93,7 +93,7 @@ export interface ResolvedWorkerOptions {
 
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
   const {
-    handlers, logger: _logger, pool: _pool, connectionString: _cs, poolSize: _ps, poolMode: _pm, listenConnectionString: _lcs,
+    handlers, logger: _logger, pool: _pool, connectionString: _cs, poolSize: _ps, poolMode: _pm, listenConnectionString: _lcs, readConnectionString: _rcs, readPool: _rp,
     schedules, undeclaredSchedules, runScheduler, middleware, subscriptions, ...rest
   } = options ?? ({} as WorkerOptions);
   const opts = parseOptions(workerOptionsSchema, rest, 'createWorker');

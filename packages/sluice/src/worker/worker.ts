@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { openListenPool, openPool, type OwnedPool } from '../connection.js';
+import { openListenPool, openPool, openReadPool, type OwnedPool } from '../connection.js';
 import { CancelledError, LeaseLostError, ValidationError, WorkerStateError } from '../errors.js';
 import type { Middleware } from '../job.js';
 import { defaultLogger } from '../logger.js';
@@ -70,6 +70,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   /** Null without a direct connection to hold the lock on: then every worker runs the duties. */
   private readonly leadership: Leadership | null;
   private readonly listenPool: OwnedPool | null;
+  /** Where the /metrics server reads: a replica when one is configured. */
+  private readonly readPool: OwnedPool;
   private readonly operations: WorkerOperations;
   private readonly runEnv: RunJobEnv;
   private overMemory = false;
@@ -90,6 +92,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       poolSize: options.poolSize,
       poolMode: options.poolMode,
       listenConnectionString: options.listenConnectionString,
+      readConnectionString: options.readConnectionString,
+      readPool: options.readPool,
     };
     const opened = openPool(connection, this.logger);
     this.pool = opened.pool;
@@ -102,8 +106,10 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       maxResultBytes: o.maxResultBytes,
       middleware: o.middleware,
     };
+    this.readPool = openReadPool(connection, this.pool, this.logger);
     this.operations = new WorkerOperations(
       this.pool,
+      this.readPool.pool,
       this,
       { ...ops, workerDeadAfterMs: o.workerDeadAfterMs, onAlert: (event) => this.emit('alert', event) },
       this.logger,
@@ -238,6 +244,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       this.state = 'stopped';
       if (this.ownsPool) await this.pool.end().catch(() => {});
       if (this.listenPool?.owned) await this.listenPool.pool.end().catch(() => {});
+      if (this.readPool.owned) await this.readPool.pool.end().catch(() => {});
       this.logger.info('worker stopped');
       this.emit('stopped');
     }

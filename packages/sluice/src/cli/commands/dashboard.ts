@@ -3,11 +3,12 @@
 import { pino } from 'pino';
 import { Sluice } from '../../client.js';
 import { HTTP_TOKEN_MIN_LENGTH } from '../../http/index.js';
-import { EXIT_FAILURE, EXIT_OK, UsageError, databaseUrl, parse } from '../usage.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, databaseUrl, parse, readDatabaseUrl } from '../usage.js';
 import { str, untilSignal } from './args.js';
 
 export const dashboardHelp = `sluice dashboard [--port N] [--host H] (--token T | --user U --password P | --insecure-local)
                  [--read-only] [--payloads show|hide] [--stack-traces show|hide] [--base-path /p] [--database-url URL]
+                 [--read-database-url URL]
 
 Serves the web dashboard (the @sluice/dashboard package): queues, jobs, dead letters, cron, workers.
 It refuses to start without a way to sign in:
@@ -18,10 +19,14 @@ It refuses to start without a way to sign in:
   --read-only         show no action and refuse every one; payloads and stack traces are hidden
                       unless --payloads show / --stack-traces show
   --port N            default 4000; --host H default 127.0.0.1 (put TLS in front before exposing it)
+  --read-database-url URL
+                      pages read from this replica (default: SLUICE_READ_DATABASE_URL); actions
+                      still write to --database-url; the overview shows the replica's lag
 Run it under the read-only database role (see \`sluice roles\`) together with --read-only.`;
 
 const OPTIONS = {
   'database-url': { type: 'string' },
+  'read-database-url': { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
   token: { type: 'string' },
@@ -87,7 +92,7 @@ export async function dashboardCommand(args: string[], out: (s: string) => void)
     return EXIT_FAILURE;
   }
   const logger = pino({ name: 'sluice-dashboard', level: process.env.SLUICE_LOG_LEVEL ?? 'info' });
-  const sluice = new Sluice({ connectionString: url, poolSize: 4, logger });
+  const sluice = new Sluice({ connectionString: url, readConnectionString: readDatabaseUrl(str(values, 'read-database-url')), poolSize: 4, logger });
   const signal = untilSignal();
   try {
     const server = await mod.startDashboard({
