@@ -7,7 +7,7 @@
 // as root, the servers run as the `postgres` OS user.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -116,15 +116,25 @@ export async function startReplica(adminUrl: string): Promise<Replica | string> 
       throw new Error(`server on port ${port} did not start: ${log}`, { cause: err });
     }
   };
-  const stop = async () => {
-    for (const s of servers.reverse()) {
-      if (s.exitCode !== null) continue;
-      const exited = new Promise((res) => s.once('exit', res));
-      // runuser passes SIGINT on: a fast shutdown.
-      s.kill('SIGINT');
-      await Promise.race([exited, new Promise((res) => setTimeout(res, 15_000))]);
-      if (s.exitCode === null) s.kill('SIGKILL');
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
     }
+  };
+  const stop = async () => {
+    // runuser does not pass signals on: stop each postmaster by the pid it wrote (SIGINT: fast shutdown).
+    for (const data of [join(dir, 'replica'), join(dir, 'primary')]) {
+      const pid = Number((await readFile(join(data, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
+      if (!pid || !alive(pid)) continue;
+      process.kill(pid, 'SIGINT');
+      const deadline = Date.now() + 15_000;
+      while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    for (const s of servers) if (s.exitCode === null) s.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
   };
 
