@@ -2,15 +2,18 @@
 // in worker processes of its own at its default options. Progress goes to
 // stderr, the report to stdout and to results/<date>-production.md.
 //
-//   pnpm bench:production [--only idle] [--systems sluice,graphile,pgboss] [--processes 1,8] [--seconds 40]
+//   pnpm bench:production [--only idle,vacuum] [--systems sluice,graphile,pgboss]
+//     idle:   [--processes 1,8] [--seconds 40]
+//     vacuum: [--rates 1000] [--vacuum-seconds 90]
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { idle, type IdleResult } from './production/idle.js';
+import { vacuumHeldBack, type VacuumResult, type WindowLatency } from './production/vacuum.js';
 import type { SystemKey } from './systems/types.js';
 
 const SYSTEMS: SystemKey[] = ['sluice', 'graphile', 'pgboss'];
-const SCENARIOS = ['idle'] as const;
+const SCENARIOS = ['idle', 'vacuum'] as const;
 
 const { values } = parseArgs({
   options: {
@@ -18,6 +21,8 @@ const { values } = parseArgs({
     systems: { type: 'string' },
     processes: { type: 'string' },
     seconds: { type: 'string' },
+    rates: { type: 'string' },
+    'vacuum-seconds': { type: 'string' },
   },
 });
 const only = (values.only?.split(',') ?? [...SCENARIOS]) as (typeof SCENARIOS)[number][];
@@ -27,6 +32,9 @@ for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`--only: unkno
 const processCounts = (values.processes ?? '1,8').split(',').map(Number);
 const seconds = Number(values.seconds ?? 40);
 if (seconds < 30) throw new Error('--seconds: at least 30');
+const rates = (values.rates ?? '1000').split(',').map(Number);
+const vacuumSeconds = Number(values['vacuum-seconds'] ?? 90);
+if (!(vacuumSeconds >= 30)) throw new Error('--vacuum-seconds: at least 30');
 
 const lines: string[] = [];
 const out = (s: string) => {
@@ -49,7 +57,7 @@ if (only.includes('idle')) {
     }
   }
   out('');
-  out(`## Idle cost (${seconds} s window after 15 s settling, empty database, default options)`);
+  out(`## Idle cost (${seconds} s window after 45 s settling, empty database, default options)`);
   out('');
   out('| system | processes | tx/s | tx/s per process | connections (avg / max) | connections per process |');
   out('|---|---:|---:|---:|---:|---:|');
@@ -70,8 +78,28 @@ if (only.includes('idle')) {
     }
   }
 }
+if (only.includes('vacuum')) {
+  const results: VacuumResult[] = [];
+  for (const rate of rates) {
+    for (const system of systems) {
+      process.stderr.write(`vacuum ${system} ${rate}/s ... `);
+      const r = await vacuumHeldBack(system, rate, vacuumSeconds);
+      process.stderr.write(`last 15 s p99 ${r.last.p99Ms} ms, ${r.left} left (load ${load()})\n`);
+      results.push(r);
+    }
+  }
+  const ms = (w: WindowLatency) => (w.p50Ms === null ? 'none started' : `${w.p50Ms} / ${w.p99Ms} ms (${w.started})`);
+  out('');
+  out(`## Vacuum held back (REPEATABLE READ snapshot open from the start; ${vacuumSeconds} s at a fixed rate; one worker process, default options)`);
+  out('');
+  out('| system | rate/s | offered | first 15 s p50 / p99 (started) | last 15 s p50 / p99 (started) | left at the end | dead tuples |');
+  out('|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    out(`| ${r.system} | ${r.rate} | ${r.offered} | ${ms(r.first)} | ${ms(r.last)} | ${r.left} | ${r.deadTuples} |`);
+  }
+}
 out('');
 out(`Load average at end: ${load()}.`);
-const file = new URL(`../results/${new Date().toISOString().slice(0, 10)}-production.md`, import.meta.url);
+const file = new URL(`../results/${new Date().toISOString().slice(0, 16).replace(':', '')}-production-${only.join('-')}.md`, import.meta.url);
 await writeFile(file, `${lines.join('\n')}\n`);
 process.stderr.write(`written: ${file.pathname}\n`);

@@ -8,8 +8,11 @@ import type { SystemKey } from '../systems/types.js';
 import { connections, dropProductionDatabase, freshProductionDatabase, productionDbName, transactions } from './database.js';
 import { startWorkers, stopWorkers } from './spawn-workers.js';
 
-/** Start-up work (migrations, declarations, first polls) and the statistics' flush delay (up to 10 s) settle first. */
-const SETTLE_MS = 15_000;
+/**
+ * Start-up work (declarations, first polls, back-offs growing to their
+ * steady idle state) and the statistics' flush delay (up to 10 s) settle first.
+ */
+const SETTLE_MS = 45_000;
 
 export interface IdleResult {
   system: SystemKey;

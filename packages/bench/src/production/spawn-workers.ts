@@ -15,8 +15,8 @@ export interface WorkerProcess {
   lines: string[];
 }
 
-function start(system: SystemKey, url: string, mode: string, options?: Record<string, unknown>): WorkerProcess {
-  const args = ['--import', TSX_LOADER, SCRIPT, system, url, mode, ...(options ? [JSON.stringify(options)] : [])];
+function start(system: SystemKey, url: string, mode: string, extra: string[] = []): WorkerProcess {
+  const args = ['--import', TSX_LOADER, SCRIPT, system, url, mode, ...extra];
   const child = spawn(nodeFor(system), args, {
     env: { ...process.env, SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -39,7 +39,7 @@ export async function installIn(system: SystemKey, url: string): Promise<void> {
 }
 
 export async function startWorkers(system: SystemKey, url: string, n: number, options?: Record<string, unknown>): Promise<WorkerProcess[]> {
-  const procs = Array.from({ length: n }, () => start(system, url, 'run', options));
+  const procs = Array.from({ length: n }, () => start(system, url, 'run', options ? [JSON.stringify(options)] : []));
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (!procs.every((p) => p.lines.includes('READY'))) {
     const dead = procs.find((p) => p.child.exitCode !== null);
@@ -48,6 +48,26 @@ export async function startWorkers(system: SystemKey, url: string, n: number, op
     await new Promise((r) => setTimeout(r, 100));
   }
   return procs;
+}
+
+/** Enqueues one job per call at `rate` a second for `seconds`, from a process of the system's Node; resolves with the count. */
+export async function produce(system: SystemKey, url: string, rate: number, seconds: number): Promise<number> {
+  const p = start(system, url, 'produce', [String(rate), String(seconds)]);
+  const code = await exited(p.child);
+  const line = p.lines.find((l) => l.startsWith('PRODUCED '));
+  if (code !== 0 || !line) throw new Error(`${system} producer exited with ${code}`);
+  return Number(line.split(' ')[1]);
+}
+
+/** Asks a worker process to write what it recorded, and waits until it has. */
+export async function dumpRecord(p: WorkerProcess): Promise<void> {
+  const before = p.lines.filter((l) => l === 'DUMPED').length;
+  p.child.kill('SIGUSR2');
+  const deadline = Date.now() + 60_000;
+  while (p.lines.filter((l) => l === 'DUMPED').length === before) {
+    if (Date.now() > deadline) throw new Error('worker did not write its record');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export async function stopWorkers(procs: WorkerProcess[]): Promise<void> {

@@ -62,11 +62,11 @@ export class Leadership {
   /** The heartbeat, on the LISTEN session; a follower's also bids for the lock. */
   async beat(b: Beat): Promise<void> {
     if (this.leader || this.stopped) {
-      const rows = await this.notifier.onSession(...workerHeartbeatOnSession(b.workerId, b.leaseMs, b.heldIds));
+      const rows = await this.onSession(...workerHeartbeatOnSession(b.workerId, b.leaseMs, b.heldIds));
       if (rows === null) await workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds);
       return;
     }
-    const rows = await this.notifier.onSession<{ leader: boolean; deposed: boolean | null }>(
+    const rows = await this.onSession<{ leader: boolean; deposed: boolean | null }>(
       ...workerHeartbeatTryLead(b, LEADER_LOCK_KEY, this.deadAfterMs),
     );
     // Disconnected: beat on the pool and bid again once the session is back.
@@ -83,6 +83,16 @@ export class Leadership {
       for (const duty of this.duties) duty.start();
     });
     this.onChange(true);
+  }
+
+  /** Null when the session is down, or went down under the statement (the beat then goes on the pool). */
+  private async onSession<R extends { [column: string]: unknown }>(text: string, values: unknown[]): Promise<R[] | null> {
+    try {
+      return await this.notifier.onSession<R>(text, values);
+    } catch (err) {
+      if (this.notifier.connected) throw err;
+      return null;
+    }
   }
 
   /** The LISTEN session ended: the lock went with it. */
