@@ -92,10 +92,10 @@ if (only.includes('vacuum')) {
   out('');
   out(`## Vacuum held back (REPEATABLE READ snapshot open from the start; ${vacuumSeconds} s at a fixed rate; one worker process, default options)`);
   out('');
-  out('| system | rate/s | offered | first 15 s p50 / p99 (started) | last 15 s p50 / p99 (started) | left at the end | dead tuples |');
+  out('| system | rate/s | offered (in s) | first 15 s p50 / p99 (started) | last 15 s p50 / p99 (started) | left at the end | dead tuples |');
   out('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
-    out(`| ${r.system} | ${r.rate} | ${r.offered} | ${ms(r.first)} | ${ms(r.last)} | ${r.left} | ${r.deadTuples} |`);
+    out(`| ${r.system} | ${r.rate} | ${r.offered} (${r.offerTookS}) | ${ms(r.first)} | ${ms(r.last)} | ${r.left} | ${r.deadTuples} |`);
   }
 }
 out('');

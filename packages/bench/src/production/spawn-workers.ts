@@ -50,13 +50,18 @@ export async function startWorkers(system: SystemKey, url: string, n: number, op
   return procs;
 }
 
-/** Enqueues one job per call at `rate` a second for `seconds`, from a process of the system's Node; resolves with the count. */
-export async function produce(system: SystemKey, url: string, rate: number, seconds: number): Promise<number> {
+/**
+ * Enqueues one job per call at `rate` a second for `seconds`, from a process
+ * of the system's Node; resolves with the count and the seconds until the
+ * last call returned (longer than `seconds` when the producer fell behind).
+ */
+export async function produce(system: SystemKey, url: string, rate: number, seconds: number): Promise<{ offered: number; tookS: number }> {
   const p = start(system, url, 'produce', [String(rate), String(seconds)]);
   const code = await exited(p.child);
   const line = p.lines.find((l) => l.startsWith('PRODUCED '));
   if (code !== 0 || !line) throw new Error(`${system} producer exited with ${code}`);
-  return Number(line.split(' ')[1]);
+  const [, offered, tookS] = line.split(' ');
+  return { offered: Number(offered), tookS: Number(tookS) };
 }
 
 /** Asks a worker process to write what it recorded, and waits until it has. */

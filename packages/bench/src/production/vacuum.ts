@@ -28,6 +28,8 @@ export interface VacuumResult {
   rate: number;
   seconds: number;
   offered: number;
+  /** Seconds until the producer's last call returned. */
+  offerTookS: number;
   first: WindowLatency;
   last: WindowLatency;
   left: number;
@@ -52,8 +54,9 @@ export async function vacuumHeldBack(system: SystemKey, rate: number, seconds: n
     // The snapshot is taken by the first statement and held until the end.
     await holder.query('SELECT count(*) FROM pg_class');
     const startedAt = Date.now();
-    const offered = await produce(system, url, rate, seconds);
-    const endedAt = Date.now();
+    const { offered, tookS } = await produce(system, url, rate, seconds);
+    // The windows follow the planned offer; a job offered late by a slow producer still counts in its slot.
+    const endedAt = startedAt + seconds * 1000;
     const left = (await reader.query<{ n: number }>(REMAINING_SQL[system])).rows[0]!.n;
     await reader.query('SELECT pg_stat_clear_snapshot()');
     const dead = await reader.query<{ n: string }>(
@@ -67,6 +70,7 @@ export async function vacuumHeldBack(system: SystemKey, rate: number, seconds: n
       rate,
       seconds,
       offered,
+      offerTookS: tookS,
       first: window(enqueuedAt, latencyMs, startedAt, startedAt + WINDOW_MS),
       last: window(enqueuedAt, latencyMs, endedAt - WINDOW_MS, endedAt),
       left,

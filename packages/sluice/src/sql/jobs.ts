@@ -15,6 +15,15 @@ export interface ClaimedJobRow {
   created_at: Date;
   /** This claim's lease token (its time in epoch microseconds): every later write presents it. */
   lease: number;
+  /** run_at in epoch microseconds: with priority and id, where the next claim of its queue may resume. */
+  run_at_us: number;
+}
+
+/** Where a queue's next claim resumes (see sluice.claim); null: from the front. */
+export interface ClaimResume {
+  priority: number;
+  runAtUs: number;
+  id: number;
 }
 
 export interface EnqueueManyArgs {
@@ -79,24 +88,35 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
  */
 export async function jobClaim(
   db: Queryable,
-  a: { queues: string[]; limits: number[]; workerId: string; leaseMs: number },
+  a: { queues: string[]; limits: number[]; workerId: string; leaseMs: number; resume?: (ClaimResume | null)[] },
 ): Promise<ClaimedJobRow[]> {
+  const resume = a.resume?.some(Boolean) ? a.resume : null;
   // UPDATE ... RETURNING keeps no order: the outer ORDER BY restores the
   // claim's, so jobs start highest priority first and FIFO within a
   // priority. created_at comes as epoch milliseconds: a number is far
   // cheaper to print and parse than a timestamp, thousands of times a second.
-  const { rows } = await db.query<ClaimedJobRow & { created_ms: number; lease_us: string }>({
+  const { rows } = await db.query<ClaimedJobRow & { created_ms: number; lease_us: string; run_at_us_text: string }>({
     name: 'sluice_job_claim',
     text: `SELECT c.id, c.name, c.queue, c.payload, c.priority, c.attempt, c.max_attempts, c.timeout_ms,
-                  (extract(epoch FROM c.created_at) * 1000)::float8 AS created_ms, c.lease AS lease_us
-           FROM sluice.claim($1::text[], $2::integer[], $3, $4) c
+                  (extract(epoch FROM c.created_at) * 1000)::float8 AS created_ms, c.lease AS lease_us,
+                  (extract(epoch FROM c.run_at) * 1000000)::bigint AS run_at_us_text
+           FROM sluice.claim($1::text[], $2::integer[], $3, $4, $5::smallint[], $6::bigint[], $7::bigint[]) c
            ORDER BY c.priority DESC, c.run_at, c.id`,
-    values: [a.queues, a.limits, a.workerId, a.leaseMs],
+    values: [
+      a.queues,
+      a.limits,
+      a.workerId,
+      a.leaseMs,
+      resume && resume.map((r) => r?.priority ?? null),
+      resume && resume.map((r) => r?.runAtUs ?? null),
+      resume && resume.map((r) => r?.id ?? null),
+    ],
   });
   for (const r of rows) {
     r.created_at = new Date(r.created_ms);
     // Epoch microseconds stay below 2^53 until the year 2255.
     r.lease = Number(r.lease_us);
+    r.run_at_us = Number(r.run_at_us_text);
   }
   return rows;
 }
@@ -170,7 +190,7 @@ export async function jobReleaseMany(
           AND j.locked_by = $3 AND sluice.lease_holds(j.attempted_at, i.lease)
         RETURNING j.queue
       ), notified AS (
-        SELECT pg_notify('sluice_jobs', queue) FROM (SELECT DISTINCT queue FROM released) q
+        SELECT pg_notify('sluice_jobs', queue), pg_notify('sluice_rewind', queue) FROM (SELECT DISTINCT queue FROM released) q
       )
       SELECT (SELECT count(*) FROM released) AS n, (SELECT count(*) FROM notified) AS queues`,
     values: [a.ids, a.attempts, a.workerId, a.leases],

@@ -8,6 +8,8 @@ export const JOBS_CHANNEL = 'sluice_jobs';
 export const SCHEDULED_CHANNEL = 'sluice_scheduled';
 export const CANCEL_CHANNEL = 'sluice_cancel';
 export const CRON_CHANNEL = 'sluice_cron';
+/** Jobs became available behind where claims resume (see sluice.claim): payload the queue. */
+export const REWIND_CHANNEL = 'sluice_rewind';
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;

@@ -25,7 +25,7 @@ import { createDuties } from './duties.js';
 import { Fetcher } from './fetcher.js';
 import { Heartbeat } from './heartbeat.js';
 import { LEADER_CHANNEL, Leadership } from './leadership.js';
-import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, SCHEDULED_CHANNEL } from './notifier.js';
+import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, REWIND_CHANNEL, SCHEDULED_CHANNEL } from './notifier.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions as CoreWorkerOptions } from './options.js';
 import { JobAbort } from './job-abort.js';
 import { runJob, type RunJobEnv, type RunningJob } from './run-job.js';
@@ -140,16 +140,23 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.scheduler = scheduler;
     this.notifier = this.listenPool && new Notifier(
       this.listenPool.pool,
-      [JOBS_CHANNEL, SCHEDULED_CHANNEL, CANCEL_CHANNEL, CRON_CHANNEL, LEADER_CHANNEL],
+      [JOBS_CHANNEL, SCHEDULED_CHANNEL, CANCEL_CHANNEL, CRON_CHANNEL, LEADER_CHANNEL, REWIND_CHANNEL],
       {
         onNotification: (channel, payload) => {
           if (channel === SCHEDULED_CHANNEL) promoter.wake();
           else if (channel === CANCEL_CHANNEL) this.cancelLocal(Number(payload));
           else if (channel === CRON_CHANNEL) this.scheduler?.wake();
           else if (channel === LEADER_CHANNEL) this.heartbeat.wake();
+          else if (channel === REWIND_CHANNEL) {
+            if (this.queues.includes(payload)) {
+              this.fetcher.rewind(payload);
+              this.fetcher.notified();
+            }
+          }
           else if (this.queues.includes(payload)) this.fetcher.notified();
         },
         onConnected: () => {
+          this.fetcher.rewind();
           this.fetcher.notified();
           this.heartbeat.wake();
         },
