@@ -17,7 +17,7 @@ import { workerHeartbeat, workerHeartbeatOnSession, workerHeartbeatTryLead } fro
 import type { Notifier } from './notifier.js';
 
 /** A follower's heartbeat period when heartbeatIntervalMs is longer: it bounds the failover after a leader dies. */
-export const LEADER_RETRY_MS_DEFAULT = 3_000;
+export const LEADER_RETRY_MS_DEFAULT = 4_000;
 // "sluldr" in ASCII: apart from the migration and maintenance locks.
 const LEADER_LOCK_KEY = 0x736c756c6472;
 /** Announced by a leader that steps down, so a follower takes over without waiting. */
