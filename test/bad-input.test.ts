@@ -17,6 +17,7 @@ import {
   defineJob,
 } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { rejections, validation } from './helpers/rejects.js';
 
 // Written out here rather than imported, so the test states the rule itself.
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -38,55 +39,7 @@ const okPayload = { user: { email: 'a@example.com' }, count: 1 };
 const anyJob = defineJob({ name: 'bad-input.any', queue: 'bad-input-any', schema: z.unknown() });
 const textJob = defineJob({ name: 'bad-input.text', queue: 'bad-input-text', schema: z.object({ body: z.string() }) });
 
-const TABLES = ['jobs', 'queues', 'dead_jobs', 'job_history', 'job_types', 'workers'] as const;
-
-/** Row counts of every sluice table, read in one statement. */
-async function snapshot(): Promise<Record<string, number>> {
-  const { rows } = await db.pool.query<Record<string, string>>(
-    `SELECT ${TABLES.map((t) => `(SELECT count(*) FROM sluice.${t}) AS ${t}`).join(', ')}`,
-  );
-  return Object.fromEntries(TABLES.map((t) => [t, Number(rows[0]![t])]));
-}
-
-interface Expected {
-  /** The class the error must be an instance of; its `name` must equal `name`. */
-  cls: abstract new (...args: never[]) => Error;
-  name: string;
-  /** Text the message must contain: the field (or id) it is about. */
-  mentions: string | string[];
-  /** For a ValidationError: the exact field it reports. */
-  field?: string;
-  /** Text that must not appear in the message (payload contents). */
-  notMentions?: string[];
-}
-
-/** Runs `fn`, expects the named error, and checks no sluice table changed. */
-async function expectRejected(fn: () => unknown, e: Expected): Promise<Error> {
-  const before = await snapshot();
-  let caught: unknown;
-  try {
-    await fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected an error').toBeDefined();
-  expect(caught).toBeInstanceOf(e.cls);
-  const err = caught as Error & { field?: string };
-  expect(err.name).toBe(e.name);
-  for (const m of [e.mentions].flat()) expect(err.message).toContain(m);
-  for (const m of e.notMentions ?? []) expect(err.message).not.toContain(m);
-  if (e.field !== undefined) expect(err.field).toBe(e.field);
-  expect(await snapshot()).toEqual(before);
-  return err;
-}
-
-const validation = (field: string, extra: Partial<Expected> = {}): Expected => ({
-  cls: ValidationError,
-  name: 'ValidationError',
-  mentions: field.split('.').pop()!,
-  field,
-  ...extra,
-});
+const { snapshot, expectRejected } = rejections(() => db.pool);
 
 /** A raw SQL call that must raise with the given SQLSTATE and write nothing. */
 async function expectSqlRejected(text: string, values: unknown[], code: string, mentions: string): Promise<void> {

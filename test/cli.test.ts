@@ -54,7 +54,19 @@ describe('sluice CLI', () => {
     expect(await count(db.pool, 'SELECT count(*) n FROM sluice.cron_schedules')).toBe(0);
   });
 
+  it('cron add naming a job that no worker registered exits 2 naming --job, nothing written', async () => {
+    const r = await run('cron', 'add', 'nightly', '--cron', '0 3 * * *', '--job', 'never.registered', '--database-url', db.url);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--job');
+    expect(r.err).toContain('"never.registered"');
+    expect(r.err).toContain('sluice.job_types');
+    expect(await count(db.pool, 'SELECT count(*) n FROM sluice.cron_schedules')).toBe(0);
+  });
+
   it('cron add, list, disable, enable, run-now, remove', async () => {
+    // As a worker that handles `report` would have registered it.
+    await db.pool.query(`INSERT INTO sluice.job_types (name, queue, max_attempts, backoff_kind, backoff_base_ms, backoff_factor, backoff_max_ms, backoff_jitter)
+                         VALUES ('report', 'reports', 7, 'fixed', 10, 1, 10, 0)`);
     const add = await run('cron', 'add', 'nightly', '--cron', '0 3 * * *', '--timezone', 'Europe/Paris', '--job', 'report', '--payload', '{"kind":"n"}', '--database-url', db.url);
     expect(add.code).toBe(0);
     const list = await run('cron', 'list', '--json', '--database-url', db.url);
@@ -67,7 +79,8 @@ describe('sluice CLI', () => {
     const now = await run('cron', 'run-now', 'nightly', '--json', '--database-url', db.url);
     expect(now.code).toBe(0);
     const { id } = JSON.parse(now.out);
-    expect(await count(db.pool, 'SELECT count(*) n FROM sluice.jobs WHERE id = $1', [id])).toBe(1);
+    // The job takes its queue and retries from the job type.
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE id = $1 AND queue = 'reports' AND max_attempts = 7`, [id])).toBe(1);
     expect((await run('cron', 'remove', 'nightly', '--database-url', db.url)).code).toBe(0);
     const gone = await run('cron', 'remove', 'nightly', '--database-url', db.url);
     expect(gone.code).toBe(1);

@@ -213,6 +213,15 @@ describe('firing', () => {
     expect((await sluice.schedules.list()).map((s) => s.name)).toEqual(['code-a']);
   });
 
+  it('a schedule inserted by plain SQL naming an unknown job is refused with a message naming the job', async () => {
+    const err = await db.pool
+      .query(`INSERT INTO sluice.cron_schedules (name, cron, job_name) VALUES ('orphan', '0 3 * * *', 'no.such.job')`)
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: '23503', message: 'sluice.cron_schedules: no job named "no.such.job" in sluice.job_types' });
+    expect((err as { hint?: string }).hint).toMatch(/registerJobs/);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.cron_schedules`)).toBe(0);
+  });
+
   it('runNow enqueues at once; unknown names are ScheduleNotFoundError', async () => {
     await sluice.schedules.add({ name: 'manual', cron: '0 0 1 1 *', job: report, payload: { kind: 'm' } });
     const id = await sluice.schedules.runNow('manual');
@@ -223,10 +232,13 @@ describe('firing', () => {
   });
 
   it('a schedule inserted by plain SQL is picked up; a bad expression there is disabled with the reason', async () => {
+    // A schedule named by job takes the job type's queue: register it as a worker handling it would.
+    await new Sluice({ pool: db.pool, jobs: [report] }).registerJobs();
     await db.pool.query(`INSERT INTO sluice.cron_schedules (name, cron, job_name, payload) VALUES ('from-sql', '* * * * * *', 'report.build', '{"kind":"sql"}'), ('broken', '99 * * * *', 'report.build', '{}')`);
     const w = schedulerOnly();
     await w.start();
     await waitUntil(async () => (await firedFor('from-sql')) >= 1, { what: 'sql schedule fired' });
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE tags @> ARRAY['cron:from-sql'] AND queue <> 'reports'`)).toBe(0);
     const broken = await waitUntil(async () => {
       const r = await sluice.schedules.get('broken');
       return r.enabled ? null : r;

@@ -262,7 +262,7 @@ describe('sluice metrics, prune, doctor, roles', () => {
     const plain = await cli('roles');
     expect(plain.code).toBe(0);
     expect(plain.stdout).toContain("'sluice_runtime'");
-    expect(plain.stdout).toContain('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA sluice');
+    expect(plain.stdout).toContain('GRANT SELECT ON ALL TABLES IN SCHEMA sluice');
     const named = await inProcess('roles', '--owner', 'app_owner', '--readonly', 'grafana');
     expect(named.stdout.split('\n').slice(0, 2)).toEqual(["SET sluice.owner_role = 'app_owner';", "SET sluice.readonly_role = 'grafana';"]);
   });

@@ -116,6 +116,93 @@ describe('roles from docs/roles.sql', () => {
     expect(await errorCode(dash.query(`SELECT sluice.create_history_partitions(7)`))).toBe('42501');
   });
 
+  it('each role against each table: exactly the privileges listed, no more', async () => {
+    // What the runtime role may write, per table; every role reads every table and view.
+    const runtimeWrites: Record<string, string[]> = {
+      __migrations: [],
+      jobs: ['INSERT', 'UPDATE', 'DELETE'],
+      job_history: ['INSERT', 'DELETE'],
+      dead_jobs: ['INSERT', 'DELETE'],
+      queues: ['INSERT', 'UPDATE'],
+      job_types: ['INSERT', 'UPDATE'],
+      workers: ['INSERT', 'UPDATE', 'DELETE'],
+      cron_schedules: ['INSERT', 'UPDATE', 'DELETE'],
+      metrics_minutely: ['INSERT', 'UPDATE', 'DELETE'],
+      batches: ['INSERT', 'UPDATE'],
+      subscriptions: ['INSERT'],
+    };
+    const privileges = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'];
+    const { rows: tables } = await db.pool.query<{ name: string; kind: string; partition: boolean }>(
+      `SELECT relname AS name, relkind::text AS kind, relispartition AS partition FROM pg_class
+       WHERE relnamespace = 'sluice'::regnamespace AND relkind IN ('r', 'p', 'v', 'm') ORDER BY relname`,
+    );
+    // A table nobody classified fails here: its grants must be decided, not inherited.
+    const unlisted = tables.filter((t) => t.kind !== 'v' && !t.partition && !(t.name in runtimeWrites) && !t.name.startsWith('__'));
+    expect(unlisted.map((t) => t.name)).toEqual([]);
+    const { rows } = await db.pool.query<{ name: string; role: string; privilege: string; granted: boolean }>(
+      `SELECT t.name, r.role, p.privilege, has_table_privilege(r.role, format('sluice.%I', t.name), p.privilege) AS granted
+       FROM unnest($1::text[]) t(name), unnest($2::text[]) r(role), unnest($3::text[]) p(privilege)`,
+      [tables.map((t) => t.name), [role.owner, role.runtime, role.readonly], privileges],
+    );
+    const wrong = rows.filter((r) => {
+      const table = tables.find((t) => t.name === r.name)!;
+      const expected =
+        r.role === role.owner ||
+        r.privilege === 'SELECT' ||
+        (r.role === role.runtime && table.kind !== 'v' && !table.partition && (runtimeWrites[r.name] ?? []).includes(r.privilege));
+      return r.granted !== expected;
+    });
+    expect(wrong).toEqual([]);
+    // Identity sequences: the runtime role draws ids only for tables it inserts into.
+    const seq = (name: string, r: string) =>
+      db.pool.query<{ ok: boolean }>(`SELECT has_sequence_privilege($1, $2, 'USAGE') AS ok`, [r, `sluice.${name}`]).then((x) => x.rows[0]!.ok);
+    expect(await seq('jobs_id_seq', role.runtime)).toBe(true);
+    expect(await seq('__migrations_id_seq', role.runtime)).toBe(false);
+    expect(await seq('jobs_id_seq', role.readonly)).toBe(false);
+  });
+
+  it('the migration journal is the owner\'s: the runtime and read-only logins cannot touch it, so migrate keeps working', async () => {
+    const tooNew = `INSERT INTO sluice.__migrations (hash, created_at) VALUES ('bogus', 9999999999999)`;
+    for (const pool of [poolAs(login.app), poolAs(login.dash)]) {
+      expect((await pool.query('SELECT count(*) AS n FROM sluice.__migrations')).rows[0].n).not.toBe('0');
+      expect(await errorCode(pool.query(tooNew))).toBe('42501');
+      expect(await errorCode(pool.query(`UPDATE sluice.__migrations SET created_at = 9999999999999`))).toBe('42501');
+      expect(await errorCode(pool.query(`DELETE FROM sluice.__migrations`))).toBe('42501');
+      expect(await errorCode(pool.query(`SELECT setval('sluice.__migrations_id_seq', 1)`))).toBe('42501');
+    }
+    // Writes the runtime role has no use for are refused too.
+    const app = poolAs(login.app);
+    expect(await errorCode(app.query(`UPDATE sluice.dead_jobs SET attempt = 0`))).toBe('42501');
+    expect(await errorCode(app.query(`DELETE FROM sluice.queues`))).toBe('42501');
+    expect(await errorCode(app.query(`DELETE FROM sluice.subscriptions`))).toBe('42501');
+    const { rows } = await db.pool.query(`SELECT relname FROM pg_class WHERE relname LIKE 'job_history_2%' LIMIT 1`);
+    expect(await errorCode(app.query(`DELETE FROM sluice.${rows[0].relname}`))).toBe('42501');
+    // The owner may write its journal (rolled back here), and migrate still runs.
+    const mig = await poolAs(login.migrator).connect();
+    try {
+      await mig.query('BEGIN');
+      await mig.query(tooNew);
+      await mig.query('ROLLBACK');
+    } finally {
+      mig.release();
+    }
+    await migrate(poolAs(login.migrator));
+  });
+
+  it('SECURITY DEFINER functions: only the listed ones, run by the runtime role and not by the read-only role', async () => {
+    const { rows } = await db.pool.query<{ name: string; runtime: boolean; readonly: boolean }>(
+      `SELECT p.proname AS name, has_function_privilege($1, p.oid, 'EXECUTE') AS runtime, has_function_privilege($2, p.oid, 'EXECUTE') AS readonly
+       FROM pg_proc p WHERE p.pronamespace = 'sluice'::regnamespace AND p.prosecdef ORDER BY p.proname`,
+      [role.runtime, role.readonly],
+    );
+    expect(rows).toEqual([
+      { name: 'create_history_partitions', runtime: true, readonly: false },
+      { name: 'drop_history_partitions', runtime: true, readonly: false },
+      // Reads pg_statistic for estimates; writes nothing.
+      { name: 'mcv_estimates', runtime: true, readonly: true },
+    ]);
+  });
+
   it('a migrator login acts as the owner role and can migrate', async () => {
     const mig = poolAs(login.migrator);
     await migrate(mig);

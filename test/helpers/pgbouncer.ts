@@ -14,7 +14,8 @@ export interface Bouncer {
 
 const BINARY = '/usr/sbin/pgbouncer';
 
-export async function startPgBouncer(serverUrl: string): Promise<Bouncer | { skip: string }> {
+/** `port`: listen there (a port a test pointed something at while nothing listened); default a free one. */
+export async function startPgBouncer(serverUrl: string, options: { port?: number } = {}): Promise<Bouncer | { skip: string }> {
   if (!existsSync(BINARY)) return { skip: `${BINARY} is not installed (apt-get install pgbouncer)` };
   if (spawnSync('id', ['-u', 'postgres']).status !== 0) return { skip: 'no postgres user to run PgBouncer as (it refuses root)' };
   const server = new URL(serverUrl);
@@ -22,7 +23,7 @@ export async function startPgBouncer(serverUrl: string): Promise<Bouncer | { ski
   const password = decodeURIComponent(server.password);
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bouncer-'));
   chmodSync(dir, 0o777);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   writeFileSync(join(dir, 'userlist.txt'), `"${user}" "${password}"\n`);
   writeFileSync(
     join(dir, 'pgbouncer.ini'),

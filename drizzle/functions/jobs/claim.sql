@@ -7,7 +7,11 @@
 -- Guarantees: a job goes to one claimer at a time, highest priority first, then
 -- oldest run_at, then lowest id; paused queues give nothing; queues with
 -- concurrency, group_concurrency or a rate limit never hand out more than their
--- limit, and groups take turns. The picked ids go to the UPDATE as an array,
+-- limit, and groups take turns. A rate limit of count per interval holds in
+-- every window of that length, across all claimers (a sliding log, below):
+-- no stretch of rate_limit_interval_ms holds more than rate_limit_count claims
+-- by attempted_at, which on a limited queue is the claim's clock time after
+-- it took the queue's lock. The picked ids go to the UPDATE as an array,
 -- so it reads each row by primary key whatever plan the function caches.
 -- Resuming: a long transaction elsewhere (a REPEATABLE READ report, a
 -- pg_dump) keeps every claimed job's old index entry alive, and a claim that
@@ -41,6 +45,12 @@ DECLARE
   k_priority smallint;
   k_run_at timestamptz;
   k_id bigint;
+  claimed_at timestamptz;
+  now_us bigint;
+  window_us bigint;
+  used integer;
+  keep integer[];
+  last integer;
 BEGIN
   -- Claims commit without waiting for the WAL flush, like acknowledgements.
   -- A claim lost in a crash leaves the job as it was (available, the
@@ -101,22 +111,45 @@ BEGIN
       WHERE j.id = ANY(chosen)
       RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
                 j.created_at, j.run_at, sluice.lease_token(j.attempted_at);
+      IF cfg.overflow = 'block' AND cfg.max_depth IS NOT NULL THEN
+        GET DIAGNOSTICS taken = ROW_COUNT;
+        -- Producers waiting for room on this queue look again (a hint: they re-check the depth).
+        IF taken > 0 THEN
+          PERFORM pg_notify('sluice_room', q);
+        END IF;
+      END IF;
       CONTINUE;
     END IF;
 
     PERFORM set_config('synchronous_commit', 'on', true);
     SELECT * INTO cfg FROM sluice.queues x WHERE x.name = q FOR UPDATE;
+    -- The clock after the lock: claimers of this queue pass here one at a
+    -- time, so these times increase in the order the claims are decided
+    -- (now() is the transaction's start, which a claimer waiting for the
+    -- lock would carry past a later one).
+    claimed_at := clock_timestamp();
     IF cfg.concurrency IS NOT NULL THEN
       SELECT count(*) INTO running FROM sluice.jobs j WHERE j.queue = q AND j.state = 'running';
       want := least(want, cfg.concurrency - running);
     END IF;
     IF cfg.rate_limit_count IS NOT NULL THEN
-      IF cfg.rate_window_started_at IS NULL
-         OR cfg.rate_window_started_at + cfg.rate_limit_interval_ms * interval '1 millisecond' <= now() THEN
-        UPDATE sluice.queues x SET rate_window_started_at = now(), rate_window_used = 0 WHERE x.name = q;
-        cfg.rate_window_used := 0;
-      END IF;
-      want := least(want, cfg.rate_limit_count - cfg.rate_window_used);
+      -- Sliding log: each entry holds the claims of a short stretch (its
+      -- first and last claim time, how many jobs). An entry whose last claim
+      -- is inside the window (claimed_at - interval, claimed_at] counts
+      -- whole, so every claim inside the window is counted (a few just
+      -- outside may be too: the limit errs on the safe side by at most one
+      -- entry's stretch, 1/100 of the interval). Since each claim takes at
+      -- most the count minus what the window before it holds, no window of
+      -- the interval's length ever holds more than the count.
+      now_us := (extract(epoch FROM claimed_at) * 1000000)::bigint;
+      window_us := cfg.rate_limit_interval_ms::bigint * 1000;
+      SELECT coalesce(array_agg(k ORDER BY k), '{}'), coalesce(sum(cfg.rate_log_taken[k]), 0) INTO keep, used
+      FROM generate_subscripts(cfg.rate_log_last_us, 1) k
+      WHERE cfg.rate_log_last_us[k] > now_us - window_us;
+      cfg.rate_log_first_us := ARRAY(SELECT cfg.rate_log_first_us[k] FROM unnest(keep) WITH ORDINALITY u(k, o) ORDER BY o);
+      cfg.rate_log_last_us := ARRAY(SELECT cfg.rate_log_last_us[k] FROM unnest(keep) WITH ORDINALITY u(k, o) ORDER BY o);
+      cfg.rate_log_taken := ARRAY(SELECT cfg.rate_log_taken[k] FROM unnest(keep) WITH ORDINALITY u(k, o) ORDER BY o);
+      want := least(want, cfg.rate_limit_count - used);
     END IF;
     CONTINUE WHEN want <= 0;
 
@@ -176,13 +209,29 @@ BEGIN
     RETURN QUERY
     UPDATE sluice.jobs j
     SET state = 'running', attempt = j.attempt + 1, locked_by = worker_id,
-        locked_until = now() + lease_ms * interval '1 millisecond', attempted_at = now()
+        locked_until = claimed_at + lease_ms * interval '1 millisecond', attempted_at = claimed_at
     WHERE j.id = ANY(chosen)
     RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
               j.created_at, j.run_at, sluice.lease_token(j.attempted_at);
     GET DIAGNOSTICS taken = ROW_COUNT;
-    IF cfg.rate_limit_count IS NOT NULL THEN
-      UPDATE sluice.queues x SET rate_window_used = x.rate_window_used + taken WHERE x.name = q;
+    IF cfg.overflow = 'block' AND cfg.max_depth IS NOT NULL AND taken > 0 THEN
+      PERFORM pg_notify('sluice_room', q);
+    END IF;
+    IF cfg.rate_limit_count IS NOT NULL AND taken > 0 THEN
+      -- Merged into the newest entry while that entry spans under 1/100 of
+      -- the interval, so the log holds about 100 entries at most.
+      last := cardinality(cfg.rate_log_taken);
+      IF last > 0 AND now_us - cfg.rate_log_first_us[last] < greatest(window_us / 100, 1) THEN
+        cfg.rate_log_last_us[last] := now_us;
+        cfg.rate_log_taken[last] := cfg.rate_log_taken[last] + taken;
+      ELSE
+        cfg.rate_log_first_us := cfg.rate_log_first_us || now_us;
+        cfg.rate_log_last_us := cfg.rate_log_last_us || now_us;
+        cfg.rate_log_taken := cfg.rate_log_taken || taken;
+      END IF;
+      UPDATE sluice.queues x
+      SET rate_log_first_us = cfg.rate_log_first_us, rate_log_last_us = cfg.rate_log_last_us, rate_log_taken = cfg.rate_log_taken
+      WHERE x.name = q;
     END IF;
   END LOOP;
 END $$;

@@ -3,8 +3,16 @@
 -- from the job type (sluice.job_types), then the queue. Checks names, payload
 -- size and parents, honours unique keys (a live job, or one completed within
 -- the unique window, stands in for a new one and its id is returned), bounded
--- queues (reject, drop_oldest or drop_newest), batches and dependencies (a job
--- with a live parent waits). Workers of the queue are woken.
+-- queues (reject, block, drop_oldest or drop_newest), batches and dependencies
+-- (a job with a live parent waits). Workers of the queue are woken.
+--
+-- A full queue whose overflow is block raises SLQ02, or, when the caller says
+-- it will wait (wait_when_full, the TypeScript client does), returns no row
+-- at all: the caller waits for room (sluice_room notifications, a poll) and
+-- calls again. That answer costs the caller's transaction nothing, and the
+-- queue row lock taken to find it is let go at once (a subtransaction), so a
+-- producer waiting inside its own transaction does not stop the others. A
+-- batch larger than max_depth can never fit: SLQ01 at once.
 --
 -- What is the same for every row (priority, attempts, backoff, timeout, tags)
 -- is worked out once per call, and a call without unique keys (every
@@ -32,7 +40,8 @@ CREATE OR REPLACE FUNCTION sluice.enqueue_many(
   on_parent_dead text DEFAULT 'dead',
   batch_id bigint DEFAULT NULL,
   unique_window_ms integer DEFAULT NULL,
-  max_payload_bytes integer DEFAULT 1048576
+  max_payload_bytes integer DEFAULT 1048576,
+  wait_when_full boolean DEFAULT false
 ) RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -53,6 +62,7 @@ DECLARE
   failed_parent bigint;
   vb bigint[];
   vn bigint[];
+  adds integer;
   -- One value for every row of the call.
   v_priority smallint;
   v_max_attempts integer;
@@ -141,16 +151,33 @@ BEGIN
 
   -- A bounded queue's row is locked so concurrent enqueuers take turns: the
   -- depth each one sees includes everything committed before it.
-  IF cfg.max_depth IS NOT NULL THEN
+  IF cfg.max_depth IS NOT NULL AND cfg.overflow = 'block' AND wait_when_full THEN
+    BEGIN
+      PERFORM 1 FROM sluice.queues x WHERE x.name = q FOR UPDATE;
+      SELECT count(*) INTO depth FROM sluice.jobs j WHERE j.queue = q AND j.state IN ('waiting', 'scheduled', 'available');
+      -- Rows that meet a live job with their unique key add nothing.
+      adds := n - (SELECT count(*) FROM unnest(enqueue_many.unique_keys) k
+                   WHERE k IS NOT NULL AND EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.queue = q AND j.unique_key = k));
+      IF adds <= cfg.max_depth AND depth + adds > cfg.max_depth THEN
+        RAISE EXCEPTION 'full' USING ERRCODE = 'SLQ02';
+      END IF;
+    EXCEPTION WHEN SQLSTATE 'SLQ02' THEN
+      -- The block is undone, and with it the queue row lock.
+      RETURN;
+    END;
+  ELSIF cfg.max_depth IS NOT NULL THEN
     PERFORM 1 FROM sluice.queues x WHERE x.name = q FOR UPDATE;
     SELECT count(*) INTO depth FROM sluice.jobs j WHERE j.queue = q AND j.state IN ('waiting', 'scheduled', 'available');
-    IF cfg.overflow = 'reject' AND depth + n - (
-         -- Rows that meet a live job with their unique key add nothing.
-         SELECT count(*) FROM unnest(enqueue_many.unique_keys) k
-         WHERE k IS NOT NULL AND EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.queue = q AND j.unique_key = k)
-       ) > cfg.max_depth THEN
-      RAISE EXCEPTION 'sluice.enqueue_many: queue % is full (max_depth %)', q, cfg.max_depth USING ERRCODE = 'SLQ01';
+    IF cfg.overflow IN ('reject', 'block') THEN
+      adds := n - (SELECT count(*) FROM unnest(enqueue_many.unique_keys) k
+                   WHERE k IS NOT NULL AND EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.queue = q AND j.unique_key = k));
     END IF;
+  END IF;
+  IF cfg.max_depth IS NOT NULL AND cfg.overflow IN ('reject', 'block') AND depth + adds > cfg.max_depth THEN
+    IF cfg.overflow = 'block' AND adds <= cfg.max_depth THEN
+      RAISE EXCEPTION 'sluice.enqueue_many: queue % is full (max_depth %, overflow block)', q, cfg.max_depth USING ERRCODE = 'SLQ02';
+    END IF;
+    RAISE EXCEPTION 'sluice.enqueue_many: queue % is full (max_depth %)', q, cfg.max_depth USING ERRCODE = 'SLQ01';
   END IF;
 
   IF NOT keyed THEN

@@ -35,8 +35,7 @@ BEGIN
     alert_max_depth = CASE WHEN settings ? 'alert_max_depth' THEN (settings->>'alert_max_depth')::integer ELSE q.alert_max_depth END,
     alert_max_wait_ms = CASE WHEN settings ? 'alert_max_wait_ms' THEN (settings->>'alert_max_wait_ms')::integer ELSE q.alert_max_wait_ms END,
     alert_max_error_rate = CASE WHEN settings ? 'alert_max_error_rate' THEN (settings->>'alert_max_error_rate')::real ELSE q.alert_max_error_rate END,
-    alert_no_worker = CASE WHEN settings ? 'alert_no_worker' THEN (settings->>'alert_no_worker')::boolean ELSE q.alert_no_worker END,
-    rate_window_started_at = CASE WHEN settings ? 'rate_limit_count' OR settings ? 'rate_limit_interval_ms' THEN NULL ELSE q.rate_window_started_at END
+    alert_no_worker = CASE WHEN settings ? 'alert_no_worker' THEN (settings->>'alert_no_worker')::boolean ELSE q.alert_no_worker END
   WHERE q.name = queue_name;
   -- A resumed or widened queue may have claimable work right now.
   PERFORM pg_notify('sluice_jobs', queue_name);

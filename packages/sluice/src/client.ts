@@ -12,10 +12,12 @@ import { JobNotFoundError, UnknownJobError, ValidationError } from './errors.js'
 import { toQueryable, type Executor, type Queryable } from './executor.js';
 import { orderFlow, type FlowStep } from './flow.js';
 import { parsePayload, type JobDefinition } from './job.js';
+import { jsonText } from './json-text.js';
 import { toJobRecord, type JobRecord } from './job-record.js';
 import { defaultLogger } from './logger.js';
 import { migrate, type MigrateOptions } from './migrate.js';
 import { Queues } from './queue-admin.js';
+import { RoomWaiter } from './room-waiter.js';
 import { Schedules } from './schedules.js';
 import { deadReplay } from './sql/dead-jobs.js';
 import { jobTypeUpsertMany } from './sql/job-types.js';
@@ -67,6 +69,7 @@ export class Sluice {
   private readonly jobsByName = new Map<string, AnyJob>();
   private readonly maxPayloadBytes: number;
   private readonly waiter: FinishWaiter;
+  private readonly room: RoomWaiter;
   private readonly listenPool: OwnedPool | null;
 
   constructor(options: SluiceOptions = {}) {
@@ -86,6 +89,7 @@ export class Sluice {
     this.queues = new Queues(this.pool, this.readPool);
     this.listenPool = openListenPool(options, this.pool, this.logger);
     this.waiter = new FinishWaiter(this.pool, this.listenPool?.pool ?? null, this.logger);
+    this.room = new RoomWaiter(this.listenPool?.pool ?? null, this.logger);
   }
 
   /** Applies sluice's migrations; see migrate(). */
@@ -121,10 +125,13 @@ export class Sluice {
     many: boolean,
     batchId?: number,
   ): Promise<number[]> {
-    const { args, tx } = buildEnqueueArgs(job, payloads, options, this.maxPayloadBytes, { batchId, many });
+    const { args, tx, blockTimeoutMs } = buildEnqueueArgs(job, payloads, options, this.maxPayloadBytes, { batchId, many });
     if (payloads.length === 0) return [];
+    const db = this.db(tx);
+    const attempt = () => jobEnqueueMany(db, args);
     try {
-      return await jobEnqueueMany(this.db(tx), args);
+      // A full queue that blocks answers null: wait for room, all the batch or nothing.
+      return (await attempt()) ?? (await this.room.retry(job.queue, blockTimeoutMs, attempt));
     } catch (err) {
       throw translateDbError(err);
     }
@@ -150,11 +157,12 @@ export class Sluice {
     if (typeof callbackPayload !== 'object' || callbackPayload === null || Array.isArray(callbackPayload)) {
       throw new ValidationError('onComplete.payload', 'must be an object');
     }
+    const callbackJson = checkedJson('onComplete.payload', callbackPayload);
     return inTransaction(this.pool, options?.tx, async (db) => {
       const { rows } = await db.query<{ id: string }>({
         name: 'sluice_batch_create',
         text: 'SELECT sluice.batch_create($1, $2, $3::jsonb) AS id',
-        values: [items.length, callback?.name ?? null, JSON.stringify(callbackPayload)],
+        values: [items.length, callback?.name ?? null, callbackJson],
       });
       const batchId = Number(rows[0]!.id);
       const ids = new Array<number>(resolved.length);
@@ -199,10 +207,11 @@ export class Sluice {
    */
   async publish(topic: string, payload: unknown, options: { tx?: Executor; sequential?: boolean } = {}): Promise<number[]> {
     checkName('topic', topic);
-    const size = Buffer.byteLength(JSON.stringify(payload ?? null));
+    const text = checkedJson('payload', payload);
+    const size = Buffer.byteLength(text);
     if (size > this.maxPayloadBytes) throw new ValidationError('payload', `is ${size} bytes, over the ${this.maxPayloadBytes}-byte limit`);
     try {
-      return await eventPublish(this.db(options?.tx), topic, payload, options?.sequential ?? false);
+      return await eventPublish(this.db(options?.tx), topic, text, options?.sequential ?? false);
     } catch (err) {
       throw translateDbError(err);
     }
@@ -276,6 +285,7 @@ export class Sluice {
   /** Stops waitFor's listener and ends the pool if sluice created it. */
   async close(): Promise<void> {
     await this.waiter.close();
+    await this.room.close();
     if (this.ownsPool) await this.pool.end();
     if (this.listenPool?.owned) await this.listenPool.pool.end();
     if (this.ownsReadPool) await this.readPool.end();
@@ -284,6 +294,13 @@ export class Sluice {
   private db(tx: Executor | undefined): Queryable {
     return tx === undefined ? this.pool : toQueryable(tx);
   }
+}
+
+/** The value's JSON text; a ValidationError naming the field inside `field` when JSON cannot carry it as it is. */
+function checkedJson(field: string, value: unknown): string {
+  const text = jsonText(value);
+  if (typeof text !== 'string') throw new ValidationError(text.path ? `${field}.${text.path}` : field, text.reason);
+  return text;
 }
 
 function checkId(id: unknown): number {

@@ -2,6 +2,7 @@
 // every option that comes from outside.
 import { z } from 'zod';
 import { ValidationError } from './errors.js';
+import { UNSTORABLE_CHARS, escapeChar, unstorable } from './json-text.js';
 
 /** Attempts a job gets before it moves to the dead-letter queue. */
 export const MAX_ATTEMPTS_DEFAULT = 25;
@@ -10,6 +11,8 @@ export const BACKOFF_BASE_MS_DEFAULT = 1_000;
 export const BACKOFF_FACTOR_DEFAULT = 2;
 export const BACKOFF_MAX_MS_DEFAULT = 3_600_000;
 export const BACKOFF_JITTER_DEFAULT = 0.1;
+/** How long an enqueue to a full queue with overflow 'block' waits for room before QueueFullError. */
+export const BLOCK_TIMEOUT_MS_DEFAULT = 30_000;
 /** Largest payload accepted at enqueue, in bytes of its JSON text (1 MiB). */
 export const MAX_PAYLOAD_BYTES_DEFAULT = 1_048_576;
 export const QUEUE_DEFAULT = 'default';
@@ -48,6 +51,11 @@ export const MAX_RESULT_BYTES_DEFAULT = 65_536;
 export const PROMOTE_BATCH_SIZE_DEFAULT = 1_000;
 /** Longest a worker waits for running jobs on stop() before releasing them. */
 export const SHUTDOWN_TIMEOUT_MS_DEFAULT = 30_000;
+/**
+ * How long worker.start() keeps retrying a database it cannot reach before
+ * it gives up with DatabaseUnavailableError: no limit (until stop()).
+ */
+export const START_TIMEOUT_MS_DEFAULT = Number.POSITIVE_INFINITY;
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 export const NAME_RULE = 'must be 1-128 characters of letters, digits, ".", "_", ":" or "-", starting with a letter or digit';
@@ -63,6 +71,12 @@ export function checkName(field: string, value: unknown): string {
 }
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const STORABLE_TEXT_RULE = 'must not contain a NUL character or an unpaired surrogate (PostgreSQL cannot store it as it is)';
+
+/** A string PostgreSQL stores as given: text refuses NUL, and UTF-8 cannot carry a lone surrogate (it would become U+FFFD). */
+export const storableString = (min: number, max: number) =>
+  z.string().min(min).max(max).refine((s) => !unstorable(s), STORABLE_TEXT_RULE);
 
 export const backoffSchema = z.strictObject({
   kind: z.enum(['fixed', 'exponential']),
@@ -102,12 +116,13 @@ export const enqueueOptionsSchema = z.strictObject({
   priority: prioritySchema.optional(),
   maxAttempts: int(1, 1000).optional(),
   timeoutMs: int(1, 2_147_483_647).optional(),
-  uniqueKey: z.string().min(1).max(512).optional(),
+  uniqueKey: storableString(1, 512).optional(),
   uniqueWindowMs: int(1, 2_147_483_647).optional(),
-  tags: z.array(z.string().min(1).max(128)).max(32).optional(),
-  groupKey: z.string().min(1).max(256).optional(),
+  tags: z.array(storableString(1, 128)).max(32).optional(),
+  groupKey: storableString(1, 256).optional(),
   dependsOn: z.array(z.number().int().positive().max(Number.MAX_SAFE_INTEGER)).max(1000).optional(),
   onParentDead: z.enum(['dead', 'cancel']).optional(),
+  blockTimeoutMs: int(0, 2_147_483_647).optional(),
 });
 
 export const queueSettingsSchema = z.strictObject({
@@ -116,7 +131,7 @@ export const queueSettingsSchema = z.strictObject({
   groupConcurrency: int(1, 1_000_000).nullable().optional(),
   rateLimit: z.strictObject({ count: int(1, 1_000_000_000), intervalMs: int(1, 2_147_483_647) }).nullable().optional(),
   maxDepth: int(1, 2_000_000_000).nullable().optional(),
-  overflow: z.enum(['reject', 'drop_oldest', 'drop_newest']).optional(),
+  overflow: z.enum(['reject', 'block', 'drop_oldest', 'drop_newest']).optional(),
   weight: int(1, 1_000_000).optional(),
   agingAfterMs: int(1, 2_147_483_647).nullable().optional(),
   uniqueWindowMs: int(1, 2_147_483_647).nullable().optional(),
@@ -138,10 +153,11 @@ export const workerOptionsSchema = z.strictObject({
   maxPendingAcks: int(1, 1_000_000).optional(),
   heartbeatIntervalMs: int(100, 3_600_000).optional(),
   shutdownTimeoutMs: int(0, 86_400_000).optional(),
+  startTimeoutMs: int(0, 2_147_483_647).optional(),
   abortGraceMs: int(0, 3_600_000).optional(),
   maxResultBytes: int(0, 100 * 1024 * 1024).optional(),
   prefetch: int(0, 100_000).optional(),
-  service: z.string().max(128).optional(),
+  service: storableString(0, 128).optional(),
 });
 
 /** Turns a zod failure into a ValidationError that names the first bad field. */
@@ -149,6 +165,7 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, prefix: st
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
-  throw new ValidationError(path, issue.message, { cause: result.error });
+  // zod quotes unknown keys: one holding a NUL must not carry it into the message (and the logs).
+  const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.').replace(UNSTORABLE_CHARS, escapeChar);
+  throw new ValidationError(path, issue.message.replace(UNSTORABLE_CHARS, escapeChar), { cause: result.error });
 }

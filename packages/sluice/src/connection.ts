@@ -2,7 +2,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { POOL_IDLE_TIMEOUT_MS_DEFAULT, POOL_SIZE_DEFAULT } from './config.js';
-import { ValidationError } from './errors.js';
+import { OptionsConflictError, ValidationError } from './errors.js';
 
 export interface ConnectionOptions {
   /** A pool to use; sluice never ends a pool it did not create. */
@@ -67,7 +67,45 @@ export interface OwnedPool {
   owned: boolean;
 }
 
+/**
+ * Refuses connection options that cannot work together: a pool of one
+ * connection that LISTEN would hold forever (every other query then waits),
+ * or pool settings given beside a pool of the caller's, which they would not
+ * change.
+ */
+function checkConnectionOptions(options: ConnectionOptions): void {
+  if (options.pool) {
+    for (const field of ['connectionString', 'poolSize'] as const) {
+      if (options[field] !== undefined) {
+        throw new OptionsConflictError(['pool', field], `${field} configures the pool sluice creates; give one or the other`);
+      }
+    }
+  }
+  if (options.pool && options.poolMode === 'transaction' && !isUnprepared(options.pool)) {
+    throw new OptionsConflictError(
+      ['pool', 'poolMode'],
+      "a pool behind a transaction pooler must not prepare named statements: create it with `Client: UnpreparedClient`",
+    );
+  }
+  if (options.poolSize !== undefined && (!Number.isInteger(options.poolSize) || options.poolSize < 1 || options.poolSize > 1_000)) {
+    throw new ValidationError('poolSize', 'must be an integer from 1 to 1000');
+  }
+  const size = options.pool ? options.pool.options.max : (options.poolSize ?? POOL_SIZE_DEFAULT);
+  if (size < 2 && options.poolMode !== 'transaction' && options.listenConnectionString === undefined) {
+    throw new OptionsConflictError(
+      [options.pool ? 'pool' : 'poolSize', 'listenConnectionString'],
+      'LISTEN takes one connection of the pool for good, so a pool of one leaves none for queries: give at least 2 connections, or a listenConnectionString',
+    );
+  }
+}
+
+function isUnprepared(pool: pg.Pool): boolean {
+  const client = (pool.options as { Client?: unknown }).Client;
+  return typeof client === 'function' && (client === UnpreparedClient || client.prototype instanceof UnpreparedClient);
+}
+
 export function openPool(options: ConnectionOptions, logger: Logger): OwnedPool {
+  checkConnectionOptions(options);
   if (options.pool) return { pool: options.pool, owned: false };
   const connectionString = options.connectionString ?? process.env.DATABASE_URL;
   if (!connectionString) {

@@ -1,5 +1,5 @@
 // Maps the errors sluice's SQL functions raise to sluice's named errors.
-import { DependencyError, JobNotFoundError, QueueFullError, SluiceError, ValidationError } from './errors.js';
+import { DependencyError, JobNotFoundError, QueueFullError, SluiceError, UnknownJobError, ValidationError } from './errors.js';
 
 interface PgError {
   code?: string;
@@ -17,11 +17,14 @@ export function translateDbError(err: unknown): unknown {
     const ids = (e.message.match(/\d+/g) ?? []).map(Number);
     return new JobNotFoundError(ids, 'job to depend on', { cause: err });
   }
-  if (e.code === 'SLQ01') {
+  if (e.code === 'SLQ01' || e.code === 'SLQ02') {
     return new QueueFullError(e.message.match(/queue (\S+) is full/)?.[1] ?? '?', { cause: err });
   }
   if (e.code === 'SLD01') {
     return new DependencyError(e.message.replace(/^sluice\.enqueue_many: /, ''), { cause: err });
+  }
+  if (e.code === '23503' && e.message.startsWith('sluice.cron_schedules: no job named')) {
+    return new UnknownJobError(e.message.match(/"(.*)"/)?.[1] ?? '?', 'sluice.job_types', { cause: err });
   }
   if ((e.code === '22023' || e.code === '54000') && e.message.startsWith('sluice')) {
     return new ValidationError('sql', e.message, { cause: err });

@@ -1,10 +1,11 @@
 // Turns enqueue options and payloads into the arguments of
 // sluice.enqueue_many: validation first, so bad input writes nothing.
 import type { z } from 'zod';
-import { enqueueOptionsSchema, parseOptions, priorityValue, type PriorityName } from './config.js';
+import { BLOCK_TIMEOUT_MS_DEFAULT, STORABLE_TEXT_RULE, enqueueOptionsSchema, parseOptions, priorityValue, type PriorityName } from './config.js';
 import { PayloadTooLargeError, PayloadValidationError, ValidationError } from './errors.js';
 import type { Executor } from './executor.js';
 import { parsePayload, type JobDefinition } from './job.js';
+import { jsonText, unstorable } from './json-text.js';
 import type { EnqueueManyArgs } from './sql/jobs.js';
 
 export interface EnqueueOptions {
@@ -30,6 +31,12 @@ export interface EnqueueOptions {
   dependsOn?: number[];
   /** When a parent dies: 'dead' sends this job to the dead-letter queue (default), 'cancel' cancels it. */
   onParentDead?: 'dead' | 'cancel';
+  /**
+   * On a full queue whose overflow is 'block': how long to wait for room
+   * before QueueFullError, in milliseconds (0: do not wait). Default 30000.
+   * Waiting inside `tx` holds that transaction open.
+   */
+  blockTimeoutMs?: number;
 }
 
 export type EnqueueManyOptions = Omit<EnqueueOptions, 'uniqueKey' | 'uniqueWindowMs' | 'groupKey'> & {
@@ -43,7 +50,7 @@ export function buildEnqueueArgs(
   options: EnqueueOptions | EnqueueManyOptions,
   maxPayloadBytes: number,
   extra: { batchId?: number; many: boolean },
-): { args: EnqueueManyArgs; tx: Executor | undefined } {
+): { args: EnqueueManyArgs & { waitWhenFull: true }; tx: Executor | undefined; blockTimeoutMs: number } {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new ValidationError('options', 'must be an object');
   const { groupKey, ...rest } = options as EnqueueManyOptions;
   // A unique key names one job; on a batch it would silently dedupe nothing.
@@ -63,16 +70,8 @@ export function buildEnqueueArgs(
   const json = new Array<string>(payloads.length);
   for (let i = 0; i < payloads.length; i++) {
     const value = parsePayload(job, payloads[i]);
-    const text = JSON.stringify(value ?? null);
-    // JSON.stringify writes a NUL as \u0000 and a lone surrogate as \udXXX,
-    // so text without any \u escape cannot hold either: the walk that finds
-    // the path is only needed when it has one.
-    const bad = text.includes('\\u') ? unstorablePath(value, '') : null;
-    if (bad !== null) {
-      throw new PayloadValidationError(job.name, [
-        { path: bad, message: 'contains a NUL character or an unpaired surrogate, which PostgreSQL cannot store' },
-      ]);
-    }
+    const text = jsonText(value);
+    if (typeof text !== 'string') throw new PayloadValidationError(job.name, [{ path: text.path, message: text.reason }]);
     const size = Buffer.byteLength(text);
     if (size > maxPayloadBytes) throw new PayloadTooLargeError(job.name, size, maxPayloadBytes);
     parsed[i] = value;
@@ -85,6 +84,7 @@ export function buildEnqueueArgs(
       if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 256)) {
         throw new ValidationError(`options.groupKey[${i}]`, 'must return a string of 1-256 characters or undefined');
       }
+      if (key !== undefined && unstorable(key)) throw new ValidationError(`options.groupKey[${i}]`, STORABLE_TEXT_RULE);
       return key ?? null;
     });
   } else if (opts.groupKey !== undefined) {
@@ -93,6 +93,7 @@ export function buildEnqueueArgs(
   const runAt = opts.runAt ?? (opts.delayMs !== undefined ? new Date(Date.now() + opts.delayMs) : null);
   return {
     tx: opts.tx as Executor | undefined,
+    blockTimeoutMs: opts.blockTimeoutMs ?? BLOCK_TIMEOUT_MS_DEFAULT,
     args: {
       name: job.name,
       payloadsJson: `[${json.join(',')}]`,
@@ -110,34 +111,8 @@ export function buildEnqueueArgs(
       batchId: extra.batchId ?? null,
       uniqueWindowMs: opts.uniqueWindowMs ?? null,
       payloadSizeChecked: true,
+      // A full queue that blocks answers null, and the client waits for room.
+      waitWhenFull: true,
     },
   };
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** Strings jsonb refuses: a NUL character, or a lone UTF-16 surrogate. */
-export function unstorable(text: string): boolean {
-  return text.includes('\u0000') || LONE_SURROGATE.test(text);
-}
-
-/** The path of the first string (or key) PostgreSQL cannot store, or null. */
-export function unstorablePath(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return unstorable(value) ? path : null;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = unstorablePath(value[i], path ? `${path}.${i}` : String(i));
-      if (found !== null) return found;
-    }
-    return null;
-  }
-  if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      const at = path ? `${path}.${k}` : k;
-      if (unstorable(k)) return at;
-      const found = unstorablePath(v, at);
-      if (found !== null) return found;
-    }
-  }
-  return null;
 }

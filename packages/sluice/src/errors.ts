@@ -1,5 +1,6 @@
 // Named errors. Messages say which field or id was wrong and why; they never
 // carry payload contents.
+import { UNSTORABLE_CHARS } from './json-text.js';
 
 export class SluiceError extends Error {
   override name = 'SluiceError';
@@ -17,6 +18,17 @@ export class ValidationError extends SluiceError {
     options?: { cause?: unknown },
   ) {
     super(`${field}: ${reason}`, options);
+  }
+}
+
+/** Options that are each valid but cannot work together. `fields` names every one involved. */
+export class OptionsConflictError extends ValidationError {
+  override name = 'OptionsConflictError';
+  constructor(
+    readonly fields: readonly string[],
+    reason: string,
+  ) {
+    super(fields.join(' + '), reason);
   }
 }
 
@@ -48,8 +60,18 @@ export class PayloadTooLargeError extends SluiceError {
 
 export class UnknownJobError extends SluiceError {
   override name = 'UnknownJobError';
-  constructor(readonly jobName: string) {
-    super(`no job named "${jobName}" is registered`);
+  /** `where`: 'sluice.job_types' when the database has no job type of that name. */
+  constructor(
+    readonly jobName: string,
+    where?: 'sluice.job_types',
+    options?: { cause?: unknown },
+  ) {
+    super(
+      where
+        ? `no job named "${jobName}" in ${where}: start a worker that handles it, or call sluice.registerJobs(), before naming it`
+        : `no job named "${jobName}" is registered`,
+      options,
+    );
   }
 }
 
@@ -119,14 +141,17 @@ export class WaitTimeoutError extends SluiceError {
   }
 }
 
-/** The queue is at its maxDepth and its overflow policy is reject: nothing was written. */
+/**
+ * The queue is at its maxDepth: its overflow policy is reject, or block and no
+ * room came within blockTimeoutMs (`waitedMs`), or the batch is larger than
+ * maxDepth. Nothing was written.
+ */
 export class QueueFullError extends SluiceError {
   override name = 'QueueFullError';
-  constructor(
-    readonly queue: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`queue "${queue}" is full`, options);
+  readonly waitedMs: number | undefined;
+  constructor(readonly queue: string, options?: { cause?: unknown; waitedMs?: number }) {
+    super(`queue "${queue}" is full${options?.waitedMs !== undefined ? ` (waited ${options.waitedMs} ms for room)` : ''}`, options);
+    this.waitedMs = options?.waitedMs;
   }
 }
 
@@ -157,6 +182,17 @@ export class WorkerStateError extends SluiceError {
   override name = 'WorkerStateError';
 }
 
+/** worker.start() could not reach the database within its startTimeoutMs; `cause` is the last connection error. */
+export class DatabaseUnavailableError extends SluiceError {
+  override name = 'DatabaseUnavailableError';
+  constructor(
+    readonly timeoutMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`the database could not be reached within startTimeoutMs (${timeoutMs} ms)`, options);
+  }
+}
+
 /** Error-like shape stored in a job's error history. */
 export interface SerializedError {
   name: string;
@@ -164,11 +200,9 @@ export interface SerializedError {
   stack?: string;
 }
 
-const NOT_STORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
 /** Error text goes into jsonb, which refuses NUL and lone surrogates: those become U+FFFD. */
 function storable(text: string): string {
-  return text.replace(NOT_STORABLE, '\uFFFD');
+  return text.replace(UNSTORABLE_CHARS, '\uFFFD');
 }
 
 export function serializeError(err: unknown): SerializedError {

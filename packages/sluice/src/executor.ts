@@ -32,8 +32,30 @@ function isQueryable(value: unknown): value is Queryable {
   return typeof value === 'object' && value !== null && typeof (value as Queryable).query === 'function';
 }
 
-/** Resolves an executor to the pg connection (or pool) it runs on. */
+/**
+ * Resolves the caller's executor to a connection whose statements carry no
+ * name. sluice cannot tell whether the caller's connection goes through a
+ * transaction pooler (PgBouncer in transaction mode), where a statement
+ * prepared in one transaction is unknown to the server connection the next
+ * one lands on; an unnamed statement works everywhere.
+ */
 export function toQueryable(tx: Executor): Queryable {
+  return unprepared(resolveExecutor(tx));
+}
+
+/** Sends every query of `db` without a statement name. */
+export function unprepared(db: Queryable): Queryable {
+  if (UNPREPARED in db) return db;
+  return {
+    [UNPREPARED]: true,
+    query: (config: QueryConfigLike) => db.query({ text: config.text, values: config.values }),
+  } as Queryable;
+}
+
+const UNPREPARED = Symbol('sluice.unprepared');
+
+/** Resolves an executor to the pg connection (or pool) it runs on. */
+export function resolveExecutor(tx: Executor): Queryable {
   if (typeof tx !== 'object' || tx === null) {
     throw new ValidationError('tx', 'expected a pg Pool, Client or PoolClient, or a drizzle node-postgres db or transaction');
   }

@@ -1,10 +1,12 @@
 // Cron schedules: the definition, its validation, and the fire times of an
 // expression in its time zone (cron-parser does the calendar arithmetic).
 import { z } from 'zod';
-import { nameSchema, parseOptions } from './config.js';
+import { STORABLE_TEXT_RULE, nameSchema, parseOptions } from './config.js';
 import { ValidationError } from './errors.js';
 import type { JobDefinition } from './job.js';
+import { jsonText, unstorable } from './json-text.js';
 import { cronParser } from './optional-deps.js';
+import type { ScheduledJobOptions } from './schema.js';
 
 export type MisfirePolicy = 'skip' | 'run_once' | 'run_all';
 
@@ -15,6 +17,10 @@ export const MISFIRE_GRACE_MS_DEFAULT = 60_000;
 /** Under `run_all`, at most this many missed fires are enqueued (the most recent). */
 export const RUN_ALL_CAP_DEFAULT = 100;
 export const TIMEZONE_DEFAULT = 'UTC';
+/** After a fire fails (its job could not be enqueued), the first retry waits this long; each further failure doubles it. */
+export const CRON_RETRY_BASE_MS_DEFAULT = 1_000;
+/** The longest wait between retries of a failing schedule. */
+export const CRON_RETRY_MAX_MS_DEFAULT = 60_000;
 
 const PRESETS = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@hourly', '@minutely', '@secondly', '@weekdays', '@weekends'];
 
@@ -133,20 +139,29 @@ export interface ScheduleDefinition {
   payload: unknown;
   misfire: MisfirePolicy;
   runAllCap: number;
+  /** The job definition's queue and retry options; null when the job is named, and sluice.job_types decides. */
+  jobOptions: ScheduledJobOptions | null;
 }
 
 /** Validates a schedule; a bad expression, zone or payload is a ValidationError naming the field. */
 export function schedule<P>(options: ScheduleOptions<P>): ScheduleDefinition {
   const { job, ...rest } = options ?? ({} as ScheduleOptions<P>);
   const o = parseOptions(scheduleSchema, rest, 'schedule');
+  // Checked before the parsers, whose messages would quote the text.
+  for (const field of ['cron', 'timezone'] as const) {
+    const text = o[field];
+    if (typeof text === 'string' && unstorable(text)) throw new ValidationError(`schedule.${field}`, STORABLE_TEXT_RULE);
+  }
   const timezone = checkTimezone('schedule.timezone', o.timezone ?? TIMEZONE_DEFAULT);
   const cron = checkCron('schedule.cron', o.cron, timezone);
   let jobName: string;
+  let jobOptions: ScheduledJobOptions | null = null;
   let payload: unknown = o.payload ?? {};
   if (typeof job === 'string') {
     jobName = parseOptions(nameSchema, job, 'schedule.job');
   } else if (job && typeof job === 'object' && typeof job.name === 'string' && job.schema) {
     jobName = job.name;
+    jobOptions = { queue: job.queue, priority: job.priority, maxAttempts: job.maxAttempts, timeoutMs: job.timeoutMs ?? null, backoff: job.backoff };
     const parsed = job.schema.safeParse(payload);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -156,7 +171,23 @@ export function schedule<P>(options: ScheduleOptions<P>): ScheduleDefinition {
   } else {
     throw new ValidationError('schedule.job', 'expected a job definition or a job name');
   }
-  return { name: o.name, cron, timezone, jobName, payload, misfire: o.misfire ?? MISFIRE_DEFAULT, runAllCap: o.runAllCap ?? RUN_ALL_CAP_DEFAULT };
+  const fault = jsonText(payload);
+  if (typeof fault !== 'string') throw new ValidationError(['schedule.payload', fault.path].filter(Boolean).join('.'), fault.reason);
+  return {
+    name: o.name,
+    cron,
+    timezone,
+    jobName,
+    payload,
+    misfire: o.misfire ?? MISFIRE_DEFAULT,
+    runAllCap: o.runAllCap ?? RUN_ALL_CAP_DEFAULT,
+    jobOptions,
+  };
+}
+
+/** How long a schedule whose fire failed `failures` times in a row waits before it is tried again. */
+export function cronRetryDelayMs(failures: number): number {
+  return Math.min(CRON_RETRY_BASE_MS_DEFAULT * 2 ** Math.max(0, failures - 1), CRON_RETRY_MAX_MS_DEFAULT);
 }
 
 const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'] as const;

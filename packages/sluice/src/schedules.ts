@@ -1,9 +1,10 @@
 // Managing cron schedules from TypeScript (the CLI uses the same calls).
-import { ValidationError, SluiceError } from './errors.js';
+import { translateDbError } from './db-errors.js';
+import { SluiceError, ValidationError } from './errors.js';
 import type { Queryable } from './executor.js';
 import { checkName } from './config.js';
 import { nextFireAfter, schedule, type ScheduleDefinition, type ScheduleOptions } from './schedule.js';
-import { cronUniqueKey } from './services/scheduler.js';
+import { cronJobArgs, cronUniqueKey } from './services/scheduler.js';
 import { cronGet, cronList, cronRemove, cronSaveMany, cronSetEnabled, type CronRow } from './sql/cron.js';
 import { jobEnqueueMany } from './sql/jobs.js';
 
@@ -19,8 +20,18 @@ export class Schedules {
 
   /** Adds a schedule, or updates the one with that name (keeping its next run when the expression is unchanged). */
   async add(options: ScheduleOptions | ScheduleDefinition): Promise<ScheduleDefinition> {
-    const def = 'jobName' in options ? schedule({ ...options, job: options.jobName }) : schedule(options);
-    await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, new Date())], 'sql');
+    let def: ScheduleDefinition;
+    if ('jobName' in options) {
+      const { jobName, jobOptions, ...rest } = options;
+      def = { ...schedule({ ...rest, job: jobName }), jobOptions: jobOptions ?? null };
+    } else {
+      def = schedule(options);
+    }
+    // A schedule by job name must name a job in sluice.job_types (a trigger
+    // refuses it otherwise): UnknownJobError.
+    await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, new Date())], 'sql').catch((err: unknown) => {
+      throw translateDbError(err);
+    });
     return def;
   }
 
@@ -51,19 +62,7 @@ export class Schedules {
   /** Enqueues the schedule's job now, outside its timetable; returns the job id. */
   async runNow(name: string): Promise<number> {
     const row = await this.get(name);
-    const now = new Date();
-    const [id] = await jobEnqueueMany(this.db, {
-      name: row.job_name,
-      payloadsJson: JSON.stringify([row.payload]),
-      queue: null,
-      runAt: null,
-      priority: null,
-      maxAttempts: null,
-      timeoutMs: null,
-      backoff: null,
-      uniqueKeys: [`${cronUniqueKey(row.name, now)}:manual`],
-      tags: [`cron:${row.name}`],
-    });
+    const [id] = await jobEnqueueMany(this.db, cronJobArgs(row, null, `${cronUniqueKey(row.name, new Date())}:manual`));
     if (id === undefined) throw new ValidationError('name', 'schedule enqueued nothing');
     return id;
   }

@@ -28,6 +28,15 @@ const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date
 const NAME_CHECK = (column: string) =>
   sql.raw(`${column} ~ '^[A-Za-z0-9][A-Za-z0-9._:-]*$' AND length(${column}) <= 128`);
 
+/** What a schedule built from a job definition enqueues with (see cron_schedules.job_options). */
+export interface ScheduledJobOptions {
+  queue: string;
+  priority: number;
+  maxAttempts: number;
+  timeoutMs: number | null;
+  backoff: { kind: 'fixed' | 'exponential'; baseMs: number; factor: number; maxMs: number; jitter: number };
+}
+
 export interface JobErrorEntry {
   attempt: number;
   at: string;
@@ -184,9 +193,15 @@ export const queues = sluiceSchema.table(
     groupConcurrency: integer('group_concurrency'),
     rateLimitCount: integer('rate_limit_count'),
     rateLimitIntervalMs: integer('rate_limit_interval_ms'),
-    /** The fixed rate-limit window: when it began and how many claims it has used. */
-    rateWindowStartedAt: tstz('rate_window_started_at'),
-    rateWindowUsed: integer('rate_window_used').notNull().default(0),
+    /**
+     * The rate limit's sliding log: claims of the last rate_limit_interval_ms,
+     * merged into at most ~100 entries, each its first and last claim time
+     * (epoch microseconds) and how many jobs it took. See sluice.claim.
+     */
+    rateLogFirstUs: bigint('rate_log_first_us', { mode: 'number' }).array().notNull().default(sql`'{}'`),
+    rateLogLastUs: bigint('rate_log_last_us', { mode: 'number' }).array().notNull().default(sql`'{}'`),
+    rateLogTaken: integer('rate_log_taken').array().notNull().default(sql`'{}'`),
+
     maxDepth: integer('max_depth'),
     overflow: text('overflow').notNull().default('reject'),
     weight: integer('weight').notNull().default(1),
@@ -205,7 +220,7 @@ export const queues = sluiceSchema.table(
   },
   (t) => [
     check('queues_name_check', NAME_CHECK('name')),
-    check('queues_overflow_check', sql`overflow IN ('reject', 'drop_oldest', 'drop_newest')`),
+    check('queues_overflow_check', sql`overflow IN ('reject', 'block', 'drop_oldest', 'drop_newest')`),
     check('queues_weight_check', sql`weight >= 1`),
     check('queues_limits_check', sql`(concurrency IS NULL OR concurrency >= 1) AND (group_concurrency IS NULL OR group_concurrency >= 1) AND (max_depth IS NULL OR max_depth >= 1) AND (aging_after_ms IS NULL OR aging_after_ms >= 1) AND ((rate_limit_count IS NULL) = (rate_limit_interval_ms IS NULL)) AND (rate_limit_count IS NULL OR (rate_limit_count >= 1 AND rate_limit_interval_ms >= 1))`),
   ],
@@ -262,8 +277,18 @@ export const cronSchedules = sluiceSchema.table(
     /** NULL until a scheduler computes it, so a row inserted by plain SQL is picked up. */
     nextRunAt: tstz('next_run_at'),
     lastRunAt: tstz('last_run_at'),
-    /** Why a scheduler disabled the row (an expression it could not parse). */
+    /** Why the last fire failed (the job could not be enqueued), or why a scheduler disabled the row. */
     lastError: text('last_error'),
+    /** Fires failed in a row; the retry waits longer after each. */
+    failCount: integer('fail_count').notNull().default(0),
+    /** After a failed fire, no retry before this. */
+    retryAt: tstz('retry_at'),
+    /**
+     * The job's queue and retry options, from the job definition the schedule
+     * was built with ({ queue, priority, maxAttempts, timeoutMs, backoff });
+     * NULL for a schedule added by job name, which takes sluice.job_types.
+     */
+    jobOptions: jsonb('job_options').$type<ScheduledJobOptions>(),
     /** 'code' when a worker declares it, 'sql' when added by SQL, the CLI or the API. */
     declaredIn: text('declared_in').notNull().default('sql'),
     createdAt: tstz('created_at').notNull().defaultNow(),

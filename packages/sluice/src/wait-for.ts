@@ -3,7 +3,10 @@
 // connection serves every waiter of a client; after a reconnect each waiter
 // re-reads its job, since notifications sent meanwhile were lost. Behind a
 // transaction pooler with no direct connection there is no LISTEN, and only
-// there waiters re-read their jobs on an interval.
+// there waiters re-read their jobs on an interval. A notice only triggers a
+// read (any login can send one): the answer always comes from the row, and a
+// missing row counts as "completed without history" only for a job this
+// client saw live.
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { CancelledError, JobFailedError, JobNotFoundError, WaitTimeoutError } from './errors.js';
@@ -23,6 +26,8 @@ export class FinishWaiter {
   private notifier: Notifier | null = null;
   private starting: Promise<void> | null = null;
   private readonly waiters = new Map<number, Set<Waiter>>();
+  /** Per waited-for id, once the notice was requested: whether the job was live then. */
+  private readonly wasLive = new Map<number, boolean>();
   private pollTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -48,7 +53,10 @@ export class FinishWaiter {
       // Ask for the notice, then look once: a job that ended before the
       // notice was requested is found finished here.
       jobRequestFinishNotice(this.pool, id)
-        .then(() => this.check(id))
+        .then((live) => {
+          if (this.waiters.has(id)) this.wasLive.set(id, live || this.wasLive.get(id) === true);
+          return this.check(id);
+        })
         .catch((err) => {
           this.remove(id, waiter);
           waiter.reject(err);
@@ -76,7 +84,7 @@ export class FinishWaiter {
         this.listenPool,
         [FINISHED_CHANNEL],
         {
-          onNotification: (_channel, payload) => void this.check(Number(payload), true),
+          onNotification: (_channel, payload) => void this.check(Number(payload)),
           onConnected: () => {
             for (const id of this.waiters.keys()) void this.check(id);
           },
@@ -91,11 +99,15 @@ export class FinishWaiter {
   private remove(id: number, waiter: Waiter): void {
     const set = this.waiters.get(id);
     set?.delete(waiter);
-    if (set?.size === 0) this.waiters.delete(id);
+    if (set?.size === 0) this.forget(id);
   }
 
-  /** `announced`: the job's end was just announced, so a missing row means it completed in a queue that keeps no history. */
-  private async check(id: number, announced = false): Promise<void> {
+  private forget(id: number): void {
+    this.waiters.delete(id);
+    this.wasLive.delete(id);
+  }
+
+  private async check(id: number): Promise<void> {
     const set = this.waiters.get(id);
     if (!set) return;
     let row: JobRow | null;
@@ -105,9 +117,14 @@ export class FinishWaiter {
       this.logger.warn({ err, jobId: id }, 'waitFor could not read the job; will retry on the next notice');
       return;
     }
-    const outcome = row === null && announced ? { value: null } : settle(id, row);
-    if (!outcome) return;
-    this.waiters.delete(id);
+    // A missing row before the notice was requested decides nothing yet; after
+    // it, it is a job that completed in a queue keeping no history (seen live)
+    // or one that never existed.
+    const live = this.wasLive.get(id);
+    if (row === null && live === undefined) return;
+    const outcome = row === null && live ? { value: null } : settle(id, row);
+    if (!outcome || this.waiters.get(id) !== set) return;
+    this.forget(id);
     for (const w of set) {
       if ('value' in outcome) w.resolve(outcome.value);
       else w.reject(outcome.error);

@@ -108,8 +108,8 @@ export function actionRoutes(app: Hono<DashEnv>, deps: Deps): void {
     const intervalMs = optIntField('rate_limit_interval_ms', text(f, 'rate_limit_interval_ms'), 1, 2_147_483_647);
     if ((count === null) !== (intervalMs === null)) throw new DashboardRequestError(400, 'rate limit: give both the count and the interval, or neither');
     const overflow = text(f, 'overflow') ?? 'reject';
-    if (overflow !== 'reject' && overflow !== 'drop_oldest' && overflow !== 'drop_newest') {
-      throw new DashboardRequestError(400, 'overflow: must be reject, drop_oldest or drop_newest');
+    if (overflow !== 'reject' && overflow !== 'block' && overflow !== 'drop_oldest' && overflow !== 'drop_newest') {
+      throw new DashboardRequestError(400, 'overflow: must be reject, block, drop_oldest or drop_newest');
     }
     const weight = optIntField('weight', text(f, 'weight'), 1, 1_000_000) ?? 1;
     await sluice.queues.configure(name, {

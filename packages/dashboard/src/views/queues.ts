@@ -18,7 +18,7 @@ function limitsForm(ctx: PageContext, q: QueueLimitsRow): Html | '' {
 <label>Rate <input name="rate_limit_count" inputmode="numeric" value="${v(q.rate_limit_count)}" placeholder="none" size="6"> per
 <input name="rate_limit_interval_ms" inputmode="numeric" value="${v(q.rate_limit_interval_ms)}" placeholder="ms" size="7"> ms</label>
 <label>Max depth <input name="max_depth" inputmode="numeric" value="${v(q.max_depth)}" placeholder="none" size="8"></label>
-<label>Overflow <select name="overflow">${['reject', 'drop_oldest', 'drop_newest'].map((o) => html`<option${o === q.overflow ? ' selected' : ''}>${o}</option>`)}</select></label>
+<label>Overflow <select name="overflow">${['reject', 'block', 'drop_oldest', 'drop_newest'].map((o) => html`<option${o === q.overflow ? ' selected' : ''}>${o}</option>`)}</select></label>
 <label>Weight <input name="weight" inputmode="numeric" value="${q.weight}" size="4"></label>
 <button class="action">Save limits</button>
 <span class="quiet small">Empty removes a limit.</span>

@@ -1,10 +1,13 @@
 // What every database command shares: a Sluice on its own small pool, closed
-// afterwards; with a read replica URL, what only reads goes there.
+// afterwards; with a read replica URL, what only reads goes there. Its
+// statements are unnamed (poolMode 'transaction'), so every command works
+// through a transaction pooler too; a command sends a handful of statements,
+// and preparing them would save nothing.
 import { pino } from 'pino';
 import { Sluice } from '../client.js';
 
 export async function withSluice<T>(url: string, fn: (sluice: Sluice) => Promise<T>, readUrl?: string): Promise<T> {
-  const sluice = new Sluice({ connectionString: url, readConnectionString: readUrl, poolSize: 2, logger: pino({ level: 'silent' }) });
+  const sluice = new Sluice({ connectionString: url, readConnectionString: readUrl, poolSize: 2, poolMode: 'transaction', logger: pino({ level: 'silent' }) });
   try {
     return await fn(sluice);
   } finally {

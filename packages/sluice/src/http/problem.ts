@@ -7,6 +7,7 @@ import {
   JobNotFoundError,
   PayloadTooLargeError,
   PayloadValidationError,
+  QueueFullError,
   UnknownJobError,
   ValidationError,
 } from '../errors.js';
@@ -23,6 +24,8 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
   if (err instanceof ValidationError) return problem(c, 400, 'invalid_request', err.message, { field: err.field });
   if (err instanceof PayloadTooLargeError) return problem(c, 413, 'payload_too_large', err.message);
   if (err instanceof UnknownJobError) return problem(c, 404, 'unknown_job', err.message);
+  // Backpressure, not a fault: the client may try again later.
+  if (err instanceof QueueFullError) return problem(c, 503, 'queue_full', err.message);
   if (err instanceof JobNotFoundError) return problem(c, 404, 'not_found', err.message);
   // A database error's detail can quote the row it refused: log the kind, not the text.
   const e = err as { name?: string; code?: string };

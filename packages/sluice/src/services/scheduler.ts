@@ -2,14 +2,17 @@
 // locked with SKIP LOCKED, its jobs enqueued and its next_run_at advanced in
 // one transaction, and each fire's job carries the unique key
 // cron:<name>:<fire time>, so no fire happens twice. It sleeps until the
-// nearest next_run_at rather than ticking coarsely.
+// nearest next_run_at rather than ticking coarsely. Each schedule fires in a
+// savepoint of its own: one whose job cannot be enqueued (a full queue, an
+// oversize payload) records why and backs off, and the others fire on time.
 import type pg from 'pg';
-import type { Queryable } from '../executor.js';
-import { inTransaction } from '../transaction.js';
 import type { Logger } from 'pino';
-import { firesToEnqueue, fireTimesBetween, nextFireAfter, type MisfirePolicy } from '../schedule.js';
-import { cronAdvance, cronClaimDue, cronDisableWithError, cronNextDueInMs, type CronRow } from '../sql/cron.js';
-import { jobEnqueueMany } from '../sql/jobs.js';
+import { translateDbError } from '../db-errors.js';
+import type { Queryable } from '../executor.js';
+import { cronRetryDelayMs, firesToEnqueue, fireTimesBetween, nextFireAfter, type MisfirePolicy } from '../schedule.js';
+import { cronAdvance, cronClaimDue, cronDisableWithError, cronNextDueInMs, cronRecordFailure, type CronRow } from '../sql/cron.js';
+import { jobEnqueueMany, type EnqueueManyArgs } from '../sql/jobs.js';
+import { inTransaction, withSavepoint } from '../transaction.js';
 import { Service } from './service.js';
 
 const CLAIM_BATCH = 50;
@@ -21,6 +24,23 @@ export interface SchedulerOptions {
 
 export function cronUniqueKey(name: string, fireAt: Date): string {
   return `cron:${name}:${fireAt.toISOString()}`;
+}
+
+/** The job a schedule enqueues: its definition's queue and retry options, or sluice.job_types' when it has none. */
+export function cronJobArgs(row: CronRow, runAt: Date | null, uniqueKey: string): EnqueueManyArgs {
+  const o = row.job_options;
+  return {
+    name: row.job_name,
+    payloadsJson: JSON.stringify([row.payload]),
+    queue: o?.queue ?? null,
+    runAt,
+    priority: o?.priority ?? null,
+    maxAttempts: o?.maxAttempts ?? null,
+    timeoutMs: o?.timeoutMs ?? null,
+    backoff: o?.backoff ?? null,
+    uniqueKeys: [uniqueKey],
+    tags: [`cron:${row.name}`],
+  };
 }
 
 export class Scheduler extends Service {
@@ -44,7 +64,9 @@ export class Scheduler extends Service {
   private async fireDue(): Promise<number> {
     return inTransaction(this.pool, undefined, async (client) => {
       const { rows, now } = await cronClaimDue(client, CLAIM_BATCH);
-      for (const row of rows) await this.fire(client, row, now);
+      for (const row of rows) {
+        await withSavepoint(client, () => this.fire(client, row, now), (err) => this.failed(client, row, now, err));
+      }
       return rows.length;
     });
   }
@@ -64,20 +86,23 @@ export class Scheduler extends Service {
       await cronDisableWithError(client, row.name, (err as Error).message);
       return;
     }
-    for (const fireAt of fires) {
-      await jobEnqueueMany(client, {
-        name: row.job_name,
-        payloadsJson: JSON.stringify([row.payload]),
-        queue: null,
-        runAt: fireAt,
-        priority: null,
-        maxAttempts: null,
-        timeoutMs: null,
-        backoff: null,
-        uniqueKeys: [cronUniqueKey(row.name, fireAt)],
-        tags: [`cron:${row.name}`],
-      });
-    }
+    for (const fireAt of fires) await jobEnqueueMany(client, cronJobArgs(row, fireAt, cronUniqueKey(row.name, fireAt)));
     await cronAdvance(client, row.name, next, fires.at(-1) ?? null);
+  }
+
+  /**
+   * The fire's writes were rolled back. The failed fire counts as missed:
+   * `skip` drops it (next_run_at moves on), run_once and run_all keep
+   * next_run_at so the retry catches up by their rules. The retry waits
+   * longer after each failure in a row.
+   */
+  private async failed(client: Queryable, row: CronRow, now: Date, err: unknown): Promise<void> {
+    const error = translateDbError(err);
+    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const failures = row.fail_count + 1;
+    const retryAt = new Date(now.getTime() + cronRetryDelayMs(failures));
+    const nextRunAt = row.misfire === 'skip' ? nextFireAfter(row.cron, row.timezone, now) : null;
+    this.logger.warn({ schedule: row.name, job: row.job_name, failures, retryAt, err: error }, 'schedule could not enqueue its job; will retry');
+    await cronRecordFailure(client, { name: row.name, error: reason, retryAt, nextRunAt });
   }
 }

@@ -1,6 +1,7 @@
 // Runtime SQL for cron schedules.
 import type { Queryable } from '../executor.js';
 import type { ScheduleDefinition } from '../schedule.js';
+import type { ScheduledJobOptions } from '../schema.js';
 
 export interface CronRow {
   name: string;
@@ -14,10 +15,14 @@ export interface CronRow {
   next_run_at: Date | null;
   last_run_at: Date | null;
   last_error: string | null;
+  fail_count: number;
+  retry_at: Date | null;
+  job_options: ScheduledJobOptions | null;
   declared_in: 'code' | 'sql';
 }
 
-const COLUMNS = `name, cron, timezone, job_name, payload, enabled, misfire, run_all_cap, next_run_at, last_run_at, last_error, declared_in`;
+const COLUMNS = `name, cron, timezone, job_name, payload, enabled, misfire, run_all_cap, next_run_at, last_run_at, last_error,
+  fail_count, retry_at, job_options, declared_in`;
 
 /**
  * Writes schedules. A row whose expression and zone are unchanged keeps its
@@ -34,13 +39,14 @@ export async function cronSaveMany(
   await db.query({
     name: 'sluice_cron_save_many',
     text: `
-      INSERT INTO sluice.cron_schedules AS c (name, cron, timezone, job_name, payload, misfire, run_all_cap, next_run_at, declared_in)
-      SELECT n, cr, tz, j, p, m, cap, nx, $9 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[],
-        $6::text[], $7::integer[], $8::timestamptz[]) AS u(n, cr, tz, j, p, m, cap, nx)
+      INSERT INTO sluice.cron_schedules AS c (name, cron, timezone, job_name, payload, misfire, run_all_cap, next_run_at, declared_in,
+        job_options)
+      SELECT n, cr, tz, j, p, m, cap, nx, $9, o FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[],
+        $6::text[], $7::integer[], $8::timestamptz[], $10::jsonb[]) AS u(n, cr, tz, j, p, m, cap, nx, o)
       ON CONFLICT (name) DO UPDATE SET
         cron = excluded.cron, timezone = excluded.timezone, job_name = excluded.job_name, payload = excluded.payload,
         misfire = excluded.misfire, run_all_cap = excluded.run_all_cap, declared_in = excluded.declared_in,
-        last_error = NULL, updated_at = now(),
+        job_options = excluded.job_options, last_error = NULL, fail_count = 0, retry_at = NULL, updated_at = now(),
         next_run_at = CASE WHEN (c.cron, c.timezone) IS DISTINCT FROM (excluded.cron, excluded.timezone) OR c.next_run_at IS NULL
                            THEN excluded.next_run_at ELSE c.next_run_at END`,
     values: [
@@ -53,6 +59,7 @@ export async function cronSaveMany(
       defs.map((d) => d.runAllCap),
       nextRunAts,
       declaredIn,
+      defs.map((d) => (d.jobOptions ? JSON.stringify(d.jobOptions) : null)),
     ],
   });
 }
@@ -95,12 +102,13 @@ export async function cronRemove(db: Queryable, name: string): Promise<boolean> 
   return (rowCount ?? 0) > 0;
 }
 
-/** Locks due (or never computed) enabled schedules; run inside a transaction. */
+/** Locks due (or never computed) enabled schedules whose retry time, if any, has come; run inside a transaction. */
 export async function cronClaimDue(db: Queryable, limit: number): Promise<{ rows: CronRow[]; now: Date }> {
   const { rows } = await db.query<CronRow & { db_now: Date }>({
     name: 'sluice_cron_claim_due',
     text: `SELECT ${COLUMNS}, clock_timestamp() AS db_now FROM sluice.cron_schedules
            WHERE enabled AND (next_run_at IS NULL OR next_run_at <= clock_timestamp())
+             AND (retry_at IS NULL OR retry_at <= clock_timestamp())
            ORDER BY next_run_at NULLS FIRST
            LIMIT $1
            FOR UPDATE SKIP LOCKED`,
@@ -110,11 +118,32 @@ export async function cronClaimDue(db: Queryable, limit: number): Promise<{ rows
   return { rows, now };
 }
 
+/** A fire succeeded: the next one is due at nextRunAt, and any earlier failure is over. */
 export async function cronAdvance(db: Queryable, name: string, nextRunAt: Date, lastRunAt: Date | null): Promise<void> {
   await db.query({
     name: 'sluice_cron_advance',
-    text: `UPDATE sluice.cron_schedules SET next_run_at = $2, last_run_at = coalesce($3, last_run_at) WHERE name = $1`,
+    text: `UPDATE sluice.cron_schedules SET next_run_at = $2, last_run_at = coalesce($3, last_run_at),
+             last_error = NULL, fail_count = 0, retry_at = NULL
+           WHERE name = $1`,
     values: [name, nextRunAt, lastRunAt],
+  });
+}
+
+/**
+ * A fire failed (its job could not be enqueued): records why, and holds the
+ * schedule back until retryAt. nextRunAt moves only when the misfire policy
+ * drops the failed fire; otherwise it stays, and the retry catches up.
+ */
+export async function cronRecordFailure(
+  db: Queryable,
+  a: { name: string; error: string; retryAt: Date; nextRunAt: Date | null },
+): Promise<void> {
+  await db.query({
+    name: 'sluice_cron_record_failure',
+    text: `UPDATE sluice.cron_schedules SET last_error = $2, fail_count = fail_count + 1, retry_at = $3,
+             next_run_at = coalesce($4, next_run_at)
+           WHERE name = $1`,
+    values: [a.name, a.error, a.retryAt, a.nextRunAt],
   });
 }
 
@@ -131,7 +160,7 @@ export async function cronNextDueInMs(db: Queryable): Promise<number | null> {
   const { rows } = await db.query<{ ms: number | null }>({
     name: 'sluice_cron_next_due',
     text: `SELECT CASE WHEN bool_or(next_run_at IS NULL) THEN 0
-                  ELSE extract(epoch FROM min(next_run_at) - clock_timestamp()) * 1000 END::float8 AS ms
+                  ELSE extract(epoch FROM min(greatest(next_run_at, retry_at)) - clock_timestamp()) * 1000 END::float8 AS ms
            FROM sluice.cron_schedules WHERE enabled`,
   });
   return rows[0]?.ms ?? null;

@@ -45,9 +45,14 @@ export interface EnqueueManyArgs {
   uniqueWindowMs?: number | null;
   /** True when the caller has checked payload sizes itself; else sluice.enqueue_many checks 1 MiB. */
   payloadSizeChecked?: boolean;
+  /** The caller waits for room when the queue is full and blocks: the answer is then null instead of an error. */
+  waitWhenFull?: boolean;
 }
 
-export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise<number[]> {
+/** The new jobs' ids in input order; null when `waitWhenFull` and the queue (overflow block) had no room: nothing written. */
+export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs & { waitWhenFull: true }): Promise<number[] | null>;
+export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise<number[]>;
+export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise<number[] | null> {
   // The ids come back in input order as one comma-separated text rather than
   // a row each (a 1,000-row result costs the client ~0.5 ms of CPU to parse)
   // or a bigint[] (node-postgres's array parser: ~0.35 ms per 1,000).
@@ -56,7 +61,7 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
     // coalesce: array_to_string skips NULLs, and a NULL id (a unique-key
     // duplicate whose live job ended meanwhile) must keep its place (as 0).
     text: `SELECT array_to_string(ARRAY(SELECT coalesce(e.id, 0) FROM sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb,
-             $9::text[], $10::text[], $11::text[], $12::bigint[], $13, $14, $15, $16) AS e(id)), ',') AS ids`,
+             $9::text[], $10::text[], $11::text[], $12::bigint[], $13, $14, $15, $16, $17) AS e(id)), ',') AS ids`,
     values: [
       a.name,
       a.payloadsJson,
@@ -74,10 +79,13 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
       a.batchId ?? null,
       a.uniqueWindowMs ?? null,
       a.payloadSizeChecked ? null : 1_048_576,
+      a.waitWhenFull ?? false,
     ],
   });
   const ids = rows[0]!.ids;
-  return ids === '' ? [] : ids.split(',').map(Number);
+  // Every call sends at least one payload, so no id at all means "full".
+  if (ids === '') return a.waitWhenFull ? null : [];
+  return ids.split(',').map(Number);
 }
 
 /**
@@ -232,13 +240,19 @@ export async function jobAgePriorities(db: Queryable, batchSize: number): Promis
 }
 
 /** Asks for the job's end to be announced on sluice_finished; false when it is no longer live. */
+/**
+ * Asks for a sluice_finished notice when the job ends; returns whether the job
+ * is live (so a later missing row means it completed in a queue that keeps
+ * no history, not that it never existed).
+ */
 export async function jobRequestFinishNotice(db: Queryable, id: number): Promise<boolean> {
-  const { rowCount } = await db.query({
+  const { rows } = await db.query<{ live: boolean }>({
     name: 'sluice_job_request_finish_notice',
-    text: `UPDATE sluice.jobs SET notify_on_finish = true WHERE id = $1 AND NOT notify_on_finish`,
+    text: `WITH requested AS (UPDATE sluice.jobs SET notify_on_finish = true WHERE id = $1 AND NOT notify_on_finish)
+           SELECT EXISTS (SELECT 1 FROM sluice.jobs WHERE id = $1) AS live`,
     values: [id],
   });
-  return (rowCount ?? 0) > 0;
+  return rows[0]!.live;
 }
 
 export async function jobPromoteDue(db: Queryable, batchSize: number): Promise<number> {
@@ -314,6 +328,21 @@ export async function jobGet(db: Queryable, id: number): Promise<JobRow | null> 
     values: [id],
   });
   return rows[0] ?? null;
+}
+
+/**
+ * Whether this claim (worker, attempt, lease token) still holds the job: a
+ * cancel notice is only a hint, and the worker aborts nothing until this
+ * says the claim is gone.
+ */
+export async function jobLeaseHolds(db: Queryable, a: { id: number; attempt: number; workerId: string; lease: number }): Promise<boolean> {
+  const { rows } = await db.query<{ holds: boolean }>({
+    name: 'sluice_job_lease_holds',
+    text: `SELECT EXISTS (SELECT 1 FROM sluice.jobs WHERE id = $1 AND state = 'running' AND attempt = $2 AND locked_by = $3
+                          AND sluice.lease_holds(attempted_at, $4::bigint)) AS holds`,
+    values: [a.id, a.attempt, a.workerId, a.lease],
+  });
+  return rows[0]!.holds;
 }
 
 /** Cancels a waiting job; returns the state it had, or null when no live job has that id. */

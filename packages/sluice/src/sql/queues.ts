@@ -40,7 +40,7 @@ export type QueueSettingsRow = Partial<{
   rate_limit_count: number | null;
   rate_limit_interval_ms: number | null;
   max_depth: number | null;
-  overflow: 'reject' | 'drop_oldest' | 'drop_newest';
+  overflow: 'reject' | 'block' | 'drop_oldest' | 'drop_newest';
   weight: number;
   aging_after_ms: number | null;
   unique_window_ms: number | null;

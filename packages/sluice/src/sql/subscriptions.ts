@@ -11,11 +11,12 @@ export async function subscriptionUpsertMany(db: Queryable, subs: { topic: strin
   });
 }
 
-export async function eventPublish(db: Queryable, topic: string, payload: unknown, sequential: boolean): Promise<number[]> {
+/** `payloadJson` is the payload's JSON text, checked by the caller. */
+export async function eventPublish(db: Queryable, topic: string, payloadJson: string, sequential: boolean): Promise<number[]> {
   const { rows } = await db.query<{ id: string }>({
     name: 'sluice_event_publish',
     text: `SELECT id FROM sluice.publish($1, $2::jsonb, $3) AS id`,
-    values: [topic, JSON.stringify(payload ?? null), sequential],
+    values: [topic, payloadJson, sequential],
   });
   return rows.map((r) => Number(r.id));
 }

@@ -1,6 +1,7 @@
 // What a worker writes to the database when it starts: its job types (so SQL
 // enqueue uses the same defaults), its cron schedules and its subscriptions.
 import type { Logger } from 'pino';
+import { translateDbError } from '../db-errors.js';
 import type { Queryable } from '../executor.js';
 import type { JobDefinition } from '../job.js';
 import { nextFireAfter, type ScheduleDefinition } from '../schedule.js';
@@ -24,7 +25,9 @@ export async function declareSchedules(
   logger: Logger,
 ): Promise<void> {
   const now = new Date();
-  await cronSaveMany(db, schedules, schedules.map((s) => nextFireAfter(s.cron, s.timezone, now)), 'code');
+  await cronSaveMany(db, schedules, schedules.map((s) => nextFireAfter(s.cron, s.timezone, now)), 'code').catch((err: unknown) => {
+    throw translateDbError(err);
+  });
   const declared = new Set(schedules.map((s) => s.name));
   const stale = (await cronCodeDeclaredNames(db)).filter((n) => !declared.has(n));
   if (stale.length === 0) return;

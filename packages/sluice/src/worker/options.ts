@@ -8,13 +8,14 @@ import {
   MAX_RESULT_BYTES_DEFAULT,
   POLL_INTERVAL_MS_DEFAULT,
   SHUTDOWN_TIMEOUT_MS_DEFAULT,
+  START_TIMEOUT_MS_DEFAULT,
   WORKER_DEAD_AFTER_MS_DEFAULT,
   nameSchema,
   parseOptions,
   workerOptionsSchema,
 } from '../config.js';
 import type { ConnectionOptions } from '../connection.js';
-import { ValidationError } from '../errors.js';
+import { OptionsConflictError, ValidationError } from '../errors.js';
 import type { JobDefinition, JobRegistration, Middleware } from '../job.js';
 import type { ScheduleDefinition } from '../schedule.js';
 
@@ -47,10 +48,20 @@ export interface WorkerOptions extends ConnectionOptions {
   maxRssBytes?: number;
   /** Unwritten acknowledgements at which new jobs stop starting. Default 1000. */
   maxPendingAcks?: number;
-  /** Heartbeat period. Default 5000 ms. */
+  /**
+   * Heartbeat period; must be below workerDeadAfterMs / 2, so one late beat
+   * never lets a live worker's leases lapse. Default 5000 ms, or a third of
+   * workerDeadAfterMs when that is shorter.
+   */
   heartbeatIntervalMs?: number;
   /** On stop(), how long running jobs may finish before they are released. Default 30000 ms. */
   shutdownTimeoutMs?: number;
+  /**
+   * While the database cannot be reached, start() retries (with a growing
+   * pause, each try logged at warn) for this long, then rejects with
+   * DatabaseUnavailableError. Default: no limit; stop() ends the retries.
+   */
+  startTimeoutMs?: number;
   /** After a job's signal fires (timeout, cancel), how long its handler may wind down before its slot is freed. Default 1000 ms. */
   abortGraceMs?: number;
   /** Largest handler result stored, in bytes of JSON; larger results are not stored. Default 65536. */
@@ -86,6 +97,7 @@ export interface ResolvedWorkerOptions {
   maxPendingAcks: number;
   heartbeatIntervalMs: number;
   shutdownTimeoutMs: number;
+  startTimeoutMs: number;
   abortGraceMs: number;
   maxResultBytes: number;
   service: string | null;
@@ -127,16 +139,25 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     if (!s?.job?.name) throw new ValidationError(`createWorker.subscriptions.${i}.job`, 'expected a job definition');
   }
   const concurrency = opts.concurrency ?? CONCURRENCY_DEFAULT;
+  const workerDeadAfterMs = opts.workerDeadAfterMs ?? WORKER_DEAD_AFTER_MS_DEFAULT;
+  const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? Math.min(HEARTBEAT_INTERVAL_MS_DEFAULT, Math.floor(workerDeadAfterMs / 3));
+  if (heartbeatIntervalMs * 2 >= workerDeadAfterMs) {
+    throw new OptionsConflictError(
+      ['createWorker.heartbeatIntervalMs', 'createWorker.workerDeadAfterMs'],
+      `a heartbeat every ${heartbeatIntervalMs} ms must be below half of workerDeadAfterMs (${workerDeadAfterMs} ms), or one late beat lets the rescuer take jobs from a live worker`,
+    );
+  }
   return {
     concurrency,
     queues: opts.queues ?? [...new Set(handlers.map((h) => h.job.queue))],
     prefetch: opts.prefetch ?? concurrency,
     pollIntervalMs: opts.pollIntervalMs ?? POLL_INTERVAL_MS_DEFAULT,
-    workerDeadAfterMs: opts.workerDeadAfterMs ?? WORKER_DEAD_AFTER_MS_DEFAULT,
+    workerDeadAfterMs,
     maxRssBytes: opts.maxRssBytes ?? null,
     maxPendingAcks: opts.maxPendingAcks ?? MAX_PENDING_ACKS_DEFAULT,
-    heartbeatIntervalMs: opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT,
+    heartbeatIntervalMs,
     shutdownTimeoutMs: opts.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS_DEFAULT,
+    startTimeoutMs: opts.startTimeoutMs ?? START_TIMEOUT_MS_DEFAULT,
     abortGraceMs: opts.abortGraceMs ?? ABORT_GRACE_MS_DEFAULT,
     maxResultBytes: opts.maxResultBytes ?? MAX_RESULT_BYTES_DEFAULT,
     service: opts.service ?? null,

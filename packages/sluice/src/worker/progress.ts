@@ -3,7 +3,9 @@
 // means the attempt lost its job, so the handler's signal is fired.
 import type { Logger } from 'pino';
 import { LeaseLostError, ValidationError } from '../errors.js';
+import { STORABLE_TEXT_RULE } from '../config.js';
 import type { Queryable } from '../executor.js';
+import { unstorable } from '../json-text.js';
 import { jobProgress } from '../sql/jobs.js';
 import type { JobAbort } from './job-abort.js';
 
@@ -46,6 +48,7 @@ export function progressReporter(
     if (message !== undefined && typeof message !== 'string') {
       return Promise.reject(new ValidationError('progress.message', 'must be a string'));
     }
+    if (message !== undefined && unstorable(message)) return Promise.reject(new ValidationError('progress.message', STORABLE_TEXT_RULE));
     pending = { pct: Math.round(pct), message: message ?? null };
     if (timer) return inFlight;
     const wait = Math.max(0, lastWriteAt + PROGRESS_INTERVAL_MS - Date.now());

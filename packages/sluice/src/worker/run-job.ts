@@ -4,8 +4,8 @@
 // the outcome into an acknowledgement.
 import type { Logger } from 'pino';
 import { PayloadValidationError, PermanentError, TimeoutError, UnknownJobError, serializeError } from '../errors.js';
-import { unstorablePath } from '../enqueue-options.js';
 import type { Queryable } from '../executor.js';
+import { jsonText } from '../json-text.js';
 import { parsePayload, type JobRegistration, type Middleware, type MiddlewareContext } from '../job.js';
 import type { JobErrorEntry } from '../schema.js';
 import type { ClaimedJobRow } from '../sql/jobs.js';
@@ -44,20 +44,17 @@ function compose(middleware: readonly Middleware[], ctx: MiddlewareContext, hand
   return step(0);
 }
 
-/** The result as stored: JSON text, or null when absent or over the size limit. */
+/**
+ * The result as stored: JSON text, or null when absent, over the size limit,
+ * or not storable as it is (a NaN, a function, ...). The handler's work is
+ * done, so an unstorable result costs the result (with a warning naming
+ * where and why), never a retry of the job.
+ */
 function storedResult(value: unknown, maxBytes: number, log: () => Logger): string | null {
   if (value === undefined) return null;
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    log().warn({ err: serializeError(err) }, 'job result is not JSON-serialisable; not stored');
-    return null;
-  }
-  if (text === undefined) return null;
-  const bad = unstorablePath(value, '');
-  if (bad !== null) {
-    log().warn({ path: bad }, 'job result holds a string PostgreSQL cannot store (NUL or lone surrogate); not stored');
+  const text = jsonText(value);
+  if (typeof text !== 'string') {
+    log().warn({ path: text.path, reason: text.reason }, 'job result cannot be stored as JSON as it is; not stored');
     return null;
   }
   const size = Buffer.byteLength(text);

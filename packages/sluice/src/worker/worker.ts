@@ -16,7 +16,7 @@ import type { Scheduler } from '../services/scheduler.js';
 import type { AlertEvent } from '../services/alert-watcher.js';
 import { WorkerOperations, parseWorkerOperationsOptions, type WorkerOperationsOptions } from '../services/operations.js';
 import type { Service } from '../services/service.js';
-import { jobReleaseMany, type ClaimedJobRow } from '../sql/jobs.js';
+import { jobLeaseHolds, jobReleaseMany, type ClaimedJobRow } from '../sql/jobs.js';
 import { workerDeregister, workerHeartbeat, workerRegister } from '../sql/workers.js';
 import { SLUICE_VERSION } from '../version.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
@@ -29,6 +29,7 @@ import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, REWIND_CHANNEL, S
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions as CoreWorkerOptions } from './options.js';
 import { JobAbort } from './job-abort.js';
 import { runJob, type RunJobEnv, type RunningJob } from './run-job.js';
+import { retryUntilReachable } from './start-retry.js';
 
 export type { Subscription } from './options.js';
 
@@ -75,6 +76,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private readonly operations: WorkerOperations;
   private readonly runEnv: RunJobEnv;
   private overMemory = false;
+  /** Fired by stop(): ends start()'s retries. */
+  private readonly stopping = new AbortController();
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
 
   constructor(options: WorkerOptions) {
@@ -144,7 +147,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       {
         onNotification: (channel, payload) => {
           if (channel === SCHEDULED_CHANNEL) promoter.wake();
-          else if (channel === CANCEL_CHANNEL) this.cancelLocal(Number(payload));
+          else if (channel === CANCEL_CHANNEL) void this.cancelNoticed(payload);
           else if (channel === CRON_CHANNEL) this.scheduler?.wake();
           else if (channel === LEADER_CHANNEL) this.heartbeat.wake();
           else if (channel === REWIND_CHANNEL) {
@@ -188,17 +191,23 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.state = 'started';
     const o = this.options;
     try {
-      await declareJobs(this.pool, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
-      await workerRegister(this.pool, {
-        id: this.id,
-        service: o.service,
-        host: hostname(),
-        pid: process.pid,
-        queues: this.queues,
-        concurrency: this.concurrency,
-        version: SLUICE_VERSION,
-      });
-      await declareSchedules(this.pool, o.schedules, o.undeclaredSchedules, this.logger);
+      // A worker started while its database restarts comes up by itself.
+      await retryUntilReachable(
+        async () => {
+          await declareJobs(this.pool, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
+          await workerRegister(this.pool, {
+            id: this.id,
+            service: o.service,
+            host: hostname(),
+            pid: process.pid,
+            queues: this.queues,
+            concurrency: this.concurrency,
+            version: SLUICE_VERSION,
+          });
+          await declareSchedules(this.pool, o.schedules, o.undeclaredSchedules, this.logger);
+        },
+        { timeoutMs: o.startTimeoutMs, stopped: this.stopping.signal, logger: this.logger },
+      );
       await this.notifier?.start();
       // A first beat before anything else runs, so a lone worker leads when start() returns.
       await this.beat();
@@ -227,6 +236,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   async stop(): Promise<void> {
     if (this.state !== 'started') return;
     this.state = 'stopping';
+    this.stopping.abort();
     try {
       // Leadership is handed over on the LISTEN session, so that one closes after it.
       const duties = this.leadership ? [this.leadership.stop()] : this.duties.map((s) => s.stop());
@@ -322,8 +332,33 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     return running;
   }
 
-  /** A job this process holds was cancelled: fire its signal and drop its answer. */
-  private cancelLocal(id: number): void {
+  /**
+   * A cancel notice names a job. Any login may send one (NOTIFY needs no
+   * privilege), so it is a hint: a job this process holds is dropped only
+   * when the database shows that its claim no longer holds. A notice for a
+   * job held here costs one query; any other costs nothing.
+   */
+  private async cancelNoticed(payload: string): Promise<void> {
+    if (!/^[1-9][0-9]{0,15}$/.test(payload)) return;
+    const id = Number(payload);
+    const claim = this.running.get(id) ?? this.buffer.find((r) => Number(r.id) === id);
+    if (!claim) return;
+    const { attempt, lease } = claim;
+    let holds: boolean;
+    try {
+      holds = await jobLeaseHolds(this.pool, { id, attempt, workerId: this.id, lease });
+    } catch (err) {
+      // The lease check is what makes a notice safe to act on; without it the
+      // job runs on, and a real cancel still refuses its answer.
+      this.logger.warn({ err, jobId: id }, 'could not check a cancel notice; the job runs on');
+      return;
+    }
+    if (holds) {
+      this.logger.debug({ jobId: id, attempt }, 'cancel notice ignored: the job still holds its claim');
+      return;
+    }
+    const current = this.running.get(id) ?? this.buffer.find((r) => Number(r.id) === id);
+    if (current?.attempt !== attempt || current.lease !== lease) return;
     const running = this.drop(id, () => new CancelledError(id));
     if (running) this.logger.info({ jobId: id, attempt: running.attempt }, 'running job cancelled');
   }

@@ -1,4 +1,4 @@
-import { ValidationError } from '../../errors.js';
+import { UnknownJobError, ValidationError } from '../../errors.js';
 import type { MisfirePolicy } from '../../schedule.js';
 import { printRows, withSluice } from '../context.js';
 import { EXIT_OK, UsageError, databaseUrl, parse, positiveInt } from '../usage.js';
@@ -68,6 +68,7 @@ export async function cronCommand(args: string[], out: (s: string) => void): Pro
       } catch (err) {
         // A bad expression or zone is bad input: usage exit code, nothing written.
         if (err instanceof ValidationError) throw new UsageError(`--${err.field.replace(/^schedule\./, '').split('.')[0]}`, err.message);
+        if (err instanceof UnknownJobError) throw new UsageError('--job', err.message);
         throw err;
       }
       return EXIT_OK;

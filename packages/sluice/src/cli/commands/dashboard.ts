@@ -92,7 +92,14 @@ export async function dashboardCommand(args: string[], out: (s: string) => void)
     return EXIT_FAILURE;
   }
   const logger = pino({ name: 'sluice-dashboard', level: process.env.SLUICE_LOG_LEVEL ?? 'info' });
-  const sluice = new Sluice({ connectionString: url, readConnectionString: readDatabaseUrl(str(values, 'read-database-url')), poolSize: 4, logger });
+  // Unnamed statements: the dashboard may be pointed at a transaction pooler.
+  const sluice = new Sluice({
+    connectionString: url,
+    readConnectionString: readDatabaseUrl(str(values, 'read-database-url')),
+    poolSize: 4,
+    poolMode: 'transaction',
+    logger,
+  });
   const signal = untilSignal();
   try {
     const server = await mod.startDashboard({

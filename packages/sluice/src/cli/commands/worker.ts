@@ -8,12 +8,15 @@ import { stopOnSignals } from '../../worker/signals.js';
 import { createWorker } from '../../worker/worker.js';
 import { EXIT_OK, UsageError, databaseUrl, parse, positiveInt } from '../usage.js';
 
-export const workerHelp = `sluice worker <module> [--concurrency N] [--queues a,b] [--processes N] [--database-url URL]
+export const workerHelp = `sluice worker <module> [--concurrency N] [--queues a,b] [--processes N] [--pool-mode session|transaction] [--database-url URL]
 
 Runs a worker for the handlers a module exports (\`export const handlers = [job.handle(fn), ...]\`
 or a default export of that array). SIGTERM/SIGINT stop it gracefully; a second signal forces exit.
 --processes N runs N worker processes under a supervisor that restarts any that crash: use it for
-CPU-bound handlers, since one Node process runs JavaScript on one core.`;
+CPU-bound handlers, since one Node process runs JavaScript on one core.
+--pool-mode transaction: the database URL goes through a pooler in transaction mode (PgBouncer);
+the worker then sends no named statements, and LISTENs on SLUICE_LISTEN_URL (a direct
+connection, read from the environment) or, without it, polls.`;
 
 // The supervisor's children run the same CLI as this process: bin/sluice.js
 // (tsx over src/) in the workspace, the compiled dist/cli/bin.js when published.
@@ -42,6 +45,7 @@ export async function workerCommand(args: string[], out: (s: string) => void): P
     concurrency: { type: 'string' },
     queues: { type: 'string' },
     processes: { type: 'string' },
+    'pool-mode': { type: 'string' },
   });
   if (values.help) {
     out(workerHelp);
@@ -52,6 +56,9 @@ export async function workerCommand(args: string[], out: (s: string) => void): P
   const processes = positiveInt('--processes', values.processes as string | undefined, 1);
   const queues = (values.queues as string | undefined)?.split(',').filter(Boolean);
   const connectionString = databaseUrl(values['database-url'] as string | undefined);
+  const poolMode = (values['pool-mode'] as string | undefined) ?? 'session';
+  if (poolMode !== 'session' && poolMode !== 'transaction') throw new UsageError('--pool-mode', "must be 'session' or 'transaction'");
+  const listenConnectionString = process.env.SLUICE_LISTEN_URL || undefined;
   const modulePath = resolve(positionals[0]!);
   let mod: { handlers?: JobRegistration[]; default?: JobRegistration[] };
   await loadTypeScript(modulePath);
@@ -64,7 +71,7 @@ export async function workerCommand(args: string[], out: (s: string) => void): P
   if (!Array.isArray(handlers)) throw new UsageError('<module>', 'must export `handlers` (an array of job.handle(fn))');
 
   if (processes > 1) {
-    const childArgs = ['worker', modulePath, '--concurrency', String(concurrency), '--database-url', connectionString];
+    const childArgs = ['worker', modulePath, '--concurrency', String(concurrency), '--pool-mode', poolMode, '--database-url', connectionString];
     if (queues?.length) childArgs.push('--queues', queues.join(','));
     const supervisor = new Supervisor({ processes, script: CLI_SCRIPT, args: childArgs, logger: pino({ name: 'sluice-supervisor' }) });
     supervisor.start();
@@ -85,7 +92,14 @@ export async function workerCommand(args: string[], out: (s: string) => void): P
     return EXIT_OK;
   }
 
-  const worker = createWorker({ connectionString, handlers, concurrency, ...(queues?.length ? { queues } : {}) });
+  const worker = createWorker({
+    connectionString,
+    poolMode,
+    ...(listenConnectionString ? { listenConnectionString } : {}),
+    handlers,
+    concurrency,
+    ...(queues?.length ? { queues } : {}),
+  });
   await worker.start();
   const stopped = new Promise<void>((resolveStopped) => worker.once('stopped', () => resolveStopped()));
   stopOnSignals(worker);

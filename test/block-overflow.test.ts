@@ -1,0 +1,176 @@
+// The block overflow policy of bounded queues: a producer waits for room
+// (woken by claims, with a poll fallback) until blockTimeoutMs, then gets
+// QueueFullError; enqueueMany waits for room for the whole batch. The depth is
+// recorded by a trigger at every insert, inside the inserting transaction, so
+// "never over maxDepth" is checked by the database, not by sampling.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { QueueFullError, Sluice, createHttpApi, createWorker, defineJob } from '../packages/sluice/src/index.js';
+import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+
+let db: TestDb;
+let sluice: Sluice;
+
+const payload = z.object({ producer: z.number().int(), n: z.number().int() });
+const manyJob = defineJob({ name: 'blk.many', queue: 'blk.many', schema: payload, maxAttempts: 1 });
+const smallJob = defineJob({ name: 'blk.small', queue: 'blk.small', schema: payload, maxAttempts: 1 });
+
+beforeAll(async () => {
+  db = await createTestDb();
+  sluice = new Sluice({ pool: db.pool });
+  // After each insert into a watched queue: its depth as the inserting transaction sees it.
+  await db.pool.query(`
+    CREATE TABLE blk_depth (queue text NOT NULL, depth integer NOT NULL, inserted integer NOT NULL);
+    CREATE FUNCTION blk_record_depth() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO blk_depth
+      SELECT n.queue, (SELECT count(*) FROM sluice.jobs j WHERE j.queue = n.queue AND j.state IN ('waiting', 'scheduled', 'available')), count(*)
+      FROM new_rows n WHERE n.queue LIKE 'blk.%' GROUP BY n.queue;
+      RETURN NULL;
+    END $$;
+    CREATE TRIGGER blk_record_depth AFTER INSERT ON sluice.jobs REFERENCING NEW TABLE AS new_rows
+      FOR EACH STATEMENT EXECUTE FUNCTION blk_record_depth();`);
+});
+
+afterAll(async () => {
+  await sluice?.close();
+  await db?.drop();
+});
+
+describe('overflow block', () => {
+  it('8 producers, a queue of depth 100 and one worker: depth never over 100, every job enqueued and run exactly once', async () => {
+    const PRODUCERS = 8;
+    const EACH = 60; // 40 one by one, then 4 batches of 5
+    // Paused until the producers have filled it, so they do have to wait.
+    await sluice.queues.configure('blk.many', { maxDepth: 100, overflow: 'block', paused: true });
+    const runs = new Map<string, number>();
+    const worker = createWorker({
+      connectionString: db.url,
+      pollIntervalMs: 100,
+      concurrency: 4,
+      handlers: [
+        manyJob.handle(async (p) => {
+          const key = `${p.producer}:${p.n}`;
+          runs.set(key, (runs.get(key) ?? 0) + 1);
+          await new Promise((r) => setTimeout(r, 2));
+        }),
+      ],
+    });
+    await worker.start();
+    const producers = Array.from({ length: PRODUCERS }, () => new Sluice({ connectionString: db.url, poolSize: 2 }));
+    try {
+      const producing = Promise.all(
+        producers.map(async (s, producer) => {
+          const mine: number[] = [];
+          for (let n = 0; n < 40; n++) mine.push(await s.enqueue(manyJob, { producer, n }, { blockTimeoutMs: 60_000 }));
+          for (let b = 0; b < 4; b++) {
+            const batch = Array.from({ length: 5 }, (_, k) => ({ producer, n: 40 + b * 5 + k }));
+            mine.push(...(await s.enqueueMany(manyJob, batch, { blockTimeoutMs: 60_000 })));
+          }
+          return mine;
+        }),
+      );
+      await waitUntil(async () => (await count(db.pool, `SELECT coalesce(max(depth), 0) n FROM blk_depth WHERE queue = 'blk.many'`)) === 100, {
+        what: 'the queue full',
+      });
+      await sluice.queues.resume('blk.many');
+      const ids = await producing;
+      expect(new Set(ids.flat()).size).toBe(PRODUCERS * EACH);
+      await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = 'blk.many'`)) === PRODUCERS * EACH, {
+        timeoutMs: 60_000,
+        what: 'every job completed',
+      });
+    } finally {
+      await Promise.all(producers.map((s) => s.close()));
+      await worker.stop();
+    }
+    const { rows } = await db.pool.query<{ max: number; inserts: number; rows: number }>(
+      `SELECT max(depth)::int AS max, count(*)::int AS inserts, sum(inserted)::int AS rows FROM blk_depth WHERE queue = 'blk.many'`,
+    );
+    expect(rows[0]!.rows).toBe(PRODUCERS * EACH);
+    expect(rows[0]!.max).toBe(100);
+    expect(runs.size).toBe(PRODUCERS * EACH);
+    expect([...runs.values()].every((n) => n === 1)).toBe(true);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = 'blk.many' AND (state <> 'completed' OR attempt <> 1)`)).toBe(0);
+  });
+
+  it('no room within blockTimeoutMs: QueueFullError saying how long it waited, nothing written; a batch larger than maxDepth fails at once', async () => {
+    await sluice.queues.configure('blk.small', { maxDepth: 2, overflow: 'block', paused: true });
+    await sluice.enqueueMany(smallJob, [{ producer: 0, n: 1 }, { producer: 0, n: 2 }]);
+    const before = await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'blk.small'`);
+    const err = await sluice.enqueue(smallJob, { producer: 0, n: 3 }, { blockTimeoutMs: 300 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(QueueFullError);
+    expect(err).toMatchObject({ queue: 'blk.small', waitedMs: 300 });
+    expect((err as Error).message).toContain('waited 300 ms');
+    const huge = await sluice
+      .enqueueMany(smallJob, [1, 2, 3].map((n) => ({ producer: 1, n })), { blockTimeoutMs: 60_000 })
+      .catch((e: unknown) => e);
+    expect(huge).toBeInstanceOf(QueueFullError);
+    expect((huge as QueueFullError).waitedMs).toBeUndefined();
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'blk.small'`)).toBe(before);
+    // From SQL a full block queue raises (SQL cannot wait): SLQ02.
+    await expect(db.pool.query(`SELECT sluice.enqueue('blk.small', '{"producer": 2, "n": 1}', queue => 'blk.small')`)).rejects.toMatchObject({
+      code: 'SLQ02',
+    });
+    await db.pool.query(`DELETE FROM sluice.jobs WHERE queue = 'blk.small'`);
+  });
+
+  it('enqueueMany waits for room for the whole batch; a producer waiting inside its transaction does not hold the queue row', async () => {
+    await sluice.queues.configure('blk.small', { maxDepth: 2, overflow: 'block', paused: true });
+    await sluice.enqueue(smallJob, { producer: 3, n: 0 });
+    await db.pool.query(`DELETE FROM blk_depth WHERE queue = 'blk.small'`);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      let settled = false;
+      const pair = sluice
+        .enqueueMany(smallJob, [{ producer: 3, n: 1 }, { producer: 3, n: 2 }], { tx: client, blockTimeoutMs: 60_000 })
+        .finally(() => (settled = true));
+      // Waiting: its transaction is idle, and the queue row is free for others.
+      const pid = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+      await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE pid = $1 AND state = 'idle in transaction'`, [pid])) === 1, {
+        what: 'the producer waiting in its transaction',
+      });
+      expect(settled).toBe(false);
+      await db.pool.query(`BEGIN; SELECT 1 FROM sluice.queues WHERE name = 'blk.small' FOR UPDATE NOWAIT; COMMIT`);
+      // A worker claims the one waiting job: room for two, and the pair goes in at once.
+      const worker = createWorker({ connectionString: db.url, pollIntervalMs: 100, handlers: [smallJob.handle(() => undefined)] });
+      await worker.start();
+      try {
+        await sluice.queues.resume('blk.small');
+        const ids = await pair;
+        expect(ids).toHaveLength(2);
+        await client.query('COMMIT');
+        await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE id = ANY($1::bigint[])`, [ids])) === 2, {
+          what: 'the pair ran',
+        });
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      await client.end();
+    }
+    // One insert of two rows, never one of them alone.
+    const { rows } = await db.pool.query(`SELECT inserted, depth FROM blk_depth WHERE queue = 'blk.small'`);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].inserted).toBe(2);
+    expect(rows[0].depth).toBeLessThanOrEqual(2);
+  });
+
+  it('over HTTP a full queue is 503 queue_full, not 500', async () => {
+    const rejectJob = defineJob({ name: 'blk.reject', queue: 'blk.reject', schema: payload });
+    await sluice.queues.configure('blk.reject', { maxDepth: 1, overflow: 'reject', paused: true });
+    await sluice.enqueue(rejectJob, { producer: 4, n: 0 });
+    const token = 'block-overflow-token-0123';
+    const res = await createHttpApi({ sluice, jobs: [rejectJob], token }).request('/jobs/blk.reject', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ payload: { producer: 4, n: 1 } }),
+    });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('queue_full');
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'blk.reject'`)).toBe(1);
+  });
+});
