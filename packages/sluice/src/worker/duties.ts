@@ -18,8 +18,8 @@ import type { ResolvedWorkerOptions } from './options.js';
  * seen.
  */
 export const LEADER_MAX_SLEEP_MS_DEFAULT = 30_000;
-/** How often the leader ages priorities of queues with agingAfterMs. */
-const AGE_INTERVAL_MS = 10_000;
+/** How often the leader looks for jobs to age while it finds none (it ages every pollIntervalMs while it does). */
+const AGE_IDLE_INTERVAL_MS = 10_000;
 
 export interface Duties {
   all: Service[];
@@ -41,7 +41,7 @@ export function createDuties(pool: pg.Pool, o: ResolvedWorkerOptions, notified: 
     },
     logger,
   );
-  const all: Service[] = [promoter, rescuer, new Ager(pool, AGE_INTERVAL_MS, logger), ...operations];
+  const all: Service[] = [promoter, rescuer, new Ager(pool, { busyMs: o.pollIntervalMs, idleMs: notified ? AGE_IDLE_INTERVAL_MS : o.pollIntervalMs }, logger), ...operations];
   if (scheduler) all.push(scheduler);
   return { all, promoter, scheduler };
 }
