@@ -4,7 +4,7 @@
 //
 //   pnpm bench:production [--only idle,vacuum] [--systems sluice,graphile,pgboss]
 //     idle:   [--processes 1,8] [--seconds 40]
-//     vacuum: [--rates 1000] [--vacuum-seconds 90]
+//     vacuum: [--rates 1000] [--vacuum-seconds 90] [--sluice-concurrency N --sluice-prefetch N] (default: sluice's defaults)
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -23,6 +23,8 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     rates: { type: 'string' },
     'vacuum-seconds': { type: 'string' },
+    'sluice-concurrency': { type: 'string' },
+    'sluice-prefetch': { type: 'string' },
   },
 });
 const only = (values.only?.split(',') ?? [...SCENARIOS]) as (typeof SCENARIOS)[number][];
@@ -35,6 +37,11 @@ if (seconds < 30) throw new Error('--seconds: at least 30');
 const rates = (values.rates ?? '1000').split(',').map(Number);
 const vacuumSeconds = Number(values['vacuum-seconds'] ?? 90);
 if (!(vacuumSeconds >= 30)) throw new Error('--vacuum-seconds: at least 30');
+const sluiceOptions: Record<string, number> = {};
+if (values['sluice-concurrency']) sluiceOptions.concurrency = Number(values['sluice-concurrency']);
+if (values['sluice-prefetch']) sluiceOptions.prefetch = Number(values['sluice-prefetch']);
+const optionsLabel = (system: SystemKey) =>
+  system === 'sluice' && Object.keys(sluiceOptions).length ? ` (${Object.entries(sluiceOptions).map(([k, v]) => `${k} ${v}`).join(', ')})` : '';
 
 const lines: string[] = [];
 const out = (s: string) => {
@@ -83,19 +90,19 @@ if (only.includes('vacuum')) {
   for (const rate of rates) {
     for (const system of systems) {
       process.stderr.write(`vacuum ${system} ${rate}/s ... `);
-      const r = await vacuumHeldBack(system, rate, vacuumSeconds);
+      const r = await vacuumHeldBack(system, rate, vacuumSeconds, system === 'sluice' ? sluiceOptions : {});
       process.stderr.write(`last 15 s p99 ${r.last.p99Ms} ms, ${r.left} left (load ${load()})\n`);
       results.push(r);
     }
   }
   const ms = (w: WindowLatency) => (w.p50Ms === null ? 'none started' : `${w.p50Ms} / ${w.p99Ms} ms (${w.started})`);
   out('');
-  out(`## Vacuum held back (REPEATABLE READ snapshot open from the start; ${vacuumSeconds} s at a fixed rate; one worker process, default options)`);
+  out(`## Vacuum held back (REPEATABLE READ snapshot open from the start; ${vacuumSeconds} s at a fixed rate; one worker process, default options unless said)`);
   out('');
   out('| system | rate/s | offered (in s) | first 15 s p50 / p99 (started) | last 15 s p50 / p99 (started) | left at the end | dead tuples |');
   out('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
-    out(`| ${r.system} | ${r.rate} | ${r.offered} (${r.offerTookS}) | ${ms(r.first)} | ${ms(r.last)} | ${r.left} | ${r.deadTuples} |`);
+    out(`| ${r.system}${optionsLabel(r.system)} | ${r.rate} | ${r.offered} (${r.offerTookS}) | ${ms(r.first)} | ${ms(r.last)} | ${r.left} | ${r.deadTuples} |`);
   }
 }
 out('');
