@@ -16,7 +16,7 @@ export const sluiceAdapter: SystemAdapter = {
     return packageVersion('sluice', import.meta.url);
   },
   async install(url) {
-    const s = createSluice({ connectionString: url, poolSize: 1 });
+    const s = createSluice({ connectionString: url, poolSize: 2 });
     try {
       await s.migrate();
     } finally {
@@ -34,7 +34,7 @@ export const sluiceAdapter: SystemAdapter = {
   async startWorker(url, options, onJob) {
     const { queueSettings, ...workerOptions } = options as { queueSettings?: QueueSettings };
     if (queueSettings) {
-      const s = createSluice({ connectionString: url, poolSize: 1 });
+      const s = createSluice({ connectionString: url, poolSize: 2 });
       try {
         await s.queues.configure('default', queueSettings);
       } finally {
