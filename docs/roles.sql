@@ -24,7 +24,8 @@
 -- (the `runtime_writes` list below); the migration bookkeeping (`__migrations`, and any
 -- other `__` table) is the owner's alone, readable by the others. A table this script does
 -- not list stays read-only for the runtime role until a newer script lists it, which is why
--- it runs again after each upgrade.
+-- it runs again after each upgrade. The read-only role's only write is to
+-- `dashboard_sessions` (a read-only dashboard still signs people in and out).
 --
 -- Functions: the ones the runtime role calls run with its own rights (SECURITY INVOKER),
 -- so the table grants bound what they can do. Partition creation and dropping are DDL:
@@ -49,7 +50,8 @@ DECLARE
     "cron_schedules":   ["INSERT", "UPDATE", "DELETE"],
     "metrics_minutely": ["INSERT", "UPDATE", "DELETE"],
     "batches":          ["INSERT", "UPDATE"],
-    "subscriptions":    ["INSERT"]
+    "subscriptions":    ["INSERT"],
+    "dashboard_sessions": ["INSERT", "DELETE"]
   }';
   -- SECURITY DEFINER functions the runtime role may call (the readonly role: those open to PUBLIC).
   definer_for_runtime constant text[] := ARRAY['create_history_partitions', 'drop_history_partitions', 'mcv_estimates'];
@@ -120,6 +122,10 @@ BEGIN
       EXECUTE format('GRANT USAGE ON SEQUENCE sluice.%I TO %I', seq, runtime_role);
     END LOOP;
   END LOOP;
+  -- The read-only role's one write: its dashboard signs people in and out (a session is a row).
+  IF to_regclass('sluice.dashboard_sessions') IS NOT NULL THEN
+    EXECUTE format('GRANT INSERT, DELETE ON sluice.dashboard_sessions TO %I', readonly_role);
+  END IF;
   FOR obj IN
     SELECT c.relname FROM pg_class c
     WHERE c.relnamespace = 'sluice'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition

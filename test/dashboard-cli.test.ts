@@ -1,5 +1,8 @@
 // `sluice dashboard` as a user runs it: a real process that refuses to start
 // without a way to sign in (exit 2), and serves the dashboard when given one.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sluiceCli, spawnSluiceCli, type RunningCli } from './helpers/cli.js';
 import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
@@ -29,7 +32,9 @@ async function stop(cli: RunningCli): Promise<number | null> {
 describe('sluice dashboard', () => {
   it('refuses to start without a way to sign in, or with a weak or conflicting one: exit 2, nothing served', async () => {
     const cases: [string[], RegExp][] = [
-      [[], /--token: give --token, or --user and --password, or --insecure-local/],
+      [[], /--token: give --token-file .*, or --user and --password-file, or --insecure-local/],
+      [['--token-file', '/nonexistent/token'], /--token-file: cannot read \/nonexistent\/token: ENOENT/],
+      [['--token', TOKEN, '--token-file', '/dev/null'], /--token-file: give --token or --token-file, not both/],
       [['--token', 'short'], /--token: must be at least 16 characters/],
       [['--user', 'ops'], /--password: give both --user and --password/],
       [['--token', TOKEN, '--insecure-local'], /give only one of/],
@@ -46,6 +51,7 @@ describe('sluice dashboard', () => {
     const help = await sluiceCli(['dashboard', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--insecure-local');
+    expect(help.stdout).toMatch(/--token T, --password P\n.*any local user can read it there \(ps\)/);
   });
 
   it('serves with a token: sign-in required, then pages load; SIGTERM stops it', async () => {
@@ -68,6 +74,30 @@ describe('sluice dashboard', () => {
       expect((await new DashboardClient(url).signIn({ token: TOKEN })).status).toBe(303);
     } finally {
       await stop(cli);
+    }
+  });
+
+  it('takes the token and the password from files, so they stay out of the process list', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-dash-'));
+    const PASSWORD = 'file-password-4d2b9a';
+    writeFileSync(join(dir, 'token'), `${TOKEN}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'password'), `${PASSWORD}\n`, { mode: 0o600 });
+    try {
+      const byToken = await serve(['--token-file', join(dir, 'token')]);
+      try {
+        expect((await new DashboardClient(byToken.url).signIn({ token: TOKEN })).status).toBe(303);
+        expect(readFileSync(`/proc/${byToken.cli.child.pid}/cmdline`, 'utf8')).not.toContain(TOKEN);
+      } finally {
+        await stop(byToken.cli);
+      }
+      const byPassword = await serve(['--user', 'ops', '--password-file', join(dir, 'password')]);
+      try {
+        expect((await new DashboardClient(byPassword.url).signIn({ user: 'ops', password: PASSWORD })).status).toBe(303);
+      } finally {
+        await stop(byPassword.cli);
+      }
+    } finally {
+      rmSync(dir, { recursive: true });
     }
   });
 

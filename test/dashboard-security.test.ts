@@ -14,7 +14,8 @@ import type { Sluice } from '../packages/sluice/src/index.js';
 import { DashboardClient } from './fixtures/dashboard-http.js';
 import type { Seeded } from './fixtures/dashboard-seed.js';
 import { PAGES, TOKEN, signedIn, useSeededDashboard } from './fixtures/dashboard-suite.js';
-import { count, type TestDb } from './helpers/db.js';
+import { count, waitUntil, type TestDb } from './helpers/db.js';
+import { requestFrom } from './helpers/from-address.js';
 
 const suite = useSeededDashboard();
 const logs = suite.logs;
@@ -128,6 +129,31 @@ describe('sign-in', () => {
     expect((await client.get('/')).status).toBe(303);
   });
 
+  it('signing out ends the session: a copy of its cookie no longer works, on any instance; other sessions go on', async () => {
+    const secret = 's'.repeat(40);
+    const [a, b] = await Promise.all([0, 1].map(() => startDashboard({ sluice, auth: { token: TOKEN }, sessionSecret: secret, port: 0, logger: logs.logger })));
+    try {
+      const client = await signedIn(a!);
+      const other = await signedIn(a!);
+      // The same cookie, copied to another browser and to another instance.
+      const copy = new DashboardClient(a!.url);
+      const copyOnB = new DashboardClient(b!.url);
+      for (const c of [copy, copyOnB]) c.cookies.set('sluice_dash', client.cookies.get('sluice_dash')!);
+      expect((await copy.get('/queues')).status).toBe(200);
+      expect((await copyOnB.get('/queues')).status).toBe(200);
+      const csrf = await copy.csrf('/queues');
+
+      expect((await client.post('/logout', { _csrf: await client.csrf('/') })).status).toBe(303);
+      expect((await copy.get('/queues')).status).toBe(303);
+      expect((await copyOnB.get('/queues')).status).toBe(303);
+      expect((await copy.post('/queues/emails/pause', { _csrf: csrf })).status).toBe(401);
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'emails' AND paused`)).toBe(0);
+      expect((await other.get('/queues')).status).toBe(200);
+    } finally {
+      await Promise.all([a?.close(), b?.close()]);
+    }
+  });
+
   it('user and password: both must match', async () => {
     const server = await startDashboard({ sluice, auth: { user: 'ops', password: 'correct horse battery' }, port: 0, logger: logs.logger });
     try {
@@ -136,6 +162,65 @@ describe('sign-in', () => {
       expect((await client.signIn({ user: 'admin', password: 'correct horse battery' })).status).toBe(401);
       expect((await client.signIn({ user: 'ops', password: 'correct horse battery' })).status).toBe(303);
       expect((await client.get('/workers')).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('locks out an address after repeated failures, longer each time; a correct token from another address still signs in', async () => {
+    const server = await startDashboard({ sluice, auth: { token: TOKEN }, port: 0, logger: logs.logger });
+    const signIn = (address: string, token: string, headers: Record<string, string> = {}) =>
+      requestFrom(address, `${server.url}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: new URLSearchParams({ token, next: '/' }).toString(),
+      });
+    const WRONG = 'wrong-token-0123456789abcdef';
+    try {
+      const failures = await Promise.all(Array.from({ length: 5 }, () => signIn('127.0.0.5', WRONG)));
+      expect(failures.map((r) => r.status)).toEqual([401, 401, 401, 401, 401]);
+      // The failure that starts the lockout says how long it lasts.
+      expect(failures.map((r) => r.headers['retry-after']).filter(Boolean)).toEqual(['2']);
+      // Locked out: the correct token is not even checked, and a forged X-Forwarded-For changes nothing.
+      for (const headers of [{}, { 'x-forwarded-for': '198.51.100.7' }] as Record<string, string>[]) {
+        const locked = await signIn('127.0.0.5', TOKEN, headers);
+        expect(locked.status).toBe(429);
+        expect(Number(locked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+        expect(locked.body).toContain('Too many failed sign-ins');
+        expect(locked.headers['set-cookie']).toBeUndefined();
+      }
+      const other = await signIn('127.0.0.6', TOKEN);
+      expect(other.status).toBe(303);
+      expect(String(other.headers['set-cookie'])).toContain('sluice_dash=');
+      // Once the lockout ends, one more failure locks the address out for twice as long.
+      const sixth = await waitUntil(async () => {
+        const r = await signIn('127.0.0.5', WRONG);
+        return r.status === 401 ? r : null;
+      }, { what: 'the first lockout to end' });
+      expect(sixth.headers['retry-after']).toBe('4');
+      expect((await signIn('127.0.0.5', TOKEN)).status).toBe(429);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('too many failures from many addresses lock sign-in for addresses without a recent success (X-Forwarded-For with trustProxy)', async () => {
+    const server = await startDashboard({ sluice, auth: { token: TOKEN }, port: 0, logger: logs.logger, trustProxy: true, maxFailedSignInsPerMinute: 10 });
+    const signIn = (forwardedFor: string, token: string) =>
+      requestFrom('127.0.0.1', `${server.url}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': `203.0.113.250, ${forwardedFor}` },
+        body: new URLSearchParams({ token, next: '/' }).toString(),
+      });
+    try {
+      expect((await signIn('198.51.100.1', TOKEN)).status).toBe(303);
+      const spread = await Promise.all(Array.from({ length: 10 }, (_, i) => signIn(`198.51.100.${10 + i}`, 'wrong-token-0123456789abcdef')));
+      expect(spread.map((r) => r.status)).toEqual(Array(10).fill(401));
+      const fresh = await signIn('198.51.100.99', TOKEN);
+      expect(fresh.status).toBe(429);
+      expect(Number(fresh.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      // The address that signed in before still can; the proxy's own entry is not the client.
+      expect((await signIn('198.51.100.1', TOKEN)).status).toBe(303);
     } finally {
       await server.close();
     }
@@ -257,5 +342,50 @@ describe('auth: the host application decides', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('bad input', () => {
+  it('every bad query, path or form value is a 400 naming the field, never a 500; nothing changes', async () => {
+    const client = await signedIn(rw);
+    const csrf = await client.csrf('/queues');
+    const gets: [string, RegExp][] = [
+      ['/jobs?q=%00', /q: /],
+      ['/jobs?q=tag%00text', /q: /],
+      [`/jobs?q=${'x'.repeat(129)}`, /q: at most/],
+      ['/jobs?queue=%00', /queue: /],
+      ['/jobs?name=a%00', /name: /],
+      ['/jobs?state=%00', /state: /],
+      ['/jobs?worker=%00', /worker: /],
+      ['/jobs?before=%00', /before: /],
+      ['/jobs?before=99999999999999999', /before: /],
+      ['/jobs/%00', /id: /],
+      ['/jobs/1%00', /id: /],
+      ['/dlq?queue=%00', /queue: /],
+      ['/dlq?name=%ZZ', /name: /],
+      ['/?queue=%00', /queue: /],
+    ];
+    for (const [path, message] of gets) {
+      const res = await client.get(path);
+      expect(res.status, path).toBe(400);
+      expect(await res.text(), path).toMatch(message);
+    }
+    const posts: [string, Record<string, string | string[]>, RegExp][] = [
+      ['/dlq/action', { do: 'replay', ids: ['1\u0000'] }, /ids: /],
+      ['/dlq/action', { do: 'purge-all', queue: 'emails\u0000' }, /queue: /],
+      ['/dlq/action', { do: 'replay\u0000' }, /do: /],
+      ['/queues/emails%00/pause', {}, /queue: /],
+      ['/queues/emails/limits', { concurrency: '1\u0000' }, /concurrency: /],
+      ['/queues/emails/limits', { overflow: 'reject\u0000' }, /overflow: /],
+      ['/cron/nightly%00report/run', {}, /schedule: /],
+      ['/jobs/%00/retry', {}, /id: /],
+    ];
+    for (const [path, form, message] of posts) {
+      const res = await client.post(path, { _csrf: csrf, ...form });
+      expect(res.status, path).toBe(400);
+      expect(await res.text(), path).toMatch(message);
+    }
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE paused OR concurrency = 1`)).toBe(0);
+    expect(logs.lines.filter((l) => l.msg === 'dashboard request failed')).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Sluice, createHttpApi, defineJob, startHttpApi, type HttpApiServer } from '../packages/sluice/src/index.js';
 import { count, createTestDb, type TestDb } from './helpers/db.js';
+import { requestFrom } from './helpers/from-address.js';
 import { captureLogs } from './helpers/log-capture.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -162,6 +163,111 @@ describe('HTTP API over real HTTP', () => {
     expect(await json(res)).toEqual({ replayed: [id] });
     expect((await sluice.getJob(id)).state).toBe('available');
     expect((await call('/dlq/replay', { method: 'POST', body: JSON.stringify({ ids: [] }) })).status).toBe(400);
+  });
+
+  it('the allow-list holds on every route: another job type answers as a missing one, and nothing changes', async () => {
+    const hidden = defineJob({ name: 'hidden.type', queue: 'hidden_q', schema: z.object({}) });
+    const [hiddenId, hiddenDeadId, shownDeadId] = [
+      await sluice.enqueue(hidden, {}),
+      await sluice.enqueue(hidden, {}),
+      await sluice.enqueue(signup, { email: 'e@b.co', plan: 'free' }),
+    ];
+    await db.pool.query(`SELECT sluice.move_to_dead($1::bigint[], ARRAY['{"message":"x"}'::jsonb, '{"message":"x"}'::jsonb], ARRAY['exhausted', 'exhausted'])`, [[hiddenDeadId, shownDeadId]]);
+
+    // GET /jobs/:id: the same answer as for an id that does not exist.
+    const shown = await call(`/jobs/${shownDeadId}`);
+    expect(shown.status).toBe(200);
+    const other = await call(`/jobs/${hiddenId}`);
+    expect(other.status).toBe(404);
+    expect(await json(other)).toEqual({ error: { code: 'not_found', message: `no job with id ${hiddenId}` } });
+
+    // POST /dlq/replay: a hidden dead job is refused like an unknown one, alone or beside an exposed one.
+    for (const ids of [[hiddenDeadId], [shownDeadId, hiddenDeadId]]) {
+      const res = await call('/dlq/replay', { method: 'POST', body: JSON.stringify({ ids }) });
+      expect(res.status, ids.join()).toBe(404);
+      expect(await json(res)).toEqual({ error: { code: 'not_found', message: `no dead job with id ${hiddenDeadId}` } });
+    }
+    expect(await count(db.pool, 'SELECT count(*) n FROM sluice.dead_jobs WHERE id = ANY($1)', [[hiddenDeadId, shownDeadId]])).toBe(2);
+    const replay = await call('/dlq/replay', { method: 'POST', body: JSON.stringify({ ids: [shownDeadId] }) });
+    expect(await json(replay)).toEqual({ replayed: [shownDeadId] });
+
+    // Queue stats: only the queues of the exposed job types.
+    const all = await json(await call('/queues'));
+    expect(all.queues.map((q: { queue: string }) => q.queue)).toEqual(['http']);
+    expect((await call('/queues/hidden_q')).status).toBe(404);
+    expect((await sluice.getJob(hiddenId)).state).toBe('available');
+  });
+
+  it('every bad input is a 400 naming what was wrong, never a 500; nothing is written', async () => {
+    const before = await jobsIn('http');
+    const ok = { email: 'a@b.co', plan: 'pro' };
+    const enqueue = (body: unknown) => ({ method: 'POST', path: '/jobs/user.signup', body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const cases: [{ method?: string; path: string; body?: string }, string][] = [
+      [enqueue('{"payload":'), 'body'],
+      [enqueue('null'), 'body'],
+      [enqueue('[1]'), 'body'],
+      [enqueue({ payload: ok, tags: ['a\u0000b'] }), 'body.tags.0'],
+      [enqueue({ payload: ok, uniqueKey: 'k\u0000' }), 'body.uniqueKey'],
+      [enqueue({ payload: ok, tags: ['\ud800'] }), 'body.tags.0'],
+      [enqueue({ payload: { ...ok, plan: 'pro\u0000' } }), 'body.payload.plan'],
+      [enqueue({ payload: ok, ['k\u0000']: 1 }), 'body.k\\u0000'],
+      [enqueue({ payload: ok, priority: 'soonish' }), 'body.priority'],
+      [enqueue({ payload: ok, delayMs: -1 }), 'body.delayMs'],
+      [enqueue({ payload: ok, runAt: '2026-13-45T99:00:00Z' }), 'body.runAt'],
+      [enqueue({ payload: ok, tags: 'one' }), 'body.tags'],
+      [enqueue(`{"payload":${'['.repeat(2_000)}${']'.repeat(2_000)}}`), 'body'],
+      [{ method: 'POST', path: '/jobs/user.signup%00', body: JSON.stringify({ payload: ok }) }, 'name'],
+      [{ path: '/jobs/1%00' }, 'id'],
+      [{ path: '/jobs/9999999999999999' }, 'id'],
+      [{ path: '/queues/http%00' }, 'name'],
+      [{ method: 'POST', path: '/dlq/replay', body: JSON.stringify({ ids: ['1'] }) }, 'body.ids.0'],
+      [{ method: 'POST', path: '/dlq/replay', body: JSON.stringify({ ids: [1.5] }) }, 'body.ids.0'],
+      [{ method: 'POST', path: '/dlq/replay', body: JSON.stringify({ ids: [1], x: '\u0000' }) }, 'body.x'],
+    ];
+    for (const [req, field] of cases) {
+      const res = await call(req.path, { method: req.method ?? 'GET', ...(req.body !== undefined ? { body: req.body } : {}) });
+      const what = `${req.method ?? 'GET'} ${req.path} ${req.body?.slice(0, 80) ?? ''}`;
+      expect(res.status, what).toBe(400);
+      const { error } = await json(res);
+      expect(error.code, what).toMatch(/^invalid_(request|payload)$/);
+      expect(error.field ?? `payload:${error.issues?.[0]?.path}`, what).toBe(field);
+    }
+    // Nesting deep enough to overflow a recursive walk, under the default body limit.
+    const api = createHttpApi({ sluice, jobs: [signup], token: TOKEN, logger: logs.logger });
+    const deep = await api.request('/jobs/user.signup', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: `{"payload":${'['.repeat(200_000)}${']'.repeat(200_000)}}`,
+    });
+    expect(deep.status).toBe(400);
+    expect(await jobsIn('http')).toBe(before);
+    expect(logs.lines.filter((l) => l.msg === 'HTTP API request failed')).toEqual([]);
+  });
+
+  it('locks out an address after repeated wrong tokens (429, Retry-After); the right token from another address still works', async () => {
+    const from = (address: string, token: string) => requestFrom(address, `${server.url}/queues`, { headers: { authorization: `Bearer ${token}` } });
+    for (let i = 0; i < 5; i++) expect((await from('127.0.0.3', 'wrong-token-0123456789abcdef')).status).toBe(401);
+    // Locked out: even the right token is not checked.
+    const locked = await from('127.0.0.3', TOKEN);
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(locked.body).error.code).toBe('too_many_failures');
+    expect((await from('127.0.0.4', TOKEN)).status).toBe(200);
+    expect((await call('/queues')).status).toBe(200);
+  });
+
+  it('a database error is a 500 that quotes nothing; its log line names the constraint, not the row', async () => {
+    await db.pool.query(`ALTER TABLE sluice.jobs ADD CONSTRAINT http_no_poison CHECK (unique_key IS DISTINCT FROM 'poison')`);
+    try {
+      const res = await call('/jobs/user.signup', { method: 'POST', body: JSON.stringify({ payload: { email: `${SECRET}@b.co`, plan: 'pro' }, uniqueKey: 'poison' }) });
+      expect(res.status).toBe(500);
+      expect(await res.text()).not.toContain(SECRET);
+    } finally {
+      await db.pool.query('ALTER TABLE sluice.jobs DROP CONSTRAINT http_no_poison');
+    }
+    const line = logs.lines.find((l) => l.msg === 'HTTP API request failed');
+    expect(line?.err).toMatchObject({ code: '23514', constraint: 'http_no_poison', table: 'jobs' });
+    expect(logs.raw.join('')).not.toContain(SECRET);
   });
 
   it('never logs payloads', () => {

@@ -1,6 +1,7 @@
 // `sluice worker --processes N`: N worker processes under a supervisor that
 // restarts a crashed child, and stops them all gracefully on SIGTERM.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Sluice } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
@@ -18,10 +19,19 @@ afterAll(async () => {
 const alivePids = async () =>
   (await db.pool.query<{ pid: number }>(`SELECT pid FROM sluice.workers WHERE heartbeat_at > now() - interval '3 s' ORDER BY pid`)).rows.map((r) => r.pid);
 
+/** A URL carrying a password (the local server trusts every login, so any password works). */
+const PASSWORD = 'pw-in-argv-9e7c1d';
+const withPassword = (url: string) => {
+  const u = new URL(url);
+  u.password = PASSWORD;
+  return u.toString();
+};
+const commandLine = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+
 it('runs N worker processes, restarts one that crashes, and stops them all on SIGTERM', async () => {
   const supervisor = spawn(
     process.execPath,
-    ['packages/sluice/bin/sluice.js', 'worker', 'test/fixtures/supervised-handlers.ts', '--processes', '2', '--concurrency', '2', '--database-url', db.url],
+    ['packages/sluice/bin/sluice.js', 'worker', 'test/fixtures/supervised-handlers.ts', '--processes', '2', '--concurrency', '2', '--database-url', withPassword(db.url)],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SLUICE_LOG_LEVEL: 'warn' } },
   );
   const exited = new Promise<number | null>((r) => supervisor.once('exit', (code) => r(code)));
@@ -31,6 +41,11 @@ it('runs N worker processes, restarts one that crashes, and stops them all on SI
       return pids.length === 2 ? pids : null;
     }, { timeoutMs: 30_000, what: 'two worker processes' });
     expect(first).not.toContain(supervisor.pid);
+    // The children got the database URL in their environment, not on their command line (ps shows it to everyone).
+    for (const pid of first) {
+      expect(commandLine(pid)).toContain('supervised-handlers');
+      expect(commandLine(pid)).not.toContain(PASSWORD);
+    }
 
     process.kill(first[0]!, 'SIGKILL');
     const replaced = await waitUntil(async () => {

@@ -5,11 +5,11 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import { html } from 'hono/html';
 import { bodyLimit } from 'hono/body-limit';
 import { pino } from 'pino';
-import { ValidationError } from 'sluice';
+import { SignInThrottle, ValidationError, safeMessage, sluiceLogger } from 'sluice';
 import { assetRoutes } from './assets.js';
 import { Signer } from './auth.js';
 import { pageContext, type DashContext, type DashEnv, type Deps } from './context.js';
-import { DashboardRequestError } from './errors.js';
+import { DashboardRequestError, PG_INSUFFICIENT_PRIVILEGE } from './errors.js';
 import { DASHBOARD_MAX_BODY_BYTES, type ResolvedOptions } from './options.js';
 import { actionRoutes } from './routes/actions.js';
 import { overviewHandler, pageRoutes } from './routes/pages.js';
@@ -17,9 +17,6 @@ import { admit, logoutRoute, sessionRoutes } from './routes/session.js';
 import { sameOrigin, securityHeaders } from './security.js';
 import { layout } from './views/layout.js';
 import { messagePage } from './views/login.js';
-
-/** PostgreSQL's insufficient_privilege: the database role may not write. */
-const PG_INSUFFICIENT_PRIVILEGE = '42501';
 
 function errorPage(deps: Deps, c: DashContext, status: 400 | 403 | 404 | 409 | 500, text: string): Response | Promise<Response> {
   if (!c.get('viewer')) return c.html(messagePage({ base: deps.opts.basePath, title: 'Error', text }), status);
@@ -47,8 +44,8 @@ function guardPost(deps: Deps): MiddlewareHandler<DashEnv> {
 }
 
 export function buildDashboard(opts: ResolvedOptions): Hono<DashEnv> {
-  const logger = (opts.logger ?? pino({ name: 'sluice-dashboard', level: process.env.SLUICE_LOG_LEVEL ?? 'info' })).child({ component: 'dashboard' });
-  const deps: Deps = { opts, signer: new Signer(opts.sessionSecret, opts.auth), logger };
+  const logger = sluiceLogger(opts.logger ?? pino({ name: 'sluice-dashboard', level: process.env.SLUICE_LOG_LEVEL ?? 'info' })).child({ component: 'dashboard' });
+  const deps: Deps = { opts, signer: new Signer(opts.sessionSecret, opts.auth), throttle: new SignInThrottle(opts), logger };
   const root = new Hono<DashEnv>({ strict: false });
   const app = root.basePath(opts.basePath || '/');
 
@@ -59,8 +56,13 @@ export function buildDashboard(opts: ResolvedOptions): Hono<DashEnv> {
     if (e?.code === PG_INSUFFICIENT_PRIVILEGE) {
       return errorPage(deps, c, 403, 'the database role may not do this (permission denied): serve the dashboard read-only under this role');
     }
-    // A database error can quote the row it refused: log the kind, not the text.
-    logger.error({ errName: e?.name, code: e?.code, path: c.req.path }, 'dashboard request failed');
+    // A data exception (SQLSTATE class 22): the database refused a value of the request.
+    if (typeof e?.code === 'string' && e.code.startsWith('22')) {
+      logger.warn({ err, path: c.req.path }, 'dashboard request refused by the database');
+      return errorPage(deps, c, 400, `a value was refused by the database: ${safeMessage(err)}`);
+    }
+    // The logger's err serializer (safeError) leaves out what could quote a row.
+    logger.error({ err, path: c.req.path }, 'dashboard request failed');
     return errorPage(deps, c, 500, 'the request could not be completed');
   });
   app.notFound((c) => errorPage(deps, c, 404, 'no such page'));

@@ -2,7 +2,8 @@
 // hashed first, so neither content nor length leaks through timing). A
 // session is a signed cookie: expiry, a random nonce and an HMAC over them
 // and a fingerprint of the credential, so changing the token or password
-// signs everybody out. The CSRF token of a form is an HMAC of the session's
+// signs everybody out. The nonce's hash is also the id of the session's row
+// in the database, which signing out deletes. The CSRF token of a form is an HMAC of the session's
 // nonce: a page from another origin can neither read nor forge it.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuthMode } from './options.js';
@@ -49,11 +50,11 @@ export class Signer {
     return createHmac('sha256', this.secret).update(text, 'utf8').digest('base64url');
   }
 
-  /** A new session cookie value valid for ttlMs. */
-  issueSession(ttlMs: number, now = Date.now()): string {
+  /** A new session valid for ttlMs: its cookie value, its nonce and when it expires. */
+  issueSession(ttlMs: number, now = Date.now()): { cookie: string; nonce: string; expiresAt: Date } {
     const expires = now + ttlMs;
     const nonce = randomBytes(18).toString('base64url');
-    return `${expires}.${nonce}.${this.mac(`session.${expires}.${nonce}.${this.credential}`)}`;
+    return { cookie: `${expires}.${nonce}.${this.mac(`session.${expires}.${nonce}.${this.credential}`)}`, nonce, expiresAt: new Date(expires) };
   }
 
   /** The session's nonce when the cookie is genuine and unexpired, else null. */
@@ -74,6 +75,11 @@ export class Signer {
   csrfValid(seed: string, given: unknown): boolean {
     return typeof given === 'string' && given.length > 0 && secretsMatch(given, this.csrfToken(seed));
   }
+}
+
+/** The id a session's row has: a hash of its nonce, so the table holds nothing a cookie can be made from. */
+export function sessionId(nonce: string): string {
+  return digest(`session:${nonce}`).toString('base64url');
 }
 
 /** A fresh random value for the CSRF cookie of session-less modes. */

@@ -2,6 +2,7 @@
 // viewer of this request, and the helpers that turn them into a page.
 import type { Context } from 'hono';
 import type { Logger } from 'pino';
+import type { SignInThrottle } from 'sluice';
 import type { Signer } from './auth.js';
 import type { ResolvedOptions } from './options.js';
 import type { PageContext } from './views/layout.js';
@@ -9,6 +10,8 @@ import type { PageContext } from './views/layout.js';
 export interface Viewer {
   /** The value this viewer's CSRF tokens are bound to. */
   csrfSeed: string;
+  /** The signed-in session's id (token and password modes), else null. */
+  session: string | null;
   canSignOut: boolean;
 }
 
@@ -18,6 +21,7 @@ export type DashContext = Context<DashEnv>;
 export interface Deps {
   opts: ResolvedOptions;
   signer: Signer;
+  throttle: SignInThrottle;
   logger: Logger;
 }
 

@@ -2,6 +2,9 @@
 // never carry a token, a password or a payload.
 import { SluiceError } from 'sluice';
 
+/** PostgreSQL's insufficient_privilege: the database role may not do this. */
+export const PG_INSUFFICIENT_PRIVILEGE = '42501';
+
 /** An option of createDashboard()/startDashboard() is missing or wrong. */
 export class DashboardConfigError extends SluiceError {
   override name = 'DashboardConfigError';

@@ -2,7 +2,13 @@
 // validation. createDashboard() and startDashboard() both resolve options
 // here, so a bad one fails before anything is served.
 import { randomBytes } from 'node:crypto';
-import { HTTP_TOKEN_MIN_LENGTH, WORKER_DEAD_AFTER_MS_DEFAULT, type Sluice } from 'sluice';
+import {
+  HTTP_TOKEN_MIN_LENGTH,
+  SIGN_IN_MAX_FAILURES_PER_ADDRESS_DEFAULT,
+  SIGN_IN_MAX_FAILURES_PER_MINUTE_DEFAULT,
+  WORKER_DEAD_AFTER_MS_DEFAULT,
+  type Sluice,
+} from 'sluice';
 import type { Logger } from 'pino';
 import { DashboardConfigError } from './errors.js';
 
@@ -60,6 +66,16 @@ export interface DashboardOptions {
   pageSize?: number;
   /** Job ids a filtered list page searches at most. Default 100000. */
   searchWindow?: number;
+  /** Failed sign-ins one client address may make before it is locked out (429, growing). Default 5. */
+  maxFailedSignInsPerAddress?: number;
+  /** Failed sign-ins from all addresses per minute before addresses with no recent success are locked out. Default 100. */
+  maxFailedSignInsPerMinute?: number;
+  /**
+   * Take the client's address from the last X-Forwarded-For entry instead of
+   * the socket. Only behind a proxy that sets it: otherwise a client picks
+   * its own address and escapes the lockout. Default false.
+   */
+  trustProxy?: boolean;
   logger?: Logger;
 }
 
@@ -83,6 +99,9 @@ export interface ResolvedOptions {
   workerDeadAfterMs: number;
   pageSize: number;
   searchWindow: number;
+  maxFailedSignInsPerAddress: number;
+  maxFailedSignInsPerMinute: number;
+  trustProxy: boolean;
   logger: Logger | undefined;
 }
 
@@ -165,6 +184,9 @@ export function resolveOptions(options: DashboardOptions, auth: AuthMode): Resol
     workerDeadAfterMs: int('workerDeadAfterMs', o.workerDeadAfterMs, WORKER_DEAD_AFTER_MS_DEFAULT, 1_000, 86_400_000),
     pageSize: int('pageSize', o.pageSize, DASHBOARD_PAGE_SIZE_DEFAULT, 1, 1_000),
     searchWindow: int('searchWindow', o.searchWindow, DASHBOARD_SEARCH_WINDOW_DEFAULT, 1_000, 100_000_000),
+    maxFailedSignInsPerAddress: int('maxFailedSignInsPerAddress', o.maxFailedSignInsPerAddress, SIGN_IN_MAX_FAILURES_PER_ADDRESS_DEFAULT, 1, 1_000_000),
+    maxFailedSignInsPerMinute: int('maxFailedSignInsPerMinute', o.maxFailedSignInsPerMinute, SIGN_IN_MAX_FAILURES_PER_MINUTE_DEFAULT, 1, 1_000_000),
+    trustProxy: bool('trustProxy', o.trustProxy, false),
     logger: o.logger,
   };
 }

@@ -14,7 +14,7 @@ import { orderFlow, type FlowStep } from './flow.js';
 import { parsePayload, type JobDefinition } from './job.js';
 import { jsonText } from './json-text.js';
 import { toJobRecord, type JobRecord } from './job-record.js';
-import { defaultLogger } from './logger.js';
+import { sluiceLogger } from './logger.js';
 import { migrate, type MigrateOptions } from './migrate.js';
 import { Queues } from './queue-admin.js';
 import { RoomWaiter } from './room-waiter.js';
@@ -73,7 +73,7 @@ export class Sluice {
   private readonly listenPool: OwnedPool | null;
 
   constructor(options: SluiceOptions = {}) {
-    this.logger = options.logger ?? defaultLogger();
+    this.logger = sluiceLogger(options.logger);
     const { pool, owned } = openPool(options, this.logger);
     this.pool = pool;
     this.ownsPool = owned;

@@ -1,6 +1,7 @@
 // Named errors. Messages say which field or id was wrong and why; they never
 // carry payload contents.
 import { UNSTORABLE_CHARS } from './json-text.js';
+import { safeMessage, safeStack } from './log-safety.js';
 
 export class SluiceError extends Error {
   override name = 'SluiceError';
@@ -205,9 +206,12 @@ function storable(text: string): string {
   return text.replace(UNSTORABLE_CHARS, '\uFFFD');
 }
 
+/** The error as stored in a job's history: name, message and stack, with no quoted value (see safeMessage). */
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof Error) {
-    return { name: storable(String(err.name)), message: storable(String(err.message)), ...(err.stack ? { stack: storable(err.stack) } : {}) };
+    const message = safeMessage(err);
+    const stack = safeStack(err, message);
+    return { name: storable(String(err.name)), message: storable(message), ...(stack ? { stack: storable(stack) } : {}) };
   }
   return { name: 'NonError', message: storable(String(err)) };
 }

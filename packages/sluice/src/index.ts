@@ -18,14 +18,16 @@ export type { ConnectionOptions } from './connection.js';
 export type { MigrateOptions } from './migrate.js';
 export type { Executor, Queryable } from './executor.js';
 export * from './errors.js';
+export { sluiceLogger } from './logger.js';
+export { safeError, safeMessage } from './log-safety.js';
+export { unstorable } from './json-text.js';
 export * from './config.js';
 export * as schema from './schema.js';
 export { jobs, jobHistory, deadJobs, queues, workers, cronSchedules, metricsMinutely, jobTypes, batches, subscriptions } from './schema.js';
 export type { JobErrorEntry } from './schema.js';
 export { DatabaseMetrics, observeWorker, startMetricsServer, MetricsServerError, EXACT_COUNT_BELOW_DEFAULT } from './prometheus/index.js';
 export type { DatabaseMetricsOptions, MetricsServer, MetricsServerOptions, ObservedWorker } from './prometheus/index.js';
-export { createHttpApi, startHttpApi, HttpApiServerError, HTTP_MAX_BODY_BYTES_DEFAULT, HTTP_TOKEN_MIN_LENGTH } from './http/index.js';
-export type { HttpApiOptions, HttpApiServer, HttpApiServerOptions } from './http/index.js';
+export * from './http/index.js';
 export { AlertWatcher, ALERT_CHECK_INTERVAL_MS_DEFAULT } from './services/alert-watcher.js';
 export type { AlertEvent, AlertWatcherOptions } from './services/alert-watcher.js';
 export {

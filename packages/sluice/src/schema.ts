@@ -357,3 +357,19 @@ export const subscriptions = sluiceSchema.table(
     check('subscriptions_job_name_check', NAME_CHECK('job_name')),
   ],
 );
+
+/**
+ * Signed-in dashboard sessions. The cookie is signed, and its session must
+ * also be here: signing out deletes the row, so a copied cookie stops working
+ * at once, on every dashboard instance sharing the database. The id is a hash
+ * of the cookie's random part, so reading this table does not yield a cookie.
+ */
+export const dashboardSessions = sluiceSchema.table(
+  'dashboard_sessions',
+  {
+    id: text('id').primaryKey(),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+    expiresAt: tstz('expires_at').notNull(),
+  },
+  (t) => [index('dashboard_sessions_expires_at_idx').on(t.expiresAt)],
+);

@@ -14,6 +14,11 @@ export interface SupervisorOptions {
   /** Script each child runs with the current Node (and its flags). */
   script: string;
   args: string[];
+  /**
+   * Extra environment for each child, on top of this process's. Secrets go
+   * here, never in args: any local user can read a command line (ps).
+   */
+  env?: NodeJS.ProcessEnv;
   logger: Logger;
   /** How long stop() waits for children after SIGTERM before SIGKILL. Default 35000 ms. */
   stopTimeoutMs?: number;
@@ -47,7 +52,7 @@ export class Supervisor {
   private launch(slot: Slot, index: number): void {
     const child = spawn(process.execPath, [...process.execArgv, this.options.script, ...this.options.args], {
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: process.env,
+      env: this.options.env ? { ...process.env, ...this.options.env } : process.env,
     });
     slot.child = child;
     slot.startedAt = Date.now();

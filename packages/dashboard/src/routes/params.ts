@@ -1,6 +1,6 @@
 // Reading query strings and form fields. Every value from outside is checked
 // here; a bad one is a DashboardRequestError (400) naming the field.
-import { NAME_PATTERN, NAME_RULE } from 'sluice';
+import { NAME_PATTERN, NAME_RULE, unstorable } from 'sluice';
 import { DashboardRequestError } from '../errors.js';
 import { ALL_STATES, type JobFilter, type ListState } from '../sql/jobs.js';
 
@@ -34,6 +34,7 @@ export function searchText(value: string | undefined | null): { id: number | nul
   const text = (value ?? '').trim();
   if (!text) return { id: null, tag: null, text: null };
   if (text.length > MAX_TAG_TEXT) throw new DashboardRequestError(400, `q: at most ${MAX_TAG_TEXT} characters`);
+  if (unstorable(text)) throw new DashboardRequestError(400, 'q: must not contain a NUL character or an unpaired surrogate');
   const m = /^#?([1-9][0-9]{0,15})$/.exec(text);
   if (m && Number.isSafeInteger(Number(m[1]))) return { id: Number(m[1]), tag: null, text };
   return { id: null, tag: text, text };

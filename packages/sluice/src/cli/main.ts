@@ -43,7 +43,7 @@ Commands:
   prune     apply retention now: history partitions, old history, old metrics
   doctor    dead tuples, bloat, missing partitions, transactions holding back vacuum
   roles     print the SQL that creates the owner, runtime and read-only roles
-  dashboard serve the web dashboard (needs @sluice/dashboard; --token, --user/--password or --insecure-local)
+  dashboard serve the web dashboard (needs @sluice/dashboard; --token-file, --user/--password-file or --insecure-local)
 
 Every command takes --help; most take --json for scripts.
 Exit codes: 0 ok, 1 the command failed, 2 bad arguments (nothing done),

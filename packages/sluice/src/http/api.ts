@@ -1,18 +1,24 @@
 // The optional HTTP API: enqueue for the job types you list, job status,
-// queue stats and dead-letter replay. It is a Hono app: mount it in your own
-// Hono app (`app.route('/jobs-api', api)`), hand `api.fetch` to any fetch
-// server, or run it alone with startHttpApi().
+// queue stats and dead-letter replay. Every route sees only those job types
+// (and their queues): any other job answers exactly as a missing one would,
+// so the API does not even reveal that it exists. It is a Hono app: mount it
+// in your own Hono app (`app.route('/jobs-api', api)`), hand `api.fetch` to
+// any fetch server, or run it alone with startHttpApi().
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Sluice } from '../client.js';
 import { NAME_PATTERN, enqueueOptionsSchema, parseOptions } from '../config.js';
-import { ValidationError } from '../errors.js';
+import { JobNotFoundError, ValidationError } from '../errors.js';
 import type { JobDefinition } from '../job.js';
-import { defaultLogger } from '../logger.js';
+import { sluiceLogger } from '../logger.js';
+import { deadLockNames } from '../sql/dead-jobs.js';
 import { queueStatsAll } from '../sql/metrics.js';
+import { inTransaction } from '../transaction.js';
 import { requireBearer } from './auth.js';
+import { readJsonObject } from './body.js';
+import { SignInThrottle } from './sign-in-throttle.js';
 import { errorResponse, problem } from './problem.js';
 
 /** Largest request body accepted, in bytes (1 MiB, the default payload limit). */
@@ -22,12 +28,22 @@ export const HTTP_TOKEN_MIN_LENGTH = 16;
 
 export interface HttpApiOptions {
   sluice: Sluice;
-  /** The job types POST /jobs/:name may enqueue; any other name is 404. */
+  /** The job types this API exposes, on every route; any other job or queue is 404. */
   jobs: readonly JobDefinition<any>[];
   /** Clients send `Authorization: Bearer <token>`. At least 16 characters. */
   token: string;
   /** Largest request body, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
+  /** Wrong tokens one client address may send before it is locked out (429, growing). Default 5. */
+  maxFailedSignInsPerAddress?: number;
+  /** Wrong tokens from all addresses per minute before addresses with no recent success are locked out. Default 100. */
+  maxFailedSignInsPerMinute?: number;
+  /**
+   * Take the client's address from the last X-Forwarded-For entry instead of
+   * the socket. Only behind a proxy that sets it: otherwise a client picks
+   * its own address and escapes the lockout. Default false.
+   */
+  trustProxy?: boolean;
   logger?: Logger;
 }
 
@@ -49,20 +65,34 @@ const replayBodySchema = z.strictObject({
 const optionsSchema = z.object({
   token: z.string().min(HTTP_TOKEN_MIN_LENGTH),
   maxBodyBytes: z.number().int().min(1).max(100 * 1_048_576).optional(),
+  maxFailedSignInsPerAddress: z.number().int().min(1).max(1_000_000).optional(),
+  maxFailedSignInsPerMinute: z.number().int().min(1).max(1_000_000).optional(),
+  trustProxy: z.boolean().optional(),
 });
 
 export function createHttpApi(options: HttpApiOptions): Hono {
-  const opts = parseOptions(optionsSchema, { token: options?.token, maxBodyBytes: options?.maxBodyBytes }, 'httpApi');
+  const opts = parseOptions(
+    optionsSchema,
+    {
+      token: options?.token,
+      maxBodyBytes: options?.maxBodyBytes,
+      maxFailedSignInsPerAddress: options?.maxFailedSignInsPerAddress,
+      maxFailedSignInsPerMinute: options?.maxFailedSignInsPerMinute,
+      trustProxy: options?.trustProxy,
+    },
+    'httpApi',
+  );
   if (!options.sluice) throw new ValidationError('httpApi.sluice', 'is required');
   if (!Array.isArray(options.jobs)) throw new ValidationError('httpApi.jobs', 'must be an array of job definitions');
   const { sluice } = options;
-  const logger = (options.logger ?? defaultLogger()).child({ component: 'http-api' });
+  const logger = sluiceLogger(options.logger).child({ component: 'http-api' });
   const jobs = new Map(options.jobs.map((j) => [j.name, j]));
+  const queues = new Set(options.jobs.map((j) => j.queue));
   const app = new Hono();
 
   app.onError((err, c) => errorResponse(c, err, logger));
   app.notFound((c) => problem(c, 404, 'not_found', 'no such route'));
-  app.use('*', requireBearer(opts.token));
+  app.use('*', requireBearer(opts.token, new SignInThrottle(opts), opts.trustProxy ?? false));
   app.use(
     '*',
     bodyLimit({
@@ -71,23 +101,12 @@ export function createHttpApi(options: HttpApiOptions): Hono {
     }),
   );
 
-  // Reads a JSON body. The parser's message quotes the text it choked on,
-  // so it is replaced, never passed on.
-  const readJson = async (req: Request): Promise<unknown> => {
-    const text = await req.text();
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new ValidationError('body', 'must be valid JSON');
-    }
-  };
-
   app.post('/jobs/:name', async (c) => {
     const name = c.req.param('name');
-    if (!NAME_PATTERN.test(name)) return problem(c, 400, 'invalid_request', 'job name is not a valid name');
+    if (!NAME_PATTERN.test(name)) return problem(c, 400, 'invalid_request', 'name: job name is not a valid name', { field: 'name' });
     const job = jobs.get(name);
     if (!job) return problem(c, 404, 'unknown_job', `no job type named "${name}" is exposed by this API`);
-    const body = parseOptions(enqueueBodySchema, await readJson(c.req.raw), 'body');
+    const body = parseOptions(enqueueBodySchema, await readJsonObject(c.req.raw), 'body');
     if (!('payload' in body)) throw new ValidationError('body.payload', 'is required');
     const { payload, runAt, ...rest } = body;
     const id = await sluice.enqueue(job, payload as never, { ...rest, ...(runAt ? { runAt: new Date(runAt) } : {}) });
@@ -98,6 +117,7 @@ export function createHttpApi(options: HttpApiOptions): Hono {
     const raw = c.req.param('id');
     if (!/^[1-9][0-9]{0,15}$/.test(raw)) return problem(c, 400, 'invalid_request', 'id: must be a positive integer job id', { field: 'id' });
     const job = await sluice.getJob(Number(raw));
+    if (!jobs.has(job.name)) throw new JobNotFoundError([job.id]);
     const last = job.errors.at(-1);
     return c.json({
       id: job.id,
@@ -114,19 +134,24 @@ export function createHttpApi(options: HttpApiOptions): Hono {
     });
   });
 
-  app.get('/queues', async (c) => c.json({ queues: await queueStatsAll(sluice.pool) }));
+  app.get('/queues', async (c) => c.json({ queues: (await queueStatsAll(sluice.pool)).filter((q) => queues.has(q.queue)) }));
 
   app.get('/queues/:name', async (c) => {
     const name = c.req.param('name');
-    if (!NAME_PATTERN.test(name)) return problem(c, 400, 'invalid_request', 'queue name is not a valid name');
-    const [stats] = await queueStatsAll(sluice.pool, name);
+    if (!NAME_PATTERN.test(name)) return problem(c, 400, 'invalid_request', 'name: queue name is not a valid name', { field: 'name' });
+    const [stats] = queues.has(name) ? await queueStatsAll(sluice.pool, name) : [];
     if (!stats) return problem(c, 404, 'not_found', `no queue named "${name}"`);
     return c.json(stats);
   });
 
   app.post('/dlq/replay', async (c) => {
-    const { ids } = parseOptions(replayBodySchema, await readJson(c.req.raw), 'body');
-    const replayed = await sluice.replayDead(ids);
+    const { ids } = parseOptions(replayBodySchema, await readJsonObject(c.req.raw), 'body');
+    const replayed = await inTransaction(sluice.pool, undefined, async (tx) => {
+      const names = await deadLockNames(tx, ids);
+      const hidden = ids.filter((id) => !jobs.has(names.get(id) ?? ''));
+      if (hidden.length) throw new JobNotFoundError(hidden, 'dead job');
+      return sluice.replayDead(ids, { tx });
+    });
     return c.json({ replayed });
   });
 

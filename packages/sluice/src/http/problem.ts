@@ -11,6 +11,7 @@ import {
   UnknownJobError,
   ValidationError,
 } from '../errors.js';
+import { safeMessage } from '../log-safety.js';
 
 export function problem(c: Context, status: ContentfulStatusCode, code: string, message: string, extra: object = {}): Response {
   return c.json({ error: { code, message, ...extra } }, status);
@@ -27,8 +28,14 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
   // Backpressure, not a fault: the client may try again later.
   if (err instanceof QueueFullError) return problem(c, 503, 'queue_full', err.message);
   if (err instanceof JobNotFoundError) return problem(c, 404, 'not_found', err.message);
-  // A database error's detail can quote the row it refused: log the kind, not the text.
   const e = err as { name?: string; code?: string };
-  logger.error({ errName: e?.name, code: e?.code, path: c.req.path }, 'HTTP API request failed');
+  // A data exception (SQLSTATE class 22) is the database refusing a value of
+  // the request that the checks above let through: the client's fault.
+  if (typeof e?.code === 'string' && e.code.startsWith('22')) {
+    logger.warn({ err, path: c.req.path }, 'HTTP API request refused by the database');
+    return problem(c, 400, 'invalid_request', `a value was refused by the database: ${safeMessage(err)}`);
+  }
+  // The logger's err serializer (safeError) leaves out what could quote a row.
+  logger.error({ err, path: c.req.path }, 'HTTP API request failed');
   return problem(c, 500, 'internal', 'the request could not be completed');
 }

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { SluiceError } from '../errors.js';
+import { safeError } from '../log-safety.js';
 
 export class MetricsServerError extends SluiceError {
   override name = 'MetricsServerError';
@@ -35,7 +36,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     options.render().then(
       (body) => res.writeHead(200, { 'content-type': options.contentType }).end(body),
       (err: unknown) => {
-        options.logger?.warn({ err }, 'metrics scrape failed');
+        options.logger?.warn({ err: safeError(err) }, 'metrics scrape failed');
         res.writeHead(503, { 'content-type': 'text/plain' }).end('metrics unavailable: the database could not be read\n');
       },
     );

@@ -9,6 +9,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { translateDbError } from '../db-errors.js';
 import type { Queryable } from '../executor.js';
+import { safeMessage } from '../log-safety.js';
 import { cronRetryDelayMs, firesToEnqueue, fireTimesBetween, nextFireAfter, type MisfirePolicy } from '../schedule.js';
 import { cronAdvance, cronClaimDue, cronDisableWithError, cronNextDueInMs, cronRecordFailure, type CronRow } from '../sql/cron.js';
 import { jobEnqueueMany, type EnqueueManyArgs } from '../sql/jobs.js';
@@ -98,7 +99,8 @@ export class Scheduler extends Service {
    */
   private async failed(client: Queryable, row: CronRow, now: Date, err: unknown): Promise<void> {
     const error = translateDbError(err);
-    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    // Stored where any reader of cron_schedules sees it: no quoted value (see safeMessage).
+    const reason = error instanceof Error ? `${error.name}: ${safeMessage(error)}` : String(error);
     const failures = row.fail_count + 1;
     const retryAt = new Date(now.getTime() + cronRetryDelayMs(failures));
     const nextRunAt = row.misfire === 'skip' ? nextFireAfter(row.cron, row.timezone, now) : null;

@@ -2,6 +2,7 @@
 // each say how long to sleep, an early wake-up, and a stop that waits for the
 // tick in flight.
 import type { Logger } from 'pino';
+import { sluiceLogger } from '../logger.js';
 
 export abstract class Service {
   private running = false;
@@ -10,10 +11,14 @@ export abstract class Service {
   private wakeUp: (() => void) | null = null;
   private wokenEarly = false;
 
+  protected readonly logger: Logger;
+
   constructor(
     readonly serviceName: string,
-    protected readonly logger: Logger,
-  ) {}
+    logger: Logger,
+  ) {
+    this.logger = sluiceLogger(logger);
+  }
 
   /** One round of work; returns milliseconds until the next round. */
   protected abstract tick(): Promise<number>;

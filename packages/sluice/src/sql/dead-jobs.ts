@@ -12,6 +12,16 @@ export async function deadReplay(db: Queryable, ids: number[]): Promise<number[]
   return rows.map((r) => Number(r.id));
 }
 
+/** The job type of each of these dead jobs, locked until the transaction ends; absent ids are missing. */
+export async function deadLockNames(db: Queryable, ids: number[]): Promise<Map<number, string>> {
+  const { rows } = await db.query<{ id: string; name: string }>({
+    name: 'sluice_dead_lock_names',
+    text: `SELECT id, name FROM sluice.dead_jobs WHERE id = ANY($1::bigint[]) FOR UPDATE`,
+    values: [ids],
+  });
+  return new Map(rows.map((r) => [Number(r.id), r.name]));
+}
+
 export interface DeadJobRow {
   id: string;
   queue: string;

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { openListenPool, openPool, openReadPool, type OwnedPool } from '../connection.js';
 import { CancelledError, LeaseLostError, ValidationError, WorkerStateError } from '../errors.js';
 import type { Middleware } from '../job.js';
-import { defaultLogger } from '../logger.js';
+import { sluiceLogger } from '../logger.js';
 import type { Scheduler } from '../services/scheduler.js';
 import type { AlertEvent } from '../services/alert-watcher.js';
 import { WorkerOperations, parseWorkerOperationsOptions, type WorkerOperationsOptions } from '../services/operations.js';
@@ -86,7 +86,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.options = resolveWorkerOptions(core);
     const ops = parseWorkerOperationsOptions({ metricsPort, alertCheckIntervalMs });
     const o = this.options;
-    this.logger = (options.logger ?? defaultLogger()).child({ workerId: this.id });
+    this.logger = sluiceLogger(options.logger).child({ workerId: this.id });
     this.concurrency = o.concurrency;
     this.queues = o.queues;
     const connection = {

@@ -16,7 +16,10 @@ or a default export of that array). SIGTERM/SIGINT stop it gracefully; a second 
 CPU-bound handlers, since one Node process runs JavaScript on one core.
 --pool-mode transaction: the database URL goes through a pooler in transaction mode (PgBouncer);
 the worker then sends no named statements, and LISTENs on SLUICE_LISTEN_URL (a direct
-connection, read from the environment) or, without it, polls.`;
+connection, read from the environment) or, without it, polls.
+Prefer DATABASE_URL to --database-url when the URL holds a password: any local user can read a
+command line (ps). The children never get it on theirs: the supervisor hands it over in their
+environment.`;
 
 // The supervisor's children run the same CLI as this process: bin/sluice.js
 // (tsx over src/) in the workspace, the compiled dist/cli/bin.js when published.
@@ -71,9 +74,15 @@ export async function workerCommand(args: string[], out: (s: string) => void): P
   if (!Array.isArray(handlers)) throw new UsageError('<module>', 'must export `handlers` (an array of job.handle(fn))');
 
   if (processes > 1) {
-    const childArgs = ['worker', modulePath, '--concurrency', String(concurrency), '--pool-mode', poolMode, '--database-url', connectionString];
+    const childArgs = ['worker', modulePath, '--concurrency', String(concurrency), '--pool-mode', poolMode];
     if (queues?.length) childArgs.push('--queues', queues.join(','));
-    const supervisor = new Supervisor({ processes, script: CLI_SCRIPT, args: childArgs, logger: pino({ name: 'sluice-supervisor' }) });
+    const supervisor = new Supervisor({
+      processes,
+      script: CLI_SCRIPT,
+      args: childArgs,
+      env: { DATABASE_URL: connectionString },
+      logger: pino({ name: 'sluice-supervisor' }),
+    });
     supervisor.start();
     await new Promise<void>((done) => {
       let signalled = false;
