@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CancelledError, Sluice, TimeoutError, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
 import { spawnFixture, type Child } from './helpers/child.js';
-import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { ON_LISTEN_SESSION, count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { holdJob } from './fixtures/hold-job.js';
 import { jobClaim, jobCompleteMany, jobFailMany, jobProgress, jobReleaseMany } from '../packages/sluice/src/sql/jobs.js';
 
@@ -304,7 +304,7 @@ describe('database faults', () => {
     const w = inProcessWorker({ pollIntervalMs: 600_000, handlers: [job.handle(() => void ran++)] });
     await w.start();
     // The LISTEN session also carries the worker's heartbeat (and its bid for leadership).
-    const onListenSession = `(query ILIKE 'LISTEN%' OR query ILIKE '%SET heartbeat_at%')`;
+    const onListenSession = ON_LISTEN_SESSION;
     const listening = () => count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE datname = current_database() AND ${onListenSession}`);
     await waitUntil(async () => (await listening()) >= 1, { what: 'listener up' });
     await db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND ${onListenSession}`);
