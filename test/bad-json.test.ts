@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { main } from '../packages/sluice/src/cli/main.js';
-import { PayloadValidationError, Sluice, ValidationError, createHttpApi, createWorker, defineJob } from '../packages/sluice/src/index.js';
+import { createHttpApi } from '../packages/sluice/src/http/index.js';
+import { PayloadValidationError, Sluice, ValidationError, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { rejections, validation } from './helpers/rejects.js';
@@ -114,9 +115,10 @@ describe('over HTTP', () => {
       body: '{"payload": {"note": "secret\\ud800"}}',
     });
     expect(res.status).toBe(400);
-    const body = (await res.json()) as { error: { code: string; issues: { path: string }[] } };
-    expect(body.error.code).toBe('invalid_payload');
-    expect(body.error.issues.map((i) => i.path)).toEqual(['note']);
+    // The body is checked whole before the payload is read: the field names the path from the body down.
+    const body = (await res.json()) as { error: { code: string; field: string } };
+    expect(body.error.code).toBe('invalid_request');
+    expect(body.error.field).toBe('body.payload.note');
     expect(JSON.stringify(body)).not.toContain('secret');
     expect(await count(db.pool, 'SELECT count(*) n FROM sluice.jobs')).toBe(before);
   });

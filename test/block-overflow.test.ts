@@ -6,7 +6,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { QueueFullError, Sluice, createHttpApi, createWorker, defineJob } from '../packages/sluice/src/index.js';
+import { createHttpApi } from '../packages/sluice/src/http/index.js';
+import { QueueFullError, Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 let db: TestDb;

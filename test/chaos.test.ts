@@ -3,16 +3,13 @@
 // database connection of the test database. Whatever happens, each job ends
 // completed exactly once, by its last attempt, and a handler runs more than
 // once only for a job whose worker was killed or stopped heartbeating.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sluice } from '../packages/sluice/src/index.js';
+import { spawnFixture, type Child } from './helpers/child.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { READY_LINE, RUNS_TABLE_SQL, chaosJob } from './fixtures/chaos-worker.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SCRIPT = fileURLToPath(new URL('./fixtures/chaos-worker.ts', import.meta.url));
 const PROCESSES = 3;
 const CONCURRENCY = 4;
 const JOBS = 5_000;
@@ -20,78 +17,50 @@ const BATCH = 200; // enqueued every TICK_MS, so kills land while jobs are in fl
 const TICK_MS = 500;
 const KILL_EVERY_TICKS = 4; // one SIGKILL every ~2 s
 const TERMINATE_AT_TICK = 11; // mid-run: pg_terminate_backend on every connection
-const OUTPUT_KEEP = 20_000;
 
-interface Child {
+interface Worker {
   slot: number;
-  proc: ChildProcess;
-  pid: number;
-  output: string;
+  child: Child;
   killedByTest: boolean;
-  exit: { code: number | null; signal: NodeJS.Signals | null } | null;
-  exited: Promise<void>;
 }
 
 let db: TestDb;
 let sluice: Sluice;
-const children: Child[] = [];
+const children: Worker[] = [];
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function spawnWorker(slot: number): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', SCRIPT, db.url, `w${slot}`, String(CONCURRENCY)], {
-    cwd: ROOT,
-    env: { ...process.env, SLUICE_LOG_LEVEL: 'error' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const child: Child = {
-    slot,
-    proc,
-    pid: proc.pid!,
-    output: '',
-    killedByTest: false,
-    exit: null,
-    exited: Promise.resolve(),
-  };
-  const keep = (s: string) => {
-    child.output = (child.output + s).slice(-OUTPUT_KEEP);
-  };
-  proc.stdout!.setEncoding('utf8').on('data', keep);
-  proc.stderr!.setEncoding('utf8').on('data', keep);
-  child.exited = new Promise((resolve) => {
-    proc.on('exit', (code, signal) => {
-      child.exit = { code, signal };
-      resolve();
-    });
-  });
-  children.push(child);
-  return child;
+function spawnWorker(slot: number): Worker {
+  const child = spawnFixture('test/fixtures/chaos-worker.ts', [db.url, `w${slot}`, String(CONCURRENCY)], { SLUICE_LOG_LEVEL: 'error' });
+  const w: Worker = { slot, child, killedByTest: false };
+  children.push(w);
+  return w;
 }
 
-function describeChild(c: Child): string {
-  return `--- w${c.slot} pid ${c.pid} (exit ${JSON.stringify(c.exit)}):\n${c.output.slice(-4000)}`;
+function describeChild(c: Worker): string {
+  return `--- w${c.slot} pid ${c.child.pid} (exit ${JSON.stringify(c.child.exit)}):\n${c.child.output().slice(-4000)}`;
 }
 
 /** Fails fast, with its output, when a worker process died without being killed by the test. */
 function assertNoUnexpectedExit(): void {
-  const died = children.find((c) => c.exit !== null && !c.killedByTest);
+  const died = children.find((c) => c.child.exit !== null && !c.killedByTest);
   if (died) throw new Error(`worker process exited by itself\n${describeChild(died)}`);
 }
 
-async function waitReady(c: Child): Promise<void> {
+async function waitReady(c: Worker): Promise<void> {
   await waitUntil(
     () => {
       assertNoUnexpectedExit();
-      return c.output.includes(READY_LINE);
+      return c.child.lines.some((l) => l.includes(READY_LINE));
     },
     { timeoutMs: 30_000, intervalMs: 20, what: `worker w${c.slot} ready` },
   );
 }
 
-async function killChild(c: Child): Promise<void> {
+async function killChild(c: Worker): Promise<void> {
   c.killedByTest = true;
-  c.proc.kill('SIGKILL');
-  await c.exited;
+  c.child.process.kill('SIGKILL');
+  await c.child.exited;
 }
 
 /** After the connections were cut, waits until the test's own pool answers again. */
@@ -117,12 +86,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of children) {
-    if (c.exit === null) {
+    if (c.child.exit === null) {
       c.killedByTest = true;
-      c.proc.kill('SIGKILL');
+      c.child.process.kill('SIGKILL');
     }
   }
-  await Promise.all(children.map((c) => c.exited));
+  await Promise.all(children.map((c) => c.child.exited));
   await sluice?.close();
   await db?.drop();
 });
@@ -131,8 +100,7 @@ describe('chaos: workers killed and connections cut mid-run', () => {
   it(
     `completes each of ${JOBS} jobs exactly once`,
     async () => {
-      const started = Date.now();
-      const live: Child[] = [];
+      const live: Worker[] = [];
       for (let slot = 0; slot < PROCESSES; slot++) live.push(spawnWorker(slot));
       await Promise.all(live.map(waitReady));
 
@@ -152,7 +120,7 @@ describe('chaos: workers killed and connections cut mid-run', () => {
         if (tick > 0 && tick % KILL_EVERY_TICKS === 0) {
           const slot = (tick / KILL_EVERY_TICKS) % PROCESSES;
           const victim = live[slot]!;
-          killedPids.push(victim.pid);
+          killedPids.push(victim.child.pid);
           await killChild(victim);
           live[slot] = spawnWorker(slot);
           // Not awaited: the others keep working while it starts; an early
@@ -184,7 +152,6 @@ describe('chaos: workers killed and connections cut mid-run', () => {
         },
         { timeoutMs: 60_000, intervalMs: 200, what: `${JOBS} jobs in history` },
       );
-      const wallMs = Date.now() - started;
       // Counted after every process is gone, so a late run would show.
       for (const c of live) await killChild(c);
 
@@ -245,8 +212,7 @@ describe('chaos: workers killed and connections cut mid-run', () => {
       console.log(
         `chaos: jobs=${JOBS} processes=${PROCESSES}x${CONCURRENCY} kills=${killedPids.length} ` +
           `connections_terminated=${terminated} runs=${runs} duplicates=${duplicates} jobs_run_more_than_once=${jobsRunTwice} ` +
-          `jobs_with_crash_error=${rescuedJobs} error_kinds=${JSON.stringify(Object.fromEntries(errorKinds.map((r) => [r.kind, Number(r.n)])))} ` +
-          `wall_ms=${wallMs}`,
+          `jobs_with_crash_error=${rescuedJobs} error_kinds=${JSON.stringify(Object.fromEntries(errorKinds.map((r) => [r.kind, Number(r.n)])))}`,
       );
       expect(killedPids.length).toBeGreaterThanOrEqual(4);
     },

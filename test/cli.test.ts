@@ -37,6 +37,8 @@ describe('sluice CLI', () => {
   it('migrate is a no-op on an up-to-date database', async () => {
     const r = await run('migrate', '--database-url', db.url);
     expect(r.code).toBe(0);
+    expect(r.out).toContain('nothing to apply');
+    expect(r.out).not.toContain('applied 0');
   });
 
   it('cron add with a bad expression or zone exits 2 naming the argument, nothing written', async () => {

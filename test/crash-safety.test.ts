@@ -2,7 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CancelledError, Sluice, TimeoutError, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
 import { spawnFixture, type Child } from './helpers/child.js';
+import { ClaimWatchingPool } from './helpers/claims.js';
 import { ON_LISTEN_SESSION, count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { captureLogs } from './helpers/log-capture.js';
 import { holdJob } from './fixtures/hold-job.js';
 import { jobClaim, jobCompleteMany, jobFailMany, jobProgress, jobReleaseMany } from '../packages/sluice/src/sql/jobs.js';
 
@@ -10,6 +12,7 @@ let db: TestDb;
 let sluice: Sluice;
 const workers: Worker[] = [];
 const children: Child[] = [];
+const pools: ClaimWatchingPool[] = [];
 
 beforeAll(async () => {
   db = await createTestDb();
@@ -23,13 +26,15 @@ afterEach(async () => {
     await c.exited;
   }
   await Promise.all(workers.splice(0).map((w) => w.stop()));
+  await Promise.all(pools.splice(0).map((p) => p.end()));
 });
 afterAll(async () => {
   await db.drop();
 });
 
 function inProcessWorker(options: Partial<Parameters<typeof createWorker>[0]> & Pick<Parameters<typeof createWorker>[0], 'handlers'>): Worker {
-  const w = createWorker({ connectionString: db.url, pollIntervalMs: 100, heartbeatIntervalMs: 200, workerDeadAfterMs: 1_000, ...options });
+  const connection = options.pool ? {} : { connectionString: db.url };
+  const w = createWorker({ ...connection, pollIntervalMs: 100, heartbeatIntervalMs: 200, workerDeadAfterMs: 1_000, ...options });
   workers.push(w);
   return w;
 }
@@ -74,10 +79,9 @@ describe('rescue of a crashed worker', () => {
     await w.stop();
 
     child.process.kill('SIGCONT');
-    // The paused handler finishes its sleep and answers for attempt 1.
-    await waitUntil(async () => (await count(db.pool, 'SELECT count(*) n FROM held_runs WHERE job_id = $1 AND attempt = 1', [id])) === 1, { what: 'late run finished' });
-    // Give its acknowledgement time to be written and refused.
-    await new Promise((r) => setTimeout(r, 500));
+    // The paused handler finishes its sleep and answers for attempt 1: the answer is refused.
+    await child.waitForLine(new RegExp(`^ANSWERED ${id} 1 stale$`));
+    expect(await count(db.pool, 'SELECT count(*) n FROM held_runs WHERE job_id = $1 AND attempt = 1', [id])).toBe(1);
     const after = await db.pool.query('SELECT * FROM sluice.job_history WHERE id = $1', [id]);
     expect(after.rows).toEqual(before.rows);
     expect(after.rows).toHaveLength(1);
@@ -118,10 +122,10 @@ describe('a claim lost in a crash', () => {
   ])('reuses the attempt number when %s claims it again, and the first run can no longer complete, fail, report or release it', async (_, again) => {
     const id = await sluice.enqueue(lostClaim, {});
     const [first] = await jobClaim(db.pool, { queues: ['lost-claim'], limits: [1], workerId: 'worker-A', leaseMs: 60_000 });
-    expect(first).toMatchObject({ id: String(id), attempt: 1 });
+    expect(first).toMatchObject({ id, attempt: 1 });
     await undoClaim(id);
     const [second] = await jobClaim(db.pool, { queues: ['lost-claim'], limits: [1], workerId: again, leaseMs: 60_000 });
-    expect(second).toMatchObject({ id: String(id), attempt: 1 });
+    expect(second).toMatchObject({ id, attempt: 1 });
     expect(second!.lease).not.toBe(first!.lease);
 
     const late = { ids: [id], attempts: [1], runMs: [5], workerId: 'worker-A', leases: [first!.lease] };
@@ -231,7 +235,10 @@ describe('cancellation', () => {
     let started = false;
     let reason: unknown = null;
     let runs = 0;
+    const pool = new ClaimWatchingPool(db.url);
+    pools.push(pool);
     const w = inProcessWorker({
+      pool,
       handlers: [
         job.handle(
           (_p, ctx) =>
@@ -256,7 +263,8 @@ describe('cancellation', () => {
     const j = await sluice.getJob(id);
     expect(j.state).toBe('cancelled');
     expect(j.errors.at(-1)!.kind).toBe('cancelled');
-    await new Promise((r) => setTimeout(r, 300));
+    // The worker looks for work again and is given nothing: the job is not retried.
+    await pool.nextEmptyClaim();
     expect(runs).toBe(1);
     expect((await sluice.getJob(id)).state).toBe('cancelled');
   });
@@ -316,10 +324,13 @@ describe('database faults', () => {
   it('stops claiming above maxRssBytes and leaves jobs in the queue', async () => {
     const job = defineJob({ name: 'mem', queue: 'mem', schema: z.object({}) });
     let ran = 0;
-    const w = inProcessWorker({ pollIntervalMs: 20, maxRssBytes: 16 * 1024 * 1024, handlers: [job.handle(() => void ran++)] });
-    await w.start();
+    // The job is there before the worker starts, so the worker's first look
+    // for work (where it checks its memory and says so) has a job to take.
     const id = await sluice.enqueue(job, {});
-    await new Promise((r) => setTimeout(r, 300));
+    const logs = captureLogs('info');
+    const w = inProcessWorker({ pollIntervalMs: 20, maxRssBytes: 16 * 1024 * 1024, logger: logs.logger, handlers: [job.handle(() => void ran++)] });
+    await w.start();
+    await waitUntil(() => logs.lines.some((l) => l.msg === 'memory above maxRssBytes: not claiming new jobs'), { what: 'refusal logged' });
     expect(ran).toBe(0);
     expect((await sluice.getJob(id)).state).toBe('available');
   });

@@ -1,7 +1,9 @@
 // Three worker processes share a per-second schedule for over a minute; the
 // maintenance leader (the one that fires cron) is SIGKILLed halfway and
 // another takes over. Every fire time must be enqueued exactly once, those
-// that fell inside the failover late rather than never.
+// that fell inside the failover late rather than never. How late the fires
+// are enqueued and started is measured by the bench (packages/bench,
+// scenario "cron").
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawnFixture, type Child } from './helpers/child.js';
 import { createTestDb, type TestDb } from './helpers/db.js';
@@ -19,32 +21,25 @@ afterAll(async () => {
   await db.drop();
 });
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]!;
-}
-
 it('3 schedulers, one killed mid-run: every per-second fire time enqueued exactly once, none missing', async () => {
   for (let i = 0; i < 3; i++) children.push(spawnFixture('test/fixtures/cron-worker.ts', [db.url]));
   await Promise.all(children.map((c) => c.waitForLine(/^READY$/)));
-  const started = Date.now();
   await new Promise((r) => setTimeout(r, RUN_MS / 2));
   const leaders = children.filter((c) => c.lines.includes('LEADER'));
   expect(leaders).toHaveLength(1);
   const survivors = children.filter((c) => c !== leaders[0]);
-  const killedAt = Date.now();
   leaders[0]!.process.kill('SIGKILL');
   await leaders[0]!.exited;
   await Promise.race(survivors.map((c) => c.waitForLine(/^LEADER$/)));
-  const failoverMs = Date.now() - killedAt;
   await new Promise((r) => setTimeout(r, RUN_MS / 2));
   for (const c of survivors) c.process.kill('SIGTERM');
   await Promise.all(survivors.map((c) => c.exited));
 
   // Fired jobs, wherever they are now (most have run and moved to history).
-  const { rows } = await db.pool.query<{ unique_key: string; run_at: Date; created_at: Date; attempted_at: Date | null }>(
-    `SELECT unique_key, run_at, created_at, attempted_at FROM sluice.jobs WHERE name = 'cluster.tick'
+  const { rows } = await db.pool.query<{ unique_key: string; run_at: Date }>(
+    `SELECT unique_key, run_at FROM sluice.jobs WHERE name = 'cluster.tick'
      UNION ALL
-     SELECT unique_key, run_at, created_at, attempted_at FROM sluice.job_history WHERE name = 'cluster.tick'
+     SELECT unique_key, run_at FROM sluice.job_history WHERE name = 'cluster.tick'
      ORDER BY run_at`,
   );
   const seconds = rows.map((r) => r.run_at.getTime());
@@ -54,15 +49,4 @@ it('3 schedulers, one killed mid-run: every per-second fire time enqueued exactl
   // None missing: consecutive seconds from the first fire to the last.
   for (let i = 1; i < seconds.length; i++) expect(seconds[i]! - seconds[i - 1]!).toBe(1_000);
   expect(seconds.length).toBeGreaterThanOrEqual(Math.floor((RUN_MS - 3_000) / 1_000));
-
-  const lateness = rows.map((r) => r.created_at.getTime() - r.run_at.getTime()).sort((a, b) => a - b);
-  const startLag = rows
-    .filter((r) => r.attempted_at)
-    .map((r) => r.attempted_at!.getTime() - r.run_at.getTime())
-    .sort((a, b) => a - b);
-  console.log(
-    `cron cluster: ${rows.length} fires over ${((Date.now() - started) / 1000).toFixed(1)} s, 3 workers (the leader killed, failover ${failoverMs} ms); ` +
-      `enqueue lag after the fire time p50 ${percentile(lateness, 0.5)} ms, p95 ${percentile(lateness, 0.95)} ms, max ${lateness.at(-1)} ms; ` +
-      `start lag (${startLag.length} started) p50 ${percentile(startLag, 0.5)} ms, p95 ${percentile(startLag, 0.95)} ms, max ${startLag.at(-1)} ms`,
-  );
 }, 120_000);

@@ -71,14 +71,14 @@ describe('a schedule that cannot enqueue', () => {
     const blocker = await s.sluice.enqueue(toFull, {});
     await s.sluice.schedules.add({ name: 'recovers', cron: '* * * * * *', job: toFull });
     await s.startWorker({ handlers: [tick.handle(async () => {})] }).start();
-    await waitUntil(async () => (await s.sluice.schedules.get('recovers')).last_error !== null, { what: 'a failed fire' });
+    await waitUntil(async () => (await s.sluice.schedules.get('recovers')).lastError !== null, { what: 'a failed fire' });
     await s.sluice.cancel(blocker);
     const row = await waitUntil(async () => {
       const r = await s.sluice.schedules.get('recovers');
-      return r.last_error === null && r.last_run_at !== null ? r : null;
+      return r.lastError === null && r.lastRunAt !== null ? r : null;
     }, { what: 'a fire after the queue had room', timeoutMs: 30_000 });
-    expect(row.fail_count).toBe(0);
-    expect(row.retry_at).toBeNull();
+    expect(row.failCount).toBe(0);
+    expect(row.retryAt).toBeNull();
   });
 });
 

@@ -140,7 +140,7 @@ describe('firing', () => {
     await misfired('m-skip', 'skip');
     const w = schedulerOnly();
     await w.start();
-    await waitUntil(async () => (await sluice.schedules.get('m-skip')).next_run_at! > new Date(), { what: 'advanced' });
+    await waitUntil(async () => (await sluice.schedules.get('m-skip')).nextRunAt! > new Date(), { what: 'advanced' });
     // Only the latest due time, if it is within the grace period, may run.
     expect(await firedFor('m-skip')).toBeLessThanOrEqual(1);
     const { rows } = await db.pool.query(`SELECT run_at FROM sluice.jobs WHERE tags @> ARRAY['cron:m-skip']`);
@@ -151,7 +151,7 @@ describe('firing', () => {
     await misfired('m-once', 'run_once');
     const w = schedulerOnly();
     await w.start();
-    await waitUntil(async () => (await sluice.schedules.get('m-once')).next_run_at! > new Date(), { what: 'advanced' });
+    await waitUntil(async () => (await sluice.schedules.get('m-once')).nextRunAt! > new Date(), { what: 'advanced' });
     expect(await firedFor('m-once')).toBe(1);
   });
 
@@ -160,7 +160,7 @@ describe('firing', () => {
     await misfired('m-cap', 'run_all', 4);
     const w = schedulerOnly();
     await w.start();
-    await waitUntil(async () => (await sluice.schedules.get('m-cap')).next_run_at! > new Date() && (await sluice.schedules.get('m-all')).next_run_at! > new Date(), { what: 'advanced' });
+    await waitUntil(async () => (await sluice.schedules.get('m-cap')).nextRunAt! > new Date() && (await sluice.schedules.get('m-all')).nextRunAt! > new Date(), { what: 'advanced' });
     expect(await firedFor('m-all')).toBeGreaterThanOrEqual(10);
     expect(await firedFor('m-cap')).toBe(4);
     const { rows } = await db.pool.query(`SELECT run_at FROM sluice.jobs WHERE tags @> ARRAY['cron:m-cap'] ORDER BY run_at`);
@@ -180,21 +180,21 @@ describe('firing', () => {
     const frozen = await firedFor('toggle');
     await sluice.schedules.enable('toggle');
     const row = await sluice.schedules.get('toggle');
-    expect(row.next_run_at!.getTime()).toBeGreaterThan(Date.now() - 1_000);
+    expect(row.nextRunAt!.getTime()).toBeGreaterThan(Date.now() - 1_000);
     await waitUntil(async () => (await firedFor('toggle')) > frozen, { what: 'fires again' });
   });
 
   it('changing the expression recomputes next_run_at; an unchanged redeclaration keeps it', async () => {
     await sluice.schedules.add({ name: 'edit', cron: '0 3 * * *', job: report, payload: { kind: 'e' } });
-    const first = (await sluice.schedules.get('edit')).next_run_at!;
+    const first = (await sluice.schedules.get('edit')).nextRunAt!;
     await db.pool.query(`UPDATE sluice.cron_schedules SET next_run_at = next_run_at + interval '1 day', last_run_at = now() WHERE name = 'edit'`);
     await sluice.schedules.add({ name: 'edit', cron: '0 3 * * *', job: report, payload: { kind: 'e2' } });
     const kept = await sluice.schedules.get('edit');
-    expect(kept.next_run_at!.getTime()).toBe(first.getTime() + 86_400_000);
-    expect(kept.last_run_at).not.toBeNull();
+    expect(kept.nextRunAt!.getTime()).toBe(first.getTime() + 86_400_000);
+    expect(kept.lastRunAt).not.toBeNull();
     await sluice.schedules.add({ name: 'edit', cron: '0 4 * * *', job: report, payload: { kind: 'e3' } });
     const changed = await sluice.schedules.get('edit');
-    expect(changed.next_run_at!.getUTCHours()).toBe(4);
+    expect(changed.nextRunAt!.getUTCHours()).toBe(4);
   });
 
   it('code schedules are upserted on worker start; ones no longer declared are reported or removed', async () => {
@@ -202,7 +202,7 @@ describe('firing', () => {
     const b = schedule({ name: 'code-b', cron: '0 6 * * *', job: report, payload: { kind: 'b' } });
     const w1 = schedulerOnly({ schedules: [a, b] });
     await w1.start();
-    expect((await sluice.schedules.list()).map((s) => [s.name, s.declared_in])).toEqual([['code-a', 'code'], ['code-b', 'code']]);
+    expect((await sluice.schedules.list()).map((s) => [s.name, s.declaredIn])).toEqual([['code-a', 'code'], ['code-b', 'code']]);
     await w1.stop();
     workers.splice(0);
     const w2 = schedulerOnly({ schedules: [a] });
@@ -243,6 +243,6 @@ describe('firing', () => {
       const r = await sluice.schedules.get('broken');
       return r.enabled ? null : r;
     }, { what: 'broken disabled' });
-    expect(broken.last_error).toMatch(/59|range|Constraint/i);
+    expect(broken.lastError).toMatch(/59|range|Constraint/i);
   });
 });

@@ -13,6 +13,7 @@ import { startDashboard, type DashboardServer } from '../packages/dashboard/src/
 import { Sluice, createWorker, type Worker } from '../packages/sluice/src/index.js';
 import { browserSkipReason, launchChromium } from './fixtures/dashboard-browser.js';
 import { emailJob, seedDashboard, type Seeded } from './fixtures/dashboard-seed.js';
+import { ClaimWatchingPool } from './helpers/claims.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 const TOKEN = 'browser-token-0123456789abcdef';
@@ -30,6 +31,7 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', () => {
   let context: BrowserContext;
   let page: Page;
   let worker: Worker | undefined;
+  let workerPool: ClaimWatchingPool | undefined;
   const problems: string[] = [];
 
   beforeAll(async () => {
@@ -50,6 +52,7 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', () => {
   });
   afterAll(async () => {
     await worker?.stop();
+    await workerPool?.end();
     await browser?.close();
     await server?.close();
     await sluice?.close();
@@ -114,7 +117,8 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', () => {
   });
 
   it('replay on a dead job puts it back, and a worker runs it', async () => {
-    worker = createWorker({ connectionString: db.url, handlers: [emailJob.handle(async () => ({ delivered: true }))], pollIntervalMs: 200 });
+    workerPool = new ClaimWatchingPool(db.url);
+    worker = createWorker({ pool: workerPool, handlers: [emailJob.handle(async () => ({ delivered: true }))], pollIntervalMs: 200 });
     await worker.start();
     const id = seeded.deadIds[1]!;
     await go(`/jobs/${id}`);
@@ -155,8 +159,8 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', () => {
     await page.waitForSelector('text=Queue paused');
     await expect(page.locator('tr[data-queue="emails"] .badge').textContent()).resolves.toBe('paused');
     const ids = await sluice.enqueueMany(emailJob, [1, 2, 3, 4, 5].map((i) => ({ to: `late${i}@example.com`, account: 'acct_0' })));
-    // The worker polls every 200 ms and is woken by NOTIFY: 2 s untouched means claims stopped.
-    await new Promise((r) => setTimeout(r, 2_000));
+    // The worker looks for work after the enqueue and is given none: claims stopped.
+    await workerPool!.nextEmptyClaim();
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE id = ANY($1) AND state = 'available'`, [ids])).toBe(5);
     await page.click('tr[data-queue="emails"] button:has-text("Resume")');
     await page.waitForSelector('text=Queue resumed.');

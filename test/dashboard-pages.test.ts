@@ -168,7 +168,7 @@ describe('jobs list', () => {
 });
 
 describe('read-only database role', () => {
-  it('every page works under a login in sluice_readonly (docs/roles.sql)', async () => {
+  it('every page works under a login in sluice_readonly (sql/roles.sql)', async () => {
     const role = `dash_ro_${db.name.slice(-8)}`;
     const admin = new pg.Client({ connectionString: db.url });
     await admin.connect();
@@ -176,7 +176,7 @@ describe('read-only database role', () => {
     let server: DashboardServer | undefined;
     let roSluice: Sluice | undefined;
     try {
-      await admin.query(readFileSync(new URL('../docs/roles.sql', import.meta.url), 'utf8'));
+      await admin.query(readFileSync(new URL('../packages/sluice/sql/roles.sql', import.meta.url), 'utf8'));
       // DDL takes no parameters; role name and password are hex we made.
       const password = randomBytes(12).toString('hex');
       await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}' IN ROLE sluice_readonly`);

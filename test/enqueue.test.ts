@@ -2,7 +2,8 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Sluice, defineJob, jobs } from '../packages/sluice/src/index.js';
+import { Sluice, defineJob } from '../packages/sluice/src/index.js';
+import { jobs } from '../packages/sluice/src/schema.js';
 import { count, createTestDb, type TestDb } from './helpers/db.js';
 import { noop, sendEmail } from './helpers/jobs.js';
 

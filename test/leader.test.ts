@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { pino } from 'pino';
-import { Sluice, SluiceClient, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
+import { Sluice, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
+import { SluiceClient } from '../packages/sluice/src/connection.js';
 import { spawnFixture, type Child } from './helpers/child.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { LEADER_LINE, READY_LINE, RUNS_TABLE_SQL, recordRun } from './fixtures/multi-process-job.js';

@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  MIGRATIONS_FOLDER_DEFAULT,
   MigrationError,
   SchemaTooNewError,
   Sluice,
@@ -15,6 +14,7 @@ import {
   defineJob,
   migrate,
 } from '../packages/sluice/src/index.js';
+import { MIGRATIONS_FOLDER_DEFAULT } from '../packages/sluice/src/migrate.js';
 import { z } from 'zod';
 import { count, createEmptyDb, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
@@ -149,6 +149,24 @@ describe('migrate', () => {
     const sluice = new Sluice({ pool: fresh.pool });
     const id = await sluice.enqueue(probeJob, { n: 2 });
     expect((await sluice.getJob(id)).state).toBe('available');
+  });
+
+  it('names what it applied, and keeps the history drizzle-orm\'s migrator keeps (either may migrate a database)', async () => {
+    const ours = await emptyDb();
+    const first = await migrate(ours.pool);
+    expect(first.applied).toEqual(journal.entries.map((e) => e.tag));
+    expect(first.functions.length).toBeGreaterThan(0);
+    expect(await migrate(ours.pool)).toEqual({ applied: [], functions: [] });
+
+    const theirs = await emptyDb();
+    const { drizzle } = await import('drizzle-orm/node-postgres');
+    const { migrate: drizzleMigrate } = await import('drizzle-orm/node-postgres/migrator');
+    await drizzleMigrate(drizzle(theirs.pool), { migrationsFolder: MIGRATIONS_FOLDER_DEFAULT, migrationsSchema: 'sluice', migrationsTable: '__migrations' });
+
+    const history = (pool: pg.Pool) => pool.query('SELECT hash, created_at FROM sluice.__migrations ORDER BY id').then((r) => r.rows);
+    expect(await history(ours.pool)).toEqual(await history(theirs.pool));
+    expect((await migrate(theirs.pool)).applied).toEqual([]);
+    await expect(checkSchema(theirs.pool)).resolves.toBeUndefined();
   });
 
   it('refuses a database migrated by a newer sluice and changes nothing', async () => {

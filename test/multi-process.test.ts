@@ -1,51 +1,25 @@
 // Exactly-once across processes: several worker processes share one queue of
 // 10,000 jobs; when none of them crashes, every job runs exactly once.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sluice } from '../packages/sluice/src/index.js';
+import { spawnFixture, type Child } from './helpers/child.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { READY_LINE, RUNS_TABLE_SQL, STOPPED_LINE, recordRun } from './fixtures/multi-process-job.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SCRIPT = fileURLToPath(new URL('./fixtures/worker-process.ts', import.meta.url));
 const PROCESSES = 3;
 const CONCURRENCY = 16;
 const JOBS = 10_000;
 
-interface Child {
-  label: string;
-  proc: ChildProcess;
-  output: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  exit: { code: number | null; signal: NodeJS.Signals | null } | null;
-}
-
 let db: TestDb;
 let sluice: Sluice;
-const children: Child[] = [];
+const children: { label: string; child: Child }[] = [];
 
-function spawnWorker(label: string): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', SCRIPT, db.url, label, String(CONCURRENCY)], {
-    cwd: ROOT,
-    env: { ...process.env, SLUICE_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const child: Child = { label, proc, output: '', exit: null, exited: Promise.resolve({ code: null, signal: null }) };
-  proc.stdout!.setEncoding('utf8').on('data', (s: string) => (child.output += s));
-  proc.stderr!.setEncoding('utf8').on('data', (s: string) => (child.output += s));
-  child.exited = new Promise((resolve) => {
-    proc.on('exit', (code, signal) => {
-      child.exit = { code, signal };
-      resolve(child.exit);
-    });
-  });
-  children.push(child);
-  return child;
+function spawnWorker(label: string): void {
+  children.push({ label, child: spawnFixture('test/fixtures/worker-process.ts', [db.url, label, String(CONCURRENCY)]) });
 }
 
 function describeChildren(): string {
-  return children.map((c) => `--- ${c.label} (exit ${JSON.stringify(c.exit)}):\n${c.output.slice(-4000)}`).join('\n');
+  return children.map((c) => `--- ${c.label} (exit ${JSON.stringify(c.child.exit)}):\n${c.child.output().slice(-4000)}`).join('\n');
 }
 
 /** Where the jobs are, for a failure message. */
@@ -59,7 +33,7 @@ async function describeState(): Promise<string> {
 
 /** Fails fast, with the children's output, when one died instead of waiting for a timeout. */
 function assertAllAlive(): void {
-  const dead = children.find((c) => c.exit !== null);
+  const dead = children.find((c) => c.child.exit !== null);
   if (dead) throw new Error(`worker process ${dead.label} exited early\n${describeChildren()}`);
 }
 
@@ -72,9 +46,9 @@ beforeAll(async () => {
 afterAll(async () => {
   // On failure the children may still be running: kill them so the run ends.
   for (const c of children) {
-    if (c.exit === null) c.proc.kill('SIGKILL');
+    if (c.child.exit === null) c.child.process.kill('SIGKILL');
   }
-  await Promise.all(children.map((c) => c.exited));
+  await Promise.all(children.map((c) => c.child.exited));
   await sluice?.close();
   await db?.drop();
 });
@@ -85,7 +59,7 @@ describe('several worker processes on one queue', () => {
     await waitUntil(
       () => {
         assertAllAlive();
-        return children.every((c) => c.output.includes(READY_LINE));
+        return children.every((c) => c.child.lines.some((l) => l.includes(READY_LINE)));
       },
       { timeoutMs: 30_000, what: 'worker processes ready' },
     );
@@ -112,10 +86,10 @@ describe('several worker processes on one queue', () => {
     });
 
     // Stop every child the way a service is stopped, and see it exit by itself.
-    for (const c of children) c.proc.kill('SIGTERM');
-    const exits = await Promise.all(children.map((c) => c.exited));
-    expect(exits, describeChildren()).toEqual(children.map(() => ({ code: 0, signal: null })));
-    for (const c of children) expect(c.output, c.label).toContain(STOPPED_LINE);
+    for (const c of children) c.child.process.kill('SIGTERM');
+    await Promise.all(children.map((c) => c.child.exited));
+    expect(children.map((c) => c.child.exit), describeChildren()).toEqual(children.map(() => ({ code: 0, signal: null })));
+    for (const c of children) expect(c.child.output(), c.label).toContain(STOPPED_LINE);
     expect(await count(db.pool, 'SELECT count(*) n FROM sluice.workers')).toBe(0);
 
     // Counted after every process is gone, so a late duplicate run would show.

@@ -164,6 +164,6 @@ describe('sluice_jobs, sluice_scheduled, sluice_cron', () => {
     expect(ran).toEqual(['live 3']);
     expect((await s.sluice.getJob(held)).state).toBe('available');
     expect((await s.sluice.getJob(later)).state).toBe('scheduled');
-    expect((await s.sluice.schedules.get('nt.yearly')).last_run_at).toBeNull();
+    expect((await s.sluice.schedules.get('nt.yearly')).lastRunAt).toBeNull();
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { AlertWatcher, alertListActive, createWorker, defineJob, type AlertEvent, type Worker } from '../packages/sluice/src/index.js';
+import { AlertWatcher, alertListActive, type AlertEvent } from '../packages/sluice/src/admin.js';
+import { createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
 import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 

@@ -109,7 +109,8 @@ describe('sluice stats', () => {
   it('shows each queue, its alerts, and --json for scripts', async () => {
     await q(`SELECT sluice.enqueue_many('s.job', '[1,2,3,4]'::jsonb, queue => 'st-busy')`);
     await q(`UPDATE sluice.queues SET alert_max_depth = 2 WHERE name = 'st-busy'`);
-    await q(`INSERT INTO sluice.metrics_minutely (queue, minute, shard, completed, failed) VALUES ('st-busy', date_trunc('minute', now()), 0, 9, 1)`);
+    await q(`INSERT INTO sluice.metrics_minutely (queue, minute, shard, completed, failed) VALUES ('st-busy', date_trunc('minute', now()), 0, 9, 1)
+      ON CONFLICT (queue, minute, shard) DO UPDATE SET completed = sluice.metrics_minutely.completed + 9, failed = sluice.metrics_minutely.failed + 1`);
     const text = await cli('stats');
     expect(text.code).toBe(0);
     const line = text.stdout.split('\n').find((l) => l.startsWith('st-busy'))!;

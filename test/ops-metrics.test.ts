@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jobDepth, queueLatency, queueStatsAll, workerStatus } from '../packages/sluice/src/index.js';
+import { jobDepth, queueLatency, queueStatsAll, workerStatus } from '../packages/sluice/src/admin.js';
 import { createTestDb, type TestDb } from './helpers/db.js';
 
 let db: TestDb;

@@ -1,4 +1,4 @@
-// docs/roles.sql, applied as printed by `sluice roles`, then a worker run
+// packages/sluice/sql/roles.sql, applied as printed by `sluice roles`, then a worker run
 // under the runtime role: everything a worker does works, DDL does not.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { z } from 'zod';
 import { main } from '../packages/sluice/src/cli/main.js';
-import { Sluice, createWorker, defineJob, migrate, queueStatsAll, runMaintenance } from '../packages/sluice/src/index.js';
+import { queueStatsAll, runMaintenance } from '../packages/sluice/src/admin.js';
+import { Sluice, createWorker, defineJob, migrate } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 const sfx = randomBytes(3).toString('hex');
@@ -57,7 +58,7 @@ afterAll(async () => {
   await admin.end();
 });
 
-describe('roles from docs/roles.sql', () => {
+describe('roles from sql/roles.sql', () => {
   it('hands the schema to the owner role; running the script again changes nothing', async () => {
     const { rows } = await db.pool.query(`SELECT DISTINCT pg_get_userbyid(relowner) AS owner FROM pg_class WHERE relnamespace = 'sluice'::regnamespace`);
     expect(rows.map((r) => r.owner)).toEqual([role.owner]);

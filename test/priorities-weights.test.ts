@@ -1,11 +1,13 @@
 // Issue 6, points 1-3: named priorities and aging, weighted queues, pause and
 // resume. Every rule is checked against a real PostgreSQL through real
-// workers; time only appears where the feature is about time (aging, the
-// wake-up on resume), and then from database timestamps.
+// workers; time only appears where the feature is about time (aging), and
+// then from database timestamps. How fast a resume wakes a worker is measured
+// in packages/bench.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { main as cli } from '../packages/sluice/src/cli/main.js';
 import { Sluice, ValidationError, defineJob } from '../packages/sluice/src/index.js';
+import { ClaimWatchingPool } from './helpers/claims.js';
 import { count, waitUntil, type TestDb } from './helpers/db.js';
 import { useSuite } from './helpers/suite.js';
 
@@ -88,7 +90,9 @@ describe('named priorities', () => {
     const lowStarved = await sluice.enqueue(starved, { kind: 'low' }, { priority: 'low' });
 
     // A steady supply of high jobs in both queues: topped up to 40 waiting
-    // every 20 ms, while one slot drains each queue at ~10 ms per job.
+    // every 20 ms, while one slot drains each queue at ~10 ms per job. The
+    // assertions are orders in the database; how long the low job waits is
+    // measured by the bench (packages/bench, scenario "aging").
     let feeding = true;
     const feed = async (job: typeof aged) => {
       while (feeding) {
@@ -229,7 +233,9 @@ describe('pause and resume', () => {
     const job = defineJob({ name: 'pause.job', queue: 'pr.a', schema: z.object({ hold: z.boolean() }) });
     const release = gate();
     const started: number[] = [];
+    const pool = new ClaimWatchingPool(db.url);
     const w = start({
+      pool,
       handlers: [
         job.handle(async (p, ctx) => {
           started.push(ctx.job.id);
@@ -239,56 +245,64 @@ describe('pause and resume', () => {
       concurrency: 2,
       pollIntervalMs: 50,
     });
-    await w.start();
-    const running = await sluice.enqueueMany(job, [{ hold: true }, { hold: true }]);
-    await waitUntil(() => started.length === 2, { what: 'two jobs running' });
+    try {
+      await w.start();
+      const running = await sluice.enqueueMany(job, [{ hold: true }, { hold: true }]);
+      await waitUntil(() => started.length === 2, { what: 'two jobs running' });
 
-    await sluice.queues.pause('pr.a');
-    const { rows: q } = await db.pool.query(`SELECT paused FROM sluice.queues WHERE name = 'pr.a'`);
-    expect(q[0].paused).toBe(true);
-    const waiting = await sluice.enqueueMany(job, [{ hold: false }, { hold: false }, { hold: false }]);
+      await sluice.queues.pause('pr.a');
+      const { rows: q } = await db.pool.query(`SELECT paused FROM sluice.queues WHERE name = 'pr.a'`);
+      expect(q[0].paused).toBe(true);
+      const waiting = await sluice.enqueueMany(job, [{ hold: false }, { hold: false }, { hold: false }]);
 
-    release.open();
-    await waitUntil(async () => (await Promise.all(running.map((id) => sluice.getJob(id)))).every((j) => j.state === 'completed'), {
-      what: 'running jobs finished while paused',
-    });
-    // Several poll intervals with free slots: still nothing claimed.
-    await sleep(400);
-    for (const id of waiting) {
-      const j = await sluice.getJob(id);
-      expect(j.state).toBe('available');
-      expect(j.attempt).toBe(0);
+      release.open();
+      await waitUntil(async () => (await Promise.all(running.map((id) => sluice.getJob(id)))).every((j) => j.state === 'completed'), {
+        what: 'running jobs finished while paused',
+      });
+      // With free slots the worker looks for work and is given none.
+      await pool.nextEmptyClaim();
+      for (const id of waiting) {
+        const j = await sluice.getJob(id);
+        expect(j.state).toBe('available');
+        expect(j.attempt).toBe(0);
+      }
+      expect(started).toHaveLength(2);
+
+      await sluice.queues.resume('pr.a');
+      await waitUntil(async () => (await Promise.all(waiting.map((id) => sluice.getJob(id)))).every((j) => j.state === 'completed'), {
+        what: 'jobs run after resume',
+      });
+    } finally {
+      await w.stop();
+      await pool.end();
     }
-    expect(started).toHaveLength(2);
-
-    await sluice.queues.resume('pr.a');
-    await waitUntil(async () => (await Promise.all(waiting.map((id) => sluice.getJob(id)))).every((j) => j.state === 'completed'), {
-      what: 'jobs run after resume',
-    });
   });
 
-  it('resume (here from SQL, after a pause from the CLI) wakes a worker with a 30 s poll at once', async () => {
-    const POLL_MS = 30_000;
+  it('resume (here from SQL, after a pause from the CLI) wakes a worker that polls once an hour', async () => {
+    // Only a notification can wake this worker within the test: how fast it
+    // wakes is measured by the bench (packages/bench, scenario "resume").
+    const POLL_MS = 3_600_000;
     const job = defineJob({ name: 'resume.job', queue: 'pr.b', schema: z.object({}) });
     const out: string[] = [];
     expect(await cli(['queues', 'pause', 'pr.b', '--database-url', db.url], (s) => out.push(s), (s) => out.push(s))).toBe(0);
     expect((await db.pool.query(`SELECT paused FROM sluice.queues WHERE name = 'pr.b'`)).rows[0].paused).toBe(true);
 
-    const w = start({ handlers: [job.handle(async () => {})], pollIntervalMs: POLL_MS });
-    await w.start();
+    // The job waits before the worker starts, so the worker's first look finds it, in a paused queue.
     const id = await sluice.enqueue(job, {});
-    // The enqueue's notification makes the worker look once and find the
-    // queue paused; after that only a notification or the 30 s poll wakes it.
-    await sleep(300);
-    expect((await sluice.getJob(id)).state).toBe('available');
+    const pool = new ClaimWatchingPool(db.url);
+    const w = start({ pool, handlers: [job.handle(async () => {})], pollIntervalMs: POLL_MS });
+    try {
+      const looked = pool.nextEmptyClaim();
+      await w.start();
+      await looked;
+      expect((await sluice.getJob(id)).state).toBe('available');
 
-    const { rows } = await db.pool.query(`SELECT clock_timestamp() AS at, sluice.queue_configure('pr.b', '{"paused": false}')`);
-    const resumedAt: Date = rows[0].at;
-    await waitUntil(async () => (await sluice.getJob(id)).state === 'completed', { timeoutMs: 10_000, what: 'job run after resume' });
-    const done = await sluice.getJob(id);
-    const lagMs = done.attemptedAt!.getTime() - resumedAt.getTime();
-    expect(lagMs).toBeGreaterThanOrEqual(0);
-    expect(lagMs).toBeLessThan(POLL_MS / 10);
+      await db.pool.query(`SELECT sluice.queue_configure('pr.b', '{"paused": false}')`);
+      await waitUntil(async () => (await sluice.getJob(id)).state === 'completed', { timeoutMs: 10_000, what: 'job run after resume' });
+    } finally {
+      await w.stop();
+      await pool.end();
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { DatabaseMetrics, Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
+import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
+import { DatabaseMetrics } from '../packages/sluice/src/prometheus/index.js';
 import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { freePort } from './helpers/port.js';
 

@@ -5,7 +5,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MIGRATIONS_FOLDER_DEFAULT, MigrationError, migrate } from '../packages/sluice/src/index.js';
+import { MigrationError, migrate } from '../packages/sluice/src/index.js';
+import { MIGRATIONS_FOLDER_DEFAULT } from '../packages/sluice/src/migrate.js';
 import { applyUntilFixpoint, readFunctionFiles } from '../packages/sluice/src/migrate-functions.js';
 import { createTestDb, type TestDb } from './helpers/db.js';
 import { routinesAndViews } from './helpers/schema.js';

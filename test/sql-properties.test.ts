@@ -1,14 +1,17 @@
 // Property tests of the job state machine as SQL enforces it. fast-check
 // draws random sequences of operations (enqueue, claims by two workers,
-// completions and failures with current or stale leases, lapsed leases and
-// rescue, cancel, dead-letter replay), applies them through the statements
+// completions and failures answered by the holding worker, by the other
+// worker, or by a SQL caller without a lease, each with the current or a
+// stale attempt and claim token; lapsed leases and rescue, cancel,
+// dead-letter replay), applies them through the statements
 // and functions in packages/sluice/src/sql, and after every step compares the
 // database with a small model and checks the invariants:
 //   - every enqueued id is in exactly one of jobs / job_history / dead_jobs,
 //     and no other id is anywhere;
 //   - states are legal; 0 <= attempt <= max_attempts; running ⇔ locked_by set;
 //   - an operation touches only the rows it is meant to: a stale complete or
-//     fail (wrong attempt, or job not running) changes nothing at all;
+//     fail (wrong attempt, job not running, another worker's answer, or a
+//     claim token of an earlier claim) changes nothing at all;
 //   - a finished (completed or cancelled) job never comes back.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,13 +56,20 @@ interface LeaseTarget {
   pick: Pick;
   /** Added to the job's current attempt: 0 is the live lease, others are stale. */
   delta: number;
+  /** The claim token presented: the live claim's, or one of an earlier claim (or none ever issued). */
+  token: 'live' | 'stale';
 }
+/**
+ * Who answers a batch: the worker holding its first job, the other worker,
+ * or a caller from SQL, which presents neither worker id nor claim token.
+ */
+type Answerer = 'holder' | 'other' | 'sql';
 
 type Command =
   | { t: 'enqueue'; n: number; maxAttempts: number; retryLater: boolean }
   | { t: 'claim'; worker: keyof typeof WORKERS; limit: number }
-  | { t: 'complete'; targets: LeaseTarget[] }
-  | { t: 'fail'; targets: (LeaseTarget & { permanent: boolean; delayMs: number | null })[] }
+  | { t: 'complete'; as: Answerer; targets: LeaseTarget[] }
+  | { t: 'fail'; as: Answerer; targets: (LeaseTarget & { permanent: boolean; delayMs: number | null })[] }
   | { t: 'expire'; picks: Pick[] }
   | { t: 'rescue' }
   | { t: 'cancel'; pick: Pick }
@@ -74,7 +84,9 @@ const pickArb = (prefer: Prefer): fc.Arbitrary<Pick> =>
 const leaseTargetFields = {
   pick: fc.oneof({ weight: 4, arbitrary: pickArb('running') }, { weight: 1, arbitrary: pickArb('any') }),
   delta: fc.constantFrom(0, 0, 0, -1, 1),
+  token: fc.constantFrom<LeaseTarget['token']>('live', 'live', 'live', 'stale'),
 };
+const answererArb = fc.constantFrom<Answerer>('holder', 'holder', 'holder', 'other', 'sql');
 const leaseTargetArb: fc.Arbitrary<LeaseTarget> = fc.record(leaseTargetFields);
 
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
@@ -97,12 +109,17 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
   },
   {
     weight: 4,
-    arbitrary: fc.record({ t: fc.constant('complete' as const), targets: fc.array(leaseTargetArb, { minLength: 1, maxLength: 3 }) }),
+    arbitrary: fc.record({
+      t: fc.constant('complete' as const),
+      as: answererArb,
+      targets: fc.array(leaseTargetArb, { minLength: 1, maxLength: 3 }),
+    }),
   },
   {
     weight: 4,
     arbitrary: fc.record({
       t: fc.constant('fail' as const),
+      as: answererArb,
       targets: fc.array(
         fc.record({
           ...leaseTargetFields,
@@ -137,6 +154,9 @@ interface ModelJob {
   attempt: number;
   maxAttempts: number;
   lockedBy: string | null;
+  /** The claim token of the latest claim, and those of the claims before it. */
+  lease: number | null;
+  earlierLeases: number[];
   /** Kinds of the error entries, in order. */
   errors: string[];
   retryDelayMs: number;
@@ -168,6 +188,34 @@ class Model {
   holdsLease(id: number, attempt: number): boolean {
     const j = this.jobs.get(id);
     return j !== undefined && j.place === 'jobs' && j.state === 'running' && j.attempt === attempt;
+  }
+
+  /**
+   * The fence a batch of answers presents: the answering worker's id and a
+   * claim token per job (none for a SQL caller), and why each answer is to
+   * be refused (null: it is applied).
+   */
+  fence(as: Answerer, ids: number[], attempts: number[], tokens: LeaseTarget['token'][]): {
+    workerId?: string;
+    leases?: number[];
+    refusals: (string | null)[];
+  } {
+    const first = this.jobs.get(ids[0]!);
+    const holder = first?.state === 'running' && first.lockedBy ? first.lockedBy : WORKERS.A;
+    const workerId = as === 'sql' ? undefined : as === 'holder' ? holder : holder === WORKERS.A ? WORKERS.B : WORKERS.A;
+    const leases = ids.map((id, i) => {
+      const j = this.jobs.get(id);
+      const live = j?.lease ?? 0;
+      return tokens[i] === 'live' ? live : (j?.earlierLeases.at(-1) ?? live + 1);
+    });
+    const refusals = ids.map((id, i) => {
+      if (!this.holdsLease(id, attempts[i]!)) return 'stale';
+      const j = this.jobs.get(id)!;
+      if (workerId === undefined) return null;
+      if (j.lockedBy !== workerId) return 'wrongWorker';
+      return leases[i] === j.lease ? null : 'staleLease';
+    });
+    return workerId === undefined ? { refusals } : { workerId, leases, refusals };
   }
 
   finish(j: ModelJob, state: 'completed' | 'cancelled'): void {
@@ -316,6 +364,8 @@ async function apply(model: Model, cmd: Command): Promise<Set<number>> {
           attempt: 0,
           maxAttempts: cmd.maxAttempts,
           lockedBy: null,
+          lease: null,
+          earlierLeases: [],
           errors: [],
           retryDelayMs: cmd.retryLater ? RETRY_LATER_MS : 0,
           deadReason: null,
@@ -335,33 +385,37 @@ async function apply(model: Model, cmd: Command): Promise<Set<number>> {
       expect(claimed).toHaveLength(Math.min(cmd.limit, available));
       tally('claim.jobs', claimed.length);
       // The first ones in claim order, each a new attempt.
-      expect(claimed.map((r) => Number(r.id))).toEqual(expectedOrder.map((r) => Number(r.id)));
+      expect(claimed.map((r) => r.id)).toEqual(expectedOrder.map((r) => Number(r.id)));
       for (const row of claimed) {
-        const j = model.jobs.get(Number(row.id))!;
+        const j = model.jobs.get(row.id)!;
         expect(j.state, `claimed job ${j.id} was not available`).toBe('available');
         j.attempt += 1;
         expect(row.attempt).toBe(j.attempt);
         expect(row.max_attempts).toBe(j.maxAttempts);
         j.state = 'running';
         j.lockedBy = WORKERS[cmd.worker];
+        if (j.lease !== null) j.earlierLeases.push(j.lease);
+        j.lease = row.lease;
       }
-      return new Set(claimed.map((r) => Number(r.id)));
+      return new Set(claimed.map((r) => r.id));
     }
 
     case 'complete': {
       const ids: number[] = [];
       const attempts: number[] = [];
+      const tokens: LeaseTarget['token'][] = [];
       for (const t of cmd.targets) {
         const id = model.resolve(t.pick);
         if (ids.includes(id)) continue; // a worker never acks one job twice in a batch
         ids.push(id);
         attempts.push(model.attemptOf(id) + t.delta);
+        tokens.push(t.token);
       }
-      const expected = new Set(ids.filter((id, i) => model.holdsLease(id, attempts[i]!)));
-      const applied = await jobCompleteMany(db.pool, { ids, attempts, results: ids.map(() => null), runMs: ids.map(() => 1) });
-      expect([...applied].sort(), `complete ${JSON.stringify({ ids, attempts })}`).toEqual([...expected].sort());
-      tally('complete.applied', expected.size);
-      tally('complete.stale', ids.length - expected.size);
+      const { refusals, ...fence } = model.fence(cmd.as, ids, attempts, tokens);
+      const expected = new Set(ids.filter((_, i) => refusals[i] === null));
+      const applied = await jobCompleteMany(db.pool, { ids, attempts, results: ids.map(() => null), runMs: ids.map(() => 1), ...fence });
+      expect([...applied].sort(), `complete ${JSON.stringify({ ids, attempts, fence, refusals })}`).toEqual([...expected].sort());
+      for (const r of refusals) tally(`complete.${r ?? 'applied'}`);
       for (const id of expected) model.finish(model.jobs.get(id)!, 'completed');
       return expected;
     }
@@ -377,9 +431,10 @@ async function apply(model: Model, cmd: Command): Promise<Set<number>> {
         attempts.push(model.attemptOf(id) + t.delta);
         targets.push(t);
       }
+      const { refusals, ...fence } = model.fence(cmd.as, ids, attempts, targets.map((t) => t.token));
       const expected = new Map<number, 'retry' | 'dead'>();
       ids.forEach((id, i) => {
-        if (!model.holdsLease(id, attempts[i]!)) return;
+        if (refusals[i] !== null) return;
         const j = model.jobs.get(id)!;
         expected.set(id, targets[i]!.permanent || j.attempt >= j.maxAttempts ? 'dead' : 'retry');
       });
@@ -390,13 +445,14 @@ async function apply(model: Model, cmd: Command): Promise<Set<number>> {
         permanent: targets.map((t) => t.permanent),
         retryDelaysMs: targets.map((t) => t.delayMs),
         runMs: ids.map(() => 1),
+        ...fence,
       });
-      expect(new Map([...outcomes].sort()), `fail ${JSON.stringify({ ids, attempts, targets })}`).toEqual(
+      expect(new Map([...outcomes].sort()), `fail ${JSON.stringify({ ids, attempts, targets, fence, refusals })}`).toEqual(
         new Map([...expected].sort()),
       );
       ids.forEach((id, i) => {
         const outcome = expected.get(id);
-        tally(`fail.${outcome ?? 'stale'}`);
+        tally(`fail.${outcome ?? refusals[i]}`);
         if (!outcome) return;
         const j = model.jobs.get(id)!;
         if (outcome === 'dead') {
@@ -508,5 +564,9 @@ describe('SQL job state machine (fast-check)', () => {
       { numRuns: 50 },
     );
     console.log(`sql-properties: ${runs} runs, ${steps} commands; outcomes ${JSON.stringify(Object.fromEntries(Object.entries(stats).sort()))}`);
+    // The runs reached the fence's refusals, not only its acceptances.
+    for (const refused of ['wrongWorker', 'staleLease', 'stale']) {
+      expect((stats[`complete.${refused}`] ?? 0) + (stats[`fail.${refused}`] ?? 0), refused).toBeGreaterThan(0);
+    }
   }, 120_000);
 });

@@ -18,6 +18,7 @@ import {
   type FlowStep,
   type Worker,
 } from '../packages/sluice/src/index.js';
+import { ClaimWatchingPool } from './helpers/claims.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 let db: TestDb;
@@ -52,9 +53,9 @@ afterAll(async () => {
   await db.drop();
 });
 
-function startStepWorker(concurrency = 4): Promise<void> {
+function startStepWorker(concurrency = 4, pool?: ClaimWatchingPool): Promise<void> {
   const w = createWorker({
-    connectionString: db.url,
+    ...(pool ? { pool } : { connectionString: db.url }),
     pollIntervalMs: 100,
     runScheduler: false,
     concurrency,
@@ -102,14 +103,22 @@ describe('dependsOn', () => {
     expect(waiting.state).toBe('waiting');
     expect(waiting.dependsOn).toEqual([p1, p2]);
 
-    await startStepWorker();
-    await waitUntil(async () => (await stateOf(p1)) === 'completed' && (await stateOf(p2)) === 'running', { what: 'p1 done, p2 running' });
-    await sleep(300);
-    expect(await stateOf(child)).toBe('waiting');
-    expect(await count(db.pool, `SELECT count(*) n FROM wf_runs WHERE key = 'dep.child'`)).toBe(0);
+    const pool = new ClaimWatchingPool(db.url);
+    try {
+      await startStepWorker(4, pool);
+      await waitUntil(async () => (await stateOf(p1)) === 'completed' && (await stateOf(p2)) === 'running', { what: 'p1 done, p2 running' });
+      // The worker, with free slots, looks for work after p1 completed and is given nothing.
+      await pool.nextEmptyClaim();
+      expect(await stateOf(child)).toBe('waiting');
+      expect(await count(db.pool, `SELECT count(*) n FROM wf_runs WHERE key = 'dep.child'`)).toBe(0);
 
-    holds.get('dep.p2')!();
-    await waitUntil(async () => (await stateOf(child)) === 'completed', { what: 'child completed' });
+      holds.get('dep.p2')!();
+      await waitUntil(async () => (await stateOf(child)) === 'completed', { what: 'child completed' });
+    } finally {
+      holds.get('dep.p2')?.();
+      await Promise.all(workers.splice(0).map((w) => w.stop()));
+      await pool.end();
+    }
     await expectRanAfterParents({ p1, p2, child }, { child: ['p1', 'p2'] });
   });
 
@@ -392,7 +401,10 @@ describe('batches', () => {
     await waitUntil(async () => (await stateOf(callback.id)) === 'completed', { what: 'callback completed' });
     // Members' ends were counted as they came, not all at once.
     expect([...seen].some((n) => n > 0 && n < 2_497), `completed counts seen: ${[...seen].slice(0, 20).join(',')}`).toBe(true);
-    await sleep(300);
+    // One callback job was ever enqueued for the batch, and it ran once.
+    expect(
+      await count(db.pool, `SELECT (SELECT count(*) FROM sluice.jobs WHERE name = 'wf.batch.done') + (SELECT count(*) FROM sluice.job_history WHERE name = 'wf.batch.done') AS n`),
+    ).toBe(1);
     expect(callbacks).toHaveLength(1);
   });
 

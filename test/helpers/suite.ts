@@ -19,7 +19,9 @@ export function useSuite(defaults: Partial<WorkerOptions> = {}): Suite {
   const suite = {
     workers,
     startWorker(options: Parameters<Suite['startWorker']>[0]) {
-      const w = createWorker({ connectionString: suite.db.url, ...defaults, ...options } as WorkerOptions);
+      // A worker given its own pool takes no connection string beside it.
+      const connection = options.pool ? {} : { connectionString: suite.db.url };
+      const w = createWorker({ ...connection, ...defaults, ...options } as WorkerOptions);
       workers.push(w);
       return w;
     },

@@ -1,13 +1,16 @@
 // Child process entry: runs one task's repetitions in a fresh process (on
 // Node 22 for the peers) and sends the samples back over IPC.
 import { installProfiler, profileReport } from './profile.js';
+import { aging } from './scenarios/aging.js';
 import { backlog } from './scenarios/backlog.js';
 import { ceiling } from './scenarios/ceiling.js';
+import { cronCluster } from './scenarios/cron-cluster.js';
 import { cpu } from './scenarios/cpu.js';
 import { drain } from './scenarios/drain.js';
 import { enqueue } from './scenarios/enqueue.js';
 import { external } from './scenarios/external.js';
 import { latency } from './scenarios/latency.js';
+import { resume } from './scenarios/resume.js';
 import { soak } from './scenarios/soak.js';
 import { loadSystem } from './systems/load.js';
 import type { Sample, Task, TaskResult } from './task.js';
@@ -46,6 +49,15 @@ async function runTask(task: Task): Promise<TaskResult> {
         break;
       case 'soak':
         sample = { ...(await soak(sys, variant, task.jobs)) };
+        break;
+      case 'resume':
+        sample = { ...(await resume(sys, task.jobs)) };
+        break;
+      case 'cron-cluster':
+        sample = { ...(await cronCluster(sys, task.seconds!)) };
+        break;
+      case 'aging':
+        sample = { ...(await aging(sys)) };
         break;
     }
     samples.push(sample);

@@ -57,7 +57,7 @@ function plan(o: Options): Step[] {
       });
     }
   }
-  // Scenarios 4-7 measure sluice alone (the peers' figures come from scenarios 1-3).
+  // Scenarios 4-10 measure sluice alone (the peers' figures come from scenarios 1-3).
   if (o.systems.includes('sluice')) {
     if (o.groups.includes('backlog')) {
       steps.push({ group: 'backlog', scenario: 'backlog', variant: 'sluice', params: { jobs: o.backlogDrainJobs, backlog: o.backlogJobs } });
@@ -75,6 +75,15 @@ function plan(o: Options): Step[] {
     }
     if (o.groups.includes('soak')) {
       steps.push({ group: 'soak', scenario: 'soak', variant: 'sluice', params: { jobs: o.soakJobs }, reps: 1 });
+    }
+    if (o.groups.includes('resume')) {
+      steps.push({ group: 'resume', scenario: 'resume', variant: 'sluice', params: { jobs: o.resumeSamples } });
+    }
+    if (o.groups.includes('cron')) {
+      steps.push({ group: 'cron', scenario: 'cron-cluster', variant: 'sluice', params: { jobs: 0, seconds: o.cronSeconds } });
+    }
+    if (o.groups.includes('aging')) {
+      steps.push({ group: 'aging', scenario: 'aging', variant: 'sluice', params: { jobs: 0 } });
     }
   }
   return steps;

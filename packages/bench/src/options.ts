@@ -1,13 +1,13 @@
-// Command line: `pnpm bench [--quick] [--only drain,enqueue,ceiling,latency,backlog,external,cpu,soak]
+// Command line: `pnpm bench [--quick] [--only drain,enqueue,ceiling,latency,backlog,external,cpu,soak,resume,cron,aging]
 // [--systems sluice,graphile,pgboss] [--reps n]` plus sluice tuning flags.
 import { parseArgs } from 'node:util';
 import type { SystemKey } from './systems/types.js';
 import { TUNING_DEFAULT, type Tuning } from './variants.js';
 
-export type Group = 'drain' | 'enqueue' | 'ceiling' | 'latency' | 'backlog' | 'external' | 'cpu' | 'soak';
-const GROUPS: Group[] = ['drain', 'enqueue', 'ceiling', 'latency', 'backlog', 'external', 'cpu', 'soak'];
-/** Scenarios 4-7 take minutes each: --quick leaves them out unless --only names them. */
-const LONG_GROUPS: Group[] = ['latency', 'backlog', 'external', 'cpu', 'soak'];
+export type Group = 'drain' | 'enqueue' | 'ceiling' | 'latency' | 'backlog' | 'external' | 'cpu' | 'soak' | 'resume' | 'cron' | 'aging';
+const GROUPS: Group[] = ['drain', 'enqueue', 'ceiling', 'latency', 'backlog', 'external', 'cpu', 'soak', 'resume', 'cron', 'aging'];
+/** Scenarios 4-10 take minutes each: --quick leaves them out unless --only names them. */
+const LONG_GROUPS: Group[] = ['latency', 'backlog', 'external', 'cpu', 'soak', 'resume', 'cron', 'aging'];
 const SYSTEMS: SystemKey[] = ['sluice', 'graphile', 'pgboss'];
 
 export interface Options {
@@ -33,6 +33,8 @@ export interface Options {
   cpuJobs: number;
   cpuProcesses: number;
   soakJobs: number;
+  resumeSamples: number;
+  cronSeconds: number;
 }
 
 function list<T extends string>(value: string | undefined, allowed: T[], flag: string): T[] {
@@ -96,5 +98,7 @@ export function parseOptions(argv: string[]): Options {
     cpuJobs: quick ? 2_000 : 10_000,
     cpuProcesses: 2,
     soakJobs: quick ? 100_000 : 1_000_000,
+    resumeSamples: quick ? 10 : 50,
+    cronSeconds: quick ? 20 : 60,
   };
 }

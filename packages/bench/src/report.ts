@@ -4,48 +4,25 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Facts } from './facts.js';
-import type { Group, Options } from './options.js';
+import type { Options } from './options.js';
+import { summarize } from './stats.js';
 import { soakNodeFlags } from './scenarios/soak.js';
-import { summarize, type Summary } from './stats.js';
 import type { SystemKey } from './systems/types.js';
-import type { ScenarioKey, Task, TaskResult } from './task.js';
+import { cell, failed, field, int, ms, repsNote, table, type StepResult } from './report-format.js';
+import { agingSection, cronClusterSection, resumeSection } from './report-timing.js';
+import type { ScenarioKey } from './task.js';
 import { variantByKey, variants } from './variants.js';
 
-export interface StepResult {
-  group: Group;
-  scenario: ScenarioKey;
-  variant: string;
-  label: string;
-  system: SystemKey;
-  params: Pick<Task, 'jobs' | 'batch' | 'capSeconds' | 'rate' | 'seconds' | 'warmupSeconds' | 'backlog' | 'clients' | 'processes'>;
-  result: TaskResult;
-}
+export type { StepResult } from './report-format.js';
 
 const SYSTEM_NAMES: Record<SystemKey, string> = { sluice: 'sluice', graphile: 'graphile-worker', pgboss: 'pg-boss' };
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 
-// Below 10 a rounded integer would hide the figure (pg-boss's default drain runs at ~0.5 jobs/s).
-const int = (n: number) => (n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US'));
-const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
-
-function field(r: StepResult | undefined, name: string): Summary | null {
-  if (!r?.result.ok) return null;
-  return summarize(r.result.samples.map((s) => Number(s[name])));
-}
-
-function cell(s: Summary | null, fmt: (n: number) => string): string {
-  return s ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})` : 'failed';
-}
 
 function find(results: StepResult[], scenario: ScenarioKey, variant: string, batch?: number): StepResult | undefined {
   return results.find((r) => r.scenario === scenario && r.variant === variant && (batch === undefined || r.params.batch === batch));
-}
-
-function table(header: string[], rows: string[][]): string {
-  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
 function machine(f: Facts): string {
@@ -181,15 +158,6 @@ function latencySection(o: Options, results: StepResult[]): string {
 const pct = (n: number) => `${n.toFixed(0)}%`;
 const mb = (n: number) => n.toFixed(1);
 const met = (ok: boolean) => (ok ? '**met**' : '**missed**');
-const repsNote = (r: StepResult) => {
-  const n = r.result.ok ? r.result.samples.length : 0;
-  return n >= 3 ? `median of ${n} repetitions (min–max)` : `${n} repetition${n === 1 ? '' : 's'} only: single figures, no spread`;
-};
-
-function failed(title: string, r: StepResult): string {
-  return [title, '', `failed: ${r.result.ok ? '' : r.result.error.split('\n')[0]}`].join('\n');
-}
-
 function backlogSection(r: StepResult): string {
   const title = `## Backlog: ${int(r.params.backlog ?? 0)} jobs already in sluice.jobs, drain of the next ${int(r.params.jobs)}`;
   if (!r.result.ok) return failed(title, r);
@@ -360,6 +328,12 @@ export function renderMarkdown(o: Options, facts: Facts, results: StepResult[], 
   if (c) parts.push('', cpuSection(c));
   const s = one('soak');
   if (s) parts.push('', soakSection(s));
+  const r = one('resume');
+  if (r) parts.push('', resumeSection(r));
+  const cc = one('cron-cluster');
+  if (cc) parts.push('', cronClusterSection(cc));
+  const ag = one('aging');
+  if (ag) parts.push('', agingSection(ag));
   parts.push('', configSection(o, results), '', method(o), '');
   return parts.join('\n');
 }

@@ -2,7 +2,7 @@
 // viewer of this request, and the helpers that turn them into a page.
 import type { Context } from 'hono';
 import type { Logger } from 'pino';
-import type { SignInThrottle } from 'sluice';
+import type { SignInThrottle } from 'sluice/http';
 import type { Signer } from './auth.js';
 import type { ResolvedOptions } from './options.js';
 import type { PageContext } from './views/layout.js';

@@ -2,13 +2,9 @@
 // validation. createDashboard() and startDashboard() both resolve options
 // here, so a bad one fails before anything is served.
 import { randomBytes } from 'node:crypto';
-import {
-  HTTP_TOKEN_MIN_LENGTH,
-  SIGN_IN_MAX_FAILURES_PER_ADDRESS_DEFAULT,
-  SIGN_IN_MAX_FAILURES_PER_MINUTE_DEFAULT,
-  WORKER_DEAD_AFTER_MS_DEFAULT,
-  type Sluice,
-} from 'sluice';
+import type { Sluice } from 'sluice';
+import { WORKER_DEAD_AFTER_MS_DEFAULT } from 'sluice/admin';
+import { HTTP_TOKEN_MIN_LENGTH, SIGN_IN_MAX_FAILURES_PER_ADDRESS_DEFAULT, SIGN_IN_MAX_FAILURES_PER_MINUTE_DEFAULT } from 'sluice/http';
 import type { Logger } from 'pino';
 import { DashboardConfigError } from './errors.js';
 

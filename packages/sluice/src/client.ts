@@ -15,7 +15,7 @@ import { parsePayload, type JobDefinition } from './job.js';
 import { jsonText } from './json-text.js';
 import { toJobRecord, type JobRecord } from './job-record.js';
 import { sluiceLogger } from './logger.js';
-import { migrate, type MigrateOptions } from './migrate.js';
+import { migrate, type MigrateOptions, type MigrateResult } from './migrate.js';
 import { Queues } from './queue-admin.js';
 import { RoomWaiter } from './room-waiter.js';
 import { Schedules } from './schedules.js';
@@ -93,8 +93,8 @@ export class Sluice {
   }
 
   /** Applies sluice's migrations; see migrate(). */
-  async migrate(options?: MigrateOptions): Promise<void> {
-    await migrate(this.pool, options);
+  async migrate(options?: MigrateOptions): Promise<MigrateResult> {
+    return migrate(this.pool, options);
   }
 
   /** Writes the defaults of the registered jobs so `sluice.enqueue(...)` in SQL uses them. */

@@ -183,6 +183,24 @@ export class WorkerStateError extends SluiceError {
   override name = 'WorkerStateError';
 }
 
+/** No cron schedule has that name. */
+export class ScheduleNotFoundError extends SluiceError {
+  override name = 'ScheduleNotFoundError';
+  constructor(readonly scheduleName: string) {
+    super(`no schedule named "${scheduleName}"`);
+  }
+}
+
+/** The Prometheus metrics server could not listen. */
+export class MetricsServerError extends SluiceError {
+  override name = 'MetricsServerError';
+}
+
+/** The HTTP API server could not listen. */
+export class HttpApiServerError extends SluiceError {
+  override name = 'HttpApiServerError';
+}
+
 /** worker.start() could not reach the database within its startTimeoutMs; `cause` is the last connection error. */
 export class DatabaseUnavailableError extends SluiceError {
   override name = 'DatabaseUnavailableError';

@@ -1,4 +1,11 @@
-export { Sluice, createSluice, BATCH_CHUNK_SIZE, WAIT_FOR_TIMEOUT_MS_DEFAULT } from './client.js';
+// What an application imports: the client, job definitions, the worker,
+// schedules, migrations and the errors. The drizzle tables for typed SQL on
+// the job tables are in `sluice/schema` (a table's row type is drizzle's
+// `typeof jobs.$inferSelect`), readers for dashboards and tools in
+// `sluice/admin`, the HTTP API in `sluice/http`, Prometheus in
+// `sluice/prometheus`, so importing this loads neither drizzle-orm, hono nor
+// prom-client. test/exports.test.ts pins this list.
+export { Sluice, createSluice } from './client.js';
 export type { SluiceOptions, EnqueueOptions, EnqueueManyOptions, JobRecord, JobState, BatchItem, BatchOptions } from './client.js';
 export type { FlowStep } from './flow.js';
 export { Queues } from './queue-admin.js';
@@ -7,41 +14,41 @@ export type { DefineJobOptions, JobDefinition, JobContext, JobHandler, JobInfo, 
 export { Worker, createWorker } from './worker/worker.js';
 export type { WorkerOptions, JobEvent, Subscription } from './worker/worker.js';
 export { stopOnSignals } from './worker/signals.js';
-export { schedule, daily, weekly, MISFIRE_DEFAULT, MISFIRE_GRACE_MS_DEFAULT, RUN_ALL_CAP_DEFAULT, TIMEZONE_DEFAULT } from './schedule.js';
-export type { ScheduleOptions, ScheduleDefinition, MisfirePolicy, Weekday } from './schedule.js';
-export { Schedules, ScheduleNotFoundError } from './schedules.js';
-export type { CronRow } from './sql/cron.js';
 export type { StopOnSignalsOptions } from './worker/signals.js';
-export { migrate, checkSchema, MIGRATIONS_FOLDER_DEFAULT } from './migrate.js';
-export { SluiceClient, UnpreparedClient } from './connection.js';
+export { schedule, daily, weekly } from './schedule.js';
+export type { ScheduleOptions, ScheduleDefinition, MisfirePolicy, Weekday } from './schedule.js';
+export { Schedules } from './schedules.js';
+export type { CronSchedule } from './schedules.js';
+export { migrate, checkSchema } from './migrate.js';
+export type { MigrateOptions, MigrateResult } from './migrate.js';
+export { UnpreparedClient } from './connection.js';
 export type { ConnectionOptions } from './connection.js';
-export type { MigrateOptions } from './migrate.js';
-export type { Executor, Queryable } from './executor.js';
-export * from './errors.js';
-export { sluiceLogger } from './logger.js';
-export { safeError, safeMessage } from './log-safety.js';
-export { unstorable } from './json-text.js';
-export * from './config.js';
-export * as schema from './schema.js';
-export { jobs, jobHistory, deadJobs, queues, workers, cronSchedules, metricsMinutely, jobTypes, batches, subscriptions } from './schema.js';
-export type { JobErrorEntry } from './schema.js';
-export { DatabaseMetrics, observeWorker, startMetricsServer, MetricsServerError, EXACT_COUNT_BELOW_DEFAULT } from './prometheus/index.js';
-export type { DatabaseMetricsOptions, MetricsServer, MetricsServerOptions, ObservedWorker } from './prometheus/index.js';
-export * from './http/index.js';
-export { AlertWatcher, ALERT_CHECK_INTERVAL_MS_DEFAULT } from './services/alert-watcher.js';
-export type { AlertEvent, AlertWatcherOptions } from './services/alert-watcher.js';
+export type { Executor } from './executor.js';
+export type { BackoffPolicy, BackoffFunction, PriorityName, QueueSettings } from './config.js';
+export type { QueueStats } from './sql/metrics.js';
 export {
-  Maintenance,
-  runMaintenance,
-  MAINTENANCE_INTERVAL_MS_DEFAULT,
-  METRICS_RETENTION_MS_DEFAULT,
-  PARTITIONS_AHEAD_DAYS_DEFAULT,
-  PRUNE_BATCH_SIZE_DEFAULT,
-} from './services/maintenance.js';
-export type { MaintenanceOptions, MaintenanceReport } from './services/maintenance.js';
-export { queueStatsAll, jobDepth, queueLatency, workerStatus, replicaLag } from './sql/metrics.js';
-export type { QueueStats, JobDepthRow, QueueLatencyRow, WorkerStatusRow, ReplicaLag } from './sql/metrics.js';
-export { alertListActive } from './sql/alerts.js';
-export type { ActiveAlert, AlertKind } from './sql/alerts.js';
-export { jobList } from './sql/job-list.js';
-export type { JobListFilter, JobListRow } from './sql/job-list.js';
+  SluiceError,
+  ValidationError,
+  PayloadValidationError,
+  PayloadTooLargeError,
+  UnknownJobError,
+  JobNotFoundError,
+  PermanentError,
+  TimeoutError,
+  CancelledError,
+  LeaseLostError,
+  JobFailedError,
+  WaitTimeoutError,
+  QueueFullError,
+  DependencyError,
+  SchemaTooNewError,
+  MigrationError,
+  WorkerStateError,
+  DatabaseUnavailableError,
+  OptionsConflictError,
+  ScheduleNotFoundError,
+  MetricsServerError,
+  HttpApiServerError,
+} from './errors.js';
+export type { SerializedError } from './errors.js';
+export type { JobErrorEntry } from './job-record.js';

@@ -1,6 +1,15 @@
 // The shape getJob() returns, read from wherever the job is now.
-import type { JobErrorEntry } from './schema.js';
 import type { JobRow } from './sql/jobs.js';
+
+/** One failed attempt, as kept in a job's errors column (jobs, job_history, dead_jobs). */
+export interface JobErrorEntry {
+  attempt: number;
+  at: string;
+  kind: 'error' | 'timeout' | 'crash' | 'cancelled';
+  name: string;
+  message: string;
+  stack?: string;
+}
 
 export type JobState = 'waiting' | 'scheduled' | 'available' | 'running' | 'completed' | 'cancelled' | 'dropped' | 'dead';
 

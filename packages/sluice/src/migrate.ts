@@ -1,22 +1,25 @@
 // Applies drizzle/ under an advisory lock: the numbered migrations (table
 // changes, drizzle-kit output) and then drizzle/functions (every SQL function
 // and view in its current form). Refuses a database migrated by a newer sluice.
-import { existsSync, readFileSync } from 'node:fs';
+// drizzle-orm is not needed: sluice reads and applies the files itself.
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { withClient } from './connection.js';
 import { MigrationError, SchemaTooNewError } from './errors.js';
+import { type MigrationFile, migrationFilesRead, migrationLatestKnownAt } from './migration-files.js';
+import { migrationLatestAppliedAt, migrationRecord, migrationTableEnsure } from './sql/migrations.js';
 import { applyFunctionFiles, readFunctionFiles, type FunctionFile } from './migrate-functions.js';
 
-// The published package carries drizzle/ beside dist/ (copied at pack time);
-// in the repository it sits at the root, beside packages/.
-const PACKAGED_MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url));
+// The build copies the repository's drizzle/ to dist/drizzle, beside this
+// module; the sources (src/) read it at the repository root. Found from this
+// module either way, never from the caller's working directory.
+const PACKAGED_MIGRATIONS = fileURLToPath(new URL('./drizzle', import.meta.url));
 
-/** Where the migrations ship: drizzle/ in the package, or at the repository root. */
+/** Where the migrations ship: dist/drizzle in the package, or drizzle/ at the repository root. */
 export const MIGRATIONS_FOLDER_DEFAULT = existsSync(PACKAGED_MIGRATIONS)
   ? PACKAGED_MIGRATIONS
   : fileURLToPath(new URL('../../../drizzle', import.meta.url));
-const MIGRATIONS_TABLE = '__migrations';
 // An arbitrary constant shared by every sluice process: "sluice" in ASCII.
 const MIGRATION_LOCK_KEY = 0x736c75696365;
 
@@ -25,50 +28,51 @@ export interface MigrateOptions {
   migrationsFolder?: string;
 }
 
-function latestKnownMigrationAt(folder: string): number {
-  const journal = JSON.parse(readFileSync(`${folder}/meta/_journal.json`, 'utf8')) as {
-    entries: { when: number }[];
-  };
-  return Math.max(...journal.entries.map((e) => e.when));
-}
-
-async function latestAppliedMigrationAt(client: pg.ClientBase): Promise<number | null> {
-  const exists = await client.query<{ t: string | null }>(`SELECT to_regclass('sluice.${MIGRATIONS_TABLE}')::text AS t`);
-  if (!exists.rows[0]?.t) return null;
-  const { rows } = await client.query<{ at: string | null }>(`SELECT max(created_at)::text AS at FROM sluice.${MIGRATIONS_TABLE}`);
-  const at = rows[0]?.at;
-  return at ? Number(at) : null;
+export interface MigrateResult {
+  /** Tags of the numbered migrations this call applied, oldest first (e.g. 0000_tables); empty when none was pending. */
+  applied: string[];
+  /** Files under drizzle/functions this call (re)applied, e.g. jobs/claim.sql; empty when every one was current. */
+  functions: string[];
 }
 
 /** Brings the database schema up to this sluice's version. Safe to run from many processes at once. */
-export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Promise<void> {
+export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Promise<MigrateResult> {
   const folder = options.migrationsFolder ?? MIGRATIONS_FOLDER_DEFAULT;
-  const known = latestKnownMigrationAt(folder);
+  const files = migrationFilesRead(folder);
+  const known = Math.max(...files.map((f) => f.createdAt));
   try {
     const functionFiles = readFunctionFiles(`${folder}/functions`);
-    await withClient(pool, (client) => migrateLocked(client, folder, known, functionFiles));
+    return await withClient(pool, (client) => migrateLocked(client, files, known, functionFiles));
   } catch (err) {
     if (err instanceof SchemaTooNewError) throw err;
     throw new MigrationError(`migration failed: ${(err as Error).message}`, { cause: err });
   }
 }
 
-async function migrateLocked(client: pg.PoolClient, folder: string, known: number, functionFiles: FunctionFile[]): Promise<void> {
+async function migrateLocked(client: pg.PoolClient, files: MigrationFile[], known: number, functionFiles: FunctionFile[]): Promise<MigrateResult> {
   await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
   try {
-    const applied = await latestAppliedMigrationAt(client);
+    const applied = await migrationLatestAppliedAt(client);
     if (applied !== null && applied > known) throw new SchemaTooNewError(applied, known);
-    // Loaded here, not with the package: a worker process never migrates.
-    const [{ drizzle }, { migrate: drizzleMigrate }] = await Promise.all([
-      import('drizzle-orm/node-postgres'),
-      import('drizzle-orm/node-postgres/migrator'),
-    ]);
-    await drizzleMigrate(drizzle(client), {
-      migrationsFolder: folder,
-      migrationsSchema: 'sluice',
-      migrationsTable: MIGRATIONS_TABLE,
-    });
-    await applyFunctionFiles(client, functionFiles);
+    const pending = files.filter((f) => applied === null || f.createdAt > applied);
+    if (pending.length) {
+      await migrationTableEnsure(client);
+      // All pending migrations commit together, as drizzle-orm's migrator does:
+      // a failure leaves the schema where it was.
+      await client.query('BEGIN');
+      try {
+        for (const file of pending) {
+          for (const statement of file.statements) await client.query(statement);
+          await migrationRecord(client, file);
+        }
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    }
+    const functions = await applyFunctionFiles(client, functionFiles);
+    return { applied: pending.map((f) => f.tag), functions };
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
   }
@@ -76,9 +80,9 @@ async function migrateLocked(client: pg.PoolClient, folder: string, known: numbe
 
 /** Throws SchemaTooNewError or MigrationError when the database is not at this sluice's version. */
 export async function checkSchema(pool: pg.Pool, options: MigrateOptions = {}): Promise<void> {
-  const known = latestKnownMigrationAt(options.migrationsFolder ?? MIGRATIONS_FOLDER_DEFAULT);
+  const known = migrationLatestKnownAt(options.migrationsFolder ?? MIGRATIONS_FOLDER_DEFAULT);
   await withClient(pool, async (client) => {
-    const applied = await latestAppliedMigrationAt(client);
+    const applied = await migrationLatestAppliedAt(client);
     if (applied === null) throw new MigrationError('the database has no sluice schema: run `sluice migrate` first');
     if (applied > known) throw new SchemaTooNewError(applied, known);
     if (applied < known) throw new MigrationError('the database schema is older than this sluice: run `sluice migrate`');

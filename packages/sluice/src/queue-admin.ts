@@ -2,7 +2,8 @@
 import { parseOptions, checkName, queueSettingsSchema, type QueueSettings } from './config.js';
 import type { Executor, Queryable } from './executor.js';
 import { toQueryable } from './executor.js';
-import { queueConfigure, queueStats, type QueueSettingsRow, type QueueStatsRow } from './sql/queues.js';
+import { queueStatsAll, type QueueStats } from './sql/metrics.js';
+import { queueConfigure, type QueueSettingsRow } from './sql/queues.js';
 
 function toRow(s: QueueSettings): QueueSettingsRow {
   const row: QueueSettingsRow = {};
@@ -51,7 +52,8 @@ export class Queues {
     return this.configure(name, { paused: false }, options);
   }
 
-  stats(): Promise<QueueStatsRow[]> {
-    return queueStats(this.readDb);
+  /** Depth, throughput and latency of every queue; see sluice.queue_stats. */
+  stats(): Promise<QueueStats[]> {
+    return queueStatsAll(this.readDb);
   }
 }

@@ -6,7 +6,15 @@ import { ValidationError } from './errors.js';
 import type { JobDefinition } from './job.js';
 import { jsonText, unstorable } from './json-text.js';
 import { cronParser } from './optional-deps.js';
-import type { ScheduledJobOptions } from './schema.js';
+
+/** What a schedule built from a job definition enqueues with (see cron_schedules.job_options). */
+export interface ScheduledJobOptions {
+  queue: string;
+  priority: number;
+  maxAttempts: number;
+  timeoutMs: number | null;
+  backoff: { kind: 'fixed' | 'exponential'; baseMs: number; factor: number; maxMs: number; jitter: number };
+}
 
 export type MisfirePolicy = 'skip' | 'run_once' | 'run_all';
 

@@ -1,18 +1,52 @@
 // Managing cron schedules from TypeScript (the CLI uses the same calls).
 import { translateDbError } from './db-errors.js';
-import { SluiceError, ValidationError } from './errors.js';
+import { ScheduleNotFoundError, ValidationError } from './errors.js';
 import type { Queryable } from './executor.js';
 import { checkName } from './config.js';
-import { nextFireAfter, schedule, type ScheduleDefinition, type ScheduleOptions } from './schedule.js';
+import { nextFireAfter, schedule, type MisfirePolicy, type ScheduledJobOptions, type ScheduleDefinition, type ScheduleOptions } from './schedule.js';
 import { cronJobArgs, cronUniqueKey } from './services/scheduler.js';
 import { cronGet, cronList, cronRemove, cronSaveMany, cronSetEnabled, type CronRow } from './sql/cron.js';
 import { jobEnqueueMany } from './sql/jobs.js';
 
-export class ScheduleNotFoundError extends SluiceError {
-  override name = 'ScheduleNotFoundError';
-  constructor(readonly scheduleName: string) {
-    super(`no schedule named "${scheduleName}"`);
-  }
+/** A cron schedule as stored in sluice.cron_schedules. */
+export interface CronSchedule {
+  name: string;
+  cron: string;
+  timezone: string;
+  jobName: string;
+  payload: unknown;
+  enabled: boolean;
+  misfire: MisfirePolicy;
+  runAllCap: number;
+  nextRunAt: Date | null;
+  lastRunAt: Date | null;
+  lastError: string | null;
+  /** Fires in a row whose job could not be enqueued; retried at retryAt. */
+  failCount: number;
+  retryAt: Date | null;
+  /** The job's queue and retry options, for a schedule built from a job definition. */
+  jobOptions: ScheduledJobOptions | null;
+  declaredIn: 'code' | 'sql';
+}
+
+function cronSchedule(r: CronRow): CronSchedule {
+  return {
+    name: r.name,
+    cron: r.cron,
+    timezone: r.timezone,
+    jobName: r.job_name,
+    payload: r.payload,
+    enabled: r.enabled,
+    misfire: r.misfire,
+    runAllCap: r.run_all_cap,
+    nextRunAt: r.next_run_at,
+    lastRunAt: r.last_run_at,
+    lastError: r.last_error,
+    failCount: r.fail_count,
+    retryAt: r.retry_at,
+    jobOptions: r.job_options,
+    declaredIn: r.declared_in,
+  };
 }
 
 export class Schedules {
@@ -35,19 +69,17 @@ export class Schedules {
     return def;
   }
 
-  async list(): Promise<CronRow[]> {
-    return cronList(this.db);
+  async list(): Promise<CronSchedule[]> {
+    return (await cronList(this.db)).map(cronSchedule);
   }
 
-  async get(name: string): Promise<CronRow> {
-    const row = await cronGet(this.db, checkName('name', name));
-    if (!row) throw new ScheduleNotFoundError(name);
-    return row;
+  async get(name: string): Promise<CronSchedule> {
+    return cronSchedule(await this.row(name));
   }
 
   /** Enabling resumes from the next fire time after now; missed times while disabled are not caught up. */
   async enable(name: string): Promise<void> {
-    const row = await this.get(name);
+    const row = await this.row(name);
     await cronSetEnabled(this.db, name, true, nextFireAfter(row.cron, row.timezone, new Date()));
   }
 
@@ -61,9 +93,15 @@ export class Schedules {
 
   /** Enqueues the schedule's job now, outside its timetable; returns the job id. */
   async runNow(name: string): Promise<number> {
-    const row = await this.get(name);
+    const row = await this.row(name);
     const [id] = await jobEnqueueMany(this.db, cronJobArgs(row, null, `${cronUniqueKey(row.name, new Date())}:manual`));
     if (id === undefined) throw new ValidationError('name', 'schedule enqueued nothing');
     return id;
+  }
+
+  private async row(name: string): Promise<CronRow> {
+    const row = await cronGet(this.db, checkName('name', name));
+    if (!row) throw new ScheduleNotFoundError(name);
+    return row;
   }
 }

@@ -17,6 +17,11 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import type { JobErrorEntry } from './job-record.js';
+import type { ScheduledJobOptions } from './schedule.js';
+
+// Declared where drizzle-orm is not needed: importing sluice (or its types) never loads it.
+export type { JobErrorEntry, ScheduledJobOptions };
 
 export const sluiceSchema = pgSchema('sluice');
 
@@ -27,24 +32,6 @@ const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date
 // repeat ({0,127}) costs PostgreSQL's regex engine ~10x more per row.
 const NAME_CHECK = (column: string) =>
   sql.raw(`${column} ~ '^[A-Za-z0-9][A-Za-z0-9._:-]*$' AND length(${column}) <= 128`);
-
-/** What a schedule built from a job definition enqueues with (see cron_schedules.job_options). */
-export interface ScheduledJobOptions {
-  queue: string;
-  priority: number;
-  maxAttempts: number;
-  timeoutMs: number | null;
-  backoff: { kind: 'fixed' | 'exponential'; baseMs: number; factor: number; maxMs: number; jitter: number };
-}
-
-export interface JobErrorEntry {
-  attempt: number;
-  at: string;
-  kind: 'error' | 'timeout' | 'crash' | 'cancelled';
-  name: string;
-  message: string;
-  stack?: string;
-}
 
 /** Live jobs only: scheduled, available, running. Finished rows leave this table. */
 export const jobs = sluiceSchema.table(

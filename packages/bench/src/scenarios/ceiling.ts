@@ -3,7 +3,7 @@
 // trip, driver or JavaScript is involved. What the worker reaches, divided by
 // this, is how much the client side costs.
 import pg from 'pg';
-import type { Queryable } from 'sluice';
+import type { Queryable } from 'sluice/admin';
 // Internal on purpose: the ceiling must run the worker's very statements, so
 // it takes their text from the module that sends them instead of a copy.
 import { jobClaim, jobCompleteMany } from '../../../sluice/src/sql/jobs.js';

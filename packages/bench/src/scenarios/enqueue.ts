@@ -18,8 +18,9 @@ const WARMUP_MANY = 2 * BATCH;
 
 export async function enqueue(sys: SystemAdapter, variant: Variant, mode: EnqueueMode, jobs: number): Promise<EnqueueSample> {
   const url = await freshDatabase(sys.key, (u) => sys.install(u));
-  // One connection is enough: the producer never has two calls in flight.
-  const producer = await sys.producer(url, { ...variant.options, poolSize: 1 });
+  // The producer never has two calls in flight, so one connection does the
+  // work; sluice refuses a pool of one (LISTEN for waitFor would hold it), so 2.
+  const producer = await sys.producer(url, { ...variant.options, poolSize: 2 });
   try {
     if (mode === 'one') {
       for (const p of payloads(-WARMUP_ONE, WARMUP_ONE)) await producer.enqueueOne(p);

@@ -4,9 +4,9 @@
 // other origins and bad CSRF tokens by the time these run.
 import type { Hono } from 'hono';
 import { JobNotFoundError, ScheduleNotFoundError } from 'sluice';
+import { deadIdsWhere, deadPurge } from 'sluice/admin';
 import type { DashEnv, Deps } from '../context.js';
 import { DashboardRequestError } from '../errors.js';
-import { deadIdsOfQueue, deadPurgeIds, deadPurgeWhere } from '../sql/dead.js';
 import { queueExists } from '../sql/queues.js';
 import { query } from '../views/format.js';
 import { idList, jobIdParam, optIntField, optName } from './params.js';
@@ -66,12 +66,12 @@ export function actionRoutes(app: Hono<DashEnv>, deps: Deps): void {
         }
       }
       case 'purge':
-        return back('purged', await deadPurgeIds(sluice.pool, idList('ids', f.ids, MAX_IDS_PER_ACTION)));
+        return back('purged', await deadPurge(sluice.pool, { ids: idList('ids', f.ids, MAX_IDS_PER_ACTION) }));
       case 'replay-all': {
         if (!queue) throw new DashboardRequestError(400, 'queue: replay all needs a queue');
         let replayed = 0;
         while (replayed < MAX_REPLAY_ALL) {
-          const ids = await deadIdsOfQueue(sluice.pool, queue, name, Math.min(MAX_IDS_PER_ACTION, MAX_REPLAY_ALL - replayed));
+          const ids = await deadIdsWhere(sluice.pool, { queue, name, limit: Math.min(MAX_IDS_PER_ACTION, MAX_REPLAY_ALL - replayed) });
           if (ids.length === 0) break;
           replayed += (await sluice.replayDead(ids)).length;
         }
@@ -79,7 +79,7 @@ export function actionRoutes(app: Hono<DashEnv>, deps: Deps): void {
       }
       case 'purge-all':
         if (!queue) throw new DashboardRequestError(400, 'queue: purge all needs a queue');
-        return back('purged', await deadPurgeWhere(sluice.pool, queue, name));
+        return back('purged', await deadPurge(sluice.pool, { queue, name }));
       default:
         throw new DashboardRequestError(400, 'do: must be replay, purge, replay-all or purge-all');
     }

@@ -1,10 +1,10 @@
 // The pages (GET). Each reads what it shows with a few indexed queries; none
 // counts a big table.
 import type { Hono } from 'hono';
-import { alertListActive, queueStatsAll, replicaLag, workerStatus } from 'sluice';
+import { alertListActive, jobList, queueStatsAll, replicaLag, workerStatus } from 'sluice/admin';
 import { pageContext, type DashContext, type DashEnv, type Deps } from '../context.js';
 import { DashboardRequestError } from '../errors.js';
-import { jobDetail, jobListPage } from '../sql/jobs.js';
+import { jobDetail } from '../sql/jobs.js';
 import { metricsSeries, type ChartRange } from '../sql/metrics.js';
 import { queueLimitsAll, queueNames } from '../sql/queues.js';
 import { cronPage } from '../views/cron.js';
@@ -74,7 +74,7 @@ export function pageRoutes(app: Hono<DashEnv>, deps: Deps): void {
     const { filter, text } = jobFilter((k) => c.req.query(k));
     const before = optJobId('before', c.req.query('before'));
     const [page, queues] = await Promise.all([
-      jobListPage(db, filter, { before, pageSize: opts.pageSize, window: opts.searchWindow }),
+      jobList(db, { ...filter, beforeId: before, limit: opts.pageSize, searchWindow: opts.searchWindow }),
       queueNames(db),
     ]);
     return c.html(layout(ctx, { title: 'Jobs', section: 'jobs', body: jobsPage(ctx, { filter, text, page, queues }), notice: notice(c) }));
@@ -93,7 +93,7 @@ export function pageRoutes(app: Hono<DashEnv>, deps: Deps): void {
     const filter = { queue: optName('queue', c.req.query('queue')), name: optName('name', c.req.query('name')), state: 'dead' as const, tag: null, id: null, worker: null };
     const before = optJobId('before', c.req.query('before'));
     const [page, queues] = await Promise.all([
-      jobListPage(db, filter, { before, pageSize: opts.pageSize, window: opts.searchWindow }),
+      jobList(db, { ...filter, beforeId: before, limit: opts.pageSize, searchWindow: opts.searchWindow }),
       queueNames(db),
     ]);
     return c.html(layout(ctx, { title: 'Dead letters', section: 'dlq', body: dlqPage(ctx, { filter, page, queues }), notice: notice(c) }));
@@ -115,7 +115,7 @@ export function pageRoutes(app: Hono<DashEnv>, deps: Deps): void {
   app.get('/workers', async (c) => {
     const ctx = pageContext(deps, c);
     const rows = await workerStatus(db, opts.workerDeadAfterMs);
-    rows.sort((a, b) => Number(b.alive) - Number(a.alive) || b.heartbeat_at.getTime() - a.heartbeat_at.getTime());
+    rows.sort((a, b) => Number(b.alive) - Number(a.alive) || b.heartbeatAt.getTime() - a.heartbeatAt.getTime());
     return c.html(layout(ctx, { title: 'Workers', section: 'workers', body: workersPage(ctx, rows, opts.workerDeadAfterMs), notice: notice(c) }));
   });
 }

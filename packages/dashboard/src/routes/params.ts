@@ -1,10 +1,13 @@
 // Reading query strings and form fields. Every value from outside is checked
 // here; a bad one is a DashboardRequestError (400) naming the field.
-import { NAME_PATTERN, NAME_RULE, unstorable } from 'sluice';
+import type { JobState } from 'sluice';
+import { JOB_STATES, NAME_PATTERN, NAME_RULE, unstorable, type JobListFilter } from 'sluice/admin';
 import { DashboardRequestError } from '../errors.js';
-import { ALL_STATES, type JobFilter, type ListState } from '../sql/jobs.js';
 
 const MAX_TAG_TEXT = 128;
+
+/** What the jobs page filters by; every filter is given, null when unset. */
+export type JobFilter = Required<Pick<JobListFilter, 'queue' | 'state' | 'name' | 'tag' | 'id' | 'worker'>>;
 
 export function optName(field: string, value: string | undefined | null): string | null {
   if (value === undefined || value === null || value === '') return null;
@@ -23,10 +26,10 @@ export function optJobId(field: string, value: string | undefined | null): numbe
   return value === undefined || value === null || value === '' ? null : jobIdParam(field, value);
 }
 
-export function optState(value: string | undefined | null): ListState | null {
+export function optState(value: string | undefined | null): JobState | null {
   if (value === undefined || value === null || value === '') return null;
-  if (!(ALL_STATES as readonly string[]).includes(value)) throw new DashboardRequestError(400, `state: must be one of ${ALL_STATES.join(', ')}`);
-  return value as ListState;
+  if (!(JOB_STATES as readonly string[]).includes(value)) throw new DashboardRequestError(400, `state: must be one of ${JOB_STATES.join(', ')}`);
+  return value as JobState;
 }
 
 /** The search box: a job id (digits, optionally after "#"), else text to find in tags. */

@@ -3,7 +3,7 @@
 // still exists, the host app's authorize() answer, or (insecure-local) a
 // loopback Host header. Failed sign-ins go through the SignInThrottle.
 import type { Hono, MiddlewareHandler } from 'hono';
-import { clientAddress, retryAfterSeconds } from 'sluice';
+import { clientAddress, retryAfterSeconds } from 'sluice/http';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import { CSRF_COOKIE, CSRF_SEED_PATTERN, SESSION_COOKIE, credentialsMatch, newCsrfSeed, sessionId } from '../auth.js';
 import type { DashEnv, Deps } from '../context.js';

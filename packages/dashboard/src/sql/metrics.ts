@@ -2,7 +2,7 @@
 // sluice.metrics_minutely summed over its shards (and over queues unless one
 // is asked for). The range picks the bucket: an hour in minutes, a day in
 // quarter hours. Empty buckets come back as zeros, so a chart has no gaps.
-import type { Queryable } from 'sluice';
+import type { Queryable } from 'sluice/admin';
 
 export type ChartRange = 'hour' | 'day';
 

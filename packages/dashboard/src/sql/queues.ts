@@ -1,5 +1,5 @@
 // Queue settings as the queues page shows them (limits and alert thresholds).
-import type { Queryable } from 'sluice';
+import type { Queryable } from 'sluice/admin';
 
 export interface QueueLimitsRow {
   name: string;

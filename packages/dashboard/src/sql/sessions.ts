@@ -1,6 +1,6 @@
 // Signed-in sessions (sluice.dashboard_sessions): a cookie is a session only
 // while its row exists, so signing out ends it on every instance at once.
-import type { Queryable } from 'sluice';
+import type { Queryable } from 'sluice/admin';
 
 /** Records a new session; expired ones are cleared on the way. */
 export async function sessionCreate(db: Queryable, a: { id: string; expiresAt: Date }): Promise<void> {

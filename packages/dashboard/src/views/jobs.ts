@@ -1,7 +1,8 @@
 // The jobs list (filters, keyset pages) and the dead-letter list, which is
 // the same table with checkboxes for replay and purge.
 import { html } from 'hono/html';
-import { ALL_STATES, type JobFilter, type JobListPage, type JobListRow } from '../sql/jobs.js';
+import { JOB_STATES, type JobListItem, type JobListPage } from 'sluice/admin';
+import type { JobFilter } from '../routes/params.js';
 import { num, query, when, type Html } from './format.js';
 import { stateBadge, type PageContext } from './layout.js';
 
@@ -18,7 +19,7 @@ ${page.nextBefore !== null ? html`<a rel="next" href="${ctx.base}${path}${query(
 </div>`;
 }
 
-function row(ctx: PageContext, j: JobListRow, selectable: boolean): Html {
+function row(ctx: PageContext, j: JobListItem, selectable: boolean): Html {
   return html`<tr data-id="${j.id}">
 ${selectable ? html`<td><input type="checkbox" name="ids" value="${j.id}" form="dlq-form" aria-label="select job ${j.id}"></td>` : ''}
 <td><a href="${ctx.base}/jobs/${j.id}">${j.id}</a></td>
@@ -32,7 +33,7 @@ ${selectable ? html`<td><input type="checkbox" name="ids" value="${j.id}" form="
 </tr>`;
 }
 
-function table(ctx: PageContext, rows: JobListRow[], selectable: boolean): Html {
+function table(ctx: PageContext, rows: JobListItem[], selectable: boolean): Html {
   if (rows.length === 0) return html`<p class="quiet">No jobs match on this page.</p>`;
   return html`<table class="grid jobs">
 <thead><tr>${selectable ? html`<th><input type="checkbox" id="select-all" aria-label="select all"></th>` : ''}<th>Id</th><th>Name</th><th>Queue</th><th>State</th><th class="n">Attempt</th><th>Tags</th><th>Created / finished</th><th>Last error</th></tr></thead>
@@ -45,20 +46,20 @@ export function jobsPage(ctx: PageContext, d: { filter: JobFilter; text: string 
   return html`<div class="toolbar"><h1>Jobs</h1></div>
 <form method="get" action="${base}/jobs" class="filters" id="job-filters">
 <label>Queue <select name="queue"><option value="">any</option>${d.queues.map((q) => html`<option${q === f.queue ? ' selected' : ''}>${q}</option>`)}</select></label>
-<label>State <select name="state"><option value="">any</option>${ALL_STATES.map((s) => html`<option${s === f.state ? ' selected' : ''}>${s}</option>`)}</select></label>
+<label>State <select name="state"><option value="">any</option>${JOB_STATES.map((s) => html`<option${s === f.state ? ' selected' : ''}>${s}</option>`)}</select></label>
 <label>Name <input name="name" value="${f.name ?? ''}" placeholder="email.send" size="16"></label>
 <label>Id or tag <input name="q" value="${d.text ?? ''}" placeholder="1234 or tag text" size="16"></label>
 ${f.worker ? html`<label>Worker <input name="worker" value="${f.worker}" size="24"></label>` : ''}
 <button>Filter</button>
 </form>
-${table(ctx, d.page.rows, false)}
+${table(ctx, d.page.jobs, false)}
 ${pager(ctx, '/jobs', filterQuery(f, d.text), d.page)}`;
 }
 
 export function dlqPage(ctx: PageContext, d: { filter: JobFilter; page: JobListPage; queues: string[] }): Html {
   const { base } = ctx;
   const f = d.filter;
-  const selectable = !ctx.readOnly && d.page.rows.length > 0;
+  const selectable = !ctx.readOnly && d.page.jobs.length > 0;
   return html`<div class="toolbar"><h1>Dead letters</h1></div>
 <form method="get" action="${base}/dlq" class="filters">
 <label>Queue <select name="queue"><option value="">any</option>${d.queues.map((q) => html`<option${q === f.queue ? ' selected' : ''}>${q}</option>`)}</select></label>
@@ -80,6 +81,6 @@ ${f.queue
 </form>`
     : ''
 }
-${table(ctx, d.page.rows, selectable)}
+${table(ctx, d.page.jobs, selectable)}
 ${pager(ctx, '/dlq', { queue: f.queue, name: f.name }, d.page)}`;
 }

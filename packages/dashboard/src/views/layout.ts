@@ -4,6 +4,7 @@
 // and data for the script rides on data-* attributes.
 import { html } from 'hono/html';
 import type { Html } from './format.js';
+import { documentHead } from './head.js';
 
 export interface PageContext {
   /** Mount prefix, "" at the root. */
@@ -37,17 +38,7 @@ export interface Notice {
 
 export function layout(ctx: PageContext, page: { title: string; section: Section | null; body: Html; notice?: Notice | null }): Html {
   const { base } = ctx;
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="same-origin">
-<title>${page.title} · sluice</title>
-<link rel="icon" href="${base}/assets/favicon.svg" type="image/svg+xml">
-<link rel="stylesheet" href="${base}/assets/dashboard.css">
-<script src="${base}/assets/dashboard.js" defer></script>
-</head>
+  return html`${documentHead(base, page.title, true)}
 <body data-base="${base}" data-refresh-ms="${ctx.refreshIntervalMs}">
 <header class="top">
   <a class="brand" href="${base}/">sluice</a>

@@ -1,18 +1,10 @@
 // The sign-in page: a token field, or user and password fields.
 import { html } from 'hono/html';
 import type { Html } from './format.js';
+import { documentHead } from './head.js';
 
 export function loginPage(o: { base: string; mode: 'token' | 'password'; next: string; error: string | null }): Html {
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="same-origin">
-<title>Sign in · sluice</title>
-<link rel="icon" href="${o.base}/assets/favicon.svg" type="image/svg+xml">
-<link rel="stylesheet" href="${o.base}/assets/dashboard.css">
-</head>
+  return html`${documentHead(o.base, 'Sign in', false)}
 <body class="login">
 <main>
 <form method="post" action="${o.base}/login" class="login-form">

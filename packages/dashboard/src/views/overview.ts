@@ -2,7 +2,8 @@
 // wait, throughput, error rate) and the charts. The part inside #live is
 // also served alone, for the browser to swap in on each refresh.
 import { html } from 'hono/html';
-import type { ActiveAlert, QueueStats, ReplicaLag } from 'sluice';
+import type { QueueStats } from 'sluice';
+import type { ActiveAlert, ReplicaLag } from 'sluice/admin';
 import type { ChartRange, MetricsBucket } from '../sql/metrics.js';
 import { errorRateChart, throughputChart } from './chart.js';
 import { duration, num, pct, query, utc, type Html } from './format.js';

@@ -12,8 +12,9 @@ export class UsageError extends Error {
   constructor(
     readonly argument: string,
     reason: string,
+    options?: ErrorOptions,
   ) {
-    super(`${argument}: ${reason}`);
+    super(`${argument}: ${reason}`, options);
   }
 }
 

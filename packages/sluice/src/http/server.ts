@@ -1,12 +1,8 @@
 // Runs the HTTP API on its own port with @hono/node-server.
 import type { AddressInfo } from 'node:net';
 import type { ServerType } from '@hono/node-server';
-import { SluiceError } from '../errors.js';
+import { HttpApiServerError } from '../errors.js';
 import { createHttpApi, type HttpApiOptions } from './api.js';
-
-export class HttpApiServerError extends SluiceError {
-  override name = 'HttpApiServerError';
-}
 
 export interface HttpApiServerOptions extends HttpApiOptions {
   /** TCP port; 0 picks a free one. */

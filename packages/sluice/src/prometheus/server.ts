@@ -2,12 +2,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { SluiceError } from '../errors.js';
+import { MetricsServerError } from '../errors.js';
 import { safeError } from '../log-safety.js';
-
-export class MetricsServerError extends SluiceError {
-  override name = 'MetricsServerError';
-}
 
 export interface MetricsServerOptions {
   /** TCP port; 0 picks a free one. */

@@ -1,7 +1,7 @@
 // Runtime SQL for cron schedules.
 import type { Queryable } from '../executor.js';
 import type { ScheduleDefinition } from '../schedule.js';
-import type { ScheduledJobOptions } from '../schema.js';
+import type { ScheduledJobOptions } from '../schedule.js';
 
 export interface CronRow {
   name: string;

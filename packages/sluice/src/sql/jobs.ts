@@ -1,10 +1,24 @@
 // Runtime SQL for live jobs. Named statements are prepared once per
 // connection by node-postgres.
+import { SluiceError } from '../errors.js';
 import type { Queryable } from '../executor.js';
-import type { JobErrorEntry } from '../schema.js';
+import type { JobErrorEntry } from '../job-record.js';
 
+/**
+ * Job ids are bigint in SQL and numbers in TypeScript, exact up to
+ * Number.MAX_SAFE_INTEGER (2^53 - 1): an identity handing out a million ids a
+ * second reaches it after 285 years. Past it a rounded id could name another
+ * job, so the conversion refuses instead.
+ */
+export function jobIdFromSql(text: string): number {
+  const id = Number(text);
+  if (!Number.isSafeInteger(id)) throw new SluiceError(`job id ${text} is beyond Number.MAX_SAFE_INTEGER`);
+  return id;
+}
+
+/** A claimed job; the id is a number from here on (see jobIdFromSql). */
 export interface ClaimedJobRow {
-  id: string;
+  id: number;
   name: string;
   queue: string;
   payload: unknown;
@@ -103,7 +117,7 @@ export async function jobClaim(
   // claim's, so jobs start highest priority first and FIFO within a
   // priority. created_at comes as epoch milliseconds: a number is far
   // cheaper to print and parse than a timestamp, thousands of times a second.
-  const { rows } = await db.query<ClaimedJobRow & { created_ms: number; lease_us: string; run_at_us_text: string }>({
+  const { rows } = await db.query<Omit<ClaimedJobRow, 'id'> & { id: number | string; created_ms: number; lease_us: string; run_at_us_text: string }>({
     name: 'sluice_job_claim',
     text: `SELECT c.id, c.name, c.queue, c.payload, c.priority, c.attempt, c.max_attempts, c.timeout_ms,
                   (extract(epoch FROM c.created_at) * 1000)::float8 AS created_ms, c.lease AS lease_us,
@@ -121,12 +135,13 @@ export async function jobClaim(
     ],
   });
   for (const r of rows) {
+    r.id = jobIdFromSql(r.id as string);
     r.created_at = new Date(r.created_ms);
     // Epoch microseconds stay below 2^53 until the year 2255.
     r.lease = Number(r.lease_us);
     r.run_at_us = Number(r.run_at_us_text);
   }
-  return rows;
+  return rows as ClaimedJobRow[];
 }
 
 /**

@@ -70,7 +70,7 @@ export async function queueStatsAll(db: Queryable, queue: string | null = null):
   }));
 }
 
-export interface JobDepthRow {
+export interface JobDepth {
   queue: string;
   name: string;
   state: string;
@@ -79,7 +79,7 @@ export interface JobDepthRow {
 }
 
 /** Jobs per queue, name and state (dead included); see sluice.job_depth. */
-export async function jobDepth(db: Queryable, exactBelow = 100_000): Promise<JobDepthRow[]> {
+export async function jobDepth(db: Queryable, exactBelow = 100_000): Promise<JobDepth[]> {
   const { rows } = await db.query<{ queue: string; name: string; state: string; jobs: string; estimated: boolean }>({
     name: 'sluice_job_depth',
     text: `SELECT queue, name, state, jobs, estimated FROM sluice.job_depth($1) ORDER BY queue, name, state`,
@@ -120,7 +120,7 @@ export async function queueEventRates(db: Queryable): Promise<MinuteCounts[]> {
   return rows.map((r) => ({ queue: r.queue, event: r.event, window: r.win, perSecond: Number(r.per_s) }));
 }
 
-export interface QueueLatencyRow {
+export interface QueueLatency {
   queue: string;
   samples: number;
   waitMsP50: number | null;
@@ -130,7 +130,7 @@ export interface QueueLatencyRow {
 }
 
 /** p50/p95 of wait and run time over each queue's latest completions; see sluice.queue_latency. */
-export async function queueLatency(db: Queryable, sampleSize = 1000): Promise<QueueLatencyRow[]> {
+export async function queueLatency(db: Queryable, sampleSize = 1000): Promise<QueueLatency[]> {
   const { rows } = await db.query<Record<string, unknown>>({
     name: 'sluice_queue_latency',
     text: `SELECT * FROM sluice.queue_latency($1) ORDER BY queue`,
@@ -146,24 +146,25 @@ export async function queueLatency(db: Queryable, sampleSize = 1000): Promise<Qu
   }));
 }
 
-/** A registered worker (as sluice.workers holds it) with its liveness and load. */
-export interface WorkerStatusRow extends WorkerRow {
-  started_at: Date;
-  heartbeat_at: Date;
+/** A registered worker with its liveness and load; see sluice.worker_status. */
+export interface WorkerStatus extends WorkerRow {
+  startedAt: Date;
+  heartbeatAt: Date;
   alive: boolean;
   running: number;
 }
 
-export async function workerStatus(db: Queryable, deadAfterMs: number): Promise<WorkerStatusRow[]> {
-  const { rows } = await db.query<WorkerStatusRow & { running: string }>({
+export async function workerStatus(db: Queryable, deadAfterMs: number): Promise<WorkerStatus[]> {
+  const { rows } = await db.query<Omit<WorkerStatus, 'startedAt' | 'heartbeatAt' | 'running'> & { started_at: Date; heartbeat_at: Date; running: string }>({
     name: 'sluice_worker_status',
     text: `SELECT * FROM sluice.worker_status($1) ORDER BY started_at`,
     values: [deadAfterMs],
   });
-  return rows.map((r) => ({ ...r, running: Number(r.running) }));
+  return rows.map(({ started_at, heartbeat_at, running, ...r }) => ({ ...r, startedAt: started_at, heartbeatAt: heartbeat_at, running: Number(running) }));
 }
 
-export interface QueueSettings {
+/** One row of sluice.queues as `sluice queues list` prints it (its JSON keeps the column names). */
+export interface QueueListRow {
   name: string;
   paused: boolean;
   concurrency: number | null;
@@ -179,8 +180,8 @@ export interface QueueSettings {
 }
 
 /** Every queue's settings, as `sluice queues list` shows them. */
-export async function queueSettingsAll(db: Queryable): Promise<QueueSettings[]> {
-  const { rows } = await db.query<QueueSettings & { retention_ms: string }>({
+export async function queueSettingsAll(db: Queryable): Promise<QueueListRow[]> {
+  const { rows } = await db.query<QueueListRow & { retention_ms: string }>({
     name: 'sluice_queue_settings_all',
     text: `SELECT name, paused, concurrency, weight, max_depth, overflow, alert_max_depth, alert_max_wait_ms,
              alert_max_error_rate::numeric::float8 AS alert_max_error_rate, alert_no_worker, keep_history, retention_ms

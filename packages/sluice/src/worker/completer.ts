@@ -4,7 +4,7 @@
 // ack is fenced by id + attempt, so applying it late is safe.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
-import type { JobErrorEntry } from '../schema.js';
+import type { JobErrorEntry } from '../job-record.js';
 import { jobCompleteMany, jobFailMany } from '../sql/jobs.js';
 
 const BATCH_MAX = 1_000;

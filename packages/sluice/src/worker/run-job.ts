@@ -7,7 +7,7 @@ import { PayloadValidationError, PermanentError, TimeoutError, UnknownJobError, 
 import type { Queryable } from '../executor.js';
 import { jsonText } from '../json-text.js';
 import { parsePayload, type JobRegistration, type Middleware, type MiddlewareContext } from '../job.js';
-import type { JobErrorEntry } from '../schema.js';
+import type { JobErrorEntry } from '../job-record.js';
 import type { ClaimedJobRow } from '../sql/jobs.js';
 import type { Ack } from './completer.js';
 import type { JobAbort } from './job-abort.js';

@@ -243,7 +243,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       await Promise.all([this.fetcher.stop(), this.operations.stop(), ...duties]);
       await this.notifier?.stop();
       const unstarted = this.buffer.splice(0);
-      await this.release(unstarted.map((r) => ({ id: Number(r.id), attempt: r.attempt, lease: r.lease })));
+      await this.release(unstarted);
       await this.waitForRunning(this.options.shutdownTimeoutMs);
       const unfinished = [...this.running.values()];
       for (const job of unfinished) {
@@ -300,7 +300,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   }
 
   private heldIds(): number[] {
-    return [...this.running.keys(), ...this.buffer.map((r) => Number(r.id))];
+    return [...this.running.keys(), ...this.buffer.map((r) => r.id)];
   }
 
   private room(): number {
@@ -323,7 +323,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
 
   /** Drops a job this process holds: out of the buffer, or its run aborted and its answer void. */
   private drop(id: number, reason: (attempt: number) => Error): RunningEntry | undefined {
-    const buffered = this.buffer.findIndex((r) => Number(r.id) === id);
+    const buffered = this.buffer.findIndex((r) => r.id === id);
     if (buffered >= 0) this.buffer.splice(buffered, 1);
     const running = this.running.get(id);
     if (!running) return undefined;
@@ -341,7 +341,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private async cancelNoticed(payload: string): Promise<void> {
     if (!/^[1-9][0-9]{0,15}$/.test(payload)) return;
     const id = Number(payload);
-    const claim = this.running.get(id) ?? this.buffer.find((r) => Number(r.id) === id);
+    const claim = this.running.get(id) ?? this.buffer.find((r) => r.id === id);
     if (!claim) return;
     const { attempt, lease } = claim;
     let holds: boolean;
@@ -357,7 +357,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       this.logger.debug({ jobId: id, attempt }, 'cancel notice ignored: the job still holds its claim');
       return;
     }
-    const current = this.running.get(id) ?? this.buffer.find((r) => Number(r.id) === id);
+    const current = this.running.get(id) ?? this.buffer.find((r) => r.id === id);
     if (current?.attempt !== attempt || current.lease !== lease) return;
     const running = this.drop(id, () => new CancelledError(id));
     if (running) this.logger.info({ jobId: id, attempt: running.attempt }, 'running job cancelled');
@@ -367,7 +367,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     if (this.running.size > 0 || this.buffer.length > 0) {
       const buffered = new Set(this.buffer.map((r) => r.id));
       for (const row of rows) {
-        if (buffered.has(row.id) || this.running.has(Number(row.id))) this.supersede(Number(row.id));
+        if (buffered.has(row.id) || this.running.has(row.id)) this.supersede(row.id);
       }
     }
     this.buffer.push(...rows);
@@ -401,7 +401,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   }
 
   private startJob(row: ClaimedJobRow): void {
-    const id = Number(row.id);
+    const { id } = row;
     const entry: RunningEntry = {
       id,
       attempt: row.attempt,

@@ -1,6 +1,8 @@
 // Argument checks shared by the operations commands. Each failure is a
 // UsageError naming the argument, raised before anything is written.
 import { NAME_PATTERN, NAME_RULE } from '../../config.js';
+import type { JobState } from '../../job-record.js';
+import { JOB_STATES } from '../../sql/job-list.js';
 import { UsageError } from '../usage.js';
 
 export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -48,12 +50,10 @@ export function noPositionals(positionals: string[]): void {
   if (positionals.length) throw new UsageError(positionals[0]!, 'unexpected argument');
 }
 
-export const JOB_STATES = ['waiting', 'scheduled', 'available', 'running', 'completed', 'cancelled', 'dropped', 'dead'] as const;
-
-export function state(arg: string, value: string | undefined): string | null {
+export function state(arg: string, value: string | undefined): JobState | null {
   if (value === undefined) return null;
   if (!(JOB_STATES as readonly string[]).includes(value)) throw new UsageError(arg, `must be one of ${JOB_STATES.join(', ')}`);
-  return value;
+  return value as JobState;
 }
 
 /** Resolves once SIGINT or SIGTERM arrives; the listeners are removed afterwards. */

@@ -77,7 +77,7 @@ export async function cronCommand(args: string[], out: (s: string) => void): Pro
       const rows = await withSluice(url(), (s) => s.schedules.list());
       printRows(
         out,
-        rows.map((r) => ({ name: r.name, cron: r.cron, timezone: r.timezone, job: r.job_name, enabled: r.enabled, misfire: r.misfire, next_run_at: r.next_run_at, last_run_at: r.last_run_at, last_error: r.last_error })),
+        rows.map((r) => ({ name: r.name, cron: r.cron, timezone: r.timezone, job: r.jobName, enabled: r.enabled, misfire: r.misfire, next_run_at: r.nextRunAt, last_run_at: r.lastRunAt, last_error: r.lastError })),
         Boolean(values.json),
       );
       return EXIT_OK;

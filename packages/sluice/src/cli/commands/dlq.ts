@@ -1,5 +1,5 @@
-import { jobList, deadIdsWhere } from '../../sql/job-list.js';
-import { deadPurge } from '../../sql/maintenance.js';
+import { deadIdsWhere, deadPurge } from '../../sql/dead-jobs.js';
+import { jobList } from '../../sql/job-list.js';
 import { withSluice } from '../context.js';
 import { EXIT_OK, UsageError, databaseUrl, parse } from '../usage.js';
 import { int, jobId, name, str } from './args.js';
@@ -44,9 +44,8 @@ export async function dlqCommand(args: string[], out: (s: string) => void): Prom
   switch (sub) {
     case 'list': {
       if (ids.length) throw new UsageError(positionals[0]!, 'unexpected argument');
-      const filter = { ...listFilter(values), state: 'dead' };
-      const rows = await withSluice(url(), (s) => jobList(s.pool, filter));
-      printJobPage(out, rows, filter.limit, json);
+      const filter = { ...listFilter(values), state: 'dead' as const };
+      printJobPage(out, await withSluice(url(), (s) => jobList(s.pool, filter)), json);
       return EXIT_OK;
     }
     case 'replay': {

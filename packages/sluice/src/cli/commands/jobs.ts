@@ -1,4 +1,4 @@
-import { jobList, type JobListRow } from '../../sql/job-list.js';
+import { jobList, type JobListPage } from '../../sql/job-list.js';
 import { printRows, withSluice } from '../context.js';
 import { EXIT_OK, UsageError, databaseUrl, parse, readDatabaseUrl } from '../usage.js';
 import { int, jobId, name, state, str, type Values } from './args.js';
@@ -30,16 +30,35 @@ const OPTIONS = {
   json: { type: 'boolean' },
 } as const;
 
-/** A page of jobs, then the cursor of the next page when this one was full. */
-export function printJobPage(out: (s: string) => void, rows: JobListRow[], limit: number, json: boolean): void {
-  const nextBefore = rows.length === limit ? rows.at(-1)!.id : null;
+/**
+ * A page of jobs, then the cursor of the next page when there is one. The
+ * JSON keeps the column names of sluice.job_list, which scripts read.
+ */
+export function printJobPage(out: (s: string) => void, page: JobListPage, json: boolean): void {
+  const { nextBefore } = page;
   if (json) {
-    out(JSON.stringify({ jobs: rows, nextBefore }, null, 2));
+    const jobs = page.jobs.map((r) => ({
+      id: r.id,
+      queue: r.queue,
+      name: r.name,
+      state: r.state,
+      priority: r.priority,
+      attempt: r.attempt,
+      max_attempts: r.maxAttempts,
+      run_at: r.runAt,
+      created_at: r.createdAt,
+      attempted_at: r.attemptedAt,
+      finished_at: r.finishedAt,
+      locked_by: r.lockedBy,
+      reason: r.reason,
+      last_error: r.lastError,
+    }));
+    out(JSON.stringify({ jobs, nextBefore }, null, 2));
     return;
   }
   printRows(
     out,
-    rows.map((r) => ({ id: r.id, queue: r.queue, name: r.name, state: r.state, attempt: `${r.attempt}/${r.max_attempts}`, run_at: r.run_at, finished_at: r.finished_at, reason: r.reason, last_error: r.last_error })),
+    page.jobs.map((r) => ({ id: r.id, queue: r.queue, name: r.name, state: r.state, attempt: `${r.attempt}/${r.maxAttempts}`, run_at: r.runAt, finished_at: r.finishedAt, reason: r.reason, last_error: r.lastError })),
     false,
   );
   if (nextBefore !== null) out(`next page: --before ${nextBefore}`);
@@ -73,8 +92,7 @@ export async function jobsCommand(args: string[], out: (s: string) => void): Pro
     case 'list': {
       if (positionals.length) throw new UsageError(positionals[0]!, 'unexpected argument');
       const filter = { ...listFilter(values), state: state('--state', str(values, 'state')) };
-      const rows = await withSluice(url(), (s) => jobList(s.readPool, filter), readUrl);
-      printJobPage(out, rows, filter.limit, json);
+      printJobPage(out, await withSluice(url(), (s) => jobList(s.readPool, filter), readUrl), json);
       return EXIT_OK;
     }
     case 'show': {

@@ -4,8 +4,8 @@ import { EXIT_OK, UsageError, databaseUrl, parse } from '../usage.js';
 
 export const migrateHelp = `sluice migrate [--database-url URL]
 
-Applies sluice's migrations (safe to run from several processes at once).
-Refuses a database migrated by a newer sluice.`;
+Applies sluice's migrations and function files (safe to run from several processes at
+once) and prints each one it applied. Refuses a database migrated by a newer sluice.`;
 
 export async function migrateCommand(args: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(args, { 'database-url': { type: 'string' } });
@@ -16,8 +16,11 @@ export async function migrateCommand(args: string[], out: (s: string) => void): 
   if (positionals.length) throw new UsageError(positionals[0]!, 'unexpected argument');
   const pool = new pg.Pool({ connectionString: databaseUrl(values['database-url'] as string | undefined), max: 1 });
   try {
-    await migrate(pool);
-    out('sluice schema is up to date');
+    const { applied, functions } = await migrate(pool);
+    for (const tag of applied) out(`applied ${tag}`);
+    for (const file of functions) out(`applied functions/${file}`);
+    const total = applied.length + functions.length;
+    out(total ? `sluice schema is up to date (${applied.length} migrations and ${functions.length} function files applied)` : 'sluice schema is up to date (nothing to apply)');
   } finally {
     await pool.end();
   }

@@ -1,5 +1,5 @@
 import { queueSettingsAll } from '../../sql/metrics.js';
-import { queueConfigure, queueSetPaused, type QueueSettingsRow } from '../../sql/queues.js';
+import { queueConfigure, type QueueSettingsRow } from '../../sql/queues.js';
 import { printRows, withSluice } from '../context.js';
 import { EXIT_OK, UsageError, databaseUrl, parse } from '../usage.js';
 import { bool, int, intOrNone, name, str, type Values } from './args.js';
@@ -88,7 +88,7 @@ export async function queuesCommand(args: string[], out: (s: string) => void): P
     case 'pause':
     case 'resume': {
       const queue = oneName(sub, positionals);
-      await withSluice(url(), (s) => queueSetPaused(s.pool, queue, sub === 'pause'));
+      await withSluice(url(), (s) => (sub === 'pause' ? s.queues.pause(queue) : s.queues.resume(queue)));
       out(json ? JSON.stringify({ queue, paused: sub === 'pause' }) : `queue ${queue} ${sub === 'pause' ? 'paused' : 'resumed'}`);
       return EXIT_OK;
     }

@@ -3,8 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { EXIT_OK, UsageError, parse } from '../usage.js';
 import { noPositionals, str } from './args.js';
 
-/** docs/roles.sql at the repository root, shipped beside drizzle/. */
-export const ROLES_SQL_PATH = fileURLToPath(new URL('../../../../../docs/roles.sql', import.meta.url));
+/**
+ * sql/roles.sql inside the package, found from this module (src/ or dist/,
+ * both at the same depth), never from the caller's working directory.
+ */
+export const ROLES_SQL_PATH = fileURLToPath(new URL('../../../sql/roles.sql', import.meta.url));
 
 export const rolesHelp = `sluice roles [--owner NAME] [--runtime NAME] [--readonly NAME]
 

@@ -31,15 +31,21 @@ const TS_MODULE = /\.[cm]?tsx?$/;
 /**
  * The compiled CLI runs under plain node; a handler module written in
  * TypeScript gets tsx registered first (bin/sluice.js has done it already).
+ * tsx is an optional peer dependency: only this path needs it.
  */
 async function loadTypeScript(modulePath: string): Promise<void> {
   if (!TS_MODULE.test(modulePath) || import.meta.url.endsWith('.ts')) return;
+  let tsx: { register(): unknown };
   try {
-    const { register } = await import('tsx/esm/api');
-    register();
+    tsx = await import('tsx/esm/api');
   } catch (err) {
-    throw new UsageError('<module>', `${modulePath} is TypeScript and tsx could not be loaded to run it: ${(err as Error).message}`);
+    throw new UsageError(
+      '<module>',
+      `${modulePath} is TypeScript, and running it needs tsx, which is not installed: \`npm install tsx\`, or give the compiled .js module`,
+      { cause: err },
+    );
   }
+  tsx.register();
 }
 
 export async function workerCommand(args: string[], out: (s: string) => void): Promise<number> {

@@ -1,0 +1,46 @@
+// A real pg Pool for a worker under test that says when one of the worker's
+// claims came back empty: the positive signal that the worker looked for jobs
+// and the database gave it none (a paused queue, a child still waiting for its
+// parents), where waiting a while and seeing nothing run would also pass if
+// the worker had not looked at all.
+import pg from 'pg';
+
+/** The name of the worker's claim statement (packages/sluice/src/sql/jobs.ts, jobClaim). */
+const CLAIM_STATEMENT = 'sluice_job_claim';
+
+export class ClaimWatchingPool extends pg.Pool {
+  private claimsBegun = 0;
+  private readonly waiters: { after: number; resolve: () => void }[] = [];
+
+  constructor(connectionString: string) {
+    super({ connectionString, max: 4 });
+  }
+
+  override query(...args: unknown[]): never {
+    const result = (super.query as (...a: unknown[]) => unknown)(...args);
+    const config = args[0] as { name?: unknown } | undefined;
+    if (config?.name === CLAIM_STATEMENT && result instanceof Promise) {
+      const seq = ++this.claimsBegun;
+      result.then(
+        (r: pg.QueryResult) => {
+          if (r.rows.length > 0) return;
+          for (const w of this.waiters.filter((x) => seq > x.after)) {
+            this.waiters.splice(this.waiters.indexOf(w), 1);
+            w.resolve();
+          }
+        },
+        () => {},
+      );
+    }
+    return result as never;
+  }
+
+  /** Resolves once a claim begun after this call has returned no job. */
+  nextEmptyClaim(timeoutMs = 30_000): Promise<void> {
+    const after = this.claimsBegun;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no empty claim within ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.push({ after, resolve: () => (clearTimeout(timer), resolve()) });
+    });
+  }
+}
