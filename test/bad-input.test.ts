@@ -15,6 +15,7 @@ import {
   ValidationError,
   createWorker,
   defineJob,
+  type JobDefinition,
 } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { rejections, validation } from './helpers/rejects.js';
@@ -133,8 +134,8 @@ describe('enqueue: job and payload', () => {
   });
 
   it('a job argument that is not a definition is a ValidationError', async () => {
-    await expectRejected(() => sluice.enqueue({} as never, {}), validation('job'));
-    await expectRejected(() => sluice.enqueue(null as never, {}), validation('job'));
+    await expectRejected(() => sluice.enqueue({} as JobDefinition, {}), validation('job'));
+    await expectRejected(() => sluice.enqueue(null as unknown as JobDefinition, {}), validation('job'));
   });
 
   it('a payload failing its schema names the field path and not the value', async () => {
@@ -488,7 +489,7 @@ describe('properties', () => {
         // PostgreSQL text cannot hold NUL, so such a name cannot even be looked up.
         const queueExisted =
           valid && (await count(db.pool, 'SELECT count(*) n FROM sluice.queues WHERE name = $1', [name])) > 0;
-        let jobDef: ReturnType<typeof defineJob> | undefined;
+        let jobDef: JobDefinition | undefined;
         let jobErr: unknown;
         try {
           jobDef = defineJob({ name, queue: name, schema: z.object({}) });

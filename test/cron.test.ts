@@ -9,10 +9,12 @@ import {
   defineJob,
   schedule,
   weekly,
+  type ScheduleDefinition,
   type Worker,
 } from '../packages/sluice/src/index.js';
 import { fireTimesBetween, nextFireAfter } from '../packages/sluice/src/schedule.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { captureLogs } from './helpers/log-capture.js';
 
 let db: TestDb;
 let sluice: Sluice;
@@ -211,6 +213,41 @@ describe('firing', () => {
     const w3 = schedulerOnly({ schedules: [a], undeclaredSchedules: 'remove' });
     await w3.start();
     expect((await sluice.schedules.list()).map((s) => s.name)).toEqual(['code-a']);
+  });
+
+  it('schedules belong to the service that declared them: another service neither reports nor removes them', async () => {
+    const nightly = schedule({ name: 'svc-nightly', cron: '0 3 * * *', job: report, payload: { kind: 'n' } });
+    const hourly = schedule({ name: 'svc-hourly', cron: '0 * * * *', job: report, payload: { kind: 'h' } });
+    const startService = async (service: string, schedules: ScheduleDefinition[], undeclaredSchedules: 'report' | 'remove' = 'report') => {
+      const logs = captureLogs('info');
+      const w = schedulerOnly({ service, schedules, undeclaredSchedules, logger: logs.logger });
+      await w.start();
+      await w.stop();
+      workers.splice(workers.indexOf(w), 1);
+      return logs.lines.filter((l) => Array.isArray(l.schedules)).map((l) => ({ msg: l.msg, schedules: l.schedules }));
+    };
+    expect(await startService('reports', [nightly, hourly])).toEqual([]);
+    const owners = await db.pool.query(`SELECT name, service FROM sluice.cron_schedules WHERE name LIKE 'svc-%' ORDER BY name`);
+    expect(owners.rows).toEqual([{ name: 'svc-hourly', service: 'reports' }, { name: 'svc-nightly', service: 'reports' }]);
+
+    // A worker pool of another service declares no schedules: nothing to say, nothing removed.
+    expect(await startService('email', [])).toEqual([]);
+    expect(await startService('email', [], 'remove')).toEqual([]);
+    expect((await sluice.schedules.list()).filter((s) => s.name.startsWith('svc-')).map((s) => s.name)).toEqual(['svc-hourly', 'svc-nightly']);
+
+    // The owning service's next deploy drops one: reported, then removed.
+    expect(await startService('reports', [nightly])).toEqual([
+      { msg: 'schedules this service declared in code earlier are not declared by this worker', schedules: ['svc-hourly'] },
+    ]);
+    expect(await startService('reports', [nightly], 'remove')).toEqual([
+      { msg: 'removed schedules this service no longer declares', schedules: ['svc-hourly'] },
+    ]);
+    expect((await sluice.schedules.list()).filter((s) => s.name.startsWith('svc-')).map((s) => s.name)).toEqual(['svc-nightly']);
+
+    // A service that declares another's schedule takes it over.
+    expect(await startService('email', [nightly])).toEqual([]);
+    expect(await startService('reports', [], 'remove')).toEqual([]);
+    expect((await sluice.schedules.get('svc-nightly')).service).toBe('email');
   });
 
   it('a schedule inserted by plain SQL naming an unknown job is refused with a message naming the job', async () => {

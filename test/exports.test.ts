@@ -21,8 +21,8 @@ const VALUES: Record<keyof typeof ENTRY_POINTS, string[]> = {
   sluice: [
     'CancelledError', 'DatabaseUnavailableError', 'DependencyError', 'HttpApiServerError', 'JobFailedError', 'JobNotFoundError', 'LeaseLostError',
     'MetricsServerError', 'MigrationError', 'OptionsConflictError', 'PayloadTooLargeError', 'PayloadValidationError', 'PermanentError', 'QueueFullError',
-    'Queues', 'ScheduleNotFoundError', 'Schedules', 'SchemaTooNewError', 'Sluice', 'SluiceError', 'TimeoutError',
-    'UnknownJobError', 'UnpreparedClient', 'ValidationError', 'WaitTimeoutError', 'Worker', 'WorkerStateError',
+    'Queues', 'ResultValidationError', 'ScheduleNotFoundError', 'Schedules', 'SchemaNotMigratedError', 'SchemaTooNewError', 'Sluice', 'SluiceError',
+    'TimeoutError', 'UnknownJobError', 'UnpreparedClient', 'UnsupportedSchemaError', 'ValidationError', 'WaitTimeoutError', 'Worker', 'WorkerStateError',
     'checkSchema', 'createSluice', 'createWorker', 'daily', 'defineJob', 'migrate', 'schedule', 'stopOnSignals', 'weekly',
   ],
   'sluice/schema': [
@@ -43,9 +43,9 @@ const VALUES: Record<keyof typeof ENTRY_POINTS, string[]> = {
 
 const TYPES: Record<keyof typeof ENTRY_POINTS, string[]> = {
   sluice: [
-    'BackoffFunction', 'BackoffPolicy', 'BatchItem', 'BatchOptions', 'ConnectionOptions', 'CronSchedule', 'DefineJobOptions',
+    'AnyJob', 'BackoffFunction', 'BackoffPolicy', 'BatchItem', 'BatchOptions', 'ConnectionOptions', 'CronSchedule', 'DefineJobOptions',
     'EnqueueManyOptions', 'EnqueueOptions', 'Executor', 'FlowStep', 'JobContext', 'JobDefinition', 'JobErrorEntry', 'JobEvent',
-    'JobHandler', 'JobInfo', 'JobRecord', 'JobRegistration', 'JobState', 'Middleware', 'MiddlewareContext', 'MigrateOptions',
+    'JobHandler', 'JobId', 'JobInfo', 'JobPayload', 'JobRecord', 'JobRegistration', 'JobResult', 'JobState', 'Middleware', 'MiddlewareContext', 'MigrateOptions',
     'MigrateResult', 'MisfirePolicy', 'PriorityName', 'QueueSettings', 'QueueStats', 'ScheduleDefinition', 'ScheduleOptions', 'SerializedError',
     'SluiceOptions', 'StopOnSignalsOptions', 'Subscription', 'Weekday', 'WorkerOptions',
   ],

@@ -8,6 +8,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   MigrationError,
+  SchemaNotMigratedError,
   SchemaTooNewError,
   Sluice,
   checkSchema,
@@ -80,7 +81,7 @@ describe('migrate', () => {
     const before = await fingerprint(db.pool);
     expect((before as { migrations: unknown[] }).migrations).toHaveLength(journal.entries.length);
 
-    await migrate(db.pool);
+    expect(await migrate(db.pool)).toEqual({ applied: [], functions: [] });
     await sluice.migrate();
     await Promise.all([migrate(db.pool), migrate(db.pool)]);
 
@@ -196,7 +197,7 @@ describe('migrate', () => {
 });
 
 describe('checkSchema', () => {
-  it('on an empty database throws MigrationError and creates nothing', async () => {
+  it('on an empty database throws SchemaNotMigratedError (a MigrationError) and creates nothing', async () => {
     const fresh = await emptyDb();
     let caught: unknown;
     try {
@@ -205,13 +206,12 @@ describe('checkSchema', () => {
       caught = err;
     }
     expect(caught).toBeInstanceOf(MigrationError);
-    expect(caught).not.toBeInstanceOf(SchemaTooNewError);
-    expect((caught as Error).name).toBe('MigrationError');
-    expect((caught as Error).message).toContain('migrate');
+    expect(caught).toBeInstanceOf(SchemaNotMigratedError);
+    expect((caught as Error).message).toBe('schema sluice is not installed: run `sluice migrate`');
     expect(await count(fresh.pool, `SELECT count(*) n FROM pg_namespace WHERE nspname = 'sluice'`)).toBe(0);
   });
 
-  it('on a database missing the newest migration throws MigrationError', async () => {
+  it('on a database missing the newest migration throws SchemaNotMigratedError with both versions', async () => {
     const db = await testDb();
     await db.pool.query('DELETE FROM sluice.__migrations WHERE created_at = (SELECT max(created_at) FROM sluice.__migrations)');
     let caught: unknown;
@@ -220,9 +220,9 @@ describe('checkSchema', () => {
     } catch (err) {
       caught = err;
     }
-    expect(caught).toBeInstanceOf(MigrationError);
-    expect((caught as Error).name).toBe('MigrationError');
-    expect((caught as Error).message).toContain('older');
+    expect(caught).toBeInstanceOf(SchemaNotMigratedError);
+    expect((caught as Error).name).toBe('SchemaNotMigratedError');
+    expect(caught).toMatchObject({ databaseVersion: journal.entries.length - 1, requiredVersion: journal.entries.length });
   });
 
   it('on a migrated database passes', async () => {

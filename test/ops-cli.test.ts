@@ -1,7 +1,9 @@
 // The operations commands, run as a user runs them: the real `sluice` binary
 // in a child process, checked by exit code and output.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { main } from '../packages/sluice/src/cli/main.js';
+import { Sluice, defineJob } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { sluiceCli, spawnSluiceCli } from './helpers/cli.js';
 import { freePort } from './helpers/port.js';
@@ -216,6 +218,49 @@ describe('sluice queues', () => {
     expect((await inProcess('queues', 'set', 'qcli', '--concurrency', 'none', '--alert-max-depth', 'none')).code).toBe(0);
     row = JSON.parse((await inProcess('queues', 'list', '--json')).stdout).find((r: { name: string }) => r.name === 'qcli');
     expect(row).toMatchObject({ concurrency: null, alert_max_depth: null, weight: 3 });
+  });
+});
+
+describe('--json', () => {
+  it('every command that prints data takes --json and prints one JSON document', async () => {
+    await dead([9301, 9302], 'json-q');
+    // A schedule names a registered job type.
+    await new Sluice({ pool: db.pool, jobs: [defineJob({ name: 'json.job', queue: 'json-q', schema: z.object({}) })] }).registerJobs();
+    const { rows } = await q(`SELECT sluice.enqueue('json.job', '{}', queue => 'json-q') AS id`);
+    const id = String(rows[0]!.id);
+    const runs: string[][] = [
+      ['migrate'],
+      ['roles'],
+      ['stats'],
+      ['jobs', 'list'],
+      ['jobs', 'show', id],
+      ['dlq', 'list'],
+      ['dlq', 'replay', '9301'],
+      ['dlq', 'purge', '9302'],
+      ['queues', 'list'],
+      ['queues', 'set', 'json-q', '--concurrency', '4'],
+      ['queues', 'pause', 'json-q'],
+      ['queues', 'resume', 'json-q'],
+      ['cron', 'add', 'json-cron', '--cron', '0 3 * * *', '--job', 'json.job'],
+      ['cron', 'list'],
+      ['cron', 'disable', 'json-cron'],
+      ['cron', 'enable', 'json-cron'],
+      ['cron', 'run-now', 'json-cron'],
+      ['cron', 'remove', 'json-cron'],
+      ['jobs', 'cancel', id],
+      ['metrics'],
+      ['prune'],
+      ['doctor'],
+    ];
+    for (const args of runs) {
+      const r = await (args[0] === 'migrate' || args[0] === 'roles' ? cli(...args, '--json') : inProcess(...args, '--json'));
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      expect(() => JSON.parse(r.stdout), `${args.join(' ')} printed ${r.stdout.slice(0, 200)}`).not.toThrow();
+    }
+    expect(JSON.parse((await cli('roles', '--json')).stdout).sql).toContain('CREATE ROLE');
+    const metrics = JSON.parse((await inProcess('metrics', '--json')).stdout) as { name: string }[];
+    expect(metrics.map((m) => m.name)).toContain('sluice_jobs');
+    expect((await inProcess('metrics', '--json', '--port', '0')).code).toBe(2);
   });
 });
 

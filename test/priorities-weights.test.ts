@@ -94,7 +94,7 @@ describe('named priorities', () => {
     // assertions are orders in the database; how long the low job waits is
     // measured by the bench (packages/bench, scenario "aging").
     let feeding = true;
-    const feed = async (job: typeof aged) => {
+    const feed = async (job: typeof aged | typeof starved) => {
       while (feeding) {
         const waiting = await count(
           db.pool,

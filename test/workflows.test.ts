@@ -314,6 +314,7 @@ describe('flows', () => {
     const err = await sluice
       .flow([
         { key: 'a', job: step, payload: { key: 'v' } },
+        // @ts-expect-error the compiler refuses it too; this is what a caller without types gets
         { key: 'b', job: step, payload: { key: 42 }, after: ['a'] },
       ])
       .catch((e: unknown) => e);

@@ -1,9 +1,15 @@
 -- The doctor's checks, one row each: 'ok' or 'warn' with what to do.
 --   dead_tuples     a sluice table whose dead rows outnumber a fifth of its live ones (and 10,000)
---   bloat           a table estimated more than half empty space and over 8 MB
+--                   and that vacuum cannot clear: the xmin horizon is held back (see long_xact) or
+--                   autovacuum is disabled on the table. Dead rows vacuum can remove (a burst just
+--                   drained) are normal churn: the ok row names them, never a warning.
+--   bloat           a table estimated more than half empty space and over 8 MB, judged only when
+--                   its statistics are fresh (few rows changed since its last ANALYZE); a table
+--                   with stale statistics is named in the ok row instead
 --   partitions      a day from today to today + 2 with no history partition, or rows in the default one
---   long_xact       a transaction (or prepared transaction, or replication slot) older than long_xact_ms
---                   holding back the xmin horizon, so vacuum cannot remove dead rows
+--   long_xact       a transaction (or prepared transaction) in this database, or a replication slot,
+--                   older than long_xact_ms holding back the xmin horizon, so vacuum cannot remove
+--                   dead rows (sessions in other databases do not hold back this one's tables)
 --
 -- Lease: none. Locks: none (reads statistics and the catalog).
 CREATE OR REPLACE FUNCTION sluice.doctor(long_xact_ms integer DEFAULT 300000)
@@ -13,35 +19,68 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
   r record;
   found_any boolean;
+  held boolean;
+  pending text;
   block float8 := current_setting('block_size')::float8;
   horizon interval := make_interval(secs => long_xact_ms / 1000.0);
 BEGIN
+  -- Dead rows are a problem only when vacuum cannot clear them; anything holding the
+  -- xmin horizon back is what long_xact below lists.
+  held := EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.backend_xmin IS NOT NULL AND a.pid <> pg_backend_pid()
+                    AND a.datname = current_database() AND coalesce(a.xact_start, a.backend_start) < now() - horizon)
+       OR EXISTS (SELECT 1 FROM pg_prepared_xacts p WHERE p.database = current_database() AND p.prepared < now() - horizon)
+       OR EXISTS (SELECT 1 FROM pg_replication_slots s WHERE NOT s.active AND (s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL));
   found_any := false;
-  FOR r IN SELECT t.relname::text AS rel, t.n_dead_tup, t.n_live_tup, t.last_autovacuum
-           FROM pg_stat_user_tables t WHERE t.schemaname = 'sluice'
+  pending := NULL;
+  FOR r IN SELECT t.relname::text AS rel, t.n_dead_tup, t.n_live_tup,
+             coalesce((SELECT o.option_value FROM pg_options_to_table(c.reloptions) o
+                       WHERE o.option_name = 'autovacuum_enabled'), 'true')::boolean AS table_autovacuum
+           FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid WHERE t.schemaname = 'sluice'
              AND t.n_dead_tup > 10000 AND t.n_dead_tup > 0.2 * t.n_live_tup ORDER BY t.n_dead_tup DESC LOOP
-    found_any := true;
-    RETURN QUERY SELECT 'dead_tuples', 'warn', 'sluice.' || r.rel, r.n_dead_tup::float8,
-      format('%s dead rows beside %s live (last autovacuum %s): look for a long transaction below, or run VACUUM sluice.%I',
-             r.n_dead_tup, r.n_live_tup, coalesce(r.last_autovacuum::text, 'never'), r.rel);
+    IF held THEN
+      found_any := true;
+      RETURN QUERY SELECT 'dead_tuples', 'warn', 'sluice.' || r.rel, r.n_dead_tup::float8,
+        format('%s dead rows beside %s live that vacuum cannot remove while the horizon is held back: see long_xact',
+               r.n_dead_tup, r.n_live_tup);
+    ELSIF NOT r.table_autovacuum THEN
+      found_any := true;
+      RETURN QUERY SELECT 'dead_tuples', 'warn', 'sluice.' || r.rel, r.n_dead_tup::float8,
+        format('%s dead rows beside %s live, and autovacuum is disabled on this table: run VACUUM sluice.%I, or ALTER TABLE sluice.%I RESET (autovacuum_enabled)',
+               r.n_dead_tup, r.n_live_tup, r.rel, r.rel);
+    ELSE
+      pending := concat_ws(', ', pending, format('sluice.%s (%s)', r.rel, r.n_dead_tup));
+    END IF;
   END LOOP;
   IF NOT found_any THEN
-    RETURN QUERY SELECT 'dead_tuples', 'ok', 'sluice', 0::float8, 'no table carries many dead rows';
+    RETURN QUERY SELECT 'dead_tuples', 'ok', 'sluice', 0::float8,
+      CASE WHEN pending IS NULL THEN 'no table carries many dead rows'
+           ELSE format('nothing holds dead rows back; vacuum can remove those of %s%s', pending,
+                       CASE WHEN current_setting('autovacuum')::boolean THEN ' (autovacuum will)'
+                            ELSE ', but autovacuum is off on this server: run VACUUM on them' END) END;
   END IF;
 
   found_any := false;
+  pending := NULL;
   FOR r IN
     WITH widths AS (
       SELECT s.tablename, sum(s.avg_width) AS width FROM pg_stats s WHERE s.schemaname = 'sluice' GROUP BY 1
     )
-    SELECT c.relname::text AS rel, c.relpages::float8 * block AS actual_bytes,
+    SELECT c.relname::text AS rel, pg_relation_size(c.oid)::float8 AS actual_bytes,
       ceil(c.reltuples * (w.width + 28) / (block * coalesce(
         (SELECT option_value::float8 FROM pg_options_to_table(c.reloptions) WHERE option_name = 'fillfactor'), 100) / 100))
-        * block AS expected_bytes
+        * block AS expected_bytes,
+      -- reltuples and relpages are as of the last ANALYZE or VACUUM: after many changes
+      -- since both, they describe a table that no longer exists.
+      least(coalesce(t.n_mod_since_analyze, 0), coalesce(t.n_ins_since_vacuum + t.n_dead_tup, 0))
+        > 0.2 * c.reltuples + 1000 AS stale,
+      least(t.n_mod_since_analyze, t.n_ins_since_vacuum + t.n_dead_tup) AS changed
     FROM pg_class c JOIN widths w ON w.tablename = c.relname
+    LEFT JOIN pg_stat_user_tables t ON t.relid = c.oid
     WHERE c.relnamespace = 'sluice'::regnamespace AND c.relkind = 'r' AND c.reltuples >= 0
   LOOP
-    IF r.actual_bytes > 8 * 1024 * 1024 AND r.expected_bytes < 0.5 * r.actual_bytes THEN
+    IF r.stale THEN
+      pending := concat_ws(', ', pending, format('sluice.%s (%s rows changed since)', r.rel, r.changed));
+    ELSIF r.actual_bytes > 8 * 1024 * 1024 AND r.expected_bytes < 0.5 * r.actual_bytes THEN
       found_any := true;
       RETURN QUERY SELECT 'bloat', 'warn', 'sluice.' || r.rel, 1 - r.expected_bytes / r.actual_bytes,
         format('about %s of %s is free space: VACUUM makes it reusable; pg_repack or VACUUM FULL (locks) gives it back',
@@ -49,7 +88,10 @@ BEGIN
     END IF;
   END LOOP;
   IF NOT found_any THEN
-    RETURN QUERY SELECT 'bloat', 'ok', 'sluice', 0::float8, 'no table is mostly empty space (estimate from statistics)';
+    RETURN QUERY SELECT 'bloat', 'ok', 'sluice', 0::float8,
+      'no table is mostly empty space (estimate from statistics)' ||
+      CASE WHEN pending IS NULL THEN ''
+           ELSE format('; statistics are stale, so not judged: %s (ANALYZE them for a judgment)', pending) END;
   END IF;
 
   found_any := false;
@@ -76,7 +118,7 @@ BEGIN
   FOR r IN SELECT a.pid, a.usename::text AS who, a.state AS st, a.datname::text AS db,
              extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::float8 AS secs
            FROM pg_stat_activity a
-           WHERE a.backend_xmin IS NOT NULL AND a.pid <> pg_backend_pid()
+           WHERE a.backend_xmin IS NOT NULL AND a.pid <> pg_backend_pid() AND a.datname = current_database()
              AND coalesce(a.xact_start, a.backend_start) < now() - horizon
            ORDER BY a.xact_start LOOP
     found_any := true;
@@ -85,7 +127,7 @@ BEGIN
              coalesce(r.st, 'a'), round(r.secs), r.pid);
   END LOOP;
   FOR r IN SELECT p.gid, extract(epoch FROM now() - p.prepared)::float8 AS secs FROM pg_prepared_xacts p
-           WHERE p.prepared < now() - horizon LOOP
+           WHERE p.database = current_database() AND p.prepared < now() - horizon LOOP
     found_any := true;
     RETURN QUERY SELECT 'long_xact', 'warn', 'prepared transaction ' || r.gid, r.secs,
       format('prepared %s s ago and never committed: COMMIT PREPARED or ROLLBACK PREPARED %L', round(r.secs), r.gid);

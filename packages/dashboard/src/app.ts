@@ -5,7 +5,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import { html } from 'hono/html';
 import { bodyLimit } from 'hono/body-limit';
 import { pino } from 'pino';
-import { ValidationError } from 'sluice';
+import { SchemaNotMigratedError, ValidationError } from 'sluice';
 import { safeMessage, sluiceLogger } from 'sluice/admin';
 import { SignInThrottle } from 'sluice/http';
 import { assetRoutes } from './assets.js';
@@ -20,7 +20,7 @@ import { sameOrigin, securityHeaders } from './security.js';
 import { layout } from './views/layout.js';
 import { messagePage } from './views/login.js';
 
-function errorPage(deps: Deps, c: DashContext, status: 400 | 403 | 404 | 409 | 500, text: string): Response | Promise<Response> {
+function errorPage(deps: Deps, c: DashContext, status: 400 | 403 | 404 | 409 | 500 | 503, text: string): Response | Promise<Response> {
   if (!c.get('viewer')) return c.html(messagePage({ base: deps.opts.basePath, title: 'Error', text }), status);
   const ctx = pageContext(deps, c);
   return c.html(layout(ctx, { title: 'Error', section: null, body: html`<p><a href="${deps.opts.basePath}/">Back to the overview</a></p>`, notice: { kind: 'error', text } }), status);
@@ -54,6 +54,7 @@ export function buildDashboard(opts: ResolvedOptions): Hono<DashEnv> {
   app.onError((err, c) => {
     if (err instanceof DashboardRequestError) return errorPage(deps, c, err.status, err.message);
     if (err instanceof ValidationError) return errorPage(deps, c, 400, err.message);
+    if (err instanceof SchemaNotMigratedError) return errorPage(deps, c, 503, err.message);
     const e = err as { name?: string; code?: string };
     if (e?.code === PG_INSUFFICIENT_PRIVILEGE) {
       return errorPage(deps, c, 403, 'the database role may not do this (permission denied): serve the dashboard read-only under this role');
@@ -78,6 +79,12 @@ export function buildDashboard(opts: ResolvedOptions): Hono<DashEnv> {
     }),
   );
   assetRoutes(app);
+  // Every page, the sign-in too (sessions are rows), reads sluice's tables: an
+  // unmigrated database gets one page saying so.
+  app.use('*', async (_c, next) => {
+    await opts.sluice.ready();
+    return next();
+  });
   sessionRoutes(app, deps);
   app.use('*', admit(deps));
   app.use('*', guardPost(deps));

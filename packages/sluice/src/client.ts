@@ -3,21 +3,21 @@
 // retry and replay them, manage queues and schedules, and migrate.
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
 import { MAX_PAYLOAD_BYTES_DEFAULT, checkName } from './config.js';
 import { openListenPool, openPool, openReadPool, type ConnectionOptions, type OwnedPool } from './connection.js';
 import { translateDbError } from './db-errors.js';
 import { buildEnqueueArgs, type EnqueueManyOptions, type EnqueueOptions } from './enqueue-options.js';
 import { JobNotFoundError, UnknownJobError, ValidationError } from './errors.js';
 import { toQueryable, type Executor, type Queryable } from './executor.js';
-import { orderFlow, type FlowStep } from './flow.js';
-import { parsePayload, type JobDefinition } from './job.js';
+import { orderFlow, type CheckedSteps, type FlowIds, type FlowStep } from './flow.js';
+import { parsePayload, type AnyJob, type JobId, type JobPayload, type JobResult, type NameOf, type Resolve } from './job.js';
 import { jsonText } from './json-text.js';
 import { toJobRecord, type JobRecord } from './job-record.js';
 import { sluiceLogger } from './logger.js';
-import { migrate, type MigrateOptions, type MigrateResult } from './migrate.js';
+import { MIGRATIONS_FOLDER_DEFAULT, migrate, type MigrateOptions, type MigrateResult } from './migrate.js';
 import { Queues } from './queue-admin.js';
 import { RoomWaiter } from './room-waiter.js';
+import { requireMigrated } from './schema-version.js';
 import { Schedules } from './schedules.js';
 import { deadReplay } from './sql/dead-jobs.js';
 import { jobTypeUpsertMany } from './sql/job-types.js';
@@ -34,28 +34,33 @@ export const BATCH_CHUNK_SIZE = 1_000;
 /** How long waitFor() waits by default. */
 export const WAIT_FOR_TIMEOUT_MS_DEFAULT = 30_000;
 
-export interface SluiceOptions extends ConnectionOptions {
-  /** Job definitions enqueue may name by string. */
-  jobs?: readonly JobDefinition[];
+export interface SluiceOptions<Jobs extends readonly AnyJob[] = readonly AnyJob[]> extends ConnectionOptions {
+  /** Job definitions enqueue may name by string; the names and payloads are typed from them. */
+  jobs?: Jobs;
   logger?: Logger;
   /** Largest payload accepted, in bytes of its JSON text. Default 1 MiB. */
   maxPayloadBytes?: number;
 }
 
 export interface BatchItem {
-  job: JobDefinition | string;
+  job: AnyJob | string;
   payload: unknown;
 }
 
 export interface BatchOptions {
   tx?: Executor;
   /** Runs once every member has finished, with { batchId, total, completed, dead, cancelled } merged into its payload. */
-  onComplete?: { job: JobDefinition | string; payload?: Record<string, unknown> };
+  onComplete?: { job: AnyJob | string; payload?: Record<string, unknown> };
 }
 
-type AnyJob = JobDefinition<z.ZodType>;
+/** A job as enqueue takes it: a definition, or the name of one the client was given. */
+export type JobRef<Jobs extends readonly AnyJob[]> = AnyJob | NameOf<Jobs>;
 
-export class Sluice {
+/**
+ * The producer side. `Jobs` is the list given as `jobs`: enqueue by name is
+ * typed from it (an unknown name does not compile).
+ */
+export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   readonly pool: pg.Pool;
   /** For reads that may trail the primary (stats, lists, metrics): the replica of readConnectionString, else `pool`. */
   readonly readPool: pg.Pool;
@@ -71,8 +76,11 @@ export class Sluice {
   private readonly waiter: FinishWaiter;
   private readonly room: RoomWaiter;
   private readonly listenPool: OwnedPool | null;
+  /** Set once the schema was found migrated: later calls skip the check. */
+  private schemaReady = false;
+  private schemaCheck: Promise<void> | null = null;
 
-  constructor(options: SluiceOptions = {}) {
+  constructor(options: SluiceOptions<Jobs> = {}) {
     this.logger = sluiceLogger(options.logger);
     const { pool, owned } = openPool(options, this.logger);
     this.pool = pool;
@@ -85,8 +93,10 @@ export class Sluice {
       throw new ValidationError('maxPayloadBytes', 'must be a positive integer');
     }
     for (const job of options.jobs ?? []) this.jobsByName.set(job.name, job);
-    this.schedules = new Schedules(this.pool);
-    this.queues = new Queues(this.pool, this.readPool);
+    // Their queries wait for the schema check like every other call.
+    const checkedPool: Queryable = { query: async (config) => (await this.ready(), this.pool.query(config)) };
+    this.schedules = new Schedules(checkedPool);
+    this.queues = new Queues(checkedPool, this.readPool);
     this.listenPool = openListenPool(options, this.pool, this.logger);
     this.waiter = new FinishWaiter(this.pool, this.listenPool?.pool ?? null, this.logger);
     this.room = new RoomWaiter(this.listenPool?.pool ?? null, this.logger);
@@ -94,26 +104,62 @@ export class Sluice {
 
   /** Applies sluice's migrations; see migrate(). */
   async migrate(options?: MigrateOptions): Promise<MigrateResult> {
-    return migrate(this.pool, options);
+    const result = await migrate(this.pool, options);
+    this.schemaCheck = null;
+    return result;
+  }
+
+  /**
+   * Resolves once the database schema is migrated as far as this sluice
+   * needs; rejects with SchemaNotMigratedError (run `sluice migrate`)
+   * otherwise. Every call checks it before its first query, once per client.
+   */
+  async ready(): Promise<void> {
+    if (this.schemaReady) return;
+    this.schemaCheck ??= requireMigrated(this.pool, MIGRATIONS_FOLDER_DEFAULT).then(
+      () => void (this.schemaReady = true),
+      (err: unknown) => {
+        // Checked again on the next call: someone may run the migrations meanwhile.
+        this.schemaCheck = null;
+        throw err;
+      },
+    );
+    await this.schemaCheck;
+  }
+
+  /**
+   * The check before a call's first query, on the caller's connection when
+   * it gave one: behind a pooler the transaction may hold the last server
+   * connection, and a check on another one would wait for it forever.
+   */
+  private async checkSchema(tx: Executor | undefined): Promise<void> {
+    if (tx === undefined) return this.ready();
+    await requireMigrated(toQueryable(tx), MIGRATIONS_FOLDER_DEFAULT);
+    this.schemaReady = true;
   }
 
   /** Writes the defaults of the registered jobs so `sluice.enqueue(...)` in SQL uses them. */
   async registerJobs(options: { tx?: Executor } = {}): Promise<void> {
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     await jobTypeUpsertMany(this.db(options?.tx), [...this.jobsByName.values()]);
   }
 
   /** Enqueues one job; returns its id. Validates the payload first: a bad one writes nothing. */
-  async enqueue<S extends z.ZodType>(job: JobDefinition<S> | string, payload: z.input<S>, options: EnqueueOptions = {}): Promise<number> {
+  async enqueue<J extends JobRef<Jobs>>(
+    job: J,
+    payload: JobPayload<Resolve<Jobs, J>>,
+    options: EnqueueOptions = {},
+  ): Promise<JobId<JobResult<Resolve<Jobs, J>>>> {
     const [id] = await this.insert(this.resolveJob(job), [payload], options ?? {}, false);
     return id!;
   }
 
   /** Enqueues many jobs of one kind in one statement; returns their ids in order. */
-  async enqueueMany<S extends z.ZodType>(
-    job: JobDefinition<S> | string,
-    payloads: readonly z.input<S>[],
+  async enqueueMany<J extends JobRef<Jobs>>(
+    job: J,
+    payloads: readonly JobPayload<Resolve<Jobs, J>>[],
     options: EnqueueManyOptions = {},
-  ): Promise<number[]> {
+  ): Promise<JobId<JobResult<Resolve<Jobs, J>>>[]> {
     if (!Array.isArray(payloads)) throw new ValidationError('payloads', 'must be an array');
     return this.insert(this.resolveJob(job), payloads, options ?? {}, true);
   }
@@ -127,6 +173,7 @@ export class Sluice {
   ): Promise<number[]> {
     const { args, tx, blockTimeoutMs } = buildEnqueueArgs(job, payloads, options, this.maxPayloadBytes, { batchId, many });
     if (payloads.length === 0) return [];
+    if (!this.schemaReady) await this.checkSchema(tx);
     const db = this.db(tx);
     const attempt = () => jobEnqueueMany(db, args);
     try {
@@ -158,6 +205,7 @@ export class Sluice {
       throw new ValidationError('onComplete.payload', 'must be an object');
     }
     const callbackJson = checkedJson('onComplete.payload', callbackPayload);
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     return inTransaction(this.pool, options?.tx, async (db) => {
       const { rows } = await db.query<{ id: string }>({
         name: 'sluice_batch_create',
@@ -183,12 +231,19 @@ export class Sluice {
     });
   }
 
-  /** Enqueues a small DAG in one transaction; returns each step's job id by key. */
-  async flow(steps: readonly FlowStep[], options: { tx?: Executor } = {}): Promise<Record<string, number>> {
-    const ordered = orderFlow(steps);
+  /**
+   * Enqueues a small DAG in one transaction; returns each step's job id by
+   * key. Each step's payload is typed by its job, `after` by the step keys.
+   */
+  async flow<const T extends readonly FlowStep<JobRef<Jobs>>[]>(
+    steps: T & CheckedSteps<Jobs, T>,
+    options: { tx?: Executor } = {},
+  ): Promise<FlowIds<Jobs, T>> {
+    const ordered = orderFlow(steps as readonly FlowStep[]);
     const prepared = ordered.map((s) => ({ step: s, job: this.resolveJob(s.job) }));
     // Validate every payload before writing anything.
     prepared.forEach(({ step, job }) => buildEnqueueArgs(job, [step.payload], step.options ?? {}, this.maxPayloadBytes, { many: false }));
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     return inTransaction(this.pool, options?.tx, async (db) => {
       const ids: Record<string, number> = {};
       for (const { step, job } of prepared) {
@@ -196,7 +251,7 @@ export class Sluice {
         const [id] = await this.insert(job, [step.payload], { ...step.options, tx: db, ...(dependsOn.length ? { dependsOn } : {}) }, false);
         ids[step.key] = id!;
       }
-      return ids;
+      return ids as FlowIds<Jobs, T>;
     });
   }
 
@@ -210,6 +265,7 @@ export class Sluice {
     const text = checkedJson('payload', payload);
     const size = Buffer.byteLength(text);
     if (size > this.maxPayloadBytes) throw new ValidationError('payload', `is ${size} bytes, over the ${this.maxPayloadBytes}-byte limit`);
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     try {
       return await eventPublish(this.db(options?.tx), topic, text, options?.sequential ?? false);
     } catch (err) {
@@ -231,6 +287,7 @@ export class Sluice {
 
   /** Where the job is now: live, finished or dead. Throws JobNotFoundError for an unknown id. */
   async getJob(id: number, options: { tx?: Executor } = {}): Promise<JobRecord> {
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     const row = await jobGet(this.db(options?.tx), checkId(id));
     if (!row) throw new JobNotFoundError([id]);
     return toJobRecord(row);
@@ -241,11 +298,12 @@ export class Sluice {
    * rejects: JobFailedError (dead or dropped), CancelledError,
    * WaitTimeoutError after timeoutMs (default 30000).
    */
-  async waitFor(id: number, options: { timeoutMs?: number } = {}): Promise<unknown> {
+  async waitFor<R = unknown>(id: JobId<R>, options: { timeoutMs?: number } = {}): Promise<R> {
     checkId(id);
     const timeoutMs = options?.timeoutMs ?? WAIT_FOR_TIMEOUT_MS_DEFAULT;
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ValidationError('options.timeoutMs', 'must be a positive integer');
-    return this.waiter.waitFor(id, timeoutMs);
+    if (!this.schemaReady) await this.ready();
+    return (await this.waiter.waitFor(id, timeoutMs)) as R;
   }
 
   /**
@@ -254,6 +312,7 @@ export class Sluice {
    * late answer is refused. Throws JobNotFoundError when no live job has the id.
    */
   async cancel(id: number, options: { tx?: Executor } = {}): Promise<'waiting' | 'scheduled' | 'available' | 'running'> {
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     const state = await jobCancel(this.db(options?.tx), checkId(id));
     if (state === null) throw new JobNotFoundError([id], 'live job');
     return state as 'waiting' | 'scheduled' | 'available' | 'running';
@@ -261,6 +320,7 @@ export class Sluice {
 
   /** Runs a job now: a dead job is replayed, a job waiting for its retry is made available. */
   async retry(id: number, options: { tx?: Executor } = {}): Promise<void> {
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     const db = this.db(options?.tx);
     if (await jobRetryNow(db, checkId(id))) return;
     const job = await jobGet(db, id);
@@ -275,6 +335,7 @@ export class Sluice {
   async replayDead(ids: readonly number[], options: { tx?: Executor } = {}): Promise<number[]> {
     if (!Array.isArray(ids) || ids.length === 0) throw new ValidationError('ids', 'must be a non-empty array of job ids');
     ids.forEach((id) => checkId(id));
+    if (!this.schemaReady) await this.checkSchema(options?.tx);
     try {
       return await deadReplay(this.db(options?.tx), [...ids]);
     } catch (err) {
@@ -310,6 +371,6 @@ function checkId(id: unknown): number {
   return id;
 }
 
-export function createSluice(options: SluiceOptions = {}): Sluice {
+export function createSluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]>(options: SluiceOptions<Jobs> = {}): Sluice<Jobs> {
   return new Sluice(options);
 }

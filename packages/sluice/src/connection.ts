@@ -119,6 +119,9 @@ export function openPool(options: ConnectionOptions, logger: Logger): OwnedPool 
     max: options.poolSize ?? POOL_SIZE_DEFAULT,
     idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS_DEFAULT,
     Client: options.poolMode === 'transaction' ? UnpreparedClient : SluiceClient,
+    // Idle connections do not keep the process alive: a script that enqueued
+    // or waited ends by itself. A worker stays up on its own timers.
+    allowExitOnIdle: true,
   });
   // An idle client that loses its server emits on the pool; without a
   // listener node would crash the process.
@@ -147,7 +150,7 @@ export function openReadPool(options: ConnectionOptions, main: pg.Pool, logger: 
  */
 export function openListenPool(options: ConnectionOptions, main: pg.Pool, logger: Logger): OwnedPool | null {
   if (options.listenConnectionString) {
-    const pool = new pg.Pool({ connectionString: options.listenConnectionString, max: 1, Client: SluiceClient });
+    const pool = new pg.Pool({ connectionString: options.listenConnectionString, max: 1, Client: SluiceClient, allowExitOnIdle: true });
     pool.on('error', (err) => logger.warn({ err }, 'idle LISTEN connection failed'));
     return { pool, owned: true };
   }

@@ -1,10 +1,9 @@
 // Turns enqueue options and payloads into the arguments of
 // sluice.enqueue_many: validation first, so bad input writes nothing.
-import type { z } from 'zod';
 import { BLOCK_TIMEOUT_MS_DEFAULT, STORABLE_TEXT_RULE, enqueueOptionsSchema, parseOptions, priorityValue, type PriorityName } from './config.js';
 import { PayloadTooLargeError, PayloadValidationError, ValidationError } from './errors.js';
 import type { Executor } from './executor.js';
-import { parsePayload, type JobDefinition } from './job.js';
+import { parsePayload, type AnyJob } from './job.js';
 import { jsonText, unstorable } from './json-text.js';
 import type { EnqueueManyArgs } from './sql/jobs.js';
 
@@ -45,7 +44,7 @@ export type EnqueueManyOptions = Omit<EnqueueOptions, 'uniqueKey' | 'uniqueWindo
 };
 
 export function buildEnqueueArgs(
-  job: JobDefinition<z.ZodType>,
+  job: AnyJob,
   payloads: readonly unknown[],
   options: EnqueueOptions | EnqueueManyOptions,
   maxPayloadBytes: number,

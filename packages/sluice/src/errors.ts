@@ -48,6 +48,29 @@ export class PayloadValidationError extends SluiceError {
   }
 }
 
+/** A job's schema does not come from zod 4, the version sluice validates with. */
+export class UnsupportedSchemaError extends ValidationError {
+  override name = 'UnsupportedSchemaError';
+  constructor(
+    readonly jobName: string,
+    field: 'schema' | 'result',
+    found: string,
+  ) {
+    super(field, `job "${jobName}" has ${found}; sluice needs a zod 4 schema (zod@^4, imported from "zod" or "zod/mini")`);
+  }
+}
+
+/** A handler returned a value that fails its job's result schema. `issues` holds paths and reasons, not values. */
+export class ResultValidationError extends SluiceError {
+  override name = 'ResultValidationError';
+  constructor(
+    readonly jobName: string,
+    readonly issues: { path: string; message: string }[],
+  ) {
+    super(`result of job "${jobName}" is invalid: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+}
+
 export class PayloadTooLargeError extends SluiceError {
   override name = 'PayloadTooLargeError';
   constructor(
@@ -176,6 +199,29 @@ export class SchemaTooNewError extends SluiceError {
 
 export class MigrationError extends SluiceError {
   override name = 'MigrationError';
+}
+
+/**
+ * The database has no sluice schema, or an older one than this sluice needs.
+ * `databaseVersion`: migrations applied (null: none); `requiredVersion`: what
+ * this sluice ships. The CLI exits with code 4 on it.
+ */
+export class SchemaNotMigratedError extends MigrationError {
+  override name = 'SchemaNotMigratedError';
+  constructor(
+    readonly databaseVersion: number | null,
+    readonly requiredVersion: number,
+    missing?: string,
+    options?: { cause?: unknown },
+  ) {
+    const state =
+      databaseVersion === null
+        ? 'is not installed'
+        : missing
+          ? `is at version ${databaseVersion} but ${missing}`
+          : `is at version ${databaseVersion}, this sluice needs ${requiredVersion}`;
+    super(`schema sluice ${state}: run \`sluice migrate\``, options);
+  }
 }
 
 /** Something about the worker's own lifecycle was misused (start twice, ...). */

@@ -2,17 +2,35 @@
 // transaction, each step waiting for the steps it comes after.
 import { ValidationError } from './errors.js';
 import type { EnqueueOptions } from './enqueue-options.js';
-import type { JobDefinition } from './job.js';
+import type { AnyJob, JobId, JobPayload, JobResult, NameOf, Resolve } from './job.js';
 
-export interface FlowStep {
+export type FlowStepOptions = Omit<EnqueueOptions, 'tx' | 'dependsOn'>;
+
+export interface FlowStep<J = AnyJob | string> {
   /** Names the step inside this flow, for `after`. */
   key: string;
-  job: JobDefinition | string;
+  job: J;
   payload: unknown;
   /** Keys of the steps that must complete first. */
-  after?: string[];
-  options?: Omit<EnqueueOptions, 'tx' | 'dependsOn'>;
+  after?: readonly string[];
+  options?: FlowStepOptions;
 }
+
+/** Each step as given, its payload checked against its job's schema and `after` against the step keys. */
+export type CheckedSteps<Jobs extends readonly AnyJob[], T extends readonly FlowStep<AnyJob | NameOf<Jobs>>[]> = {
+  [I in keyof T]: {
+    key: T[I]['key'];
+    job: T[I]['job'];
+    payload: JobPayload<Resolve<Jobs, T[I]['job']>>;
+    after?: readonly T[number]['key'][];
+    options?: FlowStepOptions;
+  };
+};
+
+/** What flow() returns: each step's job id by its key. */
+export type FlowIds<Jobs extends readonly AnyJob[], T extends readonly FlowStep<AnyJob | NameOf<Jobs>>[]> = {
+  [S in T[number] as S['key']]: JobId<JobResult<Resolve<Jobs, S['job']>>>;
+};
 
 /** Orders the steps so each comes after its parents; throws ValidationError on unknown keys or cycles. */
 export function orderFlow(steps: readonly FlowStep[]): FlowStep[] {

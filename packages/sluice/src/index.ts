@@ -10,7 +10,7 @@ export type { SluiceOptions, EnqueueOptions, EnqueueManyOptions, JobRecord, JobS
 export type { FlowStep } from './flow.js';
 export { Queues } from './queue-admin.js';
 export { defineJob } from './job.js';
-export type { DefineJobOptions, JobDefinition, JobContext, JobHandler, JobInfo, JobRegistration, Middleware, MiddlewareContext } from './job.js';
+export type { AnyJob, DefineJobOptions, JobDefinition, JobContext, JobHandler, JobId, JobInfo, JobPayload, JobRegistration, JobResult, Middleware, MiddlewareContext } from './job.js';
 export { Worker, createWorker } from './worker/worker.js';
 export type { WorkerOptions, JobEvent, Subscription } from './worker/worker.js';
 export { stopOnSignals } from './worker/signals.js';
@@ -43,6 +43,9 @@ export {
   DependencyError,
   SchemaTooNewError,
   MigrationError,
+  SchemaNotMigratedError,
+  UnsupportedSchemaError,
+  ResultValidationError,
   WorkerStateError,
   DatabaseUnavailableError,
   OptionsConflictError,

@@ -10,6 +10,7 @@ import { MigrationError, SchemaTooNewError } from './errors.js';
 import { type MigrationFile, migrationFilesRead, migrationLatestKnownAt } from './migration-files.js';
 import { migrationLatestAppliedAt, migrationRecord, migrationTableEnsure } from './sql/migrations.js';
 import { applyFunctionFiles, readFunctionFiles, type FunctionFile } from './migrate-functions.js';
+import { requireMigrated } from './schema-version.js';
 
 // The build copies the repository's drizzle/ to dist/drizzle, beside this
 // module; the sources (src/) read it at the repository root. Found from this
@@ -78,13 +79,14 @@ async function migrateLocked(client: pg.PoolClient, files: MigrationFile[], know
   }
 }
 
-/** Throws SchemaTooNewError or MigrationError when the database is not at this sluice's version. */
+/**
+ * Throws SchemaNotMigratedError when the database lacks migrations this
+ * sluice ships, SchemaTooNewError when a newer sluice migrated it.
+ */
 export async function checkSchema(pool: pg.Pool, options: MigrateOptions = {}): Promise<void> {
-  const known = migrationLatestKnownAt(options.migrationsFolder ?? MIGRATIONS_FOLDER_DEFAULT);
-  await withClient(pool, async (client) => {
-    const applied = await migrationLatestAppliedAt(client);
-    if (applied === null) throw new MigrationError('the database has no sluice schema: run `sluice migrate` first');
-    if (applied > known) throw new SchemaTooNewError(applied, known);
-    if (applied < known) throw new MigrationError('the database schema is older than this sluice: run `sluice migrate`');
-  });
+  const folder = options.migrationsFolder ?? MIGRATIONS_FOLDER_DEFAULT;
+  await requireMigrated(pool, folder);
+  const known = migrationLatestKnownAt(folder);
+  const applied = await withClient(pool, migrationLatestAppliedAt);
+  if (applied !== null && applied > known) throw new SchemaTooNewError(applied, known);
 }

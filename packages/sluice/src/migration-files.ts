@@ -23,7 +23,8 @@ interface Journal {
   entries: { tag: string; when: number }[];
 }
 
-function readJournal(folder: string): Journal {
+/** The journal's entries as drizzle-kit wrote them: each migration's tag and `when`. */
+export function migrationJournalRead(folder: string): Journal {
   const path = `${folder}/meta/_journal.json`;
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as Journal;
@@ -34,11 +35,11 @@ function readJournal(folder: string): Journal {
 
 /** The newest migration this folder knows, as its created_at. */
 export function migrationLatestKnownAt(folder: string): number {
-  return Math.max(...readJournal(folder).entries.map((e) => e.when));
+  return Math.max(...migrationJournalRead(folder).entries.map((e) => e.when));
 }
 
 export function migrationFilesRead(folder: string): MigrationFile[] {
-  return readJournal(folder).entries.map(({ tag, when }) => {
+  return migrationJournalRead(folder).entries.map(({ tag, when }) => {
     const path = `${folder}/${tag}.sql`;
     let text: string;
     try {

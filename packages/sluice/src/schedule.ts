@@ -3,9 +3,10 @@
 import { z } from 'zod';
 import { STORABLE_TEXT_RULE, nameSchema, parseOptions } from './config.js';
 import { ValidationError } from './errors.js';
-import type { JobDefinition } from './job.js';
+import type { AnyJob, JobPayload } from './job.js';
 import { jsonText, unstorable } from './json-text.js';
 import { cronParser } from './optional-deps.js';
+import { safeParse } from './zod-schema.js';
 
 /** What a schedule built from a job definition enqueues with (see cron_schedules.job_options). */
 export interface ScheduledJobOptions {
@@ -123,7 +124,7 @@ const scheduleSchema = z.strictObject({
   runAllCap: z.number().int().min(1).max(10_000).optional(),
 });
 
-export interface ScheduleOptions<P = unknown> {
+interface ScheduleBase<J> {
   /** Unique name of the schedule. */
   name: string;
   /** 5 fields (minute first), 6 fields (second first) or a preset such as @hourly. */
@@ -131,13 +132,19 @@ export interface ScheduleOptions<P = unknown> {
   /** IANA time zone the expression is read in. Default UTC. */
   timezone?: string;
   /** The job each fire enqueues. */
-  job: JobDefinition | string;
-  payload?: P;
+  job: J;
   /** What to do with fire times missed while nothing ran. Default run_once. */
   misfire?: MisfirePolicy;
   /** Most missed fires run_all enqueues. Default 100. */
   runAllCap?: number;
 }
+
+/**
+ * A schedule's options. The payload is typed by the job's schema; it may be
+ * left out (sent as `{}`) only when the schema accepts `{}`.
+ */
+export type ScheduleOptions<J extends AnyJob | string = AnyJob | string> = ScheduleBase<J> &
+  (J extends string ? { payload?: unknown } : {} extends JobPayload<J> ? { payload?: JobPayload<J> } : { payload: JobPayload<J> });
 
 export interface ScheduleDefinition {
   name: string;
@@ -152,8 +159,8 @@ export interface ScheduleDefinition {
 }
 
 /** Validates a schedule; a bad expression, zone or payload is a ValidationError naming the field. */
-export function schedule<P>(options: ScheduleOptions<P>): ScheduleDefinition {
-  const { job, ...rest } = options ?? ({} as ScheduleOptions<P>);
+export function schedule<J extends AnyJob | string>(options: ScheduleOptions<J>): ScheduleDefinition {
+  const { job, ...rest } = options ?? ({} as ScheduleOptions<J>);
   const o = parseOptions(scheduleSchema, rest, 'schedule');
   // Checked before the parsers, whose messages would quote the text.
   for (const field of ['cron', 'timezone'] as const) {
@@ -170,10 +177,10 @@ export function schedule<P>(options: ScheduleOptions<P>): ScheduleDefinition {
   } else if (job && typeof job === 'object' && typeof job.name === 'string' && job.schema) {
     jobName = job.name;
     jobOptions = { queue: job.queue, priority: job.priority, maxAttempts: job.maxAttempts, timeoutMs: job.timeoutMs ?? null, backoff: job.backoff };
-    const parsed = job.schema.safeParse(payload);
+    const parsed = safeParse(job.schema, payload);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new ValidationError(['schedule.payload', ...issue.path.map(String)].join('.'), issue.message);
+      const issue = parsed.issues[0]!;
+      throw new ValidationError(['schedule.payload', issue.path].filter(Boolean).join('.'), issue.message);
     }
     payload = parsed.data;
   } else {

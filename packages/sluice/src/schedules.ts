@@ -3,6 +3,7 @@ import { translateDbError } from './db-errors.js';
 import { ScheduleNotFoundError, ValidationError } from './errors.js';
 import type { Queryable } from './executor.js';
 import { checkName } from './config.js';
+import type { AnyJob } from './job.js';
 import { nextFireAfter, schedule, type MisfirePolicy, type ScheduledJobOptions, type ScheduleDefinition, type ScheduleOptions } from './schedule.js';
 import { cronJobArgs, cronUniqueKey } from './services/scheduler.js';
 import { cronGet, cronList, cronRemove, cronSaveMany, cronSetEnabled, type CronRow } from './sql/cron.js';
@@ -27,6 +28,8 @@ export interface CronSchedule {
   /** The job's queue and retry options, for a schedule built from a job definition. */
   jobOptions: ScheduledJobOptions | null;
   declaredIn: 'code' | 'sql';
+  /** The worker service that declares it in code; null for a worker without a service or a schedule added by SQL. */
+  service: string | null;
 }
 
 function cronSchedule(r: CronRow): CronSchedule {
@@ -46,6 +49,7 @@ function cronSchedule(r: CronRow): CronSchedule {
     retryAt: r.retry_at,
     jobOptions: r.job_options,
     declaredIn: r.declared_in,
+    service: r.service,
   };
 }
 
@@ -53,17 +57,17 @@ export class Schedules {
   constructor(private readonly db: Queryable) {}
 
   /** Adds a schedule, or updates the one with that name (keeping its next run when the expression is unchanged). */
-  async add(options: ScheduleOptions | ScheduleDefinition): Promise<ScheduleDefinition> {
+  async add<J extends AnyJob | string>(options: ScheduleOptions<J> | ScheduleDefinition): Promise<ScheduleDefinition> {
     let def: ScheduleDefinition;
     if ('jobName' in options) {
       const { jobName, jobOptions, ...rest } = options;
       def = { ...schedule({ ...rest, job: jobName }), jobOptions: jobOptions ?? null };
     } else {
-      def = schedule(options);
+      def = schedule(options as ScheduleOptions<J>);
     }
     // A schedule by job name must name a job in sluice.job_types (a trigger
     // refuses it otherwise): UnknownJobError.
-    await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, new Date())], 'sql').catch((err: unknown) => {
+    await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, new Date())], { in: 'sql' }).catch((err: unknown) => {
       throw translateDbError(err);
     });
     return def;

@@ -278,6 +278,8 @@ export const cronSchedules = sluiceSchema.table(
     jobOptions: jsonb('job_options').$type<ScheduledJobOptions>(),
     /** 'code' when a worker declares it, 'sql' when added by SQL, the CLI or the API. */
     declaredIn: text('declared_in').notNull().default('sql'),
+    /** The worker `service` that declares it in code (NULL: a worker without a service, or not declared in code). */
+    service: text('service'),
     createdAt: tstz('created_at').notNull().defaultNow(),
     updatedAt: tstz('updated_at').notNull().defaultNow(),
   },

@@ -6,7 +6,8 @@
 // there waiters re-read their jobs on an interval. A notice only triggers a
 // read (any login can send one): the answer always comes from the row, and a
 // missing row counts as "completed without history" only for a job this
-// client saw live.
+// client saw live. The connection is held only while someone waits: a script
+// that awaited waitFor ends by itself.
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { CancelledError, JobFailedError, JobNotFoundError, WaitTimeoutError } from './errors.js';
@@ -28,6 +29,9 @@ export class FinishWaiter {
   private readonly waiters = new Map<number, Set<Waiter>>();
   /** Per waited-for id, once the notice was requested: whether the job was live then. */
   private readonly wasLive = new Map<number, boolean>();
+  /** Calls of waitFor not yet settled, counted before LISTEN starts so none is left without it. */
+  private pending = 0;
+  private stopping: Promise<void> = Promise.resolve();
   private pollTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -37,7 +41,17 @@ export class FinishWaiter {
   ) {}
 
   async waitFor(id: number, timeoutMs: number): Promise<unknown> {
-    await this.listen();
+    this.pending++;
+    try {
+      await this.listen();
+      return await this.register(id, timeoutMs);
+    } finally {
+      // Not awaited: the caller has its answer; giving the connection back is housekeeping.
+      if (--this.pending === 0) this.stopping = this.idle();
+    }
+  }
+
+  private register(id: number, timeoutMs: number): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.remove(id, waiter);
@@ -65,11 +79,17 @@ export class FinishWaiter {
   }
 
   async close(): Promise<void> {
+    await Promise.all([this.stopping, this.idle()]);
+  }
+
+  /** Nobody waits: give the LISTEN connection back and stop polling. */
+  private async idle(): Promise<void> {
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.pollTimer = null;
-    await this.notifier?.stop();
+    const notifier = this.notifier;
     this.notifier = null;
     this.starting = null;
+    await notifier?.stop();
   }
 
   private listen(): Promise<void> {

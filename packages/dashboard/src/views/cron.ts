@@ -15,7 +15,7 @@ ${
 <thead><tr><th>Name</th><th>Expression</th><th>Job</th><th>Status</th><th>Next run</th><th>Last run</th><th>Misfire</th>${ctx.showPayloads ? html`<th>Payload</th>` : ''}<th></th></tr></thead>
 <tbody>${rows.map(
         (r) => html`<tr data-schedule="${r.name}">
-<td>${r.name}<div class="quiet small">${r.declaredIn === 'code' ? 'declared in code' : 'added by SQL/CLI'}</div></td>
+<td>${r.name}<div class="quiet small">${r.declaredIn === 'code' ? (r.service ? html`declared in code by ${r.service}` : 'declared in code') : 'added by SQL/CLI'}</div></td>
 <td><code>${r.cron}</code> <span class="quiet small">${r.timezone}</span></td>
 <td><a href="${ctx.base}/jobs?name=${encodeURIComponent(r.jobName)}">${r.jobName}</a></td>
 <td>${r.enabled ? html`<span class="badge active">enabled</span>` : html`<span class="badge paused">disabled</span>`}${r.lastError ? html`<div class="err small">${r.lastError}</div>` : ''}</td>

@@ -6,9 +6,11 @@
 import { pino } from 'pino';
 import { Sluice } from '../client.js';
 
+/** Runs fn once the schema is found migrated (else SchemaNotMigratedError, exit code 4). */
 export async function withSluice<T>(url: string, fn: (sluice: Sluice) => Promise<T>, readUrl?: string): Promise<T> {
   const sluice = new Sluice({ connectionString: url, readConnectionString: readUrl, poolSize: 2, poolMode: 'transaction', logger: pino({ level: 'silent' }) });
   try {
+    await sluice.ready();
     return await fn(sluice);
   } finally {
     await sluice.close();

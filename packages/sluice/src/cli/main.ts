@@ -1,5 +1,5 @@
 // The `sluice` command: dispatches to one module per command.
-import { SluiceError } from '../errors.js';
+import { SchemaNotMigratedError, SluiceError } from '../errors.js';
 import { cronCommand } from './commands/cron.js';
 import { dashboardCommand } from './commands/dashboard.js';
 import { dlqCommand } from './commands/dlq.js';
@@ -12,7 +12,7 @@ import { queuesCommand } from './commands/queues.js';
 import { rolesCommand } from './commands/roles.js';
 import { statsCommand } from './commands/stats.js';
 import { workerCommand } from './commands/worker.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './usage.js';
+import { EXIT_FAILURE, EXIT_NOT_MIGRATED, EXIT_OK, EXIT_USAGE, UsageError } from './usage.js';
 
 const commands: Record<string, (args: string[], out: (s: string) => void) => Promise<number>> = {
   migrate: migrateCommand,
@@ -45,9 +45,10 @@ Commands:
   roles     print the SQL that creates the owner, runtime and read-only roles
   dashboard serve the web dashboard (needs @sluice/dashboard; --token-file, --user/--password-file or --insecure-local)
 
-Every command takes --help; most take --json for scripts.
+Every command takes --help; every command that prints data takes --json for scripts
+(all but worker and dashboard, which run until stopped).
 Exit codes: 0 ok, 1 the command failed, 2 bad arguments (nothing done),
-3 (doctor only) some check warns.
+3 (doctor only) some check warns, 4 the database is not migrated (run \`sluice migrate\`).
 The database comes from --database-url or DATABASE_URL.`;
 
 export async function main(argv: string[], out = (s: string) => console.log(s), err = (s: string) => console.error(s)): Promise<number> {
@@ -69,6 +70,6 @@ export async function main(argv: string[], out = (s: string) => console.log(s), 
       return EXIT_USAGE;
     }
     err(`sluice ${name}: ${e instanceof SluiceError ? `${e.name}: ${e.message}` : (e as Error).message}`);
-    return EXIT_FAILURE;
+    return e instanceof SchemaNotMigratedError ? EXIT_NOT_MIGRATED : EXIT_FAILURE;
   }
 }

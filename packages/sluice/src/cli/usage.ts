@@ -6,6 +6,8 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 /** Bad arguments: nothing was done. */
 export const EXIT_USAGE = 2;
+/** The database has no sluice schema or an older one: run `sluice migrate`. (3 is doctor's.) */
+export const EXIT_NOT_MIGRATED = 4;
 
 export class UsageError extends Error {
   override name = 'UsageError';

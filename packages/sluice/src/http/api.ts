@@ -93,6 +93,11 @@ export function createHttpApi(options: HttpApiOptions): Hono {
   app.onError((err, c) => errorResponse(c, err, logger));
   app.notFound((c) => problem(c, 404, 'not_found', 'no such route'));
   app.use('*', requireBearer(opts.token, new SignInThrottle(opts), opts.trustProxy ?? false));
+  // Every route reads sluice's tables: an unmigrated database is one clear 503.
+  app.use('*', async (_c, next) => {
+    await sluice.ready();
+    return next();
+  });
   app.use(
     '*',
     bodyLimit({

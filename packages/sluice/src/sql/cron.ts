@@ -19,33 +19,36 @@ export interface CronRow {
   retry_at: Date | null;
   job_options: ScheduledJobOptions | null;
   declared_in: 'code' | 'sql';
+  /** The worker service that declares it in code; null for a worker without a service or a schedule added by SQL. */
+  service: string | null;
 }
 
 const COLUMNS = `name, cron, timezone, job_name, payload, enabled, misfire, run_all_cap, next_run_at, last_run_at, last_error,
-  fail_count, retry_at, job_options, declared_in`;
+  fail_count, retry_at, job_options, declared_in, service`;
 
 /**
  * Writes schedules. A row whose expression and zone are unchanged keeps its
  * next_run_at and history; a changed one gets the new next_run_at. `enabled`
- * is left as an operator set it.
+ * is left as an operator set it. Schedules declared in code belong to the
+ * declaring worker's service from then on.
  */
 export async function cronSaveMany(
   db: Queryable,
   defs: readonly ScheduleDefinition[],
   nextRunAts: readonly Date[],
-  declaredIn: 'code' | 'sql',
+  declared: { in: 'code'; service: string | null } | { in: 'sql' },
 ): Promise<void> {
   if (defs.length === 0) return;
   await db.query({
     name: 'sluice_cron_save_many',
     text: `
       INSERT INTO sluice.cron_schedules AS c (name, cron, timezone, job_name, payload, misfire, run_all_cap, next_run_at, declared_in,
-        job_options)
-      SELECT n, cr, tz, j, p, m, cap, nx, $9, o FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[],
+        job_options, service)
+      SELECT n, cr, tz, j, p, m, cap, nx, $9, o, $11 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[],
         $6::text[], $7::integer[], $8::timestamptz[], $10::jsonb[]) AS u(n, cr, tz, j, p, m, cap, nx, o)
       ON CONFLICT (name) DO UPDATE SET
         cron = excluded.cron, timezone = excluded.timezone, job_name = excluded.job_name, payload = excluded.payload,
-        misfire = excluded.misfire, run_all_cap = excluded.run_all_cap, declared_in = excluded.declared_in,
+        misfire = excluded.misfire, run_all_cap = excluded.run_all_cap, declared_in = excluded.declared_in, service = excluded.service,
         job_options = excluded.job_options, last_error = NULL, fail_count = 0, retry_at = NULL, updated_at = now(),
         next_run_at = CASE WHEN (c.cron, c.timezone) IS DISTINCT FROM (excluded.cron, excluded.timezone) OR c.next_run_at IS NULL
                            THEN excluded.next_run_at ELSE c.next_run_at END`,
@@ -58,8 +61,9 @@ export async function cronSaveMany(
       defs.map((d) => d.misfire),
       defs.map((d) => d.runAllCap),
       nextRunAts,
-      declaredIn,
+      declared.in,
       defs.map((d) => (d.jobOptions ? JSON.stringify(d.jobOptions) : null)),
+      declared.in === 'code' ? declared.service : null,
     ],
   });
 }
@@ -166,11 +170,26 @@ export async function cronNextDueInMs(db: Queryable): Promise<number | null> {
   return rows[0]?.ms ?? null;
 }
 
-/** Names of schedules declared in code; the caller compares them with what it declares. */
-export async function cronCodeDeclaredNames(db: Queryable): Promise<string[]> {
+// A service's schedules that it no longer declares: declared in code by the
+// same service (NULL matching NULL: workers without a service are one service).
+const UNDECLARED = `declared_in = 'code' AND service IS NOT DISTINCT FROM $1 AND name <> ALL($2::text[])`;
+
+/** Names of the schedules `service` declared in code earlier but not among `declared`. */
+export async function cronUndeclaredNames(db: Queryable, service: string | null, declared: readonly string[]): Promise<string[]> {
   const { rows } = await db.query<{ name: string }>({
-    name: 'sluice_cron_code_names',
-    text: `SELECT name FROM sluice.cron_schedules WHERE declared_in = 'code' ORDER BY name`,
+    name: 'sluice_cron_undeclared_names',
+    text: `SELECT name FROM sluice.cron_schedules WHERE ${UNDECLARED} ORDER BY name`,
+    values: [service, declared],
   });
   return rows.map((r) => r.name);
+}
+
+/** Deletes those schedules in one statement (one another service took over meanwhile is kept); returns their names. */
+export async function cronRemoveUndeclared(db: Queryable, service: string | null, declared: readonly string[]): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>({
+    name: 'sluice_cron_remove_undeclared',
+    text: `DELETE FROM sluice.cron_schedules WHERE ${UNDECLARED} RETURNING name`,
+    values: [service, declared],
+  });
+  return rows.map((r) => r.name).sort();
 }

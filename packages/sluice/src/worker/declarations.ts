@@ -5,7 +5,7 @@ import { translateDbError } from '../db-errors.js';
 import type { Queryable } from '../executor.js';
 import type { JobDefinition } from '../job.js';
 import { nextFireAfter, type ScheduleDefinition } from '../schedule.js';
-import { cronCodeDeclaredNames, cronRemove, cronSaveMany } from '../sql/cron.js';
+import { cronRemoveUndeclared, cronSaveMany, cronUndeclaredNames } from '../sql/cron.js';
 import { jobTypeUpsertMany } from '../sql/job-types.js';
 import { subscriptionUpsertMany } from '../sql/subscriptions.js';
 import type { Subscription } from './options.js';
@@ -17,24 +17,30 @@ export async function declareJobs(db: Queryable, jobs: JobDefinition[], subscrip
   await subscriptionUpsertMany(db, subscriptions.map((s) => ({ topic: s.topic, jobName: s.job.name })));
 }
 
-/** Upserts code schedules without resetting their history; reports or removes ones no longer declared. */
+/**
+ * Upserts code schedules without resetting their history, owned by this
+ * worker's service; reports or removes the ones this service declared
+ * earlier and no longer does. Other services' schedules are not its business.
+ */
 export async function declareSchedules(
   db: Queryable,
   schedules: ScheduleDefinition[],
+  service: string | null,
   undeclared: 'report' | 'remove',
   logger: Logger,
 ): Promise<void> {
   const now = new Date();
-  await cronSaveMany(db, schedules, schedules.map((s) => nextFireAfter(s.cron, s.timezone, now)), 'code').catch((err: unknown) => {
-    throw translateDbError(err);
-  });
-  const declared = new Set(schedules.map((s) => s.name));
-  const stale = (await cronCodeDeclaredNames(db)).filter((n) => !declared.has(n));
-  if (stale.length === 0) return;
+  await cronSaveMany(db, schedules, schedules.map((s) => nextFireAfter(s.cron, s.timezone, now)), { in: 'code', service }).catch(
+    (err: unknown) => {
+      throw translateDbError(err);
+    },
+  );
+  const declared = schedules.map((s) => s.name);
   if (undeclared === 'remove') {
-    for (const name of stale) await cronRemove(db, name);
-    logger.info({ schedules: stale }, 'removed schedules no longer declared in code');
-  } else {
-    logger.warn({ schedules: stale }, 'schedules declared in code earlier are not declared by this worker');
+    const removed = await cronRemoveUndeclared(db, service, declared);
+    if (removed.length) logger.info({ schedules: removed, service }, 'removed schedules this service no longer declares');
+    return;
   }
+  const stale = await cronUndeclaredNames(db, service, declared);
+  if (stale.length) logger.warn({ schedules: stale, service }, 'schedules this service declared in code earlier are not declared by this worker');
 }

@@ -71,8 +71,10 @@ export interface WorkerOptions extends ConnectionOptions {
   /** Cron schedules this service declares; upserted on start without resetting their history. */
   schedules?: ScheduleDefinition[];
   /**
-   * What to do with schedules declared in code by an earlier deploy but not
-   * by this worker: 'report' logs them, 'remove' deletes them. Default 'report'.
+   * What to do with schedules this worker's `service` declared in code
+   * earlier (an earlier deploy) but this worker does not: 'report' logs them,
+   * 'remove' deletes them. Schedules of other services are left alone.
+   * Default 'report'.
    */
   undeclaredSchedules?: 'report' | 'remove';
   /**
@@ -82,7 +84,12 @@ export interface WorkerOptions extends ConnectionOptions {
   runScheduler?: boolean;
   /** Topics this service subscribes to; each published event becomes one job per subscriber. */
   subscriptions?: Subscription[];
-  /** A label for this process in sluice.workers. */
+  /**
+   * The service this worker belongs to: its label in sluice.workers, and the
+   * owner of the schedules it declares. Give each worker pool that declares
+   * its own schedules its own service. Default none (all workers without a
+   * service count as one).
+   */
   service?: string;
   logger?: Logger;
 }

@@ -3,10 +3,10 @@
 // handler, enforces the timeout through the handler's AbortSignal, and turns
 // the outcome into an acknowledgement.
 import type { Logger } from 'pino';
-import { PayloadValidationError, PermanentError, TimeoutError, UnknownJobError, serializeError } from '../errors.js';
+import { PayloadValidationError, PermanentError, ResultValidationError, TimeoutError, UnknownJobError, serializeError } from '../errors.js';
 import type { Queryable } from '../executor.js';
 import { jsonText } from '../json-text.js';
-import { parsePayload, type JobRegistration, type Middleware, type MiddlewareContext } from '../job.js';
+import { parsePayload, parseResult, type JobRegistration, type Middleware, type MiddlewareContext } from '../job.js';
 import type { JobErrorEntry } from '../job-record.js';
 import type { ClaimedJobRow } from '../sql/jobs.js';
 import type { Ack } from './completer.js';
@@ -125,14 +125,18 @@ export async function runJob(
     if (abort.aborted) throw abort.reason;
     const runMs = Math.round(performance.now() - started);
     if (env.logger.isLevelEnabled('debug')) log().debug({ durationMs: runMs }, 'job completed');
-    return { kind: 'complete', ...base, runMs, result: storedResult(value, env.maxResultBytes, log) };
+    const result = parseResult(registration.job, value);
+    return { kind: 'complete', ...base, runMs, result: storedResult(result, env.maxResultBytes, log) };
   } catch (thrown) {
     // An aborted attempt failed because of why it was aborted, whatever the
     // handler threw on its way out.
     const err = abort.aborted ? abort.reason : thrown;
     const runMs = Math.round(performance.now() - started);
     const permanent =
-      err instanceof PermanentError || err instanceof PayloadValidationError || err instanceof UnknownJobError;
+      err instanceof PermanentError ||
+      err instanceof PayloadValidationError ||
+      err instanceof ResultValidationError ||
+      err instanceof UnknownJobError;
     const kind: JobErrorEntry['kind'] = err instanceof TimeoutError ? 'timeout' : 'error';
     // A failure that will be retried is routine; one that ends the job is not.
     const final = permanent || attempt >= row.max_attempts;

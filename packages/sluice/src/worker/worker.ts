@@ -12,6 +12,8 @@ import { openListenPool, openPool, openReadPool, type OwnedPool } from '../conne
 import { CancelledError, LeaseLostError, ValidationError, WorkerStateError } from '../errors.js';
 import type { Middleware } from '../job.js';
 import { sluiceLogger } from '../logger.js';
+import { MIGRATIONS_FOLDER_DEFAULT } from '../migrate.js';
+import { requireMigrated } from '../schema-version.js';
 import type { Scheduler } from '../services/scheduler.js';
 import type { AlertEvent } from '../services/alert-watcher.js';
 import { WorkerOperations, parseWorkerOperationsOptions, type WorkerOperationsOptions } from '../services/operations.js';
@@ -194,6 +196,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       // A worker started while its database restarts comes up by itself.
       await retryUntilReachable(
         async () => {
+          await requireMigrated(this.pool, MIGRATIONS_FOLDER_DEFAULT);
           await declareJobs(this.pool, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
           await workerRegister(this.pool, {
             id: this.id,
@@ -204,7 +207,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
             concurrency: this.concurrency,
             version: SLUICE_VERSION,
           });
-          await declareSchedules(this.pool, o.schedules, o.undeclaredSchedules, this.logger);
+          await declareSchedules(this.pool, o.schedules, o.service, o.undeclaredSchedules, this.logger);
         },
         { timeoutMs: o.startTimeoutMs, stopped: this.stopping.signal, logger: this.logger },
       );

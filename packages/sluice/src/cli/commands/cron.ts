@@ -11,7 +11,8 @@ export const cronHelp = `sluice cron <subcommand> [options]
   run-now <name>          enqueue the schedule's job now, outside its timetable
 
 EXPR is 5 fields (minute first), 6 fields (second first) or a preset (@hourly, @daily, ...).
-Options common to all: --database-url URL (default: DATABASE_URL).`;
+Options common to all: --database-url URL (default: DATABASE_URL), --json (what was listed, saved
+or changed, as JSON).`;
 
 const OPTIONS = {
   'database-url': { type: 'string' },
@@ -64,7 +65,7 @@ export async function cronCommand(args: string[], out: (s: string) => void): Pro
             ...(runAllCap ? { runAllCap } : {}),
           }),
         );
-        out(`schedule ${def.name} saved: ${def.cron} (${def.timezone}) → ${def.jobName}`);
+        out(values.json ? JSON.stringify(def, null, 2) : `schedule ${def.name} saved: ${def.cron} (${def.timezone}) → ${def.jobName}`);
       } catch (err) {
         // A bad expression or zone is bad input: usage exit code, nothing written.
         if (err instanceof ValidationError) throw new UsageError(`--${err.field.replace(/^schedule\./, '').split('.')[0]}`, err.message);
@@ -87,7 +88,7 @@ export async function cronCommand(args: string[], out: (s: string) => void): Pro
     case 'remove': {
       const name = oneName(sub, positionals);
       await withSluice(url(), (s) => s.schedules[sub](name));
-      out(`schedule ${name}: ${sub}d`);
+      out(values.json ? JSON.stringify({ name, [`${sub}d`]: true }) : `schedule ${name}: ${sub}d`);
       return EXIT_OK;
     }
     case 'run-now': {

@@ -127,6 +127,8 @@ export async function dashboardCommand(args: string[], out: (s: string) => void)
   });
   const signal = untilSignal();
   try {
+    // Refused before serving: a dashboard on an unmigrated database shows nothing but errors.
+    await sluice.ready();
     const server = await mod.startDashboard({
       sluice,
       auth: insecure ? 'insecure-local' : token !== undefined ? { token } : { user, password },

@@ -9,8 +9,9 @@ export const EXIT_WARNINGS = 3;
 export const doctorHelp = `sluice doctor [--long-xact-ms N] [--json] [--database-url URL]
 
 Checks what makes a Postgres queue slow down over time:
-  dead_tuples  sluice tables carrying many dead rows (autovacuum behind)
-  bloat        tables estimated mostly empty space
+  dead_tuples  sluice tables carrying many dead rows that vacuum cannot clear (horizon held back,
+               autovacuum disabled on the table); dead rows it can clear are named, not warned about
+  bloat        tables estimated mostly empty space, judged only from fresh statistics
   partitions   days from today to today + 2 without a history partition, rows in the default one
   long_xact    transactions older than --long-xact-ms (default 300000), prepared transactions and
                inactive replication slots holding back vacuum (other users' sessions need

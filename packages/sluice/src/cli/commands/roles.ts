@@ -9,7 +9,7 @@ import { noPositionals, str } from './args.js';
  */
 export const ROLES_SQL_PATH = fileURLToPath(new URL('../../../sql/roles.sql', import.meta.url));
 
-export const rolesHelp = `sluice roles [--owner NAME] [--runtime NAME] [--readonly NAME]
+export const rolesHelp = `sluice roles [--owner NAME] [--runtime NAME] [--readonly NAME] [--json]
 
 Prints the SQL script that creates three roles and grants them what they need:
   owner     owns the sluice schema and runs migrations (default name sluice_owner)
@@ -17,12 +17,18 @@ Prints the SQL script that creates three roles and grants them what they need:
   readonly  reads tables and views for dashboards (default sluice_readonly)
 Run it as a superuser (or a role with CREATEROLE that owns the schema) in the application's
 database:  sluice roles | psql "$DATABASE_URL" -v ON_ERROR_STOP=1
-The names given here are set at the top of the script. Exit codes: 0 ok, 2 bad arguments.`;
+The names given here are set at the top of the script. --json prints { "sql": "<the script>" }.
+Exit codes: 0 ok, 2 bad arguments.`;
 
 const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export async function rolesCommand(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parse(args, { owner: { type: 'string' }, runtime: { type: 'string' }, readonly: { type: 'string' } });
+  const { values, positionals } = parse(args, {
+    owner: { type: 'string' },
+    runtime: { type: 'string' },
+    readonly: { type: 'string' },
+    json: { type: 'boolean' },
+  });
   if (values.help) {
     out(rolesHelp);
     return EXIT_OK;
@@ -36,6 +42,7 @@ export async function rolesCommand(args: string[], out: (s: string) => void): Pr
     settings.push(`SET sluice.${kind}_role = '${value}';`);
   }
   const script = await readFile(ROLES_SQL_PATH, 'utf8');
-  out((settings.length ? `${settings.join('\n')}\n` : '') + script.trimEnd());
+  const sql = (settings.length ? `${settings.join('\n')}\n` : '') + script.trimEnd();
+  out(values.json ? JSON.stringify({ sql }) : sql);
   return EXIT_OK;
 }

@@ -6,6 +6,7 @@ import type { JobRegistration } from '../../job.js';
 import { Supervisor } from '../../supervisor.js';
 import { stopOnSignals } from '../../worker/signals.js';
 import { createWorker } from '../../worker/worker.js';
+import { withSluice } from '../context.js';
 import { EXIT_OK, UsageError, databaseUrl, parse, positiveInt } from '../usage.js';
 
 export const workerHelp = `sluice worker <module> [--concurrency N] [--queues a,b] [--processes N] [--pool-mode session|transaction] [--database-url URL]
@@ -80,6 +81,8 @@ export async function workerCommand(args: string[], out: (s: string) => void): P
   if (!Array.isArray(handlers)) throw new UsageError('<module>', 'must export `handlers` (an array of job.handle(fn))');
 
   if (processes > 1) {
+    // Checked once here: a child that cannot start would only be restarted.
+    await withSluice(connectionString, async () => {});
     const childArgs = ['worker', modulePath, '--concurrency', String(concurrency), '--pool-mode', poolMode];
     if (queues?.length) childArgs.push('--queues', queues.join(','));
     const supervisor = new Supervisor({

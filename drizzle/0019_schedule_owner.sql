@@ -1,0 +1,1 @@
+ALTER TABLE "sluice"."cron_schedules" ADD COLUMN "service" text;

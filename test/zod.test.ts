@@ -1,0 +1,82 @@
+// Which zod sluice works with: zod 4 (classic or mini) schemas validate
+// payloads and results; a zod 3 schema is refused at defineJob by name,
+// saying which zod sluice needs.
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import * as zm from 'zod/mini';
+import { z as z3 } from 'zod3';
+import {
+  PayloadValidationError,
+  UnsupportedSchemaError,
+  ValidationError,
+  defineJob,
+  type AnyJob,
+} from '../packages/sluice/src/index.js';
+import { waitUntil } from './helpers/db.js';
+import { useSuite } from './helpers/suite.js';
+
+const suite = useSuite({ pollIntervalMs: 100, runScheduler: false });
+
+describe('zod 3 schemas', () => {
+  it('are refused at defineJob with UnsupportedSchemaError naming zod 4', () => {
+    let caught: unknown;
+    try {
+      // The compiler refuses it as well (see typed-api.test-d.ts); plain JavaScript reaches this check.
+      defineJob({ name: 'zod.three', schema: z3.object({ to: z3.string() }) as never });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(UnsupportedSchemaError);
+    expect(caught).toBeInstanceOf(ValidationError);
+    const err = caught as UnsupportedSchemaError;
+    expect(err.name).toBe('UnsupportedSchemaError');
+    expect(err.field).toBe('schema');
+    expect(err.message).toContain('zod 3');
+    expect(err.message).toContain('zod@^4');
+  });
+
+  it('are refused as a result schema too', () => {
+    expect(() => defineJob({ name: 'zod.three.result', schema: z.object({}), result: z3.string() as never })).toThrow(
+      expect.objectContaining({ name: 'UnsupportedSchemaError', field: 'result' }),
+    );
+  });
+
+  it('something that is no schema at all says so', () => {
+    expect(() => defineJob({ name: 'zod.none', schema: { parse: () => 1 } as never })).toThrow(/has no zod schema; sluice needs a zod 4 schema/);
+  });
+});
+
+describe('zod 4 schemas', () => {
+  it('classic and mini schemas validate payloads at enqueue', async () => {
+    const classic = defineJob({ name: 'zod.classic', queue: 'zod', schema: z.object({ n: z.number() }) });
+    const mini = defineJob({ name: 'zod.mini', queue: 'zod', schema: zm.object({ n: zm.number() }) });
+    for (const job of [classic, mini]) {
+      const id = await suite.sluice.enqueue(job, { n: 1 });
+      expect((await suite.sluice.getJob(id)).payload).toEqual({ n: 1 });
+      await expect(suite.sluice.enqueue(job as AnyJob, { n: 'one' })).rejects.toBeInstanceOf(PayloadValidationError);
+    }
+  });
+
+  it("a result schema's output is what waitFor returns; a result that fails it dead-letters the job with ResultValidationError", async () => {
+    const job = defineJob({
+      name: 'zod.result',
+      queue: 'zod.result',
+      schema: z.object({ n: z.number(), bad: z.boolean() }),
+      result: z.object({ doubled: z.number() }),
+    });
+    await suite
+      .startWorker({ handlers: [job.handle(async (p) => (p.bad ? ({ doubled: 'no' } as never) : { doubled: p.n * 2, extra: 'dropped' }))] })
+      .start();
+    const good = await suite.sluice.enqueue(job, { n: 21, bad: false });
+    expect(await suite.sluice.waitFor(good)).toEqual({ doubled: 42 });
+
+    const bad = await suite.sluice.enqueue(job, { n: 1, bad: true });
+    const dead = await waitUntil(async () => {
+      const j = await suite.sluice.getJob(bad);
+      return j.state === 'dead' ? j : null;
+    }, { what: 'the job with a bad result to die' });
+    expect(dead.attempt).toBe(1);
+    expect(dead.errors.at(-1)).toMatchObject({ name: 'ResultValidationError', message: expect.stringContaining('doubled') });
+    expect(dead.errors.at(-1)!.message).not.toContain('"no"');
+  });
+});
