@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CancelledError, Sluice, TimeoutError, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
 import { spawnFixture, type Child } from './helpers/child.js';
 import { ClaimWatchingPool } from './helpers/claims.js';
-import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { ON_LISTEN_SESSION, count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { holdJob } from './fixtures/hold-job.js';
 import { jobClaim, jobCompleteMany, jobFailMany, jobProgress, jobReleaseMany } from '../packages/sluice/src/sql/jobs.js';
@@ -311,10 +311,12 @@ describe('database faults', () => {
     // A poll interval longer than the test: only a notification can wake it.
     const w = inProcessWorker({ pollIntervalMs: 600_000, handlers: [job.handle(() => void ran++)] });
     await w.start();
-    const listening = () => count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`);
+    // The LISTEN session also carries the worker's heartbeat (and its bid for leadership).
+    const onListenSession = ON_LISTEN_SESSION;
+    const listening = () => count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE datname = current_database() AND ${onListenSession}`);
     await waitUntil(async () => (await listening()) >= 1, { what: 'listener up' });
-    await db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'`);
-    await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND backend_start > now() - interval '10 s' AND state = 'idle'`)) >= 1, { what: 'listener back' });
+    await db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND ${onListenSession}`);
+    await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE datname = current_database() AND ${onListenSession} AND backend_start > now() - interval '10 s' AND state = 'idle'`)) >= 1, { what: 'listener back' });
     await sluice.enqueue(job, {});
     await waitUntil(() => ran === 1, { what: 'job ran after reconnect' });
   });

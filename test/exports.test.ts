@@ -31,8 +31,8 @@ const VALUES: Record<keyof typeof ENTRY_POINTS, string[]> = {
   ],
   'sluice/admin': [
     'AlertWatcher', 'JOB_STATES', 'Maintenance', 'NAME_PATTERN', 'NAME_RULE', 'WORKER_DEAD_AFTER_MS_DEFAULT', 'alertListActive',
-    'deadIdsWhere', 'deadPurge', 'jobDepth', 'jobList', 'queueLatency', 'queueStatsAll', 'runMaintenance', 'safeError',
-    'safeMessage', 'sluiceLogger', 'unstorable', 'workerStatus',
+    'deadIdsWhere', 'deadPurge', 'jobDepth', 'jobList', 'queueLatency', 'queueStatsAll', 'replicaLag', 'runMaintenance',
+    'safeError', 'safeMessage', 'sluiceLogger', 'unstorable', 'workerStatus',
   ],
   'sluice/http': [
     'HTTP_MAX_JSON_DEPTH', 'HTTP_TOKEN_MIN_LENGTH', 'SIGN_IN_MAX_FAILURES_PER_ADDRESS_DEFAULT', 'SIGN_IN_MAX_FAILURES_PER_MINUTE_DEFAULT',
@@ -52,7 +52,7 @@ const TYPES: Record<keyof typeof ENTRY_POINTS, string[]> = {
   'sluice/schema': ['JobErrorEntry', 'ScheduledJobOptions'],
   'sluice/admin': [
     'ActiveAlert', 'AlertEvent', 'AlertKind', 'AlertWatcherOptions', 'DeadFilter', 'JobDepth', 'JobListFilter', 'JobListItem',
-    'JobListPage', 'MaintenanceOptions', 'MaintenanceReport', 'Queryable', 'QueueLatency', 'WorkerStatus',
+    'JobListPage', 'MaintenanceOptions', 'MaintenanceReport', 'Queryable', 'QueueLatency', 'ReplicaLag', 'WorkerStatus',
   ],
   'sluice/http': ['HttpApiOptions', 'HttpApiServer', 'HttpApiServerOptions', 'SignInThrottleOptions'],
   'sluice/prometheus': ['DatabaseMetricsOptions', 'MetricsServer', 'MetricsServerOptions', 'ObservedWorker'],

@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
-import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { ON_LISTEN_SESSION, count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { hashJob } from './fixtures/supervised-handlers.js';
 import { sluiceCli, spawnSluiceCli } from './helpers/cli.js';
 import { startPgBouncer, type Bouncer } from './helpers/pgbouncer.js';
@@ -165,7 +165,7 @@ describe('behind PgBouncer (transaction mode)', () => {
         what: '200 jobs done by the CLI worker',
         timeoutMs: 60_000,
       });
-      expect(await count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`)).toBe(1);
+      expect(await count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE datname = current_database() AND ${ON_LISTEN_SESSION}`)).toBe(1);
     } finally {
       cli.child.kill('SIGTERM');
       expect(await cli.exited).toBe(0);

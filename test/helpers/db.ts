@@ -84,3 +84,10 @@ export async function count(pool: pg.Pool, sql: string, values: unknown[] = []):
   const { rows } = await pool.query<{ n: string }>(sql, values);
   return Number(rows[0]!.n);
 }
+
+/**
+ * A pg_stat_activity condition matching a worker's LISTEN session by its last
+ * statement: the LISTEN itself, or the heartbeat (and leadership bid) the
+ * worker sends on that session afterwards.
+ */
+export const ON_LISTEN_SESSION = `(query ILIKE 'LISTEN%' OR query ILIKE 'WITH beat AS (UPDATE sluice.workers%')`;

@@ -38,5 +38,6 @@ BEGIN
   SELECT ins.id FROM ins;
   FOR q IN SELECT DISTINCT j.queue FROM sluice.jobs j WHERE j.id = ANY(ids) LOOP
     PERFORM pg_notify('sluice_jobs', q);
+    PERFORM pg_notify('sluice_rewind', q);
   END LOOP;
 END $$;

@@ -25,6 +25,7 @@ BEGIN
       SELECT DISTINCT ready.queue FROM ready WHERE ready.state = 'available'
     LOOP
       PERFORM pg_notify('sluice_jobs', q);
+      PERFORM pg_notify('sluice_rewind', q);
     END LOOP;
   ELSE
     SELECT array_agg(c.id) FILTER (WHERE final_state = 'dead' AND c.on_parent_dead = 'dead'),

@@ -13,11 +13,23 @@
 -- by attempted_at, which on a limited queue is the claim's clock time after
 -- it took the queue's lock. The picked ids go to the UPDATE as an array,
 -- so it reads each row by primary key whatever plan the function caches.
+-- Resuming: a long transaction elsewhere (a REPEATABLE READ report, a
+-- pg_dump) keeps every claimed job's old index entry alive, and a claim that
+-- starts at the front of the claim index walks them all again, each time.
+-- A caller may pass, per queue, the key (priority, run_at as epoch
+-- microseconds, id) of the last job it claimed there (after_*; NULL: from
+-- the front): the claim then reads jobs of a higher priority, the rest of that
+-- priority after the key, then lower priorities, so it walks no entry twice.
+-- Jobs that become available behind such a key (promoted, rescued, released,
+-- replayed, children released, a run_at in the past) are announced on
+-- sluice_rewind, and the caller starts from the front again (the worker also
+-- does so every few seconds, for rows changed by hand).
 -- Lease: none checked; this is where the lease starts.
 -- Locks: FOR UPDATE SKIP LOCKED on the picked jobs rows (claimers never wait on
 -- each other); on a queue with limits, FOR UPDATE on its sluice.queues row, so
 -- that queue's claimers take turns and see each other's counts.
-CREATE OR REPLACE FUNCTION sluice.claim(queue_names text[], limits integer[], worker_id text, lease_ms integer)
+CREATE OR REPLACE FUNCTION sluice.claim(queue_names text[], limits integer[], worker_id text, lease_ms integer,
+  after_priorities smallint[] DEFAULT NULL, after_run_at_us bigint[] DEFAULT NULL, after_ids bigint[] DEFAULT NULL)
 RETURNS TABLE (id bigint, name text, queue text, payload jsonb, priority smallint, attempt integer,
   max_attempts integer, timeout_ms integer, created_at timestamptz, run_at timestamptz, lease bigint)
 LANGUAGE plpgsql AS $$
@@ -30,6 +42,9 @@ DECLARE
   running integer;
   chosen bigint[];
   taken integer;
+  k_priority smallint;
+  k_run_at timestamptz;
+  k_id bigint;
   claimed_at timestamptz;
   now_us bigint;
   window_us bigint;
@@ -53,16 +68,47 @@ BEGIN
     CONTINUE WHEN NOT FOUND OR cfg.paused;
 
     IF cfg.concurrency IS NULL AND cfg.group_concurrency IS NULL AND cfg.rate_limit_count IS NULL THEN
+      k_id := after_ids[i];
+      IF k_id IS NULL THEN
+        chosen := ARRAY(
+          SELECT p.id FROM sluice.jobs p
+          WHERE p.state = 'available' AND p.queue = q
+          ORDER BY p.priority DESC, p.run_at, p.id
+          LIMIT want
+          FOR UPDATE SKIP LOCKED);
+      ELSE
+        k_priority := after_priorities[i];
+        k_run_at := 'epoch'::timestamptz + after_run_at_us[i] * interval '1 microsecond';
+        chosen := ARRAY(
+          SELECT p.id FROM sluice.jobs p
+          WHERE p.state = 'available' AND p.queue = q AND p.priority > k_priority
+          ORDER BY p.priority DESC, p.run_at, p.id
+          LIMIT want
+          FOR UPDATE SKIP LOCKED);
+        IF cardinality(chosen) < want THEN
+          chosen := chosen || ARRAY(
+            SELECT p.id FROM sluice.jobs p
+            WHERE p.state = 'available' AND p.queue = q AND p.priority = k_priority
+              AND (p.run_at, p.id) > (k_run_at, k_id)
+            ORDER BY p.priority DESC, p.run_at, p.id
+            LIMIT want - cardinality(chosen)
+            FOR UPDATE SKIP LOCKED);
+        END IF;
+        IF cardinality(chosen) < want THEN
+          chosen := chosen || ARRAY(
+            SELECT p.id FROM sluice.jobs p
+            WHERE p.state = 'available' AND p.queue = q AND p.priority < k_priority
+            ORDER BY p.priority DESC, p.run_at, p.id
+            LIMIT want - cardinality(chosen)
+            FOR UPDATE SKIP LOCKED);
+        END IF;
+      END IF;
+      CONTINUE WHEN cardinality(chosen) = 0;
       RETURN QUERY
       UPDATE sluice.jobs j
       SET state = 'running', attempt = j.attempt + 1, locked_by = worker_id,
           locked_until = now() + lease_ms * interval '1 millisecond', attempted_at = now()
-      WHERE j.id = ANY(ARRAY(
-        SELECT p.id FROM sluice.jobs p
-        WHERE p.state = 'available' AND p.queue = q
-        ORDER BY p.priority DESC, p.run_at, p.id
-        LIMIT want
-        FOR UPDATE SKIP LOCKED))
+      WHERE j.id = ANY(chosen)
       RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
                 j.created_at, j.run_at, sluice.lease_token(j.attempted_at);
       IF cfg.overflow = 'block' AND cfg.max_depth IS NOT NULL THEN

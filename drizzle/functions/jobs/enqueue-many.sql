@@ -268,7 +268,16 @@ BEGIN
 
   IF start_state = 'available' THEN
     PERFORM pg_notify('sluice_jobs', q);
-  ELSIF start_state = 'scheduled' THEN
+    -- A run_at in the past (a late cron fire, an explicit time) sorts behind
+    -- where workers' claims resume (jobs/claim.sql).
+    -- So does a job of a transaction already open for a while: workers resume
+    -- a little behind their last claim (jobs/claim.sql), not this far.
+    IF at < now() OR clock_timestamp() - now() > interval '1 second' THEN
+      PERFORM pg_notify('sluice_rewind', q);
+    END IF;
+  ELSIF start_state IN ('scheduled', 'waiting') THEN
+    -- Wakes the promoter: a due time to sleep towards, or children whose
+    -- parents may have ended before this commit (sluice.release_orphaned_waiting).
     PERFORM pg_notify('sluice_scheduled', q);
   END IF;
   RETURN QUERY SELECT unnest(ids);

@@ -1,6 +1,7 @@
 -- Makes due scheduled jobs claimable: at most batch_size of them, oldest run_at
 -- first, become available, and each queue that got some is woken on
--- sluice_jobs. Returns how many.
+-- sluice_jobs and on sluice_rewind (their run_at may lie behind where
+-- workers' claims resume: see jobs/claim.sql). Returns how many.
 --
 -- Lease: none.
 -- Locks: FOR UPDATE SKIP LOCKED on the due rows, so promoters never wait on
@@ -25,6 +26,7 @@ BEGIN
   IF promoted > 0 THEN
     FOREACH q IN ARRAY qs LOOP
       PERFORM pg_notify('sluice_jobs', q);
+      PERFORM pg_notify('sluice_rewind', q);
     END LOOP;
   END IF;
   RETURN promoted;

@@ -36,6 +36,7 @@ BEGIN
       SELECT DISTINCT upd.queue FROM upd WHERE upd.state = 'available'
     LOOP
       PERFORM pg_notify('sluice_jobs', q);
+      PERFORM pg_notify('sluice_rewind', q);
     END LOOP;
   END IF;
   IF doomed IS NOT NULL THEN

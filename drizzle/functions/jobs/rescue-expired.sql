@@ -53,6 +53,7 @@ BEGIN
     RETURNING j.id, 'rescued'::text;
     FOR q IN SELECT DISTINCT j.queue FROM sluice.jobs j WHERE j.id = ANY(back_ids) LOOP
       PERFORM pg_notify('sluice_jobs', q);
+      PERFORM pg_notify('sluice_rewind', q);
     END LOOP;
   END IF;
 END $$;

@@ -6,8 +6,8 @@
 // helpers let a tool check text as sluice does (unstorable) and log sluice's
 // errors as sluice does (sluiceLogger, safeError, safeMessage: no payload or
 // row contents).
-export { queueStatsAll, jobDepth, queueLatency, workerStatus } from './sql/metrics.js';
-export type { JobDepth, QueueLatency, WorkerStatus } from './sql/metrics.js';
+export { queueStatsAll, jobDepth, queueLatency, workerStatus, replicaLag } from './sql/metrics.js';
+export type { JobDepth, QueueLatency, WorkerStatus, ReplicaLag } from './sql/metrics.js';
 export { alertListActive } from './sql/alerts.js';
 export type { ActiveAlert, AlertKind } from './sql/alerts.js';
 export { jobList, JOB_STATES } from './sql/job-list.js';

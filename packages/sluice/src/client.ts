@@ -4,7 +4,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { MAX_PAYLOAD_BYTES_DEFAULT, checkName } from './config.js';
-import { openListenPool, openPool, type ConnectionOptions, type OwnedPool } from './connection.js';
+import { openListenPool, openPool, openReadPool, type ConnectionOptions, type OwnedPool } from './connection.js';
 import { translateDbError } from './db-errors.js';
 import { buildEnqueueArgs, type EnqueueManyOptions, type EnqueueOptions } from './enqueue-options.js';
 import { JobNotFoundError, UnknownJobError, ValidationError } from './errors.js';
@@ -62,6 +62,9 @@ export type JobRef<Jobs extends readonly AnyJob[]> = AnyJob | NameOf<Jobs>;
  */
 export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   readonly pool: pg.Pool;
+  /** For reads that may trail the primary (stats, lists, metrics): the replica of readConnectionString, else `pool`. */
+  readonly readPool: pg.Pool;
+  private readonly ownsReadPool: boolean;
   readonly logger: Logger;
   /** Cron schedules: add, list, enable, disable, remove, runNow. */
   readonly schedules: Schedules;
@@ -82,6 +85,9 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     const { pool, owned } = openPool(options, this.logger);
     this.pool = pool;
     this.ownsPool = owned;
+    const read = openReadPool(options, pool, this.logger);
+    this.readPool = read.pool;
+    this.ownsReadPool = read.owned;
     this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES_DEFAULT;
     if (!Number.isInteger(this.maxPayloadBytes) || this.maxPayloadBytes < 1) {
       throw new ValidationError('maxPayloadBytes', 'must be a positive integer');
@@ -90,7 +96,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     // Their queries wait for the schema check like every other call.
     const checkedPool: Queryable = { query: async (config) => (await this.ready(), this.pool.query(config)) };
     this.schedules = new Schedules(checkedPool);
-    this.queues = new Queues(checkedPool);
+    this.queues = new Queues(checkedPool, this.readPool);
     this.listenPool = openListenPool(options, this.pool, this.logger);
     this.waiter = new FinishWaiter(this.pool, this.listenPool?.pool ?? null, this.logger);
     this.room = new RoomWaiter(this.listenPool?.pool ?? null, this.logger);
@@ -343,6 +349,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     await this.room.close();
     if (this.ownsPool) await this.pool.end();
     if (this.listenPool?.owned) await this.listenPool.pool.end();
+    if (this.ownsReadPool) await this.readPool.end();
   }
 
   private db(tx: Executor | undefined): Queryable {

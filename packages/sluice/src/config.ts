@@ -37,6 +37,12 @@ export const MAX_PENDING_ACKS_DEFAULT = 1_000;
 export const HEARTBEAT_INTERVAL_MS_DEFAULT = 5_000;
 /** Connections in a pool sluice creates itself. */
 export const POOL_SIZE_DEFAULT = 4;
+/**
+ * A pool connection unused this long is closed, so an idle worker holds only
+ * what it uses. Longer than an idle worker's longest poll wait (30 s): a
+ * connection opened for each poll would cost more than the poll itself.
+ */
+export const POOL_IDLE_TIMEOUT_MS_DEFAULT = 60_000;
 /** After a job's signal fires, how long its handler may wind down before its slot is freed. */
 export const ABORT_GRACE_MS_DEFAULT = 1_000;
 /** Largest handler result stored, in bytes of its JSON text (64 KiB). */

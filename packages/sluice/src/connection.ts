@@ -1,7 +1,7 @@
 // The pool sluice opens when the caller gives a connection string instead of a pool.
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { POOL_SIZE_DEFAULT } from './config.js';
+import { POOL_IDLE_TIMEOUT_MS_DEFAULT, POOL_SIZE_DEFAULT } from './config.js';
 import { OptionsConflictError, ValidationError } from './errors.js';
 
 export interface ConnectionOptions {
@@ -24,6 +24,16 @@ export interface ConnectionOptions {
    * workers then poll.
    */
   listenConnectionString?: string;
+  /**
+   * A read replica for what only reads: queue stats, job lists and details
+   * shown to people, metrics, the dashboard's pages. Never used for a write,
+   * a claim, or a read that must see the caller's own writes (getJob,
+   * waitFor). Default: the main pool. Its figures trail the primary by the
+   * replica's lag, which `sluice stats` and the dashboard show.
+   */
+  readConnectionString?: string;
+  /** A pool on a read replica instead of readConnectionString; sluice never ends it. */
+  readPool?: pg.Pool;
 }
 
 /**
@@ -107,6 +117,7 @@ export function openPool(options: ConnectionOptions, logger: Logger): OwnedPool 
   const pool = new pg.Pool({
     connectionString,
     max: options.poolSize ?? POOL_SIZE_DEFAULT,
+    idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS_DEFAULT,
     Client: options.poolMode === 'transaction' ? UnpreparedClient : SluiceClient,
     // Idle connections do not keep the process alive: a script that enqueued
     // or waited ends by itself. A worker stays up on its own timers.
@@ -115,6 +126,20 @@ export function openPool(options: ConnectionOptions, logger: Logger): OwnedPool 
   // An idle client that loses its server emits on the pool; without a
   // listener node would crash the process.
   pool.on('error', (err) => logger.warn({ err }, 'idle database connection failed'));
+  return { pool, owned: true };
+}
+
+/** The pool for reads (see readConnectionString): its own, the one given, or the main pool. */
+export function openReadPool(options: ConnectionOptions, main: pg.Pool, logger: Logger): OwnedPool {
+  if (options.readPool) return { pool: options.readPool, owned: false };
+  if (!options.readConnectionString) return { pool: main, owned: false };
+  const pool = new pg.Pool({
+    connectionString: options.readConnectionString,
+    max: options.poolSize ?? POOL_SIZE_DEFAULT,
+    idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS_DEFAULT,
+    Client: options.poolMode === 'transaction' ? UnpreparedClient : SluiceClient,
+  });
+  pool.on('error', (err) => logger.warn({ err }, 'idle read-replica connection failed'));
   return { pool, owned: true };
 }
 

@@ -29,7 +29,11 @@ function toRow(s: QueueSettings): QueueSettingsRow {
 }
 
 export class Queues {
-  constructor(private readonly db: Queryable) {}
+  constructor(
+    private readonly db: Queryable,
+    /** Where stats are read: a replica when one is configured. */
+    private readonly readDb: Queryable = db,
+  ) {}
 
   /** Changes only the settings given; null removes a limit. Creates the queue if needed. */
   async configure(name: string, settings: QueueSettings, options: { tx?: Executor } = {}): Promise<void> {
@@ -50,6 +54,6 @@ export class Queues {
 
   /** Depth, throughput and latency of every queue; see sluice.queue_stats. */
   stats(): Promise<QueueStats[]> {
-    return queueStatsAll(this.db);
+    return queueStatsAll(this.readDb);
   }
 }

@@ -1,5 +1,6 @@
 // graphile-worker through run() and WorkerUtils, as its docs show.
 import { Logger, makeWorkerUtils, run, runMigrations } from 'graphile-worker';
+import { REMAINING_SQL } from './queries.js';
 import type { Payload, SystemAdapter } from './types.js';
 import { packageVersion } from './version.js';
 
@@ -51,5 +52,5 @@ export const graphileAdapter: SystemAdapter = {
     });
     return { stop: () => runner.stop() };
   },
-  remainingSql: 'SELECT count(*)::int AS n FROM graphile_worker._private_jobs',
+  remainingSql: REMAINING_SQL.graphile,
 };

@@ -1,5 +1,6 @@
 // pg-boss through send() / insert() / work(), as its docs show.
 import { PgBoss } from 'pg-boss';
+import { REMAINING_SQL } from './queries.js';
 import type { Payload, SystemAdapter } from './types.js';
 import { packageVersion } from './version.js';
 
@@ -50,5 +51,5 @@ export const pgbossAdapter: SystemAdapter = {
     });
     return { stop: () => boss.stop({ graceful: true, close: true }) };
   },
-  remainingSql: `SELECT count(*)::int AS n FROM pgboss.job WHERE state IN ('created', 'retry', 'active')`,
+  remainingSql: REMAINING_SQL.pgboss,
 };

@@ -1,6 +1,7 @@
 // sluice through its public API, as an application would use it.
 import { createSluice, createWorker, defineJob, type QueueSettings } from 'sluice';
 import { z } from 'zod';
+import { REMAINING_SQL } from './queries.js';
 import type { Payload, SystemAdapter } from './types.js';
 import { packageVersion } from './version.js';
 
@@ -48,5 +49,5 @@ export const sluiceAdapter: SystemAdapter = {
     await worker.start();
     return { stop: () => worker.stop() };
   },
-  remainingSql: 'SELECT count(*)::int AS n FROM sluice.jobs',
+  remainingSql: REMAINING_SQL.sluice,
 };

@@ -1,7 +1,7 @@
 // The pages (GET). Each reads what it shows with a few indexed queries; none
 // counts a big table.
 import type { Hono } from 'hono';
-import { alertListActive, jobList, queueStatsAll, workerStatus } from 'sluice/admin';
+import { alertListActive, jobList, queueStatsAll, replicaLag, workerStatus } from 'sluice/admin';
 import { pageContext, type DashContext, type DashEnv, type Deps } from '../context.js';
 import { DashboardRequestError } from '../errors.js';
 import { jobDetail } from '../sql/jobs.js';
@@ -40,14 +40,16 @@ function notice(c: DashContext): Notice | null {
 async function overviewData(deps: Deps, c: DashContext): Promise<OverviewData> {
   const range: ChartRange = c.req.query('range') === 'day' ? 'day' : 'hour';
   const queue = optName('queue', c.req.query('queue'));
-  const db = deps.opts.sluice.pool;
-  const [queues, alerts, workers, series] = await Promise.all([
+  const { sluice } = deps.opts;
+  const db = sluice.readPool;
+  const [queues, alerts, workers, series, replica] = await Promise.all([
     queueStatsAll(db),
     alertListActive(db, deps.opts.workerDeadAfterMs),
     workerStatus(db, deps.opts.workerDeadAfterMs),
     metricsSeries(db, range, queue),
+    db === sluice.pool ? null : replicaLag(db),
   ]);
-  return { queues, alerts, workersAlive: workers.filter((w) => w.alive).length, series, range, queue };
+  return { queues, alerts, workersAlive: workers.filter((w) => w.alive).length, series, range, queue, replica };
 }
 
 export function overviewHandler(deps: Deps) {
@@ -59,7 +61,8 @@ export function overviewHandler(deps: Deps) {
 
 export function pageRoutes(app: Hono<DashEnv>, deps: Deps): void {
   const { opts } = deps;
-  const db = opts.sluice.pool;
+  // Pages only read: a replica when the Sluice has one (actions write through sluice.pool).
+  const db = opts.sluice.readPool;
 
   app.get('/', overviewHandler(deps));
 

@@ -3,7 +3,7 @@
 // also served alone, for the browser to swap in on each refresh.
 import { html } from 'hono/html';
 import type { QueueStats } from 'sluice';
-import type { ActiveAlert } from 'sluice/admin';
+import type { ActiveAlert, ReplicaLag } from 'sluice/admin';
 import type { ChartRange, MetricsBucket } from '../sql/metrics.js';
 import { errorRateChart, throughputChart } from './chart.js';
 import { duration, num, pct, query, utc, type Html } from './format.js';
@@ -16,6 +16,8 @@ export interface OverviewData {
   series: MetricsBucket[];
   range: ChartRange;
   queue: string | null;
+  /** Set when the pages read from a replica. */
+  replica: ReplicaLag | null;
 }
 
 const sum = (qs: QueueStats[], f: (q: QueueStats) => number) => qs.reduce((a, q) => a + f(q), 0);
@@ -41,6 +43,7 @@ export function overviewLive(ctx: PageContext, d: OverviewData): Html {
   ${card('dead', num(sum(q, (x) => x.dead)), `${base}/dlq`)}
   ${card('completed / s (5 min)', sum(q, (x) => x.completedPerS5m).toFixed(1))}
   ${card('workers alive', num(d.workersAlive), `${base}/workers`)}
+  ${d.replica ? card('read replica lag', duration(d.replica.lagSeconds * 1000)) : ''}
 </section>
 <section>
 <h2>Queues</h2>

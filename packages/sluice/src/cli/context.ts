@@ -1,13 +1,14 @@
 // What every database command shares: a Sluice on its own small pool, closed
-// afterwards. Its statements are unnamed (poolMode 'transaction'), so every
-// command works through a transaction pooler too; a command sends a handful
-// of statements, and preparing them would save nothing.
+// afterwards; with a read replica URL, what only reads goes there. Its
+// statements are unnamed (poolMode 'transaction'), so every command works
+// through a transaction pooler too; a command sends a handful of statements,
+// and preparing them would save nothing.
 import { pino } from 'pino';
 import { Sluice } from '../client.js';
 
 /** Runs fn once the schema is found migrated (else SchemaNotMigratedError, exit code 4). */
-export async function withSluice<T>(url: string, fn: (sluice: Sluice) => Promise<T>): Promise<T> {
-  const sluice = new Sluice({ connectionString: url, poolSize: 2, poolMode: 'transaction', logger: pino({ level: 'silent' }) });
+export async function withSluice<T>(url: string, fn: (sluice: Sluice) => Promise<T>, readUrl?: string): Promise<T> {
+  const sluice = new Sluice({ connectionString: url, readConnectionString: readUrl, poolSize: 2, poolMode: 'transaction', logger: pino({ level: 'silent' }) });
   try {
     await sluice.ready();
     return await fn(sluice);

@@ -49,3 +49,8 @@ export function databaseUrl(value: string | undefined): string {
   if (!url) throw new UsageError('--database-url', 'give --database-url or set DATABASE_URL');
   return url;
 }
+
+/** A read replica for commands that only read: --read-database-url or SLUICE_READ_DATABASE_URL; none by default. */
+export function readDatabaseUrl(value: string | undefined): string | undefined {
+  return value ?? (process.env.SLUICE_READ_DATABASE_URL || undefined);
+}

@@ -1,5 +1,7 @@
 // Priority aging for queues that opt in (agingAfterMs): see sluice.age_priorities.
 // Cheap when no queue ages: the statement finds nothing through the queues join.
+// While it finds jobs to age it runs every busyIntervalMs (each round ages a
+// job by one step at most); when it finds none, it waits idleIntervalMs.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import { jobAgePriorities } from '../sql/jobs.js';
@@ -10,7 +12,7 @@ const AGE_BATCH = 1_000;
 export class Ager extends Service {
   constructor(
     private readonly db: Queryable,
-    private readonly intervalMs: number,
+    private readonly intervals: { busyMs: number; idleMs: number },
     logger: Logger,
   ) {
     super('ager', logger);
@@ -18,6 +20,7 @@ export class Ager extends Service {
 
   protected async tick(): Promise<number> {
     const aged = await jobAgePriorities(this.db, AGE_BATCH);
-    return aged >= AGE_BATCH ? 0 : this.intervalMs;
+    if (aged >= AGE_BATCH) return 0;
+    return aged > 0 ? this.intervals.busyMs : this.intervals.idleMs;
   }
 }

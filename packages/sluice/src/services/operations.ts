@@ -1,6 +1,7 @@
-// What a worker runs for operators besides jobs: retention (Maintenance),
-// alert evaluation (AlertWatcher) and, when asked for, a /metrics server.
-// Kept apart from the worker so its wiring there is three calls.
+// What a worker runs for operators besides jobs: retention (Maintenance) and
+// alert evaluation (AlertWatcher), which only the maintenance leader runs
+// (they are `duties`), and, when asked for, a /metrics server in every
+// process. Kept apart from the worker so its wiring there is a few calls.
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -11,6 +12,7 @@ import { startMetricsServer, type MetricsServer } from '../prometheus/server.js'
 import { observeWorker, type ObservedWorker } from '../prometheus/worker-metrics.js';
 import { ALERT_CHECK_INTERVAL_MS_DEFAULT, AlertWatcher, type AlertEvent } from './alert-watcher.js';
 import { MAINTENANCE_INTERVAL_MS_DEFAULT, Maintenance } from './maintenance.js';
+import type { Service } from './service.js';
 
 export interface WorkerOperationsOptions {
   /** Serve Prometheus metrics on this port at GET /metrics. Default: no server. */
@@ -29,13 +31,17 @@ export function parseWorkerOperationsOptions(value: WorkerOperationsOptions): Wo
 }
 
 export class WorkerOperations {
+  /** Started and stopped by whoever leads: one process per database. */
+  readonly duties: Service[];
   private readonly maintenance: Maintenance;
   private readonly alerts: AlertWatcher | null;
   private server: MetricsServer | null = null;
   private detach: (() => void) | null = null;
 
   constructor(
-    private readonly pool: pg.Pool,
+    pool: pg.Pool,
+    /** Where /metrics reads: a replica when one is configured. */
+    private readonly readPool: pg.Pool,
     private readonly worker: ObservedWorker,
     private readonly options: WorkerOperationsOptions & { workerDeadAfterMs: number; onAlert: (e: AlertEvent) => void },
     private readonly logger: Logger,
@@ -46,6 +52,7 @@ export class WorkerOperations {
       alertMs === 0
         ? null
         : new AlertWatcher(pool, { intervalMs: alertMs, workerDeadAfterMs: options.workerDeadAfterMs, onAlert: options.onAlert }, logger);
+    this.duties = this.alerts ? [this.maintenance, this.alerts] : [this.maintenance];
   }
 
   async start(): Promise<void> {
@@ -53,7 +60,7 @@ export class WorkerOperations {
       const { Registry, collectDefaultMetrics } = promClient();
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
-      const db = new DatabaseMetrics(this.pool, { registry, workerDeadAfterMs: this.options.workerDeadAfterMs });
+      const db = new DatabaseMetrics(this.readPool, { registry, workerDeadAfterMs: this.options.workerDeadAfterMs });
       this.detach = observeWorker(this.worker, registry);
       this.server = await startMetricsServer({
         port: this.options.metricsPort,
@@ -63,12 +70,10 @@ export class WorkerOperations {
       });
       this.logger.info({ port: this.server.port }, 'serving Prometheus metrics at /metrics');
     }
-    this.maintenance.start();
-    this.alerts?.start();
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.maintenance.stop(), this.alerts?.stop(), this.server?.close()]);
+    await this.server?.close();
     this.detach?.();
     this.server = null;
   }

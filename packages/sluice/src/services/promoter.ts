@@ -1,7 +1,9 @@
 // Makes due scheduled jobs (delayed, or waiting for a retry) available, and
 // frees dependent jobs whose parents ended while they were being enqueued. It
-// sleeps until the nearest run_at rather than ticking coarsely, and any
-// worker may run it: promotion uses SKIP LOCKED, so promoters never collide.
+// sleeps until the nearest run_at rather than ticking coarsely, and a
+// notification on sluice_scheduled (any enqueue of a future job, any retry)
+// wakes it to look again. The maintenance leader runs it; promotion uses SKIP
+// LOCKED, so two promoters during a handover never collide.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import { jobNextDueInMs, jobPromoteDue, jobReleaseOrphanedWaiting } from '../sql/jobs.js';

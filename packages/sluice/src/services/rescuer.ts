@@ -1,6 +1,6 @@
-// Rescues jobs of dead workers within seconds: any live worker runs this, and
-// SKIP LOCKED in sluice.rescue_expired keeps rescuers from colliding, so no
-// leader is needed. It also forgets workers long gone.
+// Rescues jobs of dead workers within seconds. The maintenance leader runs
+// it; SKIP LOCKED in sluice.rescue_expired keeps two rescuers from colliding
+// during a handover. It also forgets workers long gone, once a minute.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import { jobRescueExpired } from '../sql/jobs.js';
@@ -13,7 +13,12 @@ export interface RescuerOptions {
   forgetAfterMs: number;
 }
 
+/** Forgetting workers gone for an hour needs no finer cadence than this. */
+const REAP_INTERVAL_MS = 60_000;
+
 export class Rescuer extends Service {
+  private reapedAt = 0;
+
   constructor(
     private readonly db: Queryable,
     private readonly options: RescuerOptions,
@@ -28,7 +33,10 @@ export class Rescuer extends Service {
       const dead = [...outcomes.values()].filter((o) => o === 'dead').length;
       this.logger.warn({ rescued: outcomes.size - dead, dead, jobIds: [...outcomes.keys()].slice(0, 20) }, 'rescued jobs of a dead worker');
     }
-    await workerReap(this.db, this.options.forgetAfterMs);
+    if (Date.now() - this.reapedAt >= REAP_INTERVAL_MS) {
+      await workerReap(this.db, this.options.forgetAfterMs);
+      this.reapedAt = Date.now();
+    }
     return outcomes.size >= this.options.batchSize ? 0 : this.options.intervalMs;
   }
 }

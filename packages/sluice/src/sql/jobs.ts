@@ -22,12 +22,22 @@ export interface ClaimedJobRow {
   name: string;
   queue: string;
   payload: unknown;
+  priority: number;
   attempt: number;
   max_attempts: number;
   timeout_ms: number | null;
   created_at: Date;
   /** This claim's lease token (its time in epoch microseconds): every later write presents it. */
   lease: number;
+  /** run_at in epoch microseconds: with priority and id, where the next claim of its queue may resume. */
+  run_at_us: number;
+}
+
+/** Where a queue's next claim resumes (see sluice.claim); null: from the front. */
+export interface ClaimResume {
+  priority: number;
+  runAtUs: number;
+  id: number;
 }
 
 /**
@@ -109,23 +119,33 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
  */
 export async function jobClaim(
   db: Queryable,
-  a: { queues: string[]; limits: number[]; workerId: string; leaseMs: number },
+  a: { queues: string[]; limits: number[]; workerId: string; leaseMs: number; resume?: (ClaimResume | null)[] },
 ): Promise<ClaimedJobRow[]> {
+  const resume = a.resume?.some(Boolean) ? a.resume : null;
   // The batch comes back as one JSON array of arrays, in the claim's order
   // (UPDATE ... RETURNING keeps none): one JSON.parse of the whole batch costs
   // the worker far less than a row each with a value per column (the payload
   // stays inline JSON instead of a jsonb value parsed on its own). Ids come
-  // as text, checked by jobIdFromSql; lease tokens (epoch microseconds) stay
-  // below 2^53 until the year 2255; created_at comes as
+  // as text, checked by jobIdFromSql; lease tokens and run_at (epoch
+  // microseconds) stay below 2^53 until the year 2255; created_at comes as
   // epoch milliseconds in double precision (numeric arithmetic per job costs
   // the server a microsecond; a millisecond clock needs no more precision).
-  const { rows } = await db.query<{ batch: [string, string, string, unknown, number, number, number | null, number, number][] }>({
+  const { rows } = await db.query<{ batch: [string, string, string, unknown, number, number, number, number | null, number, number, number][] }>({
     name: 'sluice_job_claim',
-    text: `SELECT json_agg(json_build_array(c.id::text, c.name, c.queue, c.payload, c.attempt, c.max_attempts, c.timeout_ms,
-                    date_part('epoch', c.created_at) * 1000, c.lease) ORDER BY c.priority DESC, c.run_at, c.id) AS batch
-           FROM sluice.claim($1::text[], $2::integer[], $3, $4) c
+    text: `SELECT json_agg(json_build_array(c.id::text, c.name, c.queue, c.payload, c.priority, c.attempt, c.max_attempts, c.timeout_ms,
+                    date_part('epoch', c.created_at) * 1000, c.lease, (date_part('epoch', c.run_at) * 1000000)::bigint)
+                    ORDER BY c.priority DESC, c.run_at, c.id) AS batch
+           FROM sluice.claim($1::text[], $2::integer[], $3, $4, $5::smallint[], $6::bigint[], $7::bigint[]) c
            HAVING count(*) > 0`,
-    values: [a.queues, a.limits, a.workerId, a.leaseMs],
+    values: [
+      a.queues,
+      a.limits,
+      a.workerId,
+      a.leaseMs,
+      resume && resume.map((r) => r?.priority ?? null),
+      resume && resume.map((r) => r?.runAtUs ?? null),
+      resume && resume.map((r) => r?.id ?? null),
+    ],
   });
   // No row at all when nothing was claimed, as with a row per job.
   return (rows[0]?.batch ?? []).map((r) => ({
@@ -133,11 +153,13 @@ export async function jobClaim(
     name: r[1],
     queue: r[2],
     payload: r[3],
-    attempt: r[4],
-    max_attempts: r[5],
-    timeout_ms: r[6],
-    created_at: new Date(r[7]),
-    lease: r[8],
+    priority: r[4],
+    attempt: r[5],
+    max_attempts: r[6],
+    timeout_ms: r[7],
+    created_at: new Date(r[8]),
+    lease: r[9],
+    run_at_us: r[10],
   }));
 }
 
@@ -223,7 +245,7 @@ export async function jobReleaseMany(
           AND j.locked_by = $3 AND sluice.lease_holds(j.attempted_at, i.lease)
         RETURNING j.queue
       ), notified AS (
-        SELECT pg_notify('sluice_jobs', queue) FROM (SELECT DISTINCT queue FROM released) q
+        SELECT pg_notify('sluice_jobs', queue), pg_notify('sluice_rewind', queue) FROM (SELECT DISTINCT queue FROM released) q
       )
       SELECT (SELECT count(*) FROM released) AS n, (SELECT count(*) FROM notified) AS queues`,
     values: [a.ids, a.attempts, a.workerId, a.leases],

@@ -189,3 +189,23 @@ export async function queueSettingsAll(db: Queryable): Promise<QueueListRow[]> {
   });
   return rows.map((r) => ({ ...r, retention_ms: Number(r.retention_ms) }));
 }
+
+export interface ReplicaLag {
+  /**
+   * Seconds the replica's data trails the primary: 0 when it has replayed
+   * everything it received, else the age of the last transaction it replayed.
+   */
+  lagSeconds: number;
+}
+
+/** The lag of the server `db` reads from; null when that server is not a replica. */
+export async function replicaLag(db: Queryable): Promise<ReplicaLag | null> {
+  const { rows } = await db.query<{ replica: boolean; lag: number | null }>({
+    name: 'sluice_replica_lag',
+    text: `SELECT pg_is_in_recovery() AS replica,
+             CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
+                  ELSE greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp()))::float8 END AS lag`,
+  });
+  const row = rows[0]!;
+  return row.replica ? { lagSeconds: row.lag ?? 0 } : null;
+}

@@ -36,6 +36,45 @@ export async function workerHeartbeat(db: Queryable, workerId: string, leaseMs: 
   });
 }
 
+const HEARTBEAT_CTES = `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now() WHERE id = $1),
+          leases AS (UPDATE sluice.jobs SET locked_until = now() + $2 * interval '1 millisecond'
+                     WHERE state = 'running' AND locked_by = $1 AND id = ANY($3::bigint[]))`;
+
+/**
+ * The beat as query arguments for the LISTEN session (not a Queryable): the
+ * leader beats there, so its session's state_change shows it alive.
+ */
+export function workerHeartbeatOnSession(workerId: string, leaseMs: number, heldIds: number[]): [string, unknown[]] {
+  return [`${HEARTBEAT_CTES} SELECT true AS beat`, [workerId, leaseMs, heldIds]];
+}
+
+/**
+ * A follower's beat, for its LISTEN session: the same beat, a try for the
+ * maintenance leader's session advisory lock, and the end of a leader that
+ * stopped beating (its session idle for longer than deadAfterMs: a frozen
+ * process keeps its connection, and with it the lock) — one transaction.
+ * `deposed` is true when such a leader's session was terminated; the lock is
+ * free from the next beat on.
+ */
+export function workerHeartbeatTryLead(
+  beat: { workerId: string; leaseMs: number; heldIds: number[] },
+  lockKey: number,
+  deadAfterMs: number,
+): [string, unknown[]] {
+  return [
+    `${HEARTBEAT_CTES}
+     SELECT pg_try_advisory_lock($4) AS leader,
+       (SELECT bool_or(pg_terminate_backend(a.pid))
+          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND l.classid = ($4 >> 32)::oid AND l.objid = ($4 & 4294967295)::oid
+           AND a.pid <> pg_backend_pid() AND a.state = 'idle'
+           AND a.state_change < now() - $5 * interval '1 millisecond') AS deposed`,
+    [beat.workerId, beat.leaseMs, beat.heldIds, lockKey, deadAfterMs],
+  ];
+}
+
 /** Removes workers silent for longer than forgetAfterMs that hold no job. */
 export async function workerReap(db: Queryable, forgetAfterMs: number): Promise<number> {
   const { rows } = await db.query<{ n: number }>({

@@ -3,15 +3,37 @@
 // empty claim until something new is announced. Free room is shared across
 // the worker's queues by weight; the share of a queue without work goes to
 // the queues that have some.
+//
+// The poll is the fallback for jobs that become claimable without a
+// notification (rows inserted by plain SQL, a rate-limit window reopening, a
+// notification lost on a connection that died silently). While the LISTEN
+// connection is up, each claim that finds nothing doubles the wait before the
+// next poll, up to IDLE_POLL_MAX_MS; a notification or a claim that finds
+// work brings it back to pollIntervalMs. Without LISTEN it stays at
+// pollIntervalMs.
+//
+// Each queue's claim resumes a little behind the last job this worker claimed
+// there (sluice.claim's after_* arguments), so a transaction held open
+// elsewhere, which keeps every claimed job's index entry alive, does not make
+// each claim walk all of them again. It starts from the front again when a
+// job may have become available behind that point: on a sluice_rewind
+// notification, after the LISTEN connection was down, and every
+// CLAIM_REWIND_MS for changes nothing announces.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import { Service } from '../services/service.js';
-import { jobClaim, type ClaimedJobRow } from '../sql/jobs.js';
+import { jobClaim, type ClaimResume, type ClaimedJobRow } from '../sql/jobs.js';
 import { queueWeights } from '../sql/queues.js';
 import { WeightedAllocator } from './allocate.js';
 
 /** How often queue weights are re-read, so `sluice queues set --weight` takes effect. */
 const WEIGHTS_REFRESH_MS = 10_000;
+/** Longest wait between polls of an idle worker whose LISTEN connection is up. */
+export const IDLE_POLL_MAX_MS = 30_000;
+/** How far behind its last claimed job (by run_at) a queue's claim resumes: covers enqueues committed out of order. */
+export const CLAIM_RESUME_MARGIN_MS = 2_000;
+/** Claims start from the front of each queue at least this often, for changes no notification announces. */
+export const CLAIM_REWIND_MS = 10_000;
 
 export interface FetcherOptions {
   queues: string[];
@@ -32,6 +54,12 @@ export class Fetcher extends Service {
   private drained = false;
   private readonly allocator: WeightedAllocator;
   private weightsReadAt = 0;
+  private idlePollMs: number;
+  /** Whether notifications are arriving; set by the worker. */
+  listening: () => boolean = () => false;
+  /** Per queue, where its next claim resumes; null: from the front. */
+  private readonly resume: (ClaimResume | null)[];
+  private rewoundAt = 0;
 
   constructor(
     private readonly db: Queryable,
@@ -40,11 +68,21 @@ export class Fetcher extends Service {
   ) {
     super('fetcher', logger);
     this.allocator = new WeightedAllocator(options.queues.map(() => 1));
+    this.idlePollMs = options.pollIntervalMs;
+    this.resume = options.queues.map(() => null);
+  }
+
+  /** Jobs may have become available behind where claims resume: the next claim of the queue (all: undefined) starts from the front. */
+  rewind(queue?: string): void {
+    const i = queue === undefined ? -1 : this.options.queues.indexOf(queue);
+    if (queue === undefined) this.resume.fill(null);
+    else if (i >= 0) this.resume[i] = null;
   }
 
   /** New jobs were announced on one of our queues. */
   notified(): void {
     this.drained = false;
+    this.idlePollMs = this.options.pollIntervalMs;
     this.wake();
   }
 
@@ -72,20 +110,41 @@ export class Fetcher extends Service {
       total += claimed.rows.length;
     }
     this.drained = total < room;
+    if (total === 0) return this.backOff();
+    this.idlePollMs = this.options.pollIntervalMs;
     if (this.drained) return this.options.pollIntervalMs;
     return this.options.bufferedCount() > this.options.lowWater ? this.options.pollIntervalMs : 0;
   }
 
+  /** The wait after a claim that found nothing: growing while notifications arrive. */
+  private backOff(): number {
+    if (!this.listening()) return this.options.pollIntervalMs;
+    const waitMs = this.idlePollMs;
+    this.idlePollMs = Math.min(this.idlePollMs * 2, Math.max(IDLE_POLL_MAX_MS, this.options.pollIntervalMs));
+    return waitMs;
+  }
+
   private async claim(shares: number[]): Promise<{ rows: ClaimedJobRow[]; shares: number[]; counts: number[] }> {
     const { queues } = this.options;
+    // Without notifications a rewind could go unannounced.
+    if (!this.listening() || Date.now() - this.rewoundAt >= CLAIM_REWIND_MS) {
+      this.resume.fill(null);
+      this.rewoundAt = Date.now();
+    }
     const rows = await jobClaim(this.db, {
       queues,
       limits: shares,
       workerId: this.options.workerId,
       leaseMs: this.options.leaseMs,
+      resume: this.resume,
     });
     const counts = queues.map(() => 0);
-    for (const r of rows) counts[queues.indexOf(r.queue)]! += 1;
+    for (const r of rows) {
+      const i = queues.indexOf(r.queue);
+      counts[i]! += 1;
+      // Rows come in claim order: the last of a queue is the furthest.
+      this.resume[i] = { priority: r.priority, runAtUs: r.run_at_us - CLAIM_RESUME_MARGIN_MS * 1000, id: 0 };
+    }
     this.options.accept(rows);
     return { rows, shares, counts };
   }

@@ -8,6 +8,8 @@ export const JOBS_CHANNEL = 'sluice_jobs';
 export const SCHEDULED_CHANNEL = 'sluice_scheduled';
 export const CANCEL_CHANNEL = 'sluice_cancel';
 export const CRON_CHANNEL = 'sluice_cron';
+/** Jobs became available behind where claims resume (see sluice.claim): payload the queue. */
+export const REWIND_CHANNEL = 'sluice_rewind';
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
@@ -16,6 +18,8 @@ export interface NotifierHandlers {
   onNotification(channel: string, payload: string): void;
   /** Called after every (re)connect: notifications sent while down were lost. */
   onConnected(): void;
+  /** Called when the connection is lost, before reconnecting: its session state is gone. */
+  onDisconnected?(): void;
 }
 
 export class Notifier {
@@ -39,6 +43,17 @@ export class Notifier {
 
   get connected(): boolean {
     return this.client !== null;
+  }
+
+  /**
+   * Runs a statement on the LISTEN session itself, for session state that must
+   * live on a direct connection (the leader's advisory lock); null while
+   * disconnected.
+   */
+  async onSession<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[]): Promise<R[] | null> {
+    if (!this.client) return null;
+    const { rows } = await this.client.query<R>(text, values);
+    return rows;
   }
 
   private async connect(): Promise<void> {
@@ -76,6 +91,7 @@ export class Notifier {
     if (this.client !== client) return;
     this.client = null;
     client.release(true);
+    this.handlers.onDisconnected?.();
     if (this.stopped) return;
     this.logger.warn({ err }, 'LISTEN connection lost; reconnecting');
     this.scheduleReconnect();
@@ -98,14 +114,10 @@ export class Notifier {
     const client = this.client;
     this.client = null;
     if (client) {
-      try {
-        await client.query('UNLISTEN *');
-        // The connection goes back to a pool others may share: take our listeners off it.
-        this.detach?.();
-        client.release();
-      } catch {
-        client.release(true);
-      }
+      this.detach?.();
+      // Closed rather than returned: a pool others share must not get a
+      // session still listening, or one that may still hold the leader lock.
+      client.release(true);
     }
   }
 }

@@ -34,7 +34,10 @@ export interface WorkerOptions extends ConnectionOptions {
   queues?: string[];
   /** Jobs claimed ahead of free slots. Default: equal to concurrency. */
   prefetch?: number;
-  /** Poll for jobs this often when no notification arrives. Default 1000 ms. */
+  /**
+   * Poll for jobs this often when no notification arrives. Default 1000 ms.
+   * While LISTEN works and claims find nothing, the wait doubles up to 30 s.
+   */
   pollIntervalMs?: number;
   /**
    * A worker silent for this long is dead and its jobs are rescued; also the
@@ -74,7 +77,10 @@ export interface WorkerOptions extends ConnectionOptions {
    * Default 'report'.
    */
   undeclaredSchedules?: 'report' | 'remove';
-  /** Run the cron scheduler in this worker. Default true; any number of workers may. */
+  /**
+   * Run the cron scheduler in this worker while it is the maintenance leader.
+   * Default true. A leader with false fires no cron: keep it the same in every process.
+   */
   runScheduler?: boolean;
   /** Topics this service subscribes to; each published event becomes one job per subscriber. */
   subscriptions?: Subscription[];
@@ -112,7 +118,7 @@ export interface ResolvedWorkerOptions {
 
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
   const {
-    handlers, logger: _logger, pool: _pool, connectionString: _cs, poolSize: _ps, poolMode: _pm, listenConnectionString: _lcs,
+    handlers, logger: _logger, pool: _pool, connectionString: _cs, poolSize: _ps, poolMode: _pm, listenConnectionString: _lcs, readConnectionString: _rcs, readPool: _rp,
     schedules, undeclaredSchedules, runScheduler, middleware, subscriptions, ...rest
   } = options ?? ({} as WorkerOptions);
   const opts = parseOptions(workerOptionsSchema, rest, 'createWorker');

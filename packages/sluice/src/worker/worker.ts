@@ -1,35 +1,33 @@
 // Worker: claims batches of jobs into a local prefetch buffer, runs up to
-// `concurrency` handlers at once, and acknowledges results in batches. Its
-// background duties (heartbeat, promoter, rescuer, scheduler, ager) are small
-// services sharing one lifecycle.
+// `concurrency` handlers at once, and acknowledges results in batches. Every
+// worker heartbeats; the database-wide duties (promoter, rescuer, ager, cron
+// scheduler, retention, alerts) run only in the elected maintenance leader.
+// Each is a small service on one shared lifecycle.
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { PROMOTE_BATCH_SIZE_DEFAULT, RESCUE_BATCH_SIZE_DEFAULT, WORKER_FORGET_AFTER_MS_DEFAULT } from '../config.js';
-import { openListenPool, openPool, type OwnedPool } from '../connection.js';
+import { openListenPool, openPool, openReadPool, type OwnedPool } from '../connection.js';
 import { CancelledError, LeaseLostError, ValidationError, WorkerStateError } from '../errors.js';
 import type { Middleware } from '../job.js';
 import { sluiceLogger } from '../logger.js';
 import { MIGRATIONS_FOLDER_DEFAULT } from '../migrate.js';
-import { MISFIRE_GRACE_MS_DEFAULT } from '../schedule.js';
 import { requireMigrated } from '../schema-version.js';
-import { Ager } from '../services/ager.js';
-import { Promoter } from '../services/promoter.js';
-import { Rescuer } from '../services/rescuer.js';
-import { Scheduler } from '../services/scheduler.js';
+import type { Scheduler } from '../services/scheduler.js';
 import type { AlertEvent } from '../services/alert-watcher.js';
 import { WorkerOperations, parseWorkerOperationsOptions, type WorkerOperationsOptions } from '../services/operations.js';
 import type { Service } from '../services/service.js';
 import { jobLeaseHolds, jobReleaseMany, type ClaimedJobRow } from '../sql/jobs.js';
-import { workerDeregister, workerRegister } from '../sql/workers.js';
+import { workerDeregister, workerHeartbeat, workerRegister } from '../sql/workers.js';
 import { SLUICE_VERSION } from '../version.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
 import { declareJobs, declareSchedules } from './declarations.js';
+import { createDuties } from './duties.js';
 import { Fetcher } from './fetcher.js';
 import { Heartbeat } from './heartbeat.js';
-import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, SCHEDULED_CHANNEL } from './notifier.js';
+import { LEADER_CHANNEL, Leadership } from './leadership.js';
+import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, REWIND_CHANNEL, SCHEDULED_CHANNEL } from './notifier.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions as CoreWorkerOptions } from './options.js';
 import { JobAbort } from './job-abort.js';
 import { runJob, type RunJobEnv, type RunningJob } from './run-job.js';
@@ -54,7 +52,7 @@ interface RunningEntry extends RunningJob {
   released: boolean;
 }
 
-export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent]; stopped: [] }> {
+export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent]; leader: [boolean]; stopped: [] }> {
   readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   readonly concurrency: number;
   readonly queues: string[];
@@ -68,10 +66,15 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private readonly fetcher: Fetcher;
   private readonly heartbeat: Heartbeat;
   private readonly scheduler: Scheduler | null;
-  private readonly services: Service[];
+  /** Database-wide duties: run by the leader, or by every worker when none can be elected. */
+  private readonly duties: Service[];
   /** Null behind a transaction pooler with no direct connection: the worker polls. */
   private readonly notifier: Notifier | null;
+  /** Null without a direct connection to hold the lock on: then every worker runs the duties. */
+  private readonly leadership: Leadership | null;
   private readonly listenPool: OwnedPool | null;
+  /** Where the /metrics server reads: a replica when one is configured. */
+  private readonly readPool: OwnedPool;
   private readonly operations: WorkerOperations;
   private readonly runEnv: RunJobEnv;
   private overMemory = false;
@@ -94,6 +97,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       poolSize: options.poolSize,
       poolMode: options.poolMode,
       listenConnectionString: options.listenConnectionString,
+      readConnectionString: options.readConnectionString,
+      readPool: options.readPool,
     };
     const opened = openPool(connection, this.logger);
     this.pool = opened.pool;
@@ -106,8 +111,10 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       maxResultBytes: o.maxResultBytes,
       middleware: o.middleware,
     };
+    this.readPool = openReadPool(connection, this.pool, this.logger);
     this.operations = new WorkerOperations(
       this.pool,
+      this.readPool.pool,
       this,
       { ...ops, workerDeadAfterMs: o.workerDeadAfterMs, onAlert: (event) => this.emit('alert', event) },
       this.logger,
@@ -127,37 +134,49 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       },
       this.logger,
     );
-    this.heartbeat = new Heartbeat(this.pool, this.id, o.heartbeatIntervalMs, o.workerDeadAfterMs, () => this.heldIds(), this.logger);
-    this.scheduler = o.runScheduler
-      ? new Scheduler(this.pool, { maxSleepMs: o.pollIntervalMs, misfireGraceMs: MISFIRE_GRACE_MS_DEFAULT }, this.logger)
-      : null;
-    const promoter = new Promoter(this.pool, { batchSize: PROMOTE_BATCH_SIZE_DEFAULT, maxSleepMs: o.pollIntervalMs }, this.logger);
-    const rescuer = new Rescuer(
-      this.pool,
-      {
-        intervalMs: Math.max(100, Math.floor(o.workerDeadAfterMs / 3)),
-        batchSize: RESCUE_BATCH_SIZE_DEFAULT,
-        forgetAfterMs: WORKER_FORGET_AFTER_MS_DEFAULT,
-      },
+    this.heartbeat = new Heartbeat(
+      () => this.beat(),
+      () => this.leadership?.nextBeatMs(o.heartbeatIntervalMs) ?? o.heartbeatIntervalMs,
       this.logger,
     );
-    this.services = [this.heartbeat, promoter, rescuer, new Ager(this.pool, o.pollIntervalMs, this.logger)];
-    if (this.scheduler) this.services.push(this.scheduler);
     this.listenPool = openListenPool(connection, this.pool, this.logger);
+    const { all, promoter, scheduler } = createDuties(this.pool, o, this.listenPool !== null, this.operations.duties, this.logger);
+    this.duties = all;
+    this.scheduler = scheduler;
     this.notifier = this.listenPool && new Notifier(
       this.listenPool.pool,
-      [JOBS_CHANNEL, SCHEDULED_CHANNEL, CANCEL_CHANNEL, CRON_CHANNEL],
+      [JOBS_CHANNEL, SCHEDULED_CHANNEL, CANCEL_CHANNEL, CRON_CHANNEL, LEADER_CHANNEL, REWIND_CHANNEL],
       {
         onNotification: (channel, payload) => {
           if (channel === SCHEDULED_CHANNEL) promoter.wake();
           else if (channel === CANCEL_CHANNEL) void this.cancelNoticed(payload);
           else if (channel === CRON_CHANNEL) this.scheduler?.wake();
+          else if (channel === LEADER_CHANNEL) this.heartbeat.wake();
+          else if (channel === REWIND_CHANNEL) {
+            if (this.queues.includes(payload)) {
+              this.fetcher.rewind(payload);
+              this.fetcher.notified();
+            }
+          }
           else if (this.queues.includes(payload)) this.fetcher.notified();
         },
-        onConnected: () => this.fetcher.notified(),
+        onConnected: () => {
+          this.fetcher.rewind();
+          this.fetcher.notified();
+          this.heartbeat.wake();
+        },
+        onDisconnected: () => this.leadership?.sessionLost(),
       },
       this.logger,
     );
+    this.leadership =
+      this.notifier && new Leadership(this.pool, this.notifier, this.duties, o.workerDeadAfterMs, (leader) => this.emit('leader', leader), this.logger);
+    this.fetcher.listening = () => this.notifier?.connected ?? false;
+  }
+
+  /** True while this process is the database's maintenance leader (see docs/scaling.md). */
+  get isLeader(): boolean {
+    return this.leadership?.isLeader ?? false;
   }
 
   /** Adds a middleware around every handler; runs after those given as options, in order. */
@@ -193,7 +212,13 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
         { timeoutMs: o.startTimeoutMs, stopped: this.stopping.signal, logger: this.logger },
       );
       await this.notifier?.start();
-      for (const service of this.services) service.start();
+      // A first beat before anything else runs, so a lone worker leads when start() returns.
+      await this.beat();
+      this.heartbeat.start();
+      if (!this.leadership) {
+        this.logger.info('no direct connection to elect a maintenance leader on: this worker runs the maintenance duties too');
+        for (const duty of this.duties) duty.start();
+      }
       this.fetcher.start();
       await this.operations.start();
     } catch (err) {
@@ -216,8 +241,10 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.state = 'stopping';
     this.stopping.abort();
     try {
-      const background = this.services.filter((s) => s !== this.heartbeat);
-      await Promise.all([this.fetcher.stop(), this.notifier?.stop(), this.operations.stop(), ...background.map((s) => s.stop())]);
+      // Leadership is handed over on the LISTEN session, so that one closes after it.
+      const duties = this.leadership ? [this.leadership.stop()] : this.duties.map((s) => s.stop());
+      await Promise.all([this.fetcher.stop(), this.operations.stop(), ...duties]);
+      await this.notifier?.stop();
       const unstarted = this.buffer.splice(0);
       await this.release(unstarted);
       await this.waitForRunning(this.options.shutdownTimeoutMs);
@@ -237,6 +264,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       this.state = 'stopped';
       if (this.ownsPool) await this.pool.end().catch(() => {});
       if (this.listenPool?.owned) await this.listenPool.pool.end().catch(() => {});
+      if (this.readPool.owned) await this.readPool.pool.end().catch(() => {});
       this.logger.info('worker stopped');
       this.emit('stopped');
     }
@@ -267,6 +295,11 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   /** Jobs running plus jobs buffered: for tests and stats. */
   get load(): { running: number; buffered: number; pendingAcks: number } {
     return { running: this.running.size, buffered: this.buffer.length, pendingAcks: this.completer.pending };
+  }
+
+  private beat(): Promise<void> {
+    const beat = { workerId: this.id, leaseMs: this.options.workerDeadAfterMs, heldIds: this.heldIds() };
+    return this.leadership ? this.leadership.beat(beat) : workerHeartbeat(this.pool, beat.workerId, beat.leaseMs, beat.heldIds);
   }
 
   private heldIds(): number[] {

@@ -4,12 +4,12 @@ import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { Sluice } from '../../client.js';
 import { HTTP_TOKEN_MIN_LENGTH } from '../../http/index.js';
-import { EXIT_FAILURE, EXIT_OK, UsageError, databaseUrl, parse } from '../usage.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, databaseUrl, parse, readDatabaseUrl } from '../usage.js';
 import { str, untilSignal, type Values } from './args.js';
 
 export const dashboardHelp = `sluice dashboard [--port N] [--host H] (--token-file F | --user U --password-file F | --insecure-local)
                  [--read-only] [--payloads show|hide] [--stack-traces show|hide] [--base-path /p] [--trust-proxy]
-                 [--database-url URL]
+                 [--database-url URL] [--read-database-url URL]
 
 Serves the web dashboard (the @sluice/dashboard package): queues, jobs, dead letters, cron, workers.
 It refuses to start without a way to sign in:
@@ -24,12 +24,16 @@ It refuses to start without a way to sign in:
   --read-only         show no action and refuse every one; payloads and stack traces are hidden
                       unless --payloads show / --stack-traces show
   --port N            default 4000; --host H default 127.0.0.1 (put TLS in front before exposing it)
+  --read-database-url URL
+                      pages read from this replica (default: SLUICE_READ_DATABASE_URL); actions
+                      still write to --database-url; the overview shows the replica's lag
   --trust-proxy       take the client's address from X-Forwarded-For (for the sign-in lockout);
                       only behind a proxy that sets it
 Run it under the read-only database role (see \`sluice roles\`) together with --read-only.`;
 
 const OPTIONS = {
   'database-url': { type: 'string' },
+  'read-database-url': { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
   token: { type: 'string' },
@@ -114,7 +118,13 @@ export async function dashboardCommand(args: string[], out: (s: string) => void)
   }
   const logger = pino({ name: 'sluice-dashboard', level: process.env.SLUICE_LOG_LEVEL ?? 'info' });
   // Unnamed statements: the dashboard may be pointed at a transaction pooler.
-  const sluice = new Sluice({ connectionString: url, poolSize: 4, poolMode: 'transaction', logger });
+  const sluice = new Sluice({
+    connectionString: url,
+    readConnectionString: readDatabaseUrl(str(values, 'read-database-url')),
+    poolSize: 4,
+    poolMode: 'transaction',
+    logger,
+  });
   const signal = untilSignal();
   try {
     // Refused before serving: a dashboard on an unmigrated database shows nothing but errors.

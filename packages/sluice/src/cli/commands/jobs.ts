@@ -1,6 +1,6 @@
 import { jobList, type JobListPage } from '../../sql/job-list.js';
 import { printRows, withSluice } from '../context.js';
-import { EXIT_OK, UsageError, databaseUrl, parse } from '../usage.js';
+import { EXIT_OK, UsageError, databaseUrl, parse, readDatabaseUrl } from '../usage.js';
 import { int, jobId, name, state, str, type Values } from './args.js';
 
 export const jobsHelp = `sluice jobs <subcommand> [options]
@@ -14,10 +14,13 @@ export const jobsHelp = `sluice jobs <subcommand> [options]
 
 STATE is one of waiting, scheduled, available, running, completed, cancelled, dropped, dead.
 Options common to all: --database-url URL (default: DATABASE_URL).
+list and show read from --read-database-url URL (default: SLUICE_READ_DATABASE_URL) when given: a
+replica, whose rows trail the primary by its lag.
 Exit codes: 0 ok, 1 failed (no such job, database unreachable), 2 bad arguments.`;
 
 const OPTIONS = {
   'database-url': { type: 'string' },
+  'read-database-url': { type: 'string' },
   queue: { type: 'string' },
   state: { type: 'string' },
   name: { type: 'string' },
@@ -83,17 +86,18 @@ export async function jobsCommand(args: string[], out: (s: string) => void): Pro
     return EXIT_OK;
   }
   const url = () => databaseUrl(str(values, 'database-url'));
+  const readUrl = readDatabaseUrl(str(values, 'read-database-url'));
   const json = Boolean(values.json);
   switch (sub) {
     case 'list': {
       if (positionals.length) throw new UsageError(positionals[0]!, 'unexpected argument');
       const filter = { ...listFilter(values), state: state('--state', str(values, 'state')) };
-      printJobPage(out, await withSluice(url(), (s) => jobList(s.pool, filter)), json);
+      printJobPage(out, await withSluice(url(), (s) => jobList(s.readPool, filter), readUrl), json);
       return EXIT_OK;
     }
     case 'show': {
       const id = oneId(sub, positionals);
-      const job = await withSluice(url(), (s) => s.getJob(id));
+      const job = await withSluice(url(), (s) => s.getJob(id, { tx: s.readPool }), readUrl);
       const shown = { ...job, payload: values.payload ? job.payload : undefined };
       if (json) {
         out(JSON.stringify(shown, null, 2));

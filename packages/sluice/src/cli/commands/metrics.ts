@@ -1,10 +1,10 @@
 import { DatabaseMetrics } from '../../prometheus/database-metrics.js';
 import { startMetricsServer } from '../../prometheus/server.js';
 import { withSluice } from '../context.js';
-import { EXIT_OK, UsageError, databaseUrl, parse } from '../usage.js';
+import { EXIT_OK, UsageError, databaseUrl, parse, readDatabaseUrl } from '../usage.js';
 import { int, noPositionals, str, untilSignal } from './args.js';
 
-export const metricsHelp = `sluice metrics [--json | --port N [--host H]] [--database-url URL]
+export const metricsHelp = `sluice metrics [--json | --port N [--host H]] [--database-url URL] [--read-database-url URL]
 
 Prints the database-wide metrics once in the Prometheus text format: sluice_jobs{queue,name,state},
 sluice_queue_oldest_waiting_seconds, sluice_queue_jobs_per_second{event,window},
@@ -12,12 +12,14 @@ sluice_queue_error_rate, sluice_queue_wait_seconds / sluice_queue_run_seconds{st
 sluice_queue_workers_alive, sluice_queue_paused, sluice_queue_alert{alert}.
 --json prints them once as JSON (prom-client's form: one object per metric, with its values).
 With --port, serves them at GET /metrics until Ctrl-C (host default: all interfaces).
+--read-database-url (default: SLUICE_READ_DATABASE_URL) reads them from a replica.
 
 Exit codes: 0 ok, 1 the database could not be read or the port is taken, 2 bad arguments.`;
 
 export async function metricsCommand(args: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(args, {
     'database-url': { type: 'string' },
+    'read-database-url': { type: 'string' },
     port: { type: 'string' },
     host: { type: 'string' },
     json: { type: 'boolean' },
@@ -32,7 +34,7 @@ export async function metricsCommand(args: string[], out: (s: string) => void): 
   if (values.json && port !== undefined) throw new UsageError('--json', 'prints the metrics once; --port serves them as Prometheus text');
   const url = databaseUrl(str(values, 'database-url'));
   return withSluice(url, async (sluice) => {
-    const metrics = new DatabaseMetrics(sluice.pool);
+    const metrics = new DatabaseMetrics(sluice.readPool);
     if (values.json) {
       await metrics.refresh();
       out(JSON.stringify(await metrics.registry.getMetricsAsJSON(), null, 2));
@@ -52,5 +54,5 @@ export async function metricsCommand(args: string[], out: (s: string) => void): 
       stop.dispose();
     }
     return EXIT_OK;
-  });
+  }, readDatabaseUrl(str(values, 'read-database-url')));
 }

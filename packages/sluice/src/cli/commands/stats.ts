@@ -1,10 +1,10 @@
 import { alertListActive, type ActiveAlert } from '../../sql/alerts.js';
-import { queueStatsAll, type QueueStats } from '../../sql/metrics.js';
+import { queueStatsAll, replicaLag, type QueueStats, type ReplicaLag } from '../../sql/metrics.js';
 import { printRows, withSluice } from '../context.js';
-import { EXIT_OK, databaseUrl, parse } from '../usage.js';
+import { EXIT_OK, databaseUrl, parse, readDatabaseUrl } from '../usage.js';
 import { int, name, noPositionals, str, untilSignal } from './args.js';
 
-export const statsHelp = `sluice stats [--queue NAME] [--watch] [--interval-ms N] [--dead-after-ms N] [--json] [--database-url URL]
+export const statsHelp = `sluice stats [--queue NAME] [--watch] [--interval-ms N] [--dead-after-ms N] [--json] [--database-url URL] [--read-database-url URL]
 
 One row per queue: jobs by state (~ marks counts estimated from planner statistics on
 large tables), how long the oldest due job has waited, completions per second over 1 and
@@ -13,11 +13,14 @@ large tables), how long the oldest due job has waited, completions per second ov
   --watch           redraw every --interval-ms (default 2000) until Ctrl-C; with --json,
                     one JSON document per line
   --dead-after-ms   heartbeat age after which a worker is not alive (default 15000)
+  --read-database-url  read from this replica instead (default: SLUICE_READ_DATABASE_URL, else
+                    the database itself); the figures then trail by the replica's lag, shown
 
 Exit codes: 0 ok, 1 the database could not be read, 2 bad arguments.`;
 
 const OPTIONS = {
   'database-url': { type: 'string' },
+  'read-database-url': { type: 'string' },
   queue: { type: 'string' },
   watch: { type: 'boolean' },
   'interval-ms': { type: 'string' },
@@ -51,7 +54,8 @@ function tableRows(stats: QueueStats[]): Record<string, unknown>[] {
   }));
 }
 
-function render(out: (s: string) => void, stats: QueueStats[], alerts: ActiveAlert[]): void {
+function render(out: (s: string) => void, stats: QueueStats[], alerts: ActiveAlert[], replica: ReplicaLag | null): void {
+  if (replica) out(`read from a replica, lag ${replica.lagSeconds.toFixed(1)} s`);
   printRows(out, tableRows(stats), false);
   out('');
   if (alerts.length === 0) out('alerts: none');
@@ -73,18 +77,20 @@ export async function statsCommand(args: string[], out: (s: string) => void): Pr
   const deadAfterMs = int('--dead-after-ms', str(values, 'dead-after-ms'), { min: 1_000 }) ?? 15_000;
   const json = Boolean(values.json);
   const url = databaseUrl(str(values, 'database-url'));
+  const readUrl = readDatabaseUrl(str(values, 'read-database-url'));
   return withSluice(url, async (sluice) => {
     const snapshot = async () => {
-      const [stats, alerts] = await Promise.all([
-        queueStatsAll(sluice.pool, queue),
-        alertListActive(sluice.pool, deadAfterMs),
+      const [stats, alerts, replica] = await Promise.all([
+        queueStatsAll(sluice.readPool, queue),
+        alertListActive(sluice.readPool, deadAfterMs),
+        readUrl ? replicaLag(sluice.readPool) : null,
       ]);
-      return { at: new Date(), queues: stats, alerts: alerts.filter((a) => queue === null || a.queue === queue) };
+      return { at: new Date(), replica, queues: stats, alerts: alerts.filter((a) => queue === null || a.queue === queue) };
     };
     if (!values.watch) {
       const snap = await snapshot();
       if (json) out(JSON.stringify(snap, null, 2));
-      else render(out, snap.queues, snap.alerts);
+      else render(out, snap.queues, snap.alerts, snap.replica);
       return EXIT_OK;
     }
     const stop = untilSignal();
@@ -98,7 +104,7 @@ export async function statsCommand(args: string[], out: (s: string) => void): Pr
         else {
           if (tty) process.stdout.write('\x1b[2J\x1b[H');
           out(`sluice stats  ${snap.at.toISOString()}  (every ${intervalMs} ms, Ctrl-C to stop)`);
-          render(out, snap.queues, snap.alerts);
+          render(out, snap.queues, snap.alerts, snap.replica);
           if (!tty) out('');
         }
         let timer: NodeJS.Timeout | undefined;
@@ -109,5 +115,5 @@ export async function statsCommand(args: string[], out: (s: string) => void): Pr
       stop.dispose();
     }
     return EXIT_OK;
-  });
+  }, readUrl);
 }

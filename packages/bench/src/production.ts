@@ -1,0 +1,112 @@
+// `pnpm bench:production`: the production-conditions scenarios, each system
+// in worker processes of its own at its default options. Progress goes to
+// stderr, the report to stdout and to results/<date>-production.md.
+//
+//   pnpm bench:production [--only idle,vacuum] [--systems sluice,graphile,pgboss]
+//     idle:   [--processes 1,8] [--seconds 40]
+//     vacuum: [--rates 1000] [--vacuum-seconds 90] [--sluice-concurrency N --sluice-prefetch N] (default: sluice's defaults)
+import { writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { idle, type IdleResult } from './production/idle.js';
+import { vacuumHeldBack, type VacuumResult, type WindowLatency } from './production/vacuum.js';
+import type { SystemKey } from './systems/types.js';
+
+const SYSTEMS: SystemKey[] = ['sluice', 'graphile', 'pgboss'];
+const SCENARIOS = ['idle', 'vacuum'] as const;
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    systems: { type: 'string' },
+    processes: { type: 'string' },
+    seconds: { type: 'string' },
+    rates: { type: 'string' },
+    'vacuum-seconds': { type: 'string' },
+    'sluice-concurrency': { type: 'string' },
+    'sluice-prefetch': { type: 'string' },
+  },
+});
+const only = (values.only?.split(',') ?? [...SCENARIOS]) as (typeof SCENARIOS)[number][];
+const systems = (values.systems?.split(',') ?? SYSTEMS) as SystemKey[];
+for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`--systems: unknown system ${s}`);
+for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`--only: unknown scenario ${s}`);
+const processCounts = (values.processes ?? '1,8').split(',').map(Number);
+const seconds = Number(values.seconds ?? 40);
+if (seconds < 30) throw new Error('--seconds: at least 30');
+const rates = (values.rates ?? '1000').split(',').map(Number);
+const vacuumSeconds = Number(values['vacuum-seconds'] ?? 90);
+if (!(vacuumSeconds >= 30)) throw new Error('--vacuum-seconds: at least 30');
+const sluiceOptions: Record<string, number> = {};
+if (values['sluice-concurrency']) sluiceOptions.concurrency = Number(values['sluice-concurrency']);
+if (values['sluice-prefetch']) sluiceOptions.prefetch = Number(values['sluice-prefetch']);
+const optionsLabel = (system: SystemKey) =>
+  system === 'sluice' && Object.keys(sluiceOptions).length ? ` (${Object.entries(sluiceOptions).map(([k, v]) => `${k} ${v}`).join(', ')})` : '';
+
+const lines: string[] = [];
+const out = (s: string) => {
+  lines.push(s);
+  process.stdout.write(`${s}\n`);
+};
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+out(`# Production scenarios, ${new Date().toISOString()}`);
+out('');
+out(`Load average at start: ${load()} (2 cores shared with other work: figures are noisy).`);
+
+if (only.includes('idle')) {
+  const results: IdleResult[] = [];
+  for (const system of systems) {
+    for (const n of processCounts) {
+      process.stderr.write(`idle ${system} x${n} ... `);
+      const r = await idle(system, n, seconds);
+      process.stderr.write(`${r.txPerS.toFixed(2)} tx/s, ${r.connectionsAvg.toFixed(1)} connections (load ${load()})\n`);
+      results.push(r);
+    }
+  }
+  out('');
+  out(`## Idle cost (${seconds} s window after 45 s settling, empty database, default options)`);
+  out('');
+  out('| system | processes | tx/s | tx/s per process | connections (avg / max) | connections per process |');
+  out('|---|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    out(
+      `| ${r.system} | ${r.processes} | ${r.txPerS.toFixed(2)} | ${r.txPerSPerProcess.toFixed(2)} | ${r.connectionsAvg.toFixed(1)} / ${r.connectionsMax} | ${r.connectionsPerProcess.toFixed(2)} |`,
+    );
+  }
+  // With one leader, what each further process adds is the follower's cost.
+  for (const system of systems) {
+    const [one, many] = [Math.min(...processCounts), Math.max(...processCounts)].map((n) => results.find((r) => r.system === system && r.processes === n)!);
+    if (one && many && many.processes > one.processes) {
+      const extra = many.processes - one.processes;
+      out(
+        `- ${system}: one process ${one.txPerS.toFixed(2)} tx/s, ${one.connectionsAvg.toFixed(1)} connections; each further process ` +
+          `${((many.txPerS - one.txPerS) / extra).toFixed(2)} tx/s, ${((many.connectionsAvg - one.connectionsAvg) / extra).toFixed(2)} connections`,
+      );
+    }
+  }
+}
+if (only.includes('vacuum')) {
+  const results: VacuumResult[] = [];
+  for (const rate of rates) {
+    for (const system of systems) {
+      process.stderr.write(`vacuum ${system} ${rate}/s ... `);
+      const r = await vacuumHeldBack(system, rate, vacuumSeconds, system === 'sluice' ? sluiceOptions : {});
+      process.stderr.write(`last 15 s p99 ${r.last.p99Ms} ms, ${r.left} left (load ${load()})\n`);
+      results.push(r);
+    }
+  }
+  const ms = (w: WindowLatency) => (w.p50Ms === null ? 'none started' : `${w.p50Ms} / ${w.p99Ms} ms (${w.started})`);
+  out('');
+  out(`## Vacuum held back (REPEATABLE READ snapshot open from the start; ${vacuumSeconds} s at a fixed rate; one worker process, default options unless said)`);
+  out('');
+  out('| system | rate/s | offered (in s) | first 15 s p50 / p99 (started) | last 15 s p50 / p99 (started) | left at the end | dead tuples |');
+  out('|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    out(`| ${r.system}${optionsLabel(r.system)} | ${r.rate} | ${r.offered} (${r.offerTookS}) | ${ms(r.first)} | ${ms(r.last)} | ${r.left} | ${r.deadTuples} |`);
+  }
+}
+out('');
+out(`Load average at end: ${load()}.`);
+const file = new URL(`../results/${new Date().toISOString().slice(0, 16).replace(':', '')}-production-${only.join('-')}.md`, import.meta.url);
+await writeFile(file, `${lines.join('\n')}\n`);
+process.stderr.write(`written: ${file.pathname}\n`);

@@ -1,0 +1,72 @@
+// One system's worker, producer or install in a process of its own, on the
+// Node that system needs, for the production scenarios.
+//
+//   node --import tsx process.ts <system> <url> install
+//   node --import tsx process.ts <system> <url> run [optionsJson]      prints READY; SIGUSR2 writes
+//       what it recorded to options.recordFile and prints DUMPED; SIGTERM stops it
+//   node --import tsx process.ts <system> <url> produce <rate> <seconds>  jobs at a fixed rate (open
+//       loop): every PRODUCER_TICK_MS one bulk call with the jobs due by then, each carrying its
+//       enqueue time; prints PRODUCED <n> <seconds taken> at the end
+import { writeFileSync } from 'node:fs';
+import { loadSystem } from '../systems/load.js';
+import type { SystemKey } from '../systems/types.js';
+
+/** Connections of the producer, so a slow call does not hold up the next tick's. */
+const PRODUCER_POOL_SIZE = 4;
+/**
+ * One call per tick: one-row calls (a synchronous commit each) could not keep
+ * 1,000 a second on the shared 2-core machine, bulk calls every 10 ms can.
+ */
+const PRODUCER_TICK_MS = 10;
+
+const [system, url, mode, ...rest] = process.argv.slice(2) as [SystemKey, string, string, ...string[]];
+const sys = await loadSystem(system);
+
+async function run(optionsJson: string | undefined): Promise<void> {
+  const { recordFile, ...options } = optionsJson ? (JSON.parse(optionsJson) as Record<string, unknown>) : {};
+  // Enqueue time (epoch ms, set by the producer) and start latency of each job, in start order.
+  const enqueuedAt: number[] = [];
+  const latencyMs: number[] = [];
+  const worker = await sys.startWorker(url, options, (p) => {
+    if (p.t === undefined) return;
+    const now = Date.now();
+    enqueuedAt.push(p.t);
+    latencyMs.push(now - p.t);
+  });
+  process.stdout.write('READY\n');
+  process.on('SIGUSR2', () => {
+    if (typeof recordFile === 'string') writeFileSync(recordFile, JSON.stringify({ enqueuedAt, latencyMs }));
+    process.stdout.write('DUMPED\n');
+  });
+  process.once('SIGTERM', () => {
+    void worker.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  });
+}
+
+async function produce(rate: number, seconds: number): Promise<void> {
+  const producer = await sys.producer(url, { poolSize: PRODUCER_POOL_SIZE });
+  const started = performance.now();
+  let sent = 0;
+  const calls: Promise<void>[] = [];
+  while (performance.now() - started < seconds * 1000) {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    if (due > sent) {
+      const t = Date.now();
+      calls.push(producer.enqueueMany(Array.from({ length: due - sent }, (_, k) => ({ i: sent + k, t }))));
+      sent = due;
+    }
+    await new Promise((r) => setTimeout(r, PRODUCER_TICK_MS));
+  }
+  await Promise.all(calls);
+  const tookS = (performance.now() - started) / 1000;
+  await producer.close();
+  process.stdout.write(`PRODUCED ${sent} ${tookS.toFixed(1)}\n`);
+}
+
+if (mode === 'install') await sys.install(url);
+else if (mode === 'run') await run(rest[0]);
+else if (mode === 'produce') await produce(Number(rest[0]), Number(rest[1]));
+else throw new Error(`unknown mode ${mode}`);

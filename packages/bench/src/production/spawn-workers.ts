@@ -1,0 +1,87 @@
+// Starts worker processes of one system for the production scenarios and
+// stops them again; peers run on Node 22 like in the main bench.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { nodeFor } from '../spawn.js';
+import type { SystemKey } from '../systems/types.js';
+
+const SCRIPT = fileURLToPath(new URL('./process.ts', import.meta.url));
+const TSX_LOADER = import.meta.resolve('tsx');
+const READY_TIMEOUT_MS = 120_000;
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  lines: string[];
+}
+
+function start(system: SystemKey, url: string, mode: string, extra: string[] = []): WorkerProcess {
+  const args = ['--import', TSX_LOADER, SCRIPT, system, url, mode, ...extra];
+  const child = spawn(nodeFor(system), args, {
+    env: { ...process.env, SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
+  return { child, lines };
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/** Creates the system's schema from a process on the right Node. */
+export async function installIn(system: SystemKey, url: string): Promise<void> {
+  const p = start(system, url, 'install');
+  const code = await exited(p.child);
+  if (code !== 0) throw new Error(`${system} install exited with ${code}`);
+}
+
+export async function startWorkers(system: SystemKey, url: string, n: number, options?: Record<string, unknown>): Promise<WorkerProcess[]> {
+  const procs = Array.from({ length: n }, () => start(system, url, 'run', options ? [JSON.stringify(options)] : []));
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (!procs.every((p) => p.lines.includes('READY'))) {
+    const dead = procs.find((p) => p.child.exitCode !== null);
+    if (dead) throw new Error(`${system} worker exited with ${dead.child.exitCode} before READY`);
+    if (Date.now() > deadline) throw new Error(`${system} workers not READY within ${READY_TIMEOUT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return procs;
+}
+
+/**
+ * Enqueues one job per call at `rate` a second for `seconds`, from a process
+ * of the system's Node; resolves with the count and the seconds until the
+ * last call returned (longer than `seconds` when the producer fell behind).
+ */
+export async function produce(system: SystemKey, url: string, rate: number, seconds: number): Promise<{ offered: number; tookS: number }> {
+  const p = start(system, url, 'produce', [String(rate), String(seconds)]);
+  const code = await exited(p.child);
+  const line = p.lines.find((l) => l.startsWith('PRODUCED '));
+  if (code !== 0 || !line) throw new Error(`${system} producer exited with ${code}`);
+  const [, offered, tookS] = line.split(' ');
+  return { offered: Number(offered), tookS: Number(tookS) };
+}
+
+/** Asks a worker process to write what it recorded, and waits until it has. */
+export async function dumpRecord(p: WorkerProcess): Promise<void> {
+  const before = p.lines.filter((l) => l === 'DUMPED').length;
+  p.child.kill('SIGUSR2');
+  const deadline = Date.now() + 60_000;
+  while (p.lines.filter((l) => l === 'DUMPED').length === before) {
+    if (Date.now() > deadline) throw new Error('worker did not write its record');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function stopWorkers(procs: WorkerProcess[]): Promise<void> {
+  await Promise.all(
+    procs.map(async (p) => {
+      const kill = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
+      p.child.kill('SIGTERM');
+      await exited(p.child);
+      clearTimeout(kill);
+    }),
+  );
+}

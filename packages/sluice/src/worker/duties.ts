@@ -1,0 +1,47 @@
+// The database-wide duties a worker runs when it leads: promoter, rescuer,
+// ager, cron scheduler, and the operations ones (retention, alerts).
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { PROMOTE_BATCH_SIZE_DEFAULT, RESCUE_BATCH_SIZE_DEFAULT, WORKER_FORGET_AFTER_MS_DEFAULT } from '../config.js';
+import { MISFIRE_GRACE_MS_DEFAULT } from '../schedule.js';
+import { Ager } from '../services/ager.js';
+import { Promoter } from '../services/promoter.js';
+import { Rescuer } from '../services/rescuer.js';
+import { Scheduler } from '../services/scheduler.js';
+import type { Service } from '../services/service.js';
+import type { ResolvedWorkerOptions } from './options.js';
+
+/**
+ * Longest sleep of the leader's promoter and scheduler when notifications
+ * reach it: enqueues, retries and schedule changes announce themselves, so
+ * this only bounds how late a change made without one (a plain SQL insert) is
+ * seen.
+ */
+export const LEADER_MAX_SLEEP_MS_DEFAULT = 30_000;
+/** How often the leader looks for jobs to age while it finds none (it ages every pollIntervalMs while it does). */
+const AGE_IDLE_INTERVAL_MS = 10_000;
+
+export interface Duties {
+  all: Service[];
+  promoter: Promoter;
+  scheduler: Scheduler | null;
+}
+
+export function createDuties(pool: pg.Pool, o: ResolvedWorkerOptions, notified: boolean, operations: Service[], logger: Logger): Duties {
+  // Without notifications the promoter and scheduler fall back to the poll interval.
+  const maxSleepMs = notified ? LEADER_MAX_SLEEP_MS_DEFAULT : o.pollIntervalMs;
+  const scheduler = o.runScheduler ? new Scheduler(pool, { maxSleepMs, misfireGraceMs: MISFIRE_GRACE_MS_DEFAULT }, logger) : null;
+  const promoter = new Promoter(pool, { batchSize: PROMOTE_BATCH_SIZE_DEFAULT, maxSleepMs }, logger);
+  const rescuer = new Rescuer(
+    pool,
+    {
+      intervalMs: Math.max(100, Math.floor(o.workerDeadAfterMs / 3)),
+      batchSize: RESCUE_BATCH_SIZE_DEFAULT,
+      forgetAfterMs: WORKER_FORGET_AFTER_MS_DEFAULT,
+    },
+    logger,
+  );
+  const all: Service[] = [promoter, rescuer, new Ager(pool, { busyMs: o.pollIntervalMs, idleMs: notified ? AGE_IDLE_INTERVAL_MS : o.pollIntervalMs }, logger), ...operations];
+  if (scheduler) all.push(scheduler);
+  return { all, promoter, scheduler };
+}

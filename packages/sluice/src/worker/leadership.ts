@@ -1,0 +1,129 @@
+// One maintenance leader per database. The leader holds a session advisory
+// lock on its LISTEN connection (a direct session even behind a transaction
+// pooler) and runs the duties that need no more than one process: promoter,
+// rescuer, ager, cron scheduler, retention, alert checks. Every other process
+// only claims and heartbeats; its heartbeat, sent on the LISTEN session every
+// LEADER_RETRY_MS_DEFAULT, also tries for the lock, so trying costs no
+// transaction of its own. A leader that dies loses its session and with it
+// the lock, and a follower takes over at its next beat; a leader that stops
+// unlocks and says so on LEADER_CHANNEL, and a follower takes over at once.
+// A leader that is alive but frozen (SIGSTOP, an event loop blocked by a
+// handler) keeps its connection and the lock: it beats on its LISTEN session,
+// so a follower that sees that session idle for longer than workerDeadAfterMs
+// terminates it and takes the lock at its next beat.
+import type { Logger } from 'pino';
+import type { Queryable } from '../executor.js';
+import { workerHeartbeat, workerHeartbeatOnSession, workerHeartbeatTryLead } from '../sql/workers.js';
+import type { Notifier } from './notifier.js';
+
+/** A follower's heartbeat period when heartbeatIntervalMs is longer: it bounds the failover after a leader dies. */
+export const LEADER_RETRY_MS_DEFAULT = 4_000;
+// "sluldr" in ASCII: apart from the migration and maintenance locks.
+const LEADER_LOCK_KEY = 0x736c756c6472;
+/** Announced by a leader that steps down, so a follower takes over without waiting. */
+export const LEADER_CHANNEL = 'sluice_leader';
+
+export interface Duty {
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export interface Beat {
+  workerId: string;
+  leaseMs: number;
+  heldIds: number[];
+}
+
+export class Leadership {
+  private leader = false;
+  private stopped = false;
+  /** Duty starts and stops, in order, so a quick loss and win never overlap two sets. */
+  private changing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly pool: Queryable,
+    private readonly notifier: Notifier,
+    private readonly duties: Duty[],
+    private readonly deadAfterMs: number,
+    /** Called with true when this process becomes leader, false when it stops being one. */
+    private readonly onChange: (leader: boolean) => void,
+    private readonly logger: Logger,
+  ) {}
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  /** Milliseconds until the next beat. */
+  nextBeatMs(heartbeatIntervalMs: number): number {
+    return this.leader ? heartbeatIntervalMs : Math.min(heartbeatIntervalMs, LEADER_RETRY_MS_DEFAULT);
+  }
+
+  /** The heartbeat, on the LISTEN session; a follower's also bids for the lock. */
+  async beat(b: Beat): Promise<void> {
+    if (this.leader || this.stopped) {
+      const rows = await this.onSession(...workerHeartbeatOnSession(b.workerId, b.leaseMs, b.heldIds));
+      if (rows === null) await workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds);
+      return;
+    }
+    const rows = await this.onSession<{ leader: boolean; deposed: boolean | null }>(
+      ...workerHeartbeatTryLead(b, LEADER_LOCK_KEY, this.deadAfterMs),
+    );
+    // Disconnected: beat on the pool and bid again once the session is back.
+    if (rows === null) return workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds);
+    if (rows[0]?.deposed) this.logger.warn('ended the session of a maintenance leader that stopped beating; taking over');
+    if (!rows[0]?.leader) return;
+    if (this.stopped) {
+      await this.unlock(false);
+      return;
+    }
+    this.leader = true;
+    this.logger.info('elected maintenance leader');
+    this.changing = this.changing.then(() => {
+      for (const duty of this.duties) duty.start();
+    });
+    this.onChange(true);
+  }
+
+  /** Null when the session is down, or went down under the statement (the beat then goes on the pool). */
+  private async onSession<R extends { [column: string]: unknown }>(text: string, values: unknown[]): Promise<R[] | null> {
+    try {
+      return await this.notifier.onSession<R>(text, values);
+    } catch (err) {
+      if (this.notifier.connected) throw err;
+      return null;
+    }
+  }
+
+  /** The LISTEN session ended: the lock went with it. */
+  sessionLost(): void {
+    if (!this.leader) return;
+    this.leader = false;
+    this.logger.warn('LISTEN connection lost: no longer maintenance leader');
+    this.changing = this.changing.then(() => this.stopDuties());
+    this.onChange(false);
+  }
+
+  private async stopDuties(): Promise<void> {
+    await Promise.all(this.duties.map((d) => d.stop()));
+  }
+
+  private async unlock(announce: boolean): Promise<void> {
+    // The NOTIFY is delivered at commit, after the unlock: the follower it wakes finds the lock free.
+    const text = announce ? `SELECT pg_advisory_unlock($1), pg_notify('${LEADER_CHANNEL}', '')` : 'SELECT pg_advisory_unlock($1)';
+    await this.notifier
+      .onSession(text, [LEADER_LOCK_KEY])
+      .catch((err) => this.logger.warn({ err }, 'could not release leadership; it passes when this connection closes'));
+  }
+
+  /** A leader stops its duties, releases the lock and tells the others. Call before the notifier stops. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.changing;
+    if (!this.leader) return;
+    this.leader = false;
+    await this.stopDuties();
+    await this.unlock(true);
+    this.onChange(false);
+  }
+}

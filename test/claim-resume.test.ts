@@ -1,0 +1,102 @@
+// Claims resume behind the last job claimed (sluice.claim's after_* keys), so
+// a transaction held open elsewhere does not make every claim walk the
+// entries of all the jobs claimed before. What makes a job available behind
+// such a key announces it on sluice_rewind, and the worker starts over.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { pino } from 'pino';
+import { z } from 'zod';
+import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
+import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+
+let db: TestDb;
+let sluice: Sluice;
+let listener: pg.Client;
+const rewinds: string[] = [];
+
+beforeAll(async () => {
+  db = await createTestDb();
+  sluice = new Sluice({ pool: db.pool, logger: pino({ level: 'silent' }) });
+  listener = new pg.Client({ connectionString: db.url });
+  await listener.connect();
+  listener.on('notification', (m) => m.channel === 'sluice_rewind' && rewinds.push(m.payload ?? ''));
+  await listener.query('LISTEN sluice_rewind');
+});
+afterAll(async () => {
+  await listener?.end();
+  await sluice?.close();
+  await db?.drop();
+});
+
+interface Claimed {
+  id: string;
+  priority: number;
+  run_at_us: string;
+}
+
+async function claim(queue: string, limit: number, after: Claimed | null): Promise<Claimed[]> {
+  const { rows } = await db.pool.query<Claimed>(
+    `SELECT c.id, c.priority, (extract(epoch FROM c.run_at) * 1000000)::bigint AS run_at_us
+     FROM sluice.claim(ARRAY[$1], ARRAY[$2]::integer[], 'resume-test', 60000, $3::smallint[], $4::bigint[], $5::bigint[]) c
+     ORDER BY c.priority DESC, c.run_at, c.id`,
+    [queue, limit, after && [after.priority], after && [after.run_at_us], after && [after.id]],
+  );
+  return rows;
+}
+
+describe('claims that resume', () => {
+  it('resume after the key, still taking higher and lower priorities; a job made available behind it is announced', async () => {
+    const job = defineJob({ name: 'resume.job', queue: 'resume', schema: z.object({ n: z.number() }) });
+    const ids = await sluice.enqueueMany(job, [1, 2, 3, 4].map((n) => ({ n })));
+    const first = await claim('resume', 2, null);
+    expect(first.map((r) => Number(r.id))).toEqual(ids.slice(0, 2));
+    const high = await sluice.enqueue(job, { n: 5 }, { priority: 'high' });
+    const low = await sluice.enqueue(job, { n: 6 }, { priority: 'low' });
+    const next = await claim('resume', 10, first.at(-1)!);
+    expect(next.map((r) => Number(r.id))).toEqual([high, ids[2], ids[3], low]);
+
+    // A job enqueued with a run_at already past sorts behind the key: it is announced.
+    rewinds.length = 0;
+    const behind = await sluice.enqueue(job, { n: 7 }, { runAt: new Date(Date.now() - 60_000) });
+    await waitUntil(() => rewinds.includes('resume'), { what: 'rewind for a past run_at' });
+    expect(await claim('resume', 10, next.at(-2)!)).toEqual([]);
+    expect((await claim('resume', 10, null)).map((r) => Number(r.id))).toEqual([behind]);
+  });
+
+  it('promotion and release announce a rewind; a plain enqueue does not', async () => {
+    const job = defineJob({ name: 'resume.other', queue: 'resume-other', schema: z.object({}) });
+    rewinds.length = 0;
+    await sluice.enqueue(job, {});
+    const delayed = await sluice.enqueue(job, {}, { delayMs: 50 });
+    await waitUntil(async () => (await db.pool.query(`SELECT sluice.promote_due(10) AS n`)).rows[0].n >= 1, { what: 'promoted' });
+    await waitUntil(() => rewinds.includes('resume-other'), { what: 'rewind after promotion' });
+    expect(rewinds.filter((q) => q === 'resume-other')).toHaveLength(1);
+    const claimed = await claim('resume-other', 10, null);
+    expect(claimed.map((r) => Number(r.id))).toContain(delayed);
+  });
+
+  it('with a snapshot held open, a worker runs a stream of jobs and a delayed job due in the middle of it', async () => {
+    const job = defineJob({ name: 'resume.stream', queue: 'resume-stream', schema: z.object({ n: z.number() }) });
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await holder.query('SELECT count(*) FROM sluice.queues');
+    const ran = new Set<number>();
+    const worker = createWorker({ pool: db.pool, handlers: [job.handle((p) => void ran.add(p.n))], logger: pino({ level: 'silent' }) });
+    await worker.start();
+    try {
+      let n = 0;
+      for (let round = 0; round < 20; round++) {
+        await sluice.enqueueMany(job, Array.from({ length: 50 }, () => ({ n: n++ })));
+        if (round === 10) await sluice.enqueue(job, { n: -1 }, { delayMs: 200 });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await waitUntil(() => ran.size === n + 1, { timeoutMs: 30_000, what: `all ${n + 1} jobs ran` });
+      expect(ran.has(-1)).toBe(true);
+    } finally {
+      await worker.stop();
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+  });
+});
