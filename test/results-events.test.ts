@@ -291,6 +291,17 @@ describe('results and waitFor', () => {
     expect(outcome, JSON.stringify(outcome)).toMatchObject({ resolved: true });
   });
 
+  it('waitFor called after its job already completed in a queue that keeps no history resolves; an id never enqueued is not found', async () => {
+    const gone = defineJob({ name: 're.gone', queue: 're.gone', schema: z.object({}) });
+    await sluice.queues.configure('re.gone', { keepHistory: false });
+    await worker({ handlers: [gone.handle(async () => ({ ok: 1 }))] }).start();
+    const id = await sluice.enqueue(gone, {});
+    await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE id = $1`, [id])) === 0, { what: 'job completed and gone' });
+    // Nothing is left of the job anywhere: only this client knows it existed.
+    await expect(sluice.waitFor(id, { timeoutMs: 5_000 })).resolves.toBeNull();
+    await expect(sluice.waitFor(id + 1_000_000, { timeoutMs: 5_000 })).rejects.toMatchObject({ name: 'JobNotFoundError' });
+  });
+
   it('many waiters at once all resolve', async () => {
     await startResultWorker();
     const ids = await sluice.enqueueMany(calc, Array.from({ length: 50 }, (_, i) => ({ a: i, b: 1 })));

@@ -178,7 +178,9 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     const attempt = () => jobEnqueueMany(db, args);
     try {
       // A full queue that blocks answers null: wait for room, all the batch or nothing.
-      return (await attempt()) ?? (await this.room.retry(job.queue, blockTimeoutMs, attempt));
+      const ids = (await attempt()) ?? (await this.room.retry(job.queue, blockTimeoutMs, attempt));
+      this.waiter.noteEnqueued(ids);
+      return ids;
     } catch (err) {
       throw translateDbError(err);
     }

@@ -17,6 +17,8 @@ import { Notifier } from './worker/notifier.js';
 export const FINISHED_CHANNEL = 'sluice_finished';
 /** How often waiters re-read their jobs when LISTEN is not available. */
 export const WAIT_POLL_INTERVAL_MS = 250;
+/** How many of its latest enqueued ids a client remembers (see FinishWaiter.noteEnqueued). */
+const REMEMBERED_IDS_MAX = 10_000;
 
 interface Waiter {
   resolve(value: unknown): void;
@@ -33,12 +35,30 @@ export class FinishWaiter {
   private pending = 0;
   private stopping: Promise<void> = Promise.resolve();
   private pollTimer: NodeJS.Timeout | null = null;
+  /** Ids this client enqueued lately, oldest first (a Set keeps insertion order). */
+  private readonly enqueued = new Set<number>();
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly listenPool: pg.Pool | null,
     private readonly logger: Logger,
   ) {}
+
+  /**
+   * A job in a queue that keeps no history leaves no row once it completes,
+   * so one that finished before waitFor asked about it looks like one that
+   * never existed. Ids this client enqueued itself did exist: a missing row
+   * for one of them is a completion.
+   */
+  noteEnqueued(ids: readonly number[]): void {
+    for (const id of ids) this.enqueued.add(id);
+    if (this.enqueued.size <= REMEMBERED_IDS_MAX) return;
+    let excess = this.enqueued.size - REMEMBERED_IDS_MAX;
+    for (const id of this.enqueued) {
+      if (excess-- <= 0) break;
+      this.enqueued.delete(id);
+    }
+  }
 
   async waitFor(id: number, timeoutMs: number): Promise<unknown> {
     this.pending++;
@@ -68,7 +88,7 @@ export class FinishWaiter {
       // notice was requested is found finished here.
       jobRequestFinishNotice(this.pool, id)
         .then((live) => {
-          if (this.waiters.has(id)) this.wasLive.set(id, live || this.wasLive.get(id) === true);
+          if (this.waiters.has(id)) this.wasLive.set(id, live || this.enqueued.has(id) || this.wasLive.get(id) === true);
           return this.check(id);
         })
         .catch((err) => {
