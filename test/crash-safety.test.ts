@@ -6,7 +6,7 @@ import { ClaimWatchingPool } from './helpers/claims.js';
 import { ON_LISTEN_SESSION, count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { holdJob } from './fixtures/hold-job.js';
-import { jobClaim, jobCompleteMany, jobFailMany, jobProgress, jobReleaseMany } from '../packages/sluice/src/sql/jobs.js';
+import { jobClaim, jobCompleteMany, jobFailMany, jobProgress, jobReleaseMany } from '../packages/sluice/src/sql/job-leases.js';
 
 let db: TestDb;
 let sluice: Sluice;

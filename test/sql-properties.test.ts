@@ -17,14 +17,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobErrorEntry } from '../packages/sluice/src/index.js';
 import { deadReplay } from '../packages/sluice/src/sql/dead-jobs.js';
-import {
-  jobCancel,
-  jobClaim,
-  jobCompleteMany,
-  jobEnqueueMany,
-  jobFailMany,
-  jobRescueExpired,
-} from '../packages/sluice/src/sql/jobs.js';
+import { jobClaim, jobCompleteMany, jobFailMany } from '../packages/sluice/src/sql/job-leases.js';
+import { jobCancel, jobEnqueueMany, jobRescueExpired } from '../packages/sluice/src/sql/jobs.js';
 import { createTestDb, type TestDb } from './helpers/db.js';
 
 const QUEUE = 'prop';

@@ -5,7 +5,7 @@
 // the worker had not looked at all.
 import pg from 'pg';
 
-/** The name of the worker's claim statement (packages/sluice/src/sql/jobs.ts, jobClaim). */
+/** The name of the worker's claim statement (packages/sluice/src/sql/job-leases.ts, jobClaim). */
 const CLAIM_STATEMENT = 'sluice_job_claim';
 
 export class ClaimWatchingPool extends pg.Pool {

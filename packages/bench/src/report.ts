@@ -138,7 +138,7 @@ function ceilingSection(o: Options, results: StepResult[]): string {
   return [
     `## In-database ceiling: sluice's claim + complete SQL in a plpgsql loop, ${int(o.drainJobs)} jobs`,
     '',
-    'The same statements the worker sends (read from packages/sluice/src/sql/jobs.ts), a commit after each, no client round trip.',
+    'The same statements the worker sends (read from packages/sluice/src/sql/job-leases.ts), a commit after each, no client round trip.',
     '',
     table(['claim batch', 'jobs/s median (min–max)', 'sluice worker (tuned) reaches'], rows),
   ].join('\n');

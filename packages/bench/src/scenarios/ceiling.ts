@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { Queryable } from 'sluice/admin';
 // Internal on purpose: the ceiling must run the worker's very statements, so
 // it takes their text from the module that sends them instead of a copy.
-import { jobClaim, jobCompleteMany } from '../../../sluice/src/sql/jobs.js';
+import { jobClaim, jobCompleteMany } from '../../../sluice/src/sql/job-leases.js';
 import { freshDatabase, settle } from '../db.js';
 import { sluiceAdapter } from '../systems/sluice.js';
 import { seed } from './common.js';

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import type { JobErrorEntry } from '../job-record.js';
-import { jobCompleteMany, jobFailMany } from '../sql/jobs.js';
+import { jobCompleteMany, jobFailMany } from '../sql/job-leases.js';
 
 const BATCH_MAX = 1_000;
 const RETRY_DELAY_MS = 500;

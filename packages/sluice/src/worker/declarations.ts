@@ -1,5 +1,7 @@
 // What a worker writes to the database when it starts: its job types (so SQL
-// enqueue uses the same defaults), its cron schedules and its subscriptions.
+// enqueue uses the same defaults), its row in sluice.workers, its cron
+// schedules and its subscriptions.
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { translateDbError } from '../db-errors.js';
 import type { Queryable } from '../executor.js';
@@ -8,7 +10,29 @@ import { nextFireAfter, type ScheduleDefinition } from '../schedule.js';
 import { cronRemoveUndeclared, cronSaveMany, cronUndeclaredNames } from '../sql/cron.js';
 import { jobTypeUpsertMany } from '../sql/job-types.js';
 import { subscriptionUpsertMany } from '../sql/subscriptions.js';
-import type { Subscription } from './options.js';
+import { workerRegister } from '../sql/workers.js';
+import { SLUICE_VERSION } from '../version.js';
+import type { ResolvedWorkerOptions, Subscription } from './options.js';
+
+/** Everything start() writes before claiming, in this order. */
+export async function declareWorker(
+  db: Queryable,
+  o: ResolvedWorkerOptions,
+  worker: { id: string; queues: string[]; concurrency: number },
+  logger: Logger,
+): Promise<void> {
+  await declareJobs(db, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
+  await workerRegister(db, {
+    id: worker.id,
+    service: o.service,
+    host: hostname(),
+    pid: process.pid,
+    queues: worker.queues,
+    concurrency: worker.concurrency,
+    version: SLUICE_VERSION,
+  });
+  await declareSchedules(db, o.schedules, o.service, o.undeclaredSchedules, logger);
+}
 
 export async function declareJobs(db: Queryable, jobs: JobDefinition[], subscriptions: Subscription[]): Promise<void> {
   const all = new Map(jobs.map((j) => [j.name, j]));

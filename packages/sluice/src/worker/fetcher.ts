@@ -22,7 +22,7 @@
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import { Service } from '../services/service.js';
-import { jobClaim, type ClaimResume, type ClaimedJobRow } from '../sql/jobs.js';
+import { jobClaim, type ClaimResume, type ClaimedJobRow } from '../sql/job-leases.js';
 import { queueWeights } from '../sql/queues.js';
 import { WeightedAllocator } from './allocate.js';
 

@@ -6,7 +6,7 @@ import { LeaseLostError, ValidationError } from '../errors.js';
 import { STORABLE_TEXT_RULE } from '../config.js';
 import type { Queryable } from '../executor.js';
 import { unstorable } from '../json-text.js';
-import { jobProgress } from '../sql/jobs.js';
+import { jobProgress } from '../sql/job-leases.js';
 import type { JobAbort } from './job-abort.js';
 
 /** Minimum time between two progress writes of one job. */

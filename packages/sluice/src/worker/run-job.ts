@@ -8,7 +8,7 @@ import type { Queryable } from '../executor.js';
 import { jsonText } from '../json-text.js';
 import { parsePayload, parseResult, type JobRegistration, type Middleware, type MiddlewareContext } from '../job.js';
 import type { JobErrorEntry } from '../job-record.js';
-import type { ClaimedJobRow } from '../sql/jobs.js';
+import type { ClaimedJobRow } from '../sql/job-leases.js';
 import type { Ack } from './completer.js';
 import type { JobAbort } from './job-abort.js';
 import { progressReporter } from './progress.js';

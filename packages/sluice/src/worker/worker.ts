@@ -18,11 +18,10 @@ import type { Scheduler } from '../services/scheduler.js';
 import type { AlertEvent } from '../services/alert-watcher.js';
 import { WorkerOperations, parseWorkerOperationsOptions, type WorkerOperationsOptions } from '../services/operations.js';
 import type { Service } from '../services/service.js';
-import { jobLeaseHolds, jobReleaseMany, type ClaimedJobRow } from '../sql/jobs.js';
-import { workerDeregister, workerHeartbeat, workerRegister } from '../sql/workers.js';
-import { SLUICE_VERSION } from '../version.js';
+import { jobLeaseHolds, type ClaimedJobRow } from '../sql/job-leases.js';
+import { workerDeregister, workerHeartbeat } from '../sql/workers.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
-import { declareJobs, declareSchedules } from './declarations.js';
+import { declareWorker } from './declarations.js';
 import { createDuties } from './duties.js';
 import { Fetcher } from './fetcher.js';
 import { Heartbeat } from './heartbeat.js';
@@ -30,7 +29,9 @@ import { LEADER_CHANNEL, Leadership } from './leadership.js';
 import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, REWIND_CHANNEL, SCHEDULED_CHANNEL } from './notifier.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions as CoreWorkerOptions } from './options.js';
 import { JobAbort } from './job-abort.js';
+import { MemoryGuard } from './memory-guard.js';
 import { runJob, type RunJobEnv, type RunningJob } from './run-job.js';
+import { flushAcks, releaseClaims, waitForRunning } from './shutdown.js';
 import { retryUntilReachable } from './start-retry.js';
 
 export type { Subscription } from './options.js';
@@ -77,7 +78,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private readonly readPool: OwnedPool;
   private readonly operations: WorkerOperations;
   private readonly runEnv: RunJobEnv;
-  private overMemory = false;
+  private readonly memory: MemoryGuard;
   /** Fired by stop(): ends start()'s retries. */
   private readonly stopping = new AbortController();
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
@@ -90,6 +91,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     const o = this.options;
     this.logger = sluiceLogger(options.logger).child({ workerId: this.id });
     this.concurrency = o.concurrency;
+    this.memory = new MemoryGuard(o.maxRssBytes, this.logger);
     this.queues = o.queues;
     const connection = {
       pool: options.pool,
@@ -197,17 +199,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       await retryUntilReachable(
         async () => {
           await requireMigrated(this.pool, MIGRATIONS_FOLDER_DEFAULT);
-          await declareJobs(this.pool, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
-          await workerRegister(this.pool, {
-            id: this.id,
-            service: o.service,
-            host: hostname(),
-            pid: process.pid,
-            queues: this.queues,
-            concurrency: this.concurrency,
-            version: SLUICE_VERSION,
-          });
-          await declareSchedules(this.pool, o.schedules, o.service, o.undeclaredSchedules, this.logger);
+          await declareWorker(this.pool, o, this, this.logger);
         },
         { timeoutMs: o.startTimeoutMs, stopped: this.stopping.signal, logger: this.logger },
       );
@@ -246,16 +238,16 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       await Promise.all([this.fetcher.stop(), this.operations.stop(), ...duties]);
       await this.notifier?.stop();
       const unstarted = this.buffer.splice(0);
-      await this.release(unstarted);
-      await this.waitForRunning(this.options.shutdownTimeoutMs);
+      await releaseClaims(this.pool, this.id, unstarted, this.logger);
+      await waitForRunning(this.running.values(), this.options.shutdownTimeoutMs);
       const unfinished = [...this.running.values()];
       for (const job of unfinished) {
         job.released = true;
         job.abort.abort(new WorkerStateError('worker is shutting down'));
       }
-      await this.flushAcks(this.options.shutdownTimeoutMs);
+      await flushAcks(this.completer, this.options.shutdownTimeoutMs, this.logger);
       if (unfinished.length) {
-        await this.release(unfinished);
+        await releaseClaims(this.pool, this.id, unfinished, this.logger);
         this.logger.warn({ jobs: unfinished.length }, 'released jobs still running at shutdown');
       }
     } finally {
@@ -267,28 +259,6 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       if (this.readPool.owned) await this.readPool.pool.end().catch(() => {});
       this.logger.info('worker stopped');
       this.emit('stopped');
-    }
-  }
-
-  /** Hands jobs back to their queue; on failure their leases lapse and the rescuer does it. */
-  private async release(jobs: { id: number; attempt: number; lease: number }[]): Promise<void> {
-    if (jobs.length === 0) return;
-    const args = { ids: jobs.map((j) => j.id), attempts: jobs.map((j) => j.attempt), leases: jobs.map((j) => j.lease) };
-    await jobReleaseMany(this.pool, { ...args, workerId: this.id }).catch((err) =>
-      this.logger.warn({ err, jobs: jobs.length }, 'could not release jobs; their leases will lapse'),
-    );
-  }
-
-  private async flushAcks(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const flushed = await Promise.race([
-      this.completer.flush().then(() => true),
-      new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs))),
-    ]);
-    clearTimeout(timer);
-    if (!flushed) {
-      this.logger.warn({ acks: this.completer.pending }, 'acknowledgements not written before shutdown; those jobs will be rescued');
-      this.completer.abandon();
     }
   }
 
@@ -307,21 +277,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   }
 
   private room(): number {
-    if (this.state !== 'started' || this.memoryExceeded()) return 0;
+    if (this.state !== 'started' || this.memory.exceeded()) return 0;
     return this.concurrency + this.options.prefetch - this.running.size - this.buffer.length;
-  }
-
-  private memoryExceeded(): boolean {
-    const limit = this.options.maxRssBytes;
-    if (limit === null) return false;
-    const rss = process.memoryUsage.rss();
-    const over = rss > limit;
-    if (over !== this.overMemory) {
-      this.overMemory = over;
-      if (over) this.logger.warn({ rssBytes: rss, maxRssBytes: limit }, 'memory above maxRssBytes: not claiming new jobs');
-      else this.logger.info({ rssBytes: rss, maxRssBytes: limit }, 'memory back under maxRssBytes: claiming again');
-    }
-    return over;
   }
 
   /** Drops a job this process holds: out of the buffer, or its run aborted and its answer void. */
@@ -428,16 +385,6 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     }
     // A flushed batch may have been holding back new jobs.
     this.dispatch();
-  }
-
-  private async waitForRunning(timeoutMs: number): Promise<void> {
-    if (this.running.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all([...this.running.values()].map((j) => j.done)),
-      new Promise((r) => (timer = setTimeout(r, timeoutMs))),
-    ]);
-    clearTimeout(timer);
   }
 }
 

@@ -1,0 +1,209 @@
+// Runtime SQL for the claims a worker holds: claiming jobs, answering them
+// (complete, fail, release), and fenced writes under the lease. Named
+// statements are prepared once per connection by node-postgres.
+import type { Queryable } from '../executor.js';
+import type { JobErrorEntry } from '../job-record.js';
+import { jobIdFromSql } from './jobs.js';
+
+/** A claimed job; the id is a number from here on (see jobIdFromSql). */
+export interface ClaimedJobRow {
+  id: number;
+  name: string;
+  queue: string;
+  payload: unknown;
+  priority: number;
+  attempt: number;
+  max_attempts: number;
+  timeout_ms: number | null;
+  created_at: Date;
+  /** This claim's lease token (its time in epoch microseconds): every later write presents it. */
+  lease: number;
+  /** run_at in epoch microseconds: with priority and id, where the next claim of its queue may resume. */
+  run_at_us: number;
+}
+
+/** Where a queue's next claim resumes (see sluice.claim); null: from the front. */
+export interface ClaimResume {
+  priority: number;
+  runAtUs: number;
+  id: number;
+}
+
+/**
+ * A PostgreSQL array literal of numbers. node-postgres turns a JS array into
+ * one by escaping every element as a string; for the thousands of ids,
+ * attempts and leases a worker sends a second, a join is far cheaper.
+ */
+export function intArrayLiteral(values: readonly number[]): string {
+  return `{${values.join(',')}}`;
+}
+
+/**
+ * Claims up to limits[i] available jobs from each queues[i], highest priority
+ * first and FIFO within a priority, honouring each queue's pause, concurrency,
+ * group and rate limits (see sluice.claim). Each claim starts a new attempt:
+ * the attempt number is the lease every later write must present.
+ */
+export async function jobClaim(
+  db: Queryable,
+  a: { queues: string[]; limits: number[]; workerId: string; leaseMs: number; resume?: (ClaimResume | null)[] },
+): Promise<ClaimedJobRow[]> {
+  const resume = a.resume?.some(Boolean) ? a.resume : null;
+  // The batch comes back as one JSON array of arrays, in the claim's order
+  // (UPDATE ... RETURNING keeps none): one JSON.parse of the whole batch costs
+  // the worker far less than a row each with a value per column (the payload
+  // stays inline JSON instead of a jsonb value parsed on its own). Ids come
+  // as text, checked by jobIdFromSql; lease tokens and run_at (epoch
+  // microseconds) stay below 2^53 until the year 2255; created_at comes as
+  // epoch milliseconds in double precision (numeric arithmetic per job costs
+  // the server a microsecond; a millisecond clock needs no more precision).
+  const { rows } = await db.query<{ batch: [string, string, string, unknown, number, number, number, number | null, number, number, number][] }>({
+    name: 'sluice_job_claim',
+    text: `SELECT json_agg(json_build_array(c.id::text, c.name, c.queue, c.payload, c.priority, c.attempt, c.max_attempts, c.timeout_ms,
+                    date_part('epoch', c.created_at) * 1000, c.lease, (date_part('epoch', c.run_at) * 1000000)::bigint)
+                    ORDER BY c.priority DESC, c.run_at, c.id) AS batch
+           FROM sluice.claim($1::text[], $2::integer[], $3, $4, $5::smallint[], $6::bigint[], $7::bigint[]) c
+           HAVING count(*) > 0`,
+    values: [
+      a.queues,
+      a.limits,
+      a.workerId,
+      a.leaseMs,
+      resume && resume.map((r) => r?.priority ?? null),
+      resume && resume.map((r) => r?.runAtUs ?? null),
+      resume && resume.map((r) => r?.id ?? null),
+    ],
+  });
+  // No row at all when nothing was claimed, as with a row per job.
+  return (rows[0]?.batch ?? []).map((r) => ({
+    id: jobIdFromSql(r[0]),
+    name: r[1],
+    queue: r[2],
+    payload: r[3],
+    priority: r[4],
+    attempt: r[5],
+    max_attempts: r[6],
+    timeout_ms: r[7],
+    created_at: new Date(r[8]),
+    lease: r[9],
+    run_at_us: r[10],
+  }));
+}
+
+/**
+ * Completes jobs whose lease (id + attempt, still running) matches, storing
+ * each result and handler run time. Returns the ids applied; the others were
+ * stale answers. Only those come back from the server (usually none), not a
+ * row per completed job.
+ */
+export async function jobCompleteMany(
+  db: Queryable,
+  a: { ids: number[]; attempts: number[]; results: (string | null)[]; runMs: number[]; workerId?: string; leases?: number[] },
+): Promise<Set<number>> {
+  const { rows } = await db.query<{ stale: string }>({
+    name: 'sluice_job_complete_many',
+    text: `SELECT array_to_string(ARRAY(SELECT x FROM unnest($1::bigint[]) x
+             EXCEPT ALL SELECT sluice.job_complete_many($1::bigint[], $2::integer[], $3::jsonb[], $4::integer[], $5::text, $6::bigint[])), ',') AS stale`,
+    values: [
+      intArrayLiteral(a.ids),
+      intArrayLiteral(a.attempts),
+      // Most handlers return nothing: then no array of NULLs is sent at all.
+      a.results.some((r) => r !== null) ? a.results : null,
+      intArrayLiteral(a.runMs),
+      a.workerId ?? null,
+      a.leases ? intArrayLiteral(a.leases) : null,
+    ],
+  });
+  const applied = new Set(a.ids);
+  const stale = rows[0]!.stale;
+  if (stale !== '') for (const id of stale.split(',')) applied.delete(Number(id));
+  return applied;
+}
+
+export interface FailArgs {
+  ids: number[];
+  attempts: number[];
+  errors: JobErrorEntry[];
+  permanent: boolean[];
+  retryDelaysMs: (number | null)[];
+  runMs: number[];
+  /** The worker answering, and the lease of each claim: writes apply only to the claims named. */
+  workerId?: string;
+  leases?: number[];
+}
+
+/** Records failed attempts; see sluice.job_fail_many. Returns the outcome per applied id. */
+export async function jobFailMany(db: Queryable, a: FailArgs): Promise<Map<number, 'retry' | 'dead'>> {
+  const { rows } = await db.query<{ id: string; outcome: 'retry' | 'dead' }>({
+    name: 'sluice_job_fail_many',
+    text: `SELECT id, outcome FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[], $5::integer[], $6::integer[],
+             $7::text, $8::bigint[])`,
+    values: [
+      a.ids,
+      a.attempts,
+      a.errors.map((e) => JSON.stringify(e)),
+      a.permanent,
+      a.retryDelaysMs,
+      a.runMs,
+      a.workerId ?? null,
+      a.leases ?? null,
+    ],
+  });
+  return new Map(rows.map((r) => [Number(r.id), r.outcome]));
+}
+
+/**
+ * Gives claimed jobs that never started (or were cut short by shutdown) back
+ * to their queue at once. The attempt is handed back too: it never ran to an
+ * answer, so it must not count against the job's retry budget.
+ */
+export async function jobReleaseMany(
+  db: Queryable,
+  a: { ids: number[]; attempts: number[]; leases: number[]; workerId: string },
+): Promise<number> {
+  const { rows } = await db.query<{ n: string }>({
+    name: 'sluice_job_release_many',
+    text: `
+      WITH released AS (
+        UPDATE sluice.jobs j
+        SET state = 'available', attempt = j.attempt - 1, locked_by = NULL, locked_until = NULL
+        FROM unnest($1::bigint[], $2::integer[], $4::bigint[]) AS i(id, attempt, lease)
+        WHERE j.id = ANY($1::bigint[]) AND j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
+          AND j.locked_by = $3 AND sluice.lease_holds(j.attempted_at, i.lease)
+        RETURNING j.queue
+      ), notified AS (
+        SELECT pg_notify('sluice_jobs', queue), pg_notify('sluice_rewind', queue) FROM (SELECT DISTINCT queue FROM released) q
+      )
+      SELECT (SELECT count(*) FROM released) AS n, (SELECT count(*) FROM notified) AS queues`,
+    values: [a.ids, a.attempts, a.workerId, a.leases],
+  });
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Fenced progress write; false when the attempt no longer holds the job. */
+export async function jobProgress(
+  db: Queryable,
+  a: { id: number; attempt: number; pct: number; message: string | null; workerId: string; lease: number },
+): Promise<boolean> {
+  const { rows } = await db.query<{ ok: boolean }>({
+    name: 'sluice_job_progress',
+    text: `SELECT sluice.job_progress($1, $2, $3, $4, $5, $6) AS ok`,
+    values: [a.id, a.attempt, a.pct, a.message, a.workerId, a.lease],
+  });
+  return rows[0]?.ok ?? false;
+}
+
+/**
+ * Whether this claim (worker, attempt, lease token) still holds the job: a
+ * cancel notice is only a hint, and the worker aborts nothing until this
+ * says the claim is gone.
+ */
+export async function jobLeaseHolds(db: Queryable, a: { id: number; attempt: number; workerId: string; lease: number }): Promise<boolean> {
+  const { rows } = await db.query<{ holds: boolean }>({
+    name: 'sluice_job_lease_holds',
+    text: `SELECT EXISTS (SELECT 1 FROM sluice.jobs WHERE id = $1 AND state = 'running' AND attempt = $2 AND locked_by = $3
+                          AND sluice.lease_holds(attempted_at, $4::bigint)) AS holds`,
+    values: [a.id, a.attempt, a.workerId, a.lease],
+  });
+  return rows[0]!.holds;
+}
