@@ -98,7 +98,6 @@ export async function jobAgePriorities(db: Queryable, batchSize: number): Promis
   return rows[0]?.n ?? 0;
 }
 
-/** Asks for the job's end to be announced on sluice_finished; false when it is no longer live. */
 /**
  * Asks for a sluice_finished notice when the job ends; returns whether the job
  * is live (so a later missing row means it completed in a queue that keeps
