@@ -1,6 +1,7 @@
 -- Claims up to limits[i] available jobs of each queue_names[i] for worker_id:
 -- each claimed row becomes running with attempt + 1, locked_by = worker_id,
--- locked_until = now() + lease_ms and attempted_at = now(), and comes back with
+-- attempted_at = the claim's clock time after it picked the jobs, locked_until =
+-- attempted_at + lease_ms, and comes back with
 -- its lease token (sluice.lease_token(attempted_at), leases/token.sql), which
 -- every later write of that run presents with the attempt and the worker id.
 --
@@ -104,10 +105,15 @@ BEGIN
         END IF;
       END IF;
       CONTINUE WHEN cardinality(chosen) = 0;
+      -- The clock after the picking statements, not now(): each statement
+      -- above read its own snapshot, later than the transaction's start, so
+      -- a job released by a parent that finished meanwhile must not look
+      -- claimed before that parent finished.
+      claimed_at := clock_timestamp();
       RETURN QUERY
       UPDATE sluice.jobs j
       SET state = 'running', attempt = j.attempt + 1, locked_by = worker_id,
-          locked_until = now() + lease_ms * interval '1 millisecond', attempted_at = now()
+          locked_until = claimed_at + lease_ms * interval '1 millisecond', attempted_at = claimed_at
       WHERE j.id = ANY(chosen)
       RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
                 j.created_at, j.run_at, sluice.lease_token(j.attempted_at);
