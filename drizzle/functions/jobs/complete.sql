@@ -17,8 +17,10 @@
 -- whole batch is worked out once (which queues keep no history), the DELETE
 -- is driven by the given ids (a primary-key lookup each, never a scan of the
 -- running jobs of every worker), the history rows come from the DELETE's
--- RETURNING in the same statement, and the metrics are summed per queue in
--- float8 from one value per job.
+-- RETURNING in the same statement (only the columns history and the
+-- follow-up read: the rest of a row would be copied into the CTE's store for
+-- nothing), and the metrics are summed per queue in float8 from one value per
+-- job.
 CREATE OR REPLACE FUNCTION sluice.job_complete_many(ids bigint[], attempts integer[], results jsonb[] DEFAULT NULL, run_ms integer[] DEFAULT NULL,
   worker_id text DEFAULT NULL, leases bigint[] DEFAULT NULL)
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
@@ -44,7 +46,9 @@ BEGIN
     WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
       AND (worker_id IS NULL OR j.locked_by = worker_id)
       AND sluice.lease_holds(j.attempted_at, i.lease)
-    RETURNING j.*, i.result AS r_result, coalesce(i.run_ms, 0) AS r_run_ms
+    RETURNING j.id, j.queue, j.name, j.payload, j.priority, j.attempt, j.max_attempts, j.errors, j.unique_key,
+      j.batch_id, j.tags, j.created_at, j.run_at, j.attempted_at, j.notify_on_finish,
+      i.result AS r_result, coalesce(i.run_ms, 0) AS r_run_ms
   ), kept AS (
     INSERT INTO sluice.job_history (id, queue, name, payload, priority, attempt, max_attempts, state, errors,
       result, unique_key, batch_id, tags, created_at, run_at, attempted_at)

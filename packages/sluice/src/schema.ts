@@ -98,7 +98,6 @@ export const jobs = sluiceSchema.table(
     check('jobs_queue_check', NAME_CHECK('queue')),
     check('jobs_backoff_check', sql`backoff_kind IN ('fixed', 'exponential') AND backoff_base_ms >= 0 AND backoff_max_ms >= 0 AND backoff_factor BETWEEN 1 AND 10 AND backoff_jitter BETWEEN 0 AND 1`),
     check('jobs_timeout_check', sql`timeout_ms IS NULL OR timeout_ms > 0`),
-    check('jobs_payload_check', sql`jsonb_typeof(payload) IN ('object', 'array', 'string', 'number', 'boolean', 'null')`),
   ],
 );
 
