@@ -31,7 +31,7 @@ async function capture(call: (db: Queryable) => Promise<unknown>): Promise<Captu
     async query(config: { text: string; values?: unknown[] }) {
       captured = { text: config.text, values: config.values ?? [] };
       // The one row a claim (an empty batch) and a completion (no stale ids) answer with.
-      return { rows: [{ batch: [], stale: '' }], rowCount: 1 };
+      return { rows: [{ batch: '[]', stale: '' }], rowCount: 1 };
     },
   };
   await call(db);
@@ -112,7 +112,7 @@ BEGIN
     ids := '{}';
     attempts := '{}';
     FOR r IN SELECT (e->>0)::bigint AS id, (e->>4)::integer AS attempt
-             FROM (${bind(claim.text, '_c')}) b, json_array_elements(b.batch) e LOOP
+             FROM (${bind(claim.text, '_c')}) b, json_array_elements(b.batch::json) e LOOP
       ids := ids || r.id;
       attempts := attempts || r.attempt;
     END LOOP;

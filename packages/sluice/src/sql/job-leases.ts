@@ -52,16 +52,23 @@ export async function jobClaim(
   // The batch comes back as one JSON array of arrays, in the claim's order
   // (UPDATE ... RETURNING keeps none): one JSON.parse of the whole batch costs
   // the worker far less than a row each with a value per column (the payload
-  // stays inline JSON instead of a jsonb value parsed on its own). Ids come
-  // as text, checked by jobIdFromSql; lease tokens and run_at (epoch
-  // microseconds) stay below 2^53 until the year 2255; created_at comes as
-  // epoch milliseconds in double precision (numeric arithmetic per job costs
-  // the server a microsecond; a millisecond clock needs no more precision).
-  const { rows } = await db.query<{ batch: [string, string, string, unknown, number, number, number, number | null, number, number, number][] }>({
+  // stays inline JSON instead of a jsonb value parsed on its own). The server
+  // writes that text by concatenation, not json_build_array, which looks up
+  // the output function of each of its eleven arguments again for every row:
+  // names and queues need no escaping (their CHECKs allow only
+  // [A-Za-z0-9._:-]), the payload is jsonb's own JSON text, the rest are
+  // numbers. Ids come as strings, checked by jobIdFromSql; lease tokens and
+  // run_at (epoch microseconds) stay below 2^53 until the year 2255;
+  // created_at comes as epoch milliseconds in double precision (numeric
+  // arithmetic per job costs the server a microsecond; a millisecond clock
+  // needs no more precision), null if it is not finite.
+  const { rows } = await db.query<{ batch: string }>({
     name: 'sluice_job_claim',
-    text: `SELECT json_agg(json_build_array(c.id::text, c.name, c.queue, c.payload, c.priority, c.attempt, c.max_attempts, c.timeout_ms,
-                    date_part('epoch', c.created_at) * 1000, c.lease, (date_part('epoch', c.run_at) * 1000000)::bigint)
-                    ORDER BY c.priority DESC, c.run_at, c.id) AS batch
+    text: `SELECT '[' || string_agg('["' || c.id || '","' || c.name || '","' || c.queue || '",' || c.payload::text
+                    || ',' || c.priority || ',' || c.attempt || ',' || c.max_attempts || ',' || coalesce(c.timeout_ms::text, 'null')
+                    || ',' || CASE WHEN isfinite(c.created_at) THEN (date_part('epoch', c.created_at) * 1000)::text ELSE 'null' END
+                    || ',' || c.lease || ',' || (date_part('epoch', c.run_at) * 1000000)::bigint || ']',
+                    ',' ORDER BY c.priority DESC, c.run_at, c.id) || ']' AS batch
            FROM sluice.claim($1::text[], $2::integer[], $3, $4, $5::smallint[], $6::bigint[], $7::bigint[]) c
            HAVING count(*) > 0`,
     values: [
@@ -75,7 +82,9 @@ export async function jobClaim(
     ],
   });
   // No row at all when nothing was claimed, as with a row per job.
-  return (rows[0]?.batch ?? []).map((r) => ({
+  const batch = rows[0]?.batch;
+  if (batch === undefined) return [];
+  return (JSON.parse(batch) as [string, string, string, unknown, number, number, number, number | null, number | null, number, number][]).map((r) => ({
     id: jobIdFromSql(r[0]),
     name: r[1],
     queue: r[2],
@@ -84,7 +93,7 @@ export async function jobClaim(
     attempt: r[5],
     max_attempts: r[6],
     timeout_ms: r[7],
-    created_at: new Date(r[8]),
+    created_at: new Date(r[8] ?? 0),
     lease: r[9],
     run_at_us: r[10],
   }));
