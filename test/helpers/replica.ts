@@ -108,7 +108,7 @@ async function runningHere(dataDir: string, port: number): Promise<{ dataDir: st
   return { dataDir, bin: exe && basename(exe) === 'postgres' ? dirname(exe) : null };
 }
 
-/** Whether `primary` takes replication connections from this user; the server's words when it does not. */
+/** Null when the server at `url` takes replication connections from its user; else the server's words of refusal. */
 async function replicationRefusal(url: string): Promise<string | null> {
   const u = new URL(url);
   u.searchParams.set('replication', 'true');
