@@ -111,7 +111,7 @@ BEGIN
   LOOP
     ids := '{}';
     attempts := '{}';
-    FOR r IN SELECT (e->>0)::bigint AS id, (e->>4)::integer AS attempt
+    FOR r IN SELECT (e->>0)::bigint AS id, (e->>5)::integer AS attempt
              FROM (${bind(claim.text, '_c')}) b, json_array_elements(b.batch::json) e LOOP
       ids := ids || r.id;
       attempts := attempts || r.attempt;
