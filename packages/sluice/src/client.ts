@@ -21,7 +21,7 @@ import { requireMigrated } from './schema-version.js';
 import { Schedules } from './schedules.js';
 import { deadReplay } from './sql/dead-jobs.js';
 import { jobTypeUpsertMany } from './sql/job-types.js';
-import { jobCancel, jobEnqueueMany, jobGet, jobRetryNow } from './sql/jobs.js';
+import { jobCancel, jobEnqueueMany, jobGet, jobRetryNow, jobWakeWorkers } from './sql/jobs.js';
 import { eventPublish } from './sql/subscriptions.js';
 import { inTransaction } from './transaction.js';
 import { FinishWaiter } from './wait-for.js';
@@ -175,14 +175,28 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     if (payloads.length === 0) return [];
     if (!this.schemaReady) await this.checkSchema(tx);
     const db = this.db(tx);
-    const attempt = () => jobEnqueueMany(db, args);
+    // A statement that is its own transaction wakes the workers after its
+    // commit rather than from inside it (jobs/wake-workers.sql says why).
+    const wakeAfterCommit = tx === undefined;
+    const attempt = () => jobEnqueueMany(db, { ...args, wakeAfterCommit });
+    let ids: number[];
     try {
       // A full queue that blocks answers null: wait for room, all the batch or nothing.
-      const ids = (await attempt()) ?? (await this.room.retry(job.queue, blockTimeoutMs, attempt));
-      this.waiter.noteEnqueued(ids);
-      return ids;
+      ids = (await attempt()) ?? (await this.room.retry(job.queue, blockTimeoutMs, attempt));
     } catch (err) {
       throw translateDbError(err);
+    }
+    if (wakeAfterCommit && ids.length > 0) await this.wakeWorkers(ids);
+    this.waiter.noteEnqueued(ids);
+    return ids;
+  }
+
+  /** The jobs are committed: a wake-up that fails costs latency (the workers' poll finds them), never the enqueue. */
+  private async wakeWorkers(ids: number[]): Promise<void> {
+    try {
+      await jobWakeWorkers(this.pool, ids);
+    } catch (err) {
+      this.logger.warn({ err, jobs: ids.length }, 'could not wake the workers after an enqueue; they find the jobs at their next poll');
     }
   }
 
