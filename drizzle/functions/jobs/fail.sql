@@ -38,7 +38,8 @@ BEGIN
       coalesce(i.delay_ms, sluice.retry_delay_ms(j.attempt, j.backoff_kind, j.backoff_base_ms,
         j.backoff_factor, j.backoff_max_ms, j.backoff_jitter)) AS delay_ms
     FROM sluice.jobs j JOIN input i ON i.id = j.id AND i.attempt = j.attempt
-    WHERE j.id = ANY(ids) AND j.state = 'running' AND (worker_id IS NULL OR j.locked_by = worker_id)
+    -- Running, asked as locked_by IS NOT NULL (jobs_running_locked_check): see jobs/complete.sql.
+    WHERE j.id = ANY(ids) AND j.locked_by IS NOT NULL AND (worker_id IS NULL OR j.locked_by = worker_id)
       AND sluice.lease_holds(j.attempted_at, i.lease)
     FOR UPDATE OF j
   ), counted AS (
