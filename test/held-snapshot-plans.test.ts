@@ -60,6 +60,46 @@ async function scansOf<T>(index: string, fn: (c: pg.PoolClient) => Promise<T>): 
 }
 
 describe('statements a held snapshot would slow down', () => {
+  it('a worker session whose first claims met an empty table still finds jobs by index once the table has grown', async () => {
+    const fresh = await createTestDb();
+    const session = new pg.Client({ connectionString: fresh.url });
+    await session.connect();
+    const seqScans = async () =>
+      Number((await session.query<{ n: string }>(`SELECT pg_stat_get_xact_numscans('sluice.jobs'::regclass) AS n`)).rows[0]!.n);
+    const runOne = async () => {
+      await fresh.pool.query(`SELECT sluice.enqueue_many('plans.job', '[1]'::jsonb, 'plans-grow')`);
+      const { rows } = await session.query<Claimed>(
+        `SELECT array_agg(c.id) AS ids, array_agg(c.attempt) AS attempts, array_agg(c.lease) AS leases
+         FROM sluice.claim(ARRAY['plans-grow'], ARRAY[1], $1, 60000) c`,
+        [WORKER],
+      );
+      const done = await session.query(`SELECT sluice.job_complete_many($1::bigint[], $2::integer[], NULL, NULL, $3, $4::bigint[]) AS id`, [
+        rows[0]!.ids,
+        rows[0]!.attempts,
+        WORKER,
+        rows[0]!.leases,
+      ]);
+      expect(done.rows).toHaveLength(1);
+    };
+    try {
+      // More calls than the five after which a session may keep one generic plan.
+      for (let i = 0; i < 8; i++) await runOne();
+      // Grown without an ANALYZE (autovacuum off or held back): nothing tells the session.
+      await fresh.pool.query(
+        `SELECT sluice.enqueue_many('plans.job', (SELECT jsonb_agg(g) FROM generate_series(1, 20000) g), 'plans-later', now() + interval '1 day')`,
+      );
+      await session.query('BEGIN');
+      const before = await seqScans();
+      await runOne();
+      const scans = (await seqScans()) - before;
+      await session.query('COMMIT');
+      expect(scans).toBe(0);
+    } finally {
+      await session.end();
+      await fresh.drop();
+    }
+  });
+
   it('the heartbeat and the completion of a large batch find their jobs by primary key, not through the running-jobs index', async () => {
     const claimed = await claimBatch('plans-complete');
     const beat = await scansOf('sluice.jobs_running_queue_idx', (c) => workerHeartbeat(c, WORKER, 60_000, claimed.ids.map(Number)));

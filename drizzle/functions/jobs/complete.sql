@@ -22,9 +22,10 @@
 -- elsewhere keeps an entry for every job run since it began), the history
 -- rows come from the DELETE's RETURNING in the same statement, and the metrics are summed per queue in
 -- float8 from one value per job.
+-- Plans: made for each call, as in jobs/claim.sql (see there why).
 CREATE OR REPLACE FUNCTION sluice.job_complete_many(ids bigint[], attempts integer[], results jsonb[] DEFAULT NULL, run_ms integer[] DEFAULT NULL,
   worker_id text DEFAULT NULL, leases bigint[] DEFAULT NULL)
-RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+RETURNS SETOF bigint LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 #variable_conflict use_column
 DECLARE
   done_ids bigint[];

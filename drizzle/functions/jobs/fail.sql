@@ -11,10 +11,11 @@
 -- Lease: sluice.lease_holds(attempted_at, lease) with attempt and locked_by, as
 -- in jobs/complete.sql.
 -- Locks: FOR UPDATE on the failed jobs rows.
+-- Plans: made for each call, as in jobs/claim.sql (see there why).
 CREATE OR REPLACE FUNCTION sluice.job_fail_many(
   ids bigint[], attempts integer[], errors jsonb[], permanent boolean[], retry_delays_ms integer[] DEFAULT NULL,
   run_ms integer[] DEFAULT NULL, worker_id text DEFAULT NULL, leases bigint[] DEFAULT NULL
-) RETURNS TABLE (id bigint, outcome text) LANGUAGE plpgsql AS $$
+) RETURNS TABLE (id bigint, outcome text) LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 #variable_conflict use_column
 DECLARE
   dead_ids bigint[];

@@ -30,8 +30,8 @@ export async function workerRegister(db: Queryable, w: WorkerRow): Promise<void>
  * transaction held open elsewhere fills with an entry for every job run since.
  */
 export async function workerHeartbeat(db: Queryable, workerId: string, leaseMs: number, heldIds: number[]): Promise<void> {
+  // Unnamed, so planned for each beat with the table as it is now (see jobs/claim.sql, Plans).
   await db.query({
-    name: 'sluice_worker_heartbeat',
     text: `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now() WHERE id = $1)
            UPDATE sluice.jobs SET locked_until = now() + $2 * interval '1 millisecond'
            WHERE id = ANY($3::bigint[]) AND locked_by = $1`,
