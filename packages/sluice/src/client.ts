@@ -76,6 +76,8 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   private readonly waiter: FinishWaiter;
   private readonly room: RoomWaiter;
   private readonly listenPool: OwnedPool | null;
+  /** Wake-ups sent after an enqueue's commit and not yet answered; close() lets them finish. */
+  private readonly pendingWakes = new Set<Promise<void>>();
   /** Set once the schema was found migrated: later calls skip the check. */
   private schemaReady = false;
   private schemaCheck: Promise<void> | null = null;
@@ -186,7 +188,12 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     } catch (err) {
       throw translateDbError(err);
     }
-    if (wakeAfterCommit && ids.length > 0) await this.wakeWorkers(ids);
+    // Not awaited: the jobs are committed when this returns, and the caller
+    // need not wait another round trip for a hint.
+    if (wakeAfterCommit && ids.length > 0) {
+      const wake = this.wakeWorkers(ids).finally(() => this.pendingWakes.delete(wake));
+      this.pendingWakes.add(wake);
+    }
     this.waiter.noteEnqueued(ids);
     return ids;
   }
@@ -361,6 +368,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
 
   /** Stops waitFor's listener and ends the pool if sluice created it. */
   async close(): Promise<void> {
+    await Promise.all(this.pendingWakes);
     await this.waiter.close();
     await this.room.close();
     if (this.ownsPool) await this.pool.end();
