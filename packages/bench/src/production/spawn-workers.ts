@@ -53,15 +53,21 @@ export async function startWorkers(system: SystemKey, url: string, n: number, op
 /**
  * Enqueues one job per call at `rate` a second for `seconds`, from a process
  * of the system's Node; resolves with the count and the seconds until the
- * last call returned (longer than `seconds` when the producer fell behind).
+ * last call returned (longer than `seconds` when the producer fell behind),
+ * and the median and 99th percentile of one call's time (its commit).
  */
-export async function produce(system: SystemKey, url: string, rate: number, seconds: number): Promise<{ offered: number; tookS: number }> {
+export async function produce(
+  system: SystemKey,
+  url: string,
+  rate: number,
+  seconds: number,
+): Promise<{ offered: number; tookS: number; callP50Ms: number; callP99Ms: number }> {
   const p = start(system, url, 'produce', [String(rate), String(seconds)]);
   const code = await exited(p.child);
   const line = p.lines.find((l) => l.startsWith('PRODUCED '));
   if (code !== 0 || !line) throw new Error(`${system} producer exited with ${code}`);
-  const [, offered, tookS] = line.split(' ');
-  return { offered: Number(offered), tookS: Number(tookS) };
+  const [, offered, tookS, callP50Ms, callP99Ms] = line.split(' ');
+  return { offered: Number(offered), tookS: Number(tookS), callP50Ms: Number(callP50Ms), callP99Ms: Number(callP99Ms) };
 }
 
 /** Asks a worker process to write what it recorded, and waits until it has. */
