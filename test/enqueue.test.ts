@@ -140,15 +140,15 @@ describe('enqueue from SQL', () => {
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'sqlq'`)).toBe(3);
   });
 
-  it('sends one NOTIFY per statement carrying only the queue name', async () => {
+  it('sends one NOTIFY per statement carrying the queue name, the count and the first id', async () => {
     const listener = await db.pool.connect();
     const got: { channel: string; payload?: string }[] = [];
     listener.on('notification', (m) => got.push({ channel: m.channel, payload: m.payload }));
     await listener.query('LISTEN sluice_jobs');
-    await db.pool.query(`SELECT sluice.enqueue_many('noop', '[{"n":1},{"n":2},{"n":3}]', queue => 'notified')`);
+    const { rows } = await db.pool.query<{ id: string }>(`SELECT id FROM sluice.enqueue_many('noop', '[{"n":1},{"n":2},{"n":3}]', queue => 'notified') AS id`);
     await new Promise((r) => setTimeout(r, 200));
     await listener.query('UNLISTEN *');
     listener.release();
-    expect(got).toEqual([{ channel: 'sluice_jobs', payload: 'notified' }]);
+    expect(got).toEqual([{ channel: 'sluice_jobs', payload: `notified 3 ${Math.min(...rows.map((r) => Number(r.id)))}` }]);
   });
 });
