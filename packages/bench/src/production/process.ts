@@ -76,7 +76,12 @@ async function produce(rate: number, seconds: number, optionsJson: string | unde
   await Promise.all(calls);
   const tookS = (performance.now() - started) / 1000;
   process.stdout.write(`PRODUCED ${sent} ${tookS.toFixed(1)}\n`);
-  if (hold) await new Promise((resolve) => process.once('SIGTERM', resolve));
+  if (hold) {
+    // The idle pool does not keep the process alive; this timer does, until SIGTERM.
+    const alive = setInterval(() => {}, 60_000);
+    await new Promise((resolve) => process.once('SIGTERM', resolve));
+    clearInterval(alive);
+  }
   await producer.close();
 }
 
