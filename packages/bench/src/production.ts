@@ -6,7 +6,7 @@
 //     idle:   [--processes 1,8] [--seconds 40]
 //     vacuum: [--rates 1000] [--vacuum-seconds 90] [--sluice-concurrency N --sluice-prefetch N] (default: sluice's defaults)
 //     many:   [--many-processes 50] [--many-concurrency 2] [--many-jobs 100000] [--many-rate 2000]
-//             [--baseline-concurrency 100] (not in the default set: it needs a server of its own,
+//             [--baseline-concurrency 100] [--many-cap-seconds 240] (not in the default set: it needs a server of its own,
 //             BENCH_DATABASE_URL, with max_connections for the processes' pools)
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     'many-jobs': { type: 'string' },
     'many-rate': { type: 'string' },
     'baseline-concurrency': { type: 'string' },
+    'many-cap-seconds': { type: 'string' },
   },
 });
 const only = (values.only?.split(',') ?? DEFAULT_SCENARIOS) as (typeof SCENARIOS)[number][];
@@ -121,6 +122,7 @@ if (only.includes('many')) {
     concurrency: Number(values['many-concurrency'] ?? 2),
     jobs: Number(values['many-jobs'] ?? 100_000),
     rate: Number(values['many-rate'] ?? 2_000),
+    capSeconds: Number(values['many-cap-seconds'] ?? 240),
   };
   const baseline = { ...shape, processes: 1, concurrency: Number(values['baseline-concurrency'] ?? 100) };
   const results: ManyResult[] = [];
@@ -135,15 +137,15 @@ if (only.includes('many')) {
   out('');
   out(
     `## Many processes (${shape.jobs} jobs enqueued at ${shape.rate}/s, one bulk call every 10 ms, into workers already running; ` +
-      `no-op handler; database CPU of the whole server less the producer's backends)`,
+      `no-op handler; database CPU of the whole server less the producer's backends, per job run; stopped at ${shape.capSeconds} s)`,
   );
   out('');
-  out('| system | processes × concurrency | seconds | ran once / twice+ / never | jobs per process min / median / max | db CPU µs a job | claims | empty claims | empty claims a job | load |');
-  out('|---|---|---:|---|---|---:|---:|---:|---:|---:|');
+  out('| system | processes × concurrency | seconds | left at the cap | ran once / twice+ / never | jobs per process min / median / max | db CPU µs a job | claims | empty claims | empty claims a job | load |');
+  out('|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|');
   for (const r of results) {
     const o = r.system === 'pgboss' ? ` (${JSON.stringify(r.options)})` : '';
     out(
-      `| ${r.system}${o} | ${r.processes} × ${r.concurrency} | ${r.seconds.toFixed(1)} | ${r.ranOnce} / ${r.ranTwiceOrMore} / ${r.neverRan} | ` +
+      `| ${r.system}${o} | ${r.processes} × ${r.concurrency} | ${r.seconds.toFixed(1)} | ${r.left} | ${r.ranOnce} / ${r.ranTwiceOrMore} / ${r.neverRan} | ` +
         `${r.perProcess.min} / ${r.perProcess.median} / ${r.perProcess.max} | ${r.dbCpuUsPerJob.toFixed(0)} | ${r.claims} | ${r.emptyClaims} | ${(r.emptyClaims / r.jobs).toFixed(2)} | ${r.loadAverage.toFixed(1)} |`,
     );
   }
