@@ -26,9 +26,12 @@ function gate(): { open(): void; opened: Promise<void> } {
 }
 
 beforeAll(async () => {
-  await s.db.pool.query(`CREATE ROLE ${stranger} LOGIN`);
+  // A password, so the login gets in whether the server trusts it or asks.
+  const password = randomBytes(9).toString('hex');
+  await s.db.pool.query(`CREATE ROLE ${stranger} LOGIN PASSWORD '${password}'`);
   const u = new URL(s.db.url);
   u.username = stranger;
+  u.password = password;
   spoofer = new pg.Client({ connectionString: u.toString() });
   await spoofer.connect();
   // The role really can read nothing of sluice's.

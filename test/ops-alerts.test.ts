@@ -31,7 +31,8 @@ describe('alerts evaluated in SQL', () => {
   it('depth, wait, error rate and no worker each fire past their threshold only', async () => {
     await enqueue('hot', 5);
     await q(`UPDATE sluice.jobs SET run_at = now() - interval '2 minutes' WHERE queue = 'hot'`);
-    await q(`INSERT INTO sluice.metrics_minutely (queue, minute, shard, completed, failed) VALUES ('hot', date_trunc('minute', now()), 3, 6, 4)`);
+    // Shard 64: no backend's (enqueue counts into shard pid % 64, so any lower one may already exist this minute).
+    await q(`INSERT INTO sluice.metrics_minutely (queue, minute, shard, completed, failed) VALUES ('hot', date_trunc('minute', now()), 64, 6, 4)`);
     await q(`UPDATE sluice.queues SET alert_max_depth = 5, alert_max_wait_ms = 600000, alert_max_error_rate = 0.5 WHERE name = 'hot'`);
     expect(await alertListActive(db.pool, 15_000)).toEqual([]);
     await q(`UPDATE sluice.queues SET alert_max_depth = 4, alert_max_wait_ms = 60000, alert_max_error_rate = 0.3, alert_no_worker = true WHERE name = 'hot'`);

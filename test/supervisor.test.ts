@@ -1,37 +1,50 @@
 // `sluice worker --processes N`: N worker processes under a supervisor that
 // restarts a crashed child, and stops them all gracefully on SIGTERM.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { Sluice } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { hashJob } from './fixtures/supervised-handlers.js';
 
 let db: TestDb;
+const pgLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`;
+/**
+ * The supervisor logs in as a role of its own, whose password has characters a
+ * URL must encode: the server under test may trust every login or ask for a
+ * password, and either way the children must get in with the URL it was given.
+ */
+const login = `t_sup_${randomBytes(3).toString('hex')}`;
+const PASSWORD = `pw-in-argv-${randomBytes(3).toString('hex')} @:/?#%&é`;
+let supervisorUrl: string;
 
 beforeAll(async () => {
   db = await createTestDb();
+  await db.pool.query(`CREATE ROLE ${login} LOGIN SUPERUSER PASSWORD ${pgLiteral(PASSWORD)}`);
+  const u = new URL(db.url);
+  u.username = login;
+  u.password = encodeURIComponent(PASSWORD);
+  supervisorUrl = u.toString();
 });
 afterAll(async () => {
   await db.drop();
+  const admin = new pg.Client({ connectionString: inject('adminUrl') });
+  await admin.connect();
+  await admin.query(`DROP ROLE IF EXISTS ${login}`);
+  await admin.end();
 });
 
 const alivePids = async () =>
   (await db.pool.query<{ pid: number }>(`SELECT pid FROM sluice.workers WHERE heartbeat_at > now() - interval '3 s' ORDER BY pid`)).rows.map((r) => r.pid);
 
-/** A URL carrying a password (the local server trusts every login, so any password works). */
-const PASSWORD = 'pw-in-argv-9e7c1d';
-const withPassword = (url: string) => {
-  const u = new URL(url);
-  u.password = PASSWORD;
-  return u.toString();
-};
 const commandLine = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
 
 it('runs N worker processes, restarts one that crashes, and stops them all on SIGTERM', async () => {
   const supervisor = spawn(
     process.execPath,
-    ['packages/sluice/bin/sluice.js', 'worker', 'test/fixtures/supervised-handlers.ts', '--processes', '2', '--concurrency', '2', '--database-url', withPassword(db.url)],
+    ['packages/sluice/bin/sluice.js', 'worker', 'test/fixtures/supervised-handlers.ts', '--processes', '2', '--concurrency', '2', '--database-url', supervisorUrl],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SLUICE_LOG_LEVEL: 'warn' } },
   );
   const exited = new Promise<number | null>((r) => supervisor.once('exit', (code) => r(code)));
@@ -45,6 +58,7 @@ it('runs N worker processes, restarts one that crashes, and stops them all on SI
     for (const pid of first) {
       expect(commandLine(pid)).toContain('supervised-handlers');
       expect(commandLine(pid)).not.toContain(PASSWORD);
+      expect(commandLine(pid)).not.toContain(encodeURIComponent(PASSWORD));
     }
 
     process.kill(first[0]!, 'SIGKILL');
