@@ -3,50 +3,25 @@
 // by the announcement's first job id.
 import pg from 'pg';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Sluice, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
-import { SluiceClient } from '../packages/sluice/src/connection.js';
+import { createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
 import { WAKE_SPARE, WakeShare, parseAnnouncement } from '../packages/sluice/src/worker/wake.js';
-import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { waitUntil } from './helpers/db.js';
+import { recordingPool } from './helpers/recording-pool.js';
+import { useSuite } from './helpers/suite.js';
 
-let db: TestDb;
-let sluice: Sluice;
-
-beforeAll(async () => {
-  db = await createTestDb();
-  sluice = new Sluice({ pool: db.pool });
-});
-
-afterAll(async () => {
-  await sluice?.close();
-  await db?.drop();
-});
-
-/** A real pool whose connections note the name (or text) of every statement they send. */
-function recordingPool(url: string): { pool: pg.Pool; sent: string[] } {
-  const sent: string[] = [];
-  class RecordingClient extends SluiceClient {
-    override query(...args: unknown[]): never {
-      const config = args[0] as string | { name?: string; text?: string };
-      sent.push(typeof config === 'string' ? config : (config.name ?? config.text ?? ''));
-      return (super.query as (...a: unknown[]) => never)(...args);
-    }
-  }
-  const pool = new pg.Pool({ connectionString: url, max: 4, Client: RecordingClient });
-  pool.on('error', () => {});
-  return { pool, sent };
-}
+const suite = useSuite();
 
 describe('wake share', () => {
   it('an enqueue announces its queue, count and first id', async () => {
-    const listener = new pg.Client({ connectionString: db.url });
+    const listener = new pg.Client({ connectionString: suite.db.url });
     await listener.connect();
     const got: string[] = [];
     listener.on('notification', (m) => m.channel === 'sluice_jobs' && got.push(m.payload ?? ''));
     await listener.query('LISTEN sluice_jobs');
     const job = defineJob({ name: 'ws.announce', queue: 'ws-announce', schema: z.object({}) });
-    const ids = await sluice.enqueueMany(job, [{}, {}, {}]);
+    const ids = await suite.sluice.enqueueMany(job, [{}, {}, {}]);
     await waitUntil(() => got.length > 0, { what: 'notification' });
     await listener.end();
     expect(got).toEqual([`ws-announce 3 ${Math.min(...ids)}`]);
@@ -78,7 +53,7 @@ describe('wake share', () => {
   it('six idle worker processes: one job announced costs at most 1 + spare claims, and runs once', async () => {
     const job = defineJob({ name: 'ws.one', queue: 'ws-one', schema: z.object({}) });
     const runs: string[] = [];
-    const pools = Array.from({ length: 6 }, () => recordingPool(db.url));
+    const pools = Array.from({ length: 6 }, () => recordingPool(suite.db.url));
     // Polls never come within the test: only an announcement makes a worker claim.
     const workers: Worker[] = pools.map((p, i) =>
       createWorker({
@@ -99,9 +74,9 @@ describe('wake share', () => {
       await waitUntil(() => pools.every((p, i) => beats(p) >= after[i]! + 2), { what: 'views refreshed' });
       const claims = () => pools.reduce((n, p) => n + p.sent.filter((s) => s === 'sluice_job_claim').length, 0);
       const before = claims();
-      const [id] = await sluice.enqueueMany(job, [{}]);
+      const [id] = await suite.sluice.enqueueMany(job, [{}]);
       await waitUntil(() => runs.length === 1, { what: 'job ran' });
-      expect((await sluice.getJob(id!)).attempt).toBe(1);
+      expect((await suite.sluice.getJob(id!)).attempt).toBe(1);
       // Late claims would come within a few beats.
       const settled = pools.map(beats);
       await waitUntil(() => pools.every((p, i) => beats(p) >= settled[i]! + 2), { what: 'a few beats later' });
