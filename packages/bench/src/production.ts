@@ -140,13 +140,13 @@ if (only.includes('many')) {
       `no-op handler; database CPU of the whole server less the producer's backends, per job run; stopped at ${shape.capSeconds} s)`,
   );
   out('');
-  out('| system | processes × concurrency | seconds | left at the cap | ran once / twice+ / never | jobs per process min / median / max | db CPU µs a job | claims | empty claims | empty claims a job | load |');
-  out('|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|');
+  out('| system | processes × concurrency | seconds | left at the cap | ran once / twice+ / never | jobs per process min / median / max | db CPU µs a job | statements a job | claims | empty claims | empty claims a job | load |');
+  out('|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     const o = r.system === 'pgboss' ? ` (${JSON.stringify(r.options)})` : '';
     out(
       `| ${r.system}${o} | ${r.processes} × ${r.concurrency} | ${r.seconds.toFixed(1)} | ${r.left} | ${r.ranOnce} / ${r.ranTwiceOrMore} / ${r.neverRan} | ` +
-        `${r.perProcess.min} / ${r.perProcess.median} / ${r.perProcess.max} | ${r.dbCpuUsPerJob.toFixed(0)} | ${r.claims} | ${r.emptyClaims} | ${(r.emptyClaims / r.jobs).toFixed(2)} | ${r.loadAverage.toFixed(1)} |`,
+        `${r.perProcess.min} / ${r.perProcess.median} / ${r.perProcess.max} | ${r.dbCpuUsPerJob.toFixed(0)} | ${(r.statements / r.jobs).toFixed(2)} | ${r.claims} | ${r.emptyClaims} | ${(r.emptyClaims / r.jobs).toFixed(2)} | ${r.loadAverage.toFixed(1)} |`,
     );
   }
   for (const system of systems) {

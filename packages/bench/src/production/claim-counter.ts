@@ -1,5 +1,5 @@
-// Counts a worker process's claims, and the claims that returned no job, for
-// the many-processes scenario. All three systems talk to PostgreSQL through
+// Counts a worker process's statements, its claims, and the claims that
+// returned no job, for the many-processes scenario. All three systems talk to PostgreSQL through
 // the one copy of `pg` in this workspace, so the count sits on its Client:
 // each system's claim statement is recognised by its text, and a claim that
 // came back without rows found nothing.
@@ -14,12 +14,14 @@ const CLAIM_TEXT: Record<Exclude<SystemKey, 'bare'>, RegExp> = {
 };
 
 export interface ClaimCounts {
+  /** Every statement the process sent, claims included. */
+  statements: number;
   claims: number;
   empty: number;
 }
 
 export function countClaims(system: SystemKey): ClaimCounts {
-  const counts: ClaimCounts = { claims: 0, empty: 0 };
+  const counts: ClaimCounts = { statements: 0, claims: 0, empty: 0 };
   const pattern = CLAIM_TEXT[system as keyof typeof CLAIM_TEXT];
   if (!pattern) return counts;
   const seen = (result: { rows?: unknown[] } | undefined) => {
@@ -29,6 +31,7 @@ export function countClaims(system: SystemKey): ClaimCounts {
   const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
   pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
     const first = args[0];
+    counts.statements += 1;
     const text = typeof first === 'string' ? first : (first as { text?: unknown } | null)?.text;
     if (typeof text !== 'string' || !pattern.test(text)) return original.apply(this, args);
     const last = args.length - 1;

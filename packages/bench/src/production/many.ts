@@ -3,8 +3,8 @@
 // (one bulk call every 10 ms, so each call announces rate/100 jobs to every
 // listening process), and the workers run them until none is left. Reported:
 // runs per job number (each exactly once), jobs per process, the database
-// server's CPU per job, and each process's claims and the claims that
-// returned nothing. The same jobs at the same rate to one process of a large
+// server's CPU per job, and the processes' statements, claims and the
+// claims that returned nothing. The same jobs at the same rate to one process of a large
 // concurrency is the baseline for the CPU per job.
 //
 // The database CPU is the whole server's (postmaster, every backend, the
@@ -46,6 +46,7 @@ export interface ManyResult extends ManyShape {
   neverRan: number;
   perProcess: { min: number; median: number; max: number };
   dbCpuUsPerJob: number;
+  statements: number;
   claims: number;
   emptyClaims: number;
   loadAverage: number;
@@ -117,13 +118,15 @@ export async function many(system: SystemKey, shape: ManyShape): Promise<ManyRes
 
     const runs = new Uint16Array(shape.jobs);
     const perProcess: number[] = [];
+    let statements = 0;
     let claims = 0;
     let emptyClaims = 0;
     for (const [i, p] of procs.entries()) {
       await dumpRecord(p);
-      const r = JSON.parse(await readFile(recordFile(i), 'utf8')) as { ran: number[]; claims: { claims: number; empty: number } | null };
+      const r = JSON.parse(await readFile(recordFile(i), 'utf8')) as { ran: number[]; claims: { statements: number; claims: number; empty: number } | null };
       perProcess.push(r.ran.length);
       for (const n of r.ran) runs[n]! += 1;
+      statements += r.claims?.statements ?? 0;
       claims += r.claims?.claims ?? 0;
       emptyClaims += r.claims?.empty ?? 0;
     }
@@ -139,6 +142,7 @@ export async function many(system: SystemKey, shape: ManyShape): Promise<ManyRes
       neverRan: runs.filter((n) => n === 0).length,
       perProcess: { min: perProcess[0]!, median: percentile(perProcess, 50), max: perProcess[perProcess.length - 1]! },
       dbCpuUsPerJob: (dbCpu * 1e6) / Math.max(1, runs.filter((n) => n > 0).length),
+      statements,
       claims,
       emptyClaims,
       loadAverage,
