@@ -7,7 +7,16 @@
 -- Lease: none.
 -- Locks: FOR UPDATE SKIP LOCKED on the aged rows.
 CREATE OR REPLACE FUNCTION sluice.age_priorities(batch_size integer DEFAULT 1000)
-RETURNS integer LANGUAGE sql AS $$
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+  n integer;
+BEGIN
+  -- Most databases age no queue: then nothing is read. Without this the plan
+  -- walks the claim index, where a transaction held open elsewhere keeps an
+  -- entry for every job claimed since it began.
+  IF NOT EXISTS (SELECT 1 FROM sluice.queues x WHERE x.aging_after_ms IS NOT NULL) THEN
+    RETURN 0;
+  END IF;
   WITH aged AS (
     UPDATE sluice.jobs j SET priority = j.priority + 1,
       run_at = j.run_at + q.aging_after_ms * interval '1 millisecond'
@@ -21,5 +30,6 @@ RETURNS integer LANGUAGE sql AS $$
         FOR UPDATE OF a SKIP LOCKED)
     RETURNING 1
   )
-  SELECT count(*)::integer FROM aged
-$$;
+  SELECT count(*)::integer INTO n FROM aged;
+  RETURN n;
+END $$;

@@ -29,11 +29,16 @@
 -- Locks: FOR UPDATE SKIP LOCKED on the picked jobs rows (claimers never wait on
 -- each other); on a queue with limits, FOR UPDATE on its sluice.queues row, so
 -- that queue's claimers take turns and see each other's counts.
+-- Plans: made for each call (plan_cache_mode = force_custom_plan). A session's
+-- cached generic plan is never made again while nothing analyzes the table
+-- (autovacuum off, or held back by a long transaction): one made while the
+-- table was nearly empty reads every row by a sequential scan for the rest of
+-- the session, and under a held snapshot that is every row version since.
 CREATE OR REPLACE FUNCTION sluice.claim(queue_names text[], limits integer[], worker_id text, lease_ms integer,
   after_priorities smallint[] DEFAULT NULL, after_run_at_us bigint[] DEFAULT NULL, after_ids bigint[] DEFAULT NULL)
 RETURNS TABLE (id bigint, name text, queue text, payload jsonb, priority smallint, attempt integer,
   max_attempts integer, timeout_ms integer, created_at timestamptz, run_at timestamptz, lease bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 #variable_conflict use_column
 DECLARE
   i integer;

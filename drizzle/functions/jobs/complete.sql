@@ -16,12 +16,16 @@
 -- Cost: this runs for every acknowledged batch, so what is the same for the
 -- whole batch is worked out once (which queues keep no history), the DELETE
 -- is driven by the given ids (a primary-key lookup each, never a scan of the
--- running jobs of every worker), the history rows come from the DELETE's
--- RETURNING in the same statement, and the metrics are summed per queue in
+-- running jobs of every worker: "running" is asked as locked_by IS NOT NULL,
+-- the same by jobs_running_locked_check, so that a large batch cannot tempt
+-- the planner into jobs_running_queue_idx, where a transaction held open
+-- elsewhere keeps an entry for every job run since it began), the history
+-- rows come from the DELETE's RETURNING in the same statement, and the metrics are summed per queue in
 -- float8 from one value per job.
+-- Plans: made for each call, as in jobs/claim.sql (see there why).
 CREATE OR REPLACE FUNCTION sluice.job_complete_many(ids bigint[], attempts integer[], results jsonb[] DEFAULT NULL, run_ms integer[] DEFAULT NULL,
   worker_id text DEFAULT NULL, leases bigint[] DEFAULT NULL)
-RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+RETURNS SETOF bigint LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 #variable_conflict use_column
 DECLARE
   done_ids bigint[];
@@ -41,7 +45,7 @@ BEGIN
       coalesce(results, array_fill(NULL::jsonb, ARRAY[cardinality(ids)])),
       coalesce(run_ms, array_fill(NULL::integer, ARRAY[cardinality(ids)])),
       coalesce(leases, array_fill(NULL::bigint, ARRAY[cardinality(ids)]))) AS i(id, attempt, result, run_ms, lease)
-    WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
+    WHERE j.id = i.id AND j.attempt = i.attempt AND j.locked_by IS NOT NULL
       AND (worker_id IS NULL OR j.locked_by = worker_id)
       AND sluice.lease_holds(j.attempted_at, i.lease)
     RETURNING j.*, i.result AS r_result, coalesce(i.run_ms, 0) AS r_run_ms

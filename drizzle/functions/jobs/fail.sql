@@ -11,10 +11,11 @@
 -- Lease: sluice.lease_holds(attempted_at, lease) with attempt and locked_by, as
 -- in jobs/complete.sql.
 -- Locks: FOR UPDATE on the failed jobs rows.
+-- Plans: made for each call, as in jobs/claim.sql (see there why).
 CREATE OR REPLACE FUNCTION sluice.job_fail_many(
   ids bigint[], attempts integer[], errors jsonb[], permanent boolean[], retry_delays_ms integer[] DEFAULT NULL,
   run_ms integer[] DEFAULT NULL, worker_id text DEFAULT NULL, leases bigint[] DEFAULT NULL
-) RETURNS TABLE (id bigint, outcome text) LANGUAGE plpgsql AS $$
+) RETURNS TABLE (id bigint, outcome text) LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 #variable_conflict use_column
 DECLARE
   dead_ids bigint[];
@@ -38,7 +39,8 @@ BEGIN
       coalesce(i.delay_ms, sluice.retry_delay_ms(j.attempt, j.backoff_kind, j.backoff_base_ms,
         j.backoff_factor, j.backoff_max_ms, j.backoff_jitter)) AS delay_ms
     FROM sluice.jobs j JOIN input i ON i.id = j.id AND i.attempt = j.attempt
-    WHERE j.id = ANY(ids) AND j.state = 'running' AND (worker_id IS NULL OR j.locked_by = worker_id)
+    -- Running, asked as locked_by IS NOT NULL (jobs_running_locked_check): see jobs/complete.sql.
+    WHERE j.id = ANY(ids) AND j.locked_by IS NOT NULL AND (worker_id IS NULL OR j.locked_by = worker_id)
       AND sluice.lease_holds(j.attempted_at, i.lease)
     FOR UPDATE OF j
   ), counted AS (

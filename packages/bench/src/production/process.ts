@@ -7,7 +7,8 @@
 //       claims and empty claims) to options.recordFile and prints DUMPED; SIGTERM stops it
 //   node --import tsx process.ts <system> <url> produce <rate> <seconds> [optionsJson]  jobs at a fixed rate (open
 //       loop): every PRODUCER_TICK_MS one bulk call with the jobs due by then, each carrying its
-//       enqueue time; prints PRODUCED <n> <seconds taken> at the end
+//       enqueue time; prints PRODUCED <n> <seconds taken> <call p50 ms> <call p99 ms> at the end
+//       (a call's time is its own commit: the part of a job's latency spent before the queue saw it)
 import { writeFileSync } from 'node:fs';
 import { loadSystem } from '../systems/load.js';
 import type { SystemKey } from '../systems/types.js';
@@ -64,18 +65,26 @@ async function produce(rate: number, seconds: number, optionsJson: string | unde
   const started = performance.now();
   let sent = 0;
   const calls: Promise<void>[] = [];
+  const callMs: number[] = [];
   while (sent < total) {
     const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
     if (due > sent) {
       const t = Date.now();
-      calls.push(producer.enqueueMany(Array.from({ length: due - sent }, (_, k) => ({ i: sent + k, t }))));
+      const begun = performance.now();
+      calls.push(
+        producer.enqueueMany(Array.from({ length: due - sent }, (_, k) => ({ i: sent + k, t }))).then(() => {
+          callMs.push(performance.now() - begun);
+        }),
+      );
       sent = due;
     }
     await new Promise((r) => setTimeout(r, PRODUCER_TICK_MS));
   }
   await Promise.all(calls);
   const tookS = (performance.now() - started) / 1000;
-  process.stdout.write(`PRODUCED ${sent} ${tookS.toFixed(1)}\n`);
+  callMs.sort((a, b) => a - b);
+  const at = (p: number) => (callMs.length ? callMs[Math.min(callMs.length - 1, Math.ceil((p / 100) * callMs.length) - 1)]!.toFixed(0) : 'NaN');
+  process.stdout.write(`PRODUCED ${sent} ${tookS.toFixed(1)} ${at(50)} ${at(99)}\n`);
   if (hold) {
     // The idle pool does not keep the process alive; this timer does, until SIGTERM.
     const alive = setInterval(() => {}, 60_000);

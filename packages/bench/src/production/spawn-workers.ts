@@ -63,13 +63,21 @@ export async function startWorkers(
   return procs;
 }
 
+export interface Produced {
+  offered: number;
+  tookS: number;
+  callP50Ms: number;
+  callP99Ms: number;
+}
+
 /**
  * Enqueues at `rate` a second for `seconds` (rate × seconds jobs), from a
  * process of the system's Node, one bulk call per tick with the jobs due by
  * then; resolves with the count and the seconds until the last call returned
- * (longer than `seconds` when the producer fell behind).
+ * (longer than `seconds` when the producer fell behind), and the median and
+ * 99th percentile of one call's time (its commit).
  */
-export async function produce(system: SystemKey, url: string, rate: number, seconds: number): Promise<{ offered: number; tookS: number }> {
+export async function produce(system: SystemKey, url: string, rate: number, seconds: number): Promise<Produced> {
   const p = startProducer(system, url, rate, seconds);
   const done = await p.produced;
   await p.exited;
@@ -77,7 +85,7 @@ export async function produce(system: SystemKey, url: string, rate: number, seco
 }
 
 export interface RunningProducer {
-  produced: Promise<{ offered: number; tookS: number }>;
+  produced: Promise<Produced>;
   exited: Promise<void>;
   /** With `hold`: closes the producer's connections once it has produced. */
   release(): void;
@@ -95,8 +103,8 @@ export function startProducer(system: SystemKey, url: string, rate: number, seco
     for (;;) {
       const line = p.lines.find((l) => l.startsWith('PRODUCED '));
       if (line) {
-        const [, offered, tookS] = line.split(' ');
-        return { offered: Number(offered), tookS: Number(tookS) };
+        const [, offered, tookS, callP50Ms, callP99Ms] = line.split(' ');
+        return { offered: Number(offered), tookS: Number(tookS), callP50Ms: Number(callP50Ms), callP99Ms: Number(callP99Ms) };
       }
       if (p.child.exitCode !== null) throw new Error(`${system} producer exited with ${p.child.exitCode}`);
       await new Promise((r) => setTimeout(r, 50));

@@ -30,6 +30,9 @@ export interface VacuumResult {
   offered: number;
   /** Seconds until the producer's last call returned. */
   offerTookS: number;
+  /** One enqueue call's time (its commit), median and 99th percentile: latency spent before the queue saw the jobs. */
+  callP50Ms: number;
+  callP99Ms: number;
   first: WindowLatency;
   last: WindowLatency;
   left: number;
@@ -54,7 +57,7 @@ export async function vacuumHeldBack(system: SystemKey, rate: number, seconds: n
     // The snapshot is taken by the first statement and held until the end.
     await holder.query('SELECT count(*) FROM pg_class');
     const startedAt = Date.now();
-    const { offered, tookS } = await produce(system, url, rate, seconds);
+    const { offered, tookS, callP50Ms, callP99Ms } = await produce(system, url, rate, seconds);
     // The windows follow the planned offer; a job offered late by a slow producer still counts in its slot.
     const endedAt = startedAt + seconds * 1000;
     const left = (await reader.query<{ n: number }>(REMAINING_SQL[system])).rows[0]!.n;
@@ -71,6 +74,8 @@ export async function vacuumHeldBack(system: SystemKey, rate: number, seconds: n
       seconds,
       offered,
       offerTookS: tookS,
+      callP50Ms,
+      callP99Ms,
       first: window(enqueuedAt, latencyMs, startedAt, startedAt + WINDOW_MS),
       last: window(enqueuedAt, latencyMs, endedAt - WINDOW_MS, endedAt),
       left,

@@ -1,5 +1,5 @@
 // Priority aging for queues that opt in (agingAfterMs): see sluice.age_priorities.
-// Cheap when no queue ages: the statement finds nothing through the queues join.
+// Cheap when no queue ages: the function then reads no job (see its comment).
 // While it finds jobs to age it runs every busyIntervalMs (each round ages a
 // job by one step at most); when it finds none, it waits idleIntervalMs.
 import type { Logger } from 'pino';

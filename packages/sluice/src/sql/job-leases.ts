@@ -155,7 +155,8 @@ export async function jobFailMany(db: Queryable, a: FailArgs): Promise<Map<numbe
 /**
  * Gives claimed jobs that never started (or were cut short by shutdown) back
  * to their queue at once. The attempt is handed back too: it never ran to an
- * answer, so it must not count against the job's retry budget.
+ * answer, so it must not count against the job's retry budget. locked_by = $3
+ * means running (see workerHeartbeat for why the state is not named).
  */
 export async function jobReleaseMany(
   db: Queryable,
@@ -168,7 +169,7 @@ export async function jobReleaseMany(
         UPDATE sluice.jobs j
         SET state = 'available', attempt = j.attempt - 1, locked_by = NULL, locked_until = NULL
         FROM unnest($1::bigint[], $2::integer[], $4::bigint[]) AS i(id, attempt, lease)
-        WHERE j.id = ANY($1::bigint[]) AND j.id = i.id AND j.attempt = i.attempt AND j.state = 'running'
+        WHERE j.id = ANY($1::bigint[]) AND j.id = i.id AND j.attempt = i.attempt
           AND j.locked_by = $3 AND sluice.lease_holds(j.attempted_at, i.lease)
         RETURNING j.queue
       ), notified AS (
