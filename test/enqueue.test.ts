@@ -2,9 +2,9 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Sluice, defineJob } from '../packages/sluice/src/index.js';
+import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import { jobs } from '../packages/sluice/src/schema.js';
-import { count, createTestDb, type TestDb } from './helpers/db.js';
+import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { noop, sendEmail } from './helpers/jobs.js';
 
 let db: TestDb;
@@ -150,5 +150,107 @@ describe('enqueue from SQL', () => {
     await listener.query('UNLISTEN *');
     listener.release();
     expect(got).toEqual([{ channel: 'sluice_jobs', payload: `notified 3 ${Math.min(...rows.map((r) => Number(r.id)))}` }]);
+  });
+});
+
+// A NOTIFY holds PostgreSQL's cluster-wide notify lock through its commit's
+// WAL flush, so an enqueue that is its own transaction commits without one
+// and wakes the workers from a second transaction (jobs/wake-workers.sql).
+describe('waking workers after the commit', () => {
+  const inTx = defineJob({ name: 'wake.in_tx', queue: 'wake_in_tx', schema: z.object({ n: z.number() }) });
+  const idle = defineJob({ name: 'wake.idle', queue: 'wake_idle', schema: z.object({ n: z.number() }) });
+  let client: Sluice;
+  beforeAll(() => {
+    client = new Sluice({ pool: db.pool, jobs: [inTx, idle] });
+  });
+  afterAll(() => client.close());
+
+  /** A LISTEN session on sluice_jobs whose payloads arrive in commit order. */
+  async function listen() {
+    const client = await db.pool.connect();
+    const payloads: string[] = [];
+    let arrived: () => void = () => {};
+    client.on('notification', (m) => {
+      payloads.push(m.payload ?? '');
+      arrived();
+    });
+    await client.query('LISTEN sluice_jobs');
+    return {
+      payloads,
+      /**
+       * What arrived since the last call: waits for a marker sent now, since
+       * every notification committed before it arrives before it.
+       */
+      async settle(): Promise<string[]> {
+        const marker = `marker-${payloads.length}`;
+        const seen = new Promise<void>((resolve) => (arrived = () => payloads.includes(marker) && resolve()));
+        await db.pool.query(`SELECT pg_notify('sluice_jobs', $1)`, [marker]);
+        await seen;
+        return payloads.splice(0).filter((p) => !p.startsWith('marker-'));
+      },
+      async close() {
+        await client.query('UNLISTEN *');
+        client.release();
+      },
+    };
+  }
+
+  it('enqueue_many with wake_after_commit notifies nobody; wake_workers then names the queue of jobs still available', async () => {
+    const l = await listen();
+    try {
+      const { rows } = await db.pool.query<{ id: string }>(
+        `SELECT id FROM sluice.enqueue_many('noop', '[{"n":1}]', queue => 'wake_later', wake_after_commit => true) AS id`,
+      );
+      expect(await l.settle()).toEqual([]);
+      const ids = rows.map((r) => r.id);
+      await db.pool.query('SELECT sluice.wake_workers($1::bigint[])', [ids]);
+      expect(await l.settle()).toEqual(['wake_later']);
+      await db.pool.query(`UPDATE sluice.jobs SET state = 'running', attempt = 1, locked_by = 'w', locked_until = now() + interval '1 minute', attempted_at = now() WHERE id = ANY($1::bigint[])`, [ids]);
+      await db.pool.query('SELECT sluice.wake_workers($1::bigint[])', [ids]);
+      expect(await l.settle()).toEqual([]);
+    } finally {
+      await l.close();
+    }
+  });
+
+  it('an enqueue inside the caller transaction still notifies on that commit', async () => {
+    const l = await listen();
+    const tx = await db.pool.connect();
+    try {
+      await tx.query('BEGIN');
+      await client.enqueue(inTx, { n: 1 }, { tx });
+      expect(await l.settle()).toEqual([]);
+      await tx.query('COMMIT');
+      expect(await l.settle()).toEqual(['wake_in_tx']);
+    } finally {
+      tx.release();
+      await l.close();
+    }
+  });
+
+  it('a job enqueued to an idle worker starts on the wake-up, not at a poll', async () => {
+    const started: number[] = [];
+    let ran: (id: number) => void = () => {};
+    const worker = createWorker({
+      pool: db.pool,
+      queues: ['wake_idle'],
+      // No poll during the test: only a notification can start the second job.
+      pollIntervalMs: 3_600_000,
+      handlers: [idle.handle((_p, ctx) => void (started.push(ctx.job.id), ran(ctx.job.id)))],
+    });
+    const runs = (id: number) => new Promise<void>((resolve) => (ran = (got) => got === id && resolve()));
+    await worker.start();
+    try {
+      const first = await client.enqueue(idle, { n: 1 });
+      if (!started.includes(first)) await runs(first);
+      // The fetcher saw the queue drained: it sleeps until a notification.
+      await waitUntil(() => worker.load.running === 0 && worker.load.pendingAcks === 0, { what: 'the first job acknowledged' });
+      const second = client.enqueue(idle, { n: 2 });
+      const secondRan = second.then((id) => (started.includes(id) ? undefined : runs(id)));
+      await secondRan;
+      expect(started).toEqual([first, await second]);
+    } finally {
+      await worker.stop();
+    }
   });
 });

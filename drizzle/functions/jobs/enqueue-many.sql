@@ -4,7 +4,13 @@
 -- size and parents, honours unique keys (a live job, or one completed within
 -- the unique window, stands in for a new one and its id is returned), bounded
 -- queues (reject, block, drop_oldest or drop_newest), batches and dependencies
--- (a job with a live parent waits). Workers of the queue are woken.
+-- (a job with a live parent waits). Workers of the queue are woken, on this
+-- transaction's commit; or, with wake_after_commit, by the caller once its
+-- commit has returned (sluice.wake_workers, jobs/wake-workers.sql): a NOTIFY
+-- holds PostgreSQL's one cluster-wide notify lock through its transaction's
+-- WAL flush, so enqueues that notify commit one flush at a time instead of
+-- sharing one. Only a caller whose statement is its own transaction can
+-- promise that.
 --
 -- A full queue whose overflow is block raises SLQ02, or, when the caller says
 -- it will wait (wait_when_full, the TypeScript client does), returns no row
@@ -41,7 +47,8 @@ CREATE OR REPLACE FUNCTION sluice.enqueue_many(
   batch_id bigint DEFAULT NULL,
   unique_window_ms integer DEFAULT NULL,
   max_payload_bytes integer DEFAULT 1048576,
-  wait_when_full boolean DEFAULT false
+  wait_when_full boolean DEFAULT false,
+  wake_after_commit boolean DEFAULT false
 ) RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -271,8 +278,10 @@ BEGIN
     -- and the id whether it is one of the few that claim them, so one job
     -- does not wake a claim in every process (worker/wake.ts). Nothing new
     -- (every row met an existing unique key): the plain queue, which wakes all.
-    PERFORM pg_notify('sluice_jobs', CASE WHEN inserted IS NULL THEN q
-      ELSE q || ' ' || cardinality(inserted) || ' ' || (SELECT min(v) FROM unnest(inserted) v) END);
+    IF NOT wake_after_commit THEN
+      PERFORM pg_notify('sluice_jobs', CASE WHEN inserted IS NULL THEN q
+        ELSE q || ' ' || cardinality(inserted) || ' ' || (SELECT min(v) FROM unnest(inserted) v) END);
+    END IF;
     -- A run_at in the past (a late cron fire, an explicit time) sorts behind
     -- where workers' claims resume (jobs/claim.sql).
     -- So does a job of a transaction already open for a while: workers resume

@@ -21,7 +21,7 @@ import { requireMigrated } from './schema-version.js';
 import { Schedules } from './schedules.js';
 import { deadReplay } from './sql/dead-jobs.js';
 import { jobTypeUpsertMany } from './sql/job-types.js';
-import { jobCancel, jobEnqueueMany, jobGet, jobRetryNow } from './sql/jobs.js';
+import { jobCancel, jobEnqueueMany, jobGet, jobRetryNow, jobWakeWorkers } from './sql/jobs.js';
 import { eventPublish } from './sql/subscriptions.js';
 import { inTransaction } from './transaction.js';
 import { FinishWaiter } from './wait-for.js';
@@ -76,6 +76,8 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   private readonly waiter: FinishWaiter;
   private readonly room: RoomWaiter;
   private readonly listenPool: OwnedPool | null;
+  /** Wake-ups sent after an enqueue's commit and not yet answered; close() lets them finish. */
+  private readonly pendingWakes = new Set<Promise<void>>();
   /** Set once the schema was found migrated: later calls skip the check. */
   private schemaReady = false;
   private schemaCheck: Promise<void> | null = null;
@@ -175,14 +177,33 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     if (payloads.length === 0) return [];
     if (!this.schemaReady) await this.checkSchema(tx);
     const db = this.db(tx);
-    const attempt = () => jobEnqueueMany(db, args);
+    // A statement that is its own transaction wakes the workers after its
+    // commit rather than from inside it (jobs/wake-workers.sql says why).
+    const wakeAfterCommit = tx === undefined;
+    const attempt = () => jobEnqueueMany(db, { ...args, wakeAfterCommit });
+    let ids: number[];
     try {
       // A full queue that blocks answers null: wait for room, all the batch or nothing.
-      const ids = (await attempt()) ?? (await this.room.retry(job.queue, blockTimeoutMs, attempt));
-      this.waiter.noteEnqueued(ids);
-      return ids;
+      ids = (await attempt()) ?? (await this.room.retry(job.queue, blockTimeoutMs, attempt));
     } catch (err) {
       throw translateDbError(err);
+    }
+    // Not awaited: the jobs are committed when this returns, and the caller
+    // need not wait another round trip for a hint.
+    if (wakeAfterCommit && ids.length > 0) {
+      const wake = this.wakeWorkers(ids).finally(() => this.pendingWakes.delete(wake));
+      this.pendingWakes.add(wake);
+    }
+    this.waiter.noteEnqueued(ids);
+    return ids;
+  }
+
+  /** The jobs are committed: a wake-up that fails costs latency (the workers' poll finds them), never the enqueue. */
+  private async wakeWorkers(ids: number[]): Promise<void> {
+    try {
+      await jobWakeWorkers(this.pool, ids);
+    } catch (err) {
+      this.logger.warn({ err, jobs: ids.length }, 'could not wake the workers after an enqueue; they find the jobs at their next poll');
     }
   }
 
@@ -347,6 +368,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
 
   /** Stops waitFor's listener and ends the pool if sluice created it. */
   async close(): Promise<void> {
+    await Promise.all(this.pendingWakes);
     await this.waiter.close();
     await this.room.close();
     if (this.ownsPool) await this.pool.end();

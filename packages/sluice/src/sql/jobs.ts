@@ -37,6 +37,8 @@ export interface EnqueueManyArgs {
   payloadSizeChecked?: boolean;
   /** The caller waits for room when the queue is full and blocks: the answer is then null instead of an error. */
   waitWhenFull?: boolean;
+  /** The statement is its own transaction and the caller calls jobWakeWorkers once it returns (see jobs/wake-workers.sql). */
+  wakeAfterCommit?: boolean;
 }
 
 /** The new jobs' ids in input order; null when `waitWhenFull` and the queue (overflow block) had no room: nothing written. */
@@ -51,7 +53,7 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
     // coalesce: array_to_string skips NULLs, and a NULL id (a unique-key
     // duplicate whose live job ended meanwhile) must keep its place (as 0).
     text: `SELECT array_to_string(ARRAY(SELECT coalesce(e.id, 0) FROM sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb,
-             $9::text[], $10::text[], $11::text[], $12::bigint[], $13, $14, $15, $16, $17) AS e(id)), ',') AS ids`,
+             $9::text[], $10::text[], $11::text[], $12::bigint[], $13, $14, $15, $16, $17, $18) AS e(id)), ',') AS ids`,
     values: [
       a.name,
       a.payloadsJson,
@@ -70,12 +72,18 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
       a.uniqueWindowMs ?? null,
       a.payloadSizeChecked ? null : 1_048_576,
       a.waitWhenFull ?? false,
+      a.wakeAfterCommit ?? false,
     ],
   });
   const ids = rows[0]!.ids;
   // Every call sends at least one payload, so no id at all means "full".
   if (ids === '') return a.waitWhenFull ? null : [];
   return ids.split(',').map(Number);
+}
+
+/** Wakes the workers of the queues of those jobs still available; run in a transaction of its own (jobs/wake-workers.sql). */
+export async function jobWakeWorkers(db: Queryable, ids: readonly number[]): Promise<void> {
+  await db.query({ name: 'sluice_job_wake_workers', text: 'SELECT sluice.wake_workers($1::bigint[])', values: [`{${ids.join(',')}}`] });
 }
 
 /** Returns jobs whose lease lapsed (their worker stopped heartbeating) to their queue or the DLQ. */

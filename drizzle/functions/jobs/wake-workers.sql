@@ -1,0 +1,21 @@
+-- Wakes the workers of the queues holding those of job_ids still available:
+-- the wake-up sluice.enqueue_many leaves to a caller that asks for it
+-- (wake_after_commit), sent once the enqueue has committed, in a transaction
+-- of its own. A NOTIFY takes PostgreSQL's one cluster-wide notify lock at
+-- commit and keeps it until the commit is over, its WAL flush included
+-- (async.c, PreCommit_Notify): notifying commits take turns, one flush each.
+-- This transaction writes nothing, and commits without waiting for a flush
+-- (set below; a lost wake-up is what the workers' poll is for), so it holds
+-- that lock for microseconds. A caller inside a larger transaction makes
+-- that whole transaction commit so.
+--
+-- Guarantees: none beyond a hint; jobs already claimed or gone wake nobody.
+-- Lease: none. Locks: none (reads sluice.jobs).
+CREATE OR REPLACE FUNCTION sluice.wake_workers(job_ids bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  -- "queue count first-id", as jobs/enqueue-many.sql announces: only the workers whose turn it is claim (worker/wake.ts).
+  PERFORM pg_notify('sluice_jobs', q.queue || ' ' || q.n || ' ' || q.first)
+  FROM (SELECT j.queue, count(*) AS n, min(j.id) AS first FROM sluice.jobs j
+        WHERE j.id = ANY(job_ids) AND j.state = 'available' GROUP BY j.queue) q;
+END $$;
