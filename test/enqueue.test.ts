@@ -204,7 +204,7 @@ describe('waking workers after the commit', () => {
       expect(await l.settle()).toEqual([]);
       const ids = rows.map((r) => r.id);
       await db.pool.query('SELECT sluice.wake_workers($1::bigint[])', [ids]);
-      expect(await l.settle()).toEqual(['wake_later']);
+      expect(await l.settle()).toEqual([`wake_later 1 ${ids[0]}`]);
       await db.pool.query(`UPDATE sluice.jobs SET state = 'running', attempt = 1, locked_by = 'w', locked_until = now() + interval '1 minute', attempted_at = now() WHERE id = ANY($1::bigint[])`, [ids]);
       await db.pool.query('SELECT sluice.wake_workers($1::bigint[])', [ids]);
       expect(await l.settle()).toEqual([]);
@@ -218,10 +218,10 @@ describe('waking workers after the commit', () => {
     const tx = await db.pool.connect();
     try {
       await tx.query('BEGIN');
-      await client.enqueue(inTx, { n: 1 }, { tx });
+      const id = await client.enqueue(inTx, { n: 1 }, { tx });
       expect(await l.settle()).toEqual([]);
       await tx.query('COMMIT');
-      expect(await l.settle()).toEqual(['wake_in_tx']);
+      expect(await l.settle()).toEqual([`wake_in_tx 1 ${id}`]);
     } finally {
       tx.release();
       await l.close();
