@@ -140,16 +140,16 @@ describe('enqueue from SQL', () => {
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'sqlq'`)).toBe(3);
   });
 
-  it('sends one NOTIFY per statement carrying only the queue name', async () => {
+  it('sends one NOTIFY per statement carrying the queue name, the count and the first id', async () => {
     const listener = await db.pool.connect();
     const got: { channel: string; payload?: string }[] = [];
     listener.on('notification', (m) => got.push({ channel: m.channel, payload: m.payload }));
     await listener.query('LISTEN sluice_jobs');
-    await db.pool.query(`SELECT sluice.enqueue_many('noop', '[{"n":1},{"n":2},{"n":3}]', queue => 'notified')`);
+    const { rows } = await db.pool.query<{ id: string }>(`SELECT id FROM sluice.enqueue_many('noop', '[{"n":1},{"n":2},{"n":3}]', queue => 'notified') AS id`);
     await new Promise((r) => setTimeout(r, 200));
     await listener.query('UNLISTEN *');
     listener.release();
-    expect(got).toEqual([{ channel: 'sluice_jobs', payload: 'notified' }]);
+    expect(got).toEqual([{ channel: 'sluice_jobs', payload: `notified 3 ${Math.min(...rows.map((r) => Number(r.id)))}` }]);
   });
 });
 
@@ -204,7 +204,7 @@ describe('waking workers after the commit', () => {
       expect(await l.settle()).toEqual([]);
       const ids = rows.map((r) => r.id);
       await db.pool.query('SELECT sluice.wake_workers($1::bigint[])', [ids]);
-      expect(await l.settle()).toEqual(['wake_later']);
+      expect(await l.settle()).toEqual([`wake_later 1 ${ids[0]}`]);
       await db.pool.query(`UPDATE sluice.jobs SET state = 'running', attempt = 1, locked_by = 'w', locked_until = now() + interval '1 minute', attempted_at = now() WHERE id = ANY($1::bigint[])`, [ids]);
       await db.pool.query('SELECT sluice.wake_workers($1::bigint[])', [ids]);
       expect(await l.settle()).toEqual([]);
@@ -218,10 +218,10 @@ describe('waking workers after the commit', () => {
     const tx = await db.pool.connect();
     try {
       await tx.query('BEGIN');
-      await client.enqueue(inTx, { n: 1 }, { tx });
+      const id = await client.enqueue(inTx, { n: 1 }, { tx });
       expect(await l.settle()).toEqual([]);
       await tx.query('COMMIT');
-      expect(await l.settle()).toEqual(['wake_in_tx']);
+      expect(await l.settle()).toEqual([`wake_in_tx 1 ${id}`]);
     } finally {
       tx.release();
       await l.close();

@@ -2,12 +2,11 @@
 // rescuer, ager, scheduler, retention and alert checks; every worker claims
 // and heartbeats. When the leader dies another worker takes over.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { pino } from 'pino';
 import { Sluice, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
-import { SluiceClient } from '../packages/sluice/src/connection.js';
 import { spawnFixture, type Child } from './helpers/child.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { recordingPool } from './helpers/recording-pool.js';
 import { LEADER_LINE, READY_LINE, RUNS_TABLE_SQL, recordRun } from './fixtures/multi-process-job.js';
 import { z } from 'zod';
 
@@ -39,21 +38,6 @@ afterAll(async () => {
   await sluice?.close();
   await db?.drop();
 });
-
-/** A real pool whose connections note the name (or text) of every statement they send. */
-function recordingPool(url: string): { pool: pg.Pool; sent: string[] } {
-  const sent: string[] = [];
-  class RecordingClient extends SluiceClient {
-    override query(...args: unknown[]): never {
-      const config = args[0] as string | { name?: string; text?: string };
-      sent.push(typeof config === 'string' ? config : (config.name ?? config.text ?? ''));
-      return (super.query as (...a: unknown[]) => never)(...args);
-    }
-  }
-  const pool = new pg.Pool({ connectionString: url, max: 4, Client: RecordingClient });
-  pool.on('error', () => {});
-  return { pool, sent };
-}
 
 describe('maintenance leader', () => {
   it('a follower claims and heartbeats but sends none of the duty statements; it leads once the leader stops', async () => {

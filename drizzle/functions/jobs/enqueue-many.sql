@@ -274,8 +274,13 @@ BEGIN
   END IF;
 
   IF start_state = 'available' THEN
+    -- "queue count first-id": each listening worker works out from the count
+    -- and the id whether it is one of the few that claim them, so one job
+    -- does not wake a claim in every process (worker/wake.ts). Nothing new
+    -- (every row met an existing unique key): the plain queue, which wakes all.
     IF NOT wake_after_commit THEN
-      PERFORM pg_notify('sluice_jobs', q);
+      PERFORM pg_notify('sluice_jobs', CASE WHEN inserted IS NULL THEN q
+        ELSE q || ' ' || cardinality(inserted) || ' ' || (SELECT min(v) FROM unnest(inserted) v) END);
     END IF;
     -- A run_at in the past (a late cron fire, an explicit time) sorts behind
     -- where workers' claims resume (jobs/claim.sql).

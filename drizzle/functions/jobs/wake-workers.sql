@@ -14,6 +14,8 @@
 CREATE OR REPLACE FUNCTION sluice.wake_workers(job_ids bigint[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
-  PERFORM pg_notify('sluice_jobs', q.queue)
-  FROM (SELECT DISTINCT j.queue FROM sluice.jobs j WHERE j.id = ANY(job_ids) AND j.state = 'available') q;
+  -- "queue count first-id", as jobs/enqueue-many.sql announces: only the workers whose turn it is claim (worker/wake.ts).
+  PERFORM pg_notify('sluice_jobs', q.queue || ' ' || q.n || ' ' || q.first)
+  FROM (SELECT j.queue, count(*) AS n, min(j.id) AS first FROM sluice.jobs j
+        WHERE j.id = ANY(job_ids) AND j.state = 'available' GROUP BY j.queue) q;
 END $$;

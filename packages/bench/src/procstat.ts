@@ -8,16 +8,30 @@ export function clockTicks(): number {
   return tck;
 }
 
-/** [ppid, utime + stime] of a pid, or undefined when it is gone. */
-function stat(pid: number): [number, number] | undefined {
+/** [ppid, utime + stime, cutime + cstime (children it reaped)] of a pid, or undefined when it is gone. */
+function stat(pid: number): [number, number, number] | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the parenthesised command name; the name may hold spaces.
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return [Number(f[1]), Number(f[11]) + Number(f[12])];
+    return [Number(f[1]), Number(f[11]) + Number(f[12]), Number(f[13]) + Number(f[14])];
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU seconds of a whole server: the process, every live process below it,
+ * and the children it already reaped (a backend whose connection closed
+ * mid-run still counts). Children of the reaped ones are not seen: a
+ * postmaster's backends have none.
+ */
+export function treeCpuSeconds(root: number): number {
+  const self = stat(root);
+  if (!self) return 0;
+  let ticks = self[1] + self[2];
+  for (const pid of processTree(root)) if (pid !== root) ticks += stat(pid)?.[1] ?? 0;
+  return ticks / clockTicks();
 }
 
 /** CPU seconds of each pid given. */

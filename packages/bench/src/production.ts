@@ -2,18 +2,23 @@
 // in worker processes of its own at its default options. Progress goes to
 // stderr, the report to stdout and to results/<date>-production.md.
 //
-//   pnpm bench:production [--only idle,vacuum] [--systems sluice,graphile,pgboss]
+//   pnpm bench:production [--only idle,vacuum,many] [--systems sluice,graphile,pgboss]
 //     idle:   [--processes 1,8] [--seconds 40]
 //     vacuum: [--rates 1000] [--vacuum-seconds 90] [--sluice-concurrency N --sluice-prefetch N] (default: sluice's defaults)
+//     many:   [--many-processes 50] [--many-concurrency 2] [--many-jobs 100000] [--many-rate 2000]
+//             [--baseline-concurrency 100] [--many-cap-seconds 240] (not in the default set: it needs a server of its own,
+//             BENCH_DATABASE_URL, with max_connections for the processes' pools)
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { idle, type IdleResult } from './production/idle.js';
+import { many, type ManyResult } from './production/many.js';
 import { vacuumHeldBack, type VacuumResult, type WindowLatency } from './production/vacuum.js';
 import type { SystemKey } from './systems/types.js';
 
 const SYSTEMS: SystemKey[] = ['sluice', 'graphile', 'pgboss'];
-const SCENARIOS = ['idle', 'vacuum'] as const;
+const SCENARIOS = ['idle', 'vacuum', 'many'] as const;
+const DEFAULT_SCENARIOS = ['idle', 'vacuum'];
 
 const { values } = parseArgs({
   options: {
@@ -25,9 +30,15 @@ const { values } = parseArgs({
     'vacuum-seconds': { type: 'string' },
     'sluice-concurrency': { type: 'string' },
     'sluice-prefetch': { type: 'string' },
+    'many-processes': { type: 'string' },
+    'many-concurrency': { type: 'string' },
+    'many-jobs': { type: 'string' },
+    'many-rate': { type: 'string' },
+    'baseline-concurrency': { type: 'string' },
+    'many-cap-seconds': { type: 'string' },
   },
 });
-const only = (values.only?.split(',') ?? [...SCENARIOS]) as (typeof SCENARIOS)[number][];
+const only = (values.only?.split(',') ?? DEFAULT_SCENARIOS) as (typeof SCENARIOS)[number][];
 const systems = (values.systems?.split(',') ?? SYSTEMS) as SystemKey[];
 for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`--systems: unknown system ${s}`);
 for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`--only: unknown scenario ${s}`);
@@ -103,6 +114,44 @@ if (only.includes('vacuum')) {
   out('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     out(`| ${r.system}${optionsLabel(r.system)} | ${r.rate} | ${r.offered} (${r.offerTookS}) | ${r.callP50Ms} / ${r.callP99Ms} ms | ${ms(r.first)} | ${ms(r.last)} | ${r.left} | ${r.deadTuples} |`);
+  }
+}
+if (only.includes('many')) {
+  const shape = {
+    processes: Number(values['many-processes'] ?? 50),
+    concurrency: Number(values['many-concurrency'] ?? 2),
+    jobs: Number(values['many-jobs'] ?? 100_000),
+    rate: Number(values['many-rate'] ?? 2_000),
+    capSeconds: Number(values['many-cap-seconds'] ?? 240),
+  };
+  const baseline = { ...shape, processes: 1, concurrency: Number(values['baseline-concurrency'] ?? 100) };
+  const results: ManyResult[] = [];
+  for (const system of systems) {
+    for (const s of [baseline, shape]) {
+      process.stderr.write(`many ${system} ${s.processes} x ${s.concurrency} ... `);
+      const r = await many(system, s);
+      process.stderr.write(`${r.seconds.toFixed(1)} s, ${r.dbCpuUsPerJob.toFixed(0)} µs db CPU a job, ${r.emptyClaims} of ${r.claims} claims empty (load ${load()})\n`);
+      results.push(r);
+    }
+  }
+  out('');
+  out(
+    `## Many processes (${shape.jobs} jobs enqueued at ${shape.rate}/s, one bulk call every 10 ms, into workers already running; ` +
+      `no-op handler; database CPU of the whole server less the producer's backends, per job run; stopped at ${shape.capSeconds} s)`,
+  );
+  out('');
+  out('| system | processes × concurrency | seconds | left at the cap | ran once / twice+ / never | jobs per process min / median / max | db CPU µs a job | statements a job | claims | empty claims | empty claims a job | load |');
+  out('|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    const o = r.system === 'pgboss' ? ` (${JSON.stringify(r.options)})` : '';
+    out(
+      `| ${r.system}${o} | ${r.processes} × ${r.concurrency} | ${r.seconds.toFixed(1)} | ${r.left} | ${r.ranOnce} / ${r.ranTwiceOrMore} / ${r.neverRan} | ` +
+        `${r.perProcess.min} / ${r.perProcess.median} / ${r.perProcess.max} | ${r.dbCpuUsPerJob.toFixed(0)} | ${(r.statements / r.jobs).toFixed(2)} | ${r.claims} | ${r.emptyClaims} | ${(r.emptyClaims / r.jobs).toFixed(2)} | ${r.loadAverage.toFixed(1)} |`,
+    );
+  }
+  for (const system of systems) {
+    const [one, spread] = [baseline, shape].map((s) => results.find((r) => r.system === system && r.processes === s.processes)!);
+    if (one && spread) out(`- ${system}: database CPU a job, ${spread.processes} processes against one: ${(spread.dbCpuUsPerJob / one.dbCpuUsPerJob).toFixed(2)}×`);
   }
 }
 out('');

@@ -3,14 +3,16 @@
 //
 //   node --import tsx process.ts <system> <url> install
 //   node --import tsx process.ts <system> <url> run [optionsJson]      prints READY; SIGUSR2 writes
-//       what it recorded to options.recordFile and prints DUMPED; SIGTERM stops it
-//   node --import tsx process.ts <system> <url> produce <rate> <seconds>  jobs at a fixed rate (open
+//       what it recorded (start latencies, the job numbers it ran, and with options.countClaims its
+//       claims and empty claims) to options.recordFile and prints DUMPED; SIGTERM stops it
+//   node --import tsx process.ts <system> <url> produce <rate> <seconds> [optionsJson]  jobs at a fixed rate (open
 //       loop): every PRODUCER_TICK_MS one bulk call with the jobs due by then, each carrying its
 //       enqueue time; prints PRODUCED <n> <seconds taken> <call p50 ms> <call p99 ms> at the end
 //       (a call's time is its own commit: the part of a job's latency spent before the queue saw it)
 import { writeFileSync } from 'node:fs';
 import { loadSystem } from '../systems/load.js';
 import type { SystemKey } from '../systems/types.js';
+import { countClaims, type ClaimCounts } from './claim-counter.js';
 
 /** Connections of the producer, so a slow call does not hold up the next tick's. */
 const PRODUCER_POOL_SIZE = 4;
@@ -24,11 +26,15 @@ const [system, url, mode, ...rest] = process.argv.slice(2) as [SystemKey, string
 const sys = await loadSystem(system);
 
 async function run(optionsJson: string | undefined): Promise<void> {
-  const { recordFile, ...options } = optionsJson ? (JSON.parse(optionsJson) as Record<string, unknown>) : {};
+  const { recordFile, countClaims: counting, ...options } = optionsJson ? (JSON.parse(optionsJson) as Record<string, unknown>) : {};
+  const claims: ClaimCounts | null = counting ? countClaims(system) : null;
   // Enqueue time (epoch ms, set by the producer) and start latency of each job, in start order.
   const enqueuedAt: number[] = [];
   const latencyMs: number[] = [];
+  // The number of each job run, once per run.
+  const ran: number[] = [];
   const worker = await sys.startWorker(url, options, (p) => {
+    ran.push(p.i);
     if (p.t === undefined) return;
     const now = Date.now();
     enqueuedAt.push(p.t);
@@ -36,7 +42,7 @@ async function run(optionsJson: string | undefined): Promise<void> {
   });
   process.stdout.write('READY\n');
   process.on('SIGUSR2', () => {
-    if (typeof recordFile === 'string') writeFileSync(recordFile, JSON.stringify({ enqueuedAt, latencyMs }));
+    if (typeof recordFile === 'string') writeFileSync(recordFile, JSON.stringify({ enqueuedAt, latencyMs, ran, claims }));
     process.stdout.write('DUMPED\n');
   });
   process.once('SIGTERM', () => {
@@ -47,14 +53,21 @@ async function run(optionsJson: string | undefined): Promise<void> {
   });
 }
 
-async function produce(rate: number, seconds: number): Promise<void> {
-  const producer = await sys.producer(url, { poolSize: PRODUCER_POOL_SIZE });
+/**
+ * `total` (default rate × seconds) jobs at `rate`; options.hold keeps the
+ * connections open after PRODUCED until SIGTERM, so the harness can read what
+ * their backends spent; the rest goes to the system's producer.
+ */
+async function produce(rate: number, seconds: number, optionsJson: string | undefined): Promise<void> {
+  const { hold, ...options } = optionsJson ? (JSON.parse(optionsJson) as Record<string, unknown>) : {};
+  const producer = await sys.producer(url, { poolSize: PRODUCER_POOL_SIZE, ...options });
+  const total = Math.floor(rate * seconds);
   const started = performance.now();
   let sent = 0;
   const calls: Promise<void>[] = [];
   const callMs: number[] = [];
-  while (performance.now() - started < seconds * 1000) {
-    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
     if (due > sent) {
       const t = Date.now();
       const begun = performance.now();
@@ -69,13 +82,19 @@ async function produce(rate: number, seconds: number): Promise<void> {
   }
   await Promise.all(calls);
   const tookS = (performance.now() - started) / 1000;
-  await producer.close();
   callMs.sort((a, b) => a - b);
   const at = (p: number) => (callMs.length ? callMs[Math.min(callMs.length - 1, Math.ceil((p / 100) * callMs.length) - 1)]!.toFixed(0) : 'NaN');
   process.stdout.write(`PRODUCED ${sent} ${tookS.toFixed(1)} ${at(50)} ${at(99)}\n`);
+  if (hold) {
+    // The idle pool does not keep the process alive; this timer does, until SIGTERM.
+    const alive = setInterval(() => {}, 60_000);
+    await new Promise((resolve) => process.once('SIGTERM', resolve));
+    clearInterval(alive);
+  }
+  await producer.close();
 }
 
 if (mode === 'install') await sys.install(url);
 else if (mode === 'run') await run(rest[0]);
-else if (mode === 'produce') await produce(Number(rest[0]), Number(rest[1]));
+else if (mode === 'produce') await produce(Number(rest[0]), Number(rest[1]), rest[2]);
 else throw new Error(`unknown mode ${mode}`);

@@ -8,7 +8,9 @@ import type { SystemKey } from '../systems/types.js';
 
 const SCRIPT = fileURLToPath(new URL('./process.ts', import.meta.url));
 const TSX_LOADER = import.meta.resolve('tsx');
+/** Waiting for READY: a base plus a share per process, since many start at once on a few cores. */
 const READY_TIMEOUT_MS = 120_000;
+const READY_TIMEOUT_PER_PROCESS_MS = 3_000;
 
 export interface WorkerProcess {
   child: ChildProcess;
@@ -38,36 +40,77 @@ export async function installIn(system: SystemKey, url: string): Promise<void> {
   if (code !== 0) throw new Error(`${system} install exited with ${code}`);
 }
 
-export async function startWorkers(system: SystemKey, url: string, n: number, options?: Record<string, unknown>): Promise<WorkerProcess[]> {
-  const procs = Array.from({ length: n }, () => start(system, url, 'run', options ? [JSON.stringify(options)] : []));
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+/** `options` may differ per process (i from 0): a record file each, say. */
+export async function startWorkers(
+  system: SystemKey,
+  url: string,
+  n: number,
+  options?: Record<string, unknown> | ((i: number) => Record<string, unknown>),
+): Promise<WorkerProcess[]> {
+  const optionsOf = (i: number) => (typeof options === 'function' ? options(i) : options);
+  const procs = Array.from({ length: n }, (_, i) => {
+    const o = optionsOf(i);
+    return start(system, url, 'run', o ? [JSON.stringify(o)] : []);
+  });
+  const timeoutMs = READY_TIMEOUT_MS + n * READY_TIMEOUT_PER_PROCESS_MS;
+  const deadline = Date.now() + timeoutMs;
   while (!procs.every((p) => p.lines.includes('READY'))) {
     const dead = procs.find((p) => p.child.exitCode !== null);
     if (dead) throw new Error(`${system} worker exited with ${dead.child.exitCode} before READY`);
-    if (Date.now() > deadline) throw new Error(`${system} workers not READY within ${READY_TIMEOUT_MS} ms`);
+    if (Date.now() > deadline) throw new Error(`${system} workers not READY within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
   return procs;
 }
 
+export interface Produced {
+  offered: number;
+  tookS: number;
+  callP50Ms: number;
+  callP99Ms: number;
+}
+
 /**
- * Enqueues one job per call at `rate` a second for `seconds`, from a process
- * of the system's Node; resolves with the count and the seconds until the
- * last call returned (longer than `seconds` when the producer fell behind),
- * and the median and 99th percentile of one call's time (its commit).
+ * Enqueues at `rate` a second for `seconds` (rate × seconds jobs), from a
+ * process of the system's Node, one bulk call per tick with the jobs due by
+ * then; resolves with the count and the seconds until the last call returned
+ * (longer than `seconds` when the producer fell behind), and the median and
+ * 99th percentile of one call's time (its commit).
  */
-export async function produce(
-  system: SystemKey,
-  url: string,
-  rate: number,
-  seconds: number,
-): Promise<{ offered: number; tookS: number; callP50Ms: number; callP99Ms: number }> {
-  const p = start(system, url, 'produce', [String(rate), String(seconds)]);
-  const code = await exited(p.child);
-  const line = p.lines.find((l) => l.startsWith('PRODUCED '));
-  if (code !== 0 || !line) throw new Error(`${system} producer exited with ${code}`);
-  const [, offered, tookS, callP50Ms, callP99Ms] = line.split(' ');
-  return { offered: Number(offered), tookS: Number(tookS), callP50Ms: Number(callP50Ms), callP99Ms: Number(callP99Ms) };
+export async function produce(system: SystemKey, url: string, rate: number, seconds: number): Promise<Produced> {
+  const p = startProducer(system, url, rate, seconds);
+  const done = await p.produced;
+  await p.exited;
+  return done;
+}
+
+export interface RunningProducer {
+  produced: Promise<Produced>;
+  exited: Promise<void>;
+  /** With `hold`: closes the producer's connections once it has produced. */
+  release(): void;
+}
+
+/** A producer as above; with `hold` it keeps its connections open after producing until release(). */
+export function startProducer(system: SystemKey, url: string, rate: number, seconds: number, options: Record<string, unknown> = {}, hold = false): RunningProducer {
+  const p = start(system, url, 'produce', [String(rate), String(seconds), JSON.stringify({ ...options, hold })]);
+  const ended = exited(p.child).then((code) => {
+    if (code !== 0) throw new Error(`${system} producer exited with ${code}`);
+  });
+  // Read by produce() or by the caller; never an unhandled rejection meanwhile.
+  ended.catch(() => {});
+  const produced = (async () => {
+    for (;;) {
+      const line = p.lines.find((l) => l.startsWith('PRODUCED '));
+      if (line) {
+        const [, offered, tookS, callP50Ms, callP99Ms] = line.split(' ');
+        return { offered: Number(offered), tookS: Number(tookS), callP50Ms: Number(callP50Ms), callP99Ms: Number(callP99Ms) };
+      }
+      if (p.child.exitCode !== null) throw new Error(`${system} producer exited with ${p.child.exitCode}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return { produced, exited: ended, release: () => p.child.kill('SIGTERM') };
 }
 
 /** Asks a worker process to write what it recorded, and waits until it has. */

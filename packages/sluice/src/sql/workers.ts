@@ -44,15 +44,33 @@ const HEARTBEAT_CTES = `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = n
                      WHERE id = ANY($3::bigint[]) AND locked_by = $1)`;
 
 /**
+ * Per queue of this worker: how many live workers claim it and how many of
+ * them sort before this one (its rank), as JSON [[queue, live, rank], ...],
+ * for worker/wake.ts. Live: beat within deadAfterMs; this worker counts,
+ * its beat being in the same statement. $1 is the worker id.
+ */
+const peersColumn = (queues: string, deadAfterMs: string) => `(SELECT json_agg(json_build_array(p.q, p.live, p.rank)) FROM (
+          SELECT x.q, count(*)::int AS live, (count(*) FILTER (WHERE w.id < $1))::int AS rank
+          FROM unnest(${queues}::text[]) x(q) JOIN sluice.workers w ON x.q = ANY(w.queues)
+          WHERE w.id = $1 OR w.heartbeat_at > now() - ${deadAfterMs} * interval '1 millisecond'
+          GROUP BY x.q) p) AS peers`;
+
+/** What a beat on the LISTEN session answers besides the beat itself. */
+export type PeersRow = { peers: [string, number, number][] | null };
+
+/**
  * The beat as query arguments for the LISTEN session (not a Queryable): the
  * leader beats there, so its session's state_change shows it alive.
  */
-export function workerHeartbeatOnSession(workerId: string, leaseMs: number, heldIds: number[]): [string, unknown[]] {
-  return [`${HEARTBEAT_CTES} SELECT true AS beat`, [workerId, leaseMs, heldIds]];
+export function workerHeartbeatOnSession(
+  beat: { workerId: string; leaseMs: number; heldIds: number[]; queues: string[] },
+  deadAfterMs: number,
+): [string, unknown[]] {
+  return [`${HEARTBEAT_CTES} SELECT ${peersColumn('$4', '$5')}`, [beat.workerId, beat.leaseMs, beat.heldIds, beat.queues, deadAfterMs]];
 }
 
 /**
- * A follower's beat, for its LISTEN session: the same beat, a try for the
+ * A follower's beat, for its LISTEN session: the same beat and peers, a try for the
  * maintenance leader's session advisory lock, and the end of a leader that
  * stopped beating (its session idle for longer than deadAfterMs: a frozen
  * process keeps its connection, and with it the lock) — one transaction.
@@ -60,13 +78,13 @@ export function workerHeartbeatOnSession(workerId: string, leaseMs: number, held
  * free from the next beat on.
  */
 export function workerHeartbeatTryLead(
-  beat: { workerId: string; leaseMs: number; heldIds: number[] },
+  beat: { workerId: string; leaseMs: number; heldIds: number[]; queues: string[] },
   lockKey: number,
   deadAfterMs: number,
 ): [string, unknown[]] {
   return [
     `${HEARTBEAT_CTES}
-     SELECT pg_try_advisory_lock($4) AS leader,
+     SELECT pg_try_advisory_lock($4) AS leader, ${peersColumn('$6', '$5')},
        (SELECT bool_or(pg_terminate_backend(a.pid))
           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
@@ -74,7 +92,7 @@ export function workerHeartbeatTryLead(
            AND l.classid = ($4 >> 32)::oid AND l.objid = ($4 & 4294967295)::oid
            AND a.pid <> pg_backend_pid() AND a.state = 'idle'
            AND a.state_change < now() - $5 * interval '1 millisecond') AS deposed`,
-    [beat.workerId, beat.leaseMs, beat.heldIds, lockKey, deadAfterMs],
+    [beat.workerId, beat.leaseMs, beat.heldIds, lockKey, deadAfterMs, beat.queues],
   ];
 }
 

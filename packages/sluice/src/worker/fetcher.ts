@@ -52,6 +52,7 @@ export class Fetcher extends Service {
   // Set after a claim came back short: the queues are drained, so a freed
   // slot need not trigger another claim until a notification or the poll.
   private drained = false;
+  private ticking = false;
   private readonly allocator: WeightedAllocator;
   private weightsReadAt = 0;
   private idlePollMs: number;
@@ -86,12 +87,25 @@ export class Fetcher extends Service {
     this.wake();
   }
 
-  /** The buffer fell to its low-water mark. */
+  /**
+   * The buffer fell to its low-water mark. Not during a tick: a claim's own
+   * rows (or none) reach the buffer inside it, and the tick itself decides
+   * whether to claim again; a wake then would send a second claim at once.
+   */
   lowOnWork(): void {
-    if (!this.drained) this.wake();
+    if (!this.drained && !this.ticking) this.wake();
   }
 
   protected async tick(): Promise<number> {
+    this.ticking = true;
+    try {
+      return await this.fetch();
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async fetch(): Promise<number> {
     const room = this.options.room();
     if (room <= 0 || this.options.bufferedCount() > this.options.lowWater) return this.options.pollIntervalMs;
     await this.refreshWeights();

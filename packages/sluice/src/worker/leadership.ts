@@ -13,7 +13,7 @@
 // terminates it and takes the lock at its next beat.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
-import { workerHeartbeat, workerHeartbeatOnSession, workerHeartbeatTryLead } from '../sql/workers.js';
+import { workerHeartbeat, workerHeartbeatOnSession, workerHeartbeatTryLead, type PeersRow } from '../sql/workers.js';
 import type { Notifier } from './notifier.js';
 
 /** A follower's heartbeat period when heartbeatIntervalMs is longer: it bounds the failover after a leader dies. */
@@ -32,6 +32,7 @@ export interface Beat {
   workerId: string;
   leaseMs: number;
   heldIds: number[];
+  queues: string[];
 }
 
 export class Leadership {
@@ -59,23 +60,31 @@ export class Leadership {
     return this.leader ? heartbeatIntervalMs : Math.min(heartbeatIntervalMs, LEADER_RETRY_MS_DEFAULT);
   }
 
-  /** The heartbeat, on the LISTEN session; a follower's also bids for the lock. */
-  async beat(b: Beat): Promise<void> {
+  /**
+   * The heartbeat, on the LISTEN session; a follower's also bids for the lock.
+   * Resolves with the queues' peers (see workerHeartbeatOnSession), or
+   * undefined when the beat went on the pool.
+   */
+  async beat(b: Beat): Promise<PeersRow['peers'] | undefined> {
     if (this.leader || this.stopped) {
-      const rows = await this.onSession(...workerHeartbeatOnSession(b.workerId, b.leaseMs, b.heldIds));
+      const rows = await this.onSession<PeersRow>(...workerHeartbeatOnSession(b, this.deadAfterMs));
       if (rows === null) await workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds);
-      return;
+      return rows?.[0]?.peers;
     }
-    const rows = await this.onSession<{ leader: boolean; deposed: boolean | null }>(
+    const rows = await this.onSession<PeersRow & { leader: boolean; deposed: boolean | null }>(
       ...workerHeartbeatTryLead(b, LEADER_LOCK_KEY, this.deadAfterMs),
     );
     // Disconnected: beat on the pool and bid again once the session is back.
-    if (rows === null) return workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds);
+    if (rows === null) {
+      await workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds);
+      return undefined;
+    }
     if (rows[0]?.deposed) this.logger.warn('ended the session of a maintenance leader that stopped beating; taking over');
-    if (!rows[0]?.leader) return;
+    const peers = rows[0]?.peers;
+    if (!rows[0]?.leader) return peers;
     if (this.stopped) {
       await this.unlock(false);
-      return;
+      return peers;
     }
     this.leader = true;
     this.logger.info('elected maintenance leader');
@@ -83,6 +92,7 @@ export class Leadership {
       for (const duty of this.duties) duty.start();
     });
     this.onChange(true);
+    return peers;
   }
 
   /** Null when the session is down, or went down under the statement (the beat then goes on the pool). */

@@ -33,6 +33,7 @@ import { MemoryGuard } from './memory-guard.js';
 import { runJob, type RunJobEnv, type RunningJob } from './run-job.js';
 import { flushAcks, releaseClaims, waitForRunning } from './shutdown.js';
 import { retryUntilReachable } from './start-retry.js';
+import { WakeShare, parseAnnouncement } from './wake.js';
 
 export type { Subscription } from './options.js';
 
@@ -79,6 +80,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private readonly operations: WorkerOperations;
   private readonly runEnv: RunJobEnv;
   private readonly memory: MemoryGuard;
+  /** Whether an announcement of new jobs is this process's to claim. */
+  private readonly wake: WakeShare;
   /** Fired by stop(): ends start()'s retries. */
   private readonly stopping = new AbortController();
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
@@ -93,6 +96,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.concurrency = o.concurrency;
     this.memory = new MemoryGuard(o.maxRssBytes, this.logger);
     this.queues = o.queues;
+    this.wake = new WakeShare(this.queues, o.concurrency + o.prefetch, o.workerDeadAfterMs);
     const connection = {
       pool: options.pool,
       connectionString: options.connectionString,
@@ -160,7 +164,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
               this.fetcher.notified();
             }
           }
-          else if (this.queues.includes(payload)) this.fetcher.notified();
+          else if (this.wake.claims(parseAnnouncement(payload))) this.fetcher.notified();
         },
         onConnected: () => {
           this.fetcher.rewind();
@@ -267,9 +271,10 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     return { running: this.running.size, buffered: this.buffer.length, pendingAcks: this.completer.pending };
   }
 
-  private beat(): Promise<void> {
-    const beat = { workerId: this.id, leaseMs: this.options.workerDeadAfterMs, heldIds: this.heldIds() };
-    return this.leadership ? this.leadership.beat(beat) : workerHeartbeat(this.pool, beat.workerId, beat.leaseMs, beat.heldIds);
+  private async beat(): Promise<void> {
+    const beat = { workerId: this.id, leaseMs: this.options.workerDeadAfterMs, heldIds: this.heldIds(), queues: this.queues };
+    if (this.leadership) this.wake.update(await this.leadership.beat(beat));
+    else await workerHeartbeat(this.pool, beat.workerId, beat.leaseMs, beat.heldIds);
   }
 
   private heldIds(): number[] {

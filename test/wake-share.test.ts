@@ -1,0 +1,92 @@
+// One announced job wakes a claim in a few worker processes, not in every
+// one that listens (worker/wake.ts): the live workers of a queue take turns
+// by the announcement's first job id.
+import pg from 'pg';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
+import { WAKE_SPARE, WakeShare, parseAnnouncement } from '../packages/sluice/src/worker/wake.js';
+import { waitUntil } from './helpers/db.js';
+import { recordingPool } from './helpers/recording-pool.js';
+import { useSuite } from './helpers/suite.js';
+
+const suite = useSuite();
+
+describe('wake share', () => {
+  it('an enqueue announces its queue, count and first id', async () => {
+    const listener = new pg.Client({ connectionString: suite.db.url });
+    await listener.connect();
+    const got: string[] = [];
+    listener.on('notification', (m) => m.channel === 'sluice_jobs' && got.push(m.payload ?? ''));
+    await listener.query('LISTEN sluice_jobs');
+    const job = defineJob({ name: 'ws.announce', queue: 'ws-announce', schema: z.object({}) });
+    const ids = await suite.sluice.enqueueMany(job, [{}, {}, {}]);
+    await waitUntil(() => got.length > 0, { what: 'notification' });
+    await listener.end();
+    expect(got).toEqual([`ws-announce 3 ${Math.min(...ids)}`]);
+    expect(parseAnnouncement(got[0]!)).toEqual({ queue: 'ws-announce', count: 3, key: Math.min(...ids) });
+  });
+
+  it('over consecutive ids every live worker takes its turn, count / room + spare at a time; a plain queue name or a stale view wakes all', () => {
+    const live = 50;
+    const shares = Array.from({ length: live }, (_, rank) => {
+      const w = new WakeShare(['q'], 4, 60_000);
+      w.update([['q', live, rank]]);
+      return w;
+    });
+    const woken = Array.from({ length: live }, () => 0);
+    for (let key = 1_000; key < 1_000 + live; key++) {
+      const claimers = shares.filter((w) => w.claims({ queue: 'q', count: 1, key }));
+      expect(claimers).toHaveLength(1 + WAKE_SPARE);
+      shares.forEach((w, rank) => (woken[rank]! += claimers.includes(w) ? 1 : 0));
+      expect(shares.filter((w) => w.claims({ queue: 'q', count: 20, key }))).toHaveLength(5 + WAKE_SPARE);
+    }
+    expect(new Set(woken)).toEqual(new Set([1 + WAKE_SPARE]));
+    expect(shares.every((w) => w.claims(parseAnnouncement('q')))).toBe(true);
+    expect(shares.some((w) => w.claims({ queue: 'other', count: 1, key: 1 }))).toBe(false);
+    const stale = new WakeShare(['q'], 4, 0);
+    stale.update([['q', live, 0]]);
+    expect(stale.claims({ queue: 'q', count: 1, key: 25 })).toBe(true);
+  });
+
+  it('six idle worker processes: one job announced costs at most 1 + spare claims, and runs once', async () => {
+    const job = defineJob({ name: 'ws.one', queue: 'ws-one', schema: z.object({}) });
+    const runs: string[] = [];
+    const pools = Array.from({ length: 6 }, () => recordingPool(suite.db.url));
+    // Polls never come within the test: only an announcement makes a worker claim.
+    const workers: Worker[] = pools.map((p, i) =>
+      createWorker({
+        pool: p.pool,
+        handlers: [job.handle(() => void runs.push(`w${i}`))],
+        concurrency: 1,
+        pollIntervalMs: 600_000,
+        heartbeatIntervalMs: 200,
+        workerDeadAfterMs: 1_000,
+        logger: pino({ level: 'silent' }),
+      }),
+    );
+    try {
+      for (const w of workers) await w.start();
+      // Each has beaten twice since the last one registered: every view holds all six.
+      const beats = (p: { sent: string[] }) => p.sent.filter((s) => s.startsWith('WITH beat AS')).length;
+      const after = pools.map(beats);
+      await waitUntil(() => pools.every((p, i) => beats(p) >= after[i]! + 2), { what: 'views refreshed' });
+      const claims = () => pools.reduce((n, p) => n + p.sent.filter((s) => s === 'sluice_job_claim').length, 0);
+      const before = claims();
+      const [id] = await suite.sluice.enqueueMany(job, [{}]);
+      await waitUntil(() => runs.length === 1, { what: 'job ran' });
+      expect((await suite.sluice.getJob(id!)).attempt).toBe(1);
+      // Late claims would come within a few beats.
+      const settled = pools.map(beats);
+      await waitUntil(() => pools.every((p, i) => beats(p) >= settled[i]! + 2), { what: 'a few beats later' });
+      const spent = claims() - before;
+      expect(spent).toBeGreaterThanOrEqual(1);
+      expect(spent).toBeLessThanOrEqual(1 + WAKE_SPARE);
+      expect(runs).toHaveLength(1);
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+      await Promise.all(pools.map((p) => p.pool.end()));
+    }
+  });
+});
