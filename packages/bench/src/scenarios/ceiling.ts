@@ -28,10 +28,10 @@ interface Captured {
 async function capture(call: (db: Queryable) => Promise<unknown>): Promise<Captured> {
   let captured: Captured | undefined;
   const db: Queryable = {
-    async query(config: { text: string; values?: unknown[] }) {
+    async query<R>(config: { text: string; values?: unknown[] }) {
       captured = { text: config.text, values: config.values ?? [] };
       // The one row a claim (an empty batch) and a completion (no stale ids) answer with.
-      return { rows: [{ batch: '[]', stale: '' }], rowCount: 1 };
+      return { rows: [{ batch: '[]', stale: '' } as unknown as R], rowCount: 1 };
     },
   };
   await call(db);

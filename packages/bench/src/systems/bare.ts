@@ -8,6 +8,7 @@
 import pg from 'pg';
 import type { Payload, SystemAdapter } from './types.js';
 import { packageVersion } from './version.js';
+import { REMAINING_SQL } from './queries.js';
 
 const CONNECTIONS = 2;
 const CLAIM_BATCH = 500;
@@ -110,5 +111,5 @@ export const bareAdapter: SystemAdapter = {
       },
     };
   },
-  remainingSql: 'SELECT count(*)::int AS n FROM bare.jobs',
+  remainingSql: REMAINING_SQL.bare,
 };

@@ -8,7 +8,8 @@ export const REMAINING_SQL: Record<SystemKey, string> = {
   sluice: 'SELECT count(*)::int AS n FROM sluice.jobs',
   graphile: 'SELECT count(*)::int AS n FROM graphile_worker._private_jobs',
   pgboss: `SELECT count(*)::int AS n FROM pgboss.job WHERE state IN ('created', 'retry', 'active')`,
+  bare: 'SELECT count(*)::int AS n FROM bare.jobs',
 };
 
 /** The schema holding each system's tables. */
-export const SCHEMA: Record<SystemKey, string> = { sluice: 'sluice', graphile: 'graphile_worker', pgboss: 'pgboss' };
+export const SCHEMA: Record<SystemKey, string> = { sluice: 'sluice', graphile: 'graphile_worker', pgboss: 'pgboss', bare: 'bare' };
