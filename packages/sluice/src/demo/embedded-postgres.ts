@@ -94,7 +94,9 @@ function runnableBinaries(runAs: RunAs | null): string {
     // that starts at the same moment never sees half a copy.
     const partial = mkdtempSync(`${cached}.partial-`);
     try {
-      cpSync(native, partial, { recursive: true });
+      // verbatimSymlinks: the libraries link to each other by relative names;
+      // resolved, they would point back into the directory postgres cannot enter.
+      cpSync(native, partial, { recursive: true, verbatimSymlinks: true });
       chmodSync(partial, 0o755);
       try {
         renameSync(partial, cached);
