@@ -34,6 +34,8 @@
 -- (autovacuum off, or held back by a long transaction): one made while the
 -- table was nearly empty reads every row by a sequential scan for the rest of
 -- the session, and under a held snapshot that is every row version since.
+-- With enable_seqscan off instead (as the completion has), a held snapshot's
+-- last 15 s p99 was 255 ms against 25 ms (docs/design-notes.md; why not examined).
 CREATE OR REPLACE FUNCTION sluice.claim(queue_names text[], limits integer[], worker_id text, lease_ms integer,
   after_priorities smallint[] DEFAULT NULL, after_run_at_us bigint[] DEFAULT NULL, after_ids bigint[] DEFAULT NULL)
 RETURNS TABLE (id bigint, name text, queue text, payload jsonb, priority smallint, attempt integer,

@@ -27,7 +27,7 @@
 -- Plans: made for each call, as in jobs/claim.sql (see there why).
 CREATE OR REPLACE FUNCTION sluice.job_complete_many(ids bigint[], attempts integer[], results jsonb[] DEFAULT NULL, run_ms integer[] DEFAULT NULL,
   worker_id text DEFAULT NULL, leases bigint[] DEFAULT NULL)
-RETURNS SETOF bigint LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+RETURNS SETOF bigint LANGUAGE plpgsql SET enable_seqscan = off SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
   done_ids bigint[];

@@ -15,7 +15,7 @@
 CREATE OR REPLACE FUNCTION sluice.job_fail_many(
   ids bigint[], attempts integer[], errors jsonb[], permanent boolean[], retry_delays_ms integer[] DEFAULT NULL,
   run_ms integer[] DEFAULT NULL, worker_id text DEFAULT NULL, leases bigint[] DEFAULT NULL
-) RETURNS TABLE (id bigint, outcome text) LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+) RETURNS TABLE (id bigint, outcome text) LANGUAGE plpgsql SET enable_seqscan = off SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
   dead_ids bigint[];

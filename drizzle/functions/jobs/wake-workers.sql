@@ -11,7 +11,7 @@
 --
 -- Guarantees: none beyond a hint; jobs already claimed or gone wake nobody.
 -- Lease: none. Locks: none (reads sluice.jobs).
-CREATE OR REPLACE FUNCTION sluice.wake_workers(job_ids bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION sluice.wake_workers(job_ids bigint[]) RETURNS void LANGUAGE plpgsql SET enable_seqscan = off SET jit = off AS $$
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
   -- "queue count first-id", as jobs/enqueue-many.sql announces: only the workers whose turn it is claim (worker/wake.ts).
