@@ -100,6 +100,38 @@ describe('statements a held snapshot would slow down', () => {
     }
   });
 
+  it('the wake-up after an enqueue, first sent while the table was nearly empty, still finds its jobs by index once the table has grown', async () => {
+    const fresh = await createTestDb();
+    const session = new pg.Client({ connectionString: fresh.url });
+    await session.connect();
+    const seqScans = async () =>
+      Number((await session.query<{ n: string }>(`SELECT pg_stat_get_xact_numscans('sluice.jobs'::regclass) AS n`)).rows[0]!.n);
+    const enqueueAndWake = async () => {
+      const { rows } = await fresh.pool.query<{ id: string }>(`SELECT sluice.enqueue_many('plans.job', '[1]'::jsonb, 'plans-wake') AS id`);
+      await session.query('SELECT sluice.wake_workers($1::bigint[])', [rows.map((r) => r.id)]);
+    };
+    try {
+      // Statistics of a nearly empty table, as a bench or a deploy that
+      // analyzes before traffic leaves them.
+      await enqueueAndWake();
+      await fresh.pool.query('ANALYZE sluice.jobs');
+      // More calls than the five after which a session may keep one generic plan.
+      for (let i = 0; i < 8; i++) await enqueueAndWake();
+      await fresh.pool.query(
+        `SELECT sluice.enqueue_many('plans.job', (SELECT jsonb_agg(g) FROM generate_series(1, 20000) g), 'plans-later', now() + interval '1 day')`,
+      );
+      await session.query('BEGIN');
+      const before = await seqScans();
+      await enqueueAndWake();
+      const scans = (await seqScans()) - before;
+      await session.query('COMMIT');
+      expect(scans).toBe(0);
+    } finally {
+      await session.end();
+      await fresh.drop();
+    }
+  });
+
   it('the heartbeat and the completion of a large batch find their jobs by primary key, not through the running-jobs index', async () => {
     const claimed = await claimBatch('plans-complete');
     const beat = await scansOf('sluice.jobs_running_queue_idx', (c) => workerHeartbeat(c, WORKER, 60_000, claimed.ids.map(Number)));
