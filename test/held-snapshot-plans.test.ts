@@ -60,13 +60,46 @@ async function scansOf<T>(index: string, fn: (c: pg.PoolClient) => Promise<T>): 
 }
 
 describe('statements a held snapshot would slow down', () => {
-  it('a worker session whose first claims met an empty table still finds jobs by index once the table has grown', async () => {
+  /**
+   * Runs call (on one session) more than the five times after which that
+   * session may keep one generic plan, on a nearly empty table; grows the
+   * table by 20,000 jobs without an ANALYZE (autovacuum off or held back:
+   * nothing tells the session); returns the sequential scans of sluice.jobs
+   * one more call makes. analyzeFirst: statistics of a nearly empty table,
+   * as a bench or a deploy that analyzes before traffic leaves them.
+   */
+  async function seqScansOnceGrown(
+    call: (fresh: TestDb, session: pg.Client) => Promise<void>,
+    options: { analyzeFirst: boolean },
+  ): Promise<number> {
     const fresh = await createTestDb();
     const session = new pg.Client({ connectionString: fresh.url });
     await session.connect();
     const seqScans = async () =>
       Number((await session.query<{ n: string }>(`SELECT pg_stat_get_xact_numscans('sluice.jobs'::regclass) AS n`)).rows[0]!.n);
-    const runOne = async () => {
+    try {
+      if (options.analyzeFirst) {
+        await call(fresh, session);
+        await fresh.pool.query('ANALYZE sluice.jobs');
+      }
+      for (let i = 0; i < 8; i++) await call(fresh, session);
+      await fresh.pool.query(
+        `SELECT sluice.enqueue_many('plans.job', (SELECT jsonb_agg(g) FROM generate_series(1, 20000) g), 'plans-later', now() + interval '1 day')`,
+      );
+      await session.query('BEGIN');
+      const before = await seqScans();
+      await call(fresh, session);
+      const scans = (await seqScans()) - before;
+      await session.query('COMMIT');
+      return scans;
+    } finally {
+      await session.end();
+      await fresh.drop();
+    }
+  }
+
+  it('a worker session whose first claims met an empty table still finds jobs by index once the table has grown', async () => {
+    const claimAndComplete = async (fresh: TestDb, session: pg.Client) => {
       await fresh.pool.query(`SELECT sluice.enqueue_many('plans.job', '[1]'::jsonb, 'plans-grow')`);
       const { rows } = await session.query<Claimed>(
         `SELECT array_agg(c.id) AS ids, array_agg(c.attempt) AS attempts, array_agg(c.lease) AS leases
@@ -81,55 +114,15 @@ describe('statements a held snapshot would slow down', () => {
       ]);
       expect(done.rows).toHaveLength(1);
     };
-    try {
-      // More calls than the five after which a session may keep one generic plan.
-      for (let i = 0; i < 8; i++) await runOne();
-      // Grown without an ANALYZE (autovacuum off or held back): nothing tells the session.
-      await fresh.pool.query(
-        `SELECT sluice.enqueue_many('plans.job', (SELECT jsonb_agg(g) FROM generate_series(1, 20000) g), 'plans-later', now() + interval '1 day')`,
-      );
-      await session.query('BEGIN');
-      const before = await seqScans();
-      await runOne();
-      const scans = (await seqScans()) - before;
-      await session.query('COMMIT');
-      expect(scans).toBe(0);
-    } finally {
-      await session.end();
-      await fresh.drop();
-    }
+    expect(await seqScansOnceGrown(claimAndComplete, { analyzeFirst: false })).toBe(0);
   });
 
   it('the wake-up after an enqueue, first sent while the table was nearly empty, still finds its jobs by index once the table has grown', async () => {
-    const fresh = await createTestDb();
-    const session = new pg.Client({ connectionString: fresh.url });
-    await session.connect();
-    const seqScans = async () =>
-      Number((await session.query<{ n: string }>(`SELECT pg_stat_get_xact_numscans('sluice.jobs'::regclass) AS n`)).rows[0]!.n);
-    const enqueueAndWake = async () => {
+    const enqueueAndWake = async (fresh: TestDb, session: pg.Client) => {
       const { rows } = await fresh.pool.query<{ id: string }>(`SELECT sluice.enqueue_many('plans.job', '[1]'::jsonb, 'plans-wake') AS id`);
       await session.query('SELECT sluice.wake_workers($1::bigint[])', [rows.map((r) => r.id)]);
     };
-    try {
-      // Statistics of a nearly empty table, as a bench or a deploy that
-      // analyzes before traffic leaves them.
-      await enqueueAndWake();
-      await fresh.pool.query('ANALYZE sluice.jobs');
-      // More calls than the five after which a session may keep one generic plan.
-      for (let i = 0; i < 8; i++) await enqueueAndWake();
-      await fresh.pool.query(
-        `SELECT sluice.enqueue_many('plans.job', (SELECT jsonb_agg(g) FROM generate_series(1, 20000) g), 'plans-later', now() + interval '1 day')`,
-      );
-      await session.query('BEGIN');
-      const before = await seqScans();
-      await enqueueAndWake();
-      const scans = (await seqScans()) - before;
-      await session.query('COMMIT');
-      expect(scans).toBe(0);
-    } finally {
-      await session.end();
-      await fresh.drop();
-    }
+    expect(await seqScansOnceGrown(enqueueAndWake, { analyzeFirst: true })).toBe(0);
   });
 
   it('the heartbeat and the completion of a large batch find their jobs by primary key, not through the running-jobs index', async () => {
