@@ -165,7 +165,9 @@ describe('weighted queues', () => {
     await sluice.queues.configure('wt.a', { weight: 100 });
     await sluice.queues.configure('wt.b', { weight: 50 });
     await sluice.queues.configure('wt.c', { weight: 10 });
-    for (const j of jobs) await sluice.enqueueMany(j, Array.from({ length: 300 }, (_, n) => ({ n })));
+    // Deep queues: a worker of jobs this fast claims far ahead (its prefetch
+    // follows their pace), and runs many more before the wait below notices.
+    for (const j of jobs) await sluice.enqueueMany(j, Array.from({ length: 3_000 }, (_, n) => ({ n })));
 
     const MEASURED = 240;
     const order: string[] = [];

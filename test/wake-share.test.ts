@@ -31,7 +31,7 @@ describe('wake share', () => {
   it('over consecutive ids every live worker takes its turn, count / room + spare at a time; a plain queue name or a stale view wakes all', () => {
     const live = 50;
     const shares = Array.from({ length: live }, (_, rank) => {
-      const w = new WakeShare(['q'], 4, 60_000);
+      const w = new WakeShare(['q'], () => 4, 60_000);
       w.update([['q', live, rank]]);
       return w;
     });
@@ -45,7 +45,7 @@ describe('wake share', () => {
     expect(new Set(woken)).toEqual(new Set([1 + WAKE_SPARE]));
     expect(shares.every((w) => w.claims(parseAnnouncement('q')))).toBe(true);
     expect(shares.some((w) => w.claims({ queue: 'other', count: 1, key: 1 }))).toBe(false);
-    const stale = new WakeShare(['q'], 4, 0);
+    const stale = new WakeShare(['q'], () => 4, 0);
     stale.update([['q', live, 0]]);
     expect(stale.claims({ queue: 'q', count: 1, key: 25 })).toBe(true);
   });

@@ -8,16 +8,19 @@
 //     many:   [--many-processes 50] [--many-concurrency 2] [--many-jobs 100000] [--many-rate 2000]
 //             [--baseline-concurrency 100] [--many-cap-seconds 240] (not in the default set: it needs a server of its own,
 //             BENCH_DATABASE_URL, with max_connections for the processes' pools)
+//     fanout: [--fanout-listeners 0,1,50] [--fanout-rate 100] [--fanout-seconds 20] (not in the default set:
+//             it reads the whole server's CPU, so run it against a server nothing else uses)
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { fanout, type FanoutResult } from './production/fanout.js';
 import { idle, type IdleResult } from './production/idle.js';
 import { many, type ManyResult } from './production/many.js';
 import { vacuumHeldBack, type VacuumResult, type WindowLatency } from './production/vacuum.js';
 import type { SystemKey } from './systems/types.js';
 
 const SYSTEMS: SystemKey[] = ['sluice', 'graphile', 'pgboss'];
-const SCENARIOS = ['idle', 'vacuum', 'many'] as const;
+const SCENARIOS = ['idle', 'vacuum', 'many', 'fanout'] as const;
 const DEFAULT_SCENARIOS = ['idle', 'vacuum'];
 
 const { values } = parseArgs({
@@ -36,6 +39,9 @@ const { values } = parseArgs({
     'many-rate': { type: 'string' },
     'baseline-concurrency': { type: 'string' },
     'many-cap-seconds': { type: 'string' },
+    'fanout-listeners': { type: 'string' },
+    'fanout-rate': { type: 'string' },
+    'fanout-seconds': { type: 'string' },
   },
 });
 const only = (values.only?.split(',') ?? DEFAULT_SCENARIOS) as (typeof SCENARIOS)[number][];
@@ -123,8 +129,10 @@ if (only.includes('many')) {
     jobs: Number(values['many-jobs'] ?? 100_000),
     rate: Number(values['many-rate'] ?? 2_000),
     capSeconds: Number(values['many-cap-seconds'] ?? 240),
+    sluiceOptions,
   };
-  const baseline = { ...shape, processes: 1, concurrency: Number(values['baseline-concurrency'] ?? 100) };
+  // The baseline keeps sluice's defaults: --sluice-* options shape the many processes only.
+  const baseline = { ...shape, processes: 1, concurrency: Number(values['baseline-concurrency'] ?? 100), sluiceOptions: {} };
   const results: ManyResult[] = [];
   for (const system of systems) {
     for (const s of [baseline, shape]) {
@@ -143,7 +151,7 @@ if (only.includes('many')) {
   out('| system | processes × concurrency | seconds | left at the cap | ran once / twice+ / never | jobs per process min / median / max | db CPU µs a job | statements a job | claims | empty claims | empty claims a job | load |');
   out('|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
-    const o = r.system === 'pgboss' ? ` (${JSON.stringify(r.options)})` : '';
+    const o = r.system === 'pgboss' || (r.system === 'sluice' && r.processes > 1) ? ` (${JSON.stringify(r.options)})` : '';
     out(
       `| ${r.system}${o} | ${r.processes} × ${r.concurrency} | ${r.seconds.toFixed(1)} | ${r.left} | ${r.ranOnce} / ${r.ranTwiceOrMore} / ${r.neverRan} | ` +
         `${r.perProcess.min} / ${r.perProcess.median} / ${r.perProcess.max} | ${r.dbCpuUsPerJob.toFixed(0)} | ${(r.statements / r.jobs).toFixed(2)} | ${r.claims} | ${r.emptyClaims} | ${(r.emptyClaims / r.jobs).toFixed(2)} | ${r.loadAverage.toFixed(1)} |`,
@@ -152,6 +160,28 @@ if (only.includes('many')) {
   for (const system of systems) {
     const [one, spread] = [baseline, shape].map((s) => results.find((r) => r.system === system && r.processes === s.processes)!);
     if (one && spread) out(`- ${system}: database CPU a job, ${spread.processes} processes against one: ${(spread.dbCpuUsPerJob / one.dbCpuUsPerJob).toFixed(2)}×`);
+  }
+}
+if (only.includes('fanout')) {
+  const listenerCounts = (values['fanout-listeners'] ?? '0,1,50').split(',').map(Number);
+  const rate = Number(values['fanout-rate'] ?? 100);
+  const fanoutSeconds = Number(values['fanout-seconds'] ?? 20);
+  const results: FanoutResult[] = [];
+  for (const n of listenerCounts) {
+    process.stderr.write(`fanout ${n} listeners ... `);
+    const r = await fanout(n, rate, fanoutSeconds);
+    process.stderr.write(`${r.serverCpuUsPerNotification.toFixed(0)} µs server CPU a notification (load ${load()})\n`);
+    results.push(r);
+  }
+  const none = results.find((r) => r.listeners === 0);
+  out('');
+  out(`## Notification fan-out (${rate} NOTIFYs a second for ${fanoutSeconds} s, plain sessions LISTENing in the same database; whole server's CPU)`);
+  out('');
+  out('| listeners | notifications | delivered | server CPU µs a notification | added a listener, µs a notification |');
+  out('|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    const perListener = none && r.listeners > 0 ? ((r.serverCpuUsPerNotification - none.serverCpuUsPerNotification) / r.listeners).toFixed(1) : '—';
+    out(`| ${r.listeners} | ${r.notifications} | ${r.delivered} | ${r.serverCpuUsPerNotification.toFixed(0)} | ${perListener} |`);
   }
 }
 out('');

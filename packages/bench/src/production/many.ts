@@ -32,6 +32,8 @@ export interface ManyShape {
   rate: number;
   /** From the first enqueue: a system still draining then is stopped, and what it left is reported. */
   capSeconds: number;
+  /** sluice only: options beyond the concurrency (--sluice-prefetch). */
+  sluiceOptions?: Record<string, number>;
 }
 
 export interface ManyResult extends ManyShape {
@@ -84,7 +86,7 @@ export async function many(system: SystemKey, shape: ManyShape): Promise<ManyRes
   const database = new URL(url).pathname.slice(1);
   const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-many-'));
   const recordFile = (i: number) => join(dir, `record-${i}.json`);
-  const options = workerOptionsFor(system, shape.concurrency);
+  const options = { ...workerOptionsFor(system, shape.concurrency), ...(system === 'sluice' ? shape.sluiceOptions : {}) };
   const observer = new pg.Client({ connectionString: url });
   await observer.connect();
   const procs = await startWorkers(system, url, shape.processes, (i) => ({ ...options, recordFile: recordFile(i), countClaims: true }));

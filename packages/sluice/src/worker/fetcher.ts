@@ -41,7 +41,7 @@ export interface FetcherOptions {
   leaseMs: number;
   pollIntervalMs: number;
   /** Refill when the buffer holds this many jobs or fewer. */
-  lowWater: number;
+  lowWater(): number;
   /** Jobs the worker can take now (free slots plus free buffer). */
   room(): number;
   bufferedCount(): number;
@@ -107,7 +107,7 @@ export class Fetcher extends Service {
 
   private async fetch(): Promise<number> {
     const room = this.options.room();
-    if (room <= 0 || this.options.bufferedCount() > this.options.lowWater) return this.options.pollIntervalMs;
+    if (room <= 0 || this.options.bufferedCount() > this.options.lowWater()) return this.options.pollIntervalMs;
     await this.refreshWeights();
     const { queues } = this.options;
     let claimed = await this.claim(this.allocator.next(room));
@@ -127,7 +127,7 @@ export class Fetcher extends Service {
     if (total === 0) return this.backOff();
     this.idlePollMs = this.options.pollIntervalMs;
     if (this.drained) return this.options.pollIntervalMs;
-    return this.options.bufferedCount() > this.options.lowWater ? this.options.pollIntervalMs : 0;
+    return this.options.bufferedCount() > this.options.lowWater() ? this.options.pollIntervalMs : 0;
   }
 
   /** The wait after a claim that found nothing: growing while notifications arrive. */

@@ -32,7 +32,11 @@ export interface WorkerOptions extends ConnectionOptions {
   concurrency?: number;
   /** Queues to claim from; their weights (sluice.queues.weight) share the slots. Default: the queues of the handlers. */
   queues?: string[];
-  /** Jobs claimed ahead of free slots. Default: equal to concurrency. */
+  /**
+   * Jobs claimed ahead of free slots. Default: adaptive (worker/prefetch.ts):
+   * enough to keep the slots busy for 100 ms at the jobs' measured run time,
+   * at least concurrency, at most 10 × concurrency and 1000.
+   */
   prefetch?: number;
   /**
    * Poll for jobs this often when no notification arrives. Default 1000 ms.
@@ -97,7 +101,8 @@ export interface WorkerOptions extends ConnectionOptions {
 export interface ResolvedWorkerOptions {
   concurrency: number;
   queues: string[];
-  prefetch: number;
+  /** null: adaptive (worker/prefetch.ts). */
+  prefetch: number | null;
   pollIntervalMs: number;
   workerDeadAfterMs: number;
   maxRssBytes: number | null;
@@ -157,7 +162,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   return {
     concurrency,
     queues: opts.queues ?? [...new Set(handlers.map((h) => h.job.queue))],
-    prefetch: opts.prefetch ?? concurrency,
+    prefetch: opts.prefetch ?? null,
     pollIntervalMs: opts.pollIntervalMs ?? POLL_INTERVAL_MS_DEFAULT,
     workerDeadAfterMs,
     maxRssBytes: opts.maxRssBytes ?? null,

@@ -40,8 +40,8 @@ export class WakeShare {
 
   constructor(
     private readonly queues: readonly string[],
-    /** Jobs one claim of this worker can take: its concurrency plus prefetch. */
-    private readonly room: number,
+    /** Jobs one claim of this worker can take now: its concurrency plus prefetch. */
+    private readonly room: () => number,
     private readonly staleAfterMs: number,
   ) {}
 
@@ -58,7 +58,7 @@ export class WakeShare {
     if (!this.queues.includes(a.queue)) return false;
     const peers = this.view.get(a.queue);
     if (a.count === undefined || a.key === undefined || !peers || Date.now() - this.seenAt >= this.staleAfterMs) return true;
-    const window = Math.ceil(a.count / this.room) + WAKE_SPARE;
+    const window = Math.ceil(a.count / this.room()) + WAKE_SPARE;
     if (window >= peers.live) return true;
     const offset = (((peers.rank - a.key) % peers.live) + peers.live) % peers.live;
     return offset < window;

@@ -27,6 +27,7 @@ import { Fetcher } from './fetcher.js';
 import { Heartbeat } from './heartbeat.js';
 import { LEADER_CHANNEL, Leadership } from './leadership.js';
 import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, REWIND_CHANNEL, SCHEDULED_CHANNEL } from './notifier.js';
+import { Prefetch } from './prefetch.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions as CoreWorkerOptions } from './options.js';
 import { JobAbort } from './job-abort.js';
 import { MemoryGuard } from './memory-guard.js';
@@ -82,6 +83,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private readonly memory: MemoryGuard;
   /** Whether an announcement of new jobs is this process's to claim. */
   private readonly wake: WakeShare;
+  private readonly prefetch: Prefetch;
   /** Fired by stop(): ends start()'s retries. */
   private readonly stopping = new AbortController();
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
@@ -96,7 +98,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.concurrency = o.concurrency;
     this.memory = new MemoryGuard(o.maxRssBytes, this.logger);
     this.queues = o.queues;
-    this.wake = new WakeShare(this.queues, o.concurrency + o.prefetch, o.workerDeadAfterMs);
+    this.prefetch = new Prefetch(o.prefetch, o.concurrency);
+    this.wake = new WakeShare(this.queues, () => o.concurrency + this.prefetch.size, o.workerDeadAfterMs);
     const connection = {
       pool: options.pool,
       connectionString: options.connectionString,
@@ -133,7 +136,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
         workerId: this.id,
         leaseMs: o.workerDeadAfterMs,
         pollIntervalMs: o.pollIntervalMs,
-        lowWater: Math.floor(o.prefetch / 2),
+        lowWater: () => Math.floor(this.prefetch.size / 2),
         room: () => this.room(),
         bufferedCount: () => this.buffer.length,
         accept: (rows) => this.accept(rows),
@@ -283,7 +286,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
 
   private room(): number {
     if (this.state !== 'started' || this.memory.exceeded()) return 0;
-    return this.concurrency + this.options.prefetch - this.running.size - this.buffer.length;
+    return this.concurrency + this.prefetch.size - this.running.size - this.buffer.length;
   }
 
   /** Drops a job this process holds: out of the buffer, or its run aborted and its answer void. */
@@ -362,7 +365,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     ) {
       this.startJob(this.buffer.shift()!);
     }
-    if (this.buffer.length <= Math.floor(this.options.prefetch / 2)) this.fetcher.lowOnWork();
+    if (this.buffer.length <= Math.floor(this.prefetch.size / 2)) this.fetcher.lowOnWork();
   }
 
   private startJob(row: ClaimedJobRow): void {
@@ -377,7 +380,9 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     };
     // Held before the handler starts: a synchronous handler runs to its end inside runJob.
     this.running.set(id, entry);
+    const startedAt = performance.now();
     entry.done = runJob(row, entry, this.options.registrations.get(row.name), this.runEnv).then((ack) => {
+      this.prefetch.observe(performance.now() - startedAt);
       if (this.running.get(id) === entry) this.running.delete(id);
       if (!entry.released) this.completer.push(ack);
       this.dispatch();
