@@ -56,7 +56,7 @@ export function variants(t: Tuning): Variant[] {
       key: 'sluice-default',
       system: 'sluice',
       label: 'sluice (defaults)',
-      note: 'createWorker() defaults: concurrency 10, prefetch 10, pool 4',
+      note: 'createWorker() defaults: concurrency 10, adaptive prefetch (10 to 100), pool 4',
       options: {},
     },
     {
