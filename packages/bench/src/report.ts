@@ -385,13 +385,14 @@ export function renderMarkdown(o: Options, facts: Facts, results: StepResult[], 
 }
 
 /**
- * results/<date>.md and .json. A quick or partial run gets its own name, so
- * it never overwrites a complete run of the same day.
+ * results/<date>T<hhmm>.md and .json (UTC, when the run started). The time
+ * keeps a later run of the same day from overwriting an earlier one that a
+ * document may cite; a quick or partial run also says so in its name.
  */
 export async function writeResults(o: Options, facts: Facts, results: StepResult[], markdown: string): Promise<string[]> {
   await mkdir(RESULTS_DIR, { recursive: true });
   const partial = o.partial ? `-${o.groups.join('-')}${o.systems.length < 4 ? `-${o.systems.join('-')}` : ''}` : '';
-  const base = `${RESULTS_DIR}${facts.date.slice(0, 10)}${o.quick ? '-quick' : ''}${partial}`;
+  const base = `${RESULTS_DIR}${facts.date.slice(0, 16).replace(':', '')}${o.quick ? '-quick' : ''}${partial}`;
   await writeFile(`${base}.md`, markdown);
   await writeFile(`${base}.json`, `${JSON.stringify({ facts, options: o, results }, null, 2)}\n`);
   return [`${base}.md`, `${base}.json`];
