@@ -144,6 +144,23 @@ describe('named priorities', () => {
     ).toBeGreaterThan(50);
   });
 
+  it('a job enqueued while the leader finds nothing to age gains its first step after about one period, not the idle sleep', async () => {
+    const AGING_MS = 200;
+    const job = defineJob({ name: 'prio.prompt', queue: 'pw.prompt', schema: z.object({}) });
+    const other = defineJob({ name: 'prio.elsewhere', queue: 'pw.elsewhere', schema: z.object({}) });
+    await sluice.queues.configure('pw.prompt', { agingAfterMs: AGING_MS });
+    // The leader's ager looks once at start, finds nothing old enough, and sleeps.
+    const w = start({ handlers: [other.handle(async () => {})], pollIntervalMs: 50 });
+    await w.start();
+    await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.workers`)) > 0, { what: 'worker registered' });
+    await new Promise((r) => setTimeout(r, 300));
+    const id = await sluice.enqueue(job, {}, { priority: 'low' });
+    // Nothing claims pw.prompt; the ager alone moves it. The old idle sleep
+    // (10 s while notifications arrive) would keep it at -10 past this wait.
+    await waitUntil(async () => (await sluice.getJob(id)).priority > -10, { what: 'first aging step', timeoutMs: 5_000 });
+    expect((await sluice.getJob(id)).state).toBe('available');
+  });
+
   it('aging never lifts a job above critical (20)', async () => {
     const job = defineJob({ name: 'prio.cap', queue: 'pw.cap', schema: z.object({}) });
     await sluice.queues.configure('pw.cap', { agingAfterMs: 1_000 });

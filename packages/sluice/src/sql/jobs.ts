@@ -97,13 +97,13 @@ export async function jobRescueExpired(db: Queryable, batchSize: number): Promis
 }
 
 /** Raises the priority of jobs that waited a full aging period (queues with agingAfterMs). */
-export async function jobAgePriorities(db: Queryable, batchSize: number): Promise<number> {
-  const { rows } = await db.query<{ n: number }>({
+export async function jobAgePriorities(db: Queryable, batchSize: number): Promise<{ aged: number; shortestPeriodMs: number | null }> {
+  const { rows } = await db.query<{ n: number; period_ms: number | null }>({
     name: 'sluice_job_age_priorities',
-    text: `SELECT sluice.age_priorities($1) AS n`,
+    text: `SELECT sluice.age_priorities($1) AS n, (SELECT min(q.aging_after_ms) FROM sluice.queues q) AS period_ms`,
     values: [batchSize],
   });
-  return rows[0]?.n ?? 0;
+  return { aged: rows[0]?.n ?? 0, shortestPeriodMs: rows[0]?.period_ms ?? null };
 }
 
 /**
