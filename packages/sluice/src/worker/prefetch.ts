@@ -47,4 +47,14 @@ export class Prefetch {
     const paced = Math.floor((this.concurrency * PREFETCH_WINDOW_MS) / Math.max(this.meanRunMs, 0.001));
     return Math.max(floor, Math.min(ceiling, paced));
   }
+
+  /** Jobs the worker holds at most, running and buffered: what one claim can fill. */
+  get capacity(): number {
+    return this.concurrency + this.size;
+  }
+
+  /** The buffer is refilled when it holds this many jobs or fewer. */
+  get lowWater(): number {
+    return Math.floor(this.size / 2);
+  }
 }

@@ -99,7 +99,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.memory = new MemoryGuard(o.maxRssBytes, this.logger);
     this.queues = o.queues;
     this.prefetch = new Prefetch(o.prefetch, o.concurrency);
-    this.wake = new WakeShare(this.queues, () => o.concurrency + this.prefetch.size, o.workerDeadAfterMs);
+    this.wake = new WakeShare(this.queues, () => this.prefetch.capacity, o.workerDeadAfterMs);
     const connection = {
       pool: options.pool,
       connectionString: options.connectionString,
@@ -136,7 +136,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
         workerId: this.id,
         leaseMs: o.workerDeadAfterMs,
         pollIntervalMs: o.pollIntervalMs,
-        lowWater: () => Math.floor(this.prefetch.size / 2),
+        lowWater: () => this.prefetch.lowWater,
         room: () => this.room(),
         bufferedCount: () => this.buffer.length,
         accept: (rows) => this.accept(rows),
@@ -286,7 +286,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
 
   private room(): number {
     if (this.state !== 'started' || this.memory.exceeded()) return 0;
-    return this.concurrency + this.prefetch.size - this.running.size - this.buffer.length;
+    return this.prefetch.capacity - this.running.size - this.buffer.length;
   }
 
   /** Drops a job this process holds: out of the buffer, or its run aborted and its answer void. */
@@ -365,7 +365,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     ) {
       this.startJob(this.buffer.shift()!);
     }
-    if (this.buffer.length <= Math.floor(this.prefetch.size / 2)) this.fetcher.lowOnWork();
+    if (this.buffer.length <= this.prefetch.lowWater) this.fetcher.lowOnWork();
   }
 
   private startJob(row: ClaimedJobRow): void {
