@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { PermanentError, Sluice, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
 import { PREFETCH_AUTO_MAX, PREFETCH_PER_SLOT_MAX, Prefetch } from '../packages/sluice/src/worker/prefetch.js';
-import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { ON_LISTEN_SESSION, count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 let db: TestDb;
 let sluice: Sluice;
@@ -185,6 +185,63 @@ describe('worker', () => {
 // well ahead of its slots (fewer statements a job), one of slow jobs claims no
 // more than before (concurrency ahead), and a prefetch given is kept as given.
 const held = (w: Worker) => count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE locked_by = $1`, [w.id]);
+
+  it('a backoff function that throws, or a thrown value with no text form, fails the attempt like any error and frees the slot', async () => {
+    const badBackoff = defineJob({
+      name: 'backoff.throws',
+      queue: 'w10',
+      schema: z.object({}),
+      maxAttempts: 2,
+      backoff: () => {
+        throw new TypeError('backoff bug');
+      },
+    });
+    const opaque = defineJob({ name: 'throws.opaque', queue: 'w10', schema: z.object({}), maxAttempts: 1 });
+    const after = defineJob({ name: 'after.them', queue: 'w10', schema: z.object({}) });
+    const w = start({
+      concurrency: 1,
+      handlers: [
+        badBackoff.handle(() => {
+          throw new Error('first try fails');
+        }),
+        opaque.handle(() => {
+          throw Object.create(null);
+        }),
+        after.handle(() => {}),
+      ],
+    });
+    await w.start();
+    const failing = await sluice.enqueue(badBackoff, {});
+    const opaqueId = await sluice.enqueue(opaque, {}, { priority: -1 });
+    const afterId = await sluice.enqueue(after, {}, { priority: -2 });
+    // The job type's stored backoff applies: the failed attempt is scheduled again.
+    await waitUntil(async () => (await sluice.getJob(failing)).state === 'scheduled', { what: 'the retry scheduled' });
+    await waitUntil(async () => (await sluice.getJob(opaqueId)).state === 'dead', { what: 'the opaque throw dead' });
+    expect((await sluice.getJob(opaqueId)).errors[0]).toMatchObject({ name: 'NonError', message: '[object Object]' });
+    // One slot: the job behind them ran, so neither failure kept it.
+    await waitUntil(async () => (await sluice.getJob(afterId)).state === 'completed', { what: 'the next job completed' });
+    expect(w.load.running).toBe(0);
+    await w.stop();
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'w10' AND state = 'running'`)).toBe(0);
+  });
+
+  it('stop() called while start() is still registering waits for it and takes down everything it started', async () => {
+    const job = defineJob({ name: 'stop.early', queue: 'w11', schema: z.object({}) });
+    const w = start({ handlers: [job.handle(() => {})] });
+    const started = w.start();
+    // The registration is the first statement of start(): stop once it is under way.
+    await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE id = $1`, [w.id])) === 1, {
+      what: 'the worker registered',
+      intervalMs: 1,
+    });
+    const stopped = w.stop();
+    await started;
+    await expect(stopped).resolves.toBeUndefined();
+    // A second stop() waits for the same shutdown, and nothing of the worker is left in the database.
+    await expect(w.stop()).resolves.toBeUndefined();
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE id = $1`, [w.id])).toBe(0);
+    expect(await count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE datname = current_database() AND ${ON_LISTEN_SESSION}`)).toBe(0);
+  });
 
 describe('prefetch', () => {
   it('adaptive: concurrency until a job has run, then a window of work, bounded per slot and in all', () => {

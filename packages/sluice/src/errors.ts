@@ -1,7 +1,7 @@
 // Named errors. Messages say which field or id was wrong and why; they never
 // carry payload contents.
 import { UNSTORABLE_CHARS } from './json-text.js';
-import { safeMessage, safeStack } from './log-safety.js';
+import { safeMessage, safeStack, safeString } from './log-safety.js';
 
 export class SluiceError extends Error {
   override name = 'SluiceError';
@@ -275,7 +275,7 @@ export function serializeError(err: unknown): SerializedError {
   if (err instanceof Error) {
     const message = safeMessage(err);
     const stack = safeStack(err, message);
-    return { name: storable(String(err.name)), message: storable(message), ...(stack ? { stack: storable(stack) } : {}) };
+    return { name: storable(safeString(err.name)), message: storable(message), ...(stack ? { stack: storable(stack) } : {}) };
   }
-  return { name: 'NonError', message: storable(String(err)) };
+  return { name: 'NonError', message: storable(safeString(err)) };
 }

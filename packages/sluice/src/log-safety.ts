@@ -46,10 +46,23 @@ function isPgError(err: object): err is PgErrorLike {
  * sluice's own messages (raised by its functions) never quote values.
  */
 export function safeMessage(err: unknown): string {
-  const message = String((err as { message?: unknown })?.message ?? err);
+  const message = safeString((err as { message?: unknown } | null | undefined)?.message ?? err);
   if (typeof err !== 'object' || err === null || !isPgError(err)) return message;
   if (!err.code.startsWith('22') || message.startsWith('sluice')) return message;
   return message.replace(/"(?:[^"]|"")*"/g, '"[redacted]"');
+}
+
+/**
+ * Any thrown value as text. String() throws for a value without a usable
+ * conversion (an object made with Object.create(null), a toString that
+ * throws, a Symbol inside a template): the value's tag stands in.
+ */
+export function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 /** The stack, its first line carrying the safe message. */

@@ -183,8 +183,14 @@ export async function runJob(
     const custom = registration?.job.backoffFunction;
     let retryDelayMs: number | null = null;
     if (custom && !permanent) {
-      const ms = Number(custom(attempt, err));
-      retryDelayMs = Number.isFinite(ms) ? Math.min(Math.max(Math.round(ms), 0), 2_147_483_647) : null;
+      // A backoff function that throws must not take the failure with it:
+      // the job type's stored backoff decides instead, as for a non-number.
+      try {
+        const ms = Number(custom(attempt, err));
+        retryDelayMs = Number.isFinite(ms) ? Math.min(Math.max(Math.round(ms), 0), 2_147_483_647) : null;
+      } catch (backoffErr) {
+        log().warn({ err: serializeError(backoffErr) }, "the job type's backoff function threw; its stored backoff applies");
+      }
     }
     return {
       kind: 'fail',

@@ -37,6 +37,6 @@ export async function waitForRunning(running: Iterable<{ done: Promise<void> }>,
   const done = [...running].map((j) => j.done);
   if (done.length === 0) return;
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([Promise.all(done), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+  await Promise.race([Promise.allSettled(done), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
   clearTimeout(timer);
 }

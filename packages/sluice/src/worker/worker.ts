@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { openListenPool, openPool, openReadPool, type OwnedPool } from '../connection.js';
-import { CancelledError, LeaseLostError, ValidationError, WorkerStateError } from '../errors.js';
+import { CancelledError, LeaseLostError, ValidationError, WorkerStateError, serializeError } from '../errors.js';
 import type { Middleware } from '../job.js';
 import { sluiceLogger } from '../logger.js';
 import { MIGRATIONS_FOLDER_DEFAULT } from '../migrate.js';
@@ -87,6 +87,10 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   /** Fired by stop(): ends start()'s retries. */
   private readonly stopping = new AbortController();
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
+  /** start()'s work while it runs: a stop() meanwhile waits for it, then takes down what it started. */
+  private starting: Promise<void> | null = null;
+  /** The one shutdown every stop() call waits for. */
+  private stopped: Promise<void> | null = null;
 
   constructor(options: WorkerOptions) {
     super();
@@ -200,32 +204,39 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   async start(): Promise<void> {
     if (this.state !== 'new') throw new WorkerStateError(`worker is ${this.state}; create a new one to start again`);
     this.state = 'started';
-    const o = this.options;
+    this.starting = this.startServices();
     try {
-      // A worker started while its database restarts comes up by itself.
-      await retryUntilReachable(
-        async () => {
-          await requireMigrated(this.pool, MIGRATIONS_FOLDER_DEFAULT);
-          await declareWorker(this.pool, o, this, this.logger);
-        },
-        { timeoutMs: o.startTimeoutMs, stopped: this.stopping.signal, logger: this.logger },
-      );
-      await this.notifier?.start();
-      // A first beat before anything else runs, so a lone worker leads when start() returns.
-      await this.beat();
-      this.heartbeat.start();
-      if (!this.leadership) {
-        this.logger.info('no direct connection to elect a maintenance leader on: this worker runs the maintenance duties too');
-        for (const duty of this.duties) duty.start();
-      }
-      this.fetcher.start();
-      await this.operations.start();
+      await this.starting;
     } catch (err) {
       // Leave nothing running behind a failed start (timers, connections, a port).
       await this.stop().catch(() => {});
       throw err;
+    } finally {
+      this.starting = null;
     }
-    this.logger.info({ queues: this.queues, concurrency: this.concurrency }, 'worker started');
+    if (this.state === 'started') this.logger.info({ queues: this.queues, concurrency: this.concurrency }, 'worker started');
+  }
+
+  private async startServices(): Promise<void> {
+    const o = this.options;
+    // A worker started while its database restarts comes up by itself.
+    await retryUntilReachable(
+      async () => {
+        await requireMigrated(this.pool, MIGRATIONS_FOLDER_DEFAULT);
+        await declareWorker(this.pool, o, this, this.logger);
+      },
+      { timeoutMs: o.startTimeoutMs, stopped: this.stopping.signal, logger: this.logger },
+    );
+    await this.notifier?.start();
+    // A first beat before anything else runs, so a lone worker leads when start() returns.
+    await this.beat();
+    this.heartbeat.start();
+    if (!this.leadership) {
+      this.logger.info('no direct connection to elect a maintenance leader on: this worker runs the maintenance duties too');
+      for (const duty of this.duties) duty.start();
+    }
+    this.fetcher.start();
+    await this.operations.start();
   }
 
   /**
@@ -235,11 +246,21 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
    * unreachable it still ends (after shutdownTimeoutMs for the acks): the
    * leases of whatever it could not hand back lapse and the rescuer takes over.
    */
-  async stop(): Promise<void> {
-    if (this.state !== 'started') return;
+  stop(): Promise<void> {
+    if (this.stopped) return this.stopped;
+    if (this.state !== 'started') return Promise.resolve();
     this.state = 'stopping';
     this.stopping.abort();
+    this.stopped = this.shutDown();
+    return this.stopped;
+  }
+
+  private async shutDown(): Promise<void> {
     try {
+      // A start() still under way would go on starting services (a LISTEN
+      // session, timers) after this took them down; it ends soon, since
+      // its retries watch the abort above.
+      await this.starting?.catch(() => {});
       // Leadership is handed over on the LISTEN session, so that one closes after it.
       const duties = this.leadership ? [this.leadership.stop()] : this.duties.map((s) => s.stop());
       await Promise.all([this.fetcher.stop(), this.operations.stop(), ...duties]);
@@ -381,12 +402,22 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     // Held before the handler starts: a synchronous handler runs to its end inside runJob.
     this.running.set(id, entry);
     const startedAt = performance.now();
-    entry.done = runJob(row, entry, this.options.registrations.get(row.name), this.runEnv).then((ack) => {
-      this.prefetch.observe(performance.now() - startedAt);
-      if (this.running.get(id) === entry) this.running.delete(id);
-      if (!entry.released) this.completer.push(ack);
-      this.dispatch();
-    });
+    entry.done = runJob(row, entry, this.options.registrations.get(row.name), this.runEnv).then(
+      (ack) => {
+        this.prefetch.observe(performance.now() - startedAt);
+        if (this.running.get(id) === entry) this.running.delete(id);
+        if (!entry.released) this.completer.push(ack);
+        this.dispatch();
+      },
+      (err: unknown) => {
+        // runJob turns every outcome into an acknowledgement; should that
+        // itself fail, the slot is still freed and the job is no longer
+        // heartbeaten, so its lease lapses and the rescuer takes it.
+        if (this.running.get(id) === entry) this.running.delete(id);
+        this.logger.error({ err: serializeError(err), jobId: id }, 'could not settle a job; the rescuer takes it once its lease lapses');
+        this.dispatch();
+      },
+    );
   }
 
   private acknowledged(ack: Ack, result: AckResult): void {
