@@ -2,7 +2,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
+import { Sluice, UniqueKeyConflictError, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import { jobs } from '../packages/sluice/src/schema.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { noop, sendEmail } from './helpers/jobs.js';
@@ -119,6 +119,24 @@ describe('enqueue in the caller transaction', () => {
     const second = await sluice.enqueue(noop, { n: 8 }, { uniqueKey: 'only-once' });
     expect(second).toBe(first);
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE unique_key = 'only-once'`)).toBe(1);
+  });
+
+  it('a uniqueKey held by a live job of another name in the queue is a UniqueKeyConflictError, not that job\'s id', async () => {
+    const other = defineJob({ name: 'other.kind', queue: noop.queue, schema: z.object({}) });
+    const held = await sluice.enqueue(noop, { n: 9 }, { uniqueKey: 'shared-key' });
+    const err = await sluice.enqueue(other, {}, { uniqueKey: 'shared-key' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UniqueKeyConflictError);
+    expect(String((err as Error).message)).not.toContain('shared-key');
+    expect(String((err as Error).message)).not.toContain(String(held));
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE unique_key = 'shared-key'`)).toBe(1);
+    // Within the unique window, only a completed job of the same name stands in for a new one.
+    await db.pool.query(`SELECT sluice.move_to_history(ARRAY[$1::bigint], 'completed')`, [held]);
+    const windowed = { uniqueKey: 'shared-key', uniqueWindowMs: 3_600_000 };
+    const fresh = await sluice.enqueue(other, {}, windowed);
+    expect(fresh).not.toBe(held);
+    expect((await sluice.getJob(fresh)).name).toBe('other.kind');
+    await db.pool.query(`SELECT sluice.move_to_history(ARRAY[$1::bigint], 'completed')`, [fresh]);
+    expect(await sluice.enqueue(noop, { n: 10 }, windowed)).toBe(held);
   });
 });
 

@@ -22,7 +22,7 @@ const VALUES: Record<keyof typeof ENTRY_POINTS, string[]> = {
     'CancelledError', 'DatabaseUnavailableError', 'DependencyError', 'HttpApiServerError', 'JobFailedError', 'JobNotFoundError', 'LeaseLostError',
     'MetricsServerError', 'MigrationError', 'OptionsConflictError', 'PayloadTooLargeError', 'PayloadValidationError', 'PermanentError', 'QueueFullError',
     'Queues', 'ResultValidationError', 'ScheduleNotFoundError', 'Schedules', 'SchemaNotMigratedError', 'SchemaTooNewError', 'Sluice', 'SluiceError',
-    'TimeoutError', 'UnknownJobError', 'UnpreparedClient', 'UnsupportedSchemaError', 'ValidationError', 'WaitTimeoutError', 'Worker', 'WorkerStateError',
+    'TimeoutError', 'UniqueKeyConflictError', 'UnknownJobError', 'UnpreparedClient', 'UnsupportedSchemaError', 'ValidationError', 'WaitTimeoutError', 'Worker', 'WorkerStateError',
     'checkSchema', 'createSluice', 'createWorker', 'daily', 'defineJob', 'migrate', 'schedule', 'stopOnSignals', 'weekly',
   ],
   'sluice/schema': [

@@ -199,6 +199,20 @@ describe('HTTP API over real HTTP', () => {
     expect((await sluice.getJob(hiddenId)).state).toBe('available');
   });
 
+  it('a unique key held by a hidden job type is a 409 that reveals no id, and writes nothing', async () => {
+    const internalId = await sluice.enqueue(internal, {}, { uniqueKey: 'probe-me' });
+    const res = await call('/jobs/user.signup', { method: 'POST', body: JSON.stringify({ payload: { email: 'p@b.co', plan: 'free' }, uniqueKey: 'probe-me' }) });
+    expect(res.status).toBe(409);
+    const body = await json(res);
+    expect(body.error.code).toBe('unique_key_conflict');
+    expect(JSON.stringify(body)).not.toContain(String(internalId));
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE unique_key = 'probe-me'`)).toBe(1);
+    // The same key on the exposed type's own live job still answers with its id.
+    const mine = await json(await call('/jobs/user.signup', { method: 'POST', body: JSON.stringify({ payload: { email: 'p@b.co', plan: 'free' }, uniqueKey: 'mine' }) }));
+    const again = await json(await call('/jobs/user.signup', { method: 'POST', body: JSON.stringify({ payload: { email: 'p@b.co', plan: 'free' }, uniqueKey: 'mine' }) }));
+    expect(again.id).toBe(mine.id);
+  });
+
   it('every bad input is a 400 naming what was wrong, never a 500; nothing is written', async () => {
     const before = await jobsIn('http');
     const ok = { email: 'a@b.co', plan: 'pro' };

@@ -1,8 +1,9 @@
 -- Enqueues one job per element of the JSON array `payloads` with the same name
 -- and options, and returns their ids in input order. Options left NULL come
 -- from the job type (sluice.job_types), then the queue. Checks names, payload
--- size and parents, honours unique keys (a live job, or one completed within
--- the unique window, stands in for a new one and its id is returned), bounded
+-- size and parents, honours unique keys (a live job of the same name, or one
+-- completed within the unique window, stands in for a new one and its id is
+-- returned; a live job of another name holding the key raises SLU01), bounded
 -- queues (reject, block, drop_oldest or drop_newest), batches and dependencies
 -- (a job with a live parent waits). Workers of the queue are woken, on this
 -- transaction's commit; or, with wake_after_commit, by the caller once its
@@ -216,9 +217,9 @@ BEGIN
              enqueue_many.group_keys[p.ord] AS group_key, nextval('sluice.jobs_id_seq'::regclass) AS id
       FROM jsonb_array_elements(payloads) WITH ORDINALITY AS p(value, ord)
     ), recent AS (
-      -- A job with the key that completed within the unique window stands in for a new one.
+      -- A job of this name with the key that completed within the unique window stands in for a new one.
       SELECT i.ord, (SELECT h.id FROM sluice.job_history h
-                     WHERE h.queue = q AND h.unique_key = i.unique_key AND h.state = 'completed'
+                     WHERE h.queue = q AND h.unique_key = i.unique_key AND h.state = 'completed' AND h.name = enqueue_many.name
                        AND h.finished_at > now() - make_interval(secs => window_ms / 1000.0)
                      ORDER BY h.finished_at DESC LIMIT 1) AS hist_id
       FROM input i WHERE i.unique_key IS NOT NULL AND window_ms IS NOT NULL
@@ -242,8 +243,16 @@ BEGIN
       INTO ids, inserted
     FROM input i LEFT JOIN ins ON ins.id = i.id LEFT JOIN recent r ON r.ord = i.ord;
 
-    -- Rows that met a live job with the same unique key return that job's id.
+    -- Rows that met a live job with the same unique key return that job's id,
+    -- if it is a job of this name. One of another name is refused: its id
+    -- would be a wrong answer, and would tell a caller who may enqueue only
+    -- this name (the HTTP API) that the other job exists.
     IF array_position(ids, NULL) IS NOT NULL THEN
+      IF EXISTS (SELECT 1 FROM generate_subscripts(ids, 1) AS k
+                 JOIN sluice.jobs j ON j.queue = q AND j.unique_key = enqueue_many.unique_keys[k]
+                 WHERE ids[k] IS NULL AND j.name <> enqueue_many.name) THEN
+        RAISE EXCEPTION 'sluice.enqueue_many: a unique key given is held by a live job of another name in queue %', q USING ERRCODE = 'SLU01';
+      END IF;
       SELECT array_agg(coalesce(ids[k], (
         SELECT j.id FROM sluice.jobs j WHERE j.queue = q AND j.unique_key = enqueue_many.unique_keys[k]
       )) ORDER BY k) INTO ids

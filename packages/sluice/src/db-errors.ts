@@ -1,5 +1,5 @@
 // Maps the errors sluice's SQL functions raise to sluice's named errors.
-import { DependencyError, JobNotFoundError, QueueFullError, SluiceError, UnknownJobError, ValidationError } from './errors.js';
+import { DependencyError, JobNotFoundError, QueueFullError, SluiceError, UniqueKeyConflictError, UnknownJobError, ValidationError } from './errors.js';
 
 interface PgError {
   code?: string;
@@ -19,6 +19,9 @@ export function translateDbError(err: unknown): unknown {
   }
   if (e.code === 'SLQ01' || e.code === 'SLQ02') {
     return new QueueFullError(e.message.match(/queue (\S+) is full/)?.[1] ?? '?', { cause: err });
+  }
+  if (e.code === 'SLU01') {
+    return new UniqueKeyConflictError(e.message.replace(/^sluice\.enqueue_many: /, ''), { cause: err });
   }
   if (e.code === 'SLD01') {
     return new DependencyError(e.message.replace(/^sluice\.enqueue_many: /, ''), { cause: err });

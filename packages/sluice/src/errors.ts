@@ -184,6 +184,15 @@ export class DependencyError extends SluiceError {
   override name = 'DependencyError';
 }
 
+/**
+ * An enqueue's unique key is held by a live job of another name in the same
+ * queue (unique keys are unique per queue). The holder's id is not returned:
+ * it is not a job of the name asked for.
+ */
+export class UniqueKeyConflictError extends SluiceError {
+  override name = 'UniqueKeyConflictError';
+}
+
 /** The database was migrated by a newer sluice than this one. */
 export class SchemaTooNewError extends SluiceError {
   override name = 'SchemaTooNewError';

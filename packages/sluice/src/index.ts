@@ -41,6 +41,7 @@ export {
   WaitTimeoutError,
   QueueFullError,
   DependencyError,
+  UniqueKeyConflictError,
   SchemaTooNewError,
   MigrationError,
   SchemaNotMigratedError,

@@ -9,6 +9,7 @@ import {
   PayloadValidationError,
   QueueFullError,
   SchemaNotMigratedError,
+  UniqueKeyConflictError,
   UnknownJobError,
   ValidationError,
 } from '../errors.js';
@@ -29,6 +30,7 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
   // Backpressure, not a fault: the client may try again later.
   if (err instanceof QueueFullError) return problem(c, 503, 'queue_full', err.message);
   if (err instanceof JobNotFoundError) return problem(c, 404, 'not_found', err.message);
+  if (err instanceof UniqueKeyConflictError) return problem(c, 409, 'unique_key_conflict', err.message);
   if (err instanceof SchemaNotMigratedError) return problem(c, 503, 'schema_not_migrated', err.message);
   const e = err as { name?: string; code?: string };
   // A data exception (SQLSTATE class 22) is the database refusing a value of
