@@ -225,6 +225,29 @@ const held = (w: Worker) => count(db.pool, `SELECT count(*) n FROM sluice.jobs W
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'w10' AND state = 'running'`)).toBe(0);
   });
 
+  it('a job whose name this worker has no handler for is retried, not dead-lettered, and runs once a worker handles it', async () => {
+    const older = defineJob({ name: 'older.kind', queue: 'w12', schema: z.object({}) });
+    const newer = defineJob({ name: 'newer.kind', queue: 'w12', schema: z.object({}), backoff: { kind: 'fixed', baseMs: 100, jitter: 0 } });
+    const a = start({ handlers: [older.handle(() => {})] });
+    await a.start();
+    const id = await sluice.enqueue(newer, {});
+    await waitUntil(async () => (await sluice.getJob(id)).errors.length >= 1, { what: 'a first attempt' });
+    await a.stop();
+    const failed = await sluice.getJob(id);
+    expect(failed.state).not.toBe('dead');
+    expect(failed.errors[0]).toMatchObject({ name: 'UnknownJobError' });
+    const b = start({ handlers: [newer.handle(() => {})] });
+    await b.start();
+    await waitUntil(async () => (await sluice.getJob(id)).state === 'completed', { what: 'completed by a worker that handles it' });
+  });
+
+  it('two handlers for one job name are a ValidationError naming the second', () => {
+    const job = defineJob({ name: 'twice.handled', queue: 'w13', schema: z.object({}) });
+    expect(() => createWorker({ connectionString: db.url, handlers: [job.handle(() => {}), job.handle(() => {})] })).toThrow(
+      expect.objectContaining({ name: 'ValidationError', field: 'createWorker.handlers.1' }),
+    );
+  });
+
   it('stop() called while start() is still registering waits for it and takes down everything it started', async () => {
     const job = defineJob({ name: 'stop.early', queue: 'w11', schema: z.object({}) });
     const w = start({ handlers: [job.handle(() => {})] });

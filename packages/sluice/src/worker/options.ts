@@ -135,6 +135,10 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     if (!reg?.job?.name || typeof reg.handler !== 'function') {
       throw new ValidationError(`createWorker.handlers.${i}`, 'expected job.handle(fn)');
     }
+    // The later one would silently replace the earlier.
+    if (registrations.has(reg.job.name)) {
+      throw new ValidationError(`createWorker.handlers.${i}`, `a second handler for job "${reg.job.name}": give each job one handler`);
+    }
     registrations.set(reg.job.name, reg);
   }
   if (schedules !== undefined && (!Array.isArray(schedules) || schedules.some((s) => typeof s?.cron !== 'string' || typeof s?.jobName !== 'string'))) {

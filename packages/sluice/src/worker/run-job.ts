@@ -168,11 +168,10 @@ export async function runJob(
     // handler threw on its way out.
     const err = abort.aborted ? abort.reason : thrown;
     const runMs = Math.round(performance.now() - started);
-    const permanent =
-      err instanceof PermanentError ||
-      err instanceof PayloadValidationError ||
-      err instanceof ResultValidationError ||
-      err instanceof UnknownJobError;
+    // A name without a handler here is not permanent: during a rolling
+    // deploy, workers of the older code claim job types that only the newer
+    // code handles; the retries (with backoff) reach a worker that does.
+    const permanent = err instanceof PermanentError || err instanceof PayloadValidationError || err instanceof ResultValidationError;
     const kind: JobErrorEntry['kind'] = err instanceof TimeoutError ? 'timeout' : 'error';
     // A failure that will be retried is routine; one that ends the job is not.
     const final = permanent || attempt >= row.max_attempts;
