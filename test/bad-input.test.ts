@@ -17,6 +17,7 @@ import {
   defineJob,
   type JobDefinition,
 } from '../packages/sluice/src/index.js';
+import { historyDropExpiredPartitions } from '../packages/sluice/src/sql/maintenance.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { rejections, validation } from './helpers/rejects.js';
 
@@ -267,6 +268,8 @@ describe('enqueue: options', () => {
     ['runAt', { runAt: new Date('not a date') }],
     ['runAt', { runAt: '2030-01-01T00:00:00Z' }],
     ['runAt', { runAt: Date.now() + 1000 }],
+    ['runAt', { runAt: new Date(-8.64e15) }],
+    ['runAt', { runAt: new Date(Date.UTC(10_000, 0, 1)) }],
     ['priority', { priority: 1.5 }],
     ['priority', { priority: 32_768 }],
     ['priority', { priority: -32_769 }],
@@ -316,6 +319,29 @@ describe('enqueue: options', () => {
   ])('a tx that is %s is a ValidationError naming tx', async (_what, tx) => {
     await expectRejected(() => sluice.enqueue(job, okPayload, { tx } as never), validation('tx'));
     await expectRejected(() => sluice.getJob(deadId, { tx } as never), validation('tx'));
+  });
+});
+
+describe('waitFor and queue settings: values past what they can hold', () => {
+  it('a waitFor timeoutMs over 2^31 - 1 is a ValidationError, not an immediate timeout', async () => {
+    await expectRejected(() => sluice.waitFor(deadId as never, { timeoutMs: 2 ** 31 }), validation('options.timeoutMs'));
+  });
+
+  it.each([
+    ['retentionMs', { retentionMs: Number.MAX_SAFE_INTEGER }],
+    ['alertMaxErrorRate', { alertMaxErrorRate: 1e-50 }],
+  ] as const)('a %s out of range is a ValidationError naming it', async (field, settings) => {
+    await expectRejected(() => sluice.queues.configure('bad_settings', settings), validation(`settings.${field}`));
+  });
+
+  it('a retention_ms written by hand past 100 years does not stop history maintenance for every queue', async () => {
+    await db.pool.query(`INSERT INTO sluice.queues (name, retention_ms) VALUES ('forever_q', 9007199254740991)`);
+    try {
+      await expect(db.pool.query('SELECT sluice.prune_history()')).resolves.toBeDefined();
+      await expect(historyDropExpiredPartitions(db.pool)).resolves.toEqual(expect.any(Array));
+    } finally {
+      await db.pool.query(`DELETE FROM sluice.queues WHERE name = 'forever_q'`);
+    }
   });
 });
 

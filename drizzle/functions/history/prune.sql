@@ -11,7 +11,9 @@ RETURNS bigint LANGUAGE sql AS $$
     FROM sluice.queues q
     CROSS JOIN LATERAL (
       SELECT x.id, x.finished_at FROM sluice.job_history x
-      WHERE x.queue = q.name AND x.finished_at < now() - q.retention_ms * interval '1 millisecond'
+      -- At most 100 years (the client's limit): a larger retention_ms written by
+      -- hand would take now() out of the timestamp range, failing every queue.
+      WHERE x.queue = q.name AND x.finished_at < now() - least(q.retention_ms, 3155760000000) * interval '1 millisecond'
       LIMIT batch_size
     ) h
     LIMIT batch_size

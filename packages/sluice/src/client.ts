@@ -324,7 +324,10 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   async waitFor<R = unknown>(id: JobId<R>, options: { timeoutMs?: number } = {}): Promise<R> {
     checkId(id);
     const timeoutMs = options?.timeoutMs ?? WAIT_FOR_TIMEOUT_MS_DEFAULT;
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new ValidationError('options.timeoutMs', 'must be a positive integer');
+    // setTimeout fires at once for anything over 2^31 - 1 ms.
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 2_147_483_647) {
+      throw new ValidationError('options.timeoutMs', 'must be an integer from 1 to 2147483647');
+    }
     if (!this.schemaReady) await this.ready();
     return (await this.waiter.waitFor(id, timeoutMs)) as R;
   }

@@ -101,6 +101,15 @@ export function priorityValue(p: number | PriorityName): number {
   return typeof p === 'number' ? p : PRIORITIES[p];
 }
 
+// A Date can reach 271,821 BC; PostgreSQL's timestamptz cannot, and
+// node-postgres writes years outside 1-9999 in forms not every server reads.
+/** 0001-01-01T00:00:00Z (Date.UTC reads the year 1 as 1901). */
+const RUN_AT_MIN_MS = -62_135_596_800_000;
+const RUN_AT_MAX_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** Longest history retention: 100 years (retention is subtracted from now(), which must stay a timestamp). */
+export const RETENTION_MS_MAX = 3_155_760_000_000;
+
 export const jobOptionsSchema = z.strictObject({
   name: nameSchema,
   queue: nameSchema.optional(),
@@ -111,7 +120,11 @@ export const jobOptionsSchema = z.strictObject({
 
 export const enqueueOptionsSchema = z.strictObject({
   tx: z.any().optional(),
-  runAt: z.date().refine((d) => !Number.isNaN(d.getTime()), 'must be a valid Date').optional(),
+  runAt: z
+    .date()
+    .refine((d) => !Number.isNaN(d.getTime()), 'must be a valid Date')
+    .refine((d) => Number.isNaN(d.getTime()) || (d.getTime() >= RUN_AT_MIN_MS && d.getTime() <= RUN_AT_MAX_MS), 'must be between the years 1 and 9999')
+    .optional(),
   delayMs: z.number().finite().min(0).max(2_147_483_647 * 1000).optional(),
   priority: prioritySchema.optional(),
   maxAttempts: int(1, 1000).optional(),
@@ -136,10 +149,11 @@ export const queueSettingsSchema = z.strictObject({
   agingAfterMs: int(1, 2_147_483_647).nullable().optional(),
   uniqueWindowMs: int(1, 2_147_483_647).nullable().optional(),
   keepHistory: z.boolean().optional(),
-  retentionMs: int(0, Number.MAX_SAFE_INTEGER).optional(),
+  retentionMs: int(0, RETENTION_MS_MAX).optional(),
   alertMaxDepth: int(1, 2_000_000_000).nullable().optional(),
   alertMaxWaitMs: int(1, 2_147_483_647).nullable().optional(),
-  alertMaxErrorRate: z.number().min(0).max(1).nullable().optional(),
+  // Stored as real: a rate under about 1e-38 would not fit, and none that small means anything.
+  alertMaxErrorRate: z.number().min(0).max(1).refine((v) => v === 0 || v >= 1e-6, 'must be 0 or at least 0.000001').nullable().optional(),
   alertNoWorker: z.boolean().optional(),
 });
 export type QueueSettings = z.infer<typeof queueSettingsSchema>;

@@ -1,6 +1,7 @@
 // Runtime SQL for retention and health: history partitions, pruning and the
 // doctor's checks (drizzle/functions/history/, maintenance/).
 import type { Queryable } from '../executor.js';
+import { RETENTION_MS_MAX } from '../config.js';
 
 /** Creates the day partitions from today to today + daysAhead that are missing; returns how many. */
 export async function historyCreatePartitions(db: Queryable, daysAhead: number): Promise<number> {
@@ -20,7 +21,7 @@ export async function historyDropExpiredPartitions(db: Queryable): Promise<strin
   const { rows } = await db.query<{ name: string }>({
     name: 'sluice_history_drop_expired_partitions',
     text: `SELECT sluice.drop_history_partitions(
-             now() - coalesce((SELECT max(retention_ms) FROM sluice.queues), 604800000) * interval '1 millisecond') AS name`,
+             now() - least(coalesce((SELECT max(retention_ms) FROM sluice.queues), 604800000), ${RETENTION_MS_MAX}) * interval '1 millisecond') AS name`,
   });
   return rows.map((r) => r.name);
 }
