@@ -1,8 +1,18 @@
 // Cron schedules: the definition, its validation, and the fire times of an
 // expression in its time zone (cron-parser does the calendar arithmetic).
 import { z } from 'zod';
-import { STORABLE_TEXT_RULE, nameSchema, parseOptions } from './config.js';
-import { ValidationError } from './errors.js';
+import {
+  MAX_PAYLOAD_BYTES_DEFAULT,
+  STORABLE_TEXT_RULE,
+  backoffSchema,
+  checkName,
+  jobOptionsSchema,
+  nameSchema,
+  parseOptions,
+  prioritySchema,
+  priorityValue,
+} from './config.js';
+import { OptionsConflictError, PayloadTooLargeError, ValidationError } from './errors.js';
 import type { AnyJob, JobPayload } from './job.js';
 import { jsonText, unstorable } from './json-text.js';
 import { cronParser } from './optional-deps.js';
@@ -124,6 +134,24 @@ const scheduleSchema = z.strictObject({
   runAllCap: z.number().int().min(1).max(10_000).optional(),
 });
 
+// Each fire hands these to sluice.enqueue_many as they are stored, so they are
+// held to defineJob's rules, in the resolved form a job definition carries
+// (every field present: ScheduledJobOptions).
+const scheduledJobOptionsSchema = z.strictObject({
+  queue: nameSchema,
+  priority: prioritySchema,
+  maxAttempts: jobOptionsSchema.shape.maxAttempts.unwrap(),
+  timeoutMs: jobOptionsSchema.shape.timeoutMs.unwrap().nullable(),
+  backoff: backoffSchema.required(),
+});
+
+/**
+ * The payload limit each fire is held to: the scheduler and runNow leave the
+ * size check to sluice.enqueue_many, which applies 1 MiB whatever a client's
+ * maxPayloadBytes (see payloadSizeChecked in sql/jobs.ts).
+ */
+export const SCHEDULE_PAYLOAD_BYTES_MAX = MAX_PAYLOAD_BYTES_DEFAULT;
+
 interface ScheduleBase<J> {
   /** Unique name of the schedule. */
   name: string;
@@ -158,9 +186,13 @@ export interface ScheduleDefinition {
   jobOptions: ScheduledJobOptions | null;
 }
 
-/** Validates a schedule; a bad expression, zone or payload is a ValidationError naming the field. */
+/**
+ * Validates a schedule; a bad expression, zone or payload is a ValidationError
+ * naming the field, a payload its fires could not enqueue a PayloadTooLargeError.
+ */
 export function schedule<J extends AnyJob | string>(options: ScheduleOptions<J>): ScheduleDefinition {
-  const { job, ...rest } = options ?? ({} as ScheduleOptions<J>);
+  if (typeof options !== 'object' || options === null) throw new ValidationError('schedule', 'expected an options object');
+  const { job, ...rest } = options;
   const o = parseOptions(scheduleSchema, rest, 'schedule');
   // Checked before the parsers, whose messages would quote the text.
   for (const field of ['cron', 'timezone'] as const) {
@@ -188,6 +220,8 @@ export function schedule<J extends AnyJob | string>(options: ScheduleOptions<J>)
   }
   const fault = jsonText(payload);
   if (typeof fault !== 'string') throw new ValidationError(['schedule.payload', fault.path].filter(Boolean).join('.'), fault.reason);
+  const size = Buffer.byteLength(fault);
+  if (size > SCHEDULE_PAYLOAD_BYTES_MAX) throw new PayloadTooLargeError(jobName, size, SCHEDULE_PAYLOAD_BYTES_MAX);
   return {
     name: o.name,
     cron,
@@ -198,6 +232,23 @@ export function schedule<J extends AnyJob | string>(options: ScheduleOptions<J>)
     runAllCap: o.runAllCap ?? RUN_ALL_CAP_DEFAULT,
     jobOptions,
   };
+}
+
+/**
+ * Validates a schedule given by job name, as schedule() returns one or as
+ * written by hand: its fields as schedule() checks them, its job options as
+ * defineJob checks a job's (a named priority becomes its number).
+ */
+export function scheduleByName(options: ScheduleDefinition): ScheduleDefinition {
+  if (typeof options !== 'object' || options === null) throw new ValidationError('schedule', 'expected an options object');
+  const { jobName, jobOptions, ...rest } = options;
+  // With both, one of them would be silently ignored.
+  if ('job' in rest) throw new OptionsConflictError(['schedule.job', 'schedule.jobName'], 'give job or jobName, not both');
+  checkName('schedule.jobName', jobName);
+  const def = schedule({ ...rest, job: jobName });
+  if (jobOptions === undefined || jobOptions === null) return { ...def, jobOptions: null };
+  const o = parseOptions(scheduledJobOptionsSchema, jobOptions, 'schedule.jobOptions');
+  return { ...def, jobOptions: { ...o, priority: priorityValue(o.priority) } };
 }
 
 /** How long a schedule whose fire failed `failures` times in a row waits before it is tried again. */

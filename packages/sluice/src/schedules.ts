@@ -1,10 +1,19 @@
 // Managing cron schedules from TypeScript (the CLI uses the same calls).
 import { translateDbError } from './db-errors.js';
-import { ScheduleNotFoundError, ValidationError } from './errors.js';
+import { PayloadTooLargeError, ScheduleNotFoundError, ValidationError } from './errors.js';
 import type { Queryable } from './executor.js';
 import { checkName } from './config.js';
 import type { AnyJob } from './job.js';
-import { nextFireAfter, schedule, type MisfirePolicy, type ScheduledJobOptions, type ScheduleDefinition, type ScheduleOptions } from './schedule.js';
+import {
+  SCHEDULE_PAYLOAD_BYTES_MAX,
+  nextFireAfter,
+  schedule,
+  scheduleByName,
+  type MisfirePolicy,
+  type ScheduledJobOptions,
+  type ScheduleDefinition,
+  type ScheduleOptions,
+} from './schedule.js';
 import { cronJobArgs, cronUniqueKey } from './services/scheduler.js';
 import { cronGet, cronList, cronRemove, cronSaveMany, cronSetEnabled, type CronRow } from './sql/cron.js';
 import { jobEnqueueMany } from './sql/jobs.js';
@@ -58,19 +67,34 @@ export class Schedules {
 
   /** Adds a schedule, or updates the one with that name (keeping its next run when the expression is unchanged). */
   async add<J extends AnyJob | string>(options: ScheduleOptions<J> | ScheduleDefinition): Promise<ScheduleDefinition> {
-    let def: ScheduleDefinition;
-    if ('jobName' in options) {
-      const { jobName, jobOptions, ...rest } = options;
-      def = { ...schedule({ ...rest, job: jobName }), jobOptions: jobOptions ?? null };
-    } else {
-      def = schedule(options as ScheduleOptions<J>);
-    }
+    const def =
+      typeof options === 'object' && options !== null && 'jobName' in options
+        ? scheduleByName(options)
+        : schedule(options as ScheduleOptions<J>);
+    await this.checkStoredPayloadSize(def);
     // A schedule by job name must name a job in sluice.job_types (a trigger
     // refuses it otherwise): UnknownJobError.
     await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, new Date())], { in: 'sql' }).catch((err: unknown) => {
       throw translateDbError(err);
     });
     return def;
+  }
+
+  /**
+   * schedule() measured the payload's JSON text, but each fire measures the
+   * jsonb text read back from the row, which is longer: a space after every
+   * ":" and ",", and numbers written out in full (1e+300 is 301 digits). A
+   * payload within the limit by one measure and over it by the other would
+   * never fire, so the database measures it as it will.
+   */
+  private async checkStoredPayloadSize(def: ScheduleDefinition): Promise<void> {
+    const { rows } = await this.db
+      .query<{ size: number }>({ text: 'SELECT octet_length($1::jsonb::text) AS size', values: [JSON.stringify(def.payload)] })
+      .catch((err: unknown) => {
+        throw translateDbError(err);
+      });
+    const size = rows[0]!.size;
+    if (size > SCHEDULE_PAYLOAD_BYTES_MAX) throw new PayloadTooLargeError(def.jobName, size, SCHEDULE_PAYLOAD_BYTES_MAX);
   }
 
   async list(): Promise<CronSchedule[]> {
@@ -98,7 +122,11 @@ export class Schedules {
   /** Enqueues the schedule's job now, outside its timetable; returns the job id. */
   async runNow(name: string): Promise<number> {
     const row = await this.row(name);
-    const [id] = await jobEnqueueMany(this.db, cronJobArgs(row, null, `${cronUniqueKey(row.name, new Date())}:manual`));
+    const [id] = await jobEnqueueMany(this.db, cronJobArgs(row, null, `${cronUniqueKey(row.name, new Date())}:manual`)).catch(
+      (err: unknown) => {
+        throw translateDbError(err);
+      },
+    );
     if (id === undefined) throw new ValidationError('name', 'schedule enqueued nothing');
     return id;
   }
