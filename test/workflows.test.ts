@@ -148,6 +148,26 @@ describe('dependsOn', () => {
     expect((err as JobFailedError).state).toBe('dead');
   });
 
+  it('a delayed child whose parent completes before its runAt is promoted when due, not at the promoter\'s longest sleep', async () => {
+    const parent = defineJob({ name: 'wf.delayed.parent', queue: 'wf.delayed', schema: z.object({}) });
+    const child = defineJob({ name: 'wf.delayed.child', queue: 'wf.delayed', schema: z.object({}) });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const w = createWorker({ connectionString: db.url, pollIntervalMs: 200, handlers: [parent.handle(() => held), child.handle(() => {})] });
+    workers.push(w);
+    await w.start();
+    const parentId = await sluice.enqueue(parent, {});
+    const dueAt = Date.now() + 2_000;
+    const childId = await sluice.enqueue(child, {}, { dependsOn: [parentId], runAt: new Date(dueAt) });
+    await waitUntil(async () => (await stateOf(parentId)) === 'running', { what: 'the parent running' });
+    release();
+    await waitUntil(async () => (await stateOf(childId)) === 'scheduled', { what: 'the child released, still ahead of its runAt' });
+    // The promoter's longest sleep is 30 s; one that heard of the child promotes it at its runAt.
+    await waitUntil(async () => (await stateOf(childId)) === 'completed', { what: 'the child run', timeoutMs: 10_000 });
+    const { rows } = await db.pool.query(`SELECT attempted_at FROM sluice.job_history WHERE id = $1`, [childId]);
+    expect(rows[0].attempted_at.getTime()).toBeGreaterThanOrEqual(dueAt - 50);
+  });
+
   it('a cancelled parent cancels its waiting children', async () => {
     const parent = await sluice.enqueue(step, { key: 'cx.parent' }, { delayMs: 60_000 });
     const child = await sluice.enqueue(step, { key: 'cx.child' }, { dependsOn: [parent] });

@@ -10,22 +10,30 @@ CREATE OR REPLACE FUNCTION sluice.after_finish(final_state text, ids bigint[], b
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   q text;
+  st text;
   child_dead bigint[];
   child_cancel bigint[];
   b record;
 BEGIN
   IF final_state = 'completed' THEN
-    FOR q IN
+    -- A child released with a run_at still ahead is scheduled: the promoter
+    -- must hear of it, or it sleeps on towards the due times it knew (up to
+    -- its longest sleep) and promotes the child that much late.
+    FOR q, st IN
       WITH ready AS (
         UPDATE sluice.jobs c SET state = CASE WHEN c.run_at > now() THEN 'scheduled' ELSE 'available' END
         WHERE c.state = 'waiting' AND c.depends_on && ids
           AND NOT EXISTS (SELECT 1 FROM sluice.jobs p WHERE p.id = ANY(c.depends_on))
         RETURNING c.queue, c.state
       )
-      SELECT DISTINCT ready.queue FROM ready WHERE ready.state = 'available'
+      SELECT DISTINCT ready.queue, ready.state FROM ready
     LOOP
-      PERFORM pg_notify('sluice_jobs', q);
-      PERFORM pg_notify('sluice_rewind', q);
+      IF st = 'available' THEN
+        PERFORM pg_notify('sluice_jobs', q);
+        PERFORM pg_notify('sluice_rewind', q);
+      ELSE
+        PERFORM pg_notify('sluice_scheduled', q);
+      END IF;
     END LOOP;
   ELSE
     SELECT array_agg(c.id) FILTER (WHERE final_state = 'dead' AND c.on_parent_dead = 'dead'),
