@@ -106,6 +106,22 @@ describe('time zones and DST (Europe/Berlin, 2026)', () => {
     ]);
   });
 
+  // cron-parser answers 14:00Z (not after the instant) from 14:00:00.001Z to
+  // 14:29:59Z here, and throws at 14:00:00.000Z: a schedule advanced by its
+  // answer never moved on and enqueued the 14:00 fire again and again.
+  it('nextFireAfter is strictly after its instant across Lord Howe\'s half-hour fall-back', () => {
+    const tzLh = 'Australia/Lord_Howe';
+    for (const at of ['2026-04-04T14:00:00.000Z', '2026-04-04T14:00:00.001Z', '2026-04-04T14:20:00.000Z', '2026-04-04T14:29:59.000Z']) {
+      expect(nextFireAfter('0 * * * *', tzLh, new Date(at)).toISOString(), at).toBe('2026-04-04T15:30:00.000Z');
+    }
+    const walked: string[] = [];
+    let t = new Date('2026-04-04T12:30:00.000Z');
+    for (let i = 0; i < 4; i++) walked.push((t = nextFireAfter('0 * * * *', tzLh, t)).toISOString());
+    expect(walked).toEqual(['2026-04-04T13:00:00.000Z', '2026-04-04T14:00:00.000Z', '2026-04-04T15:30:00.000Z', '2026-04-04T16:30:00.000Z']);
+    const fires = fireTimesBetween('0 * * * *', tzLh, new Date('2026-04-04T12:30:00Z'), new Date('2026-04-04T17:00:00Z'), 10);
+    expect(new Set(fires.map((d) => d.toISOString())).size).toBe(fires.length);
+  });
+
   it('nextFireAfter reads the expression in the zone', () => {
     expect(nextFireAfter('0 9 * * *', 'America/New_York', new Date('2026-01-15T12:00:00Z')).toISOString()).toBe('2026-01-15T14:00:00.000Z');
   });

@@ -12,7 +12,7 @@ import {
   prioritySchema,
   priorityValue,
 } from './config.js';
-import { OptionsConflictError, PayloadTooLargeError, ValidationError } from './errors.js';
+import { OptionsConflictError, PayloadTooLargeError, SluiceError, ValidationError } from './errors.js';
 import type { AnyJob, JobPayload } from './job.js';
 import { jsonText, unstorable } from './json-text.js';
 import { cronParser } from './optional-deps.js';
@@ -72,9 +72,45 @@ export function checkCron(field: string, expression: unknown, timezone = TIMEZON
   return expr;
 }
 
-/** The first fire time strictly after `after`. */
+/** Times nextFireAfter asks cron-parser again, each from twice as far past the instant (1 s, 3 s, 7 s, ...): about three days in all. */
+const NEXT_FIRE_RETRIES = 18;
+
+/**
+ * cron-parser found no fire time after a given instant. The expression and
+ * zone themselves parse (a schedule that cannot be read is a
+ * ValidationError): the calendar arithmetic failed around that instant.
+ */
+export class NoNextFireError extends SluiceError {
+  override name = 'NoNextFireError';
+}
+
+/**
+ * The first fire time strictly after `after`. Around some DST changes
+ * (Australia/Lord_Howe's half-hour fall-back) cron-parser answers a time that
+ * is not after the instant it was given, or gives up ("loop limit exceeded");
+ * taken as it is, a schedule's next run would never move on and the same fire
+ * would be enqueued again and again. Asked again from a little later, it
+ * answers right: a fire inside the stretch stepped over is lost, never repeated.
+ */
 export function nextFireAfter(cron: string, timezone: string, after: Date): Date {
-  return cronParser().CronExpressionParser.parse(cron, { tz: timezone, currentDate: after }).next().toDate();
+  const parser = cronParser().CronExpressionParser;
+  // A bad expression or zone throws here, at once.
+  let times = parser.parse(cron, { tz: timezone, currentDate: after });
+  let from = after.getTime();
+  let last: unknown;
+  for (let retry = 1; ; retry++) {
+    try {
+      const t = times.next().toDate();
+      if (t.getTime() > after.getTime()) return t;
+    } catch (err) {
+      last = err;
+    }
+    if (retry > NEXT_FIRE_RETRIES) {
+      throw new NoNextFireError(`no fire time after ${after.toISOString()} in ${timezone}`, { cause: last });
+    }
+    from += 1_000 * 2 ** (retry - 1);
+    times = parser.parse(cron, { tz: timezone, currentDate: new Date(from) });
+  }
 }
 
 /** Up to `limit` fire times t with from <= t <= until, the most recent ones, oldest first. */
@@ -104,7 +140,8 @@ export function fireTimesBetween(cron: string, timezone: string, from: Date, unt
     } catch {
       break;
     }
-    if (t > until) break;
+    // Where cron-parser goes back in time (see nextFireAfter), stop rather than fire a time twice.
+    if (t > until || (times.length > 0 && t <= times[times.length - 1]!)) break;
     if (t >= from) times.push(t);
     if (times.length > limit) times.shift();
   }

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { translateDbError } from '../db-errors.js';
 import type { Queryable } from '../executor.js';
 import { safeMessage } from '../log-safety.js';
-import { cronRetryDelayMs, firesToEnqueue, fireTimesBetween, nextFireAfter, type MisfirePolicy } from '../schedule.js';
+import { NoNextFireError, cronRetryDelayMs, firesToEnqueue, fireTimesBetween, nextFireAfter, type MisfirePolicy } from '../schedule.js';
 import { cronAdvance, cronClaimDue, cronDisableWithError, cronNextDueInMs, cronRecordFailure, type CronRow } from '../sql/cron.js';
 import { jobEnqueueMany, type EnqueueManyArgs } from '../sql/jobs.js';
 import { inTransaction, withSavepoint } from '../transaction.js';
@@ -83,6 +83,8 @@ export class Scheduler extends Service {
         fires = firesToEnqueue(row.misfire as MisfirePolicy, due, now, this.options.misfireGraceMs);
       }
     } catch (err) {
+      // The calendar arithmetic failed, not the schedule: a failure to retry.
+      if (err instanceof NoNextFireError) throw err;
       this.logger.warn({ schedule: row.name, err }, 'schedule cannot be read; disabling it');
       await cronDisableWithError(client, row.name, (err as Error).message);
       return;
@@ -103,7 +105,12 @@ export class Scheduler extends Service {
     const reason = error instanceof Error ? `${error.name}: ${safeMessage(error)}` : String(error);
     const failures = row.fail_count + 1;
     const retryAt = new Date(now.getTime() + cronRetryDelayMs(failures));
-    const nextRunAt = row.misfire === 'skip' ? nextFireAfter(row.cron, row.timezone, now) : null;
+    let nextRunAt: Date | null = null;
+    try {
+      if (row.misfire === 'skip') nextRunAt = nextFireAfter(row.cron, row.timezone, now);
+    } catch {
+      // Kept where it was: the retry works it out again.
+    }
     this.logger.warn({ schedule: row.name, job: row.job_name, failures, retryAt, err: error }, 'schedule could not enqueue its job; will retry');
     await cronRecordFailure(client, { name: row.name, error: reason, retryAt, nextRunAt });
   }
