@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { z } from 'zod';
 import {
   Sluice,
@@ -13,6 +14,7 @@ import {
   type Worker,
 } from '../packages/sluice/src/index.js';
 import { fireTimesBetween, nextFireAfter } from '../packages/sluice/src/schedule.js';
+import { cronLimitIdleInTransaction } from '../packages/sluice/src/sql/cron.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 
@@ -143,6 +145,44 @@ describe('firing', () => {
     }
     const seconds = rows.map((r) => r.run_at.getTime() / 1000);
     expect(new Set(seconds).size).toBe(seconds.length);
+  });
+
+  it('a due schedule held locked by another session does not make the scheduler spin, and fires once let go', async () => {
+    await sluice.schedules.add({ name: 'held', cron: '* * * * * *', job: report, payload: { kind: 'held' } });
+    // Another session (a frozen leader's scheduler, say) holds the row mid-fire.
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM sluice.cron_schedules WHERE name = 'held' FOR UPDATE`);
+      await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.cron_schedules WHERE name = 'held' AND next_run_at <= now()`)) === 1, {
+        what: 'the schedule due',
+      });
+      const w = schedulerOnly();
+      await w.start();
+      const xacts = () => count(db.pool, `SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()`);
+      const before = await xacts();
+      await new Promise((r) => setTimeout(r, 3_000));
+      // Looking again at once, the scheduler ran about a thousand transactions a second.
+      expect((await xacts()) - before).toBeLessThan(150);
+      expect(await firedFor('held')).toBe(0);
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    await waitUntil(async () => (await firedFor('held')) >= 1, { what: 'a fire once the lock is let go' });
+  });
+
+  it("the scheduler's transaction has the server end it when it sits idle (a frozen scheduler lets go of its schedules)", async () => {
+    const frozen = new pg.Client({ connectionString: db.url });
+    const ended = new Promise<Error & { code?: string }>((r) => frozen.on('error', r));
+    await frozen.connect();
+    await frozen.query('BEGIN');
+    await cronLimitIdleInTransaction(frozen, 300);
+    await frozen.query(`INSERT INTO sluice.queues (name) VALUES ('frozen_probe')`);
+    // idle_in_transaction_session_timeout: the server ends the session, and its transaction with it.
+    expect((await ended).code).toBe('25P03');
+    await frozen.end().catch(() => {});
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'frozen_probe'`)).toBe(0);
   });
 
   async function misfired(name: string, misfire: 'skip' | 'run_once' | 'run_all', runAllCap = 100) {

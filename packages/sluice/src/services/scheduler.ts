@@ -11,16 +11,29 @@ import { translateDbError } from '../db-errors.js';
 import type { Queryable } from '../executor.js';
 import { safeMessage } from '../log-safety.js';
 import { NoNextFireError, cronRetryDelayMs, firesToEnqueue, fireTimesBetween, nextFireAfter, type MisfirePolicy } from '../schedule.js';
-import { cronAdvance, cronClaimDue, cronDisableWithError, cronNextDueInMs, cronRecordFailure, type CronRow } from '../sql/cron.js';
+import { cronAdvance, cronClaimDue, cronDisableWithError, cronLimitIdleInTransaction, cronNextDueInMs, cronRecordFailure, type CronRow } from '../sql/cron.js';
 import { jobEnqueueMany, type EnqueueManyArgs } from '../sql/jobs.js';
 import { inTransaction, withSavepoint } from '../transaction.js';
 import { Service } from './service.js';
 
 const CLAIM_BATCH = 50;
+/**
+ * The wait when schedules are due but another session holds them locked
+ * (another scheduler firing them, or a frozen one until the server ends its
+ * transaction): looking again at once would spin.
+ */
+export const CRON_LOCKED_RETRY_MS = 500;
 
 export interface SchedulerOptions {
   maxSleepMs: number;
   misfireGraceMs: number;
+  /**
+   * The server ends this scheduler's transaction if it sits idle this long.
+   * A leader frozen mid-fire (SIGSTOP, a paused container, a partition) is
+   * deposed by its followers, but its pool connection would keep the due
+   * schedules locked for as long as the freeze lasts.
+   */
+  idleInTransactionMs: number;
 }
 
 export function cronUniqueKey(name: string, fireAt: Date): string {
@@ -58,12 +71,15 @@ export class Scheduler extends Service {
     if (fired >= CLAIM_BATCH) return 0;
     const nextMs = await cronNextDueInMs(this.pool);
     if (nextMs === null) return this.options.maxSleepMs;
+    // Due, yet none was free to claim: locked by another session.
+    if (nextMs <= 0 && fired === 0) return Math.min(CRON_LOCKED_RETRY_MS, this.options.maxSleepMs);
     return Math.min(Math.max(nextMs, 0), this.options.maxSleepMs);
   }
 
   /** Returns the number of schedules handled. */
   private async fireDue(): Promise<number> {
     return inTransaction(this.pool, undefined, async (client) => {
+      await cronLimitIdleInTransaction(client, this.options.idleInTransactionMs);
       const { rows, now } = await cronClaimDue(client, CLAIM_BATCH);
       for (const row of rows) {
         await withSavepoint(client, () => this.fire(client, row, now), (err) => this.failed(client, row, now, err));

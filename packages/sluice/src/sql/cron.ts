@@ -106,6 +106,15 @@ export async function cronRemove(db: Queryable, name: string): Promise<boolean> 
   return (rowCount ?? 0) > 0;
 }
 
+/** Has the server end this transaction (and its locks on schedules) should it sit idle for ms. */
+export async function cronLimitIdleInTransaction(db: Queryable, ms: number): Promise<void> {
+  await db.query({
+    name: 'sluice_cron_limit_idle_in_transaction',
+    text: `SELECT set_config('idle_in_transaction_session_timeout', $1, true)`,
+    values: [String(ms)],
+  });
+}
+
 /** Locks due (or never computed) enabled schedules whose retry time, if any, has come; run inside a transaction. */
 export async function cronClaimDue(db: Queryable, limit: number): Promise<{ rows: CronRow[]; now: Date }> {
   const { rows } = await db.query<CronRow & { db_now: Date }>({

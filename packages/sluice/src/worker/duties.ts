@@ -30,7 +30,7 @@ export interface Duties {
 export function createDuties(pool: pg.Pool, o: ResolvedWorkerOptions, notified: boolean, operations: Service[], logger: Logger): Duties {
   // Without notifications the promoter and scheduler fall back to the poll interval.
   const maxSleepMs = notified ? LEADER_MAX_SLEEP_MS_DEFAULT : o.pollIntervalMs;
-  const scheduler = o.runScheduler ? new Scheduler(pool, { maxSleepMs, misfireGraceMs: MISFIRE_GRACE_MS_DEFAULT }, logger) : null;
+  const scheduler = o.runScheduler ? new Scheduler(pool, { maxSleepMs, misfireGraceMs: MISFIRE_GRACE_MS_DEFAULT, idleInTransactionMs: o.workerDeadAfterMs }, logger) : null;
   const promoter = new Promoter(pool, { batchSize: PROMOTE_BATCH_SIZE_DEFAULT, maxSleepMs }, logger);
   const rescuer = new Rescuer(
     pool,
