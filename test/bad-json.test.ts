@@ -52,6 +52,21 @@ const cases: [string, () => unknown, string, string][] = [
   ['a lone surrogate', () => ({ s: 'secret\ud800value' }), 's', 'surrogate'],
   ['a lone surrogate in a key', () => ({ ['k\udc00']: 1 }), 'k\\udc00', 'surrogate'],
   ['a getter that throws', () => ({ get boom(): never { throw new Error('secret') } }), '(root)', 'cannot be serialized'],
+  // JSON.stringify writes an invalid Date as null and a Map or a Set as {}.
+  ['an invalid Date', () => ({ when: new Date('secret'), note: 'secret' }), 'when', 'invalid Date'],
+  ['an invalid Date in an array', () => ({ list: [new Date(Number.NaN)] }), 'list.0', 'invalid Date'],
+  ['a Map', () => ({ m: new Map([['k', 'secret']]) }), 'm', 'Map'],
+  ['a Set', () => ({ deep: { s: new Set(['secret']) } }), 'deep.s', 'Set'],
+  // What a toJSON() returns is stored, so it is held to the same rules.
+  ['NaN in what a toJSON() returns', () => ({ a: { toJSON: () => ({ n: Number.NaN }) } }), 'a.n', 'NaN'],
+  ['undefined in an array a toJSON() returns', () => ({ a: { toJSON: () => [1, undefined] } }), 'a.1', 'undefined'],
+  ['a toJSON() that returns undefined', () => ({ a: { toJSON: () => undefined } }), 'a', 'undefined'],
+  ['a toJSON() that returns a function', () => ({ a: { toJSON: () => () => 'secret' } }), 'a', 'function'],
+  ['a Map in what a toJSON() returns', () => ({ a: { toJSON: () => ({ list: [new Map()] }) } }), 'a.list.0', 'Map'],
+  ['an invalid Date in what a toJSON() returns', () => ({ a: { toJSON: () => ({ at: new Date('secret') }) } }), 'a.at', 'invalid Date'],
+  // JSON calls no toJSON() of a toJSON() result: a Date there is written as {}.
+  ['a Date a toJSON() returns', () => ({ a: { toJSON: () => new Date(0) } }), 'a', 'Date'],
+  ['a boxed NaN', () => ({ n: Object(Number.NaN) as unknown }), 'n', 'NaN'],
 ];
 
 const payloadError = (path: string, word: string) => ({

@@ -10,7 +10,7 @@ import { buildEnqueueArgs, type EnqueueManyOptions, type EnqueueOptions } from '
 import { JobNotFoundError, UnknownJobError, ValidationError } from './errors.js';
 import { toQueryable, type Executor, type Queryable } from './executor.js';
 import { orderFlow, type CheckedSteps, type FlowIds, type FlowStep } from './flow.js';
-import { parsePayload, type AnyJob, type JobId, type JobPayload, type JobResult, type NameOf, type Resolve } from './job.js';
+import { type AnyJob, type JobId, type JobPayload, type JobResult, type NameOf, type Resolve } from './job.js';
 import { jsonText } from './json-text.js';
 import { toJobRecord, type JobRecord } from './job-record.js';
 import { sluiceLogger } from './logger.js';
@@ -216,12 +216,25 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     if (!Array.isArray(items) || items.length === 0) throw new ValidationError('items', 'must be a non-empty array');
     const resolved = items.map((item, i) => {
       if (!item || typeof item !== 'object') throw new ValidationError(`items.${i}`, 'expected { job, payload }');
-      const job = this.resolveJob(item.job);
-      // Checked here so a bad member fails the batch before anything is
-      // written; insert() parses it again from the caller's input.
-      parsePayload(job, item.payload);
-      return { job, payload: item.payload };
+      return { job: this.resolveJob(item.job), payload: item.payload };
     });
+    const chunks: { job: AnyJob; indexes: number[] }[] = [];
+    const byJob = new Map<AnyJob, number[]>();
+    resolved.forEach((r, i) => {
+      const indexes = byJob.get(r.job);
+      if (indexes) indexes.push(i);
+      else byJob.set(r.job, [i]);
+    });
+    for (const [job, indexes] of byJob) {
+      for (let start = 0; start < indexes.length; start += BATCH_CHUNK_SIZE) chunks.push({ job, indexes: indexes.slice(start, start + BATCH_CHUNK_SIZE) });
+    }
+    // Every member is checked in full (schema, JSON, size) before the batch
+    // row is written: one refused by insert() would leave that row and the
+    // chunks before it in a transaction the caller may still commit, a batch
+    // that never completes. Per chunk, so each chunk's options parse once.
+    for (const { job, indexes } of chunks) {
+      buildEnqueueArgs(job, indexes.map((i) => resolved[i]!.payload), {}, this.maxPayloadBytes, { many: true });
+    }
     const callback = options?.onComplete ? this.resolveJob(options?.onComplete.job) : null;
     const callbackPayload = options?.onComplete?.payload ?? {};
     if (typeof callbackPayload !== 'object' || callbackPayload === null || Array.isArray(callbackPayload)) {
@@ -237,18 +250,9 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
       });
       const batchId = Number(rows[0]!.id);
       const ids = new Array<number>(resolved.length);
-      const byJob = new Map<AnyJob, number[]>();
-      resolved.forEach((r, i) => {
-        const indexes = byJob.get(r.job);
-        if (indexes) indexes.push(i);
-        else byJob.set(r.job, [i]);
-      });
-      for (const [job, indexes] of byJob) {
-        for (let start = 0; start < indexes.length; start += BATCH_CHUNK_SIZE) {
-          const chunk = indexes.slice(start, start + BATCH_CHUNK_SIZE);
-          const chunkIds = await this.insert(job, chunk.map((i) => resolved[i]!.payload), { tx: db }, true, batchId);
-          chunk.forEach((i, k) => (ids[i] = chunkIds[k]!));
-        }
+      for (const { job, indexes } of chunks) {
+        const chunkIds = await this.insert(job, indexes.map((i) => resolved[i]!.payload), { tx: db }, true, batchId);
+        indexes.forEach((i, k) => (ids[i] = chunkIds[k]!));
       }
       return { batchId, ids };
     });

@@ -1,12 +1,15 @@
 // Serializes a value for a jsonb column, refusing what JSON or jsonb would
 // silently drop or alter: circular structures, BigInt, functions, symbols,
-// undefined (at the top or in an array), NaN and ±Infinity (JSON null), NUL
-// characters and lone UTF-16 surrogates (jsonb refuses them).
+// undefined (at the top or in an array), NaN and ±Infinity (JSON null), an
+// invalid Date (JSON null), a Map or a Set (JSON {}), NUL characters and lone
+// UTF-16 surrogates (jsonb refuses them). What a toJSON() returns is what gets
+// stored, so it is held to the same rules.
 //
 // The common case pays for JSON.stringify (native) plus one walk that
 // allocates nothing; paths are built only once that walk or the text hints at
 // a problem. A JSON.stringify replacer would find the same things at about
 // twice the serialization cost (packages/bench/src/json-check.ts).
+import { types } from 'node:util';
 
 /** Where a value cannot be stored faithfully, and why. The path names the field, never its value. */
 export interface JsonFault {
@@ -32,33 +35,66 @@ export function jsonText(value: unknown): string | JsonFault {
   }
   // JSON.stringify writes a NUL as \u0000 and a lone surrogate as \udXXX, so
   // text without any \u escape holds neither.
-  if (text === undefined || lossy(value) || text.includes('\\u')) {
+  if (text === undefined || lossy(value, '') || text.includes('\\u')) {
     const fault = jsonFault(value, '', []);
     if (fault) return fault;
   }
   return text!;
 }
 
-/** True when the value may hold something JSON drops or turns into null; cheap, no paths. */
-function lossy(v: unknown): boolean {
-  if (typeof v !== 'object' || v === null) {
-    return typeof v === 'number' ? !Number.isFinite(v) : typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint';
-  }
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const x: unknown = v[i];
-      if (x === undefined || lossy(x)) return true;
-    }
-    return false;
-  }
-  // An object with toJSON (a Date) is stored as toJSON says.
-  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return false;
-  for (const k in v) {
-    const x = (v as Record<string, unknown>)[k];
-    if (x !== undefined && lossy(x)) return true;
+/** True when the value may hold something JSON drops or turns into null; cheap, no paths. `key`: what JSON passes to its toJSON(). */
+function lossy(v: unknown, key: string | number): boolean {
+  if (typeof v !== 'object' || v === null) return lossyPrimitive(v);
+  if (Array.isArray(v)) return lossyArray(v);
+  const toJSON = (v as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') return lossyToJSON(v, toJSON, key);
+  return lossyObject(v);
+}
+
+function lossyPrimitive(v: unknown): boolean {
+  return typeof v === 'number' ? !Number.isFinite(v) : typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint';
+}
+
+function lossyArray(v: unknown[]): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const x: unknown = v[i];
+    if (x === undefined || lossy(x, i)) return true;
   }
   return false;
 }
+
+function lossyObject(v: object): boolean {
+  // JSON writes a Map or a Set as {} and unwraps a boxed number (NaN too):
+  // anything but a plain object goes to the walk, which knows each of them.
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return true;
+  for (const k in v) {
+    const x = (v as Record<string, unknown>)[k];
+    if (x !== undefined && lossy(x, k)) return true;
+  }
+  return false;
+}
+
+// Kept out of lossy() itself: V8 then keeps the walk of plain data as fast as it was without it.
+function lossyToJSON(v: object, toJSON: Function, key: string | number): boolean {
+  // A valid Date, the common toJSON(), is known without calling it.
+  if (toJSON === dateToJSON && v instanceof Date && v.toISOString === dateToISOString && !Number.isNaN(dateGetTime.call(v))) return false;
+  // JSON stores what toJSON() returns, and calls no toJSON() of that value itself.
+  let out: unknown;
+  try {
+    out = toJSON.call(v, String(key));
+  } catch {
+    return true;
+  }
+  if (typeof out !== 'object') return out === undefined || lossyPrimitive(out);
+  if (out === null) return types.isDate(v);
+  return Array.isArray(out) ? lossyArray(out) : lossyObject(out);
+}
+
+// Taken once, so a Date whose toJSON or toISOString was replaced is told apart.
+const dateToJSON = Date.prototype.toJSON;
+const dateToISOString = Date.prototype.toISOString;
+const dateGetTime = Date.prototype.getTime;
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 /** Every character jsonb refuses in a string. */
@@ -75,18 +111,44 @@ const join = (path: string, key: string | number) => (path ? `${path}.${key}` : 
 
 /** The first thing in `value` JSON cannot carry faithfully, with its path; null when there is none. */
 export function jsonFault(value: unknown, path: string, ancestors: object[]): JsonFault | null {
-  let v = value;
-  if ((typeof v === 'object' && v !== null) || typeof v === 'bigint') {
-    const toJSON = (v as { toJSON?: unknown }).toJSON;
+  if ((typeof value === 'object' && value !== null) || typeof value === 'bigint') {
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === 'function') {
-      if (ancestors.includes(v as object)) return { path, reason: 'is a circular reference, which JSON cannot hold' };
+      const holder = Object(value) as object;
+      if (ancestors.includes(holder)) return { path, reason: 'is a circular reference, which JSON cannot hold' };
+      let out: unknown;
       try {
-        v = toJSON.call(v, path.slice(path.lastIndexOf('.') + 1));
+        out = toJSON.call(value, path.slice(path.lastIndexOf('.') + 1));
       } catch {
         return { path, reason: 'has a toJSON() that throws' };
       }
-      if (typeof v === 'object' && v !== null) return null;
+      if (out === null && types.isDate(value)) return { path, reason: 'is an invalid Date, which JSON would store as null' };
+      // JSON stores the result without calling its own toJSON(). The holder
+      // stays an ancestor, so a result that leads back to it is caught as a
+      // cycle; a toJSON() returning `this` is not one (JSON writes its fields).
+      const self = out === holder;
+      if (!self) ancestors.push(holder);
+      try {
+        const fault = ownFault(out, path, ancestors);
+        return fault && fault.path === path ? { path, reason: `has a toJSON() whose result ${fault.reason}` } : fault;
+      } finally {
+        if (!self) ancestors.pop();
+      }
     }
+  }
+  return ownFault(value, path, ancestors);
+}
+
+/** jsonFault for a value whose toJSON(), if any, JSON does not call. */
+function ownFault(value: unknown, path: string, ancestors: object[]): JsonFault | null {
+  let v = value;
+  // JSON writes a boxed number, string or boolean as its primitive value.
+  if (typeof v === 'object' && v !== null && types.isBoxedPrimitive(v)) {
+    if (types.isNumberObject(v)) v = Number(v);
+    else if (types.isStringObject(v)) v = String(v);
+    else if (types.isBigIntObject(v)) v = v.valueOf();
+    else if (types.isSymbolObject(v)) v = v.valueOf();
+    else return null;
   }
   switch (typeof v) {
     case 'undefined':
@@ -107,6 +169,10 @@ export function jsonFault(value: unknown, path: string, ancestors: object[]): Js
       return null;
   }
   if (v === null) return null;
+  // Reached only where JSON does not call the Date's toJSON(): a toJSON() returned it, or it lost its own.
+  if (types.isDate(v)) return { path, reason: 'is a Date, which JSON would store as {} here (give its ISO text)' };
+  if (types.isMap(v) || types.isWeakMap(v)) return { path, reason: 'is a Map, which JSON would store as {} (send an object or an array of entries)' };
+  if (types.isSet(v) || types.isWeakSet(v)) return { path, reason: 'is a Set, which JSON would store as {} (send an array)' };
   if (ancestors.includes(v)) return { path, reason: 'is a circular reference, which JSON cannot hold' };
   ancestors.push(v);
   try {
@@ -125,6 +191,8 @@ export function jsonFault(value: unknown, path: string, ancestors: object[]): Js
       if (unstorable(k)) return { path: join(path, k.replace(UNSTORABLE_CHARS, escapeChar)), reason: `its key ${NOT_STORABLE}` };
       // A property set to undefined is left out, as in JSON: reading it back gives undefined too.
       if (x === undefined) continue;
+      // Only in a toJSON() result (one that spreads or returns its holder): a serialization hook, not data.
+      if (k === 'toJSON' && typeof x === 'function') continue;
       const found = jsonFault(x, at, ancestors);
       if (found) return found;
     }
