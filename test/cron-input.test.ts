@@ -3,7 +3,7 @@
 // database's refusals as sluice's named errors.
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { OptionsConflictError, PayloadTooLargeError, Sluice, ValidationError, defineJob, schedule } from '../packages/sluice/src/index.js';
+import { OptionsConflictError, PayloadTooLargeError, Sluice, ValidationError, createWorker, defineJob, schedule } from '../packages/sluice/src/index.js';
 import { count } from './helpers/db.js';
 import { rejections, validation } from './helpers/rejects.js';
 import { useSuite } from './helpers/suite.js';
@@ -144,5 +144,15 @@ describe('schedules.runNow', () => {
       field: 'sql',
     });
     expect((err.cause as { code?: string }).code).toBe('54000');
+  });
+});
+
+describe('createWorker: schedules written by hand are held to the same rules', () => {
+  it('a bad jobOptions field is a ValidationError naming the schedule and the field; a definition from schedule() passes', () => {
+    const worker = (schedules: unknown[]) => createWorker({ connectionString: s.db.url, handlers: [named.handle(() => {})], schedules: schedules as never });
+    expect(() => worker([byName({ ...goodJobOptions, maxAttempts: -5 })])).toThrow(
+      expect.objectContaining({ name: 'ValidationError', field: 'createWorker.schedules.0.jobOptions.maxAttempts' }),
+    );
+    expect(() => worker([schedule({ name: 'ci-ok', cron: '0 3 * * *', job: named, payload: {} })])).not.toThrow();
   });
 });

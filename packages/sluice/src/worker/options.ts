@@ -17,7 +17,7 @@ import {
 import type { ConnectionOptions } from '../connection.js';
 import { OptionsConflictError, ValidationError } from '../errors.js';
 import type { JobDefinition, JobRegistration, Middleware } from '../job.js';
-import type { ScheduleDefinition } from '../schedule.js';
+import { scheduleByName, type ScheduleDefinition } from '../schedule.js';
 
 export interface Subscription {
   topic: string;
@@ -144,6 +144,18 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   if (schedules !== undefined && (!Array.isArray(schedules) || schedules.some((s) => typeof s?.cron !== 'string' || typeof s?.jobName !== 'string'))) {
     throw new ValidationError('createWorker.schedules', 'must be an array of schedule({...}) definitions');
   }
+  // A definition written by hand rather than by schedule() is held to the
+  // same rules: one the worker stored unchecked would fail every fire.
+  const checkedSchedules = (schedules ?? []).map((s, i) => {
+    try {
+      return scheduleByName(s);
+    } catch (err) {
+      if (err instanceof ValidationError && !(err instanceof OptionsConflictError) && err.field.startsWith('schedule')) {
+        throw new ValidationError(`createWorker.schedules.${i}${err.field.slice('schedule'.length)}`, err.message.slice(err.field.length + 2), { cause: err });
+      }
+      throw err;
+    }
+  });
   if (undeclaredSchedules !== undefined && undeclaredSchedules !== 'report' && undeclaredSchedules !== 'remove') {
     throw new ValidationError('createWorker.undeclaredSchedules', "must be 'report' or 'remove'");
   }
@@ -179,7 +191,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     service: opts.service ?? null,
     registrations,
     middleware: [...(middleware ?? [])],
-    schedules: schedules ?? [],
+    schedules: checkedSchedules,
     undeclaredSchedules: undeclaredSchedules ?? 'report',
     runScheduler: runScheduler !== false,
     subscriptions: subscriptions ?? [],
