@@ -291,6 +291,9 @@ describe('HTTP API over real HTTP', () => {
 
   it('is off unless created, and refuses a short token', () => {
     expect(() => createHttpApi({ sluice, jobs: [signup], token: 'short' })).toThrow(/httpApi\.token/);
+    // A token no Authorization header could carry would lock every client out.
+    for (const token of ['with a space 0123456789', 'tab\t0123456789abcdef', 'newline-0123456789abcdef\n'])
+      expect(() => createHttpApi({ sluice, jobs: [signup], token }), JSON.stringify(token)).toThrow(/httpApi\.token/);
   });
 
   it('mounts under a path of another Hono app', async () => {

@@ -63,7 +63,11 @@ const replayBodySchema = z.strictObject({
 });
 
 const optionsSchema = z.object({
-  token: z.string().min(HTTP_TOKEN_MIN_LENGTH),
+  // A header carries the token as one run of visible characters (auth.ts): one with a space or a control character could never match.
+  token: z
+    .string()
+    .min(HTTP_TOKEN_MIN_LENGTH)
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
   maxBodyBytes: z.number().int().min(1).max(100 * 1_048_576).optional(),
   maxFailedSignInsPerAddress: z.number().int().min(1).max(1_000_000).optional(),
   maxFailedSignInsPerMinute: z.number().int().min(1).max(1_000_000).optional(),
