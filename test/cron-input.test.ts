@@ -156,3 +156,13 @@ describe('createWorker: schedules written by hand are held to the same rules', (
     expect(() => worker([schedule({ name: 'ci-ok', cron: '0 3 * * *', job: named, payload: {} })])).not.toThrow();
   });
 });
+
+describe('schedules.enable', () => {
+  it('a row whose expression cannot be read (written by SQL) is a ValidationError, and stays disabled', async () => {
+    await registered();
+    await s.sluice.schedules.add({ name: 'ci-unreadable', cron: '0 3 * * *', jobName: 'ci.named', payload: {} } as never);
+    await s.db.pool.query(`UPDATE sluice.cron_schedules SET cron = 'not a cron', enabled = false WHERE name = 'ci-unreadable'`);
+    await expectRejected(() => s.sluice.schedules.enable('ci-unreadable'), validation('name', { mentions: 'ci-unreadable' }));
+    expect(await count(s.db.pool, `SELECT count(*) n FROM sluice.cron_schedules WHERE name = 'ci-unreadable' AND NOT enabled`)).toBe(1);
+  });
+});

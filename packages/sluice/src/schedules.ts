@@ -108,7 +108,14 @@ export class Schedules {
   /** Enabling resumes from the next fire time after now; missed times while disabled are not caught up. */
   async enable(name: string): Promise<void> {
     const row = await this.row(name);
-    await cronSetEnabled(this.db, name, true, nextFireAfter(row.cron, row.timezone, new Date()));
+    let next: Date;
+    try {
+      next = nextFireAfter(row.cron, row.timezone, new Date());
+    } catch (err) {
+      // A row the scheduler disabled because it could not read it (written by SQL): enabling it as it is would fail again.
+      throw new ValidationError('name', `schedule "${row.name}" has a cron expression or time zone that cannot be read; add() it again with valid ones`, { cause: err });
+    }
+    await cronSetEnabled(this.db, name, true, next);
   }
 
   async disable(name: string): Promise<void> {
