@@ -85,3 +85,18 @@ describe.each(cases)('enqueueBatch with %s', (_what, items, expected) => {
     }
   });
 });
+
+describe('the onComplete payload', () => {
+  it('over the size limit is refused at enqueueBatch, before anything is written (its enqueue would fail the last member\'s completion)', async () => {
+    await expectRejected(
+      () => sluice.enqueueBatch([{ job: first, payload: { ok: 1 } }], { onComplete: { job: done, payload: huge } }),
+      { cls: PayloadTooLargeError, name: 'PayloadTooLargeError', mentions: ['batch-input.done', `${MAX_PAYLOAD_BYTES}-byte`], notMentions: ['secret'] },
+    );
+  });
+
+  it('over the 1 MiB the callback is enqueued with is refused by sluice.batch_create, counts included', async () => {
+    const body = JSON.stringify({ blob: 'x'.repeat(1_048_576 - 20) });
+    await expect(db.pool.query(`SELECT sluice.batch_create(1, 'batch-input.done', $1::jsonb)`, [body])).rejects.toMatchObject({ code: '54000' });
+    expect(await snapshot()).toMatchObject({ batches: 0 });
+  });
+});

@@ -12,6 +12,13 @@ BEGIN
   END IF;
   IF on_complete_job IS NOT NULL THEN
     PERFORM sluice.check_name('job', on_complete_job);
+    -- The callback is enqueued (sluice.enqueue, 1 MiB) by the completion of
+    -- the batch's last member, with the counts added: over the limit there,
+    -- it would fail that completion every time it is tried.
+    IF octet_length((coalesce(on_complete_payload, '{}'::jsonb) || jsonb_build_object('batchId', 9223372036854775807,
+         'total', total, 'completed', total, 'dead', total, 'cancelled', total))::text) > 1048576 THEN
+      RAISE EXCEPTION 'sluice.batch_create: the onComplete payload is larger than 1048576 bytes' USING ERRCODE = '54000';
+    END IF;
   END IF;
   INSERT INTO sluice.batches (total, on_complete_job, on_complete_payload)
   VALUES (total, on_complete_job, on_complete_payload) RETURNING id INTO new_id;

@@ -7,7 +7,7 @@ import { MAX_PAYLOAD_BYTES_DEFAULT, checkName } from './config.js';
 import { openListenPool, openPool, openReadPool, type ConnectionOptions, type OwnedPool } from './connection.js';
 import { translateDbError } from './db-errors.js';
 import { buildEnqueueArgs, type EnqueueManyOptions, type EnqueueOptions } from './enqueue-options.js';
-import { JobNotFoundError, UnknownJobError, ValidationError } from './errors.js';
+import { JobNotFoundError, PayloadTooLargeError, UnknownJobError, ValidationError } from './errors.js';
 import { toQueryable, type Executor, type Queryable } from './executor.js';
 import { orderFlow, type CheckedSteps, type FlowIds, type FlowStep } from './flow.js';
 import { type AnyJob, type JobId, type JobPayload, type JobResult, type NameOf, type Resolve } from './job.js';
@@ -241,6 +241,10 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
       throw new ValidationError('onComplete.payload', 'must be an object');
     }
     const callbackJson = checkedJson('onComplete.payload', callbackPayload);
+    // Enqueued by the last member's completion: refused there, it would fail
+    // that completion each time it is tried, so it is held to the limit now.
+    const callbackBytes = Buffer.byteLength(callbackJson);
+    if (callback && callbackBytes > this.maxPayloadBytes) throw new PayloadTooLargeError(callback.name, callbackBytes, this.maxPayloadBytes);
     if (!this.schemaReady) await this.checkSchema(options?.tx);
     return inTransaction(this.pool, options?.tx, async (db) => {
       const { rows } = await db.query<{ id: string }>({
