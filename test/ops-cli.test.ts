@@ -78,6 +78,10 @@ describe('sluice CLI: help and usage errors', () => {
       [['prune', '--batch-size', '0'], '--batch-size'],
       [['metrics', '--port', '99999'], '--port'],
       [['roles', '--owner', 'Bad-Name'], '--owner'],
+      // Options of another dlq subcommand: ignored, they acted on more jobs than asked.
+      [['dlq', 'purge', '--queue', 'untouched', '--limit', '5'], '--limit'],
+      [['dlq', 'purge', '--queue', 'untouched', '--before', '4'], '--before'],
+      [['dlq', 'replay', '--queue', 'untouched', '--older-than-ms', '86400000'], '--older-than-ms'],
     ];
     // Two as a user runs them, the rest through the same entry point in-process.
     for (const [args, arg] of [cases[0]!, cases[12]!]) {
@@ -165,6 +169,15 @@ describe('sluice jobs', () => {
     expect(none.stdout.trim()).toBe('(none)');
   });
 
+  it('retry of a delayed job that never ran is refused, and the job keeps its time', async () => {
+    await q(`INSERT INTO sluice.jobs (id, queue, name, payload, run_at, state) VALUES (9150, 'jq', 'dlq.job', '{}', now() + interval '30 days', 'scheduled')`);
+    const r = await inProcess('jobs', 'retry', '9150');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('JobNotFoundError');
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE id = 9150 AND state = 'scheduled' AND run_at > now() + interval '29 days'`)).toBe(1);
+    await q(`DELETE FROM sluice.jobs WHERE id = 9150`);
+  });
+
   it('show hides the payload unless asked; retry and cancel act on the job', async () => {
     await dead([9100], 'jq');
     const shown = await cli('jobs', 'show', '9100');
@@ -184,6 +197,15 @@ describe('sluice jobs', () => {
 });
 
 describe('sluice dlq', () => {
+  it('replays two dead jobs that held the same unique key: the older keeps it, both run', async () => {
+    await dead([9401, 9402], 'dlq-u');
+    await q(`UPDATE sluice.dead_jobs SET unique_key = 'same' WHERE id IN (9401, 9402)`);
+    expect(JSON.parse((await inProcess('dlq', 'replay', '--queue', 'dlq-u', '--json')).stdout)).toEqual({ replayed: [9401, 9402] });
+    const { rows } = await q(`SELECT id, unique_key FROM sluice.jobs WHERE queue = 'dlq-u' ORDER BY id`);
+    expect(rows).toEqual([{ id: '9401', unique_key: 'same' }, { id: '9402', unique_key: null }]);
+    await q(`DELETE FROM sluice.jobs WHERE queue = 'dlq-u'`);
+  });
+
   it('lists, replays by id and by queue, purges', async () => {
     await dead([9201, 9202, 9203], 'dlq-a');
     await dead([9301, 9302], 'dlq-b');

@@ -79,6 +79,28 @@ describe('retention', () => {
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.metrics_minutely WHERE queue = 'm'`)).toBe(2);
   });
 
+  it('a partition drop held up by a lock on the history table does not stop the row and metrics pruning', async () => {
+    const old = utcDay(-40);
+    await q(`CREATE TABLE sluice.${partName(old)} PARTITION OF sluice.job_history FOR VALUES FROM ('${old.toISOString()}') TO ('${utcDay(-39).toISOString()}')`);
+    await q(`INSERT INTO sluice.queues (name, retention_ms) VALUES ('short2', 60000)`);
+    await history(30, 'short2', '5 minutes');
+    await q(`INSERT INTO sluice.metrics_minutely (queue, minute, shard, completed) VALUES ('m2', date_trunc('minute', now()) - interval '30 days', 0, 1)`);
+    // A long report reading the history table holds a lock the drop must wait for.
+    const reader = new pg.Client({ connectionString: db.url });
+    await reader.connect();
+    try {
+      await reader.query('BEGIN');
+      await reader.query('SELECT count(*) FROM sluice.job_history');
+      await expect(runMaintenance(db.pool)).rejects.toThrow(/lock timeout/);
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE id = 30`)).toBe(0);
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.metrics_minutely WHERE queue = 'm2'`)).toBe(0);
+    } finally {
+      await reader.query('ROLLBACK');
+      await reader.end();
+    }
+    expect((await runMaintenance(db.pool)).partitionsDropped).toContain(partName(old));
+  });
+
   it('one process at a time: a second one skips the round', async () => {
     const other = new pg.Client({ connectionString: db.url });
     await other.connect();

@@ -2,7 +2,7 @@
 -- own ids. All ids must exist, or nothing is replayed. Returns the ids.
 --
 -- Guarantees: all or nothing; a replayed job whose unique key a live job has
--- taken since still runs, without the key.
+-- taken since, or an older job replayed with it, still runs, without the key.
 -- Lease: none. Locks: the row locks of the DELETE from dead_jobs.
 CREATE OR REPLACE FUNCTION sluice.dead_replay(ids bigint[])
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
@@ -28,11 +28,13 @@ BEGIN
       errors, created_at)
     SELECT d.id, d.queue, d.name, d.payload, d.priority, now(), 0, d.max_attempts, d.backoff_kind,
       d.backoff_base_ms, d.backoff_factor, d.backoff_max_ms, d.backoff_jitter, d.timeout_ms, 'available',
-      -- A live job may have taken the unique key since: the replay still runs, without the key.
-      CASE WHEN EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.queue = d.queue AND j.unique_key = d.unique_key)
+      -- A live job may have taken the unique key since, or two dead jobs of
+      -- this replay hold it (the key was free again once the first died): the
+      -- oldest keeps it if it is free, the others run without it.
+      CASE WHEN d.key_rank > 1 OR EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.queue = d.queue AND j.unique_key = d.unique_key)
            THEN NULL ELSE d.unique_key END,
       d.group_key, NULL, d.tags, d.errors, d.created_at
-    FROM d
+    FROM (SELECT d.*, row_number() OVER (PARTITION BY d.queue, d.unique_key ORDER BY d.id) AS key_rank FROM d) d
     RETURNING jobs.id
   )
   SELECT ins.id FROM ins;

@@ -54,10 +54,23 @@ export async function runMaintenance(pool: pg.Pool, options: MaintenanceOptions 
   if (created === undefined) return report;
   report.ran = true;
   report.partitionsCreated = created;
-  report.partitionsDropped = (await locked(pool, (c) => historyDropExpiredPartitions(c))) ?? [];
-  report.historyRowsDeleted = await drain(() => locked(pool, (c) => historyPrune(c, batchSize)), batchSize);
+  // Each step runs whatever the others did: a drop that cannot take the
+  // history table's lock (a long report, pg_dump) must not hold back the
+  // row pruning and the metrics. The first failure is thrown at the end.
+  let failure: unknown;
+  const step = async <T>(run: () => Promise<T>, fallback: T): Promise<T> => {
+    try {
+      return await run();
+    } catch (err) {
+      failure ??= err;
+      return fallback;
+    }
+  };
+  report.partitionsDropped = (await step(() => locked(pool, (c) => historyDropExpiredPartitions(c)), undefined)) ?? [];
+  report.historyRowsDeleted = await step(() => drain(() => locked(pool, (c) => historyPrune(c, batchSize)), batchSize), 0);
   const metricsBefore = new Date(Date.now() - (options.metricsRetentionMs ?? METRICS_RETENTION_MS_DEFAULT));
-  report.metricsRowsDeleted = await drain(() => locked(pool, (c) => metricsPrune(c, metricsBefore, batchSize)), batchSize);
+  report.metricsRowsDeleted = await step(() => drain(() => locked(pool, (c) => metricsPrune(c, metricsBefore, batchSize)), batchSize), 0);
+  if (failure !== undefined) throw failure;
   return report;
 }
 

@@ -206,14 +206,14 @@ export async function jobCancel(db: Queryable, id: number): Promise<string | nul
   return rows[0]?.state ?? null;
 }
 
-/** Makes a job waiting for its retry time runnable now; returns false when none was waiting. */
+/** Makes a job waiting for its retry time runnable now; returns false when none was waiting (a delayed job that never ran is not one). */
 export async function jobRetryNow(db: Queryable, id: number): Promise<boolean> {
   const { rows } = await db.query<{ queue: string }>({
     name: 'sluice_job_retry_now',
     text: `
       WITH upd AS (
         UPDATE sluice.jobs SET state = 'available', run_at = now()
-        WHERE id = $1 AND state = 'scheduled' RETURNING queue
+        WHERE id = $1 AND state = 'scheduled' AND attempt > 0 RETURNING queue
       )
       SELECT queue, pg_notify('sluice_jobs', queue) FROM upd`,
     values: [id],

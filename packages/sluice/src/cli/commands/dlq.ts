@@ -29,12 +29,27 @@ const OPTIONS = {
   json: { type: 'boolean' },
 } as const;
 
+/** The options each subcommand reads: any other is refused, not ignored (an ignored --limit on purge deleted every dead job of the queue). */
+const SUBCOMMAND_OPTIONS: Record<string, readonly string[]> = {
+  list: ['queue', 'name', 'limit', 'before'],
+  replay: ['queue', 'name', 'limit'],
+  purge: ['queue', 'name', 'older-than-ms', 'all'],
+};
+
 export async function dlqCommand(args: string[], out: (s: string) => void): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parse(rest, OPTIONS);
   if (!sub || sub === '--help' || sub === '-h' || values.help) {
     out(dlqHelp);
     return EXIT_OK;
+  }
+  const allowed = SUBCOMMAND_OPTIONS[sub];
+  if (allowed) {
+    for (const [key, value] of Object.entries(values)) {
+      if (value !== undefined && key !== 'database-url' && key !== 'json' && !allowed.includes(key)) {
+        throw new UsageError(`--${key}`, `is not an option of dlq ${sub}`);
+      }
+    }
   }
   const url = () => databaseUrl(str(values, 'database-url'));
   const json = Boolean(values.json);
