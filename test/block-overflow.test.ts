@@ -117,6 +117,29 @@ describe('overflow block', () => {
     await db.pool.query(`DELETE FROM sluice.jobs WHERE queue = 'blk.small'`);
   });
 
+  it('with a listenConnectionString, a waitFor after a blocked enqueue still times out on time (each waits on a LISTEN session of its own)', async () => {
+    const direct = new Sluice({ connectionString: db.url, listenConnectionString: db.url });
+    try {
+      await direct.queues.configure('blk.listen', { maxDepth: 1, overflow: 'block', paused: true });
+      const listenJob = defineJob({ name: 'blk.listen', queue: 'blk.listen', schema: payload, maxAttempts: 1 });
+      const id = await direct.enqueue(listenJob, { producer: 0, n: 1 });
+      const blocked = await direct.enqueue(listenJob, { producer: 0, n: 2 }, { blockTimeoutMs: 300 }).catch((e: unknown) => e);
+      expect(blocked).toBeInstanceOf(QueueFullError);
+      // The room waiter keeps its session; the finish waiter needs another.
+      const outcome = await Promise.race([
+        direct.waitFor(id, { timeoutMs: 1_000 }).then(
+          () => 'resolved',
+          (e: Error) => e.name,
+        ),
+        new Promise((r) => setTimeout(() => r('still pending after 6 s'), 6_000)),
+      ]);
+      expect(outcome).toBe('WaitTimeoutError');
+    } finally {
+      await direct.close();
+      await db.pool.query(`DELETE FROM sluice.jobs WHERE queue = 'blk.listen'`);
+    }
+  });
+
   it('enqueueMany waits for room for the whole batch; a producer waiting inside its transaction does not hold the queue row', async () => {
     await sluice.queues.configure('blk.small', { maxDepth: 2, overflow: 'block', paused: true });
     await sluice.enqueue(smallJob, { producer: 3, n: 0 });

@@ -99,7 +99,8 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     const checkedPool: Queryable = { query: async (config) => (await this.ready(), this.pool.query(config)) };
     this.schedules = new Schedules(checkedPool);
     this.queues = new Queues(checkedPool, this.readPool);
-    this.listenPool = openListenPool(options, this.pool, this.logger);
+    // Two sessions: FinishWaiter's and RoomWaiter's.
+    this.listenPool = openListenPool(options, this.pool, this.logger, 2);
     this.waiter = new FinishWaiter(this.pool, this.listenPool?.pool ?? null, this.logger);
     this.room = new RoomWaiter(this.listenPool?.pool ?? null, this.logger);
   }

@@ -138,19 +138,24 @@ export function openReadPool(options: ConnectionOptions, main: pg.Pool, logger: 
     max: options.poolSize ?? POOL_SIZE_DEFAULT,
     idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS_DEFAULT,
     Client: options.poolMode === 'transaction' ? UnpreparedClient : SluiceClient,
+    // As the main pool: a script that only read stats ends by itself.
+    allowExitOnIdle: true,
   });
   pool.on('error', (err) => logger.warn({ err }, 'idle read-replica connection failed'));
   return { pool, owned: true };
 }
 
 /**
- * The pool LISTEN connections come from: a one-connection pool on
+ * The pool LISTEN connections come from: a pool of `sessions` connections on
  * listenConnectionString, else the main pool in session mode, else none
- * (transaction pooling without a direct connection: poll only).
+ * (transaction pooling without a direct connection: poll only). A worker
+ * listens on one session; a client on up to two at once (waitFor, and
+ * enqueues waiting for room), each held while it waits: with fewer, the
+ * second waits for the first to end, its own timeout not yet running.
  */
-export function openListenPool(options: ConnectionOptions, main: pg.Pool, logger: Logger): OwnedPool | null {
+export function openListenPool(options: ConnectionOptions, main: pg.Pool, logger: Logger, sessions = 1): OwnedPool | null {
   if (options.listenConnectionString) {
-    const pool = new pg.Pool({ connectionString: options.listenConnectionString, max: 1, Client: SluiceClient, allowExitOnIdle: true });
+    const pool = new pg.Pool({ connectionString: options.listenConnectionString, max: sessions, Client: SluiceClient, allowExitOnIdle: true });
     pool.on('error', (err) => logger.warn({ err }, 'idle LISTEN connection failed'));
     return { pool, owned: true };
   }
