@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { MAX_PAYLOAD_BYTES_DEFAULT, checkName } from './config.js';
 import { openListenPool, openPool, openReadPool, type ConnectionOptions, type OwnedPool } from './connection.js';
 import { translateDbError } from './db-errors.js';
-import { buildEnqueueArgs, type EnqueueManyOptions, type EnqueueOptions } from './enqueue-options.js';
+import { buildEnqueueArgs, type EnqueueBuild, type EnqueueManyOptions, type EnqueueOptions } from './enqueue-options.js';
 import { JobNotFoundError, PayloadTooLargeError, UnknownJobError, ValidationError } from './errors.js';
 import { toQueryable, type Executor, type Queryable } from './executor.js';
 import { orderFlow, type CheckedSteps, type FlowIds, type FlowStep } from './flow.js';
@@ -172,10 +172,14 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     payloads: readonly unknown[],
     options: EnqueueOptions | EnqueueManyOptions,
     many: boolean,
-    batchId?: number,
   ): Promise<number[]> {
-    const { args, tx, blockTimeoutMs } = buildEnqueueArgs(job, payloads, options, this.maxPayloadBytes, { batchId, many });
+    const built = buildEnqueueArgs(job, payloads, options, this.maxPayloadBytes, { many });
     if (payloads.length === 0) return [];
+    return this.send(job, built);
+  }
+
+  /** Sends an enqueue statement already checked by buildEnqueueArgs. */
+  private async send(job: AnyJob, { args, tx, blockTimeoutMs }: EnqueueBuild): Promise<number[]> {
     if (!this.schemaReady) await this.checkSchema(tx);
     const db = this.db(tx);
     // A statement that is its own transaction wakes the workers after its
@@ -219,22 +223,23 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
       if (!item || typeof item !== 'object') throw new ValidationError(`items.${i}`, 'expected { job, payload }');
       return { job: this.resolveJob(item.job), payload: item.payload };
     });
-    const chunks: { job: AnyJob; indexes: number[] }[] = [];
     const byJob = new Map<AnyJob, number[]>();
     resolved.forEach((r, i) => {
       const indexes = byJob.get(r.job);
       if (indexes) indexes.push(i);
       else byJob.set(r.job, [i]);
     });
-    for (const [job, indexes] of byJob) {
-      for (let start = 0; start < indexes.length; start += BATCH_CHUNK_SIZE) chunks.push({ job, indexes: indexes.slice(start, start + BATCH_CHUNK_SIZE) });
-    }
     // Every member is checked in full (schema, JSON, size) before the batch
-    // row is written: one refused by insert() would leave that row and the
+    // row is written: one refused while sending would leave that row and the
     // chunks before it in a transaction the caller may still commit, a batch
-    // that never completes. Per chunk, so each chunk's options parse once.
-    for (const { job, indexes } of chunks) {
-      buildEnqueueArgs(job, indexes.map((i) => resolved[i]!.payload), {}, this.maxPayloadBytes, { many: true });
+    // that never completes. The statements checked are the ones sent.
+    const chunks: { indexes: number[]; built: EnqueueBuild; job: AnyJob }[] = [];
+    for (const [job, all] of byJob) {
+      for (let start = 0; start < all.length; start += BATCH_CHUNK_SIZE) {
+        const indexes = all.slice(start, start + BATCH_CHUNK_SIZE);
+        const built = buildEnqueueArgs(job, indexes.map((i) => resolved[i]!.payload), {}, this.maxPayloadBytes, { many: true });
+        chunks.push({ job, indexes, built });
+      }
     }
     const callback = options?.onComplete ? this.resolveJob(options?.onComplete.job) : null;
     const callbackPayload = options?.onComplete?.payload ?? {};
@@ -255,8 +260,8 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
       });
       const batchId = Number(rows[0]!.id);
       const ids = new Array<number>(resolved.length);
-      for (const { job, indexes } of chunks) {
-        const chunkIds = await this.insert(job, indexes.map((i) => resolved[i]!.payload), { tx: db }, true, batchId);
+      for (const { job, indexes, built } of chunks) {
+        const chunkIds = await this.send(job, { ...built, args: { ...built.args, batchId }, tx: db });
         indexes.forEach((i, k) => (ids[i] = chunkIds[k]!));
       }
       return { batchId, ids };

@@ -43,13 +43,20 @@ export type EnqueueManyOptions = Omit<EnqueueOptions, 'uniqueKey' | 'uniqueWindo
   groupKey?: string | ((payload: unknown, index: number) => string | undefined);
 };
 
+/** One checked enqueue statement: its arguments, the caller's transaction, and how long it may wait for room. */
+export interface EnqueueBuild {
+  args: EnqueueManyArgs & { waitWhenFull: true };
+  tx: Executor | undefined;
+  blockTimeoutMs: number;
+}
+
 export function buildEnqueueArgs(
   job: AnyJob,
   payloads: readonly unknown[],
   options: EnqueueOptions | EnqueueManyOptions,
   maxPayloadBytes: number,
-  extra: { batchId?: number; many: boolean },
-): { args: EnqueueManyArgs & { waitWhenFull: true }; tx: Executor | undefined; blockTimeoutMs: number } {
+  extra: { many: boolean },
+): EnqueueBuild {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new ValidationError('options', 'must be an object');
   const { groupKey, ...rest } = options as EnqueueManyOptions;
   // A unique key names one job; on a batch it would silently dedupe nothing.
@@ -107,7 +114,7 @@ export function buildEnqueueArgs(
       groupKeys,
       dependsOn: opts.dependsOn ?? null,
       onParentDead: opts.onParentDead ?? 'dead',
-      batchId: extra.batchId ?? null,
+      batchId: null,
       uniqueWindowMs: opts.uniqueWindowMs ?? null,
       payloadSizeChecked: true,
       // A full queue that blocks answers null, and the client waits for room.
