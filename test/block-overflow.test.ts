@@ -117,7 +117,7 @@ describe('overflow block', () => {
     await db.pool.query(`DELETE FROM sluice.jobs WHERE queue = 'blk.small'`);
   });
 
-  it('with a listenConnectionString, a waitFor after a blocked enqueue still times out on time (each waits on a LISTEN session of its own)', async () => {
+  it('with a listenConnectionString, a waitFor after a blocked enqueue still times out on time (the LISTEN session is not left to the enqueue)', async () => {
     const direct = new Sluice({ connectionString: db.url, listenConnectionString: db.url });
     try {
       await direct.queues.configure('blk.listen', { maxDepth: 1, overflow: 'block', paused: true });
@@ -125,7 +125,8 @@ describe('overflow block', () => {
       const id = await direct.enqueue(listenJob, { producer: 0, n: 1 });
       const blocked = await direct.enqueue(listenJob, { producer: 0, n: 2 }, { blockTimeoutMs: 300 }).catch((e: unknown) => e);
       expect(blocked).toBeInstanceOf(QueueFullError);
-      // The room waiter keeps its session; the finish waiter needs another.
+      // The listen pool on that address holds one connection: had the enqueue
+      // kept the session, waitFor would wait for it before its timeout ran.
       const outcome = await Promise.race([
         direct.waitFor(id, { timeoutMs: 1_000 }).then(
           () => 'resolved',
@@ -139,6 +140,52 @@ describe('overflow block', () => {
       await db.pool.query(`DELETE FROM sluice.jobs WHERE queue = 'blk.listen'`);
     }
   });
+
+  // poolSize 1 without a LISTEN connection of its own is refused (test/option-conflicts.test.ts):
+  // the session would leave no connection for the statements the waiters need.
+  it.each([
+    ['poolSize 2', (url: string) => ({ connectionString: url, poolSize: 2 })],
+    ['poolSize 1 and a listenConnectionString', (url: string) => ({ connectionString: url, poolSize: 1, listenConnectionString: url })],
+  ])(
+    'a client of %s with a waitFor and a blocked enqueue at once listens on one session, still runs other queries, and both end when the job runs',
+    async (_what, options) => {
+      const app = `blk_shared_${Math.random().toString(36).slice(2, 8)}`;
+      const url = new URL(db.url);
+      url.searchParams.set('application_name', app);
+      const client = new Sluice(options(url.toString()));
+      const sharedJob = defineJob({ name: 'blk.shared', queue: 'blk.shared', schema: payload, maxAttempts: 1 });
+      const listening = () =>
+        count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'`, [app]);
+      // Settles to a label rather than hanging the test when the client is stuck.
+      const within = <T>(ms: number, p: Promise<T>) =>
+        Promise.race([p, new Promise<string>((r) => setTimeout(() => r(`still pending after ${ms} ms`), ms).unref())]);
+      let worker: ReturnType<typeof createWorker> | null = null;
+      try {
+        await client.queues.configure('blk.shared', { maxDepth: 1, overflow: 'block', paused: true });
+        const id = await client.enqueue(sharedJob, { producer: 5, n: 1 });
+        const waited = client.waitFor(id, { timeoutMs: 30_000 });
+        const blocked = client.enqueue(sharedJob, { producer: 5, n: 2 }, { blockTimeoutMs: 30_000 });
+        waited.catch(() => {});
+        blocked.catch(() => {});
+        await waitUntil(listening, { what: 'the client listening' });
+        // Let the blocked enqueue reach its wait (its first try finds the queue full).
+        await new Promise((r) => setTimeout(r, 300));
+        expect(await within(5_000, client.getJob(id).then((j) => j.state))).toBe('available');
+        expect(await listening()).toBe(1);
+        worker = createWorker({ connectionString: db.url, pollIntervalMs: 100, handlers: [sharedJob.handle((p) => ({ n: p.n }))] });
+        await worker.start();
+        expect(await within(5_000, client.queues.resume('blk.shared').then(() => 'resumed'))).toBe('resumed');
+        expect(await within(10_000, blocked.then((next) => typeof next))).toBe('number');
+        expect(await within(10_000, waited)).toEqual({ n: 1 });
+        // Nobody waits any more: the session goes back, and a script that waited ends by itself.
+        await waitUntil(async () => (await listening()) === 0, { what: 'the LISTEN session given back' });
+      } finally {
+        await worker?.stop();
+        await within(5_000, client.close());
+        await db.pool.query(`DELETE FROM sluice.jobs WHERE queue = 'blk.shared'`);
+      }
+    },
+  );
 
   it('enqueueMany waits for room for the whole batch; a producer waiting inside its transaction does not hold the queue row', async () => {
     await sluice.queues.configure('blk.small', { maxDepth: 2, overflow: 'block', paused: true });

@@ -292,6 +292,39 @@ describe('graceful shutdown', () => {
     expect(await count(db.pool, 'SELECT count(*) n FROM sluice.workers WHERE id = $1', [w.id])).toBe(0);
   });
 
+  it('an attempt that times out while the worker stops is recorded as a timed-out failure, not handed back', async () => {
+    const job = defineJob({ name: 'times.out', queue: 'sd-to', schema: z.object({}), maxAttempts: 3, timeoutMs: 150, backoff: { kind: 'fixed', baseMs: 60_000, jitter: 0 } });
+    let started = false;
+    let timedOut = false;
+    const w = inProcessWorker({
+      // The timeout fires within the shutdown's wait for running jobs; the
+      // handler, ignoring its signal, is still inside its abort grace when
+      // that wait ends.
+      shutdownTimeoutMs: 400,
+      abortGraceMs: 1_000,
+      handlers: [
+        job.handle((_p, ctx) => {
+          started = true;
+          ctx.signal.addEventListener('abort', () => (timedOut = ctx.signal.reason instanceof TimeoutError));
+          return new Promise(() => {});
+        }),
+      ],
+    });
+    await w.start();
+    const id = await sluice.enqueue(job, {});
+    await waitUntil(() => started, { what: 'handler started' });
+    await w.stop();
+    expect(timedOut).toBe(true);
+    const j = await sluice.getJob(id);
+    expect(j).toMatchObject({ state: 'scheduled', attempt: 1 });
+    expect(j.errors.map((e) => [e.attempt, e.kind, e.name])).toEqual([[1, 'timeout', 'TimeoutError']]);
+    const { rows } = await db.pool.query(`SELECT sum(failed)::int AS failed, sum(retried)::int AS retried, sum(run_ms_sum)::int AS run_ms
+      FROM sluice.metrics_minutely WHERE queue = 'sd-to'`);
+    expect(rows[0].failed).toBe(1);
+    expect(rows[0].retried).toBe(1);
+    expect(rows[0].run_ms).toBeGreaterThanOrEqual(150);
+  });
+
   it('lets running jobs finish within shutdownTimeoutMs and writes their acknowledgements', async () => {
     const job = defineJob({ name: 'finishes', queue: 'sd2', schema: z.object({}) });
     let started = 0;

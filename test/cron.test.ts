@@ -339,3 +339,55 @@ describe('firing', () => {
     expect(broken.lastError).toMatch(/59|range|Constraint/i);
   });
 });
+
+describe('redeclaring a disabled schedule', () => {
+  const full = defineJob({ name: 'cron.full', queue: 'cron.full', schema: z.object({}) });
+
+  /** A row written by plain SQL that no scheduler can read, once a running scheduler has disabled it. */
+  async function disabledAsUnreadable(name: string): Promise<void> {
+    await new Sluice({ pool: db.pool, jobs: [report] }).registerJobs();
+    await db.pool.query(`INSERT INTO sluice.cron_schedules (name, cron, job_name, payload) VALUES ($1, '99 * * * *', 'report.build', '{}')`, [name]);
+    await waitUntil(async () => {
+      const r = await sluice.schedules.get(name);
+      return !r.enabled && r.lastError !== null;
+    }, { what: `${name} disabled by the scheduler` });
+  }
+
+  it.each([
+    ['a worker declares it in code', (def: ScheduleDefinition) => schedulerOnly({ schedules: [def] }).start()],
+    ['schedules.add saves it', async (def: ScheduleDefinition) => void (await sluice.schedules.add(def))],
+  ])('one the scheduler disabled as unreadable fires again once %s with a valid expression', async (_how, redeclare) => {
+    await schedulerOnly().start();
+    await disabledAsUnreadable('revived');
+    await redeclare(schedule({ name: 'revived', cron: '* * * * * *', job: report, payload: { kind: 'fixed' } }));
+    expect(await sluice.schedules.get('revived')).toMatchObject({ enabled: true, lastError: null, cron: '* * * * * *' });
+    await waitUntil(async () => (await firedFor('revived')) >= 1, { what: 'a fire after the redeclaration' });
+  });
+
+  it("an operator's disable is kept: of a healthy schedule, of one whose fires were failing, of one repaired and enabled first", async () => {
+    await sluice.queues.configure('cron.full', { maxDepth: 1, overflow: 'reject' });
+    await sluice.enqueue(full, {});
+    const calm = schedule({ name: 'op-calm', cron: '* * * * * *', job: report, payload: { kind: 'c' } });
+    const failing = schedule({ name: 'op-failing', cron: '* * * * * *', job: full, payload: {} });
+    const repaired = schedule({ name: 'op-repaired', cron: '0 3 * * *', job: report, payload: { kind: 'r' } });
+    await schedulerOnly({ schedules: [calm, failing] }).start();
+    await waitUntil(async () => (await firedFor('op-calm')) >= 1, { what: 'op-calm fired' });
+    await waitUntil(async () => (await sluice.schedules.get('op-failing')).lastError, { what: 'op-failing failed a fire' });
+    await disabledAsUnreadable('op-repaired');
+    // Repaired by hand, then enabled: the scheduler's reason for disabling it no longer holds.
+    await db.pool.query(`UPDATE sluice.cron_schedules SET cron = '0 3 * * *' WHERE name = 'op-repaired'`);
+    await sluice.schedules.enable('op-repaired');
+    for (const name of ['op-calm', 'op-failing', 'op-repaired']) await sluice.schedules.disable(name);
+    const firedAtDisable = await firedFor('op-calm');
+
+    await schedulerOnly({ schedules: [calm, failing, repaired] }).start();
+    const rows = await sluice.schedules.list();
+    expect(rows.filter((r) => r.name.startsWith('op-')).map((r) => [r.name, r.enabled])).toEqual([
+      ['op-calm', false],
+      ['op-failing', false],
+      ['op-repaired', false],
+    ]);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await firedFor('op-calm')).toBe(firedAtDisable);
+  });
+});

@@ -97,6 +97,29 @@ describe('what a viewer sees', () => {
   });
 });
 
+describe('workers alive', () => {
+  it('the overview counts a queue\'s workers with workerDeadAfterMs, like its workers card and page', async () => {
+    await db.pool.query(`INSERT INTO sluice.queues (name) VALUES ('beat')`);
+    await db.pool.query(`INSERT INTO sluice.workers (id, host, pid, queues, concurrency, version, heartbeat_at)
+                         VALUES ('w-dash-beat', 'h', 1, '{beat}', 1, 't', now() - interval '20 seconds')`);
+    const patient = await startDashboard({ sluice, auth: { token: TOKEN }, port: 0, workerDeadAfterMs: 60_000, logger: logs.logger });
+    try {
+      // The Workers cell is the last of the queue's row.
+      const workersOf = async (server: DashboardServer) => {
+        const html = await (await (await signedIn(server)).get('/')).text();
+        const row = /<tr data-queue="beat">[\s\S]*?<\/tr>/.exec(html)![0];
+        return [...row.matchAll(/<td class="n">([^<]*)<\/td>/g)].at(-1)![1];
+      };
+      expect(await workersOf(rw)).toBe('0');
+      expect(await workersOf(patient)).toBe('1');
+    } finally {
+      await patient.close();
+      await db.pool.query(`DELETE FROM sluice.workers WHERE id = 'w-dash-beat'`);
+      await db.pool.query(`DELETE FROM sluice.queues WHERE name = 'beat'`);
+    }
+  });
+});
+
 describe('jobs list', () => {
   const idsOn = (html: string) => [...html.matchAll(/<tr data-id="(\d+)">/g)].map((m) => Number(m[1]));
   const nextOn = (html: string) => /<a rel="next" href="([^"]+)"/.exec(html)?.[1]?.replaceAll('&amp;', '&') ?? null;

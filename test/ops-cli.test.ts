@@ -130,6 +130,30 @@ describe('sluice stats', () => {
     await q(`UPDATE sluice.queues SET alert_max_depth = NULL WHERE name = 'st-busy'`);
   });
 
+  it('--dead-after-ms decides which workers the workers column counts, as it does for the no_worker alert (default 15 s)', async () => {
+    await q(`INSERT INTO sluice.queues (name, alert_no_worker) VALUES ('st-beat', true)`);
+    await q(`INSERT INTO sluice.workers (id, host, pid, queues, concurrency, version, heartbeat_at)
+             VALUES ('w-st-beat', 'h', 1, '{st-beat}', 1, 't', now() - interval '20 seconds')`);
+    try {
+      const snapshot = async (...args: string[]) => {
+        const r = await inProcess('stats', '--json', '--queue', 'st-beat', ...args);
+        expect(r.code, r.stderr).toBe(0);
+        const json = JSON.parse(r.stdout) as { queues: { workersAlive: number }[]; alerts: { alert: string }[] };
+        return { workers: json.queues[0]!.workersAlive, alerts: json.alerts.map((a) => a.alert) };
+      };
+      expect(await snapshot()).toEqual({ workers: 0, alerts: ['no_worker'] });
+      expect(await snapshot('--dead-after-ms', '60000')).toEqual({ workers: 1, alerts: [] });
+      expect(await snapshot('--dead-after-ms', '10000')).toEqual({ workers: 0, alerts: ['no_worker'] });
+      // The table as a user reads it: workers is the last column.
+      const text = await cli('stats', '--queue', 'st-beat', '--dead-after-ms', '60000');
+      expect(text.code).toBe(0);
+      expect(text.stdout.split('\n').find((l) => l.startsWith('st-beat'))!.trim().split(/\s+/).at(-1)).toBe('1');
+      expect(text.stdout).toContain('alerts: none');
+    } finally {
+      await q(`DELETE FROM sluice.workers WHERE id = 'w-st-beat'`);
+    }
+  });
+
   it('--watch redraws until interrupted, then exits 0', async () => {
     const run = spawnSluiceCli(['stats', '--watch', '--interval-ms', '200'], { DATABASE_URL: db.url });
     await waitUntil(() => (run.stdout().match(/^sluice stats /gm) ?? []).length >= 2, { what: 'two frames' });

@@ -49,6 +49,22 @@ describe('Prometheus metrics', () => {
     expect(sample(text, 'sluice_queue_workers_alive{queue="prom"}')).toBe(0);
   });
 
+  it('workers alive per queue honours workerDeadAfterMs, as the no_worker alert does (default 15 s)', async () => {
+    await db.pool.query(`INSERT INTO sluice.queues (name, alert_no_worker) VALUES ('prom-beat', true)`);
+    await db.pool.query(`INSERT INTO sluice.workers (id, host, pid, queues, concurrency, version, heartbeat_at)
+                         VALUES ('w-prom-beat', 'h', 1, '{prom-beat}', 1, 't', now() - interval '20 seconds')`);
+    try {
+      const byDefault = await new DatabaseMetrics(db.pool).metrics();
+      expect(sample(byDefault, 'sluice_queue_workers_alive{queue="prom-beat"}')).toBe(0);
+      expect(sample(byDefault, 'sluice_queue_alert{queue="prom-beat",alert="no_worker"}')).toBe(1);
+      const patient = await new DatabaseMetrics(db.pool, { workerDeadAfterMs: 60_000 }).metrics();
+      expect(sample(patient, 'sluice_queue_workers_alive{queue="prom-beat"}')).toBe(1);
+      expect(sample(patient, 'sluice_queue_alert{queue="prom-beat",alert="no_worker"}')).toBeUndefined();
+    } finally {
+      await db.pool.query(`DELETE FROM sluice.workers WHERE id = 'w-prom-beat'`);
+    }
+  });
+
   it('series of jobs that left are gone at the next scrape', async () => {
     const metrics = new DatabaseMetrics(db.pool);
     await db.pool.query(`SELECT sluice.enqueue('gone.job', '{}', queue => 'gone')`);

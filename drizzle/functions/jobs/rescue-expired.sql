@@ -1,8 +1,10 @@
 -- Rescues jobs whose worker stopped heartbeating: running jobs whose lease
 -- (locked_until) passed go back to available with a WorkerLostError in their
 -- errors, or to the dead jobs (reason 'crashed') when that was their last
--- attempt; the crash counts as a failed attempt in the metrics. At most
--- batch_size jobs, the longest-expired first. Returns (id, 'rescued' | 'dead').
+-- attempt; the crash counts as a failed attempt in the metrics, and as
+-- rescued, so that the wait and run averages, which it adds no time to, leave
+-- it out (metrics/by-minute.sql). At most batch_size jobs, the
+-- longest-expired first. Returns (id, 'rescued' | 'dead').
 --
 -- Guarantees: run_at is kept, so a rescued job goes back to the front of its
 -- priority; the run that lost the job can no longer complete or fail it: the
@@ -31,7 +33,8 @@ BEGIN
     LIMIT batch_size
     FOR UPDATE SKIP LOCKED
   ), counted AS (
-    SELECT sluice.metrics_add(e.queue, failed => count(*), retried => count(*) FILTER (WHERE NOT e.to_dead))
+    SELECT sluice.metrics_add(e.queue, failed => count(*), retried => count(*) FILTER (WHERE NOT e.to_dead),
+      rescued => count(*))
     FROM expired e GROUP BY e.queue
   )
   SELECT array_agg(e.id) FILTER (WHERE e.to_dead), array_agg(e.error) FILTER (WHERE e.to_dead),

@@ -3,6 +3,7 @@
 // retry and replay them, manage queues and schedules, and migrate.
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { ClientListener } from './client-listener.js';
 import { MAX_PAYLOAD_BYTES_DEFAULT, checkName } from './config.js';
 import { openListenPool, openPool, openReadPool, type ConnectionOptions, type OwnedPool } from './connection.js';
 import { translateDbError } from './db-errors.js';
@@ -75,6 +76,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   private readonly maxPayloadBytes: number;
   private readonly waiter: FinishWaiter;
   private readonly room: RoomWaiter;
+  private readonly listener: ClientListener;
   private readonly listenPool: OwnedPool | null;
   /** Wake-ups sent after an enqueue's commit and not yet answered; close() lets them finish. */
   private readonly pendingWakes = new Set<Promise<void>>();
@@ -99,10 +101,12 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     const checkedPool: Queryable = { query: async (config) => (await this.ready(), this.pool.query(config)) };
     this.schedules = new Schedules(checkedPool);
     this.queues = new Queues(checkedPool, this.readPool);
-    // Two sessions: FinishWaiter's and RoomWaiter's.
-    this.listenPool = openListenPool(options, this.pool, this.logger, 2);
-    this.waiter = new FinishWaiter(this.pool, this.listenPool?.pool ?? null, this.logger);
-    this.room = new RoomWaiter(this.listenPool?.pool ?? null, this.logger);
+    // One session for both waiters: a session each could take a small pool's
+    // every connection and leave none for the statements they wait on.
+    this.listenPool = openListenPool(options, this.pool, this.logger);
+    this.listener = new ClientListener(this.listenPool?.pool ?? null, this.logger);
+    this.waiter = new FinishWaiter(this.pool, this.listener, this.logger);
+    this.room = new RoomWaiter(this.listener);
   }
 
   /** Applies sluice's migrations; see migrate(). */
@@ -383,11 +387,11 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     }
   }
 
-  /** Stops waitFor's listener and ends the pool if sluice created it. */
+  /** Gives back the LISTEN session (waitFor, enqueues waiting for room) and ends the pools sluice created. */
   async close(): Promise<void> {
     await Promise.all(this.pendingWakes);
-    await this.waiter.close();
-    await this.room.close();
+    this.waiter.close();
+    await this.listener.close();
     if (this.ownsPool) await this.pool.end();
     if (this.listenPool?.owned) await this.listenPool.pool.end();
     if (this.ownsReadPool) await this.readPool.end();

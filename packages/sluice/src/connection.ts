@@ -69,7 +69,8 @@ export interface OwnedPool {
 
 /**
  * Refuses connection options that cannot work together: a pool of one
- * connection that LISTEN would hold forever (every other query then waits),
+ * connection that LISTEN would hold (a worker's for good, a client's while it
+ * waits: every other query, the waiter's own included, then waits forever),
  * or pool settings given beside a pool of the caller's, which they would not
  * change.
  */
@@ -94,7 +95,7 @@ function checkConnectionOptions(options: ConnectionOptions): void {
   if (size < 2 && options.poolMode !== 'transaction' && options.listenConnectionString === undefined) {
     throw new OptionsConflictError(
       [options.pool ? 'pool' : 'poolSize', 'listenConnectionString'],
-      'LISTEN takes one connection of the pool for good, so a pool of one leaves none for queries: give at least 2 connections, or a listenConnectionString',
+      'LISTEN holds one connection of the pool, so a pool of one leaves none for queries: give at least 2 connections, or a listenConnectionString',
     );
   }
 }
@@ -146,16 +147,15 @@ export function openReadPool(options: ConnectionOptions, main: pg.Pool, logger: 
 }
 
 /**
- * The pool LISTEN connections come from: a pool of `sessions` connections on
+ * The pool the LISTEN session comes from: a one-connection pool on
  * listenConnectionString, else the main pool in session mode, else none
- * (transaction pooling without a direct connection: poll only). A worker
- * listens on one session; a client on up to two at once (waitFor, and
- * enqueues waiting for room), each held while it waits: with fewer, the
- * second waits for the first to end, its own timeout not yet running.
+ * (transaction pooling without a direct connection: poll only). A worker and
+ * a client each listen on one session (a client's is shared by waitFor and
+ * enqueues waiting for room: client-listener.ts).
  */
-export function openListenPool(options: ConnectionOptions, main: pg.Pool, logger: Logger, sessions = 1): OwnedPool | null {
+export function openListenPool(options: ConnectionOptions, main: pg.Pool, logger: Logger): OwnedPool | null {
   if (options.listenConnectionString) {
-    const pool = new pg.Pool({ connectionString: options.listenConnectionString, max: sessions, Client: SluiceClient, allowExitOnIdle: true });
+    const pool = new pg.Pool({ connectionString: options.listenConnectionString, max: 1, Client: SluiceClient, allowExitOnIdle: true });
     pool.on('error', (err) => logger.warn({ err }, 'idle LISTEN connection failed'));
     return { pool, owned: true };
   }

@@ -213,7 +213,8 @@ export class MigrationError extends SluiceError {
 /**
  * The database has no sluice schema, or an older one than this sluice needs.
  * `databaseVersion`: migrations applied (null: none); `requiredVersion`: what
- * this sluice ships. The CLI exits with code 4 on it.
+ * this sluice ships; `missing`, in the message: which migrations or SQL
+ * function files are not in. The CLI exits with code 4 on it.
  */
 export class SchemaNotMigratedError extends MigrationError {
   override name = 'SchemaNotMigratedError';
@@ -226,9 +227,9 @@ export class SchemaNotMigratedError extends MigrationError {
     const state =
       databaseVersion === null
         ? 'is not installed'
-        : missing
+        : missing && databaseVersion >= requiredVersion
           ? `is at version ${databaseVersion} but ${missing}`
-          : `is at version ${databaseVersion}, this sluice needs ${requiredVersion}`;
+          : `is at version ${databaseVersion}, this sluice needs ${requiredVersion}${missing ? ` (${missing})` : ''}`;
     super(`schema sluice ${state}: run \`sluice migrate\``, options);
   }
 }

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { withClient } from './connection.js';
 import { MigrationError, SchemaTooNewError } from './errors.js';
 import { type MigrationFile, migrationFilesRead, migrationLatestKnownAt } from './migration-files.js';
-import { migrationLatestAppliedAt, migrationRecord, migrationTableEnsure } from './sql/migrations.js';
+import { migrationLatestAppliedAt, migrationRecord, migrationTableEnsure, migrationsAppliedAt } from './sql/migrations.js';
 import { applyFunctionFiles, readFunctionFiles, type FunctionFile } from './migrate-functions.js';
 import { requireMigrated } from './schema-version.js';
 
@@ -53,9 +53,13 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Prom
 async function migrateLocked(client: pg.PoolClient, files: MigrationFile[], known: number, functionFiles: FunctionFile[]): Promise<MigrateResult> {
   await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
   try {
-    const applied = await migrationLatestAppliedAt(client);
-    if (applied !== null && applied > known) throw new SchemaTooNewError(applied, known);
-    const pending = files.filter((f) => applied === null || f.createdAt > applied);
+    const applied = await migrationsAppliedAt(client);
+    const latest = applied === null || applied.size === 0 ? null : Math.max(...applied);
+    if (latest !== null && latest > known) throw new SchemaTooNewError(latest, known);
+    // Every migration not recorded, not only those after the newest recorded
+    // (drizzle-orm's rule): one that sorts before an applied one would
+    // otherwise never run, and requireMigrated() refuses such a database.
+    const pending = files.filter((f) => !applied?.has(f.createdAt));
     if (pending.length) {
       await migrationTableEnsure(client);
       // All pending migrations commit together, as drizzle-orm's migrator does:

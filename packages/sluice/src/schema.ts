@@ -309,6 +309,8 @@ export const metricsMinutely = sluiceSchema.table(
     waitMsMax: bigint('wait_ms_max', { mode: 'number' }).notNull().default(0),
     runMsSum: bigint('run_ms_sum', { mode: 'number' }).notNull().default(0),
     runMsMax: bigint('run_ms_max', { mode: 'number' }).notNull().default(0),
+    /** Of `failed`, the attempts ended by the rescuer: they have no wait or run time, so the averages leave them out. */
+    rescued: bigint('rescued', { mode: 'number' }).notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.queue, t.minute, t.shard] }), index('metrics_minutely_minute_idx').on(t.minute)],
 );

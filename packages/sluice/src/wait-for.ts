@@ -1,18 +1,17 @@
 // waitFor(id): resolves when a job finishes, told by NOTIFY on
-// sluice_finished (never by polling the table in a loop). One LISTEN
-// connection serves every waiter of a client; after a reconnect each waiter
-// re-reads its job, since notifications sent meanwhile were lost. Behind a
-// transaction pooler with no direct connection there is no LISTEN, and only
-// there waiters re-read their jobs on an interval. A notice only triggers a
+// sluice_finished (never by polling the table in a loop). The client's one
+// LISTEN session (client-listener.ts) serves every waiter; after a reconnect
+// each waiter re-reads its job, since notifications sent meanwhile were lost.
+// Behind a transaction pooler with no direct connection there is no LISTEN,
+// and only there waiters re-read their jobs on an interval. A notice only triggers a
 // read (any login can send one): the answer always comes from the row, and a
 // missing row counts as "completed without history" only for a job this
-// client saw live. The connection is held only while someone waits: a script
-// that awaited waitFor ends by itself.
+// client saw live.
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import type { ClientListener } from './client-listener.js';
 import { CancelledError, JobFailedError, JobNotFoundError, WaitTimeoutError } from './errors.js';
 import { jobGet, jobRequestFinishNotice, type JobRow } from './sql/jobs.js';
-import { Notifier } from './worker/notifier.js';
 
 export const FINISHED_CHANNEL = 'sluice_finished';
 /** How often waiters re-read their jobs when LISTEN is not available. */
@@ -26,23 +25,27 @@ interface Waiter {
 }
 
 export class FinishWaiter {
-  private notifier: Notifier | null = null;
-  private starting: Promise<void> | null = null;
   private readonly waiters = new Map<number, Set<Waiter>>();
   /** Per waited-for id, once the notice was requested: whether the job was live then. */
   private readonly wasLive = new Map<number, boolean>();
-  /** Calls of waitFor not yet settled, counted before LISTEN starts so none is left without it. */
+  /** Calls of waitFor not yet settled: the poll runs while there are any. */
   private pending = 0;
-  private stopping: Promise<void> = Promise.resolve();
   private pollTimer: NodeJS.Timeout | null = null;
   /** Ids this client enqueued lately, oldest first (a Set keeps insertion order). */
   private readonly enqueued = new Set<number>();
 
   constructor(
     private readonly pool: pg.Pool,
-    private readonly listenPool: pg.Pool | null,
+    private readonly listener: ClientListener,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    listener.subscribe(FINISHED_CHANNEL, {
+      onNotification: (payload) => void this.check(Number(payload)),
+      onConnected: () => {
+        for (const id of this.waiters.keys()) void this.check(id);
+      },
+    });
+  }
 
   /**
    * A job in a queue that keeps no history leaves no row once it completes,
@@ -62,12 +65,14 @@ export class FinishWaiter {
 
   async waitFor(id: number, timeoutMs: number): Promise<unknown> {
     this.pending++;
+    const listening = this.listener.hold();
     try {
-      await this.listen();
+      if (!this.listener.available) this.poll();
+      await listening;
       return await this.register(id, timeoutMs);
     } finally {
-      // Not awaited: the caller has its answer; giving the connection back is housekeeping.
-      if (--this.pending === 0) this.stopping = this.idle();
+      this.listener.release();
+      if (--this.pending === 0) this.stopPolling();
     }
   }
 
@@ -98,42 +103,20 @@ export class FinishWaiter {
     });
   }
 
-  async close(): Promise<void> {
-    await Promise.all([this.stopping, this.idle()]);
+  close(): void {
+    this.stopPolling();
   }
 
-  /** Nobody waits: give the LISTEN connection back and stop polling. */
-  private async idle(): Promise<void> {
+  /** No LISTEN (transaction pooling without a direct connection): re-read the jobs on an interval. */
+  private poll(): void {
+    this.pollTimer ??= setInterval(() => {
+      for (const id of this.waiters.keys()) void this.check(id);
+    }, WAIT_POLL_INTERVAL_MS).unref();
+  }
+
+  private stopPolling(): void {
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.pollTimer = null;
-    const notifier = this.notifier;
-    this.notifier = null;
-    this.starting = null;
-    await notifier?.stop();
-  }
-
-  private listen(): Promise<void> {
-    if (!this.listenPool) {
-      this.pollTimer ??= setInterval(() => {
-        for (const id of this.waiters.keys()) void this.check(id);
-      }, WAIT_POLL_INTERVAL_MS).unref();
-      return Promise.resolve();
-    }
-    if (!this.starting) {
-      this.notifier = new Notifier(
-        this.listenPool,
-        [FINISHED_CHANNEL],
-        {
-          onNotification: (_channel, payload) => void this.check(Number(payload)),
-          onConnected: () => {
-            for (const id of this.waiters.keys()) void this.check(id);
-          },
-        },
-        this.logger,
-      );
-      this.starting = this.notifier.start();
-    }
-    return this.starting;
   }
 
   private remove(id: number, waiter: Waiter): void {

@@ -43,7 +43,7 @@ async function overviewData(deps: Deps, c: DashContext): Promise<OverviewData> {
   const { sluice } = deps.opts;
   const db = sluice.readPool;
   const [queues, alerts, workers, series, replica] = await Promise.all([
-    queueStatsAll(db),
+    queueStatsAll(db, null, deps.opts.workerDeadAfterMs),
     alertListActive(db, deps.opts.workerDeadAfterMs),
     workerStatus(db, deps.opts.workerDeadAfterMs),
     metricsSeries(db, range, queue),
@@ -101,7 +101,7 @@ export function pageRoutes(app: Hono<DashEnv>, deps: Deps): void {
 
   app.get('/queues', async (c) => {
     const ctx = pageContext(deps, c);
-    const [limits, stats] = await Promise.all([queueLimitsAll(db), queueStatsAll(db)]);
+    const [limits, stats] = await Promise.all([queueLimitsAll(db), queueStatsAll(db, null, opts.workerDeadAfterMs)]);
     const byName = new Map(stats.map((s) => [s.queue, s]));
     return c.html(layout(ctx, { title: 'Queues', section: 'queues', body: queuesPage(ctx, { limits, stats: byName }), notice: notice(c) }));
   });

@@ -75,7 +75,7 @@ export class DatabaseMetrics {
   private async read(): Promise<void> {
     const [depth, stats, rates, latency, active] = await Promise.all([
       jobDepth(this.db, this.exactCountBelow),
-      queueStatsAll(this.db),
+      queueStatsAll(this.db, null, this.workerDeadAfterMs),
       queueEventRates(this.db),
       queueLatency(this.db),
       alertListActive(this.db, this.workerDeadAfterMs),

@@ -26,11 +26,20 @@ export interface CronRow {
 const COLUMNS = `name, cron, timezone, job_name, payload, enabled, misfire, run_all_cap, next_run_at, last_run_at, last_error,
   fail_count, retry_at, job_options, declared_in, service`;
 
+// A row a scheduler disabled because it could not read it, as opposed to one
+// an operator disabled: cronDisableWithError leaves a reason with no retry
+// time. A failed fire sets both, and enabling drops such a reason, so an
+// operator's disable never looks like this, save of a row already disabled
+// this way (a disable that changed nothing). Uses the upsert's alias c.
+const DISABLED_AS_UNREADABLE = `(NOT c.enabled AND c.last_error IS NOT NULL AND c.retry_at IS NULL)`;
+
 /**
  * Writes schedules. A row whose expression and zone are unchanged keeps its
  * next_run_at and history; a changed one gets the new next_run_at. `enabled`
- * is left as an operator set it. Schedules declared in code belong to the
- * declaring worker's service from then on.
+ * is left as an operator set it; a row a scheduler disabled as unreadable is
+ * enabled again, as the definition saved now is valid, and nothing else would
+ * ever enable it. Schedules declared in code belong to the declaring worker's
+ * service from then on.
  */
 export async function cronSaveMany(
   db: Queryable,
@@ -50,7 +59,9 @@ export async function cronSaveMany(
         cron = excluded.cron, timezone = excluded.timezone, job_name = excluded.job_name, payload = excluded.payload,
         misfire = excluded.misfire, run_all_cap = excluded.run_all_cap, declared_in = excluded.declared_in, service = excluded.service,
         job_options = excluded.job_options, last_error = NULL, fail_count = 0, retry_at = NULL, updated_at = now(),
+        enabled = c.enabled OR ${DISABLED_AS_UNREADABLE},
         next_run_at = CASE WHEN (c.cron, c.timezone) IS DISTINCT FROM (excluded.cron, excluded.timezone) OR c.next_run_at IS NULL
+                             OR ${DISABLED_AS_UNREADABLE}
                            THEN excluded.next_run_at ELSE c.next_run_at END`,
     values: [
       defs.map((d) => d.name),
@@ -85,12 +96,18 @@ export async function cronGet(db: Queryable, name: string): Promise<CronRow | nu
   return rows[0] ?? null;
 }
 
-/** Enables or disables; enabling starts from the next fire after now, so it never catches up on the disabled span. */
+/**
+ * Enables or disables; enabling starts from the next fire after now, so it
+ * never catches up on the disabled span. Enabling drops a scheduler's reason
+ * for disabling the row (the caller has read it since): kept, it would mark an
+ * operator's later disable as the scheduler's, which a redeclaration undoes.
+ */
 export async function cronSetEnabled(db: Queryable, name: string, enabled: boolean, nextRunAt: Date | null): Promise<boolean> {
   const { rowCount } = await db.query({
     name: 'sluice_cron_set_enabled',
     text: `UPDATE sluice.cron_schedules SET enabled = $2, updated_at = now(),
-             next_run_at = CASE WHEN $2 AND NOT enabled THEN $3 ELSE next_run_at END
+             next_run_at = CASE WHEN $2 AND NOT enabled THEN $3 ELSE next_run_at END,
+             last_error = CASE WHEN $2 AND NOT enabled AND retry_at IS NULL THEN NULL ELSE last_error END
            WHERE name = $1`,
     values: [name, enabled, nextRunAt],
   });
@@ -160,11 +177,16 @@ export async function cronRecordFailure(
   });
 }
 
-/** A row a scheduler cannot read (inserted by SQL with a bad expression) is disabled with the reason. */
+/**
+ * A row a scheduler cannot read (inserted by SQL with a bad expression) is
+ * disabled with the reason, and without a retry time: that pair is how a
+ * later save of a valid definition tells it from an operator's disable.
+ */
 export async function cronDisableWithError(db: Queryable, name: string, error: string): Promise<void> {
   await db.query({
     name: 'sluice_cron_disable_with_error',
-    text: `UPDATE sluice.cron_schedules SET enabled = false, last_error = $2, updated_at = now() WHERE name = $1`,
+    text: `UPDATE sluice.cron_schedules SET enabled = false, last_error = $2, fail_count = 0, retry_at = NULL, updated_at = now()
+           WHERE name = $1`,
     values: [name, error],
   });
 }

@@ -1,6 +1,7 @@
 // Runtime SQL for metrics and inspection: depth (estimated on big tables),
 // throughput, latency and workers, as read by `sluice stats`, Prometheus and
 // the HTTP API. Views and functions live in drizzle/functions/ (queues/, metrics/, workers/).
+import { WORKER_DEAD_AFTER_MS_DEFAULT } from '../config.js';
 import type { Queryable } from '../executor.js';
 import type { WorkerRow } from './workers.js';
 
@@ -36,11 +37,27 @@ export interface QueueStats {
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
-export async function queueStatsAll(db: Queryable, queue: string | null = null): Promise<QueueStats[]> {
+/**
+ * The rows of sluice.queue_stats (one queue's when `queue` is given), with
+ * workers alive counted against `deadAfterMs`: the view's own column keeps
+ * worker_status()'s 15 s default, which would contradict a caller's
+ * threshold (its no_worker alert, its workers page).
+ */
+export async function queueStatsAll(
+  db: Queryable,
+  queue: string | null = null,
+  deadAfterMs: number = WORKER_DEAD_AFTER_MS_DEFAULT,
+): Promise<QueueStats[]> {
   const { rows } = await db.query<Record<string, unknown>>({
     name: 'sluice_queue_stats_all',
-    text: `SELECT * FROM sluice.queue_stats WHERE $1::text IS NULL OR queue = $1 ORDER BY queue`,
-    values: [queue],
+    text: `WITH w AS (
+             SELECT u.queue, count(*) AS workers
+             FROM sluice.worker_status($2::integer) a, unnest(a.queues) AS u(queue) WHERE a.alive GROUP BY u.queue
+           )
+           SELECT s.*, coalesce(w.workers, 0)::bigint AS workers_alive_within
+           FROM sluice.queue_stats s LEFT JOIN w ON w.queue = s.queue
+           WHERE $1::text IS NULL OR s.queue = $1 ORDER BY s.queue`,
+    values: [queue, deadAfterMs],
   });
   return rows.map((r) => ({
     queue: r.queue as string,
@@ -52,7 +69,7 @@ export async function queueStatsAll(db: Queryable, queue: string | null = null):
     dead: num(r.dead),
     estimated: r.estimated as boolean,
     oldestWaitSeconds: numOrNull(r.oldest_wait_seconds),
-    workersAlive: num(r.workers_alive),
+    workersAlive: num(r.workers_alive_within),
     completed1m: num(r.completed_1m),
     completed5m: num(r.completed_5m),
     completed15m: num(r.completed_15m),

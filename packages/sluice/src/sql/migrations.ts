@@ -23,21 +23,55 @@ export async function migrationRecord(client: pg.ClientBase, m: { hash: string; 
   await client.query(`INSERT INTO sluice.${MIGRATIONS_TABLE} (hash, created_at) VALUES ($1, $2)`, [m.hash, m.createdAt]);
 }
 
+/** created_at of every applied migration; null when the history table does not exist yet. */
+export async function migrationsAppliedAt(client: pg.ClientBase): Promise<Set<number> | null> {
+  const exists = await client.query<{ t: string | null }>(`SELECT to_regclass('sluice.${MIGRATIONS_TABLE}')::text AS t`);
+  if (!exists.rows[0]?.t) return null;
+  const { rows } = await client.query<{ at: string }>(`SELECT created_at::text AS at FROM sluice.${MIGRATIONS_TABLE} WHERE created_at IS NOT NULL`);
+  return new Set(rows.map((r) => Number(r.at)));
+}
+
+/** A function file as the check compares it with what migrate() recorded. */
+export interface FunctionFileRef {
+  name: string;
+  object: string;
+  hash: string;
+}
+
 export interface MigrationsState {
-  /** created_at of the newest applied numbered migration; null when none is. */
-  appliedAt: number | null;
-  /** Whether the SQL function files were ever applied (the step after the numbered migrations). */
-  functionsApplied: boolean;
+  /** created_at of every applied numbered migration; null when the history table does not exist. */
+  appliedAt: number[] | null;
+  /**
+   * The files of those given that this sluice needs and the database lacks:
+   * never recorded, or whose object is missing. A file recorded with another
+   * hash is not among them: an older process starting during a rolling
+   * deploy sees the newer release's definitions that way, and a changed
+   * signature always comes with a numbered migration, which the version
+   * check catches. Null when the function files never ran (no sluice.__functions).
+   */
+  staleFunctions: string[] | null;
 }
 
 /** How far the database is migrated; reads only, so it may run inside the caller's transaction. */
-export async function migrationsState(db: Queryable): Promise<MigrationsState> {
+export async function migrationsState(db: Queryable, functionFiles: readonly FunctionFileRef[]): Promise<MigrationsState> {
   const { rows } = await db.query<{ migrations: string | null; functions: string | null }>({
     text: `SELECT to_regclass('sluice.${MIGRATIONS_TABLE}')::text AS migrations, to_regclass('sluice.__functions')::text AS functions`,
   });
-  const functionsApplied = rows[0]?.functions != null;
-  if (rows[0]?.migrations == null) return { appliedAt: null, functionsApplied };
-  const applied = await db.query<{ at: string | null }>({ text: `SELECT max(created_at)::text AS at FROM sluice.${MIGRATIONS_TABLE}` });
-  const at = applied.rows[0]?.at;
-  return { appliedAt: at ? Number(at) : null, functionsApplied };
+  if (rows[0]?.migrations == null) return { appliedAt: null, staleFunctions: null };
+  if (rows[0].functions == null) {
+    const applied = await db.query<{ at: string }>({ text: `SELECT created_at::text AS at FROM sluice.${MIGRATIONS_TABLE} WHERE created_at IS NOT NULL` });
+    return { appliedAt: applied.rows.map((r) => Number(r.at)), staleFunctions: null };
+  }
+  const state = await db.query<{ applied: string[]; stale: string[] }>({
+    text: `SELECT ARRAY(SELECT created_at::text FROM sluice.${MIGRATIONS_TABLE} WHERE created_at IS NOT NULL) AS applied,
+             ARRAY(SELECT f.name FROM unnest($1::text[], $2::text[], $3::text[]) AS f(name, object, hash)
+                   LEFT JOIN sluice.__functions r ON r.name = f.name
+                   WHERE r.name IS NULL
+                      OR f.object NOT IN (SELECT proname FROM pg_proc WHERE pronamespace = 'sluice'::regnamespace
+                                          UNION SELECT relname FROM pg_class WHERE relnamespace = 'sluice'::regnamespace AND relkind = 'v')
+                   ORDER BY f.name COLLATE "C") AS stale`,
+    values: [functionFiles.map((f) => f.name), functionFiles.map((f) => f.object), functionFiles.map((f) => f.hash)],
+  });
+  const row = state.rows[0]!;
+  return { appliedAt: row.applied.map(Number), staleFunctions: row.stale };
 }

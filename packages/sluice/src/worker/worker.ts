@@ -241,8 +241,9 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
 
   /**
    * Stops claiming, lets running jobs finish for up to shutdownTimeoutMs,
-   * writes every pending acknowledgement, gives unstarted and unfinished jobs
-   * back to their queues at once, and deregisters. With the database
+   * writes every pending acknowledgement (a job that timed out before then
+   * fails, after its abort grace), gives unstarted and unfinished jobs back
+   * to their queues at once, and deregisters. With the database
    * unreachable it still ends (after shutdownTimeoutMs for the acks): the
    * leases of whatever it could not hand back lapse and the rescuer takes over.
    */
@@ -268,10 +269,26 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       const unstarted = this.buffer.splice(0);
       await releaseClaims(this.pool, this.id, unstarted, this.logger);
       await waitForRunning(this.running.values(), this.options.shutdownTimeoutMs);
-      const unfinished = [...this.running.values()];
+      const left = [...this.running.values()];
+      // A job aborted on its own before this point (its timeout, a lost
+      // lease) already has its answer, the failure, and is only inside its
+      // abort grace: handing it back would erase a failed attempt (no error
+      // entry, the attempt not counted, the retry budget given back).
+      // Its grace timer started before the wait below, so it settles first
+      // and its acknowledgement goes out with the others.
+      const decided = left.filter((job) => job.abort.aborted && !job.released);
+      const unfinished = left.filter((job) => !decided.includes(job));
       for (const job of unfinished) {
         job.released = true;
         job.abort.abort(new WorkerStateError('worker is shutting down'));
+      }
+      await waitForRunning(decided, this.options.abortGraceMs);
+      // One that still has not settled has a runner gone wrong: hand it back
+      // as before rather than leave it to the rescuer.
+      for (const job of decided) {
+        if (this.running.get(job.id) !== job) continue;
+        job.released = true;
+        unfinished.push(job);
       }
       await flushAcks(this.completer, this.options.shutdownTimeoutMs, this.logger);
       if (unfinished.length) {

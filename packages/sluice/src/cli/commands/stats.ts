@@ -12,7 +12,8 @@ large tables), how long the oldest due job has waited, completions per second ov
 
   --watch           redraw every --interval-ms (default 2000) until Ctrl-C; with --json,
                     one JSON document per line
-  --dead-after-ms   heartbeat age after which a worker is not alive (default 15000)
+  --dead-after-ms   heartbeat age after which a worker is not alive, for the workers column and
+                    the no_worker alert (default 15000)
   --read-database-url  read from this replica instead (default: SLUICE_READ_DATABASE_URL, else
                     the database itself); the figures then trail by the replica's lag, shown
 
@@ -81,7 +82,7 @@ export async function statsCommand(args: string[], out: (s: string) => void): Pr
   return withSluice(url, async (sluice) => {
     const snapshot = async () => {
       const [stats, alerts, replica] = await Promise.all([
-        queueStatsAll(sluice.readPool, queue),
+        queueStatsAll(sluice.readPool, queue, deadAfterMs),
         alertListActive(sluice.readPool, deadAfterMs),
         readUrl ? replicaLag(sluice.readPool) : null,
       ]);
