@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import { deadPurge, runMaintenance } from '../packages/sluice/src/admin.js';
+import { RETENTION_MS_MAX } from '../packages/sluice/src/config.js';
 import { doctorChecks } from '../packages/sluice/src/sql/maintenance.js';
 import { sluiceCli } from './helpers/cli.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
@@ -67,6 +68,22 @@ describe('retention', () => {
     expect(report.historyRowsDeleted).toBe(1);
     const { rows } = await q(`SELECT id FROM sluice.job_history WHERE id BETWEEN 10 AND 12 ORDER BY id`);
     expect(rows.map((r) => Number(r.id))).toEqual([11, 12]);
+  });
+
+  it('a retention past the client limit is pruned at RETENTION_MS_MAX, the cap prune_history holds to', async () => {
+    const day = 86_400_000;
+    await q(`INSERT INTO sluice.queues (name, retention_ms) VALUES ('past-cap', $1)`, [RETENTION_MS_MAX * 2]);
+    try {
+      await history(20, 'past-cap', `${RETENTION_MS_MAX + day} milliseconds`);
+      await history(21, 'past-cap', `${RETENTION_MS_MAX - day} milliseconds`);
+      expect(await runMaintenance(db.pool)).toMatchObject({ historyRowsDeleted: 1, partitionsDropped: [] });
+      const { rows } = await q(`SELECT id FROM sluice.job_history WHERE queue = 'past-cap'`);
+      expect(rows.map((r) => Number(r.id))).toEqual([21]);
+    } finally {
+      // The later tests drop partitions and find the default one empty.
+      await q(`DELETE FROM sluice.job_history WHERE queue = 'past-cap'`);
+      await q(`DELETE FROM sluice.queues WHERE name = 'past-cap'`);
+    }
   });
 
   it('purges metrics older than the metrics retention', async () => {

@@ -309,6 +309,19 @@ describe('results and waitFor', () => {
     expect(results).toEqual(Array.from({ length: 50 }, (_, i) => ({ sum: i + 1 })));
   });
 
+  it('waitFor resolves while its LISTEN session cannot connect: it reads the job on an interval meanwhile', async () => {
+    await startResultWorker();
+    // Port 1: nothing listens there, so the session keeps reconnecting.
+    const client = new Sluice({ connectionString: db.url, listenConnectionString: 'postgres://postgres@127.0.0.1:1/postgres' });
+    try {
+      // Delayed, so it is still waiting when waitFor first reads it.
+      const id = await client.enqueue(calc, { a: 2, b: 5 }, { delayMs: 500 });
+      expect(await client.waitFor(id, { timeoutMs: 5_000 })).toEqual({ sum: 7 });
+    } finally {
+      await client.close();
+    }
+  });
+
   it.each([
     ['options.timeoutMs', 1, { timeoutMs: 0 }],
     ['options.timeoutMs', 1, { timeoutMs: 1.5 }],

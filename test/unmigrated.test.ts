@@ -179,37 +179,40 @@ describe('a database with part of its migrations applied', () => {
     }
   });
 
-  it('SQL function files never recorded or whose object is gone are refused by name, nothing written; sluice migrate applies them', async () => {
+  it('SQL function files whose object is gone are refused by name, nothing written; sluice migrate applies them', async () => {
     const db = await createTestDb();
     try {
       // Left by a sluice that predates a file, and by a numbered migration
       // that dropped a function whose file then failed to apply.
       await db.pool.query(`DELETE FROM sluice.__functions WHERE name = 'workers/alive.sql'`);
+      // (CASCADE: queue_stats reads this view, so it goes too.)
+      await db.pool.query('DROP VIEW sluice.workers_alive CASCADE');
       await db.pool.query('DROP FUNCTION sluice.queue_latency(integer, interval)');
       const before = await bookkeeping(db.pool);
 
       const expected =
-        `schema sluice is at version ${NEEDS} but 2 of the ${FUNCTION_FILES} SQL function files this sluice ships are not applied ` +
-        '(queues/latency.sql, workers/alive.sql): run `sluice migrate`';
+        `schema sluice is at version ${NEEDS} but 3 of the ${FUNCTION_FILES} SQL function files this sluice ships are not applied ` +
+        '(queues/latency.sql, queues/stats.sql, workers/alive.sql): run `sluice migrate`';
       expect((await caught(() => new Sluice({ pool: db.pool }).enqueue(job, { n: 1 }))).message).toBe(expected);
       const worker = createWorker({ connectionString: db.url, handlers: [job.handle(() => {})] });
       expect((await caught(() => worker.start())).message).toBe(expected);
       expect((await caught(() => checkSchema(db.pool))).message).toBe(expected);
       expect(await bookkeeping(db.pool)).toEqual(before);
 
-      expect(await migrate(db.pool)).toEqual({ applied: [], functions: ['queues/latency.sql', 'workers/alive.sql'] });
+      expect(await migrate(db.pool)).toEqual({ applied: [], functions: ['queues/latency.sql', 'queues/stats.sql', 'workers/alive.sql'] });
       await expect(checkSchema(db.pool)).resolves.toBeUndefined();
     } finally {
       await db.drop();
     }
   });
 
-  it('function files applied with other definitions (a newer release during a rolling deploy) are accepted at run time; migrate re-applies them', async () => {
+  it('function files applied with other definitions or under other names (a newer release during a rolling deploy) are accepted at run time; migrate re-applies them', async () => {
     const db = await createTestDb();
     try {
       await db.pool.query(`UPDATE sluice.__functions SET hash = 'another-definition' WHERE name = 'queues/stats.sql'`);
+      await db.pool.query(`UPDATE sluice.__functions SET name = 'workers/alive-renamed.sql' WHERE name = 'workers/alive.sql'`);
       await expect(new Sluice({ pool: db.pool }).getJob(1)).rejects.toBeInstanceOf(JobNotFoundError);
-      expect(await migrate(db.pool)).toEqual({ applied: [], functions: ['queues/stats.sql'] });
+      expect(await migrate(db.pool)).toEqual({ applied: [], functions: ['queues/stats.sql', 'workers/alive.sql'] });
     } finally {
       await db.drop();
     }

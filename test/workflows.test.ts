@@ -321,6 +321,11 @@ describe('flows', () => {
       { key: 'a', job: step, payload: { key: 'v' } },
       { key: 'b', job: step, payload: { key: 'v' }, after: ['a'], options: { priority: 'urgent' } },
     ]],
+    // Known only once the parents are written, so checked as each step is sent.
+    ['options.dependsOn', 'more parents than dependsOn takes', [
+      { key: 'a', job: step, payload: { key: 'v' } },
+      { key: 'b', job: step, payload: { key: 'v' }, after: Array<string>(1001).fill('a') },
+    ]],
   ] as const)('a bad flow is a ValidationError on %s (%s) and writes nothing', async (field, _what, steps) => {
     const before = await totalRows();
     const err = await sluice.flow(steps as unknown as FlowStep[]).catch((e: unknown) => e);

@@ -31,3 +31,7 @@ BEGIN
     run_ms_max = greatest(m.run_ms_max, excluded.run_ms_max),
     rescued = m.rescued + excluded.rescued;
 END $$;
+-- The signature before rescued (migration 0024), dropped here rather than in
+-- the migration: the migration commits before the function files apply, and
+-- every enqueue and acknowledgement calls this function in between.
+DROP FUNCTION IF EXISTS sluice.metrics_add(text, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint);

@@ -37,6 +37,11 @@ export class ClientListener {
     return this.pool !== null;
   }
 
+  /** Whether notifications arrive now: false while the session is (re)connecting, or without one. */
+  get listening(): boolean {
+    return this.notifier?.connected ?? false;
+  }
+
   /** Before the first hold: the session's channels are fixed when it opens. */
   subscribe(channel: string, handlers: ChannelHandlers): void {
     this.channels.set(channel, handlers);
@@ -44,7 +49,8 @@ export class ClientListener {
 
   /**
    * Counts the caller as a holder and resolves once the session listens (or
-   * its first connect failed: it reconnects, and users poll meanwhile). Every
+   * its first connect failed: it reconnects, and users poll while `listening`
+   * is false). Every
    * call needs its release(), whether this resolves or not.
    */
   hold(): Promise<void> {

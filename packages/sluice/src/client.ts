@@ -10,7 +10,7 @@ import { translateDbError } from './db-errors.js';
 import { buildEnqueueArgs, type EnqueueBuild, type EnqueueManyOptions, type EnqueueOptions } from './enqueue-options.js';
 import { JobNotFoundError, PayloadTooLargeError, UnknownJobError, ValidationError } from './errors.js';
 import { toQueryable, type Executor, type Queryable } from './executor.js';
-import { orderFlow, type CheckedSteps, type FlowIds, type FlowStep } from './flow.js';
+import { orderFlow, parentIds, type CheckedSteps, type FlowIds, type FlowStep } from './flow.js';
 import { type AnyJob, type JobId, type JobPayload, type JobResult, type NameOf, type Resolve } from './job.js';
 import { jsonText } from './json-text.js';
 import { toJobRecord, type JobRecord } from './job-record.js';
@@ -281,15 +281,21 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     options: { tx?: Executor } = {},
   ): Promise<FlowIds<Jobs, T>> {
     const ordered = orderFlow(steps as readonly FlowStep[]);
-    const prepared = ordered.map((s) => ({ step: s, job: this.resolveJob(s.job) }));
-    // Validate every payload before writing anything.
-    prepared.forEach(({ step, job }) => buildEnqueueArgs(job, [step.payload], step.options ?? {}, this.maxPayloadBytes, { many: false }));
+    const resolved = ordered.map((step) => ({ step, job: this.resolveJob(step.job) }));
+    // Every step is checked in full (schema, JSON, size, options) before
+    // anything is written. The statements checked are the ones sent.
+    const prepared = resolved.map(({ step, job }) => ({
+      step,
+      job,
+      built: buildEnqueueArgs(job, [step.payload], step.options ?? {}, this.maxPayloadBytes, { many: false }),
+    }));
     if (!this.schemaReady) await this.checkSchema(options?.tx);
     return inTransaction(this.pool, options?.tx, async (db) => {
       const ids: Record<string, number> = {};
-      for (const { step, job } of prepared) {
-        const dependsOn = (step.after ?? []).map((k) => ids[k]!);
-        const [id] = await this.insert(job, [step.payload], { ...step.options, tx: db, ...(dependsOn.length ? { dependsOn } : {}) }, false);
+      for (const { step, job, built } of prepared) {
+        const dependsOn = parentIds(step, ids);
+        const args = dependsOn.length ? { ...built.args, dependsOn } : built.args;
+        const [id] = await this.send(job, { ...built, args, tx: db });
         ids[step.key] = id!;
       }
       return ids as FlowIds<Jobs, T>;

@@ -1,5 +1,6 @@
 // Flows: a small DAG of jobs (chain, fan-out, fan-in) enqueued in one
 // transaction, each step waiting for the steps it comes after.
+import { enqueueOptionsSchema, parseOptions } from './config.js';
 import { ValidationError } from './errors.js';
 import type { EnqueueOptions } from './enqueue-options.js';
 import type { AnyJob, JobId, JobPayload, JobResult, NameOf, Resolve } from './job.js';
@@ -59,4 +60,15 @@ export function orderFlow(steps: readonly FlowStep[]): FlowStep[] {
   };
   steps.forEach(visit);
   return ordered;
+}
+
+// A step's parents get their ids only as the flow is written, after its
+// arguments were built and checked, so dependsOn's limits are applied here.
+const parentsSchema = enqueueOptionsSchema.pick({ dependsOn: true });
+
+/** The ids of a step's parents (in `ids` by key), held to the limits of dependsOn. */
+export function parentIds(step: FlowStep, ids: Readonly<Record<string, number>>): number[] {
+  const dependsOn = (step.after ?? []).map((k) => ids[k]!);
+  parseOptions(parentsSchema, { dependsOn }, 'options');
+  return dependsOn;
 }

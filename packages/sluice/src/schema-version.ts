@@ -21,7 +21,7 @@ function listed(names: readonly string[]): string {
  * Throws SchemaNotMigratedError when the database lacks migrations this
  * sluice needs: a numbered migration not recorded (not only the newest: one
  * that sorts before an applied one is skipped by the max-based rule drizzle's
- * migrator uses), or a function file never applied or whose object is gone. A database
+ * migrator uses), or a function file whose object is missing. A database
  * migrated further (by a newer sluice, during a rolling deploy) is accepted,
  * its function files too: that is `migrate()`'s business to refuse.
  */

@@ -67,7 +67,7 @@ export class FinishWaiter {
     this.pending++;
     const listening = this.listener.hold();
     try {
-      if (!this.listener.available) this.poll();
+      this.poll();
       await listening;
       return await this.register(id, timeoutMs);
     } finally {
@@ -107,9 +107,14 @@ export class FinishWaiter {
     this.stopPolling();
   }
 
-  /** No LISTEN (transaction pooling without a direct connection): re-read the jobs on an interval. */
+  /**
+   * While notifications do not arrive (no LISTEN, as under transaction
+   * pooling without a direct connection, or a LISTEN session that cannot
+   * connect), re-read the jobs on an interval; a reconnect re-reads them too.
+   */
   private poll(): void {
     this.pollTimer ??= setInterval(() => {
+      if (this.listener.listening) return;
       for (const id of this.waiters.keys()) void this.check(id);
     }, WAIT_POLL_INTERVAL_MS).unref();
   }

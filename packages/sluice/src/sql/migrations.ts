@@ -35,19 +35,17 @@ export async function migrationsAppliedAt(client: pg.ClientBase): Promise<Set<nu
 export interface FunctionFileRef {
   name: string;
   object: string;
-  hash: string;
 }
 
 export interface MigrationsState {
   /** created_at of every applied numbered migration; null when the history table does not exist. */
   appliedAt: number[] | null;
   /**
-   * The files of those given that this sluice needs and the database lacks:
-   * never recorded, or whose object is missing. A file recorded with another
-   * hash is not among them: an older process starting during a rolling
-   * deploy sees the newer release's definitions that way, and a changed
-   * signature always comes with a numbered migration, which the version
-   * check catches. Null when the function files never ran (no sluice.__functions).
+   * The files of those given whose object the database lacks. How a file
+   * was recorded does not count: an older process starting during a rolling
+   * deploy finds the newer release's definitions (another hash), and files
+   * that release renamed (no record of this name), and both must pass. Null
+   * when the function files never ran (no sluice.__functions).
    */
   staleFunctions: string[] | null;
 }
@@ -64,13 +62,11 @@ export async function migrationsState(db: Queryable, functionFiles: readonly Fun
   }
   const state = await db.query<{ applied: string[]; stale: string[] }>({
     text: `SELECT ARRAY(SELECT created_at::text FROM sluice.${MIGRATIONS_TABLE} WHERE created_at IS NOT NULL) AS applied,
-             ARRAY(SELECT f.name FROM unnest($1::text[], $2::text[], $3::text[]) AS f(name, object, hash)
-                   LEFT JOIN sluice.__functions r ON r.name = f.name
-                   WHERE r.name IS NULL
-                      OR f.object NOT IN (SELECT proname FROM pg_proc WHERE pronamespace = 'sluice'::regnamespace
+             ARRAY(SELECT f.name FROM unnest($1::text[], $2::text[]) AS f(name, object)
+                   WHERE f.object NOT IN (SELECT proname FROM pg_proc WHERE pronamespace = 'sluice'::regnamespace
                                           UNION SELECT relname FROM pg_class WHERE relnamespace = 'sluice'::regnamespace AND relkind = 'v')
                    ORDER BY f.name COLLATE "C") AS stale`,
-    values: [functionFiles.map((f) => f.name), functionFiles.map((f) => f.object), functionFiles.map((f) => f.hash)],
+    values: [functionFiles.map((f) => f.name), functionFiles.map((f) => f.object)],
   });
   const row = state.rows[0]!;
   return { appliedAt: row.applied.map(Number), staleFunctions: row.stale };
