@@ -7,6 +7,9 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
+import type { Queryable } from '../packages/sluice/src/executor.js';
+import type { ClaimedJobRow } from '../packages/sluice/src/sql/job-leases.js';
+import { Fetcher } from '../packages/sluice/src/worker/fetcher.js';
 import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 let db: TestDb;
@@ -73,6 +76,48 @@ describe('claims that resume', () => {
     expect(rewinds.filter((q) => q === 'resume-other')).toHaveLength(1);
     const claimed = await claim('resume-other', 10, null);
     expect(claimed.map((r) => Number(r.id))).toContain(delayed);
+  });
+
+  it('a rewind that arrives while a claim is in flight is kept: the next claim starts from the front', async () => {
+    const job = defineJob({ name: 'resume.race', queue: 'resume-race', schema: z.object({ n: z.number() }) });
+    const [first, second, third] = await sluice.enqueueMany(job, [1, 2, 3].map((n) => ({ n })));
+    // The real database, with the claim's answer held back until the test
+    // lets it through: as when the answer is still on the wire while the
+    // LISTEN connection delivers a rewind.
+    let gate: Promise<void> = Promise.resolve();
+    let answered = 0;
+    const gated: Queryable = { query: async (config) => {
+      const result = await db.pool.query(config as never);
+      answered++;
+      await gate;
+      return result as never;
+    } };
+    const accepted: ClaimedJobRow[] = [];
+    const fetcher = new Fetcher(gated, {
+      queues: ['resume-race'], workerId: 'resume-race-worker', leaseMs: 60_000, pollIntervalMs: 1_000,
+      lowWater: () => 0, room: () => 1, bufferedCount: () => 0, accept: (rows) => void accepted.push(...rows),
+    }, pino({ level: 'silent' }));
+    fetcher.listening = () => true;
+    const claimOne = (fetcher as unknown as { claim(shares: number[]): Promise<unknown> }).claim.bind(fetcher);
+    const ids = () => accepted.map((r) => Number(r.id));
+
+    await claimOne([1]);
+    expect(ids()).toEqual([first]);
+    let open!: () => void;
+    gate = new Promise((r) => (open = r));
+    const inFlight = claimOne([1]);
+    await waitUntil(() => answered === 2, { what: 'the claim answered by the database' });
+    // Made available behind the key after that claim read the table; the
+    // worker hears of it on sluice_rewind before the claim's answer.
+    const behind = await sluice.enqueue(job, { n: 0 }, { runAt: new Date(Date.now() - 60_000) });
+    fetcher.rewind('resume-race');
+    open();
+    await inFlight;
+    expect(ids()).toEqual([first, second]);
+    await claimOne([1]);
+    expect(ids()).toEqual([first, second, behind]);
+    await claimOne([1]);
+    expect(ids()).toEqual([first, second, behind, third]);
   });
 
   it('with a snapshot held open, a worker runs a stream of jobs and a delayed job due in the middle of it', async () => {

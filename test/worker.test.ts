@@ -295,7 +295,8 @@ describe('prefetch', () => {
     await sluice.enqueueMany(fast, Array.from({ length: 300 }, () => ({ block: false })));
     await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'pf1'`)) === 0, { what: 'fast jobs done' });
     // Both slots now wait on the gate; what else the worker holds is its prefetch.
-    await sluice.enqueueMany(fast, Array.from({ length: 100 }, () => ({ block: true })));
+    // More than the bound, so the bound is what stops the claims.
+    await sluice.enqueueMany(fast, Array.from({ length: 3 * PREFETCH_PER_SLOT_MAX }, () => ({ block: true })));
     try {
       await waitUntil(async () => (await held(w)) > 2 + 2, { what: 'more than concurrency claimed ahead', timeoutMs: 10_000 });
       expect(await held(w)).toBeLessThanOrEqual(2 + 2 * PREFETCH_PER_SLOT_MAX);

@@ -98,7 +98,8 @@ export async function many(system: SystemKey, shape: ManyShape): Promise<ManyRes
     const observerCpu0 = cpuSeconds([rows[0]!.pid]).get(rows[0]!.pid) ?? 0;
     const t0 = performance.now();
     const producer = startProducer(system, withApplicationName(url, PRODUCER_APP), shape.rate, shape.jobs / shape.rate, producerOptionsFor(system), true);
-    await Promise.race([producer.produced, new Promise((r) => setTimeout(r, shape.capSeconds * 1000))]);
+    // Unref'd: a run done before the cap must not keep the process alive until it.
+    await Promise.race([producer.produced, new Promise((r) => setTimeout(r, shape.capSeconds * 1000).unref())]);
     const remaining = REMAINING_SQL[system];
     let left: number;
     for (;;) {

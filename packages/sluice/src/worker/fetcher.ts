@@ -60,6 +60,12 @@ export class Fetcher extends Service {
   listening: () => boolean = () => false;
   /** Per queue, where its next claim resumes; null: from the front. */
   private readonly resume: (ClaimResume | null)[];
+  /**
+   * Per queue, rewinds so far. A rewind that arrives while a claim is in
+   * flight names a job that claim's snapshot may not hold: the claim must
+   * not then move the key past it.
+   */
+  private readonly rewinds: number[];
   private rewoundAt = 0;
 
   constructor(
@@ -71,13 +77,16 @@ export class Fetcher extends Service {
     this.allocator = new WeightedAllocator(options.queues.map(() => 1));
     this.idlePollMs = options.pollIntervalMs;
     this.resume = options.queues.map(() => null);
+    this.rewinds = options.queues.map(() => 0);
   }
 
   /** Jobs may have become available behind where claims resume: the next claim of the queue (all: undefined) starts from the front. */
   rewind(queue?: string): void {
-    const i = queue === undefined ? -1 : this.options.queues.indexOf(queue);
-    if (queue === undefined) this.resume.fill(null);
-    else if (i >= 0) this.resume[i] = null;
+    this.options.queues.forEach((q, i) => {
+      if (queue !== undefined && q !== queue) return;
+      this.resume[i] = null;
+      this.rewinds[i]! += 1;
+    });
   }
 
   /** New jobs were announced on one of our queues. */
@@ -145,6 +154,7 @@ export class Fetcher extends Service {
       this.resume.fill(null);
       this.rewoundAt = Date.now();
     }
+    const rewindsBefore = [...this.rewinds];
     const rows = await jobClaim(this.db, {
       queues,
       limits: shares,
@@ -157,7 +167,9 @@ export class Fetcher extends Service {
       const i = queues.indexOf(r.queue);
       counts[i]! += 1;
       // Rows come in claim order: the last of a queue is the furthest.
-      this.resume[i] = { priority: r.priority, runAtUs: r.run_at_us - CLAIM_RESUME_MARGIN_MS * 1000, id: 0 };
+      if (this.rewinds[i] === rewindsBefore[i]) {
+        this.resume[i] = { priority: r.priority, runAtUs: r.run_at_us - CLAIM_RESUME_MARGIN_MS * 1000, id: 0 };
+      }
     }
     this.options.accept(rows);
     return { rows, shares, counts };
