@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { main as cli } from '../packages/sluice/src/cli/main.js';
 import { Sluice, ValidationError, defineJob } from '../packages/sluice/src/index.js';
+import { interleaveByQueue } from '../packages/sluice/src/worker/interleave.js';
 import { ClaimWatchingPool } from './helpers/claims.js';
 import { count, waitUntil, type TestDb } from './helpers/db.js';
 import { useSuite } from './helpers/suite.js';
@@ -175,6 +176,18 @@ describe('named priorities', () => {
 describe('weighted queues', () => {
   // The tolerance on every measured share, in percentage points.
   const TOLERANCE_PP = 7;
+
+  it('one claim of several queues runs each queue in proportion to its rows, higher priorities first, each queue in its own order', () => {
+    const rows = [
+      ...Array.from({ length: 6 }, (_, i) => ({ queue: 'a', priority: 0, n: i })),
+      ...Array.from({ length: 3 }, (_, i) => ({ queue: 'b', priority: 0, n: i })),
+      { queue: 'c', priority: 5, n: 0 },
+    ];
+    const order = interleaveByQueue(rows);
+    expect(order.map((r) => `${r.queue}${r.n}`)).toEqual(['c0', 'a0', 'a1', 'b0', 'a2', 'a3', 'b1', 'a4', 'a5', 'b2']);
+    const one = rows.filter((r) => r.queue === 'a');
+    expect(interleaveByQueue(one)).toBe(one);
+  });
 
   it('a worker serving queues weighted 100/50/10 shares its slots 62.5/31.25/6.25 % while all have work', async () => {
     const qs = ['wt.a', 'wt.b', 'wt.c'];

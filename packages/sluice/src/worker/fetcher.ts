@@ -25,6 +25,7 @@ import { Service } from '../services/service.js';
 import { jobClaim, type ClaimResume, type ClaimedJobRow } from '../sql/job-leases.js';
 import { queueWeights } from '../sql/queues.js';
 import { WeightedAllocator } from './allocate.js';
+import { interleaveByQueue } from './interleave.js';
 
 /** How often queue weights are re-read, so `sluice queues set --weight` takes effect. */
 const WEIGHTS_REFRESH_MS = 10_000;
@@ -171,7 +172,7 @@ export class Fetcher extends Service {
         this.resume[i] = { priority: r.priority, runAtUs: r.run_at_us - CLAIM_RESUME_MARGIN_MS * 1000, id: 0 };
       }
     }
-    this.options.accept(rows);
+    this.options.accept(interleaveByQueue(rows));
     return { rows, shares, counts };
   }
 
