@@ -35,7 +35,7 @@ export interface WorkerOptions extends ConnectionOptions {
   /**
    * Jobs claimed ahead of free slots. Default: adaptive (worker/prefetch.ts):
    * enough to keep the slots busy for 100 ms at the jobs' measured run time,
-   * at least concurrency, at most 50 × concurrency and 1000.
+   * at least concurrency, at most 10 × concurrency and 1000.
    */
   prefetch?: number;
   /**

@@ -17,7 +17,7 @@
 /** How long the buffer should keep the slots busy, at the measured pace. */
 export const PREFETCH_WINDOW_MS = 100;
 /** The most a slot's share of an adaptive prefetch can be. */
-export const PREFETCH_PER_SLOT_MAX = 50;
+export const PREFETCH_PER_SLOT_MAX = 10;
 /** The most an adaptive prefetch can be. */
 export const PREFETCH_AUTO_MAX = 1_000;
 /** Weight of each new run time in the running mean. */
