@@ -38,6 +38,9 @@ export function intArrayLiteral(values: readonly number[]): string {
   return `{${values.join(',')}}`;
 }
 
+/** Where a claim's answer starts a new row: a row holds the jobs that start within each such span of bytes. */
+export const CLAIM_CHUNK_BYTES = 64 * 1024 * 1024;
+
 /**
  * Claims up to limits[i] available jobs from each queues[i], highest priority
  * first and FIFO within a priority, honouring each queue's pause, concurrency,
@@ -62,15 +65,22 @@ export async function jobClaim(
   // created_at comes as epoch milliseconds in double precision (numeric
   // arithmetic per job costs the server a microsecond; a millisecond clock
   // needs no more precision), null if it is not finite.
+  // A batch larger than CLAIM_CHUNK_BYTES comes as several rows, each a JSON
+  // array of whole jobs in claim order: one text value of a thousand large
+  // payloads would pass V8's string limit (~512 MiB) or PostgreSQL's 1 GB,
+  // and the worker would die with the claim already committed.
   const { rows } = await db.query<{ batch: string }>({
     name: 'sluice_job_claim',
-    text: `SELECT '[' || string_agg('["' || c.id || '","' || c.name || '","' || c.queue || '",' || c.payload::text
-                    || ',' || c.priority || ',' || c.attempt || ',' || c.max_attempts || ',' || coalesce(c.timeout_ms::text, 'null')
-                    || ',' || CASE WHEN isfinite(c.created_at) THEN (date_part('epoch', c.created_at) * 1000)::text ELSE 'null' END
-                    || ',' || c.lease || ',' || (date_part('epoch', c.run_at) * 1000000)::bigint || ']',
-                    ',' ORDER BY c.priority DESC, c.run_at, c.id) || ']' AS batch
-           FROM sluice.claim($1::text[], $2::integer[], $3, $4, $5::smallint[], $6::bigint[], $7::bigint[]) c
-           HAVING count(*) > 0`,
+    text: `SELECT '[' || string_agg(j.t, ',' ORDER BY j.o) || ']' AS batch
+           FROM (SELECT r.t, r.o, (sum(octet_length(r.t)) OVER (ORDER BY r.o) - octet_length(r.t)) / ${CLAIM_CHUNK_BYTES} AS chunk
+                 FROM (SELECT '["' || c.id || '","' || c.name || '","' || c.queue || '",' || c.payload::text
+                                || ',' || c.priority || ',' || c.attempt || ',' || c.max_attempts || ',' || coalesce(c.timeout_ms::text, 'null')
+                                || ',' || CASE WHEN isfinite(c.created_at) THEN (date_part('epoch', c.created_at) * 1000)::text ELSE 'null' END
+                                || ',' || c.lease || ',' || (date_part('epoch', c.run_at) * 1000000)::bigint || ']' AS t,
+                              row_number() OVER (ORDER BY c.priority DESC, c.run_at, c.id) AS o
+                       FROM sluice.claim($1::text[], $2::integer[], $3, $4, $5::smallint[], $6::bigint[], $7::bigint[]) c) r) j
+           GROUP BY j.chunk
+           ORDER BY j.chunk`,
     values: [
       a.queues,
       a.limits,
@@ -82,8 +92,10 @@ export async function jobClaim(
     ],
   });
   // No row at all when nothing was claimed, as with a row per job.
-  const batch = rows[0]?.batch;
-  if (batch === undefined) return [];
+  return rows.flatMap((row) => parseClaimBatch(row.batch));
+}
+
+function parseClaimBatch(batch: string): ClaimedJobRow[] {
   return (JSON.parse(batch) as [string, string, string, unknown, number, number, number, number | null, number | null, number, number][]).map((r) => ({
     id: jobIdFromSql(r[0]),
     name: r[1],
