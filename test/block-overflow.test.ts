@@ -205,7 +205,19 @@ describe('overflow block', () => {
         what: 'the producer waiting in its transaction',
       });
       expect(settled).toBe(false);
-      await db.pool.query(`BEGIN; SELECT 1 FROM sluice.queues WHERE name = 'blk.small' FOR UPDATE NOWAIT; COMMIT`);
+      // Its depth re-checks lock the row for a moment each; between them the row is free.
+      const locker = await db.pool.connect();
+      try {
+        await waitUntil(
+          () => locker.query(`BEGIN; SELECT 1 FROM sluice.queues WHERE name = 'blk.small' FOR UPDATE NOWAIT; COMMIT`).then(() => true, async () => {
+            await locker.query('ROLLBACK');
+            return false;
+          }),
+          { what: 'the queue row free while the producer waits', timeoutMs: 5_000 },
+        );
+      } finally {
+        locker.release();
+      }
       // A worker claims the one waiting job: room for two, and the pair goes in at once.
       const worker = createWorker({ connectionString: db.url, pollIntervalMs: 100, handlers: [smallJob.handle(() => undefined)] });
       await worker.start();
