@@ -50,8 +50,7 @@ export class ClientListener {
   /**
    * Counts the caller as a holder and resolves once the session listens (or
    * its first connect failed: it reconnects, and users poll while `listening`
-   * is false). Every
-   * call needs its release(), whether this resolves or not.
+   * is false). Every call needs its release(), whether this resolves or not.
    */
   hold(): Promise<void> {
     this.holders++;

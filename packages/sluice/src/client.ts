@@ -283,7 +283,9 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     const ordered = orderFlow(steps as readonly FlowStep[]);
     const resolved = ordered.map((step) => ({ step, job: this.resolveJob(step.job) }));
     // Every step is checked in full (schema, JSON, size, options) before
-    // anything is written. The statements checked are the ones sent.
+    // anything is written, every job resolved first so an unknown job is
+    // reported before any step's bad payload. The statements checked are the
+    // ones sent.
     const prepared = resolved.map(({ step, job }) => ({
       step,
       job,
