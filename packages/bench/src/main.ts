@@ -8,7 +8,7 @@ import { parseOptions, type Group, type Options } from './options.js';
 import { renderMarkdown, writeResults, type StepResult } from './report.js';
 import { runChild } from './spawn.js';
 import type { ScenarioKey, Task } from './task.js';
-import { ENQUEUE_VARIANTS, LATENCY_VARIANTS, variantByKey, variants } from './variants.js';
+import { ENQUEUE_VARIANTS, LATENCY_VARIANTS, SOAK_VARIANTS, variantByKey, variants } from './variants.js';
 
 const CHILD_TIMEOUT_MS = 20 * 60_000;
 const CEILING_BATCHES = [100, 1_000];
@@ -57,7 +57,8 @@ function plan(o: Options): Step[] {
       });
     }
   }
-  // Scenarios 4-10 measure sluice alone (the peers' figures come from scenarios 1-3).
+  // Scenarios 4-10 measure sluice alone (the peers' figures come from scenarios 1-3),
+  // except that the soak also runs the bare client, as the floor of its memory.
   if (o.systems.includes('sluice')) {
     if (o.groups.includes('backlog')) {
       steps.push({ group: 'backlog', scenario: 'backlog', variant: 'sluice', params: { jobs: o.backlogDrainJobs, backlog: o.backlogJobs } });
@@ -73,9 +74,13 @@ function plan(o: Options): Step[] {
     if (o.groups.includes('cpu')) {
       steps.push({ group: 'cpu', scenario: 'cpu', variant: 'sluice', params: { jobs: o.cpuJobs, processes: o.cpuProcesses } });
     }
-    if (o.groups.includes('soak')) {
-      steps.push({ group: 'soak', scenario: 'soak', variant: 'sluice', params: { jobs: o.soakJobs }, reps: 1 });
+  }
+  if (o.groups.includes('soak')) {
+    for (const key of SOAK_VARIANTS.filter(want)) {
+      steps.push({ group: 'soak', scenario: 'soak', variant: key, params: { jobs: o.soakJobs }, reps: 1 });
     }
+  }
+  if (o.systems.includes('sluice')) {
     if (o.groups.includes('resume')) {
       steps.push({ group: 'resume', scenario: 'resume', variant: 'sluice', params: { jobs: o.resumeSamples } });
     }

@@ -10,17 +10,22 @@
 //             BENCH_DATABASE_URL, with max_connections for the processes' pools)
 //     fanout: [--fanout-listeners 0,1,50] [--fanout-rate 100] [--fanout-seconds 20] (not in the default set:
 //             it reads the whole server's CPU, so run it against a server nothing else uses)
+//     restart: [--restart-modes immediate,fast] [--restart-rate 200] [--restart-seconds 60] [--restart-concurrency 10]
+//             (not in the default set: it restarts its server, so it needs one of its own, BENCH_DATABASE_URL,
+//             and that server's data directory, BENCH_PG_DATA)
 import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fanout, type FanoutResult } from './production/fanout.js';
 import { idle, type IdleResult } from './production/idle.js';
 import { many, type ManyResult } from './production/many.js';
+import { restartRecovery, type LatencyWindow, type RestartResult } from './production/restart.js';
+import { serverControl, type RestartMode } from './production/server-control.js';
 import { vacuumHeldBack, type VacuumResult, type WindowLatency } from './production/vacuum.js';
 import type { SystemKey } from './systems/types.js';
 
 const SYSTEMS: SystemKey[] = ['sluice', 'graphile', 'pgboss'];
-const SCENARIOS = ['idle', 'vacuum', 'many', 'fanout'] as const;
+const SCENARIOS = ['idle', 'vacuum', 'many', 'fanout', 'restart'] as const;
 const DEFAULT_SCENARIOS = ['idle', 'vacuum'];
 
 const { values } = parseArgs({
@@ -42,6 +47,10 @@ const { values } = parseArgs({
     'fanout-listeners': { type: 'string' },
     'fanout-rate': { type: 'string' },
     'fanout-seconds': { type: 'string' },
+    'restart-modes': { type: 'string' },
+    'restart-rate': { type: 'string' },
+    'restart-seconds': { type: 'string' },
+    'restart-concurrency': { type: 'string' },
   },
 });
 const only = (values.only?.split(',') ?? DEFAULT_SCENARIOS) as (typeof SCENARIOS)[number][];
@@ -182,6 +191,45 @@ if (only.includes('fanout')) {
   for (const r of results) {
     const perListener = none && r.listeners > 0 ? ((r.serverCpuUsPerNotification - none.serverCpuUsPerNotification) / r.listeners).toFixed(1) : '—';
     out(`| ${r.listeners} | ${r.notifications} | ${r.delivered} | ${r.serverCpuUsPerNotification.toFixed(0)} | ${perListener} |`);
+  }
+}
+if (only.includes('restart')) {
+  const server = serverControl();
+  const modes = (values['restart-modes'] ?? 'immediate,fast').split(',') as RestartMode[];
+  for (const m of modes) if (m !== 'immediate' && m !== 'fast') throw new Error(`--restart-modes: unknown mode ${m}`);
+  const base = {
+    rate: Number(values['restart-rate'] ?? 200),
+    seconds: Number(values['restart-seconds'] ?? 60),
+    concurrency: Number(values['restart-concurrency'] ?? 10),
+  };
+  if (!(base.seconds >= 30)) throw new Error('--restart-seconds: at least 30');
+  const results: RestartResult[] = [];
+  for (const mode of modes) {
+    for (const system of systems) {
+      process.stderr.write(`restart ${system} ${mode} ... `);
+      const r = await restartRecovery(system, { ...base, mode }, server);
+      process.stderr.write(
+        `outage ${r.outageMs} ms, first start ${r.firstStartAfterMs ?? 'none'} ms after, ${r.neverRan} never ran, ${r.ranTwiceOrMore} twice (load ${load()})\n`,
+      );
+      results.push(r);
+    }
+  }
+  const ms = (w: LatencyWindow) => (w.p50Ms === null ? 'none started' : `${w.p50Ms} / ${w.p99Ms} ms (${w.started})`);
+  out('');
+  out(
+    `## Database restart (${base.rate} jobs/s for ${base.seconds} s, one worker process at concurrency ${base.concurrency}; ` +
+      'the server stopped and started again a third of the way in; the producer sends a failed call again until it succeeds)',
+  );
+  out('');
+  out(
+    '| system | stop mode | outage | first job started after the server was ready | 10 s before: p50 / p99 (started) | 10 s after: p50 / p99 (started) | max latency | ran once / twice+ / never | producer calls failed (their jobs; of them ran twice) | left | worker process lived |',
+  );
+  out('|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|');
+  for (const r of results) {
+    out(
+      `| ${r.system} | ${r.mode} | ${r.outageMs} ms | ${r.firstStartAfterMs === null ? 'none' : `${r.firstStartAfterMs} ms`} | ${ms(r.before)} | ${ms(r.after)} | ${r.maxLatencyMs} ms | ` +
+        `${r.ranOnce} / ${r.ranTwiceOrMore} / ${r.neverRan} | ${r.failedCalls} (${r.retriedJobs}; ${r.retriedRanTwice}) | ${r.left} | ${r.workerSurvived ? 'yes' : 'no'} |`,
+    );
   }
 }
 out('');

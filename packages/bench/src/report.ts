@@ -8,6 +8,7 @@ import type { Options } from './options.js';
 import { summarize } from './stats.js';
 import { soakNodeFlags } from './scenarios/soak.js';
 import { PRODUCER_CONNECTIONS } from './scenarios/latency.js';
+import { SCHEMA } from './systems/queries.js';
 import type { SystemKey } from './systems/types.js';
 import { cell, failed, field, int, ms, repsNote, table, type StepResult } from './report-format.js';
 import { agingSection, cronClusterSection, resumeSection } from './report-timing.js';
@@ -278,39 +279,72 @@ function cpuSection(r: StepResult): string {
   ].join('\n');
 }
 
-function soakSection(r: StepResult): string {
-  const title = `## Soak: ${int(r.params.jobs)} jobs through one sluice worker`;
-  if (!r.result.ok) return failed(title, r);
-  const peak = field(r, 'rssPeakMB')!;
-  const warm = field(r, 'rssWarmMB')!;
-  const end = field(r, 'rssEndMB')!;
-  const flat = end.median <= warm.median * 1.1;
+const SOAK_WORKERS: Partial<Record<SystemKey, [file: string, what: string]>> = {
+  sluice: ['soak-worker.mjs', "sluice (tuned) in a worker process of its own, plain node on sluice's build (dist/) with only the bench's no-op job in it"],
+  bare: ['soak-bare-worker.mjs', 'the bare client in a process of its own, plain node with only node-postgres and the bench\'s bare client in it'],
+};
+
+/** The soak of sluice and, when it ran, of the bare client beside it, one column each. */
+function soakSection(runs: StepResult[]): string {
+  const sl = runs.find((r) => r.system === 'sluice');
+  const bare = runs.find((r) => r.system === 'bare');
+  const title = `## Soak: ${int(runs[0]!.params.jobs)} jobs through one ${sl ? 'sluice worker' : 'bare client'}${sl && bare ? ', beside the bare client' : ''}`;
+  if (runs.length === 1 && !runs[0]!.result.ok) return failed(title, runs[0]!);
+  const peak = field(sl, 'rssPeakMB');
+  const warm = field(sl, 'rssWarmMB');
+  const end = field(sl, 'rssEndMB');
+  const barePeak = field(bare, 'rssPeakMB');
+  const vsBare = peak && barePeak ? `; ${ratio(peak.median, barePeak.median)} the bare client's peak in this run` : '';
+  const targets = Boolean(sl);
+  const target = (text: () => string) => (!targets ? [] : peak && warm && end ? [text()] : ['n/a']);
+  const values = (name: string, fmt: (n: number) => string) => runs.map((r) => cell(field(r, name), fmt));
+  const row = (figure: string, cells: string[], goal = '') => [figure, ...cells, ...(targets ? [goal] : [])];
+  const jobsTables = runs.map((r) => `${SCHEMA[r.system]}.jobs`).join(' / ');
+  const header = runs.length === 1 && sl ? ['value'] : runs.map((r) => (r.system === 'sluice' ? r.label : SYSTEM_NAMES[r.system]));
+  const workers = runs.map((r) => {
+    const [file, what] = SOAK_WORKERS[r.system]!;
+    return `${what} (\`src/${file}\`): \`node ${[...soakNodeFlags(), file].join(' ')}\``;
+  });
+  const failures = runs.filter((r) => !r.result.ok).map((r) => failed(`${r.label}:`, r).replace('\n\n', ' '));
   return [
     title,
     '',
-    'Jobs seeded in SQL before the worker starts; sluice (tuned) in a worker process of its own, plain node on ' +
-      "sluice's build (dist/) with only the bench's no-op job in it (`src/soak-worker.mjs`): " +
-      `\`node ${[...soakNodeFlags(), 'soak-worker.mjs'].join(' ')}\`, MALLOC_ARENA_MAX ${process.env.MALLOC_ARENA_MAX ?? 'unset'}. ` +
-      'RSS = VmRSS of that process sampled every second ("warm" = first sample after 10% of the jobs); ' +
+    `Jobs seeded in SQL before the worker starts; ${workers.join('; ')}, MALLOC_ARENA_MAX ${process.env.MALLOC_ARENA_MAX ?? 'unset'}. ` +
+      `RSS = VmRSS of ${runs.length > 1 ? 'each worker process' : 'that process'} sampled every second ("warm" = first sample after 10% of the jobs); ` +
       'VmHWM = the kernel\'s high-water mark, start-up included. Dead tuples from pg_stat_user_tables ' +
-      `after the worker stopped. ${repsNote(r)}.`,
+      `after the worker stopped. ${repsNote(runs.find((r) => r.result.ok) ?? runs[0]!)}.`,
+    ...(bare
+      ? [
+          '',
+          'The bare client is the reference: the bench\'s bare node-postgres client (src/systems/bare-client.mjs, the one the ' +
+            'drains measure: 2 connections, SKIP LOCKED claims of 500, one DELETE → history INSERT per batch, no handler work, ' +
+            'no validation, no retries), run on the same Node with the same flags and environment, over the same number of ' +
+            'jobs seeded the same way into its own table (bare.jobs). It is the floor for any Node worker draining this queue ' +
+            `(V8's young generation growing under the allocation rate, node-postgres, the node binary), measured in this run` +
+            (sl ? ", so sluice's peak is also given as a multiple of it." : '.'),
+        ]
+      : []),
+    ...(failures.length ? ['', ...failures] : []),
     '',
     table(
-      ['figure', 'value', 'target'],
+      ['figure', ...header, ...(targets ? ['target'] : [])],
       [
-        ['jobs/s', cell(field(r, 'jobsPerSecond'), int), ''],
-        ['RSS at start (MB)', cell(field(r, 'rssStartMB'), mb), ''],
-        ['RSS warm (MB)', cell(warm, mb), ''],
-        ['RSS at half the jobs (MB)', cell(field(r, 'rssHalfMB'), mb), ''],
-        ['RSS peak (MB)', cell(peak, mb), `≤ 100 MB: ${met(peak.median <= 100)}`],
-        ['RSS at end (MB)', cell(end, mb), `flat (end ≤ warm + 10%): ${met(flat)}`],
-        ['RSS high-water mark, VmHWM (MB)', cell(field(r, 'rssHwmMB'), mb), ''],
-        ['JS heap used at start / end (MB)', `${cell(field(r, 'heapStartMB'), mb)} / ${cell(field(r, 'heapEndMB'), mb)}`, ''],
-        ['external memory at end (MB)', cell(field(r, 'externalEndMB'), mb), ''],
-        ['sluice.jobs dead tuples at end', cell(field(r, 'deadTuples'), int), ''],
-        ['sluice.jobs live tuples at end', cell(field(r, 'liveTuples'), int), ''],
-        ['autovacuums of sluice.jobs during the run', cell(field(r, 'autovacuums'), int), ''],
-        ['sluice.jobs size with indexes (MB)', cell(field(r, 'tableMB'), mb), ''],
+        row('jobs/s', values('jobsPerSecond', int)),
+        row('RSS at start (MB)', values('rssStartMB', mb)),
+        row('RSS warm (MB)', values('rssWarmMB', mb)),
+        row('RSS at half the jobs (MB)', values('rssHalfMB', mb)),
+        row('RSS peak (MB)', values('rssPeakMB', mb), ...target(() => `≤ 100 MB: ${met(peak!.median <= 100)}${vsBare}`)),
+        row('RSS at end (MB)', values('rssEndMB', mb), ...target(() => `flat (end ≤ warm + 10%): ${met(end!.median <= warm!.median * 1.1)}`)),
+        row('RSS high-water mark, VmHWM (MB)', values('rssHwmMB', mb)),
+        row(
+          'JS heap used at start / end (MB)',
+          runs.map((r) => `${cell(field(r, 'heapStartMB'), mb)} / ${cell(field(r, 'heapEndMB'), mb)}`),
+        ),
+        row('external memory at end (MB)', values('externalEndMB', mb)),
+        row(`${jobsTables} dead tuples at end`, values('deadTuples', int)),
+        row(`${jobsTables} live tuples at end`, values('liveTuples', int)),
+        row(`autovacuums of ${jobsTables} during the run`, values('autovacuums', int)),
+        row(`${jobsTables} size with indexes (MB)`, values('tableMB', mb)),
       ],
     ),
   ].join('\n');
@@ -372,8 +406,8 @@ export function renderMarkdown(o: Options, facts: Facts, results: StepResult[], 
   if (e) parts.push('', externalSection(e));
   const c = one('cpu');
   if (c) parts.push('', cpuSection(c));
-  const s = one('soak');
-  if (s) parts.push('', soakSection(s));
+  const soaks = results.filter((x) => x.scenario === 'soak');
+  if (soaks.length) parts.push('', soakSection(soaks));
   const r = one('resume');
   if (r) parts.push('', resumeSection(r));
   const cc = one('cron-cluster');

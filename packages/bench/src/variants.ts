@@ -143,3 +143,6 @@ export const ENQUEUE_VARIANTS = ['sluice', 'graphile', 'pgboss-default'];
 
 /** Latency compares each system's best configuration. */
 export const LATENCY_VARIANTS = ['sluice', 'graphile', 'pgboss'];
+
+/** The soak runs sluice, and the bare client as the floor of its memory on the same Node. */
+export const SOAK_VARIANTS = ['sluice', 'bare'];

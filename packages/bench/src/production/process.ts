@@ -8,7 +8,11 @@
 //   node --import tsx process.ts <system> <url> produce <rate> <seconds> [optionsJson]  jobs at a fixed rate (open
 //       loop): every PRODUCER_TICK_MS one bulk call with the jobs due by then, each carrying its
 //       enqueue time; prints PRODUCED <n> <seconds taken> <call p50 ms> <call p99 ms> at the end
-//       (a call's time is its own commit: the part of a job's latency spent before the queue saw it)
+//       (a call's time is its own commit: the part of a job's latency spent before the queue saw it);
+//       with options.retry a call that fails is sent again (its jobs keep their enqueue time) until it
+//       succeeds, as an application would while its database restarts; PRODUCED then ends with the
+//       number of failed calls and the job numbers of those calls as first-last ranges ("-" for none):
+//       a call can fail after its commit, and its jobs are then enqueued twice
 import { writeFileSync } from 'node:fs';
 import { loadSystem } from '../systems/load.js';
 import type { SystemKey } from '../systems/types.js';
@@ -21,6 +25,8 @@ const PRODUCER_POOL_SIZE = 4;
  * 1,000 a second on the shared 2-core machine, bulk calls every 10 ms can.
  */
 const PRODUCER_TICK_MS = 10;
+/** With options.retry: the pause before a failed call is sent again. */
+const RETRY_AFTER_MS = 100;
 
 const [system, url, mode, ...rest] = process.argv.slice(2) as [SystemKey, string, string, ...string[]];
 const sys = await loadSystem(system);
@@ -59,20 +65,34 @@ async function run(optionsJson: string | undefined): Promise<void> {
  * their backends spent; the rest goes to the system's producer.
  */
 async function produce(rate: number, seconds: number, optionsJson: string | undefined): Promise<void> {
-  const { hold, ...options } = optionsJson ? (JSON.parse(optionsJson) as Record<string, unknown>) : {};
+  const { hold, retry, ...options } = optionsJson ? (JSON.parse(optionsJson) as Record<string, unknown>) : {};
   const producer = await sys.producer(url, { poolSize: PRODUCER_POOL_SIZE, ...options });
   const total = Math.floor(rate * seconds);
   const started = performance.now();
   let sent = 0;
   const calls: Promise<void>[] = [];
   const callMs: number[] = [];
+  let failedCalls = 0;
+  const retried: string[] = [];
+  const send = async (jobs: { i: number; t: number }[]): Promise<void> => {
+    for (let failed = false; ; failed = true) {
+      try {
+        return await producer.enqueueMany(jobs);
+      } catch (err) {
+        if (!retry) throw err;
+        failedCalls++;
+        if (!failed) retried.push(`${jobs[0]!.i}-${jobs.at(-1)!.i}`);
+        await new Promise((r) => setTimeout(r, RETRY_AFTER_MS));
+      }
+    }
+  };
   while (sent < total) {
     const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
     if (due > sent) {
       const t = Date.now();
       const begun = performance.now();
       calls.push(
-        producer.enqueueMany(Array.from({ length: due - sent }, (_, k) => ({ i: sent + k, t }))).then(() => {
+        send(Array.from({ length: due - sent }, (_, k) => ({ i: sent + k, t }))).then(() => {
           callMs.push(performance.now() - begun);
         }),
       );
@@ -84,7 +104,7 @@ async function produce(rate: number, seconds: number, optionsJson: string | unde
   const tookS = (performance.now() - started) / 1000;
   callMs.sort((a, b) => a - b);
   const at = (p: number) => (callMs.length ? callMs[Math.min(callMs.length - 1, Math.ceil((p / 100) * callMs.length) - 1)]!.toFixed(0) : 'NaN');
-  process.stdout.write(`PRODUCED ${sent} ${tookS.toFixed(1)} ${at(50)} ${at(99)}\n`);
+  process.stdout.write(`PRODUCED ${sent} ${tookS.toFixed(1)} ${at(50)} ${at(99)} ${failedCalls} ${retried.join(',') || '-'}\n`);
   if (hold) {
     // The idle pool does not keep the process alive; this timer does, until SIGTERM.
     const alive = setInterval(() => {}, 60_000);

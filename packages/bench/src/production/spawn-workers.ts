@@ -68,6 +68,10 @@ export interface Produced {
   tookS: number;
   callP50Ms: number;
   callP99Ms: number;
+  /** Calls that failed and were sent again (the producer's retry option). */
+  failedCalls: number;
+  /** The job numbers of those calls: a call that failed after its commit enqueued its jobs twice. */
+  retriedJobs: Set<number>;
 }
 
 /**
@@ -103,14 +107,31 @@ export function startProducer(system: SystemKey, url: string, rate: number, seco
     for (;;) {
       const line = p.lines.find((l) => l.startsWith('PRODUCED '));
       if (line) {
-        const [, offered, tookS, callP50Ms, callP99Ms] = line.split(' ');
-        return { offered: Number(offered), tookS: Number(tookS), callP50Ms: Number(callP50Ms), callP99Ms: Number(callP99Ms) };
+        const [, offered, tookS, callP50Ms, callP99Ms, failedCalls, ranges] = line.split(' ');
+        return {
+          offered: Number(offered),
+          tookS: Number(tookS),
+          callP50Ms: Number(callP50Ms),
+          callP99Ms: Number(callP99Ms),
+          failedCalls: Number(failedCalls ?? 0),
+          retriedJobs: jobNumbers(ranges),
+        };
       }
       if (p.child.exitCode !== null) throw new Error(`${system} producer exited with ${p.child.exitCode}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
   return { produced, exited: ended, release: () => p.child.kill('SIGTERM') };
+}
+
+function jobNumbers(ranges: string | undefined): Set<number> {
+  const out = new Set<number>();
+  if (!ranges || ranges === '-') return out;
+  for (const range of ranges.split(',')) {
+    const [from, to] = range.split('-').map(Number);
+    for (let i = from!; i <= to!; i++) out.add(i);
+  }
+  return out;
 }
 
 /** Asks a worker process to write what it recorded, and waits until it has. */

@@ -5,17 +5,22 @@
 // /proc/<pid>/status every second (start, after the first 10% of jobs, half,
 // peak, end); the worker reports its JS heap once a second on stdout. Dead
 // tuples left in sluice.jobs are read once the worker has stopped.
+// The bare system runs the same way in src/soak-bare-worker.mjs (the bench's
+// bare node-postgres client, history kept, on bare.jobs seeded alike), as the
+// floor any Node worker reaches on this Node with these flags: the report
+// sets sluice's figures beside it.
 // BENCH_SOAK_NODE_FLAGS (space-separated) are passed to that node; the
 // environment (MALLOC_ARENA_MAX, ...) is inherited.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { freshDatabase, queryOnce, settle } from '../db.js';
+import { SCHEMA } from '../systems/queries.js';
 import type { SystemAdapter } from '../systems/types.js';
 import type { Variant } from '../variants.js';
 import { remainingCounter, sleep } from './common.js';
 import { sluiceDist } from './sluice-build.js';
-import { seedSql } from './sqlseed.js';
+import { seedBareSql, seedSql } from './sqlseed.js';
 
 export interface SoakSample {
   jobs: number;
@@ -39,6 +44,7 @@ export interface SoakSample {
 
 const MB = 1024 * 1024;
 const WORKER = fileURLToPath(new URL('../soak-worker.mjs', import.meta.url));
+const BARE_WORKER = fileURLToPath(new URL('../soak-bare-worker.mjs', import.meta.url));
 
 /** VmRSS and VmHWM of a process, in MB (0 when it is gone). */
 function procMemory(pid: number): { rss: number; hwm: number } {
@@ -56,15 +62,16 @@ export function soakNodeFlags(): string[] {
 }
 
 export async function soak(sys: SystemAdapter, variant: Variant, jobs: number): Promise<SoakSample> {
-  if (sys.key !== 'sluice') throw new Error('soak scenario runs sluice only');
-  const entry = sluiceDist();
+  if (sys.key !== 'sluice' && sys.key !== 'bare') throw new Error('soak scenario runs sluice and the bare client only');
+  const entry = sys.key === 'sluice' ? sluiceDist() : undefined;
   const url = await freshDatabase(sys.key, (u) => sys.install(u));
-  await seedSql(url, jobs);
+  await (sys.key === 'sluice' ? seedSql(url, jobs) : seedBareSql(url, jobs));
   await settle(url);
   const counter = await remainingCounter(url, sys.remainingSql);
   const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'warn' };
   delete env.NODE_OPTIONS;
-  const child = spawn(process.execPath, [...soakNodeFlags(), WORKER, entry, url, JSON.stringify(variant.options)], {
+  const args = entry ? [WORKER, entry, url, JSON.stringify(variant.options)] : [BARE_WORKER, url];
+  const child = spawn(process.execPath, [...soakNodeFlags(), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env,
   });
@@ -112,7 +119,7 @@ export async function soak(sys: SystemAdapter, variant: Variant, jobs: number): 
       if (seen() >= (jobs * nextTenth) / 10) {
         const [n, heap, heapTotal, ext, ab] = last.map((x) => x / MB);
         console.error(
-          `[soak] ${Math.round(n! * MB)} jobs: rss ${r.toFixed(1)} MB, heap used ${heap!.toFixed(1)} of ${heapTotal!.toFixed(1)}, external ${ext!.toFixed(1)}, arrayBuffers ${ab!.toFixed(1)}`,
+          `[soak ${sys.key}] ${Math.round(n! * MB)} jobs: rss ${r.toFixed(1)} MB, heap used ${heap!.toFixed(1)} of ${heapTotal!.toFixed(1)}, external ${ext!.toFixed(1)}, arrayBuffers ${ab!.toFixed(1)}`,
         );
         nextTenth = Math.floor((seen() * 10) / jobs) + 1;
       }
@@ -132,8 +139,9 @@ export async function soak(sys: SystemAdapter, variant: Variant, jobs: number): 
     const [s] = await queryOnce<{ dead: number; live: number; av: number; mb: number }>(
       url,
       `SELECT n_dead_tup::int AS dead, n_live_tup::int AS live, autovacuum_count::int AS av,
-              pg_total_relation_size('sluice.jobs')::float8 / 1048576 AS mb
-       FROM pg_stat_user_tables WHERE schemaname = 'sluice' AND relname = 'jobs'`,
+              pg_total_relation_size(relid)::float8 / 1048576 AS mb
+       FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'jobs'`,
+      [SCHEMA[sys.key]],
     );
     return {
       jobs,
