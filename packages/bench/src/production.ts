@@ -10,6 +10,7 @@
 //             BENCH_DATABASE_URL, with max_connections for the processes' pools)
 //     fanout: [--fanout-listeners 0,1,50] [--fanout-rate 100] [--fanout-seconds 20] (not in the default set:
 //             it reads the whole server's CPU, so run it against a server nothing else uses)
+//     crash:  [--crash-concurrency 10] [--crash-hold-ms 2000] [--crash-cap-seconds 120]
 //     restart: [--restart-modes immediate,fast] [--restart-rate 200] [--restart-seconds 60] [--restart-concurrency 10]
 //             (not in the default set: it restarts its server, so it needs one of its own, BENCH_DATABASE_URL,
 //             and that server's data directory, BENCH_PG_DATA)
@@ -21,11 +22,12 @@ import { idle, type IdleResult } from './production/idle.js';
 import { many, type ManyResult } from './production/many.js';
 import { restartRecovery, type LatencyWindow, type RestartResult } from './production/restart.js';
 import { serverControl, type RestartMode } from './production/server-control.js';
+import { workerCrash, type CrashResult } from './production/worker-crash.js';
 import { vacuumHeldBack, type VacuumResult, type WindowLatency } from './production/vacuum.js';
 import type { SystemKey } from './systems/types.js';
 
 const SYSTEMS: SystemKey[] = ['sluice', 'graphile', 'pgboss'];
-const SCENARIOS = ['idle', 'vacuum', 'many', 'fanout', 'restart'] as const;
+const SCENARIOS = ['idle', 'vacuum', 'many', 'fanout', 'restart', 'crash'] as const;
 const DEFAULT_SCENARIOS = ['idle', 'vacuum'];
 
 const { values } = parseArgs({
@@ -47,6 +49,9 @@ const { values } = parseArgs({
     'fanout-listeners': { type: 'string' },
     'fanout-rate': { type: 'string' },
     'fanout-seconds': { type: 'string' },
+    'crash-concurrency': { type: 'string' },
+    'crash-hold-ms': { type: 'string' },
+    'crash-cap-seconds': { type: 'string' },
     'restart-modes': { type: 'string' },
     'restart-rate': { type: 'string' },
     'restart-seconds': { type: 'string' },
@@ -229,6 +234,36 @@ if (only.includes('restart')) {
     out(
       `| ${r.system} | ${r.mode} | ${r.outageMs} ms | ${r.firstStartAfterMs === null ? 'none' : `${r.firstStartAfterMs} ms`} | ${ms(r.before)} | ${ms(r.after)} | ${r.maxLatencyMs} ms | ` +
         `${r.ranOnce} / ${r.ranTwiceOrMore} / ${r.neverRan} | ${r.failedCalls} (${r.retriedJobs}; ${r.retriedRanTwice}) | ${r.left} | ${r.workerSurvived ? 'yes' : 'no'} |`,
+    );
+  }
+}
+if (only.includes('crash')) {
+  const concurrency = Number(values['crash-concurrency'] ?? 10);
+  const shape = {
+    concurrency,
+    jobs: concurrency * 4,
+    holdMs: Number(values['crash-hold-ms'] ?? 2_000),
+    capSeconds: Number(values['crash-cap-seconds'] ?? 120),
+  };
+  const results: CrashResult[] = [];
+  for (const system of systems) {
+    process.stderr.write(`crash ${system} ... `);
+    const r = await workerCrash(system, shape);
+    process.stderr.write(`${r.rerun} of ${r.orphaned} rerun, last ${r.rerunMaxMs ?? '-'} ms after the kill (load ${load()})\n`);
+    results.push(r);
+  }
+  out('');
+  out(
+    `## A worker process killed mid-job (two processes at concurrency ${shape.concurrency}, ${shape.jobs} jobs of ${shape.holdMs} ms each; ` +
+      `SIGKILL to one once it has started half its slots; default options otherwise; cap ${shape.capSeconds} s after the kill)`,
+  );
+  out('');
+  out('| system | jobs the killed process had started | started again before the cap | again after the kill: median / last | every job done after the kill | left at the cap | never started |');
+  out('|---|---:|---:|---:|---:|---:|---:|');
+  const s = (v: number | null) => (v === null ? '—' : `${(v / 1000).toFixed(1)} s`);
+  for (const r of results) {
+    out(
+      `| ${r.system} | ${r.orphaned} | ${r.rerun} | ${s(r.rerunP50Ms)} / ${s(r.rerunMaxMs)} | ${r.allDoneMs === null ? 'not within the cap' : s(r.allDoneMs)} | ${r.left} | ${r.neverStarted} |`,
     );
   }
 }

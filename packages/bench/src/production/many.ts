@@ -66,7 +66,7 @@ export function workerOptionsFor(system: SystemKey, concurrency: number): Record
 }
 
 /** The producer must enqueue where the workers listen (pg-boss: the queue created with notify). */
-function producerOptionsFor(system: SystemKey): Record<string, unknown> {
+export function producerOptionsFor(system: SystemKey): Record<string, unknown> {
   return system === 'pgboss' ? { useListenNotify: true } : {};
 }
 

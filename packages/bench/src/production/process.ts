@@ -3,8 +3,10 @@
 //
 //   node --import tsx process.ts <system> <url> install
 //   node --import tsx process.ts <system> <url> run [optionsJson]      prints READY; SIGUSR2 writes
-//       what it recorded (start latencies, the job numbers it ran, and with options.countClaims its
-//       claims and empty claims) to options.recordFile and prints DUMPED; SIGTERM stops it
+//       what it recorded (start latencies, the job numbers it ran and when each started, and with
+//       options.countClaims its claims and empty claims) to options.recordFile and prints DUMPED;
+//       SIGTERM stops it; options.holdMs: each job runs that long; options.announceStarts: prints
+//       STARTED <job number> as each starts (for a process that will be killed)
 //   node --import tsx process.ts <system> <url> produce <rate> <seconds> [optionsJson]  jobs at a fixed rate (open
 //       loop): every PRODUCER_TICK_MS one bulk call with the jobs due by then, each carrying its
 //       enqueue time; prints PRODUCED <n> <seconds taken> <call p50 ms> <call p99 ms> at the end
@@ -32,23 +34,31 @@ const [system, url, mode, ...rest] = process.argv.slice(2) as [SystemKey, string
 const sys = await loadSystem(system);
 
 async function run(optionsJson: string | undefined): Promise<void> {
-  const { recordFile, countClaims: counting, ...options } = optionsJson ? (JSON.parse(optionsJson) as Record<string, unknown>) : {};
+  const { recordFile, countClaims: counting, holdMs, announceStarts, ...options } = optionsJson
+    ? (JSON.parse(optionsJson) as Record<string, unknown>)
+    : {};
   const claims: ClaimCounts | null = counting ? countClaims(system) : null;
   // Enqueue time (epoch ms, set by the producer) and start latency of each job, in start order.
   const enqueuedAt: number[] = [];
   const latencyMs: number[] = [];
-  // The number of each job run, once per run.
+  // The number of each job run, once per run, and when (epoch ms) it started.
   const ran: number[] = [];
+  const startedAt: number[] = [];
+  const hold = typeof holdMs === 'number' && holdMs > 0 ? holdMs : 0;
   const worker = await sys.startWorker(url, options, (p) => {
-    ran.push(p.i);
-    if (p.t === undefined) return;
     const now = Date.now();
-    enqueuedAt.push(p.t);
-    latencyMs.push(now - p.t);
+    ran.push(p.i);
+    startedAt.push(now);
+    if (announceStarts) process.stdout.write(`STARTED ${p.i}\n`);
+    if (p.t !== undefined) {
+      enqueuedAt.push(p.t);
+      latencyMs.push(now - p.t);
+    }
+    if (hold) return new Promise((r) => setTimeout(r, hold));
   });
   process.stdout.write('READY\n');
   process.on('SIGUSR2', () => {
-    if (typeof recordFile === 'string') writeFileSync(recordFile, JSON.stringify({ enqueuedAt, latencyMs, ran, claims }));
+    if (typeof recordFile === 'string') writeFileSync(recordFile, JSON.stringify({ enqueuedAt, latencyMs, ran, startedAt, claims }));
     process.stdout.write('DUMPED\n');
   });
   process.once('SIGTERM', () => {

@@ -17,7 +17,7 @@ import { percentile } from '../stats.js';
 import { REMAINING_SQL } from '../systems/queries.js';
 import type { SystemKey } from '../systems/types.js';
 import { dropProductionDatabase, freshProductionDatabase } from './database.js';
-import { workerOptionsFor } from './many.js';
+import { producerOptionsFor, workerOptionsFor } from './many.js';
 import type { RestartMode, ServerControl } from './server-control.js';
 import { dumpRecord, startProducer, startWorkers, stopWorkers } from './spawn-workers.js';
 
@@ -82,7 +82,7 @@ export async function restartRecovery(system: SystemKey, shape: RestartShape, se
   const recordFile = join(dir, 'record.json');
   const [worker] = await startWorkers(system, url, 1, { ...workerOptionsFor(system, shape.concurrency), recordFile });
   try {
-    const producer = startProducer(system, url, shape.rate, shape.seconds, { retry: true, ...(system === 'pgboss' ? { useListenNotify: true } : {}) });
+    const producer = startProducer(system, url, shape.rate, shape.seconds, { retry: true, ...producerOptionsFor(system) });
     await new Promise((r) => setTimeout(r, (shape.seconds * 1000) / 3));
     const { stoppingAt, readyAt } = await server.restart(shape.mode);
     const produced = await producer.produced;

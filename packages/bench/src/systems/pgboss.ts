@@ -47,7 +47,8 @@ export const pgbossAdapter: SystemAdapter = {
     const boss = open({ connectionString: url, useListenNotify: useListenNotify ?? false, ...(max ? { max } : {}) });
     await boss.start();
     await boss.work<Payload>(queueFor(options), work, async (jobs) => {
-      for (const job of jobs) onJob(job.data);
+      const held = jobs.map((job) => onJob(job.data)).filter((r): r is Promise<void> => r !== undefined);
+      if (held.length) await Promise.all(held);
     });
     return { stop: () => boss.stop({ graceful: true, close: true }) };
   },

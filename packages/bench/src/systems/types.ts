@@ -29,7 +29,8 @@ export interface SystemAdapter {
   /** Creates the system's schema in an empty database. */
   install(url: string): Promise<void>;
   producer(url: string, options: Record<string, unknown>): Promise<Producer>;
-  startWorker(url: string, options: Record<string, unknown>, onJob: (p: Payload) => void): Promise<RunningWorker>;
+  /** The job ends when onJob's promise settles (at once when it returns nothing). */
+  startWorker(url: string, options: Record<string, unknown>, onJob: (p: Payload) => void | Promise<void>): Promise<RunningWorker>;
   /** Counts jobs not finished yet (waiting or running); zero means drained. */
   remainingSql: string;
 }
