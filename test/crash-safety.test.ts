@@ -39,8 +39,8 @@ function inProcessWorker(options: Partial<Parameters<typeof createWorker>[0]> & 
   return w;
 }
 
-function holdChild(holdMs: number): Child {
-  const c = spawnFixture('test/fixtures/hold-worker.ts', [db.url, String(holdMs)]);
+function holdChild(holdMs: number, deadAfterMs = 1_000): Child {
+  const c = spawnFixture('test/fixtures/hold-worker.ts', [db.url, String(holdMs), String(deadAfterMs)]);
   children.push(c);
   return c;
 }
@@ -102,6 +102,96 @@ describe('rescue of a crashed worker', () => {
     await waitUntil(async () => (await sluice.getJob(id)).state === 'dead', { what: 'dead' });
     const { rows } = await db.pool.query('SELECT reason FROM sluice.dead_jobs WHERE id = $1', [id]);
     expect(rows[0].reason).toBe('crashed');
+  });
+});
+
+describe('rescue of a worker whose process ended, before its lease lapses', () => {
+  const idle = defineJob({ name: 'session.idle', queue: 'session-idle', schema: z.object({}) });
+
+  /** A leader in this process that never claims the child's jobs: its rescuer is what is watched. */
+  async function rescuingLeader(): Promise<Worker> {
+    const w = inProcessWorker({ handlers: [idle.handle(async () => {})] });
+    await w.start();
+    await waitUntil(() => w.isLeader, { what: 'the in-process worker leads' });
+    return w;
+  }
+
+  async function childSession(workerPid: number): Promise<number> {
+    return waitUntil(async () => {
+      const { rows } = await db.pool.query<{ session_pid: number | null }>('SELECT session_pid FROM sluice.workers WHERE pid = $1', [workerPid]);
+      return rows[0]?.session_pid ?? null;
+    }, { what: "the child's beat on its LISTEN session" });
+  }
+
+  it('a worker SIGKILLed mid-job with a lease of a minute has its job back in the queue long before the lease lapses', async () => {
+    await rescuingLeader();
+    const child = holdChild(120_000, 60_000);
+    await child.waitForLine(/^READY$/);
+    const id = await sluice.enqueue(holdJob, {});
+    await child.waitForLine(new RegExp(`^STARTED ${id} 1$`));
+    await childSession(child.pid);
+    const { rows: leased } = await db.pool.query<{ locked_until: Date }>('SELECT locked_until FROM sluice.jobs WHERE id = $1', [id]);
+    child.process.kill('SIGKILL');
+    await child.exited;
+
+    const back = await waitUntil(async () => {
+      const j = await sluice.getJob(id);
+      return j.state === 'available' ? j : null;
+    }, { timeoutMs: 20_000, what: 'the killed worker\'s job back in its queue' });
+    expect(back.errors).toHaveLength(1);
+    expect(back.errors[0]).toMatchObject({ attempt: 1, kind: 'crash', name: 'WorkerLostError' });
+    // The rescue came from the ended session, not from the lease: the lease still had most of its minute.
+    expect(new Date(back.errors[0]!.at).getTime()).toBeLessThan(leased[0]!.locked_until.getTime() - 30_000);
+  });
+
+  it("a live worker whose LISTEN session an administrator ends keeps its job: it reconnects and beats within the grace", async () => {
+    await rescuingLeader();
+    const child = holdChild(5_000, 60_000);
+    await child.waitForLine(/^READY$/);
+    const id = await sluice.enqueue(holdJob, {});
+    await child.waitForLine(new RegExp(`^STARTED ${id} 1$`));
+    const session = await childSession(child.pid);
+    await db.pool.query('SELECT pg_terminate_backend($1)', [session]);
+    await child.waitForLine(new RegExp(`^ANSWERED ${id} 1 completed$`), 20_000);
+    const done = await sluice.getJob(id);
+    expect(done).toMatchObject({ state: 'completed', attempt: 1, errors: [] });
+    expect(await childSession(child.pid)).not.toBe(session);
+  });
+
+  it('rescue_expired ends the leases of a worker whose session is gone, after the grace, and of no other', async () => {
+    const job = defineJob({ name: 'session.lost', queue: 'session-lost', schema: z.object({}) });
+    const [gone, beforeRestart, alive] = await Promise.all([0, 1, 2].map(() => sluice.enqueue(job, {})));
+    // A pid no session has: pids are below 2^22 on Linux (and 99999 on most other systems).
+    const noSession = 2 ** 30;
+    await db.pool.query(
+      `INSERT INTO sluice.workers (id, host, pid, queues, concurrency, version, heartbeat_at, session_pid) VALUES
+         ('lost:gone', 'h', 1, '{session-lost}', 1, 'x', now(), $1),
+         ('lost:before-restart', 'h', 2, '{session-lost}', 1, 'x', pg_postmaster_start_time() - interval '1 s', $1),
+         ('lost:alive', 'h', 3, '{session-lost}', 1, 'x', now(), pg_backend_pid())`,
+      [noSession],
+    );
+    for (const [id, worker] of [[gone, 'lost:gone'], [beforeRestart, 'lost:before-restart'], [alive, 'lost:alive']] as const) {
+      await db.pool.query(
+        `UPDATE sluice.jobs SET state = 'running', attempt = 1, locked_by = $2, locked_until = now() + interval '1 hour' WHERE id = $1`,
+        [id, worker],
+      );
+    }
+    const rescue = async (graceMs: number | null) =>
+      (await db.pool.query<{ id: string }>('SELECT id FROM sluice.rescue_expired(1000, $1)', [graceMs])).rows.map((r) => Number(r.id));
+    // Without the grace argument the leases alone count.
+    expect(await rescue(null)).toEqual([]);
+    // The first round only notes the session gone.
+    expect(await rescue(0)).toEqual([]);
+    expect(await rescue(0)).toEqual([gone]);
+    expect((await sluice.getJob(gone)).state).toBe('available');
+    expect((await sluice.getJob(beforeRestart)).state).toBe('running');
+    expect((await sluice.getJob(alive)).state).toBe('running');
+    // A long grace: nothing more.
+    await db.pool.query(`UPDATE sluice.workers SET session_lost_at = NULL WHERE id LIKE 'lost:%'`);
+    expect(await rescue(3_600_000)).toEqual([]);
+    expect(await rescue(3_600_000)).toEqual([]);
+    await db.pool.query(`DELETE FROM sluice.jobs WHERE id = ANY($1::bigint[])`, [[beforeRestart, alive]]);
+    await db.pool.query(`DELETE FROM sluice.workers WHERE id LIKE 'lost:%'`);
   });
 });
 

@@ -1,4 +1,4 @@
--- Rescues jobs whose worker stopped heartbeating: running jobs whose lease
+-- Rescues jobs whose worker was lost: running jobs whose lease
 -- (locked_until) passed go back to available with a WorkerLostError in their
 -- errors, or to the dead jobs (reason 'crashed') when that was their last
 -- attempt; the crash counts as a failed attempt in the metrics, and as
@@ -6,14 +6,30 @@
 -- it out (metrics/by-minute.sql). At most batch_size jobs, the
 -- longest-expired first. Returns (id, 'rescued' | 'dead').
 --
+-- With lost_session_grace_ms, it first ends the leases of workers whose
+-- process is gone, without waiting for those leases to lapse: a worker's
+-- beats on its LISTEN session record that session's server process
+-- (sluice.workers.session_pid), and when a process dies its sockets close and
+-- the server ends the session at once. A worker whose recorded session has
+-- not existed for lost_session_grace_ms, and that has not beaten since, has
+-- its jobs' leases ended now. The grace covers a live worker whose session
+-- was cut (an administrator's pg_terminate_backend, a proxy): it reconnects
+-- within a fraction of a second and beats at once, which records the new
+-- session. Not covered, so left to the leases: a session that outlived its
+-- process (a machine or network gone without closing the connection; a
+-- pooler in session mode keeping the server connection), and every session
+-- of before the server's last start (a restart ended them all, the workers
+-- with them or not).
+--
 -- Guarantees: run_at is kept, so a rescued job goes back to the front of its
 -- priority; the run that lost the job can no longer complete or fail it: the
 -- job is no longer running under its claim, and the fence in
 -- jobs/complete.sql and jobs/fail.sql refuses its answers.
 -- Lease: locked_until < now() (the time lease), not the lease token.
 -- Locks: FOR UPDATE SKIP LOCKED on the expired rows, so rescuers never wait on
--- each other or on a completion in flight.
-CREATE OR REPLACE FUNCTION sluice.rescue_expired(batch_size integer DEFAULT 1000)
+-- each other or on a completion in flight; the row locks of the UPDATEs of
+-- sluice.workers and of a lost worker's jobs.
+CREATE OR REPLACE FUNCTION sluice.rescue_expired(batch_size integer DEFAULT 1000, lost_session_grace_ms integer DEFAULT NULL)
 RETURNS TABLE (id bigint, outcome text) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -23,10 +39,23 @@ DECLARE
   back_errors jsonb[];
   q text;
 BEGIN
+  IF lost_session_grace_ms IS NOT NULL THEN
+    UPDATE sluice.workers w SET session_lost_at = now()
+    WHERE w.session_pid IS NOT NULL AND w.session_lost_at IS NULL
+      AND w.heartbeat_at > pg_postmaster_start_time()
+      AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.session_pid);
+    -- A beat since the mark has cleared session_lost_at; a pid that exists
+    -- again (reused by a new session) is left to the leases.
+    UPDATE sluice.jobs j SET locked_until = now() - interval '1 millisecond'
+    FROM sluice.workers w
+    WHERE w.session_lost_at < now() - lost_session_grace_ms * interval '1 millisecond'
+      AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.session_pid)
+      AND j.locked_by = w.id AND j.state = 'running' AND j.locked_until >= now();
+  END IF;
   WITH expired AS (
     SELECT j.id, j.queue, j.attempt >= j.max_attempts AS to_dead,
       jsonb_build_object('attempt', j.attempt, 'at', now(), 'kind', 'crash', 'name', 'WorkerLostError',
-        'message', format('worker %s stopped heartbeating during this attempt', j.locked_by)) AS error
+        'message', format('worker %s was lost during this attempt (its process ended, or it stopped heartbeating)', j.locked_by)) AS error
     FROM sluice.jobs j
     WHERE j.state = 'running' AND j.locked_until < now()
     ORDER BY j.locked_until
@@ -60,3 +89,7 @@ BEGIN
     END LOOP;
   END IF;
 END $$;
+-- The signature before lost_session_grace_ms (migration 0025), dropped here
+-- rather than in the migration, so that a leader's rescuer never meets
+-- neither between the two.
+DROP FUNCTION IF EXISTS sluice.rescue_expired(integer);

@@ -246,6 +246,15 @@ export const workers = sluiceSchema.table('workers', {
   version: text('version').notNull(),
   startedAt: tstz('started_at').notNull().defaultNow(),
   heartbeatAt: tstz('heartbeat_at').notNull().defaultNow(),
+  /**
+   * The server process of the worker's LISTEN session, set by each beat on that
+   * session (NULL while it beats through the pool): when that session ends
+   * while the server keeps running, the worker's process is gone, and the
+   * rescuer need not wait for its leases (jobs/rescue-expired.sql).
+   */
+  sessionPid: integer('session_pid'),
+  /** When the rescuer first found that session gone; cleared by the next beat. */
+  sessionLostAt: tstz('session_lost_at'),
 });
 
 export const cronSchedules = sluiceSchema.table(

@@ -1,6 +1,8 @@
-// Rescues jobs of dead workers within seconds. The maintenance leader runs
-// it; SKIP LOCKED in sluice.rescue_expired keeps two rescuers from colliding
-// during a handover. It also forgets workers long gone, once a minute.
+// Rescues jobs of dead workers: within seconds when the worker's process
+// ended (its database session ended with it), else once their leases lapse.
+// The maintenance leader runs it; SKIP LOCKED in sluice.rescue_expired keeps
+// two rescuers from colliding during a handover. It also forgets workers long
+// gone, once a minute.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import { jobRescueExpired } from '../sql/jobs.js';
@@ -11,6 +13,8 @@ export interface RescuerOptions {
   intervalMs: number;
   batchSize: number;
   forgetAfterMs: number;
+  /** How long a worker's session must have been gone, with no beat since, before its leases are ended. */
+  lostSessionGraceMs: number;
 }
 
 /** Forgetting workers gone for an hour needs no finer cadence than this. */
@@ -28,7 +32,7 @@ export class Rescuer extends Service {
   }
 
   protected async tick(): Promise<number> {
-    const outcomes = await jobRescueExpired(this.db, this.options.batchSize);
+    const outcomes = await jobRescueExpired(this.db, this.options.batchSize, this.options.lostSessionGraceMs);
     if (outcomes.size > 0) {
       const dead = [...outcomes.values()].filter((o) => o === 'dead').length;
       this.logger.warn({ rescued: outcomes.size - dead, dead, jobIds: [...outcomes.keys()].slice(0, 20) }, 'rescued jobs of a dead worker');

@@ -86,12 +86,16 @@ export async function jobWakeWorkers(db: Queryable, ids: readonly number[]): Pro
   await db.query({ name: 'sluice_job_wake_workers', text: 'SELECT sluice.wake_workers($1::bigint[])', values: [`{${ids.join(',')}}`] });
 }
 
-/** Returns jobs whose lease lapsed (their worker stopped heartbeating) to their queue or the DLQ. */
-export async function jobRescueExpired(db: Queryable, batchSize: number): Promise<Map<number, 'rescued' | 'dead'>> {
+/**
+ * Returns jobs of lost workers to their queue or the DLQ: those whose lease
+ * lapsed, and, with lostSessionGraceMs, those of a worker whose process is
+ * gone (see jobs/rescue-expired.sql).
+ */
+export async function jobRescueExpired(db: Queryable, batchSize: number, lostSessionGraceMs: number | null = null): Promise<Map<number, 'rescued' | 'dead'>> {
   const { rows } = await db.query<{ id: string; outcome: 'rescued' | 'dead' }>({
     name: 'sluice_job_rescue_expired',
-    text: `SELECT id, outcome FROM sluice.rescue_expired($1)`,
-    values: [batchSize],
+    text: `SELECT id, outcome FROM sluice.rescue_expired($1, $2)`,
+    values: [batchSize, lostSessionGraceMs],
   });
   return new Map(rows.map((r) => [Number(r.id), r.outcome]));
 }

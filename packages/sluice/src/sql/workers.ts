@@ -32,14 +32,17 @@ export async function workerRegister(db: Queryable, w: WorkerRow): Promise<void>
 export async function workerHeartbeat(db: Queryable, workerId: string, leaseMs: number, heldIds: number[]): Promise<void> {
   // Unnamed, so planned for each beat with the table as it is now (see jobs/claim.sql, Plans).
   await db.query({
-    text: `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now() WHERE id = $1)
+    // Through the pool, no session is this worker's own: the rescuer then waits for the leases.
+    text: `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now(), session_pid = NULL, session_lost_at = NULL WHERE id = $1)
            UPDATE sluice.jobs SET locked_until = now() + $2 * interval '1 millisecond'
            WHERE id = ANY($3::bigint[]) AND locked_by = $1`,
     values: [workerId, leaseMs, heldIds],
   });
 }
 
-const HEARTBEAT_CTES = `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now() WHERE id = $1),
+// On the LISTEN session: the session's server process is recorded, so that
+// the rescuer learns of this process's death when the session ends.
+const HEARTBEAT_CTES = `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now(), session_pid = pg_backend_pid(), session_lost_at = NULL WHERE id = $1),
           leases AS (UPDATE sluice.jobs SET locked_until = now() + $2 * interval '1 millisecond'
                      WHERE id = ANY($3::bigint[]) AND locked_by = $1)`;
 

@@ -20,6 +20,20 @@ import type { ResolvedWorkerOptions } from './options.js';
 export const LEADER_MAX_SLEEP_MS_DEFAULT = 30_000;
 /** How often the leader looks for jobs to age while it finds none (it ages every pollIntervalMs while it does). */
 const AGE_IDLE_INTERVAL_MS = 10_000;
+/**
+ * The rescuer's longest sleep. A worker whose process died is found at the
+ * next round and its jobs are rescued at the first round LOST_SESSION_GRACE_MS
+ * later: about three seconds after the death, against workerDeadAfterMs (the
+ * lease) and a round for a worker that only stopped beating. Costs the leader
+ * one transaction a second.
+ */
+const RESCUE_INTERVAL_MS_MAX = 1_000;
+/**
+ * A worker's LISTEN session must have been gone this long, with no beat
+ * since, before the rescuer ends its leases (jobs/rescue-expired.sql): a live
+ * worker whose session was cut reconnects after 100 ms and beats at once.
+ */
+export const LOST_SESSION_GRACE_MS = 2_000;
 
 export interface Duties {
   all: Service[];
@@ -35,9 +49,10 @@ export function createDuties(pool: pg.Pool, o: ResolvedWorkerOptions, notified: 
   const rescuer = new Rescuer(
     pool,
     {
-      intervalMs: Math.max(100, Math.floor(o.workerDeadAfterMs / 3)),
+      intervalMs: Math.max(100, Math.min(RESCUE_INTERVAL_MS_MAX, Math.floor(o.workerDeadAfterMs / 3))),
       batchSize: RESCUE_BATCH_SIZE_DEFAULT,
       forgetAfterMs: WORKER_FORGET_AFTER_MS_DEFAULT,
+      lostSessionGraceMs: LOST_SESSION_GRACE_MS,
     },
     logger,
   );
