@@ -4,12 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startDashboard, type DashboardServer } from '../packages/dashboard/src/index.js';
 import { Sluice } from '../packages/sluice/src/index.js';
-import { PAYLOAD_SECRET, SEED_WORKER_ID, STACK_MARKER, type Seeded } from './fixtures/dashboard-seed.js';
+import { PAYLOAD_SECRET, SEED_WORKER_ID, STACK_MARKER, bulkJob, type Seeded } from './fixtures/dashboard-seed.js';
 import { PAGES, TOKEN, signedIn, useSeededDashboard } from './fixtures/dashboard-suite.js';
-import { count, type TestDb } from './helpers/db.js';
+import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 const suite = useSeededDashboard();
 const logs = suite.logs;
@@ -188,6 +188,54 @@ describe('jobs list', () => {
       await server.close();
     }
   });
+
+  it('a history state (cancelled) is searched within the window too: job_history has no index on state', async () => {
+    const local = await createTestDb();
+    const s = new Sluice({ pool: local.pool, logger: logs.logger });
+    const server = await startDashboard({ sluice: s, auth: { token: TOKEN }, port: 0, searchWindow: 1_000, logger: logs.logger });
+    const historyReads = async () => {
+      await local.pool.query('SELECT pg_stat_clear_snapshot()');
+      return count(
+        local.pool,
+        `SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0) AS n
+         FROM pg_stat_user_tables WHERE schemaname = 'sluice' AND relname LIKE 'job_history%'`,
+      );
+    };
+    try {
+      // A busy day: 20,000 completed jobs, none cancelled.
+      await local.pool.query(
+        `SELECT count(*) FROM sluice.enqueue_many('bulk.touch', (SELECT jsonb_agg(jsonb_build_object('n', g)) FROM generate_series(1, 20000) g), queue => 'bulk')`,
+      );
+      await local.pool.query(`SELECT count(*) FROM sluice.move_to_history(ARRAY(SELECT id FROM sluice.jobs ORDER BY id), 'completed')`);
+      await local.pool.query('ANALYZE sluice.job_history');
+      const client = await signedIn(server);
+      const before = await historyReads();
+      const html = await (await client.get('/jobs?state=cancelled')).text();
+      expect(idsOn(html)).toEqual([]);
+      expect(html).toContain('Searched job ids down to');
+      // A backend reports its table statistics within seconds of going idle.
+      const read = await waitUntil(async () => (await historyReads()) - before || null, { timeoutMs: 25_000, intervalMs: 250, what: 'table statistics' });
+      expect(read).toBeLessThanOrEqual(2_000);
+    } finally {
+      await server.close();
+      await s.close();
+      await local.drop();
+    }
+  });
+
+  it('a tag link on the job page lists the jobs with that tag, even an all-digit tag (never read as an id)', async () => {
+    const client = await signedIn(rw);
+    const tagged = await sluice.enqueue(bulkJob, { n: 1 }, { tags: [String(seeded.completedId)] });
+    const page = await (await client.get(`/jobs/${tagged}`)).text();
+    const link = /<a class="tag" href="([^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&');
+    expect(link).toBe(`/jobs?tag=${seeded.completedId}`);
+    const listed = await (await client.get(link)).text();
+    expect(idsOn(listed)).toEqual([tagged]);
+    // The filter form keeps the tag, so filtering further does not drop it.
+    expect(listed).toContain(`<input name="tag" value="${seeded.completedId}"`);
+    // The search box still reads digits as an id.
+    expect(idsOn(await (await client.get(`/jobs?q=${seeded.completedId}`)).text())).toEqual([seeded.completedId]);
+  });
 });
 
 describe('read-only database role', () => {
@@ -233,6 +281,60 @@ describe('read-only database role', () => {
       await admin.query(`DROP OWNED BY ${role}`).catch(() => {});
       await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
       await admin.end();
+    }
+  });
+});
+
+describe('dead letters of one queue', () => {
+  const idsOn = (html: string) => [...html.matchAll(/<tr data-id="(\d+)">/g)].map((m) => Number(m[1]));
+
+  it('lists every dead job of the queue and offers "Replay all" however many newer ids other queues used', async () => {
+    const server = await startDashboard({ sluice, auth: { token: TOKEN }, port: 0, searchWindow: 1_000, pageSize: 50, logger: logs.logger });
+    const roWindowed = await startDashboard({ sluice, auth: { token: TOKEN }, port: 0, searchWindow: 1_000, readOnly: true, logger: logs.logger });
+    try {
+      // Newer traffic elsewhere: 5,000 ids above every dead job, one job of queue "bulk".
+      await db.pool.query(`SELECT setval(pg_get_serial_sequence('sluice.jobs', 'id'), (SELECT max(id) FROM sluice.dead_jobs) + 5000)`);
+      await sluice.enqueue(bulkJob, { n: 2 });
+      const dead = (await db.pool.query<{ id: string }>(`SELECT id FROM sluice.dead_jobs WHERE queue = 'emails' ORDER BY id DESC`)).rows.map((r) => Number(r.id));
+      expect(dead.length).toBeGreaterThan(0);
+      const html = await (await (await signedIn(server)).get('/dlq?queue=emails')).text();
+      expect(idsOn(html)).toEqual(dead);
+      expect(html).toContain('value="replay-all"');
+      expect(html).toContain('value="purge-all"');
+      // The queue-wide actions act on the queue, not on the page: offered even on a page without rows.
+      const empty = await (await (await signedIn(server)).get(`/dlq?queue=emails&before=${Math.min(...dead)}`)).text();
+      expect(idsOn(empty)).toEqual([]);
+      expect(empty).toContain('value="replay-all"');
+      expect(empty).not.toContain('value="replay"');
+      const readOnly = await (await (await signedIn(roWindowed)).get('/dlq?queue=emails')).text();
+      expect(readOnly).not.toContain('replay-all');
+    } finally {
+      await server.close();
+      await roWindowed.close();
+    }
+  });
+});
+
+describe('cron page', () => {
+  it('read-only: schedule payloads are not even read from the database', async () => {
+    // Every row the dashboard reads through the pool, as text.
+    const read: string[] = [];
+    const query = db.pool.query.bind(db.pool) as (...args: unknown[]) => Promise<pg.QueryResult>;
+    const spy = vi.spyOn(db.pool, 'query').mockImplementation((async (...args: unknown[]) => {
+      const result = await query(...args);
+      read.push(JSON.stringify(result.rows));
+      return result;
+    }) as never);
+    try {
+      const roHtml = await (await (await signedIn(ro)).get('/cron')).text();
+      expect(roHtml).toContain('data-schedule="nightly-report"');
+      expect(read.join('\n')).not.toContain(PAYLOAD_SECRET);
+      // The read-write page shows it, through the same pool.
+      const rwHtml = await (await (await signedIn(rw)).get('/cron')).text();
+      expect(rwHtml).toContain(PAYLOAD_SECRET);
+      expect(read.join('\n')).toContain(PAYLOAD_SECRET);
+    } finally {
+      spy.mockRestore();
     }
   });
 });

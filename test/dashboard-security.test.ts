@@ -353,6 +353,8 @@ describe('bad input', () => {
       ['/jobs?q=%00', /q: /],
       ['/jobs?q=tag%00text', /q: /],
       [`/jobs?q=${'x'.repeat(129)}`, /q: at most/],
+      ['/jobs?tag=tag%00text', /tag: /],
+      [`/jobs?tag=${'x'.repeat(129)}`, /tag: at most/],
       ['/jobs?queue=%00', /queue: /],
       ['/jobs?name=a%00', /name: /],
       ['/jobs?state=%00', /state: /],
@@ -386,6 +388,17 @@ describe('bad input', () => {
       expect(await res.text(), path).toMatch(message);
     }
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE paused OR concurrency = 1`)).toBe(0);
+    expect(logs.lines.filter((l) => l.msg === 'dashboard request failed')).toEqual([]);
+  });
+
+  it('a notice code (?ok=) naming an Object.prototype member is ignored like any unknown code, never a 500', async () => {
+    const client = await signedIn(rw);
+    expect(await (await client.get('/queues?ok=paused')).text()).toContain('class="notice');
+    for (const code of ['bogus', '__proto__', 'valueOf', 'hasOwnProperty', 'toString', 'constructor']) {
+      const res = await client.get(`/queues?ok=${code}&n=42`);
+      expect(res.status, code).toBe(200);
+      expect(await res.text(), code).not.toContain('class="notice');
+    }
     expect(logs.lines.filter((l) => l.msg === 'dashboard request failed')).toEqual([]);
   });
 });

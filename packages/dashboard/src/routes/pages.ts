@@ -4,6 +4,7 @@ import type { Hono } from 'hono';
 import { alertListActive, jobList, queueStatsAll, replicaLag, workerStatus } from 'sluice/admin';
 import { pageContext, type DashContext, type DashEnv, type Deps } from '../context.js';
 import { DashboardRequestError } from '../errors.js';
+import { cronSchedules } from '../sql/cron.js';
 import { jobDetail } from '../sql/jobs.js';
 import { metricsSeries, type ChartRange } from '../sql/metrics.js';
 import { queueLimitsAll, queueNames } from '../sql/queues.js';
@@ -16,23 +17,25 @@ import { queuesPage } from '../views/queues.js';
 import { workersPage } from '../views/workers.js';
 import { jobFilter, jobIdParam, optJobId, optName } from './params.js';
 
-const NOTICES: Record<string, (n: string | undefined) => string> = {
-  replayed: (n) => `Replayed ${n ?? 0} dead job(s): they are back in their queues.`,
-  purged: (n) => `Purged ${n ?? 0} dead job(s).`,
-  retried: () => 'The job will run now.',
-  cancelled: () => 'The job was cancelled.',
-  paused: () => 'Queue paused: running jobs finish, no new job starts.',
-  resumed: () => 'Queue resumed.',
-  limits: () => 'Limits saved.',
-  enabled: () => 'Schedule enabled.',
-  disabled: () => 'Schedule disabled.',
-  ran: (n) => `Enqueued job ${n ?? ''}.`,
-};
+// A Map, not an object literal: the code comes from the URL, and an object
+// would answer "constructor" or "__proto__" with what Object.prototype holds.
+const NOTICES = new Map<string, (n: string | undefined) => string>([
+  ['replayed', (n) => `Replayed ${n ?? 0} dead job(s): they are back in their queues.`],
+  ['purged', (n) => `Purged ${n ?? 0} dead job(s).`],
+  ['retried', () => 'The job will run now.'],
+  ['cancelled', () => 'The job was cancelled.'],
+  ['paused', () => 'Queue paused: running jobs finish, no new job starts.'],
+  ['resumed', () => 'Queue resumed.'],
+  ['limits', () => 'Limits saved.'],
+  ['enabled', () => 'Schedule enabled.'],
+  ['disabled', () => 'Schedule disabled.'],
+  ['ran', (n) => `Enqueued job ${n ?? ''}.`],
+]);
 
 /** The notice a redirect after an action asked for; fixed texts only, so a link cannot put words on the page. */
 function notice(c: DashContext): Notice | null {
   const code = c.req.query('ok');
-  const make = code ? NOTICES[code] : undefined;
+  const make = code ? NOTICES.get(code) : undefined;
   const n = c.req.query('n');
   return make ? { kind: 'ok', text: make(n && /^\d{1,16}$/.test(n) ? n : undefined) } : null;
 }
@@ -71,13 +74,13 @@ export function pageRoutes(app: Hono<DashEnv>, deps: Deps): void {
 
   app.get('/jobs', async (c) => {
     const ctx = pageContext(deps, c);
-    const { filter, text } = jobFilter((k) => c.req.query(k));
+    const { filter, text, tag } = jobFilter((k) => c.req.query(k));
     const before = optJobId('before', c.req.query('before'));
     const [page, queues] = await Promise.all([
       jobList(db, { ...filter, beforeId: before, limit: opts.pageSize, searchWindow: opts.searchWindow }),
       queueNames(db),
     ]);
-    return c.html(layout(ctx, { title: 'Jobs', section: 'jobs', body: jobsPage(ctx, { filter, text, page, queues }), notice: notice(c) }));
+    return c.html(layout(ctx, { title: 'Jobs', section: 'jobs', body: jobsPage(ctx, { filter, text, tag, page, queues }), notice: notice(c) }));
   });
 
   app.get('/jobs/:id', async (c) => {
@@ -108,7 +111,7 @@ export function pageRoutes(app: Hono<DashEnv>, deps: Deps): void {
 
   app.get('/cron', async (c) => {
     const ctx = pageContext(deps, c);
-    const rows = await opts.sluice.schedules.list();
+    const rows = await cronSchedules(db, { payloads: opts.showPayloads });
     return c.html(layout(ctx, { title: 'Cron', section: 'cron', body: cronPage(ctx, rows), notice: notice(c) }));
   });
 

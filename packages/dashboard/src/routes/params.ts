@@ -32,12 +32,19 @@ export function optState(value: string | undefined | null): JobState | null {
   return value as JobState;
 }
 
+/** Text to find in tags, trimmed; null when empty. */
+function tagText(field: string, value: string | undefined | null): string | null {
+  const text = (value ?? '').trim();
+  if (!text) return null;
+  if (text.length > MAX_TAG_TEXT) throw new DashboardRequestError(400, `${field}: at most ${MAX_TAG_TEXT} characters`);
+  if (unstorable(text)) throw new DashboardRequestError(400, `${field}: must not contain a NUL character or an unpaired surrogate`);
+  return text;
+}
+
 /** The search box: a job id (digits, optionally after "#"), else text to find in tags. */
 export function searchText(value: string | undefined | null): { id: number | null; tag: string | null; text: string | null } {
-  const text = (value ?? '').trim();
-  if (!text) return { id: null, tag: null, text: null };
-  if (text.length > MAX_TAG_TEXT) throw new DashboardRequestError(400, `q: at most ${MAX_TAG_TEXT} characters`);
-  if (unstorable(text)) throw new DashboardRequestError(400, 'q: must not contain a NUL character or an unpaired surrogate');
+  const text = tagText('q', value);
+  if (text === null) return { id: null, tag: null, text: null };
   const m = /^#?([1-9][0-9]{0,15})$/.exec(text);
   if (m && Number.isSafeInteger(Number(m[1]))) return { id: Number(m[1]), tag: null, text };
   return { id: null, tag: text, text };
@@ -50,18 +57,25 @@ export function optWorker(value: string | undefined | null): string | null {
   return value;
 }
 
-export function jobFilter(q: (k: string) => string | undefined): { filter: JobFilter; text: string | null } {
+/**
+ * The jobs page's filters. `tag` is tag text that is never read as an id
+ * (a tag link on the job page uses it, as a tag may be all digits); given
+ * with `q`, it wins over q's tag text.
+ */
+export function jobFilter(q: (k: string) => string | undefined): { filter: JobFilter; text: string | null; tag: string | null } {
   const search = searchText(q('q'));
+  const tag = tagText('tag', q('tag'));
   return {
     filter: {
       queue: optName('queue', q('queue')),
       state: optState(q('state')),
       name: optName('name', q('name')),
-      tag: search.tag,
+      tag: tag ?? search.tag,
       id: search.id,
       worker: optWorker(q('worker')),
     },
     text: search.text,
+    tag,
   };
 }
 

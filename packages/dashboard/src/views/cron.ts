@@ -1,11 +1,11 @@
 // Cron schedules: expression, zone, next and last run, enable/disable and
 // run now. A schedule's payload is shown only where payloads may be.
 import { html } from 'hono/html';
-import type { CronSchedule } from 'sluice';
+import type { CronScheduleView } from '../sql/cron.js';
 import { prettyJson, when, type Html } from './format.js';
 import { actionForm, type PageContext } from './layout.js';
 
-export function cronPage(ctx: PageContext, rows: CronSchedule[]): Html {
+export function cronPage(ctx: PageContext, rows: CronScheduleView[]): Html {
   const path = (name: string, verb: string) => `/cron/${encodeURIComponent(name)}/${verb}`;
   return html`<div class="toolbar"><h1>Cron schedules</h1></div>
 ${

@@ -71,7 +71,7 @@ export function jobPage(ctx: PageContext, j: JobDetail): Html {
 ${j.finishedAt ? html`<dt>${j.state === 'dead' ? 'Died' : 'Finished'}</dt><dd>${when(j.finishedAt, now)}</dd>` : ''}
 ${j.lockedBy ? html`<dt>Worker</dt><dd>${j.lockedBy}${j.lockedUntil ? html` (lease until ${utc(j.lockedUntil)})` : ''}</dd>` : ''}
 ${j.timeoutMs ? html`<dt>Timeout</dt><dd>${duration(j.timeoutMs)}</dd>` : ''}
-${j.tags.length ? html`<dt>Tags</dt><dd>${j.tags.map((t) => html`<a class="tag" href="${base}/jobs?q=${encodeURIComponent(t)}">${t}</a>`)}</dd>` : ''}
+${j.tags.length ? html`<dt>Tags</dt><dd>${j.tags.map((t) => html`<a class="tag" href="${base}/jobs?tag=${encodeURIComponent(t)}">${t}</a>`)}</dd>` : ''}
 ${j.uniqueKey ? html`<dt>Unique key</dt><dd><code>${j.uniqueKey}</code></dd>` : ''}
 ${j.groupKey ? html`<dt>Group</dt><dd><code>${j.groupKey}</code></dd>` : ''}
 ${j.batchId ? html`<dt>Batch</dt><dd>${j.batchId}</dd>` : ''}

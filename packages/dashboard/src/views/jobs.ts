@@ -6,8 +6,9 @@ import type { JobFilter } from '../routes/params.js';
 import { num, query, when, type Html } from './format.js';
 import { stateBadge, type PageContext } from './layout.js';
 
-function filterQuery(f: JobFilter, text: string | null): Record<string, string | null> {
-  return { queue: f.queue, state: f.state, name: f.name, q: text, worker: f.worker };
+/** The query that gives this page's filters again: the search box as typed, and the tag link's text apart. */
+function filterQuery(f: JobFilter, text: string | null, tag: string | null): Record<string, string | null> {
+  return { queue: f.queue, state: f.state, name: f.name, q: text, tag, worker: f.worker };
 }
 
 function pager(ctx: PageContext, path: string, params: Record<string, string | null>, page: JobListPage): Html {
@@ -40,7 +41,7 @@ function table(ctx: PageContext, rows: JobListItem[], selectable: boolean): Html
 <tbody>${rows.map((j) => row(ctx, j, selectable))}</tbody></table>`;
 }
 
-export function jobsPage(ctx: PageContext, d: { filter: JobFilter; text: string | null; page: JobListPage; queues: string[] }): Html {
+export function jobsPage(ctx: PageContext, d: { filter: JobFilter; text: string | null; tag: string | null; page: JobListPage; queues: string[] }): Html {
   const { base } = ctx;
   const f = d.filter;
   return html`<div class="toolbar"><h1>Jobs</h1></div>
@@ -49,17 +50,21 @@ export function jobsPage(ctx: PageContext, d: { filter: JobFilter; text: string 
 <label>State <select name="state"><option value="">any</option>${JOB_STATES.map((s) => html`<option${s === f.state ? ' selected' : ''}>${s}</option>`)}</select></label>
 <label>Name <input name="name" value="${f.name ?? ''}" placeholder="email.send" size="16"></label>
 <label>Id or tag <input name="q" value="${d.text ?? ''}" placeholder="1234 or tag text" size="16"></label>
+${d.tag ? html`<label>Tag <input name="tag" value="${d.tag}" size="16"></label>` : ''}
 ${f.worker ? html`<label>Worker <input name="worker" value="${f.worker}" size="24"></label>` : ''}
 <button>Filter</button>
 </form>
 ${table(ctx, d.page.jobs, false)}
-${pager(ctx, '/jobs', filterQuery(f, d.text), d.page)}`;
+${pager(ctx, '/jobs', filterQuery(f, d.text, d.tag), d.page)}`;
 }
 
 export function dlqPage(ctx: PageContext, d: { filter: JobFilter; page: JobListPage; queues: string[] }): Html {
   const { base } = ctx;
   const f = d.filter;
   const selectable = !ctx.readOnly && d.page.jobs.length > 0;
+  // "All in queue" acts on every dead job of the queue, not on this page, so
+  // it is offered even when this page (one search window) found none.
+  const queueWide = !ctx.readOnly && f.queue !== null;
   return html`<div class="toolbar"><h1>Dead letters</h1></div>
 <form method="get" action="${base}/dlq" class="filters">
 <label>Queue <select name="queue"><option value="">any</option>${d.queues.map((q) => html`<option${q === f.queue ? ' selected' : ''}>${q}</option>`)}</select></label>
@@ -67,13 +72,15 @@ export function dlqPage(ctx: PageContext, d: { filter: JobFilter; page: JobListP
 <button>Filter</button>
 </form>
 ${
-  selectable
+  selectable || queueWide
     ? html`<form method="post" action="${base}/dlq/action" id="dlq-form" class="bulk" data-confirm-purge="Delete the selected dead jobs for good?">
 <input type="hidden" name="_csrf" value="${ctx.csrf}">
-<button name="do" value="replay" class="action">Replay selected</button>
-<button name="do" value="purge" class="danger">Purge selected</button>
-${f.queue
-  ? html`<span class="sep"></span>
+${selectable
+  ? html`<button name="do" value="replay" class="action">Replay selected</button>
+<button name="do" value="purge" class="danger">Purge selected</button>`
+  : ''}
+${queueWide
+  ? html`${selectable ? html`<span class="sep"></span>` : ''}
 <input type="hidden" name="queue" value="${f.queue}">${f.name ? html`<input type="hidden" name="name" value="${f.name}">` : ''}
 <button name="do" value="replay-all" class="action">Replay all in ${f.queue}${f.name ? ` (${f.name})` : ''}</button>
 <button name="do" value="purge-all" class="danger">Purge all in ${f.queue}${f.name ? ` (${f.name})` : ''}</button>`

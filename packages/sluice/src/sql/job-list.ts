@@ -3,13 +3,15 @@
 // sluice.job_list (drizzle/functions/jobs/list.sql), one keyset over the
 // three tables.
 //
-// A filter no index serves (queue, job name, tag text) could make that walk
-// read a whole table of millions of rows to fill one page. A caller that
-// must answer fast (a web page) gives `searchWindow`: the page then searches
-// at most that many ids below the cursor, and says where it stopped so the
-// next page goes on from there. A state filter alone only selects the table
-// (and the partial state indexes serve the live states), so it is never
-// bounded.
+// A filter no index serves (queue, job name, tag text, a history state)
+// could make that walk read a whole table of millions of rows to fill one
+// page. A caller that must answer fast (a web page) gives `searchWindow`: the
+// page then searches at most that many ids below the cursor, and says where
+// it stopped so the next page goes on from there. Never bounded: a live state
+// alone (the partial state indexes serve it), 'dead' alone (every row of
+// dead_jobs matches), and the dead jobs of one queue (dead_jobs_queue_idx
+// finds them, so the dead-letter page of a queue lists them all however many
+// newer ids other queues used).
 import { ValidationError } from '../errors.js';
 import type { Queryable } from '../executor.js';
 import type { JobState } from '../job-record.js';
@@ -93,9 +95,18 @@ interface ListRow {
   last_error: string | null;
 }
 
+/** States kept in sluice.job_history, which has no index on state: among millions of completed jobs a few cancelled ones are rare matches. */
+const HISTORY_STATES: ReadonlySet<JobState> = new Set(['completed', 'cancelled', 'dropped']);
+
 /** True when a filter no index serves is given, so a bounded page applies its window. */
 function needsWindow(f: JobListFilter): boolean {
-  return (f.id ?? null) === null && (f.worker ?? null) === null && ((f.queue ?? null) !== null || (f.name ?? null) !== null || (f.tag ?? null) !== null);
+  if ((f.id ?? null) !== null || (f.worker ?? null) !== null) return false;
+  const state = f.state ?? null;
+  const queue = f.queue ?? null;
+  const name = f.name ?? null;
+  const tag = f.tag ?? null;
+  if (state === 'dead' && queue !== null && tag === null) return false;
+  return queue !== null || name !== null || tag !== null || (state !== null && HISTORY_STATES.has(state));
 }
 
 /** One page of jobs matching every given filter, newest id first. */
