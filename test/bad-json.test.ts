@@ -67,6 +67,21 @@ const cases: [string, () => unknown, string, string][] = [
   // JSON calls no toJSON() of a toJSON() result: a Date there is written as {}.
   ['a Date a toJSON() returns', () => ({ a: { toJSON: () => new Date(0) } }), 'a', 'Date'],
   ['a boxed NaN', () => ({ n: Object(Number.NaN) as unknown }), 'n', 'NaN'],
+  // Built-ins whose contents live where JSON does not look: it writes {}, or a typed array as an object keyed by index.
+  ['an Error', () => ({ err: new Error('secret') }), 'err', 'Error'],
+  ['an Error with fields of its own', () => ({ err: Object.assign(new TypeError('secret'), { code: 'E_SECRET' }) }), 'err', 'Error'],
+  ['a RegExp', () => ({ re: /secret/ }), 're', 'RegExp'],
+  ['an ArrayBuffer', () => ({ buf: new ArrayBuffer(8) }), 'buf', 'ArrayBuffer'],
+  ['a Uint8Array', () => ({ bytes: new Uint8Array([1, 2, 3]) }), 'bytes', 'Uint8Array'],
+  ['a Float64Array in an array', () => ({ list: [new Float64Array(2)] }), 'list.0', 'Float64Array'],
+  ['a BigInt64Array', () => ({ big: new BigInt64Array(2) }), 'big', 'BigInt64Array'],
+  ['a DataView', () => ({ view: new DataView(new ArrayBuffer(4)) }), 'view', 'DataView'],
+  ['a Promise', () => ({ p: Promise.resolve('secret') }), 'p', 'Promise'],
+  ['a WeakRef', () => ({ ref: new WeakRef({ s: 'secret' }) }), 'ref', 'WeakRef'],
+  ['a generator', () => ({ gen: (function* () { yield 'secret'; })() }), 'gen', 'iterator'],
+  ['an array iterator', () => ({ it: ['secret'].values() }), 'it', 'iterator'],
+  // A Buffer's own toJSON() is not called on what another toJSON() returns.
+  ['a Buffer a toJSON() returns', () => ({ a: { toJSON: () => Buffer.from('secret') } }), 'a', 'Uint8Array'],
 ];
 
 const payloadError = (path: string, word: string) => ({
@@ -117,6 +132,47 @@ describe('what JSON carries is accepted as it is', () => {
     const id = await sluice.enqueue(anyJob, { a: undefined, at, list: [[1, 2.5, -0], { b: null }], text: 'é😀\u2028' });
     const { rows } = await db.pool.query('SELECT payload FROM sluice.jobs WHERE id = $1', [id]);
     expect(rows[0].payload).toEqual({ at: at.toISOString(), list: [[1, 2.5, 0], { b: null }], text: 'é😀\u2028' });
+  });
+});
+
+describe('a toJSON() decides what is stored, for built-ins and classes alike', () => {
+  it('a Buffer is stored as its toJSON() gives it, a URL as its text, a class instance as its fields or its toJSON()', async () => {
+    class Money {
+      constructor(
+        readonly amount: number,
+        readonly currency: string,
+      ) {}
+    }
+    class Temperature {
+      constructor(private readonly kelvin: number) {}
+      toJSON() {
+        return { celsius: this.kelvin - 273 };
+      }
+    }
+    const id = await sluice.enqueue(anyJob, {
+      bytes: Buffer.from([1, 2]),
+      url: new URL('https://example.com/a?b=1'),
+      price: new Money(5, 'EUR'),
+      temp: new Temperature(300),
+    });
+    const { rows } = await db.pool.query('SELECT payload FROM sluice.jobs WHERE id = $1', [id]);
+    expect(rows[0].payload).toEqual({
+      bytes: { type: 'Buffer', data: [1, 2] },
+      url: 'https://example.com/a?b=1',
+      price: { amount: 5, currency: 'EUR' },
+      temp: { celsius: 27 },
+    });
+  });
+
+  it('an Error whose class defines toJSON() is stored as that gives it', async () => {
+    class PublicError extends Error {
+      toJSON() {
+        return { kind: 'public', message: this.message };
+      }
+    }
+    const id = await sluice.enqueue(anyJob, { err: new PublicError('shown') });
+    const { rows } = await db.pool.query('SELECT payload FROM sluice.jobs WHERE id = $1', [id]);
+    expect(rows[0].payload).toEqual({ err: { kind: 'public', message: 'shown' } });
   });
 });
 

@@ -277,6 +277,8 @@ describe('bad input to the new options names the option and writes nothing', () 
     ['options.uniqueWindowMs', { uniqueKey: 'k', uniqueWindowMs: -5 }],
     ['options.uniqueWindowMs', { uniqueKey: 'k', uniqueWindowMs: 1.5 }],
     ['options.uniqueWindowMs', { uniqueKey: 'k', uniqueWindowMs: '60s' }],
+    // Without a key there is nothing to find within the window: the option would do nothing.
+    ['options.uniqueWindowMs', { uniqueWindowMs: 60_000 }],
   ])('enqueue %s %j', async (field, options) => {
     const err = await sluice.enqueue(job, { n: 1 }, options as never).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ValidationError);

@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createHttpApi, startHttpApi, type HttpApiServer } from '../packages/sluice/src/http/index.js';
-import { Sluice, defineJob } from '../packages/sluice/src/index.js';
+import { Sluice, ValidationError, defineJob } from '../packages/sluice/src/index.js';
 import { count, createTestDb, type TestDb } from './helpers/db.js';
 import { requestFrom } from './helpers/from-address.js';
 import { captureLogs } from './helpers/log-capture.js';
@@ -294,6 +294,28 @@ describe('HTTP API over real HTTP', () => {
     // A token no Authorization header could carry would lock every client out.
     for (const token of ['with a space 0123456789', 'tab\t0123456789abcdef', 'newline-0123456789abcdef\n'])
       expect(() => createHttpApi({ sluice, jobs: [signup], token }), JSON.stringify(token)).toThrow(/httpApi\.token/);
+  });
+
+  it('refuses a jobs list holding something other than a job definition, naming its index', () => {
+    for (const bad of [null, 'user.signup', { name: 'user.signup' }]) {
+      let err: unknown;
+      try {
+        createHttpApi({ sluice, jobs: [signup, bad] as never, token: TOKEN });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, JSON.stringify(bad)).toBeInstanceOf(ValidationError);
+      expect((err as ValidationError).field).toBe('httpApi.jobs.1');
+    }
+  });
+
+  it('refuses two different job definitions with the same name: one of them would be silently unreachable', () => {
+    const twin = defineJob({ name: 'user.signup', queue: 'http-other', schema: z.object({}) });
+    expect(() => createHttpApi({ sluice, jobs: [signup, twin], token: TOKEN })).toThrow(
+      expect.objectContaining({ name: 'ValidationError', field: 'httpApi.jobs.1', message: expect.stringContaining('"user.signup"') }),
+    );
+    // The same definition listed twice is harmless.
+    expect(() => createHttpApi({ sluice, jobs: [signup, signup], token: TOKEN })).not.toThrow();
   });
 
   it('mounts under a path of another Hono app', async () => {

@@ -3,7 +3,7 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { OptionsConflictError, Sluice, UnpreparedClient, ValidationError, createWorker, defineJob, type WorkerOptions } from '../packages/sluice/src/index.js';
+import { OptionsConflictError, Sluice, UnpreparedClient, ValidationError, createWorker, defineJob, schedule, type WorkerOptions } from '../packages/sluice/src/index.js';
 
 const job = defineJob({ name: 'oc.job', queue: 'oc', schema: z.object({}) });
 const handlers = [job.handle(async () => {})];
@@ -67,5 +67,47 @@ describe('worker options that cannot work together', () => {
       const w = createWorker({ connectionString: url, handlers, ...extra } as WorkerOptions);
       await w.stop();
     }
+  });
+});
+
+describe('worker options of the wrong shape are refused at createWorker, naming the field', () => {
+  function refused(options: Partial<WorkerOptions>): ValidationError {
+    try {
+      createWorker({ connectionString: url, handlers, ...options } as WorkerOptions);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ValidationError);
+      return err as ValidationError;
+    }
+    throw new Error('expected a ValidationError');
+  }
+
+  it.each<[string, unknown]>([
+    ['an object', {}],
+    ['a string', 'oc.topic'],
+    ['null', null],
+  ])('subscriptions that are %s (not an array), not a TypeError', (_what, subscriptions) => {
+    expect(refused({ subscriptions: subscriptions as never }).field).toBe('createWorker.subscriptions');
+  });
+
+  it.each<[string, unknown]>([
+    ['a string', 'no'],
+    ['a number', 0],
+    ['null', null],
+  ])('runScheduler that is %s, not a boolean: no is not read as true', (_what, runScheduler) => {
+    expect(refused({ runScheduler: runScheduler as never }).field).toBe('createWorker.runScheduler');
+  });
+
+  // Both would be upserted in one statement, which PostgreSQL refuses (21000) only at start().
+  it('two schedules with the same name: the second is refused by name, before anything is written', () => {
+    const err = refused({
+      schedules: [
+        schedule({ name: 'oc-nightly', cron: '0 3 * * *', job }),
+        schedule({ name: 'oc-hourly', cron: '0 * * * *', job }),
+        schedule({ name: 'oc-nightly', cron: '0 4 * * *', job }),
+      ],
+    });
+    expect(err.field).toBe('createWorker.schedules.2.name');
+    expect(err.message).toContain('"oc-nightly"');
+    expect(err.message).toContain('schedules.0');
   });
 });

@@ -21,7 +21,7 @@ export interface EnqueueOptions {
   timeoutMs?: number;
   /** While a live job has this key in the queue, enqueue returns that job's id instead. */
   uniqueKey?: string;
-  /** Also return a job with this key that completed less than this long ago. Default: the queue's setting. */
+  /** Also return a job with this key that completed less than this long ago; needs uniqueKey. Default: the queue's setting. */
   uniqueWindowMs?: number;
   tags?: string[];
   /** Jobs sharing a group key count against the queue's groupConcurrency together (e.g. a tenant id). */
@@ -66,6 +66,10 @@ export function buildEnqueueArgs(
   const opts = parseOptions(enqueueOptionsSchema, { ...rest, ...(typeof groupKey === 'string' ? { groupKey } : {}) }, 'options');
   if (groupKey !== undefined && typeof groupKey !== 'string' && typeof groupKey !== 'function') {
     throw new ValidationError('options.groupKey', 'must be a string or a function of the payload');
+  }
+  // The window widens what a key finds; without a key nothing is looked for.
+  if (opts.uniqueWindowMs !== undefined && opts.uniqueKey === undefined) {
+    throw new ValidationError('options.uniqueWindowMs', 'needs uniqueKey: the window says how long a completed job with that key still counts');
   }
   if (opts.runAt && opts.delayMs !== undefined) {
     throw new ValidationError('options.delayMs', 'give runAt or delayMs, not both');

@@ -1,9 +1,13 @@
 // Serializes a value for a jsonb column, refusing what JSON or jsonb would
 // silently drop or alter: circular structures, BigInt, functions, symbols,
 // undefined (at the top or in an array), NaN and ±Infinity (JSON null), an
-// invalid Date (JSON null), a Map or a Set (JSON {}), NUL characters and lone
-// UTF-16 surrogates (jsonb refuses them). What a toJSON() returns is what gets
-// stored, so it is held to the same rules.
+// invalid Date (JSON null), a Map or a Set (JSON {}), other built-ins that
+// keep their contents where JSON does not look (an Error, a RegExp, binary
+// data, a Promise, an iterator: JSON {} or an object keyed by index), NUL
+// characters and lone UTF-16 surrogates (jsonb refuses them). What a toJSON()
+// returns is what gets stored, so it is held to the same rules: a Buffer (its
+// toJSON() gives { type: 'Buffer', data: [...] }), a URL or a class with a
+// toJSON() is stored as that gives it.
 //
 // The common case pays for JSON.stringify (native) plus one walk that
 // allocates nothing; paths are built only once that walk or the text hints at
@@ -173,6 +177,8 @@ function ownFault(value: unknown, path: string, ancestors: object[]): JsonFault 
   if (types.isDate(v)) return { path, reason: 'is a Date, which JSON would store as {} here (give its ISO text)' };
   if (types.isMap(v) || types.isWeakMap(v)) return { path, reason: 'is a Map, which JSON would store as {} (send an object or an array of entries)' };
   if (types.isSet(v) || types.isWeakSet(v)) return { path, reason: 'is a Set, which JSON would store as {} (send an array)' };
+  const builtIn = builtInReason(v);
+  if (builtIn) return { path, reason: builtIn };
   if (ancestors.includes(v)) return { path, reason: 'is a circular reference, which JSON cannot hold' };
   ancestors.push(v);
   try {
@@ -200,4 +206,33 @@ function ownFault(value: unknown, path: string, ancestors: object[]): JsonFault 
   } finally {
     ancestors.pop();
   }
+}
+
+// The name a typed array was made with, read from the engine rather than from a property the value could override.
+const typedArrayName = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, Symbol.toStringTag)!.get!;
+// The iterators of arrays, strings and matchAll(), which util.types does not tell apart.
+const ITERATOR_PROTOTYPES = new Set<unknown>([[].values(), ''[Symbol.iterator](), ''.matchAll(/./g)].map((i) => Object.getPrototypeOf(i)));
+
+/**
+ * Why JSON cannot carry a built-in object whose contents live in internal
+ * slots, not in properties: JSON writes {} (or, for a typed array, an object
+ * keyed by index, which reads back as no array at all). Null for anything else.
+ */
+function builtInReason(v: object): string | null {
+  if (types.isNativeError(v)) return 'is an Error, which JSON would store without its message (send its message, or an object of the fields you need)';
+  if (types.isRegExp(v)) return 'is a RegExp, which JSON would store as {} (send its source text)';
+  if (types.isAnyArrayBuffer(v)) {
+    const name = types.isSharedArrayBuffer(v) ? 'a SharedArrayBuffer' : 'an ArrayBuffer';
+    return `is ${name}, which JSON would store as {} (send the bytes as base64 text or an array of numbers)`;
+  }
+  if (types.isTypedArray(v)) {
+    return `is a ${String(typedArrayName.call(v))}, which JSON would store as an object keyed by index (send an array of numbers, or bytes as base64 text)`;
+  }
+  if (types.isDataView(v)) return 'is a DataView, which JSON would store as {} (send the bytes as base64 text or an array of numbers)';
+  if (types.isPromise(v)) return 'is a Promise, which JSON would store as {} (await it first)';
+  if (v instanceof WeakRef || v instanceof FinalizationRegistry) return `is a ${v instanceof WeakRef ? 'WeakRef' : 'FinalizationRegistry'}, which JSON would store as {}`;
+  if (types.isGeneratorObject(v) || types.isMapIterator(v) || types.isSetIterator(v) || ITERATOR_PROTOTYPES.has(Object.getPrototypeOf(v))) {
+    return 'is an iterator, which JSON would store as {} (send an array)';
+  }
+  return null;
 }

@@ -74,6 +74,22 @@ const optionsSchema = z.object({
   trustProxy: z.boolean().optional(),
 });
 
+/** The allow-list by name. Two definitions of one name would leave one silently unreachable. */
+function exposedJobs(list: unknown): Map<string, JobDefinition<any>> {
+  if (!Array.isArray(list)) throw new ValidationError('httpApi.jobs', 'must be an array of job definitions');
+  const jobs = new Map<string, JobDefinition<any>>();
+  for (const [i, j] of list.entries()) {
+    const job = j as Partial<JobDefinition<any>> | null;
+    if (typeof job !== 'object' || job === null || typeof job.name !== 'string' || typeof job.queue !== 'string') {
+      throw new ValidationError(`httpApi.jobs.${i}`, 'expected a job definition (defineJob)');
+    }
+    const seen = jobs.get(job.name);
+    if (seen && seen !== job) throw new ValidationError(`httpApi.jobs.${i}`, `a second definition of job "${job.name}": list each job once`);
+    jobs.set(job.name, job as JobDefinition<any>);
+  }
+  return jobs;
+}
+
 export function createHttpApi(options: HttpApiOptions): Hono {
   const opts = parseOptions(
     optionsSchema,
@@ -87,11 +103,10 @@ export function createHttpApi(options: HttpApiOptions): Hono {
     'httpApi',
   );
   if (!options.sluice) throw new ValidationError('httpApi.sluice', 'is required');
-  if (!Array.isArray(options.jobs)) throw new ValidationError('httpApi.jobs', 'must be an array of job definitions');
+  const jobs = exposedJobs(options.jobs);
   const { sluice } = options;
   const logger = sluiceLogger(options.logger).child({ component: 'http-api' });
-  const jobs = new Map(options.jobs.map((j) => [j.name, j]));
-  const queues = new Set(options.jobs.map((j) => j.queue));
+  const queues = new Set([...jobs.values()].map((j) => j.queue));
   const app = new Hono();
 
   app.onError((err, c) => errorResponse(c, err, logger));

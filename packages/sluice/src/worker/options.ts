@@ -156,11 +156,26 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
       throw err;
     }
   });
+  // One statement upserts them all: PostgreSQL refuses a name twice (21000) only at start(), and one would be lost.
+  const firstByName = new Map<string, number>();
+  for (const [i, s] of checkedSchedules.entries()) {
+    const first = firstByName.get(s.name);
+    if (first !== undefined) {
+      throw new ValidationError(`createWorker.schedules.${i}.name`, `"${s.name}" is also the name of schedules.${first}: give each schedule its own name`);
+    }
+    firstByName.set(s.name, i);
+  }
   if (undeclaredSchedules !== undefined && undeclaredSchedules !== 'report' && undeclaredSchedules !== 'remove') {
     throw new ValidationError('createWorker.undeclaredSchedules', "must be 'report' or 'remove'");
   }
   if (middleware !== undefined && (!Array.isArray(middleware) || middleware.some((m) => typeof m !== 'function'))) {
     throw new ValidationError('createWorker.middleware', 'must be an array of functions (ctx, next) => ...');
+  }
+  if (runScheduler !== undefined && typeof runScheduler !== 'boolean') {
+    throw new ValidationError('createWorker.runScheduler', 'must be true or false');
+  }
+  if (subscriptions !== undefined && !Array.isArray(subscriptions)) {
+    throw new ValidationError('createWorker.subscriptions', 'must be an array of { topic, job }');
   }
   for (const [i, s] of (subscriptions ?? []).entries()) {
     if (!nameSchema.safeParse(s?.topic).success) throw new ValidationError(`createWorker.subscriptions.${i}.topic`, 'must be a valid name');
@@ -193,7 +208,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     middleware: [...(middleware ?? [])],
     schedules: checkedSchedules,
     undeclaredSchedules: undeclaredSchedules ?? 'report',
-    runScheduler: runScheduler !== false,
-    subscriptions: subscriptions ?? [],
+    runScheduler: runScheduler ?? true,
+    subscriptions: [...(subscriptions ?? [])],
   };
 }
