@@ -160,7 +160,9 @@ describe('rescue of a worker whose process ended, before its lease lapses', () =
 
   it('rescue_expired ends the leases of a worker whose session is gone, after the grace, and of no other', async () => {
     const job = defineJob({ name: 'session.lost', queue: 'session-lost', schema: z.object({}) });
-    const [gone, beforeRestart, alive] = await Promise.all([0, 1, 2].map(() => sluice.enqueue(job, {})));
+    const gone = await sluice.enqueue(job, {});
+    const beforeRestart = await sluice.enqueue(job, {});
+    const alive = await sluice.enqueue(job, {});
     // A pid no session has: pids are below 2^22 on Linux (and 99999 on most other systems).
     const noSession = 2 ** 30;
     await db.pool.query(
