@@ -302,7 +302,7 @@ describe('bad input to the new options names the option and writes nothing', () 
   });
 
   it('SQL queue_configure refuses an unknown overflow policy, writing nothing', async () => {
-    await expect(db.pool.query(`SELECT sluice.queue_configure('bu.sqlbad', '{"overflow": "drop_all"}')`)).rejects.toMatchObject({ code: '23514' });
+    await expect(db.pool.query(`SELECT sluice.queue_configure('bu.sqlbad', '{"overflow": "drop_all"}')`)).rejects.toMatchObject({ code: '22023' });
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'bu.sqlbad'`)).toBe(0);
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../packages/sluice/src/cli/main.js';
+import { spawnSluiceCli } from './helpers/cli.js';
 import { count, createTestDb, type TestDb } from './helpers/db.js';
 
 let db: TestDb;
@@ -97,4 +98,50 @@ describe('sluice CLI', () => {
     expect(c.code).toBe(2);
     expect(c.err).toContain('--concurrency');
   });
+
+  it.each(['enable', 'disable', 'remove', 'run-now'])('cron %s with an invalid schedule name exits 2 naming <name>', async (sub) => {
+    const r = await run('cron', sub, 'bad name!', '--database-url', db.url);
+    expect(r.code, r.err).toBe(2);
+    expect(r.err).toContain('<name>');
+  });
+
+  it.each([
+    ['--timezone', ['--timezone', '']],
+    ['--misfire', ['--misfire', '']],
+    ['--run-all-cap', ['--misfire', 'run_all', '--run-all-cap', '10001']],
+  ])('cron add with a bad %s exits 2 naming it, nothing saved (not the default)', async (arg, extra) => {
+    await db.pool.query(`INSERT INTO sluice.job_types (name, queue, max_attempts, backoff_kind, backoff_base_ms, backoff_factor, backoff_max_ms, backoff_jitter)
+                         VALUES ('cli.empty', 'cli', 1, 'fixed', 10, 1, 10, 0) ON CONFLICT DO NOTHING`);
+    const r = await run('cron', 'add', 'cli-empty', '--cron', '0 3 * * *', '--job', 'cli.empty', ...extra, '--database-url', db.url);
+    expect(r.code, r.out).toBe(2);
+    expect(r.err).toContain(arg);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.cron_schedules WHERE name = 'cli-empty'`)).toBe(0);
+  });
+
+  it('worker with an option createWorker refuses exits 2 naming the flag, not 1', async () => {
+    const r = await run('worker', 'test/fixtures/supervised-handlers.ts', '--concurrency', '20000', '--database-url', db.url);
+    expect(r.code, r.err).toBe(2);
+    expect(r.err).toContain('--concurrency');
+  });
+
+  /** The exit code of `sluice worker ...`, or 'running' when it started a worker instead of refusing. */
+  async function workerExit(args: string[]): Promise<number | null | 'running'> {
+    const w = spawnSluiceCli(['worker', 'test/fixtures/supervised-handlers.ts', ...args, '--database-url', db.url]);
+    const code = await Promise.race([w.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 15_000))]);
+    if (code === 'running') {
+      w.child.kill('SIGKILL');
+      await w.exited;
+    }
+    return code;
+  }
+
+  it.each([[''], [','], ['cpu,']])('worker --queues %j exits 2: an empty entry is refused, not dropped (an empty list meant every queue of the handlers)', async (queues) => {
+    expect(await workerExit(['--queues', queues])).toBe(2);
+  }, 30_000);
+
+  it('worker --processes 2 with an option createWorker refuses exits 2 before starting any process', async () => {
+    expect(await workerExit(['--processes', '2', '--concurrency', '20000'])).toBe(2);
+    expect(await workerExit(['--processes', '1001'])).toBe(2);
+    expect(await count(db.pool, 'SELECT count(*) n FROM sluice.workers')).toBe(0);
+  }, 40_000);
 });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { main } from '../packages/sluice/src/cli/main.js';
 import { Sluice, defineJob } from '../packages/sluice/src/index.js';
+import { runMaintenance, type MaintenanceOptions } from '../packages/sluice/src/admin.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { sluiceCli, spawnSluiceCli } from './helpers/cli.js';
 import { freePort } from './helpers/port.js';
@@ -97,6 +98,34 @@ describe('sluice CLI: help and usage errors', () => {
     const { rows } = await q(`SELECT concurrency, keep_history, retention_ms, paused FROM sluice.queues WHERE name = 'untouched'`);
     expect(rows[0]).toEqual({ concurrency: 3, keep_history: true, retention_ms: '604800000', paused: false });
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.dead_jobs WHERE id = 9001`)).toBe(1);
+  });
+
+  it('numbers past what the SQL or queues.configure() takes exit 2 naming the argument, not 1 with a raw database error', async () => {
+    await q(`INSERT INTO sluice.queues (name, concurrency) VALUES ('untouched-n', 3)`);
+    await dead([9002], 'untouched-n');
+    const cases: [string[], string][] = [
+      [['queues', 'set', 'untouched-n', '--alert-max-error-rate', `0.${'0'.repeat(50)}1`], '--alert-max-error-rate'],
+      [['queues', 'set', 'untouched-n', '--alert-max-error-rate', '0.0000009'], '--alert-max-error-rate'],
+      [['queues', 'set', 'untouched-n', '--concurrency', '1000001'], '--concurrency'],
+      [['queues', 'set', 'untouched-n', '--weight', '1000001'], '--weight'],
+      [['queues', 'set', 'untouched-n', '--max-depth', '2000000001'], '--max-depth'],
+      [['queues', 'set', 'untouched-n', '--alert-max-depth', '2000000001'], '--alert-max-depth'],
+      [['queues', 'set', 'untouched-n', '--retention-ms', '3155760000001'], '--retention-ms'],
+      [['stats', '--dead-after-ms', '2147483648'], '--dead-after-ms'],
+      [['dlq', 'purge', '--older-than-ms', '999999999999999'], '--older-than-ms'],
+      [['prune', '--metrics-retention-ms', '3155760000001'], '--metrics-retention-ms'],
+    ];
+    for (const [args, arg] of cases) {
+      const r = await inProcess(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain(arg);
+    }
+    const { rows } = await q(`SELECT concurrency, weight, max_depth, alert_max_depth, alert_max_error_rate, retention_ms FROM sluice.queues WHERE name = 'untouched-n'`);
+    expect(rows[0]).toEqual({ concurrency: 3, weight: 1, max_depth: null, alert_max_depth: null, alert_max_error_rate: null, retention_ms: '604800000' });
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.dead_jobs WHERE id = 9002`)).toBe(1);
+    // The bounds themselves are taken.
+    const ok = await inProcess('queues', 'set', 'untouched-n', '--concurrency', '1000000', '--alert-max-error-rate', '0.000001', '--retention-ms', '3155760000000');
+    expect(ok.code, ok.stderr).toBe(0);
   });
 
   it('no database given is a usage error', async () => {
@@ -334,6 +363,29 @@ describe('sluice metrics, prune, doctor, roles', () => {
     const r = await cli('prune', '--json');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ ran: true, metricsRowsDeleted: 1, partitionsDropped: [] });
+  });
+
+  it('prune with a --metrics-retention-ms past 100 years exits 2 before any maintenance step has run', async () => {
+    const partitions = () => count(db.pool, `SELECT count(*) n FROM sluice.history_partitions()`);
+    const before = await partitions();
+    const r = await inProcess('prune', '--partitions-ahead-days', '60', '--metrics-retention-ms', '9007199254740991');
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('--metrics-retention-ms');
+    expect(await partitions()).toBe(before);
+  });
+
+  it('runMaintenance refuses options a step cannot use before the first step, with a ValidationError naming the option', async () => {
+    const partitions = () => count(db.pool, `SELECT count(*) n FROM sluice.history_partitions()`);
+    const before = await partitions();
+    for (const [options, field] of [
+      [{ partitionsAheadDays: 60, metricsRetentionMs: Number.MAX_SAFE_INTEGER }, 'maintenance.metricsRetentionMs'],
+      [{ partitionsAheadDays: 60, batchSize: 0 }, 'maintenance.batchSize'],
+      [{ partitionsAheadDays: 400 }, 'maintenance.partitionsAheadDays'],
+      [{ partitionsAheadDays: 60, metricsRetentionMS: 1000 }, 'maintenance'],
+    ] as const) {
+      await expect(runMaintenance(db.pool, options as MaintenanceOptions)).rejects.toMatchObject({ name: 'ValidationError', field: expect.stringContaining(field) });
+    }
+    expect(await partitions()).toBe(before);
   });
 
   it('doctor exits 0 when healthy and 3 when a check warns', async () => {

@@ -387,7 +387,7 @@ describe('bad input to the new options names the option and writes nothing', () 
 
   it('SQL queue_configure refuses an unknown setting and a zero weight, writing nothing', async () => {
     await expect(db.pool.query(`SELECT sluice.queue_configure('pw.sqlbad', '{"wieght": 5}')`)).rejects.toMatchObject({ code: '22023' });
-    await expect(db.pool.query(`SELECT sluice.queue_configure('pw.sqlbad', '{"weight": 0}')`)).rejects.toMatchObject({ code: '23514' });
+    await expect(db.pool.query(`SELECT sluice.queue_configure('pw.sqlbad', '{"weight": 0}')`)).rejects.toMatchObject({ code: '22023' });
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'pw.sqlbad'`)).toBe(0);
   });
 });

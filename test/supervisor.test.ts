@@ -2,10 +2,14 @@
 // restarts a crashed child, and stops them all gracefully on SIGTERM.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
+import { pino } from 'pino';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { Sluice } from '../packages/sluice/src/index.js';
+import { Supervisor } from '../packages/sluice/src/supervisor.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { hashJob } from './fixtures/supervised-handlers.js';
 
@@ -81,3 +85,22 @@ it('runs N worker processes, restarts one that crashes, and stops them all on SI
     if (supervisor.exitCode === null) supervisor.kill('SIGKILL');
   }
 }, 90_000);
+
+it('a child that exits 2 (it refused its arguments) is not restarted: the others are stopped and the supervisor gives up with 2', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-sup-'));
+  // Each start is recorded; the first child to start keeps running, the other refuses as `sluice worker` does.
+  const child = `const fs = require('node:fs'); const d = process.argv[1]; fs.appendFileSync(d + '/starts', 'x');
+    try { fs.mkdirSync(d + '/first'); setInterval(() => {}, 1000); } catch { process.exit(2); }`;
+  const supervisor = new Supervisor({ processes: 2, script: '-e', args: [child, dir], logger: pino({ level: 'silent' }), stopTimeoutMs: 5_000 });
+  supervisor.start();
+  try {
+    const outcome = await Promise.race([supervisor.gaveUp, new Promise<string>((r) => setTimeout(() => r('still restarting after 15 s'), 15_000))]);
+    expect(outcome).toBe(2);
+    expect(supervisor.pids, 'the running child was stopped').toEqual([]);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(readFileSync(join(dir, 'starts'), 'utf8'), 'no child was started again').toBe('xx');
+  } finally {
+    supervisor.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);

@@ -1,5 +1,7 @@
 // Runs N worker processes for CPU-bound handlers (one Node thread each) and
-// restarts any that crash, backing off when one keeps dying young.
+// restarts any that crash, backing off when one keeps dying young. A child
+// that refuses its arguments or configuration would refuse them again on
+// every restart: the supervisor then stops the others and gives up.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 
@@ -7,6 +9,8 @@ import type { Logger } from 'pino';
 const YOUNG_MS = 10_000;
 const RESTART_MIN_MS = 200;
 const RESTART_MAX_MS = 30_000;
+/** The CLI's exit code for bad arguments (cli/usage.ts EXIT_USAGE): a restart would fail the same way. */
+export const CHILD_EXIT_REFUSED = 2;
 
 export interface SupervisorOptions {
   /** How many children to keep running. */
@@ -34,6 +38,13 @@ interface Slot {
 export class Supervisor {
   private readonly slots: Slot[] = [];
   private stopping = false;
+  private giveUp!: (code: number) => void;
+  /**
+   * Resolves with the child's exit code once a child exited with
+   * CHILD_EXIT_REFUSED and the other children are stopped. Never resolves
+   * while the children run or crash otherwise.
+   */
+  readonly gaveUp: Promise<number> = new Promise((resolve) => (this.giveUp = resolve));
 
   constructor(private readonly options: SupervisorOptions) {}
 
@@ -60,6 +71,11 @@ export class Supervisor {
     child.once('exit', (code, signal) => {
       slot.child = null;
       if (this.stopping) return;
+      if (code === CHILD_EXIT_REFUSED) {
+        this.options.logger.error({ child: index, code }, 'worker process refused its arguments or configuration; stopping the others, not restarting');
+        void this.stop().then(() => this.giveUp(code));
+        return;
+      }
       const young = Date.now() - slot.startedAt < YOUNG_MS;
       slot.restartDelayMs = young ? Math.min(slot.restartDelayMs * 2, RESTART_MAX_MS) : RESTART_MIN_MS;
       this.options.logger.warn({ child: index, code, signal, restartInMs: slot.restartDelayMs }, 'worker process exited; restarting');

@@ -38,12 +38,6 @@ export function parse(args: string[], options: Options): Parsed {
   }
 }
 
-export function positiveInt(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(name, 'must be a positive integer');
-  return Number(value);
-}
-
 export function databaseUrl(value: string | undefined): string {
   const url = value ?? process.env.DATABASE_URL;
   if (!url) throw new UsageError('--database-url', 'give --database-url or set DATABASE_URL');

@@ -5,6 +5,8 @@
 // each step, and the others skip it.
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { z } from 'zod';
+import { RETENTION_MS_MAX, parseOptions } from '../config.js';
 import {
   historyCreatePartitions,
   historyDropExpiredPartitions,
@@ -29,13 +31,22 @@ const MAX_BATCHES_PER_RUN = 100;
 const MAINTENANCE_LOCK_KEY = 0x736c75696d74;
 
 export interface MaintenanceOptions {
-  /** Days of history partitions to keep created ahead. Default 7. */
+  /** Days of history partitions to keep created ahead, 0 to 366. Default 7. */
   partitionsAheadDays?: number;
-  /** Metrics older than this many milliseconds are deleted. Default 14 days. */
+  /** Metrics older than this many milliseconds are deleted, at most 100 years. Default 14 days. */
   metricsRetentionMs?: number;
-  /** Rows deleted per statement. Default 10,000. */
+  /** Rows deleted per statement, 1 to 1,000,000. Default 10,000. */
   batchSize?: number;
 }
+
+// Checked before the first step: a value a later step cannot use (a retention
+// reaching before year 1) must not fail the round after partitions were made.
+const maintenanceOptionsSchema = z.strictObject({
+  // sluice.create_history_partitions takes 0..366.
+  partitionsAheadDays: z.number().int().min(0).max(366).optional(),
+  metricsRetentionMs: z.number().int().min(1).max(RETENTION_MS_MAX).optional(),
+  batchSize: z.number().int().min(1).max(1_000_000).optional(),
+});
 
 export interface MaintenanceReport {
   /** False when another process held the maintenance lock; nothing was done. */
@@ -46,10 +57,12 @@ export interface MaintenanceReport {
   metricsRowsDeleted: number;
 }
 
-/** One round of maintenance, each step its own short transaction. */
-export async function runMaintenance(pool: pg.Pool, options: MaintenanceOptions = {}): Promise<MaintenanceReport> {
+/** One round of maintenance, each step its own short transaction. Bad options: ValidationError, nothing done. */
+export async function runMaintenance(pool: pg.Pool, maintenanceOptions: MaintenanceOptions = {}): Promise<MaintenanceReport> {
+  const options = parseOptions(maintenanceOptionsSchema, maintenanceOptions, 'maintenance');
   const report: MaintenanceReport = { ran: false, partitionsCreated: 0, partitionsDropped: [], historyRowsDeleted: 0, metricsRowsDeleted: 0 };
   const batchSize = options.batchSize ?? PRUNE_BATCH_SIZE_DEFAULT;
+  const metricsBefore = new Date(Date.now() - (options.metricsRetentionMs ?? METRICS_RETENTION_MS_DEFAULT));
   const created = await locked(pool, (c) => historyCreatePartitions(c, options.partitionsAheadDays ?? PARTITIONS_AHEAD_DAYS_DEFAULT));
   if (created === undefined) return report;
   report.ran = true;
@@ -68,7 +81,6 @@ export async function runMaintenance(pool: pg.Pool, options: MaintenanceOptions 
   };
   report.partitionsDropped = (await step(() => locked(pool, (c) => historyDropExpiredPartitions(c)), undefined)) ?? [];
   report.historyRowsDeleted = await step(() => drain(() => locked(pool, (c) => historyPrune(c, batchSize)), batchSize), 0);
-  const metricsBefore = new Date(Date.now() - (options.metricsRetentionMs ?? METRICS_RETENTION_MS_DEFAULT));
   report.metricsRowsDeleted = await step(() => drain(() => locked(pool, (c) => metricsPrune(c, metricsBefore, batchSize)), batchSize), 0);
   if (failure !== undefined) throw failure;
   return report;
@@ -114,7 +126,8 @@ export class Maintenance extends Service {
   }
 
   protected async tick(): Promise<number> {
-    const report = await runMaintenance(this.pool, this.options);
+    const { intervalMs: _intervalMs, ...options } = this.options;
+    const report = await runMaintenance(this.pool, options);
     if (report.ran && (report.partitionsCreated || report.partitionsDropped.length || report.historyRowsDeleted || report.metricsRowsDeleted)) {
       this.logger.info({ ...report }, 'maintenance: retention applied');
     }

@@ -1,7 +1,8 @@
 import { UnknownJobError, ValidationError } from '../../errors.js';
 import type { MisfirePolicy } from '../../schedule.js';
 import { printRows, withSluice } from '../context.js';
-import { EXIT_OK, UsageError, databaseUrl, parse, positiveInt } from '../usage.js';
+import { EXIT_OK, UsageError, databaseUrl, parse } from '../usage.js';
+import { int, name as checkedName, str } from './args.js';
 
 export const cronHelp = `sluice cron <subcommand> [options]
 
@@ -27,7 +28,14 @@ const OPTIONS = {
 
 function oneName(sub: string, positionals: string[]): string {
   if (positionals.length !== 1) throw new UsageError('<name>', `cron ${sub} takes exactly one schedule name`);
-  return positionals[0]!;
+  return checkedName('<name>', positionals[0])!;
+}
+
+/** The argument a schedule() field comes from, for a ValidationError naming the field. */
+function argumentOf(field: string): string {
+  const key = field.replace(/^schedule\.?/, '').split('.')[0];
+  if (!key || key === 'name') return '<name>';
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
 export async function cronCommand(args: string[], out: (s: string) => void): Promise<number> {
@@ -51,8 +59,10 @@ export async function cronCommand(args: string[], out: (s: string) => void): Pro
           throw new UsageError('--payload', 'must be valid JSON');
         }
       }
-      const misfire = values.misfire as MisfirePolicy | undefined;
-      const runAllCap = values['run-all-cap'] === undefined ? undefined : positiveInt('--run-all-cap', values['run-all-cap'] as string, 100);
+      // An empty --timezone or --misfire goes to schedule(), which refuses it: not the default silently.
+      const timezone = str(values, 'timezone');
+      const misfire = str(values, 'misfire') as MisfirePolicy | undefined;
+      const runAllCap = int('--run-all-cap', str(values, 'run-all-cap'), { max: 10_000 });
       try {
         const def = await withSluice(url(), (s) =>
           s.schedules.add({
@@ -60,15 +70,15 @@ export async function cronCommand(args: string[], out: (s: string) => void): Pro
             cron: values.cron as string,
             job: values.job as string,
             payload,
-            ...(values.timezone ? { timezone: values.timezone as string } : {}),
-            ...(misfire ? { misfire } : {}),
-            ...(runAllCap ? { runAllCap } : {}),
+            ...(timezone !== undefined ? { timezone } : {}),
+            ...(misfire !== undefined ? { misfire } : {}),
+            ...(runAllCap !== undefined ? { runAllCap } : {}),
           }),
         );
         out(values.json ? JSON.stringify(def, null, 2) : `schedule ${def.name} saved: ${def.cron} (${def.timezone}) → ${def.jobName}`);
       } catch (err) {
         // A bad expression or zone is bad input: usage exit code, nothing written.
-        if (err instanceof ValidationError) throw new UsageError(`--${err.field.replace(/^schedule\./, '').split('.')[0]}`, err.message);
+        if (err instanceof ValidationError) throw new UsageError(argumentOf(err.field), err.message, { cause: err });
         if (err instanceof UnknownJobError) throw new UsageError('--job', err.message);
         throw err;
       }

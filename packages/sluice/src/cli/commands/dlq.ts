@@ -1,3 +1,4 @@
+import { RETENTION_MS_MAX } from '../../config.js';
 import { deadIdsWhere, deadPurge } from '../../sql/dead-jobs.js';
 import { jobList } from '../../sql/job-list.js';
 import { withSluice } from '../context.js';
@@ -75,7 +76,8 @@ export async function dlqCommand(args: string[], out: (s: string) => void): Prom
       return EXIT_OK;
     }
     case 'purge': {
-      const olderThanMs = int('--older-than-ms', str(values, 'older-than-ms'), { min: 0 });
+      // At most 100 years: now() minus much more falls off the timestamp range.
+      const olderThanMs = int('--older-than-ms', str(values, 'older-than-ms'), { min: 0, max: RETENTION_MS_MAX });
       const filtered = ids.length > 0 || queue !== null || jobName !== null || olderThanMs !== undefined;
       if (!filtered && !values.all) throw new UsageError('--all', 'give ids, --queue, --name or --older-than-ms, or --all to purge every dead job');
       if (filtered && values.all) throw new UsageError('--all', 'cannot be combined with ids or filters');

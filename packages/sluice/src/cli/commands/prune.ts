@@ -4,6 +4,7 @@ import {
   PRUNE_BATCH_SIZE_DEFAULT,
   runMaintenance,
 } from '../../services/maintenance.js';
+import { RETENTION_MS_MAX } from '../../config.js';
 import { withSluice } from '../context.js';
 import { EXIT_OK, databaseUrl, parse } from '../usage.js';
 import { int, noPositionals, str } from './args.js';
@@ -34,7 +35,7 @@ export async function pruneCommand(args: string[], out: (s: string) => void): Pr
   noPositionals(positionals);
   const options = {
     partitionsAheadDays: int('--partitions-ahead-days', str(values, 'partitions-ahead-days'), { min: 0, max: 366 }),
-    metricsRetentionMs: int('--metrics-retention-ms', str(values, 'metrics-retention-ms'), { min: 60_000 }),
+    metricsRetentionMs: int('--metrics-retention-ms', str(values, 'metrics-retention-ms'), { min: 60_000, max: RETENTION_MS_MAX }),
     batchSize: int('--batch-size', str(values, 'batch-size'), { max: 1_000_000 }),
   };
   const url = databaseUrl(str(values, 'database-url'));

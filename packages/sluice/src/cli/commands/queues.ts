@@ -1,3 +1,4 @@
+import { RETENTION_MS_MAX } from '../../config.js';
 import { queueSettingsAll } from '../../sql/metrics.js';
 import { queueConfigure, type QueueSettingsRow } from '../../sql/queues.js';
 import { printRows, withSluice } from '../context.js';
@@ -37,28 +38,34 @@ const SETTINGS = {
 
 const OPTIONS = { 'database-url': { type: 'string' }, json: { type: 'boolean' }, ...SETTINGS } as const;
 
+// The ranges of queueSettingsSchema (config.ts): a value it refuses would reach the database as a raw error.
 const INT32 = { max: 2_147_483_647 };
+const SLOTS = { max: 1_000_000 };
+const DEPTH = { max: 2_000_000_000 };
 
 function errorRate(value: string | undefined): number | null | undefined {
   if (value === undefined) return undefined;
   if (value === 'none') return null;
   const n = Number(value);
-  if (!/^(0|1|0?\.\d+|1\.0*)$/.test(value) || n < 0 || n > 1) throw new UsageError('--alert-max-error-rate', 'must be a number from 0 to 1, or none');
+  // Stored as real: a rate under about 1e-38 would not fit, and none under 1e-6 means anything.
+  if (!/^(0|1|0?\.\d+|1\.0*)$/.test(value) || n < 0 || n > 1 || (n > 0 && n < 1e-6)) {
+    throw new UsageError('--alert-max-error-rate', 'must be 0, a number from 0.000001 to 1, or none');
+  }
   return n;
 }
 
 /** The settings given on the command line, checked; undefined ones are left out. */
 export function settingsFrom(values: Values): QueueSettingsRow {
   const s: QueueSettingsRow = {
-    concurrency: intOrNone('--concurrency', str(values, 'concurrency'), INT32),
-    weight: int('--weight', str(values, 'weight'), INT32),
-    max_depth: intOrNone('--max-depth', str(values, 'max-depth'), INT32),
-    alert_max_depth: intOrNone('--alert-max-depth', str(values, 'alert-max-depth'), INT32),
+    concurrency: intOrNone('--concurrency', str(values, 'concurrency'), SLOTS),
+    weight: int('--weight', str(values, 'weight'), SLOTS),
+    max_depth: intOrNone('--max-depth', str(values, 'max-depth'), DEPTH),
+    alert_max_depth: intOrNone('--alert-max-depth', str(values, 'alert-max-depth'), DEPTH),
     alert_max_wait_ms: intOrNone('--alert-max-wait-ms', str(values, 'alert-max-wait-ms'), INT32),
     alert_max_error_rate: errorRate(str(values, 'alert-max-error-rate')),
     alert_no_worker: bool('--alert-no-worker', str(values, 'alert-no-worker')),
     keep_history: bool('--keep-history', str(values, 'keep-history')),
-    retention_ms: int('--retention-ms', str(values, 'retention-ms'), { min: 60_000 }),
+    retention_ms: int('--retention-ms', str(values, 'retention-ms'), { min: 60_000, max: RETENTION_MS_MAX }),
   };
   return Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)) as QueueSettingsRow;
 }

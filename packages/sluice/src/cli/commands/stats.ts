@@ -75,7 +75,8 @@ export async function statsCommand(args: string[], out: (s: string) => void): Pr
   noPositionals(positionals);
   const queue = name('--queue', str(values, 'queue'));
   const intervalMs = int('--interval-ms', str(values, 'interval-ms'), { min: 100, max: 3_600_000 }) ?? 2_000;
-  const deadAfterMs = int('--dead-after-ms', str(values, 'dead-after-ms'), { min: 1_000 }) ?? 15_000;
+  // worker_status() takes an integer.
+  const deadAfterMs = int('--dead-after-ms', str(values, 'dead-after-ms'), { min: 1_000, max: 2_147_483_647 }) ?? 15_000;
   const json = Boolean(values.json);
   const url = databaseUrl(str(values, 'database-url'));
   const readUrl = readDatabaseUrl(str(values, 'read-database-url'));

@@ -2,19 +2,24 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { CONCURRENCY_DEFAULT } from '../../config.js';
+import { ValidationError } from '../../errors.js';
 import type { JobRegistration } from '../../job.js';
 import { Supervisor } from '../../supervisor.js';
+import { resolveWorkerOptions } from '../../worker/options.js';
 import { stopOnSignals } from '../../worker/signals.js';
-import { createWorker } from '../../worker/worker.js';
+import { createWorker, type Worker } from '../../worker/worker.js';
 import { withSluice } from '../context.js';
-import { EXIT_OK, UsageError, databaseUrl, parse, positiveInt } from '../usage.js';
+import { EXIT_OK, EXIT_USAGE, UsageError, databaseUrl, parse } from '../usage.js';
+import { int, name, str } from './args.js';
 
 export const workerHelp = `sluice worker <module> [--concurrency N] [--queues a,b] [--processes N] [--pool-mode session|transaction] [--database-url URL]
 
 Runs a worker for the handlers a module exports (\`export const handlers = [job.handle(fn), ...]\`
 or a default export of that array). SIGTERM/SIGINT stop it gracefully; a second signal forces exit.
---processes N runs N worker processes under a supervisor that restarts any that crash: use it for
-CPU-bound handlers, since one Node process runs JavaScript on one core.
+--processes N (at most 1000) runs N worker processes under a supervisor that restarts any that
+crash: use it for CPU-bound handlers, since one Node process runs JavaScript on one core. A process
+that refuses its arguments (exit code 2) is not restarted: the supervisor stops the others and exits 2.
+--queues a,b: the queues to claim from (default: the queues of the module's handlers).
 --pool-mode transaction: the database URL goes through a pooler in transaction mode (PgBouncer);
 the worker then sends no named statements, and LISTENs on SLUICE_LISTEN_URL (a direct
 connection, read from the environment) or, without it, polls.
@@ -28,6 +33,24 @@ const CLI_SCRIPT = fileURLToPath(
   import.meta.url.endsWith('.ts') ? new URL('../../../bin/sluice.js', import.meta.url) : new URL('../bin.js', import.meta.url),
 );
 const TS_MODULE = /\.[cm]?tsx?$/;
+/** Each process holds its own pool and listen connection. */
+const PROCESSES_MAX = 1_000;
+
+/** --queues a,b: every entry a queue name; an empty list would silently mean every queue of the handlers. */
+function queueList(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const queues = value.split(',');
+  if (queues.some((q) => q === '')) throw new UsageError('--queues', 'give queue names separated by commas, none of them empty');
+  return queues.map((q) => name('--queues', q)!);
+}
+
+/** createWorker's refusal of an option, as a usage error naming the flag (or the module, for its handlers). */
+function usageError(err: ValidationError): UsageError {
+  const option = err.field.split('.')[1];
+  const argument = option === 'concurrency' || option === 'queues' ? `--${option}` : '<module>';
+  const reason = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
+  return new UsageError(argument, reason, { cause: err });
+}
 
 /**
  * The compiled CLI runs under plain node; a handler module written in
@@ -62,9 +85,9 @@ export async function workerCommand(args: string[], out: (s: string) => void): P
     return EXIT_OK;
   }
   if (positionals.length !== 1) throw new UsageError('<module>', 'give exactly one module that exports handlers');
-  const concurrency = positiveInt('--concurrency', values.concurrency as string | undefined, CONCURRENCY_DEFAULT);
-  const processes = positiveInt('--processes', values.processes as string | undefined, 1);
-  const queues = (values.queues as string | undefined)?.split(',').filter(Boolean);
+  const concurrency = int('--concurrency', str(values, 'concurrency')) ?? CONCURRENCY_DEFAULT;
+  const processes = int('--processes', str(values, 'processes'), { max: PROCESSES_MAX }) ?? 1;
+  const queues = queueList(str(values, 'queues'));
   const connectionString = databaseUrl(values['database-url'] as string | undefined);
   const poolMode = (values['pool-mode'] as string | undefined) ?? 'session';
   if (poolMode !== 'session' && poolMode !== 'transaction') throw new UsageError('--pool-mode', "must be 'session' or 'transaction'");
@@ -79,12 +102,21 @@ export async function workerCommand(args: string[], out: (s: string) => void): P
   }
   const handlers = mod.handlers ?? mod.default;
   if (!Array.isArray(handlers)) throw new UsageError('<module>', 'must export `handlers` (an array of job.handle(fn))');
+  const options = { handlers, concurrency, ...(queues ? { queues } : {}) };
+  // Checked here, before any process starts: createWorker refuses what its
+  // schema refuses (a concurrency past 10,000, ...), and under a supervisor a
+  // child refusing its arguments would only be restarted.
+  try {
+    resolveWorkerOptions(options);
+  } catch (err) {
+    throw err instanceof ValidationError ? usageError(err) : err;
+  }
 
   if (processes > 1) {
     // Checked once here: a child that cannot start would only be restarted.
     await withSluice(connectionString, async () => {});
     const childArgs = ['worker', modulePath, '--concurrency', String(concurrency), '--pool-mode', poolMode];
-    if (queues?.length) childArgs.push('--queues', queues.join(','));
+    if (queues) childArgs.push('--queues', queues.join(','));
     const supervisor = new Supervisor({
       processes,
       script: CLI_SCRIPT,
@@ -93,31 +125,41 @@ export async function workerCommand(args: string[], out: (s: string) => void): P
       logger: pino({ name: 'sluice-supervisor' }),
     });
     supervisor.start();
-    await new Promise<void>((done) => {
-      let signalled = false;
-      const onSignal = () => {
+    let signalled = false;
+    let onSignal!: () => void;
+    const stopped = new Promise<number>((done) => {
+      onSignal = () => {
         if (signalled) {
           supervisor.kill();
-          done();
+          done(EXIT_OK);
           return;
         }
         signalled = true;
-        void supervisor.stop().then(done);
+        void supervisor.stop().then(() => done(EXIT_OK));
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
     });
-    return EXIT_OK;
+    try {
+      // A child that refused its arguments: the others are stopped, and so is this command.
+      return await Promise.race([stopped, supervisor.gaveUp.then(() => EXIT_USAGE)]);
+    } finally {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    }
   }
 
-  const worker = createWorker({
-    connectionString,
-    poolMode,
-    ...(listenConnectionString ? { listenConnectionString } : {}),
-    handlers,
-    concurrency,
-    ...(queues?.length ? { queues } : {}),
-  });
+  let worker: Worker;
+  try {
+    worker = createWorker({
+      connectionString,
+      poolMode,
+      ...(listenConnectionString ? { listenConnectionString } : {}),
+      ...options,
+    });
+  } catch (err) {
+    throw err instanceof ValidationError ? usageError(err) : err;
+  }
   await worker.start();
   const stopped = new Promise<void>((resolveStopped) => worker.once('stopped', () => resolveStopped()));
   stopOnSignals(worker);
