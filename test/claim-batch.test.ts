@@ -73,3 +73,30 @@ describe('the claim batch', () => {
     expect(await jobClaim(db.pool, { queues: ['claim.batch.empty'], limits: [10], workerId: 'claim-batch', leaseMs: 60_000 })).toEqual([]);
   });
 });
+
+describe('bad input to the claim', () => {
+  // A job claimed without a lease (locked_until NULL) would stay running with
+  // no rescuer ever freeing it; the claim refuses before writing anything.
+  it.each([
+    ['a NULL lease', [['claim.bad'], [1], 'claim-batch', null]],
+    ['a zero lease', [['claim.bad'], [1], 'claim-batch', 0]],
+    ['a negative lease', [['claim.bad'], [1], 'claim-batch', -1]],
+    ['a NULL worker', [['claim.bad'], [1], null, 60_000]],
+    ['an empty worker', [['claim.bad'], [1], '', 60_000]],
+    ['fewer limits than queues', [['claim.bad', 'claim.bad-2'], [1], 'claim-batch', 60_000]],
+    ['more limits than queues', [['claim.bad'], [1, 1], 'claim-batch', 60_000]],
+    ['resume keys for fewer queues', [['claim.bad', 'claim.bad-2'], [1, 1], 'claim-batch', 60_000, [0], [0], [1]]],
+  ])('%s raises 22023 and claims nothing', async (_what, args) => {
+    const { rows } = await db.pool.query<{ id: string }>(`SELECT sluice.enqueue('claim.bad.job', '{}', queue => 'claim.bad') AS id`);
+    const id = rows[0]!.id;
+    await expect(
+      db.pool.query(
+        `SELECT * FROM sluice.claim($1::text[], $2::integer[], $3, $4, $5::smallint[], $6::bigint[], $7::bigint[])`,
+        [...args, null, null, null].slice(0, 7),
+      ),
+    ).rejects.toMatchObject({ code: '22023', message: expect.stringMatching(/^sluice\.claim: /) });
+    const { rows: job } = await db.pool.query(`SELECT state, attempt, locked_by, locked_until FROM sluice.jobs WHERE id = $1`, [id]);
+    expect(job).toEqual([{ state: 'available', attempt: 0, locked_by: null, locked_until: null }]);
+    await db.pool.query(`SELECT sluice.cancel_many(ARRAY[$1]::bigint[])`, [id]);
+  });
+});

@@ -3,8 +3,10 @@
 // handler records its start and end with the database clock; overlaps and
 // rate windows are computed in SQL from those timestamps and from the claim
 // times (attempted_at), never from timers in the test.
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sluice, ValidationError } from '../packages/sluice/src/index.js';
+import { jobClaim } from '../packages/sluice/src/sql/job-leases.js';
 import { spawnFixture, type Child } from './helpers/child.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { LIMIT_RUNS_SQL, READY_LINE, concurrencyJob, fairJob, fairOneJob, groupJob, rateJob } from './fixtures/limits-job.js';
@@ -267,8 +269,55 @@ describe('bad input to the limit options names the option and writes nothing', (
   });
 
   it('SQL queue_configure refuses half a rate limit, writing nothing', async () => {
-    await expect(db.pool.query(`SELECT sluice.queue_configure('lim.sqlbad', '{"rate_limit_count": 5}')`)).rejects.toMatchObject({ code: '23514' });
-    await expect(db.pool.query(`SELECT sluice.queue_configure('lim.sqlbad', '{"concurrency": 0}')`)).rejects.toMatchObject({ code: '23514' });
+    await expect(db.pool.query(`SELECT sluice.queue_configure('lim.sqlbad', '{"rate_limit_count": 5}')`)).rejects.toMatchObject({ code: '22023' });
+    await expect(db.pool.query(`SELECT sluice.queue_configure('lim.sqlbad', '{"concurrency": 0}')`)).rejects.toMatchObject({ code: '22023' });
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'lim.sqlbad'`)).toBe(0);
   });
+});
+
+describe('claims on several limited queues', () => {
+  // No worker serves these queues: four connections send the worker's claim
+  // statement, each listing the two queues in its own order (a worker's
+  // order is its `queues` option, or its handlers'). Each claim locks the
+  // row of every limited queue it claims from; taken in the callers' orders,
+  // two claims deadlocked (40P01).
+  it('claimers listing two limited queues in opposite orders never deadlock, and the limits hold', async () => {
+    const LIMIT = 1000;
+    for (const queue of ['lim.order-a', 'lim.order-b']) {
+      await sluice.queues.configure(queue, { concurrency: LIMIT });
+      await db.pool.query(`SELECT sluice.enqueue_many('lim.order.job', (SELECT jsonb_agg(g) FROM generate_series(1, 3000) g), queue => $1)`, [
+        queue,
+      ]);
+    }
+    const clients = await Promise.all(
+      [0, 1, 2, 3].map(async () => {
+        const c = new pg.Client({ connectionString: db.url });
+        await c.connect();
+        return c;
+      }),
+    );
+    const errors: string[] = [];
+    const until = Date.now() + 8_000;
+    try {
+      await Promise.all(
+        clients.map(async (c, k) => {
+          const queues = k % 2 ? ['lim.order-a', 'lim.order-b'] : ['lim.order-b', 'lim.order-a'];
+          for (let i = 0; i < 700 && Date.now() < until && errors.length === 0; i++) {
+            await jobClaim(c, { queues, limits: [1, 1], workerId: `order-${k}`, leaseMs: 60_000 }).catch((e: { code?: string }) =>
+              errors.push(String(e.code)),
+            );
+          }
+        }),
+      );
+    } finally {
+      await Promise.all(clients.map((c) => c.end()));
+    }
+    expect(errors).toEqual([]);
+    const { rows } = await db.pool.query<{ queue: string; n: number }>(
+      `SELECT queue, count(*)::int AS n FROM sluice.jobs WHERE queue LIKE 'lim.order-%' AND state = 'running' GROUP BY queue ORDER BY queue`,
+    );
+    expect(rows.map((r) => r.queue)).toEqual(['lim.order-a', 'lim.order-b']);
+    for (const r of rows) expect(r.n).toBeLessThanOrEqual(LIMIT);
+    await db.pool.query(`SELECT sluice.cancel_many(ARRAY(SELECT id FROM sluice.jobs WHERE queue LIKE 'lim.order-%'))`);
+  }, 30_000);
 });

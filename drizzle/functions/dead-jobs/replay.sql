@@ -1,45 +1,129 @@
 -- Puts dead jobs back in their queues with a fresh attempt budget, under their
--- own ids. All ids must exist, or nothing is replayed. Returns the ids.
+-- own ids. All ids must exist, or nothing is replayed (P0002 naming the
+-- missing ones). Returns the ids.
 --
--- Guarantees: all or nothing; a replayed job whose unique key a live job has
--- taken since, or an older job replayed with it, still runs, without the key.
--- Lease: none. Locks: the row locks of the DELETE from dead_jobs.
+-- Guarantees: all or nothing, also against a concurrent purge or replay of
+-- the same ids (their rows are locked before they are checked); a replayed
+-- job whose unique key a live job holds, also one enqueued while the replay
+-- runs, or an older job replayed with it, still runs, without the key.
+-- A bounded queue (max_depth) is honoured as by an enqueue, the replayed jobs
+-- being its newest arrivals: a full reject queue raises SLQ01 and a full
+-- block queue SLQ02 (a replay cannot wait for room; SLQ01 when the replay
+-- alone is larger than max_depth), both replaying nothing; drop_oldest drops
+-- the queue's oldest waiting jobs to make room, drop_newest drops the
+-- replayed jobs that do not fit (to job_history as dropped, as an enqueue's).
+-- Lease: none.
+-- Locks: FOR UPDATE on the dead_jobs rows (by id), then on the sluice.queues
+-- rows of the bounded queues replayed into (by name, as enqueues and claims
+-- take them one at a time), so the depth each replay sees includes everything
+-- committed before it.
 CREATE OR REPLACE FUNCTION sluice.dead_replay(ids bigint[])
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
+  locked bigint[];
   missing bigint[];
+  cfg sluice.queues%ROWTYPE;
+  depth integer;
+  adds integer;
+  drop_queues text[];
+  drop_excess integer[];
+  drop_newest boolean[];
+  replayed bigint[];
+  victims bigint[];
+  vb bigint[];
+  vn bigint[];
+  k integer;
   q text;
 BEGIN
-  SELECT array_agg(x) INTO missing
+  -- Locked first: checked and deleted under one lock, a purge or another
+  -- replay in between cannot leave this one replaying only part of the ids.
+  SELECT array_agg(l.id) INTO locked
+  FROM (SELECT d.id FROM sluice.dead_jobs d WHERE d.id = ANY(ids) ORDER BY d.id FOR UPDATE) l;
+  SELECT array_agg(x ORDER BY x) INTO missing
   FROM (SELECT DISTINCT unnest(ids) AS x) w
-  WHERE NOT EXISTS (SELECT 1 FROM sluice.dead_jobs d WHERE d.id = w.x);
+  WHERE x IS NULL OR x <> ALL(coalesce(locked, '{}'));
   IF missing IS NOT NULL THEN
-    RAISE EXCEPTION 'sluice.dead_replay: no dead job with id %', array_to_string(missing, ', ')
+    RAISE EXCEPTION 'sluice.dead_replay: no dead job with id %', array_to_string(missing, ', ', 'NULL')
       USING ERRCODE = 'P0002';
   END IF;
-  RETURN QUERY
+
+  FOR cfg IN
+    SELECT x.* FROM sluice.queues x
+    WHERE x.max_depth IS NOT NULL AND x.name IN (SELECT d.queue FROM sluice.dead_jobs d WHERE d.id = ANY(locked))
+    ORDER BY x.name
+    FOR UPDATE OF x
+  LOOP
+    SELECT count(*) INTO adds FROM sluice.dead_jobs d WHERE d.id = ANY(locked) AND d.queue = cfg.name;
+    SELECT count(*) INTO depth FROM sluice.jobs j WHERE j.queue = cfg.name AND j.state IN ('waiting', 'scheduled', 'available');
+    CONTINUE WHEN depth + adds <= cfg.max_depth;
+    IF cfg.overflow = 'block' AND adds <= cfg.max_depth THEN
+      RAISE EXCEPTION 'sluice.dead_replay: queue % is full (max_depth %, overflow block)', cfg.name, cfg.max_depth
+        USING ERRCODE = 'SLQ02';
+    ELSIF cfg.overflow IN ('reject', 'block') THEN
+      RAISE EXCEPTION 'sluice.dead_replay: queue % is full (max_depth %)', cfg.name, cfg.max_depth USING ERRCODE = 'SLQ01';
+    END IF;
+    drop_queues := drop_queues || cfg.name;
+    drop_excess := drop_excess || (depth + adds - cfg.max_depth);
+    drop_newest := drop_newest || (cfg.overflow = 'drop_newest');
+  END LOOP;
+
   WITH d AS (
-    DELETE FROM sluice.dead_jobs WHERE dead_jobs.id = ANY(ids) RETURNING *
+    DELETE FROM sluice.dead_jobs WHERE dead_jobs.id = ANY(locked) RETURNING *
+  ), r AS (
+    -- Two dead jobs of this replay may hold one key (it was free again once
+    -- the first died): the oldest tries for it, the others run without it.
+    SELECT d.*, CASE WHEN row_number() OVER (PARTITION BY d.queue, d.unique_key ORDER BY d.id) = 1 THEN d.unique_key END AS try_key
+    FROM d
   ), ins AS (
+    -- ON CONFLICT, not a look for the key first: a look does not see a job
+    -- enqueued with it by a transaction still open, and the insert would then
+    -- fail when that one commits.
     INSERT INTO sluice.jobs (
       id, queue, name, payload, priority, run_at, attempt, max_attempts, backoff_kind, backoff_base_ms,
       backoff_factor, backoff_max_ms, backoff_jitter, timeout_ms, state, unique_key, group_key, batch_id, tags,
       errors, created_at)
-    SELECT d.id, d.queue, d.name, d.payload, d.priority, now(), 0, d.max_attempts, d.backoff_kind,
-      d.backoff_base_ms, d.backoff_factor, d.backoff_max_ms, d.backoff_jitter, d.timeout_ms, 'available',
-      -- A live job may have taken the unique key since, or two dead jobs of
-      -- this replay hold it (the key was free again once the first died): the
-      -- oldest keeps it if it is free, the others run without it.
-      CASE WHEN d.key_rank > 1 OR EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.queue = d.queue AND j.unique_key = d.unique_key)
-           THEN NULL ELSE d.unique_key END,
-      d.group_key, NULL, d.tags, d.errors, d.created_at
-    FROM (SELECT d.*, row_number() OVER (PARTITION BY d.queue, d.unique_key ORDER BY d.id) AS key_rank FROM d) d
+    SELECT r.id, r.queue, r.name, r.payload, r.priority, now(), 0, r.max_attempts, r.backoff_kind,
+      r.backoff_base_ms, r.backoff_factor, r.backoff_max_ms, r.backoff_jitter, r.timeout_ms, 'available',
+      r.try_key, r.group_key, NULL, r.tags, r.errors, r.created_at
+    FROM r
+    ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+    RETURNING jobs.id
+  ), keyless AS (
+    -- Those whose key a live job holds run without it.
+    INSERT INTO sluice.jobs (
+      id, queue, name, payload, priority, run_at, attempt, max_attempts, backoff_kind, backoff_base_ms,
+      backoff_factor, backoff_max_ms, backoff_jitter, timeout_ms, state, unique_key, group_key, batch_id, tags,
+      errors, created_at)
+    SELECT r.id, r.queue, r.name, r.payload, r.priority, now(), 0, r.max_attempts, r.backoff_kind,
+      r.backoff_base_ms, r.backoff_factor, r.backoff_max_ms, r.backoff_jitter, r.timeout_ms, 'available',
+      NULL, r.group_key, NULL, r.tags, r.errors, r.created_at
+    FROM r
+    WHERE r.try_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.id = r.id)
     RETURNING jobs.id
   )
-  SELECT ins.id FROM ins;
-  FOR q IN SELECT DISTINCT j.queue FROM sluice.jobs j WHERE j.id = ANY(ids) LOOP
+  SELECT array_agg(x.id) INTO replayed FROM (SELECT ins.id FROM ins UNION ALL SELECT keyless.id FROM keyless) x;
+
+  -- Over the bound of a drop queue: as an enqueue would, with the replayed
+  -- jobs as the newest arrivals.
+  FOR k IN 1..coalesce(cardinality(drop_queues), 0) LOOP
+    q := drop_queues[k];
+    IF drop_newest[k] THEN
+      victims := ARRAY(SELECT j.id FROM sluice.jobs j WHERE j.queue = q AND j.id = ANY(replayed)
+                       ORDER BY j.id DESC LIMIT drop_excess[k]);
+    ELSE
+      victims := ARRAY(SELECT j.id FROM sluice.jobs j WHERE j.queue = q AND j.state IN ('waiting', 'scheduled', 'available')
+                       ORDER BY j.id = ANY(replayed), j.id LIMIT drop_excess[k]);
+    END IF;
+    SELECT array_agg(m.batch_id), array_agg(m.id) FILTER (WHERE m.notify) INTO vb, vn
+    FROM sluice.move_to_history(victims, 'dropped') m;
+    PERFORM sluice.metrics_add(q, cancelled => cardinality(victims));
+    PERFORM sluice.after_finish('dropped', victims, vb, vn);
+  END LOOP;
+
+  FOR q IN SELECT DISTINCT j.queue FROM sluice.jobs j WHERE j.id = ANY(replayed) LOOP
     PERFORM pg_notify('sluice_jobs', q);
     PERFORM pg_notify('sluice_rewind', q);
   END LOOP;
+  RETURN QUERY SELECT unnest(replayed);
 END $$;

@@ -28,7 +28,13 @@
 -- Lease: none checked; this is where the lease starts.
 -- Locks: FOR UPDATE SKIP LOCKED on the picked jobs rows (claimers never wait on
 -- each other); on a queue with limits, FOR UPDATE on its sluice.queues row, so
--- that queue's claimers take turns and see each other's counts.
+-- that queue's claimers take turns and see each other's counts. Queues with
+-- limits are claimed after the others, in name order: workers list their
+-- queues in their own orders, and two claims taking two queue rows in
+-- opposite orders would deadlock. Queues without limits take no such lock.
+-- Bad input (no lease, no worker, arrays of different lengths) raises 22023
+-- before anything is written: a job claimed without a lease would stay
+-- running with nothing to ever free it.
 -- Plans: made for each call (plan_cache_mode = force_custom_plan). A session's
 -- cached generic plan is never made again while nothing analyzes the table
 -- (autovacuum off, or held back by a long transaction): one made while the
@@ -59,7 +65,20 @@ DECLARE
   used integer;
   keep integer[];
   last integer;
+  limited_at integer[];
 BEGIN
+  IF lease_ms IS NULL OR lease_ms <= 0 THEN
+    RAISE EXCEPTION 'sluice.claim: lease_ms must be a positive number of milliseconds' USING ERRCODE = '22023';
+  END IF;
+  IF worker_id IS NULL OR worker_id = '' THEN
+    RAISE EXCEPTION 'sluice.claim: worker_id must be a non-empty text' USING ERRCODE = '22023';
+  END IF;
+  IF coalesce(cardinality(limits), 0) <> coalesce(cardinality(queue_names), 0)
+     OR cardinality(after_priorities) <> coalesce(cardinality(queue_names), 0)
+     OR cardinality(after_run_at_us) <> coalesce(cardinality(queue_names), 0)
+     OR cardinality(after_ids) <> coalesce(cardinality(queue_names), 0) THEN
+    RAISE EXCEPTION 'sluice.claim: limits and after_* must have one entry per queue name' USING ERRCODE = '22023';
+  END IF;
   -- Claims commit without waiting for the WAL flush, like acknowledgements.
   -- A claim lost in a crash leaves the job as it was (available, the
   -- previous attempt number), and a new claim after the restart may reuse
@@ -74,68 +93,81 @@ BEGIN
     CONTINUE WHEN want IS NULL OR want <= 0;
     SELECT * INTO cfg FROM sluice.queues x WHERE x.name = q;
     CONTINUE WHEN NOT FOUND OR cfg.paused;
-
-    IF cfg.concurrency IS NULL AND cfg.group_concurrency IS NULL AND cfg.rate_limit_count IS NULL THEN
-      k_id := after_ids[i];
-      IF k_id IS NULL THEN
-        chosen := ARRAY(
-          SELECT p.id FROM sluice.jobs p
-          WHERE p.state = 'available' AND p.queue = q
-          ORDER BY p.priority DESC, p.run_at, p.id
-          LIMIT want
-          FOR UPDATE SKIP LOCKED);
-      ELSE
-        k_priority := after_priorities[i];
-        k_run_at := 'epoch'::timestamptz + after_run_at_us[i] * interval '1 microsecond';
-        chosen := ARRAY(
-          SELECT p.id FROM sluice.jobs p
-          WHERE p.state = 'available' AND p.queue = q AND p.priority > k_priority
-          ORDER BY p.priority DESC, p.run_at, p.id
-          LIMIT want
-          FOR UPDATE SKIP LOCKED);
-        IF cardinality(chosen) < want THEN
-          chosen := chosen || ARRAY(
-            SELECT p.id FROM sluice.jobs p
-            WHERE p.state = 'available' AND p.queue = q AND p.priority = k_priority
-              AND (p.run_at, p.id) > (k_run_at, k_id)
-            ORDER BY p.priority DESC, p.run_at, p.id
-            LIMIT want - cardinality(chosen)
-            FOR UPDATE SKIP LOCKED);
-        END IF;
-        IF cardinality(chosen) < want THEN
-          chosen := chosen || ARRAY(
-            SELECT p.id FROM sluice.jobs p
-            WHERE p.state = 'available' AND p.queue = q AND p.priority < k_priority
-            ORDER BY p.priority DESC, p.run_at, p.id
-            LIMIT want - cardinality(chosen)
-            FOR UPDATE SKIP LOCKED);
-        END IF;
-      END IF;
-      CONTINUE WHEN cardinality(chosen) = 0;
-      -- The clock after the picking statements, not now(): each statement
-      -- above read its own snapshot, later than the transaction's start, so
-      -- a job released by a parent that finished meanwhile must not look
-      -- claimed before that parent finished.
-      claimed_at := clock_timestamp();
-      RETURN QUERY
-      UPDATE sluice.jobs j
-      SET state = 'running', attempt = j.attempt + 1, locked_by = worker_id,
-          locked_until = claimed_at + lease_ms * interval '1 millisecond', attempted_at = claimed_at
-      WHERE j.id = ANY(chosen)
-      RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
-                j.created_at, j.run_at, sluice.lease_token(j.attempted_at);
-      IF cfg.overflow = 'block' AND cfg.max_depth IS NOT NULL THEN
-        GET DIAGNOSTICS taken = ROW_COUNT;
-        -- Producers waiting for room on this queue look again (a hint: they re-check the depth).
-        IF taken > 0 THEN
-          PERFORM pg_notify('sluice_room', q);
-        END IF;
-      END IF;
+    IF cfg.concurrency IS NOT NULL OR cfg.group_concurrency IS NOT NULL OR cfg.rate_limit_count IS NOT NULL THEN
+      -- Claimed below, once every queue row it needs is known.
+      limited_at := limited_at || i;
       CONTINUE;
     END IF;
 
+    k_id := after_ids[i];
+    IF k_id IS NULL THEN
+      chosen := ARRAY(
+        SELECT p.id FROM sluice.jobs p
+        WHERE p.state = 'available' AND p.queue = q
+        ORDER BY p.priority DESC, p.run_at, p.id
+        LIMIT want
+        FOR UPDATE SKIP LOCKED);
+    ELSE
+      k_priority := after_priorities[i];
+      k_run_at := 'epoch'::timestamptz + after_run_at_us[i] * interval '1 microsecond';
+      chosen := ARRAY(
+        SELECT p.id FROM sluice.jobs p
+        WHERE p.state = 'available' AND p.queue = q AND p.priority > k_priority
+        ORDER BY p.priority DESC, p.run_at, p.id
+        LIMIT want
+        FOR UPDATE SKIP LOCKED);
+      IF cardinality(chosen) < want THEN
+        chosen := chosen || ARRAY(
+          SELECT p.id FROM sluice.jobs p
+          WHERE p.state = 'available' AND p.queue = q AND p.priority = k_priority
+            AND (p.run_at, p.id) > (k_run_at, k_id)
+          ORDER BY p.priority DESC, p.run_at, p.id
+          LIMIT want - cardinality(chosen)
+          FOR UPDATE SKIP LOCKED);
+      END IF;
+      IF cardinality(chosen) < want THEN
+        chosen := chosen || ARRAY(
+          SELECT p.id FROM sluice.jobs p
+          WHERE p.state = 'available' AND p.queue = q AND p.priority < k_priority
+          ORDER BY p.priority DESC, p.run_at, p.id
+          LIMIT want - cardinality(chosen)
+          FOR UPDATE SKIP LOCKED);
+      END IF;
+    END IF;
+    CONTINUE WHEN cardinality(chosen) = 0;
+    -- The clock after the picking statements, not now(): each statement
+    -- above read its own snapshot, later than the transaction's start, so
+    -- a job released by a parent that finished meanwhile must not look
+    -- claimed before that parent finished.
+    claimed_at := clock_timestamp();
+    RETURN QUERY
+    UPDATE sluice.jobs j
+    SET state = 'running', attempt = j.attempt + 1, locked_by = worker_id,
+        locked_until = claimed_at + lease_ms * interval '1 millisecond', attempted_at = claimed_at
+    WHERE j.id = ANY(chosen)
+    RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
+              j.created_at, j.run_at, sluice.lease_token(j.attempted_at);
+    IF cfg.overflow = 'block' AND cfg.max_depth IS NOT NULL THEN
+      GET DIAGNOSTICS taken = ROW_COUNT;
+      -- Producers waiting for room on this queue look again (a hint: they re-check the depth).
+      IF taken > 0 THEN
+        PERFORM pg_notify('sluice_room', q);
+      END IF;
+    END IF;
+  END LOOP;
+
+  -- Every claimer takes the rows of the queues with limits in one order (by
+  -- name), whatever order its caller listed them in, so two never wait for
+  -- each other's. The rows come back in no particular order either way.
+  IF cardinality(limited_at) > 1 THEN
+    limited_at := ARRAY(SELECT k FROM unnest(limited_at) k ORDER BY queue_names[k], k);
+  END IF;
+  FOREACH i IN ARRAY coalesce(limited_at, '{}') LOOP
+    q := queue_names[i];
+    want := limits[i];
     PERFORM set_config('synchronous_commit', 'on', true);
     SELECT * INTO cfg FROM sluice.queues x WHERE x.name = q FOR UPDATE;
+    CONTINUE WHEN NOT FOUND OR cfg.paused;
     -- The clock after the lock: claimers of this queue pass here one at a
     -- time, so these times increase in the order the claims are decided
     -- (now() is the transaction's start, which a claimer waiting for the
