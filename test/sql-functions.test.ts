@@ -131,3 +131,14 @@ describe('migrate() and drizzle/functions', () => {
     expect(rows[0]!.def).not.toContain('-- changed by the test');
   });
 });
+
+describe('sluice.enqueue input', () => {
+  it.each(['infinity', '-infinity'])("refuses run_at => '%s' (a job that would never come due, or sort first forever) and writes nothing", async (runAt) => {
+    const before = await db.pool.query(`SELECT count(*)::int AS n FROM sluice.jobs`);
+    const err = await db.pool
+      .query(`SELECT sluice.enqueue('sqlfn.any', '{}', run_at => $1::timestamptz)`, [runAt])
+      .catch((e: unknown) => e as Error & { code?: string });
+    expect(err).toMatchObject({ code: '22023', message: expect.stringContaining('run_at') });
+    expect((await db.pool.query(`SELECT count(*)::int AS n FROM sluice.jobs`)).rows).toEqual(before.rows);
+  });
+});

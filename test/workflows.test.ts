@@ -2,6 +2,7 @@
 // fan-out/fan-in, one transaction) and batches (chunked insert, counts,
 // onComplete callback, progress in SQL). Order is proven from database
 // timestamps: a child's claim (attempted_at) never precedes a parent's end.
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -499,5 +500,181 @@ describe('bad input to the dependency options names the option and writes nothin
     const before = await totalRows();
     await expect(db.pool.query(`SELECT sluice.enqueue('wf.step', '{"key":"s"}', on_parent_dead => 'ignore')`)).rejects.toMatchObject({ code: '22023' });
     expect(await totalRows()).toBe(before);
+  });
+});
+
+describe('follow-ups that must not be refused or lost', () => {
+  const parentJob = defineJob({ name: 'wf.end.parent', queue: 'wf.end.p', schema: z.object({}), maxAttempts: 1 });
+  const childJob = defineJob({ name: 'wf.end.child', queue: 'wf.end.c', schema: z.object({}) });
+  const member = defineJob({ name: 'wf.end.member', queue: 'wf.end.m', schema: z.object({}) });
+  const callback = defineJob({ name: 'wf.end.cb', queue: 'wf.end.cb', schema: z.object({}).passthrough() });
+
+  /** Claims every available job of the queue by hand, as a worker would; returns their ids. */
+  async function claimAll(queue: string): Promise<number[]> {
+    const { rows } = await db.pool.query(`SELECT id FROM sluice.claim(ARRAY[$1], ARRAY[100], 'by-hand', 600000)`, [queue]);
+    return rows.map((r) => Number(r.id));
+  }
+
+  /** The callback queue, bounded and full. */
+  async function fillCallbackQueue(): Promise<void> {
+    await sluice.queues.configure('wf.end.cb', { maxDepth: 1, overflow: 'reject' });
+    if ((await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'wf.end.cb'`)) === 0) {
+      await sluice.enqueue(callback, {}, { delayMs: 600_000 });
+    }
+  }
+
+  it('two parents of one child completing in overlapping transactions release it when the second commits', async () => {
+    const p1 = await sluice.enqueue(parentJob, {});
+    const p2 = await sluice.enqueue(parentJob, {});
+    const c = await sluice.enqueue(childJob, {}, { dependsOn: [p1, p2] });
+    expect(await claimAll('wf.end.p')).toEqual([p1, p2]);
+    const a = await db.pool.connect();
+    const b = await db.pool.connect();
+    try {
+      await a.query('BEGIN');
+      await b.query('BEGIN');
+      await a.query(`SELECT sluice.job_complete_many(ARRAY[$1::bigint], ARRAY[1])`, [p1]);
+      // Not awaited: the second may wait for the first to commit.
+      const second = b.query(`SELECT sluice.job_complete_many(ARRAY[$1::bigint], ARRAY[1])`, [p2]);
+      await sleep(100);
+      await a.query('COMMIT');
+      await second;
+      await b.query('COMMIT');
+    } finally {
+      a.release();
+      b.release();
+    }
+    expect([await stateOf(p1), await stateOf(p2)]).toEqual(['completed', 'completed']);
+    // Released by the completions, not left for the promoter's orphan sweep.
+    expect(await stateOf(c)).toBe('available');
+  });
+
+  it("the last member's completion or cancellation is not refused because the callback's queue is full", async () => {
+    await fillCallbackQueue();
+    const done = await sluice.enqueueBatch([{ job: member, payload: {} }], { onComplete: { job: callback } });
+    expect(await claimAll('wf.end.m')).toEqual(done.ids);
+    const { rows } = await db.pool.query(`SELECT sluice.job_complete_many(ARRAY[$1::bigint], ARRAY[1]) AS id`, [done.ids[0]]);
+    expect(rows.map((r) => Number(r.id))).toEqual(done.ids);
+    const cancelled = await sluice.enqueueBatch([{ job: member, payload: {} }], { onComplete: { job: callback } });
+    expect(await sluice.cancel(cancelled.ids[0]!)).toBe('available');
+
+    const { rows: batches } = await db.pool.query(
+      `SELECT b.completed, b.cancelled, b.finished_at IS NOT NULL AS finished, j.queue
+       FROM sluice.batches b JOIN sluice.jobs j ON j.id = b.callback_job_id WHERE b.id = ANY($1::bigint[]) ORDER BY b.id`,
+      [[done.batchId, cancelled.batchId]],
+    );
+    // Each callback went into its queue past max_depth.
+    expect(batches).toEqual([
+      { completed: 1, cancelled: 0, finished: true, queue: 'wf.end.cb' },
+      { completed: 0, cancelled: 1, finished: true, queue: 'wf.end.cb' },
+    ]);
+    // The bound still refuses everyone else.
+    await expect(sluice.enqueue(callback, {})).rejects.toBeInstanceOf(QueueFullError);
+  });
+
+  it('a job whose acknowledgement is being retried keeps its lease: it is not rescued and run again', async () => {
+    // A pool whose completions fail for a while, as when the database refuses them.
+    let refuse = true;
+    class RefusingPool extends pg.Pool {
+      override query(...args: unknown[]): never {
+        const config = args[0] as { name?: unknown } | undefined;
+        if (refuse && config?.name === 'sluice_job_complete_many') return Promise.reject(new Error('refused by the test')) as never;
+        return (super.query as (...a: unknown[]) => unknown)(...args) as never;
+      }
+    }
+    const pool = new RefusingPool({ connectionString: db.url, max: 4 });
+    const runner = defineJob({ name: 'wf.end.runner', queue: 'wf.end.r', schema: z.object({}), maxAttempts: 5 });
+    const attempts: number[] = [];
+    const w = createWorker({
+      pool,
+      pollIntervalMs: 100,
+      workerDeadAfterMs: 1_500,
+      queues: ['wf.end.r'],
+      handlers: [runner.handle(async (_p, ctx) => void attempts.push(ctx.job.attempt))],
+    });
+    workers.push(w);
+    try {
+      await w.start();
+      const id = await sluice.enqueue(runner, {});
+      await waitUntil(() => attempts.length > 0, { what: 'the first run' });
+      // Twice the lease: the rescuer (this worker leads) would have taken it back by now.
+      await sleep(3_000);
+      expect(await stateOf(id)).toBe('running');
+      refuse = false;
+      await waitUntil(async () => (await stateOf(id)) === 'completed', { what: 'the completion, once written' });
+      expect(attempts).toEqual([1]);
+    } finally {
+      await w.stop();
+      await pool.end();
+    }
+  });
+
+  it('a chain of 400 waiting steps follows its root into the DLQ, or out by cancellation', async () => {
+    const link = defineJob({ name: 'wf.end.link', queue: 'wf.end.chain', schema: z.object({ i: z.number() }) });
+    const n = 400;
+    const chain = async (root: number, onParentDead: 'dead' | 'cancel') => {
+      const ids = [root];
+      for (let i = 1; i < n; i++) ids.push(await sluice.enqueue(link, { i }, { dependsOn: [ids[i - 1]!], onParentDead }));
+      return ids;
+    };
+    const dying = await chain(await sluice.enqueue(parentJob, {}), 'dead');
+    expect(await claimAll('wf.end.p')).toEqual([dying[0]]);
+    const { rows } = await db.pool.query(
+      `SELECT outcome FROM sluice.job_fail_many(ARRAY[$1::bigint], ARRAY[1], ARRAY['{"message":"x"}'::jsonb], ARRAY[true])`,
+      [dying[0]],
+    );
+    expect(rows.map((r) => r.outcome)).toEqual(['dead']);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.dead_jobs WHERE id = ANY($1::bigint[]) AND reason = 'parent_dead'`, [dying])).toBe(n - 1);
+
+    const cancelled = await chain(await sluice.enqueue(childJob, {}, { delayMs: 600_000 }), 'cancel');
+    expect(await sluice.cancel(cancelled[0]!)).toBe('scheduled');
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE id = ANY($1::bigint[]) AND state = 'cancelled'`, [cancelled])).toBe(n);
+  });
+
+  it('a parent that died while its child was being enqueued is not taken for completed once purged', async () => {
+    const p = await sluice.enqueue(parentJob, {});
+    expect(await claimAll('wf.end.p')).toEqual([p]);
+    const client = await db.pool.connect();
+    let c: number;
+    try {
+      await client.query('BEGIN');
+      // The producer sees its parent live: the child waits.
+      c = await sluice.enqueue(childJob, {}, { dependsOn: [p], tx: client });
+      // The parent dies meanwhile; its follow-up cannot see the uncommitted child.
+      await db.pool.query(`SELECT * FROM sluice.job_fail_many(ARRAY[$1::bigint], ARRAY[1], ARRAY['{"message":"boom"}'::jsonb], ARRAY[true])`, [p]);
+      // A purge now would erase how the parent ended: it waits for a later one.
+      expect(Number((await db.pool.query(`SELECT sluice.dead_purge(ids => ARRAY[$1::bigint]) AS n`, [p])).rows[0].n)).toBe(0);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    expect(await stateOf(c)).toBe('waiting');
+    // A purge after the commit sends the child down with its parent.
+    expect(Number((await db.pool.query(`SELECT sluice.dead_purge(ids => ARRAY[$1::bigint]) AS n`, [p])).rows[0].n)).toBe(1);
+    await db.pool.query(`SELECT sluice.release_orphaned_waiting(1000)`);
+    expect(await stateOf(c)).toBe('dead');
+  });
+
+  it('a cancelled parent pruned from history takes its waiting child with it', async () => {
+    const q = 'wf.end.pruned';
+    const p = await sluice.enqueue(defineJob({ name: 'wf.end.pruned', queue: q, schema: z.object({}) }), {}, { delayMs: 600_000 });
+    await sluice.queues.configure(q, { retentionMs: 1 });
+    const client = await db.pool.connect();
+    let c: number;
+    try {
+      await client.query('BEGIN');
+      c = await sluice.enqueue(childJob, {}, { dependsOn: [p], tx: client });
+      expect(await sluice.cancel(p)).toBe('scheduled');
+      await sleep(10);
+      await db.pool.query(`SELECT sluice.prune_history(10000)`);
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE id = $1`, [p])).toBe(1);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    await db.pool.query(`SELECT sluice.prune_history(10000)`);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE id = $1`, [p])).toBe(0);
+    await db.pool.query(`SELECT sluice.release_orphaned_waiting(1000)`);
+    expect(await stateOf(c)).toBe('cancelled');
   });
 });

@@ -3,9 +3,22 @@
 -- partition) are deleted here, at most batch_size rows per call. Returns how
 -- many.
 --
--- Lease: none. Locks: the row locks of the DELETE.
+-- A cancelled or dropped row is the only trace that its job did not complete:
+-- as in dead-jobs/purge.sql, a child still waiting on it is sent down with it
+-- (jobs/after-finish.sql), and one whose id bucket a transaction in flight
+-- has marked as a parent (jobs/enqueue-many.sql) waits for a later round.
+--
+-- Lease: none. Locks: the row locks of the DELETE; FOR UPDATE on the waiting
+-- children sent down.
 CREATE OR REPLACE FUNCTION sluice.prune_history(batch_size integer DEFAULT 10000)
-RETURNS bigint LANGUAGE sql AS $$
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  marked integer[];
+  n bigint;
+  ended bigint[];
+BEGIN
+  SELECT coalesce(array_agg(l.objid::text::integer), '{}') INTO marked FROM pg_locks l
+  WHERE l.locktype = 'advisory' AND l.classid = 1936486756 AND l.objsubid = 2 AND l.pid <> pg_backend_pid();
   WITH doomed AS (
     SELECT h.id, h.finished_at
     FROM sluice.queues q
@@ -14,13 +27,18 @@ RETURNS bigint LANGUAGE sql AS $$
       -- At most 100 years (the client's limit): a larger retention_ms written by
       -- hand would take now() out of the timestamp range, failing every queue.
       WHERE x.queue = q.name AND x.finished_at < now() - least(q.retention_ms, 3155760000000) * interval '1 millisecond'
+        AND (x.state = 'completed' OR (hashint8(x.id) & 63) <> ALL(marked))
       LIMIT batch_size
     ) h
     LIMIT batch_size
   ), gone AS (
     DELETE FROM sluice.job_history x USING doomed d
     WHERE x.id = d.id AND x.finished_at = d.finished_at
-    RETURNING 1
+    RETURNING x.id, x.state
   )
-  SELECT count(*) FROM gone
-$$;
+  SELECT count(*), array_agg(gone.id) FILTER (WHERE gone.state <> 'completed') INTO n, ended FROM gone;
+  IF ended IS NOT NULL THEN
+    PERFORM sluice.after_finish('cancelled', ended, NULL, NULL);
+  END IF;
+  RETURN n;
+END $$;

@@ -4,72 +4,122 @@
 -- and waitFor() callers are told on sluice_finished. Called by completion,
 -- failure, cancellation and rescue, in their transaction.
 --
+-- Children sent down go one generation per round of a loop, not one nested
+-- call per generation: a chain of any length ends without running out of
+-- stack. A child goes dead (ParentDeadError, reason parent_dead) when a parent
+-- of its round died and it says on_parent_dead dead; otherwise it is
+-- cancelled. A batch's callback is enqueued past its queue's max_depth: a
+-- job's end is never refused because another queue is full.
+--
+-- Guarantees: two parents of one child ending in overlapping transactions
+-- release it when the second commits. The waiting children are locked first
+-- (in id order), and whether any parent is still live is asked in the next
+-- statement, whose snapshot, taken after the lock wait, sees the other
+-- parent's end.
 -- Lease: none (the caller has fenced).
--- Locks: the row locks of the updates to children and to sluice.batches rows.
+-- Locks: FOR UPDATE on the waiting children, in id order; the row locks of
+-- their moves and of the updates to sluice.batches rows. Nothing when no job
+-- waits (jobs_waiting_idx answers that).
 CREATE OR REPLACE FUNCTION sluice.after_finish(final_state text, ids bigint[], batch_ids bigint[], notify_ids bigint[])
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   q text;
   st text;
+  locked bigint[];
+  -- This round's jobs that ended: those that died, those that ended otherwise.
+  died bigint[] := CASE WHEN final_state = 'dead' THEN ids END;
+  ended bigint[] := CASE WHEN final_state <> 'dead' THEN ids END;
   child_dead bigint[];
   child_cancel bigint[];
+  queues text[];
+  -- Every job ended here, for the batches (its batch and how it ended) and for waitFor.
+  all_batches bigint[] := batch_ids;
+  all_states text[] := array_fill(final_state, ARRAY[coalesce(cardinality(batch_ids), 0)]);
+  all_notify bigint[] := notify_ids;
   b record;
 BEGIN
   IF final_state = 'completed' THEN
-    -- A child released with a run_at still ahead is scheduled: the promoter
-    -- must hear of it, or it sleeps on towards the due times it knew (up to
-    -- its longest sleep) and promotes the child that much late.
-    FOR q, st IN
-      WITH ready AS (
-        UPDATE sluice.jobs c SET state = CASE WHEN c.run_at > now() THEN 'scheduled' ELSE 'available' END
-        WHERE c.state = 'waiting' AND c.depends_on && ids
-          AND NOT EXISTS (SELECT 1 FROM sluice.jobs p WHERE p.id = ANY(c.depends_on))
-        RETURNING c.queue, c.state
-      )
-      SELECT DISTINCT ready.queue, ready.state FROM ready
-    LOOP
-      IF st = 'available' THEN
-        PERFORM pg_notify('sluice_jobs', q);
-        PERFORM pg_notify('sluice_rewind', q);
-      ELSE
-        PERFORM pg_notify('sluice_scheduled', q);
+    IF EXISTS (SELECT 1 FROM sluice.jobs c WHERE c.state = 'waiting') THEN
+      SELECT array_agg(x.id) INTO locked
+      FROM (SELECT c.id FROM sluice.jobs c WHERE c.state = 'waiting' AND c.depends_on && ids ORDER BY c.id FOR UPDATE) x;
+    END IF;
+    IF locked IS NOT NULL THEN
+      -- A child released with a run_at still ahead is scheduled: the promoter
+      -- must hear of it, or it sleeps on towards the due times it knew (up to
+      -- its longest sleep) and promotes the child that much late.
+      FOR q, st IN
+        WITH ready AS (
+          UPDATE sluice.jobs c SET state = CASE WHEN c.run_at > now() THEN 'scheduled' ELSE 'available' END
+          WHERE c.id = ANY(locked) AND c.state = 'waiting'
+            AND NOT EXISTS (SELECT 1 FROM sluice.jobs p WHERE p.id = ANY(c.depends_on))
+          RETURNING c.queue, c.state
+        )
+        SELECT DISTINCT ready.queue, ready.state FROM ready
+      LOOP
+        IF st = 'available' THEN
+          PERFORM pg_notify('sluice_jobs', q);
+          PERFORM pg_notify('sluice_rewind', q);
+        ELSE
+          PERFORM pg_notify('sluice_scheduled', q);
+        END IF;
+      END LOOP;
+    END IF;
+  ELSE
+    WHILE (died IS NOT NULL OR ended IS NOT NULL) AND EXISTS (SELECT 1 FROM sluice.jobs c WHERE c.state = 'waiting') LOOP
+      SELECT array_agg(x.id) FILTER (WHERE x.to_dead), array_agg(x.id) FILTER (WHERE NOT x.to_dead),
+             all_batches || coalesce(array_agg(x.batch_id) FILTER (WHERE x.batch_id IS NOT NULL), '{}'),
+             all_states || coalesce(array_agg(CASE WHEN x.to_dead THEN 'dead' ELSE 'cancelled' END)
+                                      FILTER (WHERE x.batch_id IS NOT NULL), '{}'),
+             all_notify || coalesce(array_agg(x.id) FILTER (WHERE x.notify_on_finish), '{}')
+        INTO child_dead, child_cancel, all_batches, all_states, all_notify
+      FROM (SELECT c.id, c.batch_id, c.notify_on_finish,
+                   coalesce(c.on_parent_dead = 'dead' AND c.depends_on && died, false) AS to_dead
+            FROM sluice.jobs c
+            WHERE c.state = 'waiting' AND c.depends_on && (coalesce(died, '{}') || coalesce(ended, '{}'))
+            ORDER BY c.id FOR UPDATE) x;
+      died := NULL;
+      ended := NULL;
+      IF child_dead IS NOT NULL THEN
+        SELECT array_agg(d.id) INTO died
+        FROM sluice.move_to_dead(child_dead,
+          array_fill(jsonb_build_object('attempt', 0, 'at', now(), 'kind', 'error', 'name', 'ParentDeadError',
+            'message', 'a job this one depends on is dead'), ARRAY[cardinality(child_dead)]),
+          array_fill('parent_dead'::text, ARRAY[cardinality(child_dead)]), follow_up => false) d;
+      END IF;
+      IF child_cancel IS NOT NULL THEN
+        -- Waiting jobs: none is running, so there is no handler to tell and no error entry to add.
+        SELECT array_agg(m.id), array_agg(m.queue) INTO ended, queues
+        FROM sluice.move_to_history(child_cancel, 'cancelled') m;
+        PERFORM sluice.metrics_add(x.queue, cancelled => count(*)) FROM unnest(queues) AS x(queue) GROUP BY x.queue;
       END IF;
     END LOOP;
-  ELSE
-    SELECT array_agg(c.id) FILTER (WHERE final_state = 'dead' AND c.on_parent_dead = 'dead'),
-           array_agg(c.id) FILTER (WHERE NOT (final_state = 'dead' AND c.on_parent_dead = 'dead'))
-      INTO child_dead, child_cancel
-    FROM sluice.jobs c WHERE c.state = 'waiting' AND c.depends_on && ids;
-    IF child_dead IS NOT NULL THEN
-      PERFORM sluice.move_to_dead(child_dead,
-        array_fill(jsonb_build_object('attempt', 0, 'at', now(), 'kind', 'error', 'name', 'ParentDeadError',
-          'message', 'a job this one depends on is dead'), ARRAY[cardinality(child_dead)]),
-        array_fill('parent_dead'::text, ARRAY[cardinality(child_dead)]));
-    END IF;
-    IF child_cancel IS NOT NULL THEN
-      PERFORM sluice.cancel_many(child_cancel, 'a job this one depends on ended without completing');
-    END IF;
   END IF;
 
-  IF cardinality(array_remove(batch_ids, NULL)) > 0 THEN
+  IF cardinality(array_remove(all_batches, NULL)) > 0 THEN
     FOR b IN
       UPDATE sluice.batches t SET
-        completed = t.completed + CASE WHEN final_state = 'completed' THEN c.n ELSE 0 END,
-        dead = t.dead + CASE WHEN final_state = 'dead' THEN c.n ELSE 0 END,
-        cancelled = t.cancelled + CASE WHEN final_state IN ('cancelled', 'dropped') THEN c.n ELSE 0 END
-      FROM (SELECT x AS batch_id, count(*)::integer AS n FROM unnest(batch_ids) x WHERE x IS NOT NULL GROUP BY x) c
+        completed = t.completed + c.completed,
+        dead = t.dead + c.dead,
+        cancelled = t.cancelled + c.cancelled
+      FROM (SELECT x.batch_id,
+                   (count(*) FILTER (WHERE x.st = 'completed'))::integer AS completed,
+                   (count(*) FILTER (WHERE x.st = 'dead'))::integer AS dead,
+                   (count(*) FILTER (WHERE x.st IN ('cancelled', 'dropped')))::integer AS cancelled
+            FROM unnest(all_batches, all_states) AS x(batch_id, st) WHERE x.batch_id IS NOT NULL GROUP BY x.batch_id) c
       WHERE t.id = c.batch_id
       RETURNING t.*
     LOOP
       IF b.finished_at IS NULL AND b.completed + b.dead + b.cancelled = b.total THEN
         UPDATE sluice.batches SET finished_at = now(),
-          callback_job_id = CASE WHEN b.on_complete_job IS NULL THEN NULL ELSE sluice.enqueue(b.on_complete_job,
-            coalesce(b.on_complete_payload, '{}'::jsonb) || jsonb_build_object('batchId', b.id, 'total', b.total,
-              'completed', b.completed, 'dead', b.dead, 'cancelled', b.cancelled)) END
+          callback_job_id = CASE WHEN b.on_complete_job IS NULL THEN NULL ELSE (
+            SELECT e.id FROM sluice.enqueue_many(b.on_complete_job, jsonb_build_array(
+              coalesce(b.on_complete_payload, '{}'::jsonb) || jsonb_build_object('batchId', b.id, 'total', b.total,
+                'completed', b.completed, 'dead', b.dead, 'cancelled', b.cancelled)),
+              ignore_max_depth => true) AS e(id)) END
         WHERE batches.id = b.id;
       END IF;
     END LOOP;
   END IF;
 
-  PERFORM pg_notify('sluice_finished', x::text) FROM unnest(notify_ids) x WHERE x IS NOT NULL;
+  PERFORM pg_notify('sluice_finished', x::text) FROM unnest(all_notify) x WHERE x IS NOT NULL;
 END $$;

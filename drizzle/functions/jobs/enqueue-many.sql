@@ -21,6 +21,19 @@
 -- producer waiting inside its own transaction does not stop the others. A
 -- batch larger than max_depth can never fit: SLQ01 at once.
 --
+-- ignore_max_depth: a queue whose overflow is reject or block takes the rows
+-- even over its max_depth (drop_oldest and drop_newest drop as usual). For an
+-- enqueue that must not be refused for the queue's fullness: a batch's
+-- callback, enqueued by the end of its last member (jobs/after-finish.sql).
+--
+-- A job with parents committed by other transactions marks them, until this
+-- transaction ends, with a shared advisory lock per parent id bucket
+-- (hashint8(id) & 63 under class 1936486756), taken before the parents are
+-- looked at. A parent that ends meanwhile cannot see the uncommitted child;
+-- sluice.dead_purge and sluice.prune_history, which would erase how it ended,
+-- leave a parent of a marked bucket for a later round, so that the orphan
+-- sweep (jobs/release-orphaned-waiting.sql) finds how it ended.
+--
 -- What is the same for every row (priority, attempts, backoff, timeout, tags)
 -- is worked out once per call, and a call without unique keys (every
 -- enqueueMany from TypeScript) inserts with a plain INSERT: ON CONFLICT makes
@@ -49,7 +62,8 @@ CREATE OR REPLACE FUNCTION sluice.enqueue_many(
   unique_window_ms integer DEFAULT NULL,
   max_payload_bytes integer DEFAULT 1048576,
   wait_when_full boolean DEFAULT false,
-  wake_after_commit boolean DEFAULT false
+  wake_after_commit boolean DEFAULT false,
+  ignore_max_depth boolean DEFAULT false
 ) RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -112,6 +126,11 @@ BEGIN
   IF enqueue_many.on_parent_dead IS NULL OR enqueue_many.on_parent_dead NOT IN ('dead', 'cancel') THEN
     RAISE EXCEPTION 'sluice.enqueue_many: on_parent_dead must be dead or cancel' USING ERRCODE = '22023';
   END IF;
+  -- 'infinity' would store a job that never comes due; '-infinity' one that
+  -- sorts before every other forever.
+  IF NOT isfinite(at) THEN
+    RAISE EXCEPTION 'sluice.enqueue_many: run_at must be a finite time, not %', at USING ERRCODE = '22023';
+  END IF;
 
   SELECT * INTO jt FROM sluice.job_types t WHERE t.name = enqueue_many.name;
   q := coalesce(enqueue_many.queue, jt.queue, 'default');
@@ -136,8 +155,17 @@ BEGIN
     INSERT INTO sluice.queues (name) VALUES (q) ON CONFLICT DO NOTHING;
     SELECT * INTO cfg FROM sluice.queues x WHERE x.name = q;
   END IF;
+  IF ignore_max_depth AND cfg.overflow IN ('reject', 'block') THEN
+    cfg.max_depth := NULL;
+  END IF;
 
   IF cardinality(enqueue_many.depends_on) > 0 THEN
+    -- Before the statements below take their snapshots; parents this
+    -- transaction wrote need no mark (no other can end them before it commits).
+    PERFORM pg_advisory_xact_lock_shared(1936486756, x.k)
+    FROM (SELECT DISTINCT hashint8(p) & 63 AS k FROM unnest(enqueue_many.depends_on) p
+          WHERE NOT EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.id = p
+                              AND j.xmin = (txid_current_if_assigned() % 4294967296)::text::xid)) x;
     SELECT array_agg(p) INTO missing FROM unnest(enqueue_many.depends_on) p
     WHERE NOT EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.id = p)
       AND NOT EXISTS (SELECT 1 FROM sluice.job_history h WHERE h.id = p)
@@ -305,3 +333,8 @@ BEGIN
   END IF;
   RETURN QUERY SELECT unnest(ids);
 END $$;
+-- The signature before ignore_max_depth, dropped here rather than in a
+-- migration: the end of a batch's last member calls this function, and the
+-- migrations commit before the function files apply.
+DROP FUNCTION IF EXISTS sluice.enqueue_many(text, jsonb, text, timestamptz, integer, integer, integer, jsonb, text[],
+  text[], text[], bigint[], text, bigint, integer, integer, boolean, boolean);

@@ -1,11 +1,13 @@
 -- Moves live jobs to sluice.dead_jobs, appending each one's last error and its
 -- reason (exhausted, permanent, crashed, parent_dead), counts them as dead in
--- the metrics and runs the follow-up (jobs/after-finish.sql). Returns each job
--- moved, with its queue.
+-- the metrics and runs the follow-up (jobs/after-finish.sql), unless follow_up
+-- is false: the cascade in jobs/after-finish.sql moves a generation of
+-- children here and runs their follow-up itself, in its loop. Returns each
+-- job moved, with its queue.
 --
 -- Lease: none (the caller has fenced).
 -- Locks: the row lock of the DELETE on each job.
-CREATE OR REPLACE FUNCTION sluice.move_to_dead(ids bigint[], last_errors jsonb[], reasons text[])
+CREATE OR REPLACE FUNCTION sluice.move_to_dead(ids bigint[], last_errors jsonb[], reasons text[], follow_up boolean DEFAULT true)
 RETURNS TABLE (id bigint, queue text) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -38,7 +40,13 @@ BEGIN
   IF cardinality(dids) > 0 THEN
     PERFORM sluice.metrics_add(x.queue, dead => x.n)
     FROM (SELECT d.queue, count(*) AS n FROM sluice.dead_jobs d WHERE d.id = ANY(dids) GROUP BY d.queue) x;
-    PERFORM sluice.after_finish('dead', dids, bids, nids);
+    IF follow_up THEN
+      PERFORM sluice.after_finish('dead', dids, bids, nids);
+    END IF;
     RETURN QUERY SELECT * FROM unnest(dids, dqueues);
   END IF;
 END $$;
+-- The signature before follow_up, dropped here rather than in a migration:
+-- failures and rescues call this function, and the migrations commit before
+-- the function files apply.
+DROP FUNCTION IF EXISTS sluice.move_to_dead(bigint[], jsonb[], text[]);

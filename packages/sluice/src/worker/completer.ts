@@ -39,6 +39,8 @@ export type AckResult = 'completed' | 'retry' | 'dead' | 'stale';
 
 export class Completer {
   private queue: Ack[] = [];
+  /** The batch being written now: out of the queue, not yet applied. */
+  private writing: Ack[] = [];
   private flushing: Promise<void> | null = null;
   private abandoned = false;
 
@@ -51,6 +53,15 @@ export class Completer {
 
   get pending(): number {
     return this.queue.length;
+  }
+
+  /**
+   * The jobs whose acks are not written yet: the worker still holds them and
+   * heartbeats them, or a write retried for longer than the lease (a database
+   * that refuses it for a while) would let them be rescued and run again.
+   */
+  get heldIds(): number[] {
+    return [...this.writing, ...this.queue].map((a) => a.id);
   }
 
   push(ack: Ack): void {
@@ -78,7 +89,13 @@ export class Completer {
     try {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, BATCH_MAX);
-        const failed = await this.write(batch);
+        this.writing = batch;
+        let failed: Ack[];
+        try {
+          failed = await this.write(batch);
+        } finally {
+          this.writing = [];
+        }
         if (this.abandoned) break;
         if (failed.length > 0) {
           this.queue.unshift(...failed);

@@ -318,8 +318,9 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     else await workerHeartbeat(this.pool, beat.workerId, beat.leaseMs, beat.heldIds);
   }
 
+  /** Buffered, running, and finished with the answer not yet written: every lease this worker keeps. */
   private heldIds(): number[] {
-    return [...this.running.keys(), ...this.buffer.map((r) => r.id)];
+    return [...this.running.keys(), ...this.buffer.map((r) => r.id), ...this.completer.heldIds];
   }
 
   private room(): number {
