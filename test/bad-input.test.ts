@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   JobNotFoundError,
+  OptionsConflictError,
   PayloadTooLargeError,
   PayloadValidationError,
   PermanentError,
@@ -556,5 +557,97 @@ describe('properties', () => {
     // Both sides of the rule were exercised.
     expect(accepted).toBeGreaterThan(20);
     expect(refused).toBeGreaterThan(20);
+  });
+});
+
+describe('client options', () => {
+  it('an unknown key (a typo of maxPayloadBytes) is refused, naming it', async () => {
+    await expectRejected(() => new Sluice({ pool: db.pool, maxPayloadByte: 64 } as never), validation('options', { mentions: 'maxPayloadByte' }));
+  });
+
+  it.each([
+    ['jobs.1', [job, null]],
+    ['jobs.0', [{ name: 42 }]],
+    ['jobs', 'bad-input.job'],
+    ['jobs', { [job.name]: job }],
+  ])('jobs that are not job definitions are refused as %s, not a TypeError', async (field, jobs) => {
+    await expectRejected(() => new Sluice({ pool: db.pool, jobs } as never), validation(field));
+  });
+
+  it('a logger that is not a pino logger is refused by the client and by createWorker, not a TypeError', async () => {
+    await expectRejected(() => new Sluice({ pool: db.pool, logger: {} } as never), validation('logger'));
+    await expectRejected(() => createWorker({ pool: db.pool, handlers: [job.handle(() => undefined)], logger: {} } as never), validation('logger'));
+  });
+
+  it('readPool together with readConnectionString is an OptionsConflictError: one of them would be ignored', async () => {
+    const err = await expectRejected(() => new Sluice({ pool: db.pool, readPool: db.pool, readConnectionString: db.url }), {
+      cls: OptionsConflictError,
+      name: 'OptionsConflictError',
+      mentions: ['readPool', 'readConnectionString'],
+    });
+    expect((err as OptionsConflictError).fields).toEqual(['readPool', 'readConnectionString']);
+  });
+
+  it('a poolMode other than session or transaction is refused with a pool given too', async () => {
+    await expectRejected(() => new Sluice({ pool: db.pool, poolMode: 'statement' } as never), validation('poolMode'));
+  });
+
+  it.each([
+    ['a number', 42],
+    ['an object', { host: 'localhost' }],
+    ['an out-of-range port', 'postgres://localhost:99999/db'],
+    ['a broken host', 'postgres://[::1/db'],
+  ])('a connectionString that is %s is refused at construction, not at the first query', async (_what, connectionString) => {
+    await expectRejected(() => new Sluice({ connectionString } as never), validation('connectionString'));
+  });
+
+  it('a malformed readConnectionString or listenConnectionString is refused naming it', async () => {
+    await expectRejected(() => new Sluice({ pool: db.pool, readConnectionString: 'postgres://h:port/db' }), validation('readConnectionString'));
+    await expectRejected(() => new Sluice({ pool: db.pool, listenConnectionString: 7 } as never), validation('listenConnectionString'));
+  });
+});
+
+describe('options of the other calls: unknown keys are refused as enqueue refuses them', () => {
+  it('waitFor({ timeout }) (a typo of timeoutMs) is refused at once, not waited on for the default 30 s', async () => {
+    const id = await sluice.enqueue(job, okPayload, { delayMs: 3_600_000 });
+    const started = Date.now();
+    await expectRejected(() => sluice.waitFor(id, { timeout: 100 } as never), validation('options', { mentions: 'timeout' }));
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it('enqueueBatch({ onComplet }) (a typo of onComplete) is refused and writes nothing', async () => {
+    await expectRejected(
+      () => sluice.enqueueBatch([{ job, payload: okPayload }], { onComplet: { job } } as never),
+      validation('options', { mentions: 'onComplet' }),
+    );
+    await expectRejected(
+      () => sluice.enqueueBatch([{ job, payload: okPayload }], { onComplete: { job, paylod: {} } } as never),
+      validation('options.onComplete', { mentions: 'paylod' }),
+    );
+  });
+
+  it('publish({ sequental }) (a typo of sequential) is refused', async () => {
+    await expectRejected(() => sluice.publish('bad-input.topic', {}, { sequental: true } as never), validation('options', { mentions: 'sequental' }));
+  });
+
+  it.each([
+    ['getJob', () => sluice.getJob(deadId, { txn: null } as never)],
+    ['cancel', () => sluice.cancel(deadId, { txn: null } as never)],
+    ['retry', () => sluice.retry(deadId, { txn: null } as never)],
+    ['replayDead', () => sluice.replayDead([deadId], { txn: null } as never)],
+    ['registerJobs', () => sluice.registerJobs({ txn: null } as never)],
+    ['queues.configure', () => sluice.queues.configure('bad-input', { weight: 2 }, { txn: null } as never)],
+    ['queues.pause', () => sluice.queues.pause('bad-input', { txn: null } as never)],
+  ])('%s refuses an unknown option key', async (_call, call) => {
+    await expectRejected(call, validation('options', { mentions: 'txn' }));
+  });
+
+  it.each([
+    ['null', null],
+    ['a string', 'now'],
+  ])('options that are %s are a ValidationError, not a TypeError', async (_what, options) => {
+    await expectRejected(() => sluice.queues.configure('bad-input', { weight: 2 }, options as never), validation('options'));
+    await expectRejected(() => sluice.getJob(deadId, options as never), validation('options'));
+    await expectRejected(() => sluice.waitFor(deadId as never, options as never), validation('options'));
   });
 });

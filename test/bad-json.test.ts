@@ -250,7 +250,7 @@ describe('text PostgreSQL cannot store (NUL, lone surrogate) outside the payload
     ['options.groupKey', { groupKey: 'secret\u0000group' }],
   ])('enqueue refuses %s with a named error', async (field, options) => {
     await expectRejected(() => sluice.enqueue(anyJob, { ok: 1 }, options), noNul(field));
-    await expectRejected(() => sluice.flow([{ key: 'a', job: anyJob, payload: {}, options }]), noNul(field));
+    await expectRejected(() => sluice.flow([{ key: 'a', job: anyJob, payload: {}, options }]), noNul(`steps.0.${field}`));
     if (!('uniqueKey' in options)) await expectRejected(() => sluice.enqueueMany(anyJob, [{ ok: 1 }], options), noNul(field));
   });
 

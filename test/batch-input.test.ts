@@ -5,7 +5,7 @@
 // onComplete never run.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { PayloadTooLargeError, PayloadValidationError, Sluice, defineJob, type BatchItem } from '../packages/sluice/src/index.js';
+import { PayloadTooLargeError, PayloadValidationError, QueueFullError, Sluice, defineJob, type BatchItem } from '../packages/sluice/src/index.js';
 import { createTestDb, type TestDb } from './helpers/db.js';
 import { recordingPool } from './helpers/recording-pool.js';
 import { rejections } from './helpers/rejects.js';
@@ -98,5 +98,89 @@ describe('the onComplete payload', () => {
     const body = JSON.stringify({ blob: 'x'.repeat(1_048_576 - 20) });
     await expect(db.pool.query(`SELECT sluice.batch_create(1, 'batch-input.done', $1::jsonb)`, [body])).rejects.toMatchObject({ code: '54000' });
     expect(await snapshot()).toMatchObject({ batches: 0 });
+  });
+});
+
+describe("a batch refused inside the caller's transaction writes nothing, and the transaction goes on", () => {
+  const plain = defineJob({ name: 'batch-input.plain', queue: 'batch-input-plain', schema: z.object({ k: z.string() }) });
+
+  beforeAll(async () => {
+    await db.pool.query('CREATE TABLE batch_input_marks (mark text)');
+  });
+
+  /** Enqueues the batch in a transaction of the caller's that also writes a row of its own; commits; returns the batch's error. */
+  async function refusedInCallerTx(items: BatchItem[], mark: string): Promise<unknown> {
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('INSERT INTO batch_input_marks VALUES ($1)', [mark]);
+      const err = await sluice.enqueueBatch(items, { tx: client, onComplete: { job: done } }).then(
+        () => 'the batch was written',
+        (e: unknown) => e,
+      );
+      await client.query('COMMIT');
+      return err;
+    } catch (err) {
+      await client.query('ROLLBACK');
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  // The statement refused raises in SQL: without a savepoint the caller's
+  // transaction would be aborted, its COMMIT a rollback. (A block queue's
+  // QueueFullError, thrown after its wait, is undone the same way: see
+  // test/flow-input.test.ts, where a step can shorten the wait.)
+  it('a member into a full queue with overflow reject', async () => {
+    const full = defineJob({ name: 'batch-input.full', queue: 'batch-input-full', schema: z.object({ k: z.string() }) });
+    await sluice.queues.configure('batch-input-full', { maxDepth: 1, overflow: 'reject' });
+    await sluice.enqueue(full, { k: 'filler' });
+    const before = await snapshot();
+    const err = await refusedInCallerTx([{ job: plain, payload: { k: 'first' } }, { job: full, payload: { k: 'second' } }], 'reject');
+    expect(err).toBeInstanceOf(QueueFullError);
+    expect(await snapshot()).toEqual(before);
+    expect((await db.pool.query('SELECT mark FROM batch_input_marks')).rows).toEqual([{ mark: 'reject' }]);
+  });
+
+  it('more members in a block queue than its maxDepth is a QueueFullError at once, not after the wait for room', async () => {
+    const small = defineJob({ name: 'batch-input.small', queue: 'batch-input-small', schema: z.object({ k: z.string() }) });
+    await sluice.queues.configure('batch-input-small', { maxDepth: 2, overflow: 'block' });
+    const started = Date.now();
+    // Two jobs of one queue: two statements, each of which fits alone.
+    const other = defineJob({ name: 'batch-input.small2', queue: 'batch-input-small', schema: z.object({ k: z.string() }) });
+    await expectRejected(
+      () => sluice.enqueueBatch([{ job: small, payload: { k: 'a' } }, { job: small, payload: { k: 'b' } }, { job: other, payload: { k: 'c' } }]),
+      { cls: QueueFullError, name: 'QueueFullError', mentions: 'batch-input-small' },
+    );
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});
+
+describe('the onComplete job', () => {
+  it("runs in its definition's queue, though nothing else registered its job type", async () => {
+    const member = defineJob({ name: 'batch-input.member', queue: 'batch-input-members', schema: z.object({}) });
+    const callback = defineJob({ name: 'batch-input.callback', queue: 'batch-input-callbacks', schema: z.object({}).passthrough(), maxAttempts: 3 });
+    const { batchId, ids } = await sluice.enqueueBatch([{ job: member, payload: {} }], { onComplete: { job: callback } });
+    // Finished as a worker would finish it.
+    await db.pool.query(`SELECT id FROM sluice.claim(ARRAY['batch-input-members'], ARRAY[10], 'by-hand', 600000)`);
+    await db.pool.query('SELECT sluice.job_complete_many(ARRAY[$1::bigint], ARRAY[1])', [ids[0]]);
+    const { rows } = await db.pool.query('SELECT callback_job_id FROM sluice.batches WHERE id = $1', [batchId]);
+    const job = await sluice.getJob(Number(rows[0].callback_job_id));
+    expect(job).toMatchObject({ name: 'batch-input.callback', queue: 'batch-input-callbacks', maxAttempts: 3 });
+  });
+
+  it("a payload its job's schema refuses (counts included) is a PayloadValidationError at enqueueBatch, and nothing is written", async () => {
+    const ready = defineJob({
+      name: 'batch-input.ready',
+      queue: 'batch-input',
+      schema: z.object({ albumId: z.number(), batchId: z.number(), total: z.number(), completed: z.number(), dead: z.number(), cancelled: z.number() }),
+    });
+    await expectRejected(
+      () => sluice.enqueueBatch([{ job: first, payload: { ok: 1 } }], { onComplete: { job: ready, payload: { albumId: 'secret-album' } } }),
+      { cls: PayloadValidationError, name: 'PayloadValidationError', mentions: ['batch-input.ready', 'albumId'], notMentions: ['secret'] },
+    );
+    // The counts the callback receives are not the caller's to give.
+    await expect(sluice.enqueueBatch([{ job: first, payload: { ok: 1 } }], { onComplete: { job: ready, payload: { albumId: 7 } } })).resolves.toBeDefined();
   });
 });

@@ -318,12 +318,12 @@ describe('flows', () => {
     ]],
     ['steps.0.key', 'an empty key', [{ key: '', job: step, payload: { key: 'v' } }]],
     ['steps', 'no steps', []],
-    ['options.priority', 'a bad step option', [
+    ['steps.1.options.priority', 'a bad step option', [
       { key: 'a', job: step, payload: { key: 'v' } },
       { key: 'b', job: step, payload: { key: 'v' }, after: ['a'], options: { priority: 'urgent' } },
     ]],
-    // Known only once the parents are written, so checked as each step is sent.
-    ['options.dependsOn', 'more parents than dependsOn takes', [
+    // A step's parents become its dependsOn, held to the same limit.
+    ['steps.1.after', 'more parents than dependsOn takes', [
       { key: 'a', job: step, payload: { key: 'v' } },
       { key: 'b', job: step, payload: { key: 'v' }, after: Array<string>(1001).fill('a') },
     ]],
@@ -453,7 +453,7 @@ describe('batches', () => {
     const client = await db.pool.connect();
     try {
       await client.query('BEGIN');
-      await sluice.enqueueBatch([{ job: other, payload: { label: 'rb' } }, { job: member, payload: { n: 1 } }], { tx: client, onComplete: { job: done } });
+      await sluice.enqueueBatch([{ job: other, payload: { label: 'rb' } }, { job: member, payload: { n: 1 } }], { tx: client, onComplete: { job: done, payload: { label: 'rb' } } });
       await client.query('ROLLBACK');
     } finally {
       client.release();

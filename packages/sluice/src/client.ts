@@ -3,23 +3,27 @@
 // retry and replay them, manage queues and schedules, and migrate.
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { z } from 'zod';
+import { callOptions, txOptionsSchema } from './call-options.js';
 import { ClientListener } from './client-listener.js';
-import { MAX_PAYLOAD_BYTES_DEFAULT, checkName } from './config.js';
+import { MAX_PAYLOAD_BYTES_DEFAULT, checkName, parseOptions } from './config.js';
 import { openListenPool, openPool, openReadPool, type ConnectionOptions, type OwnedPool } from './connection.js';
 import { translateDbError } from './db-errors.js';
 import { buildEnqueueArgs, type EnqueueBuild, type EnqueueManyOptions, type EnqueueOptions } from './enqueue-options.js';
 import { JobNotFoundError, PayloadTooLargeError, UnknownJobError, ValidationError } from './errors.js';
 import { toQueryable, type Executor, type Queryable } from './executor.js';
-import { orderFlow, parentIds, type CheckedSteps, type FlowIds, type FlowStep } from './flow.js';
-import { type AnyJob, type JobId, type JobPayload, type JobResult, type NameOf, type Resolve } from './job.js';
+import { inStep, orderFlow, parentIds, type CheckedSteps, type FlowIds, type FlowStep } from './flow.js';
+import { parsePayload, type AnyJob, type JobId, type JobPayload, type JobResult, type NameOf, type Resolve } from './job.js';
 import { jsonText } from './json-text.js';
 import { toJobRecord, type JobRecord } from './job-record.js';
 import { sluiceLogger } from './logger.js';
 import { MIGRATIONS_FOLDER_DEFAULT, migrate, type MigrateOptions, type MigrateResult } from './migrate.js';
 import { Queues } from './queue-admin.js';
+import { refuseWhatCannotFit } from './queue-room.js';
 import { RoomWaiter } from './room-waiter.js';
 import { requireMigrated } from './schema-version.js';
 import { Schedules } from './schedules.js';
+import { batchCallbackTypeSave, batchCreate } from './sql/batches.js';
 import { deadReplay } from './sql/dead-jobs.js';
 import { jobTypeUpsertMany } from './sql/job-types.js';
 import { jobCancel, jobEnqueueMany, jobGet, jobRetryNow, jobWakeWorkers } from './sql/jobs.js';
@@ -54,6 +58,34 @@ export interface BatchOptions {
   onComplete?: { job: AnyJob | string; payload?: Record<string, unknown> };
 }
 
+// Each option's value is checked where it is used (connection.ts, the
+// constructor); this catches a key that is not an option at all.
+const sluiceOptionsSchema = z.strictObject({
+  pool: z.unknown().optional(),
+  connectionString: z.unknown().optional(),
+  poolSize: z.unknown().optional(),
+  poolMode: z.unknown().optional(),
+  listenConnectionString: z.unknown().optional(),
+  readConnectionString: z.unknown().optional(),
+  readPool: z.unknown().optional(),
+  jobs: z.unknown().optional(),
+  logger: z.unknown().optional(),
+  maxPayloadBytes: z.unknown().optional(),
+} satisfies Record<keyof SluiceOptions, unknown>);
+
+const waitForOptionsSchema = z.strictObject({
+  // setTimeout fires at once for anything over 2^31 - 1 ms.
+  timeoutMs: z.number().int().min(1).max(2_147_483_647).optional(),
+});
+
+const publishOptionsSchema = z.strictObject({ tx: z.any().optional(), sequential: z.boolean().optional() });
+
+const batchOptionsSchema = z.strictObject({
+  tx: z.any().optional(),
+  // job and payload are checked by resolveJob and the callback's schema.
+  onComplete: z.strictObject({ job: z.any(), payload: z.any().optional() }).optional(),
+});
+
 /** A job as enqueue takes it: a definition, or the name of one the client was given. */
 export type JobRef<Jobs extends readonly AnyJob[]> = AnyJob | NameOf<Jobs>;
 
@@ -85,18 +117,21 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   private schemaCheck: Promise<void> | null = null;
 
   constructor(options: SluiceOptions<Jobs> = {}) {
+    // Every option is checked before a pool is opened: one refused after it
+    // would leave a pool nobody can end.
+    options = parseOptions(sluiceOptionsSchema, options, 'options') as SluiceOptions<Jobs>;
     this.logger = sluiceLogger(options.logger);
+    this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES_DEFAULT;
+    if (!Number.isInteger(this.maxPayloadBytes) || this.maxPayloadBytes < 1) {
+      throw new ValidationError('maxPayloadBytes', 'must be a positive integer');
+    }
+    for (const job of checkJobs(options.jobs)) this.jobsByName.set(job.name, job);
     const { pool, owned } = openPool(options, this.logger);
     this.pool = pool;
     this.ownsPool = owned;
     const read = openReadPool(options, pool, this.logger);
     this.readPool = read.pool;
     this.ownsReadPool = read.owned;
-    this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES_DEFAULT;
-    if (!Number.isInteger(this.maxPayloadBytes) || this.maxPayloadBytes < 1) {
-      throw new ValidationError('maxPayloadBytes', 'must be a positive integer');
-    }
-    for (const job of options.jobs ?? []) this.jobsByName.set(job.name, job);
     // Their queries wait for the schema check like every other call.
     const checkedPool: Queryable = { query: async (config) => (await this.ready(), this.pool.query(config)) };
     this.schedules = new Schedules(checkedPool);
@@ -147,8 +182,9 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
 
   /** Writes the defaults of the registered jobs so `sluice.enqueue(...)` in SQL uses them. */
   async registerJobs(options: { tx?: Executor } = {}): Promise<void> {
-    if (!this.schemaReady) await this.checkSchema(options?.tx);
-    await jobTypeUpsertMany(this.db(options?.tx), [...this.jobsByName.values()]);
+    const { tx } = callOptions(txOptionsSchema, options);
+    if (!this.schemaReady) await this.checkSchema(tx);
+    await jobTypeUpsertMany(this.db(tx), [...this.jobsByName.values()]);
   }
 
   /** Enqueues one job; returns its id. Validates the payload first: a bad one writes nothing. */
@@ -223,6 +259,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
    */
   async enqueueBatch(items: readonly BatchItem[], options: BatchOptions = {}): Promise<{ batchId: number; ids: number[] }> {
     if (!Array.isArray(items) || items.length === 0) throw new ValidationError('items', 'must be a non-empty array');
+    const { tx, onComplete } = callOptions(batchOptionsSchema, options);
     const resolved = items.map((item, i) => {
       if (!item || typeof item !== 'object') throw new ValidationError(`items.${i}`, 'expected { job, payload }');
       return { job: this.resolveJob(item.job), payload: item.payload };
@@ -245,24 +282,27 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
         chunks.push({ job, indexes, built });
       }
     }
-    const callback = options?.onComplete ? this.resolveJob(options?.onComplete.job) : null;
-    const callbackPayload = options?.onComplete?.payload ?? {};
+    const callback = onComplete ? this.resolveJob(onComplete.job) : null;
+    const callbackPayload: unknown = onComplete?.payload ?? {};
     if (typeof callbackPayload !== 'object' || callbackPayload === null || Array.isArray(callbackPayload)) {
       throw new ValidationError('onComplete.payload', 'must be an object');
     }
     const callbackJson = checkedJson('onComplete.payload', callbackPayload);
-    // Enqueued by the last member's completion: refused there, it would fail
-    // that completion each time it is tried, so it is held to the limit now.
-    const callbackBytes = Buffer.byteLength(callbackJson);
-    if (callback && callbackBytes > this.maxPayloadBytes) throw new PayloadTooLargeError(callback.name, callbackBytes, this.maxPayloadBytes);
-    if (!this.schemaReady) await this.checkSchema(options?.tx);
-    return inTransaction(this.pool, options?.tx, async (db) => {
-      const { rows } = await db.query<{ id: string }>({
-        name: 'sluice_batch_create',
-        text: 'SELECT sluice.batch_create($1, $2, $3::jsonb) AS id',
-        values: [items.length, callback?.name ?? null, callbackJson],
-      });
-      const batchId = Number(rows[0]!.id);
+    if (callback) {
+      // Enqueued by the last member's end: refused there, it would fail that
+      // member's completion each time it is tried (or die unrun), so it is
+      // held now to the limit and to its job's schema, with the counts
+      // jobs/after-finish.sql adds to it.
+      const callbackBytes = Buffer.byteLength(callbackJson);
+      if (callbackBytes > this.maxPayloadBytes) throw new PayloadTooLargeError(callback.name, callbackBytes, this.maxPayloadBytes);
+      const total = items.length;
+      parsePayload(callback, { ...callbackPayload, batchId: 1, total, completed: total, dead: 0, cancelled: 0 });
+    }
+    if (!this.schemaReady) await this.checkSchema(tx);
+    return inTransaction(this.pool, tx, async (db) => {
+      await refuseWhatCannotFit(db, chunks.map((c) => ({ queue: c.job.queue, rows: c.indexes.length })));
+      if (callback) await batchCallbackTypeSave(db, callback);
+      const batchId = await batchCreate(db, items.length, callback?.name ?? null, callbackJson);
       const ids = new Array<number>(resolved.length);
       for (const { job, indexes, built } of chunks) {
         const chunkIds = await this.send(job, { ...built, args: { ...built.args, batchId }, tx: db });
@@ -280,19 +320,24 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     steps: T & CheckedSteps<Jobs, T>,
     options: { tx?: Executor } = {},
   ): Promise<FlowIds<Jobs, T>> {
+    const { tx } = callOptions(txOptionsSchema, options);
     const ordered = orderFlow(steps as readonly FlowStep[]);
-    const resolved = ordered.map((step) => ({ step, job: this.resolveJob(step.job) }));
+    const resolved = ordered.map(({ step, index }) => ({ step, index, job: this.resolveJob(step.job) }));
     // Every step is checked in full (schema, JSON, size, options) before
     // anything is written, every job resolved first so an unknown job is
     // reported before any step's bad payload. The statements checked are the
     // ones sent.
-    const prepared = resolved.map(({ step, job }) => ({
-      step,
-      job,
-      built: buildEnqueueArgs(job, [step.payload], step.options ?? {}, this.maxPayloadBytes, { many: false }),
-    }));
-    if (!this.schemaReady) await this.checkSchema(options?.tx);
-    return inTransaction(this.pool, options?.tx, async (db) => {
+    const prepared = resolved.map(({ step, index, job }) => {
+      try {
+        return { step, job, built: buildEnqueueArgs(job, [step.payload], step.options ?? {}, this.maxPayloadBytes, { many: false }) };
+      } catch (err) {
+        throw inStep(err, index);
+      }
+    });
+    if (!this.schemaReady) await this.checkSchema(tx);
+    return inTransaction(this.pool, tx, async (db) => {
+      // A step with a unique key may add no job (a live one stands in).
+      await refuseWhatCannotFit(db, prepared.map((p) => ({ queue: p.job.queue, rows: p.built.args.uniqueKeys ? 0 : 1 })));
       const ids: Record<string, number> = {};
       for (const { step, job, built } of prepared) {
         const dependsOn = parentIds(step, ids);
@@ -311,12 +356,13 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
    */
   async publish(topic: string, payload: unknown, options: { tx?: Executor; sequential?: boolean } = {}): Promise<number[]> {
     checkName('topic', topic);
+    const { tx, sequential } = callOptions(publishOptionsSchema, options);
     const text = checkedJson('payload', payload);
     const size = Buffer.byteLength(text);
     if (size > this.maxPayloadBytes) throw new ValidationError('payload', `is ${size} bytes, over the ${this.maxPayloadBytes}-byte limit`);
-    if (!this.schemaReady) await this.checkSchema(options?.tx);
+    if (!this.schemaReady) await this.checkSchema(tx);
     try {
-      return await eventPublish(this.db(options?.tx), topic, text, options?.sequential ?? false);
+      return await eventPublish(this.db(tx), topic, text, sequential ?? false);
     } catch (err) {
       throw translateDbError(err);
     }
@@ -336,8 +382,9 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
 
   /** Where the job is now: live, finished or dead. Throws JobNotFoundError for an unknown id. */
   async getJob(id: number, options: { tx?: Executor } = {}): Promise<JobRecord> {
-    if (!this.schemaReady) await this.checkSchema(options?.tx);
-    const row = await jobGet(this.db(options?.tx), checkId(id));
+    const { tx } = callOptions(txOptionsSchema, options);
+    if (!this.schemaReady) await this.checkSchema(tx);
+    const row = await jobGet(this.db(tx), checkId(id));
     if (!row) throw new JobNotFoundError([id]);
     return toJobRecord(row);
   }
@@ -349,11 +396,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
    */
   async waitFor<R = unknown>(id: JobId<R>, options: { timeoutMs?: number } = {}): Promise<R> {
     checkId(id);
-    const timeoutMs = options?.timeoutMs ?? WAIT_FOR_TIMEOUT_MS_DEFAULT;
-    // setTimeout fires at once for anything over 2^31 - 1 ms.
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 2_147_483_647) {
-      throw new ValidationError('options.timeoutMs', 'must be an integer from 1 to 2147483647');
-    }
+    const timeoutMs = callOptions(waitForOptionsSchema, options).timeoutMs ?? WAIT_FOR_TIMEOUT_MS_DEFAULT;
     if (!this.schemaReady) await this.ready();
     return (await this.waiter.waitFor(id, timeoutMs)) as R;
   }
@@ -364,20 +407,22 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
    * late answer is refused. Throws JobNotFoundError when no live job has the id.
    */
   async cancel(id: number, options: { tx?: Executor } = {}): Promise<'waiting' | 'scheduled' | 'available' | 'running'> {
-    if (!this.schemaReady) await this.checkSchema(options?.tx);
-    const state = await jobCancel(this.db(options?.tx), checkId(id));
+    const { tx } = callOptions(txOptionsSchema, options);
+    if (!this.schemaReady) await this.checkSchema(tx);
+    const state = await jobCancel(this.db(tx), checkId(id));
     if (state === null) throw new JobNotFoundError([id], 'live job');
     return state as 'waiting' | 'scheduled' | 'available' | 'running';
   }
 
   /** Runs a job now: a dead job is replayed, a job waiting for its retry is made available. */
   async retry(id: number, options: { tx?: Executor } = {}): Promise<void> {
-    if (!this.schemaReady) await this.checkSchema(options?.tx);
-    const db = this.db(options?.tx);
+    const { tx } = callOptions(txOptionsSchema, options);
+    if (!this.schemaReady) await this.checkSchema(tx);
+    const db = this.db(tx);
     if (await jobRetryNow(db, checkId(id))) return;
     const job = await jobGet(db, id);
     if (job?.state === 'dead') {
-      await this.replayDead([id], options);
+      await this.replayDead([id], { tx });
       return;
     }
     throw new JobNotFoundError([id], 'dead or retry-waiting job');
@@ -387,9 +432,10 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
   async replayDead(ids: readonly number[], options: { tx?: Executor } = {}): Promise<number[]> {
     if (!Array.isArray(ids) || ids.length === 0) throw new ValidationError('ids', 'must be a non-empty array of job ids');
     ids.forEach((id) => checkId(id));
-    if (!this.schemaReady) await this.checkSchema(options?.tx);
+    const { tx } = callOptions(txOptionsSchema, options);
+    if (!this.schemaReady) await this.checkSchema(tx);
     try {
-      return await deadReplay(this.db(options?.tx), [...ids]);
+      return await deadReplay(this.db(tx), [...ids]);
     } catch (err) {
       throw translateDbError(err);
     }
@@ -415,6 +461,19 @@ function checkedJson(field: string, value: unknown): string {
   const text = jsonText(value);
   if (typeof text !== 'string') throw new ValidationError(text.path ? `${field}.${text.path}` : field, text.reason);
   return text;
+}
+
+/** The `jobs` option: job definitions (from defineJob), each a name enqueue may use. */
+function checkJobs(jobs: unknown): readonly AnyJob[] {
+  if (jobs === undefined) return [];
+  if (!Array.isArray(jobs)) throw new ValidationError('jobs', 'must be an array of job definitions from defineJob()');
+  jobs.forEach((job: unknown, i) => {
+    const j = job as Partial<AnyJob> | null;
+    if (typeof j !== 'object' || j === null || typeof j.name !== 'string' || typeof j.queue !== 'string') {
+      throw new ValidationError(`jobs.${i}`, 'expected a job definition from defineJob()');
+    }
+  });
+  return jobs as AnyJob[];
 }
 
 function checkId(id: unknown): number {

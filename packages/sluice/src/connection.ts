@@ -75,6 +75,19 @@ export interface OwnedPool {
  * change.
  */
 function checkConnectionOptions(options: ConnectionOptions): void {
+  for (const field of ['pool', 'readPool'] as const) {
+    const pool = options[field] as unknown;
+    if (pool !== undefined && typeof (pool as pg.Pool | null)?.connect !== 'function') throw new ValidationError(field, 'expected a pg Pool');
+  }
+  for (const field of ['connectionString', 'listenConnectionString', 'readConnectionString'] as const) {
+    if (options[field] !== undefined) checkConnectionString(field, options[field]);
+  }
+  if (options.poolMode !== undefined && options.poolMode !== 'session' && options.poolMode !== 'transaction') {
+    throw new ValidationError('poolMode', "must be 'session' or 'transaction'");
+  }
+  if (options.readPool && options.readConnectionString !== undefined) {
+    throw new OptionsConflictError(['readPool', 'readConnectionString'], 'each names the read replica; give one or the other');
+  }
   if (options.pool) {
     for (const field of ['connectionString', 'poolSize'] as const) {
       if (options[field] !== undefined) {
@@ -100,6 +113,22 @@ function checkConnectionOptions(options: ConnectionOptions): void {
   }
 }
 
+/**
+ * Refuses a connection string pg would refuse only at the first connection
+ * (a TypeError from deep inside pg, or an 'Invalid URL'), long after the
+ * option was given. pg's Client parses it as it is constructed, without
+ * connecting: the same parser, so what it accepts here it accepts then.
+ */
+function checkConnectionString(field: string, value: unknown): void {
+  if (typeof value !== 'string') throw new ValidationError(field, 'must be a string (a postgres:// URL)');
+  try {
+    new pg.Client({ connectionString: value });
+  } catch (err) {
+    // pg's message may quote the string, and with it a password.
+    throw new ValidationError(field, 'is not a connection string pg can use', { cause: err });
+  }
+}
+
 function isUnprepared(pool: pg.Pool): boolean {
   const client = (pool.options as { Client?: unknown }).Client;
   return typeof client === 'function' && (client === UnpreparedClient || client.prototype instanceof UnpreparedClient);
@@ -112,9 +141,7 @@ export function openPool(options: ConnectionOptions, logger: Logger): OwnedPool 
   if (!connectionString) {
     throw new ValidationError('connectionString', 'give a pool or a connectionString, or set DATABASE_URL');
   }
-  if (options.poolMode !== undefined && options.poolMode !== 'session' && options.poolMode !== 'transaction') {
-    throw new ValidationError('poolMode', "must be 'session' or 'transaction'");
-  }
+  if (options.connectionString === undefined) checkConnectionString('DATABASE_URL', connectionString);
   const pool = new pg.Pool({
     connectionString,
     max: options.poolSize ?? POOL_SIZE_DEFAULT,

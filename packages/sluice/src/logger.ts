@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { ValidationError } from './errors.js';
 import { safeError } from './log-safety.js';
 
 /** Every logger sluice writes through serialises `err` with this: no row, SQL or payload text. */
@@ -14,5 +15,8 @@ export function defaultLogger(): Logger {
  * sanitises errors, whatever serialisers its owner set) or the default.
  */
 export function sluiceLogger(logger?: Logger): Logger {
-  return logger ? logger.child({}, { serializers: SAFE_SERIALIZERS }) : defaultLogger();
+  if (logger === undefined) return defaultLogger();
+  // Anything else would fail later, at the first line logged, as a TypeError.
+  if (typeof (logger as { child?: unknown } | null)?.child !== 'function') throw new ValidationError('logger', 'expected a pino logger');
+  return logger.child({}, { serializers: SAFE_SERIALIZERS });
 }

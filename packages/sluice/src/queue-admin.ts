@@ -1,4 +1,5 @@
 // Queue settings from TypeScript: pause, resume, limits, weights, alerts.
+import { callOptions, txOptionsSchema } from './call-options.js';
 import { parseOptions, checkName, queueSettingsSchema, type QueueSettings } from './config.js';
 import type { Executor, Queryable } from './executor.js';
 import { toQueryable } from './executor.js';
@@ -39,7 +40,8 @@ export class Queues {
   async configure(name: string, settings: QueueSettings, options: { tx?: Executor } = {}): Promise<void> {
     checkName('queue', name);
     const parsed = parseOptions(queueSettingsSchema, settings, 'settings');
-    await queueConfigure(options.tx ? toQueryable(options.tx) : this.db, name, toRow(parsed));
+    const { tx } = callOptions(txOptionsSchema, options);
+    await queueConfigure(tx ? toQueryable(tx) : this.db, name, toRow(parsed));
   }
 
   /** Running jobs finish; no new claims until resume(). */

@@ -1,5 +1,5 @@
-// Runs several writes atomically: inside the caller's transaction when one is
-// given, else in a transaction of sluice's own.
+// Runs several writes atomically: inside the caller's transaction (in a
+// savepoint) when one is given, else in a transaction of sluice's own.
 import type pg from 'pg';
 import { withClient } from './connection.js';
 import { resolveExecutor, unprepared, type Executor, type Queryable } from './executor.js';
@@ -13,18 +13,53 @@ export async function inTransaction<T>(pool: pg.Pool, tx: Executor | undefined, 
   // A client (or a drizzle transaction) is the caller's transaction; a pool
   // (or a drizzle db over one) is not, so sluice opens one on it. Either way
   // a connection of the caller's gets unnamed statements (see toQueryable).
-  if (given !== undefined && !isPool(given)) return fn(unprepared(given));
-  return withClient(given ?? pool, async (client) => {
-    await client.query('BEGIN');
-    try {
-      const result = await fn(given === undefined ? client : unprepared(client));
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    }
-  });
+  if (given !== undefined && !isPool(given)) return inCallersTransaction(unprepared(given), fn);
+  return withClient(given ?? pool, (client) => ownTransaction(given === undefined ? client : unprepared(client), fn));
+}
+
+async function ownTransaction<T>(db: Queryable, fn: (db: Queryable) => Promise<T>): Promise<T> {
+  await db.query({ text: 'BEGIN' });
+  try {
+    const result = await fn(db);
+    await db.query({ text: 'COMMIT' });
+    return result;
+  } catch (err) {
+    await db.query({ text: 'ROLLBACK' }).catch(() => {});
+    throw err;
+  }
+}
+
+/** SQLSTATE of SAVEPOINT outside a transaction block. */
+const NO_ACTIVE_TRANSACTION = '25P01';
+
+/**
+ * fn's writes on the caller's connection, all or none: a refusal after some
+ * statements were sent (a full queue, a check that needs the ids written
+ * before it) must not leave them in a transaction the caller goes on to
+ * commit, and a statement that raised must not leave it aborted. A savepoint
+ * undoes them and leaves the transaction usable. A connection that is not in
+ * a transaction gets one of its own.
+ */
+async function inCallersTransaction<T>(db: Queryable, fn: (db: Queryable) => Promise<T>): Promise<T> {
+  try {
+    await db.query({ text: 'SAVEPOINT sluice_atomic' });
+  } catch (err) {
+    if ((err as { code?: unknown }).code === NO_ACTIVE_TRANSACTION) return ownTransaction(db, fn);
+    throw err;
+  }
+  let result: T;
+  try {
+    result = await fn(db);
+  } catch (err) {
+    // A failed rollback (the connection is gone) must not hide why fn failed.
+    await db
+      .query({ text: 'ROLLBACK TO SAVEPOINT sluice_atomic' })
+      .then(() => db.query({ text: 'RELEASE SAVEPOINT sluice_atomic' }))
+      .catch(() => {});
+    throw err;
+  }
+  await db.query({ text: 'RELEASE SAVEPOINT sluice_atomic' });
+  return result;
 }
 
 /**
