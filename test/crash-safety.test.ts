@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CancelledError, Sluice, TimeoutError, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
 import { spawnFixture, type Child } from './helpers/child.js';
+import { CuttableProxy } from './helpers/cuttable-proxy.js';
 import { ClaimWatchingPool } from './helpers/claims.js';
 import { ON_LISTEN_SESSION, count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
@@ -158,6 +159,64 @@ describe('rescue of a worker whose process ended, before its lease lapses', () =
     expect(await childSession(child.pid)).not.toBe(session);
   });
 
+  it('a live worker whose LISTEN path is cut for 9 s, its pool direct, keeps its running job: it beats through the pool at once', async () => {
+    const job = defineJob({ name: 'session.blip', queue: 'session-blip', schema: z.object({}), maxAttempts: 5 });
+    const runs: number[] = [];
+    const proxy = new CuttableProxy(new URL(db.url));
+    await proxy.start();
+    try {
+      // The leader under test: its pool goes straight to the server, its LISTEN session through the proxy.
+      const w = inProcessWorker({
+        listenConnectionString: proxy.url(),
+        handlers: [
+          job.handle(async (_p, ctx) => {
+            runs.push(ctx.job.attempt);
+            await new Promise((r) => setTimeout(r, 10_000));
+          }),
+        ],
+        concurrency: 1,
+        workerDeadAfterMs: 60_000,
+        heartbeatIntervalMs: 15_000,
+        runScheduler: false,
+      });
+      await w.start();
+      await waitUntil(() => w.isLeader, { what: 'the worker under test leads' });
+      // Another live worker takes over the duties, the rescuer with them, once the first's session goes.
+      await inProcessWorker({ handlers: [idle.handle(async () => {})], workerDeadAfterMs: 60_000, runScheduler: false }).start();
+      const id = await sluice.enqueue(job, {});
+      await waitUntil(() => runs.length === 1, { what: 'the job started' });
+      proxy.cut();
+      await new Promise((r) => setTimeout(r, 9_000));
+      proxy.restore();
+      const end = await waitUntil(async () => {
+        const j = await sluice.getJob(id);
+        return j.state === 'completed' || runs.length > 1 ? j : null;
+      }, { timeoutMs: 40_000, what: 'the job completed, or run again' });
+      expect({ runs, state: end.state, attempt: end.attempt, errors: end.errors }).toEqual({ runs: [1], state: 'completed', attempt: 1, errors: [] });
+    } finally {
+      await Promise.all(workers.splice(0).map((x) => x.stop()));
+      await proxy.close();
+    }
+  }, 90_000);
+
+  it('a job claimed after its worker was marked lost (a live worker, claiming through its pool) is not rescued by that mark', async () => {
+    const job = defineJob({ name: 'session.marked', queue: 'session-marked', schema: z.object({}) });
+    const id = await sluice.enqueue(job, {});
+    await db.pool.query(
+      `INSERT INTO sluice.workers (id, host, pid, queues, concurrency, version, heartbeat_at, session_pid)
+       VALUES ('lost:marked', 'h', 1, '{session-marked}', 1, 'x', now(), $1)`,
+      [2 ** 30],
+    );
+    const rescue = async () => (await db.pool.query<{ id: string }>('SELECT id FROM sluice.rescue_expired(1000, 0)')).rows.map((r) => Number(r.id));
+    expect(await rescue()).toEqual([]);
+    const claimed = await jobClaim(db.pool, { queues: ['session-marked'], limits: [1], workerId: 'lost:marked', leaseMs: 60_000 });
+    expect(claimed.map((c) => c.id)).toEqual([id]);
+    expect(await rescue()).toEqual([]);
+    expect((await sluice.getJob(id)).state).toBe('running');
+    await db.pool.query(`DELETE FROM sluice.jobs WHERE id = $1`, [id]);
+    await db.pool.query(`DELETE FROM sluice.workers WHERE id = 'lost:marked'`);
+  });
+
   it('rescue_expired ends the leases of a worker whose session is gone, after the grace, and of no other', async () => {
     const job = defineJob({ name: 'session.lost', queue: 'session-lost', schema: z.object({}) });
     const gone = await sluice.enqueue(job, {});
@@ -174,7 +233,8 @@ describe('rescue of a worker whose process ended, before its lease lapses', () =
     );
     for (const [id, worker] of [[gone, 'lost:gone'], [beforeRestart, 'lost:before-restart'], [alive, 'lost:alive']] as const) {
       await db.pool.query(
-        `UPDATE sluice.jobs SET state = 'running', attempt = 1, locked_by = $2, locked_until = now() + interval '1 hour' WHERE id = $1`,
+        `UPDATE sluice.jobs SET state = 'running', attempt = 1, locked_by = $2, attempted_at = now() - interval '1 s',
+           locked_until = now() + interval '1 hour' WHERE id = $1`,
         [id, worker],
       );
     }

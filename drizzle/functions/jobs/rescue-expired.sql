@@ -12,10 +12,12 @@
 -- (sluice.workers.session_pid), and when a process dies its sockets close and
 -- the server ends the session at once. A worker whose recorded session has
 -- not existed for lost_session_grace_ms, and that has not beaten since, has
--- its jobs' leases ended now. The grace covers a live worker whose session
--- was cut (an administrator's pg_terminate_backend, a proxy): it reconnects
--- within a fraction of a second and beats at once, which records the new
--- session. Not covered, so left to the leases: a session that outlived its
+-- the leases of the jobs it claimed before then ended now. The grace covers
+-- a live worker whose session was cut (an administrator's
+-- pg_terminate_backend, a proxy, a server that restarted after a backend
+-- crashed, which keeps pg_postmaster_start_time): it beats through its pool
+-- at once, which clears the record, and records its new session when it
+-- reconnects. Not covered, so left to the leases: a session that outlived its
 -- process (a machine or network gone without closing the connection; a
 -- pooler in session mode keeping the server connection), and every session
 -- of before the server's last start (a restart ended them all, the workers
@@ -44,13 +46,22 @@ BEGIN
     WHERE w.session_pid IS NOT NULL AND w.session_lost_at IS NULL
       AND w.heartbeat_at > pg_postmaster_start_time()
       AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.session_pid);
-    -- A beat since the mark has cleared session_lost_at; a pid that exists
-    -- again (reused by a new session) is left to the leases.
+    -- The lost workers' rows are locked first: a beat committing meanwhile
+    -- has cleared session_lost_at, and the row, read again after the wait, is
+    -- left out (a join would keep the old row). A pid that exists again
+    -- (reused by a new session) is left to the leases. Only jobs claimed
+    -- before the mark: a worker that claims after it is alive (it claims
+    -- through its pool while its LISTEN session is down).
+    WITH lost AS (
+      SELECT w.id, w.session_lost_at FROM sluice.workers w
+      WHERE w.session_lost_at < now() - lost_session_grace_ms * interval '1 millisecond'
+        AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.session_pid)
+      FOR UPDATE OF w
+    )
     UPDATE sluice.jobs j SET locked_until = now() - interval '1 millisecond'
-    FROM sluice.workers w
-    WHERE w.session_lost_at < now() - lost_session_grace_ms * interval '1 millisecond'
-      AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.session_pid)
-      AND j.locked_by = w.id AND j.state = 'running' AND j.locked_until >= now();
+    FROM lost l
+    WHERE j.locked_by = l.id AND j.state = 'running' AND j.attempted_at < l.session_lost_at
+      AND j.locked_until >= now();
   END IF;
   WITH expired AS (
     SELECT j.id, j.queue, j.attempt >= j.max_attempts AS to_dead,

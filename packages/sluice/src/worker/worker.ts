@@ -178,7 +178,12 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
           this.fetcher.notified();
           this.heartbeat.wake();
         },
-        onDisconnected: () => this.leadership?.sessionLost(),
+        onDisconnected: () => {
+          this.leadership?.sessionLost();
+          // Through the pool at once: the beat clears the session this
+          // worker recorded, before the rescuer takes its end for a death.
+          this.heartbeat.wake();
+        },
       },
       this.logger,
     );

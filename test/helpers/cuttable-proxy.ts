@@ -1,0 +1,59 @@
+// A TCP proxy to a PostgreSQL server that can be cut: every connection
+// through it closed, new ones refused until restored. For a network blip on
+// one path only (a worker's LISTEN session, say), with the rest direct.
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+export class CuttableProxy {
+  private readonly sockets = new Set<Socket>();
+  private server: Server | null = null;
+  private down = false;
+  private port = 0;
+
+  constructor(private readonly target: URL) {}
+
+  async start(): Promise<void> {
+    const server = createServer((inbound) => {
+      if (this.down) {
+        inbound.destroy();
+        return;
+      }
+      const outbound = connect(Number(this.target.port || 5432), this.target.hostname);
+      this.sockets.add(inbound);
+      this.sockets.add(outbound);
+      const close = () => {
+        inbound.destroy();
+        outbound.destroy();
+      };
+      inbound.on('error', close).on('close', close);
+      outbound.on('error', close).on('close', close);
+      inbound.pipe(outbound);
+      outbound.pipe(inbound);
+    });
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.port = (server.address() as { port: number }).port;
+  }
+
+  /** The target's URL with the proxy's address. */
+  url(): string {
+    const u = new URL(this.target.toString());
+    u.hostname = '127.0.0.1';
+    u.port = String(this.port);
+    return u.toString();
+  }
+
+  cut(): void {
+    this.down = true;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+
+  restore(): void {
+    this.down = false;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
