@@ -22,7 +22,8 @@ BEGIN
     RAISE EXCEPTION 'sluice.dead_purge: give a queue, a job name, died_before or ids' USING ERRCODE = '22023';
   END IF;
   SELECT coalesce(array_agg(l.objid::text::integer), '{}') INTO marked FROM pg_locks l
-  WHERE l.locktype = 'advisory' AND l.classid = 1936486756 AND l.objsubid = 2 AND l.pid <> pg_backend_pid();
+  WHERE l.locktype = 'advisory' AND l.classid = 1936486756 AND l.objsubid = 2 AND l.pid <> pg_backend_pid()
+    AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
   WITH gone AS (
     DELETE FROM sluice.dead_jobs d
     WHERE (queue_name IS NULL OR d.queue = queue_name)

@@ -18,7 +18,8 @@ DECLARE
   ended bigint[];
 BEGIN
   SELECT coalesce(array_agg(l.objid::text::integer), '{}') INTO marked FROM pg_locks l
-  WHERE l.locktype = 'advisory' AND l.classid = 1936486756 AND l.objsubid = 2 AND l.pid <> pg_backend_pid();
+  WHERE l.locktype = 'advisory' AND l.classid = 1936486756 AND l.objsubid = 2 AND l.pid <> pg_backend_pid()
+    AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
   WITH doomed AS (
     SELECT h.id, h.finished_at
     FROM sluice.queues q
