@@ -257,3 +257,91 @@ describe('overflow block', () => {
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'blk.reject'`)).toBe(1);
   });
 });
+
+describe('overflow and a job changing state at the same moment (two sessions)', () => {
+  const sessions: pg.Client[] = [];
+  afterAll(async () => {
+    await Promise.all(sessions.map((c) => c.end().catch(() => {})));
+  });
+
+  async function session(): Promise<{ c: pg.Client; pid: number }> {
+    const c = new pg.Client({ connectionString: db.url });
+    c.on('error', () => {});
+    await c.connect();
+    sessions.push(c);
+    return { c, pid: (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid };
+  }
+
+  /** Until the backend (a pid, or an application_name) waits on a lock, or `call` has settled (it did not need to wait). */
+  async function waitingOrDone(backend: number | string, call: Promise<unknown>): Promise<void> {
+    let settled = false;
+    void call.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    const which = typeof backend === 'number' ? 'pid = $1' : 'application_name = $1';
+    await waitUntil(
+      async () => settled || (await count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE ${which} AND wait_event_type = 'Lock'`, [backend])) > 0,
+      { timeoutMs: 10_000, what: `backend ${backend} waiting on a lock, or done` },
+    );
+  }
+
+  const CLAIM = `SELECT id, attempt, lease FROM sluice.claim(ARRAY[$1], ARRAY[1], 'w1', 60000)`;
+  const COMPLETE = `SELECT sluice.job_complete_many(ARRAY[$1]::bigint[], ARRAY[$2]::int[], NULL, NULL, 'w1', ARRAY[$3]::bigint[])`;
+  const ENQUEUE = `SELECT sluice.enqueue('blk.oldest', '{"producer": 6, "n": 0}', queue => 'blk.oldest') AS id`;
+
+  it('drop_oldest does not drop a job a claim is taking: once running it is no longer counted, and nothing is dropped', async () => {
+    await sluice.queues.configure('blk.oldest', { maxDepth: 1, overflow: 'drop_oldest' });
+    const a = Number((await db.pool.query(ENQUEUE)).rows[0].id);
+    const s1 = await session();
+    const s2 = await session();
+    await s1.c.query('BEGIN');
+    const claimed = await s1.c.query(CLAIM, ['blk.oldest']);
+    expect(Number(claimed.rows[0].id)).toBe(a);
+    const second = s2.c.query(ENQUEUE);
+    await waitingOrDone(s2.pid, second);
+    await s1.c.query('COMMIT');
+    const b = Number((await second).rows[0].id);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = 'blk.oldest'`)).toBe(0);
+    const live = await db.pool.query(`SELECT id::int, state FROM sluice.jobs WHERE queue = 'blk.oldest' ORDER BY id`);
+    expect(live.rows).toEqual([
+      { id: a, state: 'running' },
+      { id: b, state: 'available' },
+    ]);
+  });
+
+  it('block: a key whose job completes while the queue is full returns that job; nothing is admitted and then dropped', async () => {
+    const keyJob = defineJob({ name: 'blk.key', queue: 'blk.key', schema: payload, maxAttempts: 1 });
+    await sluice.queues.configure('blk.key', { maxDepth: 1, overflow: 'block' });
+    const first = await sluice.enqueue(keyJob, { producer: 7, n: 1 }, { uniqueKey: 'k' });
+    const [claimed] = (await db.pool.query(CLAIM, ['blk.key'])).rows; // running: not counted in the depth
+    await sluice.enqueue(keyJob, { producer: 7, n: 2 }); // depth 1: full
+    const s1 = await session();
+    await s1.c.query('BEGIN');
+    await s1.c.query(COMPLETE, [claimed.id, claimed.attempt, claimed.lease]);
+    // From the client (which waits for room) and from SQL (which cannot).
+    const app = `blk_key_${Math.random().toString(36).slice(2, 8)}`;
+    const url = new URL(db.url);
+    url.searchParams.set('application_name', app);
+    const client = new Sluice({ connectionString: url.toString(), poolSize: 2 });
+    const s2 = await session();
+    try {
+      const fromClient = client.enqueue(keyJob, { producer: 7, n: 3 }, { uniqueKey: 'k', blockTimeoutMs: 0 }).catch((e: unknown) => e);
+      const fromSql = s2.c
+        .query(`SELECT sluice.enqueue('blk.key', '{"producer": 7, "n": 4}', queue => 'blk.key', unique_key => 'k') AS id`)
+        .then(
+          (r) => Number(r.rows[0].id),
+          (e: { code?: string }) => e.code,
+        );
+      await waitingOrDone(app, fromClient);
+      await waitingOrDone(s2.pid, fromSql);
+      await s1.c.query('COMMIT');
+      expect(await fromClient).toBe(first);
+      expect(await fromSql).toBe(first);
+    } finally {
+      await client.close();
+    }
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = 'blk.key' AND state = 'dropped'`)).toBe(0);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'blk.key'`)).toBe(1);
+  });
+});

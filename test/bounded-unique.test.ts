@@ -1,6 +1,7 @@
 // Issue 6, points 6-7: bounded queues (reject, drop_oldest, drop_newest),
 // also under parallel enqueuers, and unique jobs (while live, within a
 // window after completion), also under a race of parallel enqueuers.
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -304,5 +305,149 @@ describe('bad input to the new options names the option and writes nothing', () 
   it('SQL queue_configure refuses an unknown overflow policy, writing nothing', async () => {
     await expect(db.pool.query(`SELECT sluice.queue_configure('bu.sqlbad', '{"overflow": "drop_all"}')`)).rejects.toMatchObject({ code: '22023' });
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'bu.sqlbad'`)).toBe(0);
+  });
+});
+
+describe('unique keys and bounded queues while the job holding the key ends (two sessions)', () => {
+  const sessions: pg.Client[] = [];
+  afterAll(async () => {
+    await Promise.all(sessions.map((c) => c.end().catch(() => {})));
+  });
+
+  async function session(): Promise<{ c: pg.Client; pid: number }> {
+    const c = new pg.Client({ connectionString: db.url });
+    c.on('error', () => {});
+    await c.connect();
+    sessions.push(c);
+    return { c, pid: (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid };
+  }
+
+  /** Until the backend waits on a lock, or `call` has settled (it did not need to wait). */
+  async function waitingOrDone(pid: number, call: Promise<unknown>): Promise<void> {
+    let settled = false;
+    void call.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await waitUntil(
+      async () => settled || (await count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`, [pid])) > 0,
+      { timeoutMs: 10_000, what: `backend ${pid} waiting on a lock, or done` },
+    );
+  }
+
+  async function enqueueSql(name: string, queue: string, key: string | null = null): Promise<number> {
+    const { rows } = await db.pool.query(`SELECT sluice.enqueue($1, '{"n": 0}', queue => $2, unique_key => $3) AS id`, [name, queue, key]);
+    return Number(rows[0].id);
+  }
+
+  /** Claims the one available job of `queue`: [id, attempt, lease]. */
+  async function claimOne(queue: string): Promise<[number, number, string]> {
+    const { rows } = await db.pool.query(`SELECT id, attempt, lease FROM sluice.claim(ARRAY[$1], ARRAY[1], 'w1', 60000)`, [queue]);
+    expect(rows).toHaveLength(1);
+    return [Number(rows[0].id), rows[0].attempt, rows[0].lease];
+  }
+
+  const COMPLETE = `SELECT sluice.job_complete_many(ARRAY[$1]::bigint[], ARRAY[$2]::int[], NULL, NULL, 'w1', ARRAY[$3]::bigint[])`;
+
+  it('within uniqueWindowMs, an enqueue racing the completion of the job holding the key returns that job, not a duplicate', async () => {
+    await sluice.queues.configure('uqr.win', { uniqueWindowMs: 600_000 });
+    const first = await enqueueSql('uqr.win', 'uqr.win', 'k');
+    const claimed = await claimOne('uqr.win');
+    const s1 = await session();
+    const s2 = await session();
+    await s1.c.query('BEGIN');
+    await s1.c.query(COMPLETE, claimed);
+    const second = s2.c.query(`SELECT sluice.enqueue('uqr.win', '{"n": 1}', queue => 'uqr.win', unique_key => 'k') AS id`);
+    await waitingOrDone(s2.pid, second);
+    await s1.c.query('COMMIT');
+    // The key was never free: held by the live job, then by its completion within the window.
+    expect(Number((await second).rows[0].id)).toBe(first);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'uqr.win'`)).toBe(0);
+  });
+
+  it('within uniqueWindowMs, an insert that waits out the completion of a job that took the key meanwhile gives way to it', async () => {
+    await sluice.queues.configure('uqr.late', { uniqueWindowMs: 600_000 });
+    const s1 = await session();
+    const s2 = await session();
+    const s3 = await session();
+    // s3 holds k2 uncommitted, so s2's insert of [k2, k] waits on its first row...
+    await s3.c.query('BEGIN');
+    await s3.c.query(`SELECT sluice.enqueue('uqr.late', '{"n": 0}', queue => 'uqr.late', unique_key => 'k2')`);
+    const call = s2.c.query(`SELECT id FROM sluice.enqueue_many('uqr.late', '[{"n": 1}, {"n": 2}]', queue => 'uqr.late', unique_keys => ARRAY['k2', 'k']) AS id`);
+    await waitingOrDone(s2.pid, call);
+    // ...while a job with k is enqueued after s2 looked, claimed, and completing.
+    const late = await enqueueSql('uqr.late', 'uqr.late', 'k');
+    const claimed = await claimOne('uqr.late');
+    expect(claimed[0]).toBe(late);
+    await s1.c.query('BEGIN');
+    await s1.c.query(COMPLETE, claimed);
+    await s3.c.query('ROLLBACK');
+    await waitingOrDone(s2.pid, call); // now on the completion
+    await s1.c.query('COMMIT');
+    const ids = (await call).rows.map((r) => Number(r.id));
+    expect(ids[1]).toBe(late);
+    const live = await db.pool.query(`SELECT id, unique_key FROM sluice.jobs WHERE queue = 'uqr.late'`);
+    expect(live.rows).toEqual([{ id: String(ids[0]), unique_key: 'k2' }]);
+  });
+
+  it('enqueue_many gives every row an id when the job holding its key completes during the call', async () => {
+    const first = await enqueueSql('uqr.null', 'uqr.null', 'k');
+    const claimed = await claimOne('uqr.null');
+    const s2 = await session();
+    const s3 = await session();
+    // s3 holds k2 uncommitted: the call waits on its second row after its first met the job holding k.
+    await s3.c.query('BEGIN');
+    await s3.c.query(`SELECT sluice.enqueue('uqr.null', '{"n": 0}', queue => 'uqr.null', unique_key => 'k2')`);
+    const call = s2.c.query(`SELECT id FROM sluice.enqueue_many('uqr.null', '[{"n": 1}, {"n": 2}]', queue => 'uqr.null', unique_keys => ARRAY['k', 'k2']) AS id`);
+    await waitingOrDone(s2.pid, call);
+    await db.pool.query(COMPLETE, claimed);
+    await s3.c.query('ROLLBACK');
+    const ids = (await call).rows.map((r) => r.id as string | null);
+    // k was held by `first` when the call looked: it stands in. k2 is a new job.
+    expect(ids[0]).toBe(String(first));
+    expect(ids[1]).not.toBeNull();
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE id = $1 AND unique_key = 'k2'`, [ids[1]])).toBe(1);
+  });
+
+  it('reject: a key whose job completes while the queue is full returns that job; nothing is admitted and then dropped', async () => {
+    await sluice.queues.configure('uqr.depth', { maxDepth: 1, overflow: 'reject' });
+    const first = await enqueueSql('uqr.depth', 'uqr.depth', 'k');
+    const claimed = await claimOne('uqr.depth'); // running: not counted in the depth
+    await enqueueSql('uqr.depth', 'uqr.depth'); // depth 1: full
+    const s1 = await session();
+    const s2 = await session();
+    await s1.c.query('BEGIN');
+    await s1.c.query(COMPLETE, claimed);
+    const second = s2.c.query(`SELECT sluice.enqueue('uqr.depth', '{"n": 1}', queue => 'uqr.depth', unique_key => 'k') AS id`).then(
+      (r) => Number(r.rows[0].id),
+      (e: { code?: string }) => e.code,
+    );
+    await waitingOrDone(s2.pid, second);
+    await s1.c.query('COMMIT');
+    expect(await second).toBe(first);
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = 'uqr.depth' AND state = 'dropped'`)).toBe(0);
+    expect(await depth('uqr.depth')).toBe(1);
+  });
+
+  it('in a full queue (reject), a key completed within uniqueWindowMs returns that job instead of QueueFullError', async () => {
+    const job = defineJob({ name: 'uqr.fullwin', queue: 'uqr.fullwin', schema: payload });
+    await sluice.queues.configure('uqr.fullwin', { uniqueWindowMs: 600_000 });
+    const first = await sluice.enqueue(job, { n: 1 }, { uniqueKey: 'k' });
+    await db.pool.query(COMPLETE, await claimOne('uqr.fullwin'));
+    await sluice.queues.configure('uqr.fullwin', { maxDepth: 1, overflow: 'reject' });
+    await sluice.enqueue(job, { n: 2 }); // full
+    expect(await sluice.enqueue(job, { n: 3 }, { uniqueKey: 'k' }).catch((e: unknown) => e)).toBe(first);
+    expect(await depth('uqr.fullwin')).toBe(1);
+  });
+
+  it('in a bounded queue, a batch repeating one new key counts as the one job it adds', async () => {
+    await sluice.queues.configure('uqr.dupkey', { maxDepth: 2, overflow: 'reject' });
+    await enqueueSql('uqr.dupkey', 'uqr.dupkey'); // depth 1: room for one more
+    const { rows } = await db.pool.query(
+      `SELECT id FROM sluice.enqueue_many('uqr.dupkey', '[{"n": 1}, {"n": 2}]', queue => 'uqr.dupkey', unique_keys => ARRAY['x', 'x']) AS id`,
+    );
+    expect(rows).toHaveLength(2);
+    expect(rows[0].id).toBe(rows[1].id);
+    expect(await depth('uqr.dupkey')).toBe(2);
   });
 });

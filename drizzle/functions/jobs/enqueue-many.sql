@@ -16,10 +16,19 @@
 -- A full queue whose overflow is block raises SLQ02, or, when the caller says
 -- it will wait (wait_when_full, the TypeScript client does), returns no row
 -- at all: the caller waits for room (sluice_room notifications, a poll) and
--- calls again. That answer costs the caller's transaction nothing, and the
--- queue row lock taken to find it is let go at once (a subtransaction), so a
--- producer waiting inside its own transaction does not stop the others. A
--- batch larger than max_depth can never fit: SLQ01 at once.
+-- calls again. That answer costs the caller's transaction nothing: such a
+-- call runs in a subtransaction, so "full" undoes it, the queue row lock
+-- with it, and a producer waiting inside its own transaction does not stop
+-- the others. A batch larger than max_depth can never fit: SLQ01 at once.
+--
+-- Unique keys are looked up once, after the queue row lock: the job that
+-- stands in for a key then is the answer even if it ends before this call
+-- does, so the depth check counts exactly the rows that go in (a row of a
+-- key that was held is never inserted over the bound and dropped). A row
+-- whose insert meets a job that committed after that look (ON CONFLICT)
+-- looks again, and is inserted if that job has ended meanwhile. Repeats of
+-- a key in one call are one job. The lookups need READ COMMITTED's fresh
+-- snapshot per statement to see such late jobs.
 --
 -- ignore_max_depth: a queue whose overflow is reject or block takes the rows
 -- even over its max_depth (drop_oldest and drop_newest drop as usual). For an
@@ -43,7 +52,9 @@
 -- Guarantees: all rows or none; ids keep input order.
 -- Lease: none.
 -- Locks: FOR UPDATE on the queue's sluice.queues row when the queue is bounded,
--- so concurrent enqueuers take turns and each sees the depth before it.
+-- so concurrent enqueuers take turns and each sees the depth before it; with
+-- drop_oldest, FOR UPDATE on the jobs it drops, in id order (a claim taking
+-- one is waited for, and the job it made running is left alone).
 CREATE OR REPLACE FUNCTION sluice.enqueue_many(
   name text,
   payloads jsonb,
@@ -80,11 +91,24 @@ DECLARE
   excess integer;
   victims bigint[];
   window_ms integer;
+  window_start timestamptz;
   missing bigint[];
   failed_parent bigint;
   vb bigint[];
   vn bigint[];
   adds integer;
+  oldest bigint[];
+  ukeys text[];
+  kpos integer[];
+  kord integer[];
+  kids bigint[];
+  rids bigint[];
+  ukey text;
+  kid bigint;
+  holder text;
+  first_pass boolean := true;
+  new_ids bigint[];
+  stale bigint[];
   -- One value for every row of the call.
   v_priority smallint;
   v_max_attempts integer;
@@ -159,6 +183,22 @@ BEGIN
     cfg.max_depth := NULL;
   END IF;
 
+  IF cfg.max_depth IS NOT NULL AND cfg.overflow = 'block' AND wait_when_full THEN
+    -- The same call in a subtransaction: "full" (SLQ02) undoes it whole.
+    BEGIN
+      SELECT array_agg(e.id ORDER BY e.ord) INTO ids
+      FROM sluice.enqueue_many(enqueue_many.name, payloads, q, enqueue_many.run_at, enqueue_many.priority,
+        enqueue_many.max_attempts, enqueue_many.timeout_ms, enqueue_many.backoff, enqueue_many.unique_keys,
+        enqueue_many.tags, enqueue_many.group_keys, enqueue_many.depends_on, enqueue_many.on_parent_dead,
+        enqueue_many.batch_id, enqueue_many.unique_window_ms, NULL, -- sizes checked above
+        wait_when_full => false, wake_after_commit => enqueue_many.wake_after_commit) WITH ORDINALITY AS e(id, ord);
+    EXCEPTION WHEN SQLSTATE 'SLQ02' THEN
+      RETURN;
+    END;
+    RETURN QUERY SELECT unnest(ids);
+    RETURN;
+  END IF;
+
   IF cardinality(enqueue_many.depends_on) > 0 THEN
     -- Before the statements below take their snapshots; parents this
     -- transaction wrote need no mark (no other can end them before it commits).
@@ -187,34 +227,115 @@ BEGIN
 
   -- A bounded queue's row is locked so concurrent enqueuers take turns: the
   -- depth each one sees includes everything committed before it.
-  IF cfg.max_depth IS NOT NULL AND cfg.overflow = 'block' AND wait_when_full THEN
-    BEGIN
-      PERFORM 1 FROM sluice.queues x WHERE x.name = q FOR UPDATE;
-      SELECT count(*) INTO depth FROM sluice.jobs j WHERE j.queue = q AND j.state IN ('waiting', 'scheduled', 'available');
-      -- Rows that meet a live job with their unique key add nothing.
-      adds := n - (SELECT count(*) FROM unnest(enqueue_many.unique_keys) k
-                   WHERE k IS NOT NULL AND EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.queue = q AND j.unique_key = k));
-      IF adds <= cfg.max_depth AND depth + adds > cfg.max_depth THEN
-        RAISE EXCEPTION 'full' USING ERRCODE = 'SLQ02';
-      END IF;
-    EXCEPTION WHEN SQLSTATE 'SLQ02' THEN
-      -- The block is undone, and with it the queue row lock.
-      RETURN;
-    END;
-  ELSIF cfg.max_depth IS NOT NULL THEN
+  IF cfg.max_depth IS NOT NULL THEN
     PERFORM 1 FROM sluice.queues x WHERE x.name = q FOR UPDATE;
-    SELECT count(*) INTO depth FROM sluice.jobs j WHERE j.queue = q AND j.state IN ('waiting', 'scheduled', 'available');
-    IF cfg.overflow IN ('reject', 'block') THEN
-      adds := n - (SELECT count(*) FROM unnest(enqueue_many.unique_keys) k
-                   WHERE k IS NOT NULL AND EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.queue = q AND j.unique_key = k));
-    END IF;
+    -- drop_oldest: the jobs it may have to drop, counted in the depth (the
+    -- same snapshot), the oldest first; none unless the rows would not fit.
+    SELECT d.cnt, CASE WHEN cfg.overflow = 'drop_oldest' THEN ARRAY(
+             SELECT j.id FROM sluice.jobs j WHERE j.queue = q AND j.state IN ('waiting', 'scheduled', 'available')
+             ORDER BY j.id LIMIT greatest(d.cnt + n - cfg.max_depth, 0)) END
+      INTO depth, oldest
+    FROM (SELECT count(*)::integer AS cnt FROM sluice.jobs j
+          WHERE j.queue = q AND j.state IN ('waiting', 'scheduled', 'available')) d;
   END IF;
-  IF cfg.max_depth IS NOT NULL AND cfg.overflow IN ('reject', 'block') AND depth + adds > cfg.max_depth THEN
-    IF cfg.overflow = 'block' AND adds <= cfg.max_depth THEN
-      RAISE EXCEPTION 'sluice.enqueue_many: queue % is full (max_depth %, overflow block)', q, cfg.max_depth USING ERRCODE = 'SLQ02';
-    END IF;
-    RAISE EXCEPTION 'sluice.enqueue_many: queue % is full (max_depth %)', q, cfg.max_depth USING ERRCODE = 'SLQ01';
+
+  IF keyed THEN
+    window_ms := coalesce(enqueue_many.unique_window_ms, cfg.unique_window_ms);
+    -- Worked out here, not in each statement: a statement whose value folds
+    -- into a constant only when planned for its values would be planned
+    -- anew at every call.
+    window_start := now() - make_interval(secs => window_ms / 1000.0);
+    -- The distinct keys in order of first use, with the row each is first
+    -- used by; per row, its key's place among them (0: no key).
+    WITH u AS (
+      SELECT x.k, x.ord::integer AS ord FROM unnest(enqueue_many.unique_keys) WITH ORDINALITY AS x(k, ord)
+    ), f AS (
+      SELECT u.k, min(u.ord) AS first, row_number() OVER (ORDER BY min(u.ord))::integer AS pos
+      FROM u WHERE u.k IS NOT NULL GROUP BY u.k
+    )
+    SELECT (SELECT array_agg(f.k ORDER BY f.pos) FROM f), (SELECT array_agg(f.first ORDER BY f.pos) FROM f),
+           array_agg(coalesce(f.pos, 0) ORDER BY u.ord)
+      INTO ukeys, kord, kpos
+    FROM u LEFT JOIN f ON f.k = u.k;
+    -- Per key, the id of the job that stands in for it, 0 while none does.
+    -- (No NULLs and no text in the arrays read by place below: an element
+    -- of such an array is found without walking the ones before it.)
+    kids := array_fill(0::bigint, ARRAY[cardinality(ukeys)]);
+    -- One id per row, in input order; a row that adds no job leaves its id unused.
+    rids := ARRAY(SELECT nextval('sluice.jobs_id_seq'::regclass) FROM generate_subscripts(kpos, 1) AS g);
   END IF;
+
+  -- The first pass looks up every key, checks the depth and inserts; a
+  -- later one is for the keys whose insert met a job committed after the
+  -- look before it.
+  LOOP
+    IF keyed THEN
+      -- What stands in for each key still open: a job of this name with the
+      -- key that completed within the unique window, else the live job
+      -- holding the key. One of another name is refused: its id would be a
+      -- wrong answer, and would tell a caller who may enqueue only this name
+      -- (the HTTP API) that the other job exists. A lookup or two per key,
+      -- each with one plan for every call.
+      FOR i IN 1..cardinality(ukeys) LOOP
+        CONTINUE WHEN kids[i] <> 0;
+        ukey := ukeys[i];
+        kid := NULL;
+        IF window_ms IS NOT NULL THEN
+          SELECT h.id INTO kid FROM sluice.job_history h
+          WHERE h.queue = q AND h.unique_key = ukey AND h.state = 'completed' AND h.name = enqueue_many.name
+            AND h.finished_at > window_start
+          ORDER BY h.finished_at DESC LIMIT 1;
+        END IF;
+        IF kid IS NULL THEN
+          SELECT j.id, j.name INTO kid, holder FROM sluice.jobs j WHERE j.queue = q AND j.unique_key = ukey;
+          IF holder <> enqueue_many.name THEN
+            RAISE EXCEPTION 'sluice.enqueue_many: a unique key given is held by a live job of another name in queue %', q USING ERRCODE = 'SLU01';
+          END IF;
+        END IF;
+        kids[i] := coalesce(kid, 0);
+      END LOOP;
+    END IF;
+
+    IF first_pass THEN
+      -- Rows that add a job: those without a key, and one per key nothing stands in for.
+      adds := CASE WHEN keyed THEN cardinality(array_positions(kpos, 0)) + cardinality(array_positions(kids, 0::bigint)) ELSE n END;
+      IF cfg.max_depth IS NOT NULL AND cfg.overflow IN ('reject', 'block') AND depth + adds > cfg.max_depth THEN
+        IF cfg.overflow = 'block' AND adds <= cfg.max_depth THEN
+          RAISE EXCEPTION 'sluice.enqueue_many: queue % is full (max_depth %, overflow block)', q, cfg.max_depth USING ERRCODE = 'SLQ02';
+        END IF;
+        RAISE EXCEPTION 'sluice.enqueue_many: queue % is full (max_depth %)', q, cfg.max_depth USING ERRCODE = 'SLQ01';
+      END IF;
+    END IF;
+    EXIT WHEN NOT keyed OR adds = 0 OR NOT first_pass AND array_position(kids, 0::bigint) IS NULL;
+
+    -- Rows without a key (first pass only) and the first row of each key still open.
+    WITH input AS (
+      SELECT p.ord::integer AS ord, p.payload, p.unique_key, p.group_key
+      FROM ROWS FROM (jsonb_array_elements(payloads), unnest(enqueue_many.unique_keys), unnest(enqueue_many.group_keys))
+        WITH ORDINALITY AS p(payload, unique_key, group_key, ord)
+      WHERE CASE WHEN kpos[p.ord] = 0 THEN first_pass ELSE kord[kpos[p.ord]] = p.ord AND kids[kpos[p.ord]] = 0 END
+    ), ins AS (
+      INSERT INTO sluice.jobs (
+        id, queue, name, payload, priority, run_at, max_attempts, backoff_kind, backoff_base_ms,
+        backoff_factor, backoff_max_ms, backoff_jitter, timeout_ms, state, unique_key, group_key, tags,
+        depends_on, on_parent_dead, batch_id)
+      SELECT rids[i.ord], q, enqueue_many.name, i.payload, v_priority, at, v_max_attempts, v_backoff_kind,
+        v_backoff_base_ms, v_backoff_factor, v_backoff_max_ms, v_backoff_jitter, v_timeout_ms,
+        start_state, i.unique_key, i.group_key, v_tags, v_depends_on, enqueue_many.on_parent_dead, enqueue_many.batch_id
+      FROM input i
+      ORDER BY i.ord
+      ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+      RETURNING id
+    )
+    -- A key whose first row went in has that row's id; one that met a job is still open.
+    SELECT (SELECT array_agg(ins.id ORDER BY ins.id) FROM ins),
+           ARRAY(SELECT CASE WHEN kids[k] <> 0 THEN kids[k] ELSE coalesce(x.id, 0) END
+                 FROM generate_subscripts(ukeys, 1) AS k LEFT JOIN ins x ON x.id = rids[kord[k]] ORDER BY k)
+      INTO new_ids, kids;
+    inserted := inserted || new_ids;
+    EXIT WHEN array_position(kids, 0::bigint) IS NULL;
+    first_pass := false;
+  END LOOP;
 
   IF NOT keyed THEN
     -- Every row is new: ids drawn in input order (the function scan yields
@@ -236,77 +357,67 @@ BEGIN
     SELECT array_agg(i.id ORDER BY i.ord) INTO ids FROM input i;
     inserted := ids;
   ELSE
-    window_ms := coalesce(enqueue_many.unique_window_ms, cfg.unique_window_ms);
-
-    -- Ids are drawn before the insert so each input row keeps its own id in
-    -- input order, whether it was inserted or met an existing unique key.
-    WITH input AS (
-      SELECT p.ord, p.value AS payload, enqueue_many.unique_keys[p.ord] AS unique_key,
-             enqueue_many.group_keys[p.ord] AS group_key, nextval('sluice.jobs_id_seq'::regclass) AS id
-      FROM jsonb_array_elements(payloads) WITH ORDINALITY AS p(value, ord)
-    ), recent AS (
-      -- A job of this name with the key that completed within the unique window stands in for a new one.
-      SELECT i.ord, (SELECT h.id FROM sluice.job_history h
-                     WHERE h.queue = q AND h.unique_key = i.unique_key AND h.state = 'completed' AND h.name = enqueue_many.name
-                       AND h.finished_at > now() - make_interval(secs => window_ms / 1000.0)
-                     ORDER BY h.finished_at DESC LIMIT 1) AS hist_id
-      FROM input i WHERE i.unique_key IS NOT NULL AND window_ms IS NOT NULL
-    ), ins AS (
-      INSERT INTO sluice.jobs (
-        id, queue, name, payload, priority, run_at, max_attempts, backoff_kind, backoff_base_ms,
-        backoff_factor, backoff_max_ms, backoff_jitter, timeout_ms, state, unique_key, group_key, tags,
-        depends_on, on_parent_dead, batch_id)
-      SELECT i.id, q, enqueue_many.name, i.payload, v_priority, at, v_max_attempts, v_backoff_kind,
-        v_backoff_base_ms, v_backoff_factor, v_backoff_max_ms, v_backoff_jitter, v_timeout_ms,
-        start_state, i.unique_key, i.group_key, v_tags, v_depends_on, enqueue_many.on_parent_dead,
-        enqueue_many.batch_id
-      FROM input i LEFT JOIN recent r ON r.ord = i.ord
-      WHERE r.hist_id IS NULL
-      ORDER BY i.ord
-      ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
-      RETURNING id
-    )
-    SELECT array_agg(coalesce(r.hist_id, CASE WHEN ins.id IS NOT NULL OR i.unique_key IS NULL THEN i.id END) ORDER BY i.ord),
-           array_agg(ins.id) FILTER (WHERE ins.id IS NOT NULL)
-      INTO ids, inserted
-    FROM input i LEFT JOIN ins ON ins.id = i.id LEFT JOIN recent r ON r.ord = i.ord;
-
-    -- Rows that met a live job with the same unique key return that job's id,
-    -- if it is a job of this name. One of another name is refused: its id
-    -- would be a wrong answer, and would tell a caller who may enqueue only
-    -- this name (the HTTP API) that the other job exists.
-    IF array_position(ids, NULL) IS NOT NULL THEN
-      IF EXISTS (SELECT 1 FROM generate_subscripts(ids, 1) AS k
-                 JOIN sluice.jobs j ON j.queue = q AND j.unique_key = enqueue_many.unique_keys[k]
-                 WHERE ids[k] IS NULL AND j.name <> enqueue_many.name) THEN
-        RAISE EXCEPTION 'sluice.enqueue_many: a unique key given is held by a live job of another name in queue %', q USING ERRCODE = 'SLU01';
+    IF window_ms IS NOT NULL AND inserted IS NOT NULL THEN
+      -- An insert that met a job holding its key while that job's end was
+      -- being committed waited for it, then went in. If it completed, it is
+      -- in the window: a new statement (a new snapshot) sees it, and it
+      -- stands in for the new row, which goes.
+      FOR i IN 1..cardinality(ukeys) LOOP
+        CONTINUE WHEN kids[i] <> rids[kord[i]];
+        ukey := ukeys[i];
+        SELECT h.id INTO kid FROM sluice.job_history h
+        WHERE h.queue = q AND h.unique_key = ukey AND h.state = 'completed' AND h.name = enqueue_many.name
+          AND h.finished_at > window_start
+        ORDER BY h.finished_at DESC LIMIT 1;
+        IF kid IS NOT NULL THEN
+          stale := stale || kids[i];
+          kids[i] := kid;
+        END IF;
+      END LOOP;
+      IF stale IS NOT NULL THEN
+        DELETE FROM sluice.jobs j WHERE j.id = ANY(stale);
+        inserted := ARRAY(SELECT v FROM unnest(inserted) v WHERE v <> ALL(stale) ORDER BY v);
+        IF inserted = '{}' THEN
+          inserted := NULL;
+        END IF;
       END IF;
-      SELECT array_agg(coalesce(ids[k], (
-        SELECT j.id FROM sluice.jobs j WHERE j.queue = q AND j.unique_key = enqueue_many.unique_keys[k]
-      )) ORDER BY k) INTO ids
-      FROM generate_subscripts(ids, 1) AS k;
     END IF;
+    -- Each row's id: its own without a key, else its key's.
+    ids := ARRAY(SELECT CASE WHEN kpos[o] = 0 THEN rids[o] ELSE kids[kpos[o]] END FROM generate_subscripts(kpos, 1) AS o);
   END IF;
 
   IF inserted IS NOT NULL THEN
     PERFORM sluice.metrics_add(q, enqueued => cardinality(inserted));
   END IF;
 
-  -- Over the bound: drop the oldest waiting jobs, or the newest of this batch.
+  -- Over the bound: drop the oldest waiting jobs, or the newest of this call.
   IF cfg.max_depth IS NOT NULL AND inserted IS NOT NULL THEN
     excess := depth + cardinality(inserted) - cfg.max_depth;
     IF excess > 0 THEN
       IF cfg.overflow = 'drop_oldest' THEN
-        SELECT array_agg(v.id) INTO victims FROM (
-          SELECT j.id FROM sluice.jobs j WHERE j.queue = q AND j.state IN ('waiting', 'scheduled', 'available')
-          ORDER BY j.id LIMIT excess) v;
-      ELSE
+        -- The oldest of those counted in the depth and of the new rows. One
+        -- that a claim has taken since it was counted (the lock waits for a
+        -- claim taking it now) is running, no longer counted: it stays, and
+        -- no other goes in its place.
+        SELECT array_agg(v.id ORDER BY v.id) INTO victims FROM (
+          SELECT j.id FROM sluice.jobs j
+          WHERE j.id = ANY(ARRAY(SELECT c FROM unnest(coalesce(oldest, '{}') || inserted) c ORDER BY c LIMIT excess))
+            AND j.state IN ('waiting', 'scheduled', 'available')
+          ORDER BY j.id FOR UPDATE) v;
+      ELSIF cfg.overflow = 'drop_newest' THEN
         SELECT array_agg(v) INTO victims FROM (SELECT v FROM unnest(inserted) v ORDER BY v DESC LIMIT excess) s;
+      ELSE
+        -- Not reached: reject and block take no more than fits (above). Were
+        -- it reached, refusing is their answer; dropping a job they took is not.
+        RAISE EXCEPTION 'sluice.enqueue_many: queue % is full (max_depth %)', q, cfg.max_depth
+          USING ERRCODE = CASE WHEN cfg.overflow = 'block' THEN 'SLQ02' ELSE 'SLQ01' END;
       END IF;
-      SELECT array_agg(m.batch_id), array_agg(m.id) FILTER (WHERE m.notify) INTO vb, vn
-      FROM sluice.move_to_history(victims, 'dropped') m;
-      PERFORM sluice.metrics_add(q, cancelled => cardinality(victims));
-      PERFORM sluice.after_finish('dropped', victims, vb, vn);
+      IF victims IS NOT NULL THEN
+        SELECT array_agg(m.batch_id), array_agg(m.id) FILTER (WHERE m.notify) INTO vb, vn
+        FROM sluice.move_to_history(victims, 'dropped') m;
+        PERFORM sluice.metrics_add(q, cancelled => cardinality(victims));
+        PERFORM sluice.after_finish('dropped', victims, vb, vn);
+      END IF;
     END IF;
   END IF;
 

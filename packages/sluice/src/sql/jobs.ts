@@ -50,10 +50,10 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
   // or a bigint[] (node-postgres's array parser: ~0.35 ms per 1,000).
   const { rows } = await db.query<{ ids: string }>({
     name: 'sluice_job_enqueue_many',
-    // coalesce: array_to_string skips NULLs, and a NULL id (a unique-key
-    // duplicate whose live job ended meanwhile) must keep its place (as 0).
-    text: `SELECT array_to_string(ARRAY(SELECT coalesce(e.id, 0) FROM sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb,
-             $9::text[], $10::text[], $11::text[], $12::bigint[], $13, $14, $15, $16, $17, $18) AS e(id)), ',') AS ids`,
+    // A NULL id is written as "null" (array_to_string would skip it, and
+    // the ids after it would lose their places).
+    text: `SELECT array_to_string(ARRAY(SELECT e.id FROM sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb,
+             $9::text[], $10::text[], $11::text[], $12::bigint[], $13, $14, $15, $16, $17, $18) AS e(id)), ',', 'null') AS ids`,
     values: [
       a.name,
       a.payloadsJson,
@@ -78,7 +78,11 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
   const ids = rows[0]!.ids;
   // Every call sends at least one payload, so no id at all means "full".
   if (ids === '') return a.waitWhenFull ? null : [];
-  return ids.split(',').map(Number);
+  const parts = ids.split(',');
+  // sluice.enqueue_many answers every row with a job's id; an id of 0 in
+  // its place would name no job and be taken for one.
+  if (parts.includes('null')) throw new SluiceError(`sluice.enqueue_many returned no job id for a row of ${a.name} in queue ${a.queue ?? '(default)'}`);
+  return parts.map(Number);
 }
 
 /** Wakes the workers of the queues of those jobs still available; run in a transaction of its own (jobs/wake-workers.sql). */
