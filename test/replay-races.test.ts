@@ -39,6 +39,16 @@ async function waitingOnLock(pid: number): Promise<void> {
   );
 }
 
+/** Until `pending` has settled or the backend `pid` waits on a lock, whichever comes first. */
+async function settledOrWaitingOnLock(pending: Promise<unknown>, pid: number): Promise<void> {
+  let settled = false;
+  void pending.finally(() => (settled = true)).catch(() => {});
+  await waitUntil(
+    async () => settled || (await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`, [pid])).rowCount === 1,
+    { timeoutMs: 10_000, what: `backend ${pid} to finish or wait on a lock` },
+  );
+}
+
 async function enqueue(queue: string, key: string | null = null, maxAttempts: number | null = null): Promise<number> {
   const { rows } = await db.pool.query<{ id: string }>(
     `SELECT sluice.enqueue('replay.job', '{}'::jsonb, queue => $1, unique_key => $2, max_attempts => $3) AS id`,
@@ -198,6 +208,32 @@ describe('replay racing another session', () => {
     await purger.c.query('COMMIT');
     expect(await replayed).toMatchObject({ code: 'P0002', message: `sluice.dead_replay: no dead job with id ${x}` });
     expect({ y: await isDead(y), live: await depth('replay.purge') }).toEqual({ y: true, live: 0 });
+  });
+
+  it('a drop_oldest replay while a worker claims the oldest job: the job it made running stays, and none is dropped in its place', async () => {
+    const dead = await deadJob('replay.drop-claimed');
+    const oldest = await enqueue('replay.drop-claimed');
+    await configure('replay.drop-claimed', { max_depth: 1, overflow: 'drop_oldest' });
+    const worker = await session();
+    const replayer = await session();
+    await worker.c.query('BEGIN');
+    const { rows: claimed } = await worker.c.query<{ id: string }>(
+      `SELECT id FROM sluice.claim(ARRAY['replay.drop-claimed'], ARRAY[1], 'replay-races-worker', 60000)`,
+    );
+    expect(claimed.map((r) => Number(r.id))).toEqual([oldest]);
+    const replayed = replay([dead], replayer.c);
+    await settledOrWaitingOnLock(replayed, replayer.pid);
+    await worker.c.query('COMMIT');
+    expect(await replayed).toEqual([dead]);
+    const { rows: live } = await db.pool.query(`SELECT id::int, state FROM sluice.jobs WHERE queue = 'replay.drop-claimed' ORDER BY id`);
+    const { rows: dropped } = await db.pool.query(`SELECT id::int FROM sluice.job_history WHERE queue = 'replay.drop-claimed'`);
+    expect({ live, dropped }).toEqual({
+      live: [
+        { id: dead, state: 'available' },
+        { id: oldest, state: 'running' },
+      ],
+      dropped: [],
+    });
   });
 
   it('two replays of the same ids: the second, waiting for the first, raises P0002 instead of replaying nothing silently', async () => {

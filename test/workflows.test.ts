@@ -229,6 +229,49 @@ describe('dependsOn', () => {
     await expect(sluice.enqueue(step, { key: 'x' }, { dependsOn: [gone] })).rejects.toBeInstanceOf(DependencyError);
     expect(await totalRows()).toBe(before);
   });
+
+  it('a parent cancelled while another completes, with waiting descendants in common: both end, without a deadlock', async () => {
+    const parentJob = defineJob({ name: 'wf.shared.parent', queue: 'wf.shared', schema: z.object({}) });
+    const childJob = defineJob({ name: 'wf.shared.child', queue: 'wf.shared.c', schema: z.object({}) });
+    const b = await sluice.enqueue(parentJob, {});
+    const { rows: claimed } = await db.pool.query(`SELECT id FROM sluice.claim(ARRAY['wf.shared'], ARRAY[1], 'by-hand', 60000)`);
+    expect(claimed.map((r) => Number(r.id))).toEqual([b]);
+    const a = await sluice.enqueue(parentJob, {});
+    const aChild = await sluice.enqueue(childJob, {}, { dependsOn: [a] });
+    const both = await sluice.enqueue(childJob, {}, { dependsOn: [aChild, b] }); // A's grandchild, B's child
+    const shared = await sluice.enqueue(childJob, {}, { dependsOn: [a, b] });
+    expect(aChild < both && both < shared).toBe(true);
+
+    const sessions = await Promise.all([db.pool.connect(), db.pool.connect(), db.pool.connect()]);
+    const [holder, canceller, completer] = sessions;
+    const waitsOnLock = async (c: pg.PoolClient) => {
+      const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      return () =>
+        waitUntil(
+          async () => (await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`, [pid])).rowCount === 1,
+          { what: `backend ${pid} waiting on a lock` },
+        );
+    };
+    const outcome = (p: Promise<unknown>) => p.then(() => 'ok', (e: { code?: string }) => `failed ${e.code}`);
+    try {
+      const cancellerWaits = await waitsOnLock(canceller);
+      const completerWaits = await waitsOnLock(completer);
+      // Another session (a cancel of it, an orphan sweep) holds the shared
+      // child for a moment, so both ends queue on it.
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM sluice.jobs WHERE id = $1 FOR UPDATE', [shared]);
+      const cancel = outcome(canceller.query('SELECT sluice.cancel($1)', [a]));
+      await cancellerWaits();
+      const complete = outcome(completer.query('SELECT sluice.job_complete_many(ARRAY[$1::bigint], ARRAY[1])', [b]));
+      await completerWaits();
+      await holder.query('COMMIT');
+      expect(await Promise.all([cancel, complete])).toEqual(['ok', 'ok']);
+    } finally {
+      for (const c of sessions) c.release();
+    }
+    expect({ a: await stateOf(a), b: await stateOf(b), aChild: await stateOf(aChild), both: await stateOf(both), shared: await stateOf(shared) })
+      .toEqual({ a: 'cancelled', b: 'completed', aChild: 'cancelled', both: 'cancelled', shared: 'cancelled' });
+  });
 });
 
 describe('flows', () => {

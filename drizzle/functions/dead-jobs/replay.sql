@@ -12,11 +12,14 @@
 -- alone is larger than max_depth), both replaying nothing; drop_oldest drops
 -- the queue's oldest waiting jobs to make room, drop_newest drops the
 -- replayed jobs that do not fit (to job_history as dropped, as an enqueue's).
+-- A job counted in the depth that a worker claims while the replay runs is
+-- not dropped (it is running), and none is dropped in its place.
 -- Lease: none.
 -- Locks: FOR UPDATE on the dead_jobs rows (by id), then on the sluice.queues
 -- rows of the bounded queues replayed into (by name, as enqueues and claims
 -- take them one at a time), so the depth each replay sees includes everything
--- committed before it.
+-- committed before it; with drop_oldest, FOR UPDATE SKIP LOCKED on the jobs it
+-- drops.
 CREATE OR REPLACE FUNCTION sluice.dead_replay(ids bigint[])
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -29,6 +32,11 @@ DECLARE
   drop_queues text[];
   drop_excess integer[];
   drop_newest boolean[];
+  -- drop_oldest: the oldest jobs counted in each queue's depth, all queues
+  -- in one array, and how many of them each queue has.
+  oldest bigint[];
+  drop_old bigint[];
+  drop_old_n integer[];
   replayed bigint[];
   victims bigint[];
   vb bigint[];
@@ -55,7 +63,14 @@ BEGIN
     FOR UPDATE OF x
   LOOP
     SELECT count(*) INTO adds FROM sluice.dead_jobs d WHERE d.id = ANY(locked) AND d.queue = cfg.name;
-    SELECT count(*) INTO depth FROM sluice.jobs j WHERE j.queue = cfg.name AND j.state IN ('waiting', 'scheduled', 'available');
+    -- The oldest ones that may have to go are picked with the count (one
+    -- snapshot): one claimed since then is not taken for another.
+    SELECT d.cnt, CASE WHEN cfg.overflow = 'drop_oldest' THEN ARRAY(
+             SELECT j.id FROM sluice.jobs j WHERE j.queue = cfg.name AND j.state IN ('waiting', 'scheduled', 'available')
+             ORDER BY j.id LIMIT greatest(d.cnt + adds - cfg.max_depth, 0)) END
+      INTO depth, oldest
+    FROM (SELECT count(*)::integer AS cnt FROM sluice.jobs j
+          WHERE j.queue = cfg.name AND j.state IN ('waiting', 'scheduled', 'available')) d;
     CONTINUE WHEN depth + adds <= cfg.max_depth;
     IF cfg.overflow = 'block' AND adds <= cfg.max_depth THEN
       RAISE EXCEPTION 'sluice.dead_replay: queue % is full (max_depth %, overflow block)', cfg.name, cfg.max_depth
@@ -66,6 +81,8 @@ BEGIN
     drop_queues := drop_queues || cfg.name;
     drop_excess := drop_excess || (depth + adds - cfg.max_depth);
     drop_newest := drop_newest || (cfg.overflow = 'drop_newest');
+    drop_old := drop_old || oldest;
+    drop_old_n := drop_old_n || coalesce(cardinality(oldest), 0);
   END LOOP;
 
   WITH d AS (
@@ -112,9 +129,19 @@ BEGIN
       victims := ARRAY(SELECT j.id FROM sluice.jobs j WHERE j.queue = q AND j.id = ANY(replayed)
                        ORDER BY j.id DESC LIMIT drop_excess[k]);
     ELSE
-      victims := ARRAY(SELECT j.id FROM sluice.jobs j WHERE j.queue = q AND j.state IN ('waiting', 'scheduled', 'available')
-                       ORDER BY j.id = ANY(replayed), j.id LIMIT drop_excess[k]);
+      -- Those counted, then the oldest replayed ones. One a claim has made
+      -- running since it was counted is no longer waiting: it stays, and no
+      -- other goes in its place. SKIP LOCKED: one a claim is taking now is
+      -- left to it, not waited for (a claim of several queues may hold such
+      -- a job while it waits for a queue row this replay holds).
+      SELECT array_agg(v.id) INTO victims FROM (
+        SELECT j.id FROM sluice.jobs j
+        WHERE j.id = ANY(drop_old) AND j.queue = q AND j.state IN ('waiting', 'scheduled', 'available')
+        ORDER BY j.id FOR UPDATE SKIP LOCKED) v;
+      victims := coalesce(victims, '{}') || ARRAY(SELECT j.id FROM sluice.jobs j WHERE j.queue = q AND j.id = ANY(replayed)
+                                                  ORDER BY j.id LIMIT greatest(drop_excess[k] - drop_old_n[k], 0));
     END IF;
+    CONTINUE WHEN cardinality(victims) = 0;
     SELECT array_agg(m.batch_id), array_agg(m.id) FILTER (WHERE m.notify) INTO vb, vn
     FROM sluice.move_to_history(victims, 'dropped') m;
     PERFORM sluice.metrics_add(q, cancelled => cardinality(victims));

@@ -15,11 +15,17 @@
 -- release it when the second commits. The waiting children are locked first
 -- (in id order), and whether any parent is still live is asked in the next
 -- statement, whose snapshot, taken after the lock wait, sees the other
--- parent's end.
+-- parent's end. Ends that share waiting descendants do not deadlock: a
+-- release locks the children in one statement, and a cascade every waiting
+-- descendant, of all generations, in one statement before its first move,
+-- each in id order. (A cascade locking a generation a round would hold the
+-- children while it waits for a grandchild, which a completing parent of
+-- that grandchild may hold while it waits for one of those children.)
 -- Lease: none (the caller has fenced).
--- Locks: FOR UPDATE on the waiting children, in id order; the row locks of
--- their moves and of the updates to sluice.batches rows. Nothing when no job
--- waits (jobs_waiting_idx answers that).
+-- Locks: FOR UPDATE on the waiting children (a cascade: on all waiting
+-- descendants), in id order; the row locks of their moves and of the updates
+-- to sluice.batches rows. Nothing when no job waits (jobs_waiting_idx answers
+-- that).
 CREATE OR REPLACE FUNCTION sluice.after_finish(final_state text, ids bigint[], batch_ids bigint[], notify_ids bigint[])
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -32,6 +38,13 @@ DECLARE
   child_dead bigint[];
   child_cancel bigint[];
   queues text[];
+  -- The waiting descendants, a generation after another (children first):
+  -- generation g ends at below[ends[g]].
+  below bigint[];
+  ends integer[];
+  gen bigint[];
+  round integer := 0;
+  carried bigint[];
   -- Every job ended here, for the batches (its batch and how it ended) and for waitFor.
   all_batches bigint[] := batch_ids;
   all_states text[] := array_fill(final_state, ARRAY[coalesce(cardinality(batch_ids), 0)]);
@@ -64,19 +77,46 @@ BEGIN
         END IF;
       END LOOP;
     END IF;
-  ELSE
-    WHILE (died IS NOT NULL OR ended IS NOT NULL) AND EXISTS (SELECT 1 FROM sluice.jobs c WHERE c.state = 'waiting') LOOP
-      SELECT array_agg(x.id) FILTER (WHERE x.to_dead), array_agg(x.id) FILTER (WHERE NOT x.to_dead),
-             all_batches || coalesce(array_agg(x.batch_id) FILTER (WHERE x.batch_id IS NOT NULL), '{}'),
+  ELSIF (died IS NOT NULL OR ended IS NOT NULL) AND EXISTS (SELECT 1 FROM sluice.jobs c WHERE c.state = 'waiting') THEN
+    -- Every waiting descendant, found first (read only), a generation per
+    -- statement: one probe of jobs_waiting_deps_idx per generation, where a
+    -- recursive join would probe it, pending list and all, once per job. A
+    -- job two paths reach is in the first generation that reaches it, the
+    -- round that moves it below.
+    gen := coalesce(died, '{}') || coalesce(ended, '{}');
+    WHILE gen IS NOT NULL LOOP
+      SELECT array_agg(c.id) INTO gen FROM sluice.jobs c
+      WHERE c.state = 'waiting' AND c.depends_on && gen AND c.id NOT IN (SELECT unnest(below));
+      below := below || gen;
+      ends := ends || coalesce(cardinality(below), 0);
+    END LOOP;
+    -- All locked in one statement, in id order, before the first moves (see
+    -- Guarantees). A child committed after the search is the orphan sweep's
+    -- (jobs/release-orphaned-waiting.sql), as is one committed after this
+    -- transaction ends.
+    PERFORM FROM (SELECT c.id FROM sluice.jobs c WHERE c.id = ANY(below) AND c.state = 'waiting' ORDER BY c.id FOR UPDATE) x;
+    -- A generation a round, read by id from the locked set: the probes are
+    -- not made twice. A child is moved once a parent is (due); one whose
+    -- parent of the generation before was not (no longer waiting when
+    -- locked) waits for the next round.
+    WHILE (died IS NOT NULL OR ended IS NOT NULL) AND below IS NOT NULL LOOP
+      round := round + 1;
+      SELECT array_agg(x.id) FILTER (WHERE x.due AND x.to_dead), array_agg(x.id) FILTER (WHERE x.due AND NOT x.to_dead),
+             array_agg(x.id) FILTER (WHERE NOT x.due),
+             all_batches || coalesce(array_agg(x.batch_id) FILTER (WHERE x.due AND x.batch_id IS NOT NULL), '{}'),
              all_states || coalesce(array_agg(CASE WHEN x.to_dead THEN 'dead' ELSE 'cancelled' END)
-                                      FILTER (WHERE x.batch_id IS NOT NULL), '{}'),
-             all_notify || coalesce(array_agg(x.id) FILTER (WHERE x.notify_on_finish), '{}')
-        INTO child_dead, child_cancel, all_batches, all_states, all_notify
+                                      FILTER (WHERE x.due AND x.batch_id IS NOT NULL), '{}'),
+             all_notify || coalesce(array_agg(x.id) FILTER (WHERE x.due AND x.notify_on_finish), '{}')
+        INTO child_dead, child_cancel, carried, all_batches, all_states, all_notify
+      -- due and to_dead are columns, not conditions: a condition on depends_on
+      -- would let the planner probe jobs_waiting_deps_idx again.
       FROM (SELECT c.id, c.batch_id, c.notify_on_finish,
+                   c.depends_on && (coalesce(died, '{}') || coalesce(ended, '{}')) AS due,
                    coalesce(c.on_parent_dead = 'dead' AND c.depends_on && died, false) AS to_dead
             FROM sluice.jobs c
-            WHERE c.state = 'waiting' AND c.depends_on && (coalesce(died, '{}') || coalesce(ended, '{}'))
-            ORDER BY c.id FOR UPDATE) x;
+            WHERE c.id = ANY(coalesce(carried, '{}') || below[coalesce(ends[round - 1], 0) + 1 : ends[round]])
+              AND c.state = 'waiting'
+            ORDER BY c.id) x;
       died := NULL;
       ended := NULL;
       IF child_dead IS NOT NULL THEN
