@@ -3,7 +3,7 @@
 -- missing ones). Returns the ids.
 --
 -- Guarantees: all or nothing, also against a concurrent purge or replay of
--- the same ids (their rows are locked before they are checked); a replayed
+-- the same ids (their rows are deleted, so locked, before they are checked); a replayed
 -- job whose unique key a live job holds, also one enqueued while the replay
 -- runs, or an older job replayed with it, still runs, without the key.
 -- A bounded queue (max_depth) is honoured as by an enqueue, the replayed jobs
@@ -15,7 +15,9 @@
 -- A job counted in the depth that a worker claims while the replay runs is
 -- not dropped (it is running), and none is dropped in its place.
 -- Lease: none.
--- Locks: FOR UPDATE on the dead_jobs rows (by id), then on the sluice.queues
+-- Locks: the DELETE's row locks on the dead_jobs rows (a DELETE, not FOR
+-- UPDATE: the runtime role may delete dead jobs, not update them), then FOR
+-- UPDATE on the sluice.queues
 -- rows of the bounded queues replayed into (by name, as enqueues and claims
 -- take them one at a time), so the depth each replay sees includes everything
 -- committed before it; with drop_oldest, FOR UPDATE SKIP LOCKED on the jobs it
@@ -24,6 +26,7 @@ CREATE OR REPLACE FUNCTION sluice.dead_replay(ids bigint[])
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
+  dead sluice.dead_jobs[];
   locked bigint[];
   missing bigint[];
   cfg sluice.queues%ROWTYPE;
@@ -44,10 +47,12 @@ DECLARE
   k integer;
   q text;
 BEGIN
-  -- Locked first: checked and deleted under one lock, a purge or another
-  -- replay in between cannot leave this one replaying only part of the ids.
-  SELECT array_agg(l.id) INTO locked
-  FROM (SELECT d.id FROM sluice.dead_jobs d WHERE d.id = ANY(ids) ORDER BY d.id FOR UPDATE) l;
+  -- Deleted first, and checked after: a purge or another replay in between
+  -- cannot leave this one replaying only part of the ids (an error undoes
+  -- the delete).
+  WITH gone AS (DELETE FROM sluice.dead_jobs d WHERE d.id = ANY(ids) RETURNING d.*)
+  SELECT array_agg(g ORDER BY g.id) INTO dead FROM gone g;
+  locked := ARRAY(SELECT x.id FROM unnest(dead) x);
   SELECT array_agg(x ORDER BY x) INTO missing
   FROM (SELECT DISTINCT unnest(ids) AS x) w
   WHERE x IS NULL OR x <> ALL(coalesce(locked, '{}'));
@@ -58,11 +63,11 @@ BEGIN
 
   FOR cfg IN
     SELECT x.* FROM sluice.queues x
-    WHERE x.max_depth IS NOT NULL AND x.name IN (SELECT d.queue FROM sluice.dead_jobs d WHERE d.id = ANY(locked))
+    WHERE x.max_depth IS NOT NULL AND x.name IN (SELECT d.queue FROM unnest(dead) d)
     ORDER BY x.name
     FOR UPDATE OF x
   LOOP
-    SELECT count(*) INTO adds FROM sluice.dead_jobs d WHERE d.id = ANY(locked) AND d.queue = cfg.name;
+    SELECT count(*) INTO adds FROM unnest(dead) d WHERE d.queue = cfg.name;
     -- The oldest ones that may have to go are picked with the count (one
     -- snapshot): one claimed since then is not taken for another.
     SELECT d.cnt, CASE WHEN cfg.overflow = 'drop_oldest' THEN ARRAY(
@@ -86,7 +91,7 @@ BEGIN
   END LOOP;
 
   WITH d AS (
-    DELETE FROM sluice.dead_jobs WHERE dead_jobs.id = ANY(locked) RETURNING *
+    SELECT * FROM unnest(dead)
   ), r AS (
     -- Two dead jobs of this replay may hold one key (it was free again once
     -- the first died): the oldest tries for it, the others run without it.
