@@ -153,7 +153,10 @@ BEGIN
     PERFORM sluice.after_finish('dropped', victims, vb, vn);
   END LOOP;
 
-  FOR q IN SELECT DISTINCT j.queue FROM sluice.jobs j WHERE j.id = ANY(replayed) LOOP
+  -- Counted as enqueued, as every other way into a queue is (those dropped at
+  -- once too: they are counted as cancelled above).
+  FOR q, k IN SELECT d.queue, count(*)::integer FROM unnest(dead) d GROUP BY d.queue LOOP
+    PERFORM sluice.metrics_add(q, enqueued => k);
     PERFORM pg_notify('sluice_jobs', q);
     PERFORM pg_notify('sluice_rewind', q);
   END LOOP;

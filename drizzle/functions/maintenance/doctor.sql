@@ -26,7 +26,8 @@ DECLARE
 BEGIN
   -- Dead rows are a problem only when vacuum cannot clear them; anything holding the
   -- xmin horizon back is what long_xact below lists.
-  held := EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.backend_xmin IS NOT NULL AND a.pid <> pg_backend_pid()
+  -- A transaction that wrote holds an xid and may show no xmin while idle: it holds vacuum back too.
+  held := EXISTS (SELECT 1 FROM pg_stat_activity a WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) AND a.pid <> pg_backend_pid()
                     AND a.datname = current_database() AND coalesce(a.xact_start, a.backend_start) < now() - horizon)
        OR EXISTS (SELECT 1 FROM pg_prepared_xacts p WHERE p.database = current_database() AND p.prepared < now() - horizon)
        OR EXISTS (SELECT 1 FROM pg_replication_slots s WHERE NOT s.active AND (s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL));
@@ -118,9 +119,9 @@ BEGIN
   FOR r IN SELECT a.pid, a.usename::text AS who, a.state AS st, a.datname::text AS db,
              extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::float8 AS secs
            FROM pg_stat_activity a
-           WHERE a.backend_xmin IS NOT NULL AND a.pid <> pg_backend_pid() AND a.datname = current_database()
-             AND coalesce(a.xact_start, a.backend_start) < now() - horizon
-           ORDER BY a.xact_start LOOP
+           WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) AND a.pid <> pg_backend_pid()
+             AND a.datname = current_database() AND coalesce(a.xact_start, a.backend_start) < now() - horizon
+           ORDER BY coalesce(a.xact_start, a.backend_start) LOOP
     found_any := true;
     RETURN QUERY SELECT 'long_xact', 'warn', format('pid %s (%s, db %s)', r.pid, coalesce(r.who, '?'), coalesce(r.db, '?')), r.secs,
       format('%s transaction open for %s s holds back vacuum: end it, or SELECT pg_terminate_backend(%s)',

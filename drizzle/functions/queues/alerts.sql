@@ -29,7 +29,8 @@ LANGUAGE sql STABLE AS $$
     SELECT s.queue, 'error_rate', s.error_rate_5m, s.alert_max_error_rate::numeric::float8,
       format('%s%% of attempts failed in the last 5 min, over %s%%', round((s.error_rate_5m * 100)::numeric, 1),
              trim_scale(round((s.alert_max_error_rate * 100)::numeric, 2)))
-    FROM s WHERE s.alert_max_error_rate IS NOT NULL AND s.error_rate_5m > s.alert_max_error_rate
+    -- The threshold through numeric: the real 0.9 widens to 0.89999997, and a rate of exactly 0.9 would be over it.
+    FROM s WHERE s.alert_max_error_rate IS NOT NULL AND s.error_rate_5m > s.alert_max_error_rate::numeric::float8
     UNION ALL
     SELECT s.queue, 'no_worker', 0, 1, 'no live worker serves it'
     FROM s WHERE s.alert_no_worker AND s.alive = 0
