@@ -9,6 +9,9 @@ import type { Queryable } from '../executor.js';
 import { jobNextDueInMs, jobPromoteDue, jobReleaseOrphanedWaiting } from '../sql/jobs.js';
 import { Service } from './service.js';
 
+/** How soon a due job that another transaction holds locked is tried again. */
+const LOCKED_DUE_RETRY_MS = 100;
+
 export interface PromoterOptions {
   batchSize: number;
   /** Longest sleep, so a schedule change made without a notification is seen. */
@@ -31,6 +34,9 @@ export class Promoter extends Service {
     if (promoted >= this.options.batchSize) return 0;
     const nextMs = await jobNextDueInMs(this.db);
     if (nextMs === null) return this.options.maxSleepMs;
+    // Due but not promoted: another transaction holds the row (promote_due
+    // skips locked rows). Asking again at once would spin until it lets go.
+    if (nextMs <= 0 && promoted === 0) return LOCKED_DUE_RETRY_MS;
     return Math.min(Math.max(nextMs, 0), this.options.maxSleepMs);
   }
 }

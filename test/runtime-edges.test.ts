@@ -1,0 +1,89 @@
+// The worker's runtime at its edges: retry delays past the exponential cap
+// and of a fixed backoff longer than that cap, and the leader's promoter
+// facing a due job that another transaction holds locked.
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { Sluice, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
+import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { recordingPool } from './helpers/recording-pool.js';
+
+let db: TestDb;
+let sluice: Sluice;
+const workers: Worker[] = [];
+
+beforeAll(async () => {
+  db = await createTestDb();
+  sluice = new Sluice({ pool: db.pool });
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+afterAll(async () => {
+  await sluice.close();
+  await db.drop();
+});
+
+function worker(options: Partial<Parameters<typeof createWorker>[0]> & Pick<Parameters<typeof createWorker>[0], 'handlers'>): Worker {
+  const connection = options.pool ? {} : { connectionString: db.url };
+  const w = createWorker({ ...connection, pollIntervalMs: 100, heartbeatIntervalMs: 200, workerDeadAfterMs: 5_000, runScheduler: false, ...options });
+  workers.push(w);
+  return w;
+}
+
+describe('retry delay', () => {
+  it('jitter still spreads retries once the exponential delay reaches maxMs, and stays under it', async () => {
+    // 200 jobs failing their 20th attempt together, default policy (1 s doubling, 1 h cap, ±10%).
+    const { rows } = await db.pool.query<{ distinct: string; min: string; max: string }>(
+      `SELECT count(DISTINCT d) AS distinct, min(d) AS min, max(d) AS max
+       FROM (SELECT sluice.retry_delay_ms(20, 'exponential', 1000, 2, 3600000, 0.1) AS d FROM generate_series(1, 200)) x`,
+    );
+    expect(Number(rows[0]!.distinct)).toBeGreaterThan(100);
+    expect(Number(rows[0]!.max)).toBeLessThanOrEqual(3_600_000);
+    expect(Number(rows[0]!.min)).toBeGreaterThanOrEqual(3_240_000);
+  });
+
+  it('a fixed backoff of 2 h schedules the retry 2 h later: the default 1 h cap is the exponential one', async () => {
+    const job = defineJob({ name: 'edge.fixed', queue: 'edge-fixed', schema: z.object({}), maxAttempts: 3, backoff: { kind: 'fixed', baseMs: 7_200_000, jitter: 0 } });
+    let ran = 0;
+    await worker({ handlers: [job.handle(async () => { ran++; throw new Error('down'); })] }).start();
+    const id = await sluice.enqueue(job, {});
+    await waitUntil(async () => (await sluice.getJob(id)).state === 'scheduled', { what: 'retry scheduled' });
+    const { rows } = await db.pool.query(`SELECT round(extract(epoch FROM run_at - now()))::int AS s FROM sluice.jobs WHERE id = $1`, [id]);
+    expect(ran).toBe(1);
+    expect(rows[0].s).toBeGreaterThan(7_000);
+  });
+});
+
+describe('promoter', () => {
+  it('does not spin while a due scheduled job is locked by another transaction', async () => {
+    const job = defineJob({ name: 'edge.promote', queue: 'edge-promote', schema: z.object({}) });
+    const other = defineJob({ name: 'edge.promote.other', queue: 'edge-promote-other', schema: z.object({}) });
+    const id = await sluice.enqueue(job, {}, { delayMs: 60_000 });
+    await db.pool.query(`UPDATE sluice.jobs SET run_at = now() - interval '1 s' WHERE id = $1`, [id]);
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    const { pool, sent } = recordingPool(db.url);
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM sluice.jobs WHERE id = $1 FOR UPDATE', [id]);
+      const w = worker({ pool, handlers: [other.handle(async () => {})] });
+      await w.start();
+      await waitUntil(() => w.isLeader, { what: 'leader' });
+      const promotions = () => sent.filter((s) => s === 'sluice_job_promote_due').length;
+      const before = promotions();
+      // A whole second, counted in statements sent, not timed: a promoter that waits even a
+      // tenth of a second between rounds sends about 10.
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(promotions() - before).toBeLessThan(50);
+      await holder.query('ROLLBACK');
+      // Let go, the job is promoted and runs.
+      await waitUntil(async () => (await sluice.getJob(id)).state !== 'scheduled', { what: 'promoted once the lock is gone' });
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      await holder.end();
+      await Promise.all(workers.splice(0).map((x) => x.stop()));
+      await pool.end();
+    }
+  });
+});
