@@ -310,6 +310,88 @@ describe('pause and resume', () => {
     }
   });
 
+  // docs/operations.md: "running jobs finish; nothing new starts", jobs the worker claimed before the pause included.
+  it('a pause hands back the jobs a worker had buffered: none of them starts, their attempt is given back, resume runs them', async () => {
+    const job = defineJob({ name: 'pause.buffered', queue: 'pr.c', schema: z.object({ hold: z.boolean() }) });
+    const release = gate();
+    const started: number[] = [];
+    const pool = new ClaimWatchingPool(db.url);
+    // The worker leads and beats once a minute: only the pause's notice can reach it within the test.
+    const w = start({
+      pool,
+      handlers: [
+        job.handle(async (p, ctx) => {
+          started.push(ctx.job.id);
+          if (p.hold) await release.wait;
+        }),
+      ],
+      concurrency: 1,
+      prefetch: 3,
+      heartbeatIntervalMs: 60_000,
+      workerDeadAfterMs: 180_000,
+    });
+    try {
+      const ids = await sluice.enqueueMany(job, [{ hold: true }, { hold: false }, { hold: false }, { hold: false }]);
+      await w.start();
+      await waitUntil(() => started.length === 1 && w.load.buffered === 3, { what: '1 running, 3 buffered' });
+
+      await sluice.queues.pause('pr.c');
+      await waitUntil(() => w.load.buffered === 0, { what: 'the buffered jobs handed back' });
+      const waiting = await Promise.all(ids.slice(1).map((id) => sluice.getJob(id)));
+      expect(waiting.map((j) => [j.state, j.attempt])).toEqual([['available', 0], ['available', 0], ['available', 0]]);
+
+      release.open();
+      await waitUntil(async () => (await sluice.getJob(ids[0]!)).state === 'completed', { what: 'the running job finished' });
+      // With its slot free the worker looks for work and is given none.
+      await pool.nextEmptyClaim();
+      const states = await Promise.all(ids.slice(1).map(async (id) => (await sluice.getJob(id)).state));
+      expect({ started: started.length, states }).toEqual({ started: 1, states: ['available', 'available', 'available'] });
+
+      await sluice.queues.resume('pr.c');
+      await waitUntil(async () => (await Promise.all(ids.map((id) => sluice.getJob(id)))).every((j) => j.state === 'completed'), {
+        what: 'jobs run after resume',
+      });
+    } finally {
+      await w.stop();
+      await pool.end();
+    }
+  });
+
+  it("a pause the worker was not told of (its notice lost) still empties the worker's buffer, at its next heartbeat", async () => {
+    const job = defineJob({ name: 'pause.unnoticed', queue: 'pr.d', schema: z.object({ hold: z.boolean() }) });
+    const release = gate();
+    const started: number[] = [];
+    const w = start({
+      handlers: [
+        job.handle(async (p, ctx) => {
+          started.push(ctx.job.id);
+          if (p.hold) await release.wait;
+        }),
+      ],
+      concurrency: 1,
+      prefetch: 2,
+      heartbeatIntervalMs: 200,
+    });
+    try {
+      const ids = await sluice.enqueueMany(job, [{ hold: true }, { hold: false }, { hold: false }]);
+      await w.start();
+      await waitUntil(() => started.length === 1 && w.load.buffered === 2, { what: '1 running, 2 buffered' });
+      // Paused with no notice sent at all: as if it were lost on the way.
+      const paused = await db.pool.query(`UPDATE sluice.queues SET paused = true WHERE name = 'pr.d'`);
+      expect(paused.rowCount).toBe(1);
+      await waitUntil(() => w.load.buffered === 0, { what: 'the buffered jobs handed back' });
+      release.open();
+      await waitUntil(async () => (await sluice.getJob(ids[0]!)).state === 'completed', { what: 'the running job finished' });
+      const waiting = await Promise.all(ids.slice(1).map((id) => sluice.getJob(id)));
+      expect({ started: started.length, waiting: waiting.map((j) => [j.state, j.attempt]) }).toEqual({
+        started: 1,
+        waiting: [['available', 0], ['available', 0]],
+      });
+    } finally {
+      await w.stop();
+    }
+  });
+
   it('resume (here from SQL, after a pause from the CLI) wakes a worker that polls once an hour', async () => {
     // Only a notification can wake this worker within the test: how fast it
     // wakes is measured by the bench (packages/bench, scenario "resume").

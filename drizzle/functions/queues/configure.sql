@@ -3,7 +3,8 @@
 -- a bad value raises 22023 naming the key and changes nothing. The ranges are
 -- those of queueSettingsSchema (packages/sluice/src/config.ts), so a setting
 -- SQL accepts is one the client accepts and reads back. Wakes the queue's
--- workers, as a resumed or widened queue may have claimable work right now.
+-- workers, as a resumed or widened queue may have claimable work right now;
+-- on a pause, tells them on sluice_pause to hand back what they buffered.
 --
 -- Lease: none. Locks: the row lock of the UPDATE on the queue's row.
 CREATE OR REPLACE FUNCTION sluice.queue_configure(queue_name text, settings jsonb)
@@ -83,4 +84,10 @@ BEGIN
   WHERE q.name = queue_name;
   -- A resumed or widened queue may have claimable work right now.
   PERFORM pg_notify('sluice_jobs', queue_name);
+  -- A paused one must start nothing its workers already claimed: they hand
+  -- their buffered jobs back once their next beat confirms the pause (a
+  -- notice is only a hint; a lost one waits for their regular beat).
+  IF (settings->>'paused')::boolean THEN
+    PERFORM pg_notify('sluice_pause', queue_name);
+  END IF;
 END $$;

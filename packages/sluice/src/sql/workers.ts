@@ -22,6 +22,47 @@ export async function workerRegister(db: Queryable, w: WorkerRow): Promise<void>
 }
 
 /**
+ * What every beat answers besides the beat itself. `lost`: the held ids whose
+ * lease it did not extend (usually none), and of those, `gone`: the ones no
+ * longer in the live table. A job this worker still runs or buffers and that
+ * is lost was cancelled (gone), or rescued or retried by someone else: the
+ * worker stops it, its answer being refused by the lease anyway. A held id
+ * whose acknowledgement committed is lost and gone too, and means nothing.
+ * `paused`: which of the given queues are paused, so that the worker hands
+ * back the jobs of those it had buffered.
+ */
+export interface BeatAnswer {
+  lost: number[];
+  gone: number[];
+  paused: string[];
+}
+
+type BeatAnswerRow = { lost: string; gone: string; paused: string[] | null };
+
+// The held leases the beat extends, the held ids it did not, and which of
+// those are still in the live table. A plain read sees the statement's
+// snapshot: a cancel that commits while the UPDATE waits for its row would
+// leave the row looking live. A locking read follows it to the deletion.
+// It waits for nothing: SKIP LOCKED (a wait there could close a cycle with
+// a cancel_many locking in id order), so a lost row that another transaction
+// holds locked right now counts as gone. It touches only lost rows (usually
+// none), and KEY SHARE blocks only their deletion.
+const LEASES_CTE = `leases AS (UPDATE sluice.jobs SET locked_until = now() + $2 * interval '1 millisecond'
+                     WHERE id = ANY($3::bigint[]) AND locked_by = $1 RETURNING id),
+          lost AS (SELECT x AS id FROM unnest($3::bigint[]) x EXCEPT SELECT id FROM leases),
+          live AS (SELECT j.id FROM sluice.jobs j WHERE j.id = ANY(ARRAY(SELECT id FROM lost)) FOR KEY SHARE OF j SKIP LOCKED)`;
+
+const answerColumns = (queues: string) => `array_to_string(ARRAY(SELECT id FROM lost), ',') AS lost,
+          array_to_string(ARRAY(SELECT id FROM lost EXCEPT SELECT id FROM live), ',') AS gone,
+          ARRAY(SELECT q.name FROM sluice.queues q WHERE q.name = ANY(${queues}::text[]) AND q.paused) AS paused`;
+
+const idList = (text: string | undefined): number[] => (text ? text.split(',').map(Number) : []);
+
+export function beatAnswer(row: BeatAnswerRow | undefined): BeatAnswer {
+  return { lost: idList(row?.lost), gone: idList(row?.gone), paused: row?.paused ?? [] };
+}
+
+/**
  * Records a beat and extends the leases of the jobs this worker holds in
  * memory. Only those: a claim whose reply never arrived (lost connection)
  * is locked_by this worker too, and must lapse so the rescuer frees it.
@@ -29,22 +70,28 @@ export async function workerRegister(db: Queryable, w: WorkerRow): Promise<void>
  * left out so that the planner cannot read jobs_running_queue_idx, which a
  * transaction held open elsewhere fills with an entry for every job run since.
  */
-export async function workerHeartbeat(db: Queryable, workerId: string, leaseMs: number, heldIds: number[]): Promise<void> {
+export async function workerHeartbeat(
+  db: Queryable,
+  workerId: string,
+  leaseMs: number,
+  heldIds: number[],
+  queues: string[] = [],
+): Promise<BeatAnswer> {
   // Unnamed, so planned for each beat with the table as it is now (see jobs/claim.sql, Plans).
-  await db.query({
+  const { rows } = await db.query<BeatAnswerRow>({
     // Through the pool, no session is this worker's own: the rescuer then waits for the leases.
-    text: `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now(), session_pid = NULL, session_lost_at = NULL WHERE id = $1)
-           UPDATE sluice.jobs SET locked_until = now() + $2 * interval '1 millisecond'
-           WHERE id = ANY($3::bigint[]) AND locked_by = $1`,
-    values: [workerId, leaseMs, heldIds],
+    text: `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now(), session_pid = NULL, session_lost_at = NULL WHERE id = $1),
+          ${LEASES_CTE}
+          SELECT ${answerColumns('$4')}`,
+    values: [workerId, leaseMs, heldIds, queues],
   });
+  return beatAnswer(rows[0]);
 }
 
 // On the LISTEN session: the session's server process is recorded, so that
 // the rescuer learns of this process's death when the session ends.
 const HEARTBEAT_CTES = `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now(), session_pid = pg_backend_pid(), session_lost_at = NULL WHERE id = $1),
-          leases AS (UPDATE sluice.jobs SET locked_until = now() + $2 * interval '1 millisecond'
-                     WHERE id = ANY($3::bigint[]) AND locked_by = $1)`;
+          ${LEASES_CTE}`;
 
 /**
  * Per queue of this worker: how many live workers claim it and how many of
@@ -59,7 +106,7 @@ const peersColumn = (queues: string, deadAfterMs: string) => `(SELECT json_agg(j
           GROUP BY x.q) p) AS peers`;
 
 /** What a beat on the LISTEN session answers besides the beat itself. */
-export type PeersRow = { peers: [string, number, number][] | null };
+export type PeersRow = BeatAnswerRow & { peers: [string, number, number][] | null };
 
 /**
  * The beat as query arguments for the LISTEN session (not a Queryable): the
@@ -69,7 +116,7 @@ export function workerHeartbeatOnSession(
   beat: { workerId: string; leaseMs: number; heldIds: number[]; queues: string[] },
   deadAfterMs: number,
 ): [string, unknown[]] {
-  return [`${HEARTBEAT_CTES} SELECT ${peersColumn('$4', '$5')}`, [beat.workerId, beat.leaseMs, beat.heldIds, beat.queues, deadAfterMs]];
+  return [`${HEARTBEAT_CTES} SELECT ${peersColumn('$4', '$5')}, ${answerColumns('$4')}`, [beat.workerId, beat.leaseMs, beat.heldIds, beat.queues, deadAfterMs]];
 }
 
 /**
@@ -87,7 +134,7 @@ export function workerHeartbeatTryLead(
 ): [string, unknown[]] {
   return [
     `${HEARTBEAT_CTES}
-     SELECT pg_try_advisory_lock($4) AS leader, ${peersColumn('$6', '$5')},
+     SELECT pg_try_advisory_lock($4) AS leader, ${peersColumn('$6', '$5')}, ${answerColumns('$6')},
        (SELECT bool_or(pg_terminate_backend(a.pid))
           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1

@@ -13,7 +13,7 @@
 // terminates it and takes the lock at its next beat.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
-import { workerHeartbeat, workerHeartbeatOnSession, workerHeartbeatTryLead, type PeersRow } from '../sql/workers.js';
+import { beatAnswer, workerHeartbeat, workerHeartbeatOnSession, workerHeartbeatTryLead, type BeatAnswer, type PeersRow } from '../sql/workers.js';
 import type { Notifier } from './notifier.js';
 
 /** A follower's heartbeat period when heartbeatIntervalMs is longer: it bounds the failover after a leader dies. */
@@ -62,29 +62,27 @@ export class Leadership {
 
   /**
    * The heartbeat, on the LISTEN session; a follower's also bids for the lock.
-   * Resolves with the queues' peers (see workerHeartbeatOnSession), or
-   * undefined when the beat went on the pool.
+   * Resolves with what the beat found (see BeatAnswer) and the queues' peers
+   * (see workerHeartbeatOnSession; undefined when the beat went on the pool).
    */
-  async beat(b: Beat): Promise<PeersRow['peers'] | undefined> {
+  async beat(b: Beat): Promise<BeatAnswer & { peers: PeersRow['peers'] | undefined }> {
+    const onPool = async () => ({ ...(await workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds, b.queues)), peers: undefined });
     if (this.leader || this.stopped) {
       const rows = await this.onSession<PeersRow>(...workerHeartbeatOnSession(b, this.deadAfterMs));
-      if (rows === null) await workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds);
-      return rows?.[0]?.peers;
+      if (rows === null) return onPool();
+      return { ...beatAnswer(rows[0]), peers: rows[0]?.peers };
     }
     const rows = await this.onSession<PeersRow & { leader: boolean; deposed: boolean | null }>(
       ...workerHeartbeatTryLead(b, LEADER_LOCK_KEY, this.deadAfterMs),
     );
     // Disconnected: beat on the pool and bid again once the session is back.
-    if (rows === null) {
-      await workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds);
-      return undefined;
-    }
+    if (rows === null) return onPool();
     if (rows[0]?.deposed) this.logger.warn('ended the session of a maintenance leader that stopped beating; taking over');
-    const peers = rows[0]?.peers;
-    if (!rows[0]?.leader) return peers;
+    const answer = { ...beatAnswer(rows[0]), peers: rows[0]?.peers };
+    if (!rows[0]?.leader) return answer;
     if (this.stopped) {
       await this.unlock(false);
-      return peers;
+      return answer;
     }
     this.leader = true;
     this.logger.info('elected maintenance leader');
@@ -92,7 +90,7 @@ export class Leadership {
       for (const duty of this.duties) duty.start();
     });
     this.onChange(true);
-    return peers;
+    return answer;
   }
 
   /** Null when the session is down, or went down under the statement (the beat then goes on the pool). */

@@ -10,6 +10,8 @@ export const CANCEL_CHANNEL = 'sluice_cancel';
 export const CRON_CHANNEL = 'sluice_cron';
 /** Jobs became available behind where claims resume (see sluice.claim): payload the queue. */
 export const REWIND_CHANNEL = 'sluice_rewind';
+/** Sent by sluice.queue_configure when it pauses a queue (payload: the queue): its workers hand back what they buffered. */
+export const PAUSE_CHANNEL = 'sluice_pause';
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;

@@ -19,14 +19,14 @@ import type { AlertEvent } from '../services/alert-watcher.js';
 import { WorkerOperations, parseWorkerOperationsOptions, type WorkerOperationsOptions } from '../services/operations.js';
 import type { Service } from '../services/service.js';
 import { jobLeaseHolds, type ClaimedJobRow } from '../sql/job-leases.js';
-import { workerDeregister, workerHeartbeat } from '../sql/workers.js';
+import { workerDeregister, workerHeartbeat, type BeatAnswer } from '../sql/workers.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
 import { declareWorker } from './declarations.js';
 import { createDuties } from './duties.js';
 import { Fetcher } from './fetcher.js';
 import { Heartbeat } from './heartbeat.js';
 import { LEADER_CHANNEL, Leadership } from './leadership.js';
-import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, REWIND_CHANNEL, SCHEDULED_CHANNEL } from './notifier.js';
+import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, PAUSE_CHANNEL, REWIND_CHANNEL, SCHEDULED_CHANNEL } from './notifier.js';
 import { Prefetch } from './prefetch.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions as CoreWorkerOptions } from './options.js';
 import { JobAbort } from './job-abort.js';
@@ -158,13 +158,17 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.scheduler = scheduler;
     this.notifier = this.listenPool && new Notifier(
       this.listenPool.pool,
-      [JOBS_CHANNEL, SCHEDULED_CHANNEL, CANCEL_CHANNEL, CRON_CHANNEL, LEADER_CHANNEL, REWIND_CHANNEL],
+      [JOBS_CHANNEL, SCHEDULED_CHANNEL, CANCEL_CHANNEL, CRON_CHANNEL, LEADER_CHANNEL, REWIND_CHANNEL, PAUSE_CHANNEL],
       {
         onNotification: (channel, payload) => {
           if (channel === SCHEDULED_CHANNEL) promoter.wake();
           else if (channel === CANCEL_CHANNEL) void this.cancelNoticed(payload);
           else if (channel === CRON_CHANNEL) this.scheduler?.wake();
           else if (channel === LEADER_CHANNEL) this.heartbeat.wake();
+          // A hint: the beat reads which queues are paused, and acts on that.
+          else if (channel === PAUSE_CHANNEL) {
+            if (this.buffer.some((r) => r.queue === payload)) this.heartbeat.wake();
+          }
           else if (channel === REWIND_CHANNEL) {
             if (this.queues.includes(payload)) {
               this.fetcher.rewind(payload);
@@ -176,6 +180,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
         onConnected: () => {
           this.fetcher.rewind();
           this.fetcher.notified();
+          // Also finds what the lost notices would have told: cancels, pauses.
           this.heartbeat.wake();
         },
         onDisconnected: () => {
@@ -318,14 +323,76 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   }
 
   private async beat(): Promise<void> {
+    // The claims as the beat presents them: what it answers about a job is
+    // acted on only while this same claim still runs or waits here.
+    const claims = this.liveClaims();
     const beat = { workerId: this.id, leaseMs: this.options.workerDeadAfterMs, heldIds: this.heldIds(), queues: this.queues };
-    if (this.leadership) this.wake.update(await this.leadership.beat(beat));
-    else await workerHeartbeat(this.pool, beat.workerId, beat.leaseMs, beat.heldIds);
+    let answer: BeatAnswer;
+    if (this.leadership) {
+      const { peers, ...found } = await this.leadership.beat(beat);
+      this.wake.update(peers);
+      answer = found;
+    } else {
+      answer = await workerHeartbeat(this.pool, beat.workerId, beat.leaseMs, beat.heldIds, beat.queues);
+    }
+    this.leasesLost(answer, claims);
+    await this.handBackPaused(answer.paused);
   }
 
   /** Buffered, running, and finished with the answer not yet written: every lease this worker keeps. */
   private heldIds(): number[] {
     return [...this.running.keys(), ...this.buffer.map((r) => r.id), ...this.completer.heldIds];
+  }
+
+  /** Lease token per job running (not already dropped) or buffered here. */
+  private liveClaims(): Map<number, number> {
+    const claims = new Map<number, number>();
+    for (const r of this.buffer) claims.set(r.id, r.lease);
+    for (const [id, job] of this.running) if (!job.released) claims.set(id, job.lease);
+    return claims;
+  }
+
+  /**
+   * The beat could not extend these leases: the job was cancelled (its
+   * notice lost while the LISTEN session was down, say), or rescued or
+   * retried by someone else. One this worker still runs or buffers under the
+   * claim the beat presented is stopped as a cancel notice would stop it;
+   * its answer would be refused anyway. A held job not here any more had its
+   * answer written meanwhile, and is simply gone.
+   */
+  private leasesLost(answer: BeatAnswer, claims: Map<number, number>): void {
+    if (answer.lost.length === 0) return;
+    const gone = new Set(answer.gone);
+    let dropped = false;
+    for (const id of answer.lost) {
+      const lease = claims.get(id);
+      if (lease === undefined) continue;
+      const running = this.running.get(id);
+      const current = running ?? this.buffer.find((r) => r.id === id);
+      if (!current || current.lease !== lease || running?.released) continue;
+      const cancelled = gone.has(id);
+      this.drop(id, (attempt) => (cancelled ? new CancelledError(id) : new LeaseLostError(id, attempt)));
+      dropped = true;
+      const fields = { jobId: id, attempt: current.attempt, running: running !== undefined };
+      if (cancelled) this.logger.info(fields, 'job cancelled (found by the heartbeat)');
+      else this.logger.warn(fields, 'job no longer held by this worker (found by the heartbeat); stopped');
+    }
+    if (dropped) this.dispatch();
+  }
+
+  /**
+   * A paused queue starts nothing new: the jobs of it that wait in the
+   * buffer go back to it, their attempt given back (they never ran).
+   */
+  private async handBackPaused(paused: string[]): Promise<void> {
+    if (paused.length === 0 || this.buffer.length === 0) return;
+    const queues = new Set(paused);
+    const back = this.buffer.filter((r) => queues.has(r.queue));
+    if (back.length === 0) return;
+    for (let i = this.buffer.length - 1; i >= 0; i--) if (queues.has(this.buffer[i]!.queue)) this.buffer.splice(i, 1);
+    this.logger.info({ jobs: back.length, queues: [...new Set(back.map((r) => r.queue))] }, 'queue paused: buffered jobs handed back');
+    await releaseClaims(this.pool, this.id, back, this.logger);
+    this.dispatch();
   }
 
   private room(): number {
