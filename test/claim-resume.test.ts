@@ -95,7 +95,7 @@ describe('claims that resume', () => {
     const accepted: ClaimedJobRow[] = [];
     const fetcher = new Fetcher(gated, {
       queues: ['resume-race'], workerId: 'resume-race-worker', leaseMs: 60_000, pollIntervalMs: 1_000,
-      lowWater: () => 0, room: () => 1, bufferedCount: () => 0, accept: (rows) => void accepted.push(...rows),
+      lowWater: () => 0, room: () => 1, freeSlots: () => 1, bufferedCount: () => 0, accept: (rows) => void accepted.push(...rows),
     }, pino({ level: 'silent' }));
     fetcher.listening = () => true;
     const claimOne = (fetcher as unknown as { claim(shares: number[]): Promise<unknown> }).claim.bind(fetcher);

@@ -1,6 +1,7 @@
 // The worker's runtime at its edges: retry delays past the exponential cap
-// and of a fixed backoff longer than that cap, and the leader's promoter
-// facing a due job that another transaction holds locked.
+// and of a fixed backoff longer than that cap, the leader's promoter facing a
+// due job that another transaction holds locked, and limited queues, whose
+// jobs must not wait in a worker's buffer.
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -85,5 +86,58 @@ describe('promoter', () => {
       await Promise.all(workers.splice(0).map((x) => x.stop()));
       await pool.end();
     }
+  });
+});
+
+describe('limited queues and the prefetch buffer', () => {
+  it('a queue with concurrency 2 runs 2 jobs at once when two workers of concurrency 1 serve it: none waits in a buffer holding a slot', async () => {
+    const job = defineJob({ name: 'edge.slots', queue: 'edge-slots', schema: z.object({}) });
+    await sluice.queues.configure('edge-slots', { concurrency: 2 });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const started = new Map<string, number>();
+    const handle = (name: string) => job.handle(async () => {
+      started.set(name, (started.get(name) ?? 0) + 1);
+      await gate;
+    });
+    await sluice.enqueueMany(job, [{}, {}, {}, {}]);
+    const a = worker({ concurrency: 1, handlers: [handle('a')] });
+    await a.start();
+    await waitUntil(() => started.get('a') === 1, { what: 'the first worker runs a job' });
+    const b = worker({ concurrency: 1, handlers: [handle('b')] });
+    await b.start();
+    try {
+      await waitUntil(() => started.get('b') === 1, { what: 'the second worker runs the queue\'s second slot' });
+      expect(a.load.buffered).toBe(0);
+    } finally {
+      release();
+    }
+  });
+
+  it('a rate-limited queue does not start its jobs in a burst past the limit after a slow job', async () => {
+    const job = defineJob({ name: 'edge.rate', queue: 'edge-rate', schema: z.object({ hold: z.boolean() }) });
+    await db.pool.query('CREATE TABLE edge_starts (at timestamptz NOT NULL DEFAULT clock_timestamp())');
+    await sluice.queues.configure('edge-rate', { rateLimit: { count: 2, intervalMs: 1_000 } });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    await sluice.enqueueMany(job, [{ hold: true }, { hold: false }, { hold: false }, { hold: false }, { hold: false }, { hold: false }]);
+    await worker({
+      concurrency: 1,
+      handlers: [job.handle(async (p) => {
+        await db.pool.query('INSERT INTO edge_starts DEFAULT VALUES');
+        if (p.hold) await gate;
+      })],
+    }).start();
+    await waitUntil(async () => (await db.pool.query('SELECT 1 FROM edge_starts')).rowCount === 1, { what: 'the slow job started' });
+    // While it runs, a worker that buffers would claim the others as the rate allows.
+    await new Promise((r) => setTimeout(r, 2_500));
+    release();
+    await waitUntil(async () => (await db.pool.query('SELECT 1 FROM edge_starts')).rowCount === 6, { timeoutMs: 20_000, what: 'every job started' });
+    // Starts by the database clock: no 900 ms holds more than the limit's 2.
+    const { rows } = await db.pool.query<{ most: number }>(
+      `SELECT max(n)::int AS most FROM (
+         SELECT count(*) OVER (ORDER BY at RANGE BETWEEN CURRENT ROW AND interval '900 milliseconds' FOLLOWING) AS n FROM edge_starts) x`,
+    );
+    expect(rows[0]!.most).toBeLessThanOrEqual(2);
   });
 });

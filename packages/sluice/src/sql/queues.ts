@@ -29,14 +29,25 @@ export async function queueConfigure(db: Queryable, queue: string, settings: Que
   });
 }
 
-/** Weights of the given queues (1 for a queue with no row yet). */
-export async function queueWeights(db: Queryable, queues: string[]): Promise<Map<string, number>> {
-  const { rows } = await db.query<{ name: string; weight: number }>({
-    name: 'sluice_queue_weights',
-    text: `SELECT name, weight FROM sluice.queues WHERE name = ANY($1::text[])`,
+/** What a worker's claims need to know of its queues: their weights (1 for a queue with no row yet), and which have a concurrency, group or rate limit. */
+export interface QueueClaimSettings {
+  weights: Map<string, number>;
+  limited: Set<string>;
+}
+
+export async function queueClaimSettings(db: Queryable, queues: string[]): Promise<QueueClaimSettings> {
+  const { rows } = await db.query<{ name: string; weight: number; limited: boolean }>({
+    name: 'sluice_queue_claim_settings',
+    text: `SELECT name, weight,
+                  (concurrency IS NOT NULL OR group_concurrency IS NOT NULL OR rate_limit_count IS NOT NULL) AS limited
+           FROM sluice.queues WHERE name = ANY($1::text[])`,
     values: [queues],
   });
   const weights = new Map(queues.map((q) => [q, 1]));
-  for (const r of rows) weights.set(r.name, r.weight);
-  return weights;
+  const limited = new Set<string>();
+  for (const r of rows) {
+    weights.set(r.name, r.weight);
+    if (r.limited) limited.add(r.name);
+  }
+  return { weights, limited };
 }

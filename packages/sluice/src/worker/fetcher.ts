@@ -23,12 +23,12 @@ import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import { Service } from '../services/service.js';
 import { jobClaim, type ClaimResume, type ClaimedJobRow } from '../sql/job-leases.js';
-import { queueWeights } from '../sql/queues.js';
+import { queueClaimSettings } from '../sql/queues.js';
 import { WeightedAllocator } from './allocate.js';
 import { interleaveByQueue } from './interleave.js';
 
-/** How often queue weights are re-read, so `sluice queues set --weight` takes effect. */
-const WEIGHTS_REFRESH_MS = 10_000;
+/** How often queue weights and limits are re-read, so `sluice queues set` takes effect. */
+const SETTINGS_REFRESH_MS = 10_000;
 /** Longest wait between polls of an idle worker whose LISTEN connection is up. */
 export const IDLE_POLL_MAX_MS = 30_000;
 /** How far behind its last claimed job (by run_at) a queue's claim resumes: covers enqueues committed out of order. */
@@ -45,6 +45,8 @@ export interface FetcherOptions {
   lowWater(): number;
   /** Jobs the worker can take now (free slots plus free buffer). */
   room(): number;
+  /** Jobs the worker can start now: its free slots, less what its buffer holds. */
+  freeSlots(): number;
   bufferedCount(): number;
   accept(rows: ClaimedJobRow[]): void;
 }
@@ -55,7 +57,14 @@ export class Fetcher extends Service {
   private drained = false;
   private ticking = false;
   private readonly allocator: WeightedAllocator;
-  private weightsReadAt = 0;
+  private settingsReadAt = 0;
+  /**
+   * Queues with a concurrency, group or rate limit. Their limits count claims,
+   * so a job of theirs waiting in this worker's buffer would hold a slot
+   * another worker could use, and their buffered jobs would start in a burst
+   * past a rate limit: they are claimed only as far as jobs can start now.
+   */
+  private limited = new Set<string>();
   private idlePollMs: number;
   /** Whether notifications are arriving; set by the worker. */
   listening: () => boolean = () => false;
@@ -118,9 +127,21 @@ export class Fetcher extends Service {
   private async fetch(): Promise<number> {
     const room = this.options.room();
     if (room <= 0 || this.options.bufferedCount() > this.options.lowWater()) return this.options.pollIntervalMs;
-    await this.refreshWeights();
+    await this.refreshSettings();
     const { queues } = this.options;
-    let claimed = await this.claim(this.allocator.next(room));
+    let free = this.options.freeSlots();
+    const startable = (shares: number[]) =>
+      shares.map((n, i) => {
+        if (!this.limited.has(queues[i]!)) return n;
+        const take = Math.max(0, Math.min(n, free));
+        free -= take;
+        return take;
+      });
+    let shares = startable(this.allocator.next(room));
+    let asked = shares.reduce((a, b) => a + b, 0);
+    // Only limited queues, and no slot free: the next finished job wakes the fetcher (lowOnWork).
+    if (asked === 0) return this.options.pollIntervalMs;
+    let claimed = await this.claim(shares);
     // Queues not shown to be short (including ones whose share rounded to 0)
     // may take what the short ones left.
     const full = queues.map((_, i) => claimed.counts[i]! >= claimed.shares[i]!);
@@ -130,10 +151,17 @@ export class Fetcher extends Service {
     let total = claimed.rows.length;
     const leftover = room - total;
     if (leftover > 0 && queues.length > 1 && full.some(Boolean)) {
-      claimed = await this.claim(this.allocator.next(leftover, full));
-      total += claimed.rows.length;
+      shares = startable(this.allocator.next(leftover, full));
+      const more = shares.reduce((a, b) => a + b, 0);
+      if (more > 0) {
+        asked += more;
+        claimed = await this.claim(shares);
+        total += claimed.rows.length;
+      }
     }
-    this.drained = total < room;
+    // Short of what was asked: the queues are drained. A limited queue asked
+    // for less than the room is not a drained one.
+    this.drained = total < asked;
     if (total === 0) return this.backOff();
     this.idlePollMs = this.options.pollIntervalMs;
     if (this.drained) return this.options.pollIntervalMs;
@@ -176,10 +204,11 @@ export class Fetcher extends Service {
     return { rows, shares, counts };
   }
 
-  private async refreshWeights(): Promise<void> {
-    if (this.options.queues.length < 2 || Date.now() - this.weightsReadAt < WEIGHTS_REFRESH_MS) return;
-    const weights = await queueWeights(this.db, this.options.queues);
+  private async refreshSettings(): Promise<void> {
+    if (Date.now() - this.settingsReadAt < SETTINGS_REFRESH_MS) return;
+    const { weights, limited } = await queueClaimSettings(this.db, this.options.queues);
     this.allocator.setWeights(this.options.queues.map((q) => weights.get(q) ?? 1));
-    this.weightsReadAt = Date.now();
+    this.limited = limited;
+    this.settingsReadAt = Date.now();
   }
 }

@@ -142,6 +142,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
         pollIntervalMs: o.pollIntervalMs,
         lowWater: () => this.prefetch.lowWater,
         room: () => this.room(),
+        freeSlots: () => (this.room() > 0 ? Math.max(0, this.options.concurrency - this.running.size - this.buffer.length) : 0),
         bufferedCount: () => this.buffer.length,
         accept: (rows) => this.accept(rows),
       },
