@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { createHttpApi } from '../packages/sluice/src/http/index.js';
 import { QueueFullError, Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { Sessions, lockWaitOrSettled } from './helpers/sessions.js';
 
 let db: TestDb;
 let sluice: Sluice;
@@ -259,32 +260,10 @@ describe('overflow block', () => {
 });
 
 describe('overflow and a job changing state at the same moment (two sessions)', () => {
-  const sessions: pg.Client[] = [];
-  afterAll(async () => {
-    await Promise.all(sessions.map((c) => c.end().catch(() => {})));
-  });
-
-  async function session(): Promise<{ c: pg.Client; pid: number }> {
-    const c = new pg.Client({ connectionString: db.url });
-    c.on('error', () => {});
-    await c.connect();
-    sessions.push(c);
-    return { c, pid: (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid };
-  }
-
-  /** Until the backend (a pid, or an application_name) waits on a lock, or `call` has settled (it did not need to wait). */
-  async function waitingOrDone(backend: number | string, call: Promise<unknown>): Promise<void> {
-    let settled = false;
-    void call.then(
-      () => (settled = true),
-      () => (settled = true),
-    );
-    const which = typeof backend === 'number' ? 'pid = $1' : 'application_name = $1';
-    await waitUntil(
-      async () => settled || (await count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE ${which} AND wait_event_type = 'Lock'`, [backend])) > 0,
-      { timeoutMs: 10_000, what: `backend ${backend} waiting on a lock, or done` },
-    );
-  }
+  const sessions = new Sessions(() => db.url);
+  afterAll(() => sessions.end());
+  const session = () => sessions.open();
+  const waitingOrDone = (backend: number | string, call: Promise<unknown>) => lockWaitOrSettled(db.pool, backend, call);
 
   const CLAIM = `SELECT id, attempt, lease FROM sluice.claim(ARRAY[$1], ARRAY[1], 'w1', 60000)`;
   const COMPLETE = `SELECT sluice.job_complete_many(ARRAY[$1]::bigint[], ARRAY[$2]::int[], NULL, NULL, 'w1', ARRAY[$3]::bigint[])`;

@@ -1,7 +1,6 @@
 // Issue 6, points 6-7: bounded queues (reject, drop_oldest, drop_newest),
 // also under parallel enqueuers, and unique jobs (while live, within a
 // window after completion), also under a race of parallel enqueuers.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -13,6 +12,7 @@ import {
   type JobDefinition,
 } from '../packages/sluice/src/index.js';
 import { count, waitUntil, type TestDb } from './helpers/db.js';
+import { Sessions, lockWaitOrSettled } from './helpers/sessions.js';
 import { useSuite } from './helpers/suite.js';
 
 const suite = useSuite({ pollIntervalMs: 100, runScheduler: false });
@@ -309,31 +309,10 @@ describe('bad input to the new options names the option and writes nothing', () 
 });
 
 describe('unique keys and bounded queues while the job holding the key ends (two sessions)', () => {
-  const sessions: pg.Client[] = [];
-  afterAll(async () => {
-    await Promise.all(sessions.map((c) => c.end().catch(() => {})));
-  });
-
-  async function session(): Promise<{ c: pg.Client; pid: number }> {
-    const c = new pg.Client({ connectionString: db.url });
-    c.on('error', () => {});
-    await c.connect();
-    sessions.push(c);
-    return { c, pid: (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid };
-  }
-
-  /** Until the backend waits on a lock, or `call` has settled (it did not need to wait). */
-  async function waitingOrDone(pid: number, call: Promise<unknown>): Promise<void> {
-    let settled = false;
-    void call.then(
-      () => (settled = true),
-      () => (settled = true),
-    );
-    await waitUntil(
-      async () => settled || (await count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`, [pid])) > 0,
-      { timeoutMs: 10_000, what: `backend ${pid} waiting on a lock, or done` },
-    );
-  }
+  const sessions = new Sessions(() => db.url);
+  afterAll(() => sessions.end());
+  const session = () => sessions.open();
+  const waitingOrDone = (pid: number, call: Promise<unknown>) => lockWaitOrSettled(db.pool, pid, call);
 
   async function enqueueSql(name: string, queue: string, key: string | null = null): Promise<number> {
     const { rows } = await db.pool.query(`SELECT sluice.enqueue($1, '{"n": 0}', queue => $2, unique_key => $3) AS id`, [name, queue, key]);

@@ -6,48 +6,27 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueFullError, Sluice } from '../packages/sluice/src/index.js';
-import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { count, createTestDb, type TestDb } from './helpers/db.js';
+import { Sessions, lockWait, lockWaitOrSettled } from './helpers/sessions.js';
 
 let db: TestDb;
 let sluice: Sluice;
-const sessions: pg.Client[] = [];
+const sessions = new Sessions(() => db.url);
 
 beforeAll(async () => {
   db = await createTestDb();
   sluice = new Sluice({ pool: db.pool });
 });
 afterAll(async () => {
-  await Promise.all(sessions.map((c) => c.end().catch(() => {})));
+  await sessions.end();
   await sluice?.close();
   await db?.drop();
 });
 
-/** A connection of its own, with its backend pid. */
-async function session(): Promise<{ c: pg.Client; pid: number }> {
-  const c = new pg.Client({ connectionString: db.url });
-  c.on('error', () => {});
-  await c.connect();
-  sessions.push(c);
-  const { rows } = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-  return { c, pid: rows[0]!.pid };
-}
-
-async function waitingOnLock(pid: number): Promise<void> {
-  await waitUntil(
-    async () => (await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`, [pid])).rowCount === 1,
-    { timeoutMs: 10_000, what: `backend ${pid} to wait on a lock` },
-  );
-}
-
+const session = () => sessions.open();
+const waitingOnLock = (pid: number) => lockWait(db.pool, pid);
 /** Until `pending` has settled or the backend `pid` waits on a lock, whichever comes first. */
-async function settledOrWaitingOnLock(pending: Promise<unknown>, pid: number): Promise<void> {
-  let settled = false;
-  void pending.finally(() => (settled = true)).catch(() => {});
-  await waitUntil(
-    async () => settled || (await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`, [pid])).rowCount === 1,
-    { timeoutMs: 10_000, what: `backend ${pid} to finish or wait on a lock` },
-  );
-}
+const settledOrWaitingOnLock = (pending: Promise<unknown>, pid: number) => lockWaitOrSettled(db.pool, pid, pending);
 
 async function enqueue(queue: string, key: string | null = null, maxAttempts: number | null = null): Promise<number> {
   const { rows } = await db.pool.query<{ id: string }>(
