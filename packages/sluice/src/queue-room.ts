@@ -5,7 +5,7 @@
 // be made. Checked before anything is written.
 import { QueueFullError } from './errors.js';
 import type { Queryable } from './executor.js';
-import { queueRefusingDepths } from './sql/queue-limits.js';
+import { queueRefusingDepths } from './sql/queues.js';
 
 /** Throws QueueFullError when the rows bound for a queue (over more than one statement) exceed its max_depth. */
 export async function refuseWhatCannotFit(db: Queryable, statements: readonly { queue: string; rows: number }[]): Promise<void> {

@@ -142,7 +142,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
         pollIntervalMs: o.pollIntervalMs,
         lowWater: () => this.prefetch.lowWater,
         room: () => this.room(),
-        freeSlots: () => (this.room() > 0 ? Math.max(0, this.options.concurrency - this.running.size - this.buffer.length) : 0),
+        freeSlots: () => this.freeSlots(),
         bufferedCount: () => this.buffer.length,
         accept: (rows) => this.accept(rows),
       },
@@ -399,6 +399,11 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private room(): number {
     if (this.state !== 'started' || this.memory.exceeded()) return 0;
     return this.prefetch.capacity - this.running.size - this.buffer.length;
+  }
+
+  /** Jobs that could start at once: the room less the prefetch. */
+  private freeSlots(): number {
+    return Math.max(0, Math.min(this.room(), this.options.concurrency - this.running.size - this.buffer.length));
   }
 
   /** Drops a job this process holds: out of the buffer, or its run aborted and its answer void. */
