@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { workerHeartbeat } from '../packages/sluice/src/sql/workers.js';
 import { createTestDb, type TestDb } from './helpers/db.js';
+import { rowsRemovedByJoinFilters, withPlans } from './helpers/plans.js';
 
 let db: TestDb;
 const WORKER = 'plans-worker';
@@ -139,6 +140,114 @@ describe('statements a held snapshot would slow down', () => {
       return rows.length;
     });
     expect(done).toEqual({ scans: 0, result: BATCH });
+  });
+
+  describe('statistics taken while nothing ran', () => {
+    // An ANALYZE before work starts (or autovacuum's last one) saw a queue of
+    // waiting jobs and none running, so "locked_by IS NOT NULL" looks like one
+    // row. A completion or failure of a large batch must still look its jobs
+    // up by id and match them to its input in one pass: neither read every
+    // job of the table, nor compare each job with every input row.
+    let fresh: TestDb;
+    const BACKLOG = 20_000;
+    // A worker's long-lived session, whose later calls run the plans its
+    // earlier ones left; and new sessions, which plan each call afresh.
+    let session: pg.Client;
+    beforeAll(async () => {
+      fresh = await createTestDb();
+      session = new pg.Client({ connectionString: fresh.url });
+      await session.connect();
+      await fresh.pool.query(`SELECT sluice.enqueue_many('plans.job', (SELECT jsonb_agg(g) FROM generate_series(1, $1::integer) g), 'plans-backlog')`, [
+        BACKLOG,
+      ]);
+      await fresh.pool.query('ANALYZE sluice.jobs');
+    });
+    afterAll(async () => {
+      await session?.end();
+      await fresh?.drop();
+    });
+
+    async function claimOnStaleStatistics(): Promise<Claimed> {
+      const { rows } = await fresh.pool.query<Claimed>(
+        `SELECT array_agg(c.id) AS ids, array_agg(c.attempt) AS attempts, array_agg(c.lease) AS leases
+         FROM sluice.claim(ARRAY['plans-backlog'], ARRAY[1000], $1, 60000) c`,
+        [WORKER],
+      );
+      expect(rows[0]!.ids).toHaveLength(1000);
+      return rows[0]!;
+    }
+
+    /** Primary-key entries read and join rows thrown away by sql. */
+    async function workOf(
+      sql: string,
+      params: unknown[],
+      on: 'session' | 'new session' = 'session',
+    ): Promise<{ rows: number; keyEntries: number; joinRowsRemoved: number }> {
+      const c = on === 'session' ? session : new pg.Client({ connectionString: fresh.url });
+      if (c !== session) await c.connect();
+      const keyEntries = async () =>
+        Number((await c.query<{ n: string }>(`SELECT pg_stat_get_xact_tuples_returned('sluice.jobs_pkey'::regclass) AS n`)).rows[0]!.n);
+      try {
+        await c.query('BEGIN');
+        const before = await keyEntries();
+        const { result, plans } = await withPlans(c, () => c.query(sql, params));
+        const read = (await keyEntries()) - before;
+        await c.query('COMMIT');
+        return { rows: result.rowCount ?? 0, keyEntries: read, joinRowsRemoved: rowsRemovedByJoinFilters(plans) };
+      } catch (error) {
+        await c.query('ROLLBACK');
+        throw error;
+      } finally {
+        if (c !== session) await c.end();
+      }
+    }
+
+    it('a completion', async () => {
+      // Several batches, on both kinds of session: the planner's choice
+      // between joins turns on costs that move with each batch's changes.
+      let joinRowsRemoved = 0;
+      for (let round = 0; round < 6; round++) {
+        const claimed = await claimOnStaleStatistics();
+        const work = await workOf(
+          `SELECT sluice.job_complete_many($1::bigint[], $2::integer[], NULL, NULL, $3, $4::bigint[]) AS id`,
+          [claimed.ids, claimed.attempts, WORKER, claimed.leases],
+          round % 2 === 0 ? 'session' : 'new session',
+        );
+        expect(work.rows).toBe(1000);
+        expect(work.keyEntries).toBeLessThan(3000);
+        joinRowsRemoved += work.joinRowsRemoved;
+      }
+      expect(joinRowsRemoved).toBeLessThan(1000);
+    });
+
+    it('a failure, retried and dead', async () => {
+      const error = { attempt: 1, at: new Date().toISOString(), kind: 'error', name: 'Error', message: 'planned' };
+      let joinRowsRemoved = 0;
+      for (let round = 0; round < 6; round++) {
+        const claimed = await claimOnStaleStatistics();
+        const work = await workOf(
+          `SELECT * FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[], NULL, NULL, $5, $6::bigint[])`,
+          [claimed.ids, claimed.attempts, claimed.ids.map(() => error), claimed.ids.map((_, i) => i % 2 === 0), WORKER, claimed.leases],
+          round % 2 === 0 ? 'session' : 'new session',
+        );
+        expect(work.rows).toBe(1000);
+        joinRowsRemoved += work.joinRowsRemoved;
+      }
+      expect(joinRowsRemoved).toBeLessThan(1000);
+    });
+
+    it('a cancellation of many', async () => {
+      let joinRowsRemoved = 0;
+      for (let round = 0; round < 6; round++) {
+        const { rows } = await fresh.pool.query<{ ids: string[] }>(
+          `SELECT array_agg(id) AS ids FROM (SELECT id FROM sluice.jobs WHERE queue = 'plans-backlog' AND state = 'available' ORDER BY id LIMIT 1000) j`,
+        );
+        const work = await workOf(`SELECT sluice.cancel_many($1::bigint[]) AS id`, [rows[0]!.ids]);
+        expect(work.rows).toBe(1000);
+        joinRowsRemoved += work.joinRowsRemoved;
+      }
+      expect(joinRowsRemoved).toBeLessThan(1000);
+    });
   });
 
   it('the failure of a large batch finds its jobs by primary key', async () => {

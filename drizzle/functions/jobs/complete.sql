@@ -15,11 +15,14 @@
 --
 -- Cost: this runs for every acknowledged batch, so what is the same for the
 -- whole batch is worked out once (which queues keep no history), the DELETE
--- is driven by the given ids (a primary-key lookup each, never a scan of the
--- running jobs of every worker: "running" is asked as locked_by IS NOT NULL,
--- the same by jobs_running_locked_check, so that a large batch cannot tempt
--- the planner into jobs_running_queue_idx, where a transaction held open
--- elsewhere keeps an entry for every job run since it began), the history
+-- is driven by the given ids: j.id = ANY(ids), a primary-key lookup each,
+-- whatever the statistics say (with only the join to the unnest, statistics
+-- taken while nothing ran had the planner read every job of the table to
+-- hash-join them, for every batch). It never scans the running jobs of every
+-- worker: "running" is asked as locked_by IS NOT NULL, the same by
+-- jobs_running_locked_check, so that a large batch cannot tempt the planner
+-- into jobs_running_queue_idx, where a transaction held open elsewhere
+-- keeps an entry for every job run since it began. The history
 -- rows come from the DELETE's RETURNING in the same statement (only the
 -- columns history and the follow-up read: the rest of a row would be copied
 -- into the CTE's store for nothing), and the metrics are summed per queue in
@@ -35,19 +38,27 @@ DECLARE
   bids bigint[];
   nids bigint[];
   no_history text[];
+  nestloop text := current_setting('enable_nestloop');
 BEGIN
   -- Acknowledgements commit without waiting for the WAL flush: a crash may
   -- lose the last few, and those jobs are then rescued and run again, which
   -- the at-least-once contract allows. Enqueues stay synchronous.
   PERFORM set_config('synchronous_commit', 'off', true);
   SELECT coalesce(array_agg(q.name), '{}') INTO no_history FROM sluice.queues q WHERE NOT q.keep_history;
+  -- The planner takes "locked_by IS NOT NULL" for one row when the last
+  -- ANALYZE saw no job running, and a nested loop over one row looks free:
+  -- it then compared every completed job with every given one (a million
+  -- comparisons for a batch of 1,000). A hash join is linear whatever the
+  -- statistics; set for this statement only, as what follows
+  -- (after_finish) looks jobs up by index in nested loops.
+  PERFORM set_config('enable_nestloop', 'off', true);
   WITH gone AS (
     DELETE FROM sluice.jobs j
     USING unnest(ids, attempts,
       coalesce(results, array_fill(NULL::jsonb, ARRAY[cardinality(ids)])),
       coalesce(run_ms, array_fill(NULL::integer, ARRAY[cardinality(ids)])),
       coalesce(leases, array_fill(NULL::bigint, ARRAY[cardinality(ids)]))) AS i(id, attempt, result, run_ms, lease)
-    WHERE j.id = i.id AND j.attempt = i.attempt AND j.locked_by IS NOT NULL
+    WHERE j.id = ANY(ids) AND j.id = i.id AND j.attempt = i.attempt AND j.locked_by IS NOT NULL
       AND (worker_id IS NULL OR j.locked_by = worker_id)
       AND sluice.lease_holds(j.attempted_at, i.lease)
     RETURNING j.id, j.queue, j.name, j.payload, j.priority, j.attempt, j.max_attempts, j.errors, j.unique_key,
@@ -71,6 +82,7 @@ BEGIN
          array_agg(g.id) FILTER (WHERE g.notify_on_finish), array_agg(DISTINCT g.queue)
     INTO done_ids, bids, nids, done_queues
   FROM gone g WHERE (SELECT count(*) FROM counted) >= 0;
+  PERFORM set_config('enable_nestloop', nestloop, true);
   IF done_ids IS NULL THEN
     RETURN;
   END IF;

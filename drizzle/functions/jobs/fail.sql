@@ -26,8 +26,13 @@ DECLARE
   retry_delays bigint[];
   ready_queues text[];
   q text;
+  nestloop text := current_setting('enable_nestloop');
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
+  -- Hash joins between the given runs and their jobs, whatever the
+  -- statistics say (see jobs/complete.sql), for the two statements that
+  -- join them; what follows them looks jobs up in nested loops.
+  PERFORM set_config('enable_nestloop', 'off', true);
   WITH input AS (
     SELECT * FROM unnest(ids, attempts, errors, permanent,
       coalesce(retry_delays_ms, array_fill(NULL::integer, ARRAY[cardinality(ids)])),
@@ -62,11 +67,13 @@ BEGIN
          array_agg(t.delay_ms) FILTER (WHERE NOT t.to_dead)
     INTO dead_ids, dead_errors, dead_reasons, retry_ids, retry_errors, retry_delays
   FROM target t WHERE (SELECT count(*) FROM counted) + (SELECT count(*) FROM freed) >= 0;
+  PERFORM set_config('enable_nestloop', nestloop, true);
 
   IF dead_ids IS NOT NULL THEN
     RETURN QUERY SELECT d.id, 'dead'::text FROM sluice.move_to_dead(dead_ids, dead_errors, dead_reasons) d;
   END IF;
   IF retry_ids IS NOT NULL THEN
+    PERFORM set_config('enable_nestloop', 'off', true);
     RETURN QUERY
     UPDATE sluice.jobs j SET
       state = CASE WHEN r.delay_ms <= 0 THEN 'available' ELSE 'scheduled' END,
@@ -76,6 +83,7 @@ BEGIN
     FROM unnest(retry_ids, retry_errors, retry_delays) AS r(id, error, delay_ms)
     WHERE j.id = ANY(retry_ids) AND j.id = r.id
     RETURNING j.id, 'retry'::text;
+    PERFORM set_config('enable_nestloop', nestloop, true);
 
     SELECT array_agg(DISTINCT j.queue) INTO ready_queues
     FROM sluice.jobs j WHERE j.id = ANY(retry_ids) AND j.state = 'available';

@@ -15,9 +15,12 @@ DECLARE
   nids bigint[];
   dids bigint[];
   dqueues text[];
+  nestloop text := current_setting('enable_nestloop');
 BEGIN
   -- Arrays are built with array_agg in one statement: appending in a loop
-  -- would be quadratic on large batches.
+  -- would be quadratic on large batches. The moved rows meet their errors
+  -- in a hash join whatever the statistics say (see jobs/complete.sql).
+  PERFORM set_config('enable_nestloop', 'off', true);
   WITH input AS (
       SELECT * FROM unnest(ids, last_errors, reasons) AS u(id, error, reason)
     ), gone AS (
@@ -37,6 +40,7 @@ BEGIN
   SELECT array_agg(g.id), array_agg(g.queue), array_agg(g.batch_id), array_agg(g.id) FILTER (WHERE g.notify_on_finish)
     INTO dids, dqueues, bids, nids
   FROM gone g;
+  PERFORM set_config('enable_nestloop', nestloop, true);
   IF cardinality(dids) > 0 THEN
     PERFORM sluice.metrics_add(x.queue, dead => x.n)
     FROM (SELECT d.queue, count(*) AS n FROM sluice.dead_jobs d WHERE d.id = ANY(dids) GROUP BY d.queue) x;
