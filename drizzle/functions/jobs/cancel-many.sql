@@ -17,16 +17,23 @@ DECLARE
   bids bigint[];
   nids bigint[];
   errs jsonb[];
+  locked_ids bigint[];
+  seqscan text := current_setting('enable_seqscan');
 BEGIN
-  SELECT array_agg(j.id) FILTER (WHERE j.state = 'running'),
+  -- By primary key whatever the statistics say: for a large set they made
+  -- the planner read the whole table instead (a sequential scan). For this
+  -- statement only; what follows (after_finish) is left to the planner. The
+  -- ids moved are those locked here, in the order of their errors.
+  PERFORM set_config('enable_seqscan', 'off', true);
+  SELECT coalesce(array_agg(j.id ORDER BY j.id), '{}'), array_agg(j.id) FILTER (WHERE j.state = 'running'),
          array_agg(CASE WHEN j.state = 'running' THEN jsonb_build_object('attempt', j.attempt, 'at', now(),
            'kind', 'cancelled', 'name', 'CancelledError', 'message', reason) END ORDER BY j.id)
-    INTO running_ids, errs
+    INTO locked_ids, running_ids, errs
   FROM (SELECT * FROM sluice.jobs WHERE jobs.id = ANY(ids) ORDER BY jobs.id FOR UPDATE) j;
+  PERFORM set_config('enable_seqscan', seqscan, true);
   SELECT array_agg(m.id), array_agg(m.queue), array_agg(m.batch_id), array_agg(m.id) FILTER (WHERE m.notify)
     INTO done_ids, done_queues, bids, nids
-  FROM sluice.move_to_history(
-    ARRAY(SELECT j.id FROM sluice.jobs j WHERE j.id = ANY(ids) ORDER BY j.id), 'cancelled', NULL, errs) m;
+  FROM sluice.move_to_history(locked_ids, 'cancelled', NULL, errs) m;
   IF done_ids IS NULL THEN
     RETURN;
   END IF;

@@ -121,6 +121,9 @@ DECLARE
   v_tags text[];
   v_depends_on bigint[];
   keyed boolean;
+  seqscan text;
+  hashjoin text;
+  mergejoin text;
 BEGIN
   PERFORM sluice.check_name('job', enqueue_many.name);
   IF payloads IS NULL OR jsonb_typeof(payloads) <> 'array' THEN
@@ -200,6 +203,18 @@ BEGIN
   END IF;
 
   IF cardinality(enqueue_many.depends_on) > 0 THEN
+    -- Each parent is looked up by primary key, in jobs, job_history and
+    -- dead_jobs, whatever the statistics say: as sets, the planner matched
+    -- 1,000 parents to every row of those tables in hash joins over
+    -- sequential scans, or read all of job_history once it believed few of
+    -- its rows matched (statistics that saw only completed jobs). Index
+    -- lookups in nested loops only, for these statements.
+    seqscan := current_setting('enable_seqscan');
+    hashjoin := current_setting('enable_hashjoin');
+    mergejoin := current_setting('enable_mergejoin');
+    PERFORM set_config('enable_seqscan', 'off', true);
+    PERFORM set_config('enable_hashjoin', 'off', true);
+    PERFORM set_config('enable_mergejoin', 'off', true);
     -- Before the statements below take their snapshots; parents this
     -- transaction wrote need no mark (no other can end them before it commits).
     PERFORM pg_advisory_xact_lock_shared(1936486756, x.k)
@@ -213,16 +228,24 @@ BEGIN
     IF missing IS NOT NULL THEN
       RAISE EXCEPTION 'sluice.enqueue_many: no job with id % to depend on', array_to_string(missing, ', ') USING ERRCODE = 'P0002';
     END IF;
-    SELECT p INTO failed_parent FROM unnest(enqueue_many.depends_on) p
-    WHERE EXISTS (SELECT 1 FROM sluice.dead_jobs d WHERE d.id = p)
-       OR EXISTS (SELECT 1 FROM sluice.job_history h WHERE h.id = p AND h.state <> 'completed')
-    LIMIT 1;
+    -- The first failed parent in the given order. Found by id in each
+    -- table, not by joining the parents to them: an OR of two EXISTS was
+    -- answered by hashing all of dead_jobs, and a join read all of
+    -- job_history once when statistics said few of its jobs had failed.
+    SELECT f.id INTO failed_parent FROM (
+      SELECT d.id FROM sluice.dead_jobs d WHERE d.id = ANY(enqueue_many.depends_on)
+      UNION ALL
+      SELECT h.id FROM sluice.job_history h WHERE h.id = ANY(enqueue_many.depends_on) AND h.state <> 'completed'
+    ) f ORDER BY array_position(enqueue_many.depends_on, f.id) LIMIT 1;
     IF failed_parent IS NOT NULL THEN
       RAISE EXCEPTION 'sluice.enqueue_many: job % to depend on ended without completing', failed_parent USING ERRCODE = 'SLD01';
     END IF;
     IF EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.id = ANY(enqueue_many.depends_on)) THEN
       start_state := 'waiting';
     END IF;
+    PERFORM set_config('enable_seqscan', seqscan, true);
+    PERFORM set_config('enable_hashjoin', hashjoin, true);
+    PERFORM set_config('enable_mergejoin', mergejoin, true);
   END IF;
 
   -- A bounded queue's row is locked so concurrent enqueuers take turns: the

@@ -40,6 +40,10 @@ DECLARE
   back_ids bigint[];
   back_errors jsonb[];
   q text;
+  lost_ids text[];
+  lost_at timestamptz[];
+  seqscan text := current_setting('enable_seqscan');
+  nestloop text := current_setting('enable_nestloop');
 BEGIN
   IF lost_session_grace_ms IS NOT NULL THEN
     UPDATE sluice.workers w SET session_lost_at = now()
@@ -52,17 +56,30 @@ BEGIN
     -- (reused by a new session) is left to the leases. Only jobs claimed
     -- before the mark: a worker that claims after it is alive (it claims
     -- through its pool while its LISTEN session is down).
-    WITH lost AS (
-      SELECT w.id, w.session_lost_at FROM sluice.workers w
-      WHERE w.session_lost_at < now() - lost_session_grace_ms * interval '1 millisecond'
-        AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.session_pid)
-      FOR UPDATE OF w
-    )
-    UPDATE sluice.jobs j SET locked_until = now() - interval '1 millisecond'
-    FROM lost l
-    WHERE j.locked_by = l.id AND j.state = 'running' AND j.attempted_at < l.session_lost_at
-      AND j.locked_until >= now();
+    SELECT array_agg(w.id), array_agg(w.session_lost_at) INTO lost_ids, lost_at
+    FROM (SELECT w.id, w.session_lost_at FROM sluice.workers w
+          WHERE w.session_lost_at < now() - lost_session_grace_ms * interval '1 millisecond'
+            AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.session_pid)
+          FOR UPDATE OF w) w;
+    IF lost_ids IS NOT NULL THEN
+      -- Through jobs_running_queue_idx, whatever the statistics say (below).
+      PERFORM set_config('enable_seqscan', 'off', true);
+      UPDATE sluice.jobs j SET locked_until = now() - interval '1 millisecond'
+      FROM unnest(lost_ids, lost_at) AS l(id, session_lost_at)
+      WHERE j.locked_by = l.id AND j.state = 'running' AND j.attempted_at < l.session_lost_at
+        AND j.locked_until >= now();
+      PERFORM set_config('enable_seqscan', seqscan, true);
+    END IF;
   END IF;
+  -- Only running jobs can have expired, and this runs every second: they are
+  -- read through jobs_running_queue_idx whatever the statistics say. With
+  -- statistics taken while every job ran, the planner read the whole table
+  -- by a sequential scan instead, on every call, expired jobs or none; the
+  -- rescue of those found, by id, likewise. Set for the statements on jobs
+  -- only (a table without a usable index would be given the disabled cost,
+  -- which starts the JIT compiler), and lifted around move_to_dead, which
+  -- plans for itself.
+  PERFORM set_config('enable_seqscan', 'off', true);
   WITH expired AS (
     SELECT j.id, j.queue, j.attempt >= j.max_attempts AS to_dead,
       jsonb_build_object('attempt', j.attempt, 'at', now(), 'kind', 'crash', 'name', 'WorkerLostError',
@@ -81,6 +98,7 @@ BEGIN
          array_agg(e.id) FILTER (WHERE NOT e.to_dead), array_agg(e.error) FILTER (WHERE NOT e.to_dead)
     INTO dead_ids, dead_errors, back_ids, back_errors
   FROM expired e WHERE (SELECT count(*) FROM counted) >= 0;
+  PERFORM set_config('enable_seqscan', seqscan, true);
 
   IF dead_ids IS NOT NULL THEN
     RETURN QUERY SELECT d.id, 'dead'::text
@@ -88,16 +106,21 @@ BEGIN
   END IF;
   IF back_ids IS NOT NULL THEN
     -- run_at is kept, so a rescued job goes back to the front of its priority.
+    -- The jobs meet their errors in a hash join (see jobs/complete.sql).
+    PERFORM set_config('enable_seqscan', 'off', true);
+    PERFORM set_config('enable_nestloop', 'off', true);
     RETURN QUERY
     UPDATE sluice.jobs j SET state = 'available', locked_by = NULL, locked_until = NULL,
       errors = j.errors || jsonb_build_array(b.error)
     FROM unnest(back_ids, back_errors) AS b(id, error)
     WHERE j.id = ANY(back_ids) AND j.id = b.id
     RETURNING j.id, 'rescued'::text;
+    PERFORM set_config('enable_nestloop', nestloop, true);
     FOR q IN SELECT DISTINCT j.queue FROM sluice.jobs j WHERE j.id = ANY(back_ids) LOOP
       PERFORM pg_notify('sluice_jobs', q);
       PERFORM pg_notify('sluice_rewind', q);
     END LOOP;
+    PERFORM set_config('enable_seqscan', seqscan, true);
   END IF;
 END $$;
 -- The signature before lost_session_grace_ms (migration 0025), dropped here

@@ -15,7 +15,12 @@ CREATE OR REPLACE FUNCTION sluice.wake_workers(job_ids bigint[]) RETURNS void LA
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
   -- "queue count first-id", as jobs/enqueue-many.sql announces: only the workers whose turn it is claim (worker/wake.ts).
+  -- The jobs are looked up by id first, and their state read afterwards:
+  -- asked in one scan, the planner may serve "state = 'available'" from
+  -- jobs_claim_idx, which statistics that saw no job available make look
+  -- empty, and read every available job of every queue to find these.
   PERFORM pg_notify('sluice_jobs', q.queue || ' ' || q.n || ' ' || q.first)
-  FROM (SELECT j.queue, count(*) AS n, min(j.id) AS first FROM sluice.jobs j
-        WHERE j.id = ANY(job_ids) AND j.state = 'available' GROUP BY j.queue) q;
+  FROM (WITH given AS MATERIALIZED (SELECT j.id, j.queue, j.state FROM sluice.jobs j WHERE j.id = ANY(job_ids))
+        SELECT g.queue, count(*) AS n, min(g.id) AS first FROM given g
+        WHERE g.state = 'available' GROUP BY g.queue) q;
 END $$;

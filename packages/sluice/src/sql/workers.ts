@@ -46,9 +46,11 @@ type BeatAnswerRow = { lost: string; gone: string; paused: string[] | null };
 // It waits for nothing: SKIP LOCKED (a wait there could close a cycle with
 // a cancel_many locking in id order), so a lost row that another transaction
 // holds locked right now counts as gone. It touches only lost rows (usually
-// none), and KEY SHARE blocks only their deletion.
-const LEASES_CTE = `leases AS (UPDATE sluice.jobs SET locked_until = now() + $2 * interval '1 millisecond'
-                     WHERE id = ANY($3::bigint[]) AND locked_by = $1 RETURNING id),
+// none), and KEY SHARE blocks only their deletion. The leases are extended by
+// sluice.extend_leases (leases/extend.sql), which finds the held jobs by
+// primary key whatever the statistics say: a setting this statement could not
+// carry on a pooled connection.
+const LEASES_CTE = `leases AS (SELECT l.id FROM sluice.extend_leases($1, $2, $3::bigint[]) AS l(id)),
           lost AS (SELECT x AS id FROM unnest($3::bigint[]) x EXCEPT SELECT id FROM leases),
           live AS (SELECT j.id FROM sluice.jobs j WHERE j.id = ANY(ARRAY(SELECT id FROM lost)) FOR KEY SHARE OF j SKIP LOCKED)`;
 
@@ -68,7 +70,8 @@ export function beatAnswer(row: BeatAnswerRow | undefined): BeatAnswer {
  * is locked_by this worker too, and must lapse so the rescuer frees it.
  * A set locked_by means running (jobs_running_locked_check); the state is
  * left out so that the planner cannot read jobs_running_queue_idx, which a
- * transaction held open elsewhere fills with an entry for every job run since.
+ * transaction held open elsewhere fills with an entry for every job run since
+ * (sluice.extend_leases).
  */
 export async function workerHeartbeat(
   db: Queryable,

@@ -1,0 +1,22 @@
+-- Extends the leases of the jobs a worker holds: each of ids that is running
+-- under worker_id gets locked_until = now() + lease_ms. Returns the ids
+-- extended. The worker's beat calls it (packages/sluice/src/sql/workers.ts),
+-- and reads which of its ids were not.
+--
+-- A set locked_by means running (jobs_running_locked_check); the state is left
+-- out so that no plan can read jobs_running_queue_idx, which a transaction
+-- held open elsewhere fills with an entry for every job run since. The jobs
+-- are found by primary key whatever the statistics say (enable_seqscan off):
+-- the beat is one statement on a pooled connection, which may be behind a
+-- transaction-mode pooler, so the setting can only come with a function. With
+-- statistics taken while other workers held every job, the planner took this
+-- worker's jobs for none and read the whole table by a sequential scan, on
+-- every beat. jit = off goes with it (docs/design-notes.md).
+--
+-- Lease: worker_id (locked_by). Locks: the row lock of the UPDATE on each job.
+CREATE OR REPLACE FUNCTION sluice.extend_leases(worker_id text, lease_ms double precision, ids bigint[])
+RETURNS SETOF bigint LANGUAGE sql SET enable_seqscan = off SET jit = off AS $$
+  UPDATE sluice.jobs j SET locked_until = now() + lease_ms * interval '1 millisecond'
+  WHERE j.id = ANY(ids) AND j.locked_by = worker_id
+  RETURNING j.id
+$$;
