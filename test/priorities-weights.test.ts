@@ -162,6 +162,56 @@ describe('named priorities', () => {
     expect((await sluice.getJob(id)).state).toBe('available');
   });
 
+  it('an aged job still counts its wait from when it first became due: oldest waiting, the wait metrics and its history row', async () => {
+    const job = defineJob({ name: 'prio.waited', queue: 'pw.waited', schema: z.object({}) });
+    await sluice.queues.configure('pw.waited', { agingAfterMs: 60_000 });
+    const id = await sluice.enqueue(job, {}, { priority: 'low' });
+    const cancelled = await sluice.enqueue(job, {}, { priority: 'low' });
+    // Due ten minutes ago; the ager then moves them up a step per minute waited.
+    await db.pool.query(`UPDATE sluice.jobs SET run_at = now() - interval '10 minutes' WHERE id = ANY($1::bigint[])`, [[id, cancelled]]);
+    for (let i = 0; i < 12; i++) await db.pool.query('SELECT sluice.age_priorities()');
+    expect((await sluice.getJob(id)).priority).toBe(0);
+    const waitedMs = async (sql: string) => Number((await db.pool.query<{ ms: number }>(sql)).rows[0]!.ms);
+    expect(await waitedMs(`SELECT extract(epoch FROM now() - sluice.oldest_waiting_at('pw.waited')) * 1000 AS ms`)).toBeGreaterThan(590_000);
+    await sluice.cancel(cancelled);
+    expect(await waitedMs(`SELECT extract(epoch FROM finished_at - run_at) * 1000 AS ms FROM sluice.job_history WHERE id = ${cancelled}`)).toBeGreaterThan(590_000);
+
+    const { rows } = await db.pool.query<{ id: string; attempt: number; lease: string }>(
+      `SELECT id, attempt, lease FROM sluice.claim(ARRAY['pw.waited'], ARRAY[1], 'pw-waited-worker', 60000)`,
+    );
+    expect(rows.map((r) => Number(r.id))).toEqual([id]);
+    await db.pool.query(`SELECT sluice.job_complete_many(ARRAY[$1]::bigint[], ARRAY[$2]::integer[], NULL, NULL, 'pw-waited-worker', ARRAY[$3]::bigint[])`, [
+      rows[0]!.id,
+      rows[0]!.attempt,
+      rows[0]!.lease,
+    ]);
+    expect(await waitedMs(`SELECT max(wait_ms_max) AS ms FROM sluice.metrics_minutely WHERE queue = 'pw.waited'`)).toBeGreaterThan(590_000);
+    expect(await waitedMs(`SELECT extract(epoch FROM attempted_at - run_at) * 1000 AS ms FROM sluice.job_history WHERE id = ${id}`)).toBeGreaterThan(590_000);
+  });
+
+  it('an aged job that fails counts its wait from when it first became due; a retry is due anew', async () => {
+    const job = defineJob({ name: 'prio.failed', queue: 'pw.failed', schema: z.object({}) });
+    await sluice.queues.configure('pw.failed', { agingAfterMs: 60_000 });
+    const ids = [await sluice.enqueue(job, {}, { priority: 'low' }), await sluice.enqueue(job, {}, { priority: 'low' })];
+    await db.pool.query(`UPDATE sluice.jobs SET run_at = now() - interval '10 minutes' WHERE id = ANY($1::bigint[])`, [ids]);
+    for (let i = 0; i < 12; i++) await db.pool.query('SELECT sluice.age_priorities()');
+    const { rows } = await db.pool.query<{ id: string; attempt: number; lease: string }>(
+      `SELECT id, attempt, lease FROM sluice.claim(ARRAY['pw.failed'], ARRAY[2], 'pw-failed-worker', 60000) ORDER BY id`,
+    );
+    expect(rows.map((r) => Number(r.id))).toEqual(ids);
+    const error = { attempt: 1, at: new Date().toISOString(), kind: 'error', name: 'Error', message: 'planned' };
+    // The first retries (after a delay), the second dies.
+    await db.pool.query(
+      `SELECT * FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], ARRAY[false, true], ARRAY[60000, NULL]::integer[], NULL, 'pw-failed-worker', $4::bigint[])`,
+      [rows.map((r) => r.id), rows.map((r) => r.attempt), [error, error], rows.map((r) => r.lease)],
+    );
+    const ms = async (sql: string, values: unknown[] = []) => Number((await db.pool.query<{ ms: number }>(sql, values)).rows[0]!.ms);
+    expect(await ms(`SELECT max(wait_ms_max) AS ms FROM sluice.metrics_minutely WHERE queue = 'pw.failed'`)).toBeGreaterThan(590_000);
+    expect(await ms(`SELECT extract(epoch FROM attempted_at - run_at) * 1000 AS ms FROM sluice.dead_jobs WHERE id = $1`, [ids[1]])).toBeGreaterThan(590_000);
+    const retried = await db.pool.query<{ state: string; ready_at: Date | null }>(`SELECT state, ready_at FROM sluice.jobs WHERE id = $1`, [ids[0]]);
+    expect(retried.rows[0]).toEqual({ state: 'scheduled', ready_at: null });
+  });
+
   it('aging never lifts a job above critical (20)', async () => {
     const job = defineJob({ name: 'prio.cap', queue: 'pw.cap', schema: z.object({}) });
     await sluice.queues.configure('pw.cap', { agingAfterMs: 1_000 });

@@ -1,7 +1,8 @@
 -- Priority aging: in queues with aging_after_ms, an available job that has
 -- waited a full period gains one priority step (up to critical, 20) and its
 -- run_at moves one period later: it then ranks like a job of the higher
--- priority enqueued that much later, so low jobs are never starved. At most
+-- priority enqueued that much later, so low jobs are never starved. Its
+-- first due time stays in ready_at, from which its wait is counted. At most
 -- batch_size jobs per call; returns how many.
 --
 -- Lease: none.
@@ -19,7 +20,8 @@ BEGIN
   END IF;
   WITH aged AS (
     UPDATE sluice.jobs j SET priority = j.priority + 1,
-      run_at = j.run_at + q.aging_after_ms * interval '1 millisecond'
+      run_at = j.run_at + q.aging_after_ms * interval '1 millisecond',
+      ready_at = coalesce(j.ready_at, j.run_at)
     FROM sluice.queues q
     WHERE q.name = j.queue AND q.aging_after_ms IS NOT NULL
       AND j.id IN (

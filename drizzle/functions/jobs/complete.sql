@@ -62,7 +62,8 @@ BEGIN
       AND (worker_id IS NULL OR j.locked_by = worker_id)
       AND sluice.lease_holds(j.attempted_at, i.lease)
     RETURNING j.id, j.queue, j.name, j.payload, j.priority, j.attempt, j.max_attempts, j.errors, j.unique_key,
-      j.batch_id, j.tags, j.created_at, j.run_at, j.attempted_at, j.notify_on_finish,
+      -- When it was due: an aged job's run_at moved later with its priority (jobs/age-priorities.sql).
+      j.batch_id, j.tags, j.created_at, coalesce(j.ready_at, j.run_at) AS run_at, j.attempted_at, j.notify_on_finish,
       i.result AS r_result, coalesce(i.run_ms, 0) AS r_run_ms
   ), kept AS (
     INSERT INTO sluice.job_history (id, queue, name, payload, priority, attempt, max_attempts, state, errors,

@@ -40,7 +40,7 @@ BEGIN
       coalesce(leases, array_fill(NULL::bigint, ARRAY[cardinality(ids)])))
       AS u(id, attempt, error, permanent, delay_ms, run_ms, lease)
   ), target AS (
-    SELECT j.id, j.queue, j.run_at, i.run_ms, i.error, i.permanent, (i.permanent OR j.attempt >= j.max_attempts) AS to_dead,
+    SELECT j.id, j.queue, coalesce(j.ready_at, j.run_at) AS run_at, i.run_ms, i.error, i.permanent, (i.permanent OR j.attempt >= j.max_attempts) AS to_dead,
       coalesce(i.delay_ms, sluice.retry_delay_ms(j.attempt, j.backoff_kind, j.backoff_base_ms,
         j.backoff_factor, j.backoff_max_ms, j.backoff_jitter)) AS delay_ms
     FROM sluice.jobs j JOIN input i ON i.id = j.id AND i.attempt = j.attempt
@@ -77,7 +77,7 @@ BEGIN
     RETURN QUERY
     UPDATE sluice.jobs j SET
       state = CASE WHEN r.delay_ms <= 0 THEN 'available' ELSE 'scheduled' END,
-      run_at = now() + make_interval(secs => greatest(r.delay_ms, 0) / 1000.0),
+      run_at = now() + make_interval(secs => greatest(r.delay_ms, 0) / 1000.0), ready_at = NULL,
       locked_by = NULL, locked_until = NULL, progress = NULL, progress_message = NULL,
       errors = j.errors || jsonb_build_array(r.error)
     FROM unnest(retry_ids, retry_errors, retry_delays) AS r(id, error, delay_ms)

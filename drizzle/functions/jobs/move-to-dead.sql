@@ -34,7 +34,7 @@ BEGIN
       SELECT g.id, g.queue, g.name, g.payload, g.priority, g.attempt, g.max_attempts, g.backoff_kind,
         g.backoff_base_ms, g.backoff_factor, g.backoff_max_ms, g.backoff_jitter, g.timeout_ms,
         g.unique_key, g.group_key, g.batch_id, g.tags, g.errors || jsonb_build_array(i.error),
-        i.reason, g.created_at, g.run_at, g.attempted_at
+        i.reason, g.created_at, coalesce(g.ready_at, g.run_at), g.attempted_at
       FROM gone g JOIN input i ON i.id = g.id
     )
   SELECT array_agg(g.id), array_agg(g.queue), array_agg(g.batch_id), array_agg(g.id) FILTER (WHERE g.notify_on_finish)

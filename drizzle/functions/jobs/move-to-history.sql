@@ -28,7 +28,8 @@ BEGIN
       result, unique_key, batch_id, tags, created_at, run_at, attempted_at)
     SELECT g.id, g.queue, g.name, g.payload, g.priority, g.attempt, g.max_attempts, final_state,
       g.errors || CASE WHEN i.error IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(i.error) END,
-      i.result, g.unique_key, g.batch_id, g.tags, g.created_at, g.run_at, g.attempted_at
+      -- When it was due: an aged job's run_at moved later with its priority.
+      i.result, g.unique_key, g.batch_id, g.tags, g.created_at, coalesce(g.ready_at, g.run_at), g.attempted_at
     FROM gone g JOIN input i ON i.id = g.id
     WHERE final_state <> 'completed'
        OR NOT EXISTS (SELECT 1 FROM sluice.queues q WHERE q.name = g.queue AND NOT q.keep_history)

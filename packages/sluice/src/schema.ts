@@ -68,6 +68,12 @@ export const jobs = sluiceSchema.table(
     tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
     errors: jsonb('errors').$type<JobErrorEntry[]>().notNull().default([]),
     createdAt: tstz('created_at').notNull().defaultNow(),
+    /**
+     * When an aged job first became due. Aging moves run_at later as it
+     * raises the priority (so the claim index keeps the order); the wait is
+     * still counted from here. NULL until the first aging step.
+     */
+    readyAt: tstz('ready_at'),
   },
   (t) => [
     // The claim index holds only claimable rows, so it stays small however
@@ -89,6 +95,10 @@ export const jobs = sluiceSchema.table(
     uniqueIndex('jobs_unique_key_idx')
       .on(t.queue, t.uniqueKey)
       .where(sql`unique_key IS NOT NULL`),
+    // The oldest wait of a queue among its aged jobs (few), beside the claim index's walk.
+    index('jobs_aged_idx')
+      .on(t.queue, t.readyAt)
+      .where(sql`state = 'available' AND ready_at IS NOT NULL`),
     check('jobs_state_check', sql`state IN ('waiting', 'scheduled', 'available', 'running')`),
     check('jobs_on_parent_dead_check', sql`on_parent_dead IN ('dead', 'cancel')`),
     check('jobs_running_locked_check', sql`(state = 'running') = (locked_by IS NOT NULL)`),
