@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { CancelledError, Sluice, TimeoutError, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
+import { CancelledError, LeaseLostError, Sluice, TimeoutError, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
 import { spawnFixture, type Child } from './helpers/child.js';
 import { CuttableProxy } from './helpers/cuttable-proxy.js';
 import { ClaimWatchingPool } from './helpers/claims.js';
@@ -479,6 +479,58 @@ describe('cancellation', () => {
       await proxy.close();
     }
   }, 60_000);
+
+  // Only a cancel is a cancel: the beat once took every lost job missing
+  // from sluice.jobs for cancelled (one the rescuer sent to the dead jobs,
+  // one rescued and completed elsewhere), and told its handler "job N was
+  // cancelled".
+  it('a job whose lease lapsed and that the rescuer sent to the dead jobs is stopped, found by the heartbeat, as a lost lease, not as a cancel', async () => {
+    const idle = defineJob({ name: 'lapsed.idle', queue: 'cx4-idle', schema: z.object({}) });
+    const job = defineJob({ name: 'lapsed.last', queue: 'cx4', schema: z.object({}), maxAttempts: 1 });
+    const proxy = new CuttableProxy(new URL(db.url));
+    await proxy.start();
+    let reason: unknown = null;
+    try {
+      // The maintenance leader, straight to the server: its rescuer.
+      const leader = inProcessWorker({ handlers: [idle.handle(async () => {})], workerDeadAfterMs: 60_000, runScheduler: false });
+      await leader.start();
+      await waitUntil(() => leader.isLeader, { what: 'the first worker leads' });
+      // The worker under test reaches the server only through the proxy.
+      const w = inProcessWorker({
+        connectionString: proxy.url(),
+        runScheduler: false,
+        handlers: [
+          job.handle(
+            (_p, ctx) =>
+              new Promise<void>((_, reject) => {
+                ctx.signal.addEventListener('abort', () => {
+                  reason = ctx.signal.reason;
+                  reject(ctx.signal.reason);
+                });
+              }),
+          ),
+        ],
+      });
+      await w.start();
+      const id = await sluice.enqueue(job, {});
+      await waitUntil(async () => (await sluice.getJob(id)).state === 'running', { what: 'the job running' });
+      // A network blip: the worker's beats fail, its lease lapses, and the
+      // rescuer sends the job, on its last attempt, to the dead jobs.
+      proxy.cut();
+      await waitUntil(async () => (await sluice.getJob(id)).state === 'dead', { timeoutMs: 20_000, what: 'the job dead by the rescuer' });
+      const { rows } = await db.pool.query('SELECT reason FROM sluice.dead_jobs WHERE id = $1', [id]);
+      expect(rows[0].reason).toBe('crashed');
+      expect(reason).toBeNull();
+      proxy.restore();
+      await waitUntil(() => reason !== null, { timeoutMs: 20_000, what: "the handler's signal" });
+      expect(reason).not.toBeInstanceOf(CancelledError);
+      expect(reason).toBeInstanceOf(LeaseLostError);
+      expect((await sluice.getJob(id)).state).toBe('dead');
+    } finally {
+      await Promise.all(workers.splice(0).map((x) => x.stop()));
+      await proxy.close();
+    }
+  }, 60_000);
 });
 
 describe('graceful shutdown', () => {
@@ -535,6 +587,85 @@ describe('graceful shutdown', () => {
     expect(rows[0].retried).toBe(1);
     expect(rows[0].run_ms).toBeGreaterThanOrEqual(150);
   });
+
+  // The LISTEN session once closed first, and the stop then waited for the
+  // running jobs with no beat for up to 4 s: the leader's rescuer took the
+  // closed session for a dead process and, after its 2 s grace, ended the
+  // lease; the job ran again on another worker while the first still ran it.
+  it('a worker stopping gracefully keeps the job it is finishing: its closed LISTEN session is not taken for a death', async () => {
+    const idle = defineJob({ name: 'stop.idle', queue: 'sd-idle', schema: z.object({}) });
+    const job = defineJob({ name: 'stop.finishing', queue: 'sd-finishing', schema: z.object({}), maxAttempts: 5 });
+    const runs: string[] = [];
+    const sleepOrAbort = (ms: number, signal: AbortSignal) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, ms);
+        signal.addEventListener('abort', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+
+    // The maintenance leader: its rescuer (every second, 2 s grace) is what is watched.
+    const leader = inProcessWorker({ handlers: [idle.handle(async () => {})], workerDeadAfterMs: 60_000, runScheduler: false });
+    await leader.start();
+    await waitUntil(() => leader.isLeader, { what: 'the first worker leads' });
+
+    // A follower that is stopped (a deploy's SIGTERM) while it runs an 8 s job.
+    const stopping = inProcessWorker({
+      concurrency: 1,
+      workerDeadAfterMs: 60_000,
+      heartbeatIntervalMs: 15_000,
+      shutdownTimeoutMs: 30_000,
+      runScheduler: false,
+      handlers: [
+        job.handle(async (_p, ctx) => {
+          runs.push(`stopping:${ctx.job.attempt}`);
+          await sleepOrAbort(8_000, ctx.signal);
+        }),
+      ],
+    });
+    await stopping.start();
+    expect(stopping.isLeader).toBe(false);
+    const id = await sluice.enqueue(job, {});
+    await waitUntil(() => runs.length === 1, { what: 'the job started on the worker to stop' });
+
+    // Another live worker of the queue, that would run the job again if it were rescued.
+    const other = inProcessWorker({
+      concurrency: 1,
+      workerDeadAfterMs: 60_000,
+      runScheduler: false,
+      handlers: [job.handle(async (_p, ctx) => void runs.push(`other:${ctx.job.attempt}`))],
+    });
+    await other.start();
+
+    // Stopped right after one of its beats on the LISTEN session (a
+    // follower beats every 4 s), as any stop may fall.
+    const beat = async () => {
+      const { rows } = await db.pool.query<{ heartbeat_at: Date; session_pid: number | null }>(
+        'SELECT heartbeat_at, session_pid FROM sluice.workers WHERE id = $1',
+        [stopping.id],
+      );
+      return rows[0]!;
+    };
+    await waitUntil(async () => (await beat()).session_pid !== null, { what: 'the session recorded' });
+    const last = (await beat()).heartbeat_at.getTime();
+    await waitUntil(async () => (await beat()).heartbeat_at.getTime() !== last, { intervalMs: 5, what: 'a beat' });
+    await stopping.stop();
+
+    const end = await waitUntil(
+      async () => {
+        const j = await sluice.getJob(id);
+        return j.state === 'completed' || runs.length > 1 ? j : null;
+      },
+      { timeoutMs: 30_000, what: 'the job completed, or run again' },
+    );
+    expect({ runs, state: end.state, attempt: end.attempt, errors: end.errors }).toEqual({
+      runs: ['stopping:1'],
+      state: 'completed',
+      attempt: 1,
+      errors: [],
+    });
+  }, 60_000);
 
   it('lets running jobs finish within shutdownTimeoutMs and writes their acknowledgements', async () => {
     const job = defineJob({ name: 'finishes', queue: 'sd2', schema: z.object({}) });

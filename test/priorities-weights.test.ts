@@ -308,6 +308,96 @@ describe('weighted queues', () => {
     // The empty queue's share did not leave slots idle.
     expect(maxInFlight).toBe(CONCURRENCY);
   });
+
+  it('a worker whose other queue is empty refills as its buffer runs low, not at the poll', async () => {
+    const busy = defineJob({ name: 'we.busy', queue: 'we-busy', schema: z.object({}) });
+    const empty = defineJob({ name: 'we.empty', queue: 'we-empty', schema: z.object({}) });
+    await sluice.enqueueMany(busy, Array.from({ length: 100 }, () => ({})));
+    let done = 0;
+    const w = start({
+      concurrency: 2,
+      prefetch: 4,
+      pollIntervalMs: 60_000,
+      handlers: [busy.handle(async () => void (done += 1)), empty.handle(async () => {})],
+    });
+    await w.start();
+    // The empty queue came back short and the busy one took its part in a
+    // second claim, which filled the room; the worker still took itself for
+    // drained and waited for the poll (or a notification) at every refill.
+    await waitUntil(() => done === 100, { timeoutMs: 10_000, what: '100 jobs of the busy queue' });
+  });
+});
+
+describe('a limited queue beside a queue without limits', () => {
+  // A limited queue's jobs are claimed only into slots where they start at
+  // once (worker/fetcher.ts); the other queue's buffer must neither starve it
+  // nor hold its jobs back.
+  it('a limited queue is claimed while the other queue of its worker has a backlog, not only once that backlog is all claimed', async () => {
+    const busy = defineJob({ name: 'st.busy', queue: 'st-busy', schema: z.object({}) });
+    const limited = defineJob({ name: 'st.limited', queue: 'st-limited', schema: z.object({}) });
+    // A limit far above anything this test runs: only the fact of a limit matters.
+    await sluice.queues.configure('st-limited', { concurrency: 100 });
+    await sluice.enqueueMany(busy, Array.from({ length: 120 }, () => ({})));
+    let busyDone = 0;
+    let busyWaitingAtLimitedStart: number | null = null;
+    const w = start({
+      concurrency: 2,
+      prefetch: 4,
+      handlers: [
+        busy.handle(async () => {
+          await sleep(40);
+          busyDone += 1;
+        }),
+        limited.handle(async () => {
+          busyWaitingAtLimitedStart = await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'st-busy' AND state = 'available'`);
+        }),
+      ],
+    });
+    await w.start();
+    await waitUntil(() => busyDone >= 6, { what: 'the worker busy with the first queue' });
+    const id = await sluice.enqueue(limited, {});
+    await waitUntil(() => busyWaitingAtLimitedStart !== null, { timeoutMs: 30_000, what: 'the limited job started' });
+    // A refill comes with every slot busy and the other queue's jobs in the
+    // buffer: the limited queue's share was cut to nothing each time, and the
+    // limited job waited until the 110-odd jobs of the other queue had all
+    // been claimed (weights 1:1).
+    expect(busyWaitingAtLimitedStart).toBeGreaterThan(50);
+    await waitUntil(async () => (await sluice.getJob(id)).state === 'completed', { what: 'the limited job completed' });
+  }, 60_000);
+
+  it("a limited queue's job claimed with another queue's job starts first: it never waits in the buffer holding the limit's slot", async () => {
+    const slow = defineJob({ name: 'oc.slow', queue: 'oc-free', schema: z.object({}) });
+    const limited = defineJob({ name: 'oc.limited', queue: 'oc-limited', schema: z.object({}) });
+    await sluice.queues.configure('oc-limited', { concurrency: 1 });
+    const limitedRan = gate();
+    let limitedRanDuringSlow: boolean | null = null;
+    let bufferedOnW1 = -1;
+    const limitedHandler = limited.handle(async () => limitedRan.open());
+    // The slow job is oldest; it waits until a limited job starts (6 s at most).
+    await sluice.enqueue(slow, {});
+    const [first] = await sluice.enqueueMany(limited, [{}, {}]);
+    const w1 = start({
+      concurrency: 1,
+      handlers: [
+        slow.handle(async () => {
+          const ran = await Promise.race([limitedRan.wait.then(() => true), sleep(6_000).then(() => false)]);
+          bufferedOnW1 = w1.load.buffered;
+          limitedRanDuringSlow = ran;
+        }),
+        limitedHandler,
+      ],
+    });
+    await w1.start();
+    // One claim takes the slow job and a limited one (no other worker yet).
+    await waitUntil(async () => (await sluice.getJob(first!)).state !== 'available', { what: 'a limited job claimed by the first worker' });
+    // An idle worker of the limited queue alone.
+    await start({ concurrency: 1, handlers: [limitedHandler] }).start();
+    await waitUntil(() => limitedRanDuringSlow !== null, { timeoutMs: 20_000, what: 'the slow job ended' });
+    // The limited job waited in w1's buffer behind the slow one, running as
+    // far as the limit counts: the queue's one slot was held, and the idle
+    // worker could not claim the other job for the whole 6 s.
+    expect({ limitedRanDuringSlow, bufferedOnW1 }).toEqual({ limitedRanDuringSlow: true, bufferedOnW1: 0 });
+  }, 60_000);
 });
 
 describe('pause and resume', () => {

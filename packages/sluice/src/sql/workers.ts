@@ -23,45 +23,46 @@ export async function workerRegister(db: Queryable, w: WorkerRow): Promise<void>
 
 /**
  * What every beat answers besides the beat itself. `lost`: the held ids whose
- * lease it did not extend (usually none), and of those, `gone`: the ones no
- * longer in the live table. A job this worker still runs or buffers and that
- * is lost was cancelled (gone), or rescued or retried by someone else: the
- * worker stops it, its answer being refused by the lease anyway. A held id
- * whose acknowledgement committed is lost and gone too, and means nothing.
- * `paused`: which of the given queues are paused, so that the worker hands
- * back the jobs of those it had buffered.
+ * lease it did not extend (usually none), and of those, `cancelled`: the ones
+ * cancelled (kept in history as such). A job this worker still runs or
+ * buffers and that is lost was cancelled, or rescued, retried, sent to the
+ * dead jobs or completed by someone else: the worker stops it, its answer
+ * being refused by the lease anyway. A held id whose acknowledgement
+ * committed is lost too, and means nothing. `paused`: which of the given
+ * queues are paused, so that the worker hands back the jobs of those it had
+ * buffered.
  */
 export interface BeatAnswer {
   lost: number[];
-  gone: number[];
+  cancelled: number[];
   paused: string[];
 }
 
-type BeatAnswerRow = { lost: string; gone: string; paused: string[] | null };
+type BeatAnswerRow = { lost: string; cancelled: string; paused: string[] | null };
 
-// The held leases the beat extends, the held ids it did not, and which of
-// those are still in the live table. A plain read sees the statement's
-// snapshot: a cancel that commits while the UPDATE waits for its row would
-// leave the row looking live. A locking read follows it to the deletion.
-// It waits for nothing: SKIP LOCKED (a wait there could close a cycle with
-// a cancel_many locking in id order), so a lost row that another transaction
-// holds locked right now counts as gone. It touches only lost rows (usually
-// none), and KEY SHARE blocks only their deletion. The leases are extended by
-// sluice.extend_leases (leases/extend.sql), which finds the held jobs by
-// primary key whatever the statistics say: a setting this statement could not
-// carry on a pooled connection.
+// The held leases the beat extends, and the held ids it did not. The leases
+// are extended by sluice.extend_leases (leases/extend.sql), which finds the
+// held jobs by primary key whatever the statistics say: a setting this
+// statement could not carry on a pooled connection.
 const LEASES_CTE = `leases AS (SELECT l.id FROM sluice.extend_leases($1, $2, $3::bigint[]) AS l(id)),
-          lost AS (SELECT x AS id FROM unnest($3::bigint[]) x EXCEPT SELECT id FROM leases),
-          live AS (SELECT j.id FROM sluice.jobs j WHERE j.id = ANY(ARRAY(SELECT id FROM lost)) FOR KEY SHARE OF j SKIP LOCKED)`;
+          lost AS (SELECT x AS id FROM unnest($3::bigint[]) x EXCEPT SELECT id FROM leases)`;
 
+// Which lost ids were cancelled is asked of sluice.cancelled_jobs
+// (jobs/cancelled.sql), never inferred from a row missing from sluice.jobs:
+// a job the rescuer sent to the dead jobs, or one rescued and completed
+// elsewhere, is missing too, and a row another transaction holds locked is
+// not a cancel. The function reads history with a snapshot taken after the
+// lease UPDATE (its argument), so a cancel that committed while that UPDATE
+// waited for the row counts; this statement's own snapshot predates it. It
+// opens nothing when nothing is lost, the usual case.
 const answerColumns = (queues: string) => `array_to_string(ARRAY(SELECT id FROM lost), ',') AS lost,
-          array_to_string(ARRAY(SELECT id FROM lost EXCEPT SELECT id FROM live), ',') AS gone,
+          array_to_string(ARRAY(SELECT c FROM sluice.cancelled_jobs(ARRAY(SELECT id FROM lost)) c), ',') AS cancelled,
           ARRAY(SELECT q.name FROM sluice.queues q WHERE q.name = ANY(${queues}::text[]) AND q.paused) AS paused`;
 
 const idList = (text: string | undefined): number[] => (text ? text.split(',').map(Number) : []);
 
 export function beatAnswer(row: BeatAnswerRow | undefined): BeatAnswer {
-  return { lost: idList(row?.lost), gone: idList(row?.gone), paused: row?.paused ?? [] };
+  return { lost: idList(row?.lost), cancelled: idList(row?.cancelled), paused: row?.paused ?? [] };
 }
 
 /**

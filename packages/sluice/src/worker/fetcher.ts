@@ -19,6 +19,18 @@
 // job may have become available behind that point: on a sluice_rewind
 // notification, after the LISTEN connection was down, and every
 // CLAIM_REWIND_MS for changes nothing announces.
+//
+// A queue with a concurrency, group or rate limit counts claims, so its jobs
+// are claimed only into slots where they start at once (no prefetch): one
+// waiting in this worker's buffer would hold a slot of the limit another
+// worker could use, and would start later in a burst past a rate limit. Its
+// jobs go ahead of the buffer. A refill comes when every slot is busy, so a
+// limited queue's share of it is mostly cut; the cut part is owed to the
+// queue, and the worker keeps that many slots free as they come (the
+// buffered jobs of other queues wait) for a claim of the owed jobs alone.
+// Without this, a limited queue beside a busy one got a slot only once the
+// other's backlog was all claimed. A limited queue that comes back short
+// is owed nothing until it is announced or a poll interval has passed.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import { Service } from '../services/service.js';
@@ -45,10 +57,11 @@ export interface FetcherOptions {
   lowWater(): number;
   /** Jobs the worker can take now (free slots plus free buffer). */
   room(): number;
-  /** Jobs the worker can start now: its free slots, less what its buffer holds. */
+  /** Slots a limited queue's job would start in now: not running a job, nor waiting for a buffered one of a limited queue. */
   freeSlots(): number;
   bufferedCount(): number;
-  accept(rows: ClaimedJobRow[]): void;
+  /** Claimed jobs; the first `startNow` are of limited queues, and go ahead of the buffer. */
+  accept(rows: ClaimedJobRow[], startNow: number): void;
 }
 
 export class Fetcher extends Service {
@@ -65,6 +78,10 @@ export class Fetcher extends Service {
    * past a rate limit: they are claimed only as far as jobs can start now.
    */
   private limited = new Set<string>();
+  /** Per queue, jobs a limited queue is owed (its shares cut for want of a free slot), including those being claimed. */
+  private readonly owed: number[];
+  /** Per queue, until when a limited queue that came back short is owed nothing (unless announced). */
+  private readonly shortUntil: number[];
   private idlePollMs: number;
   /** Whether notifications are arriving; set by the worker. */
   listening: () => boolean = () => false;
@@ -88,6 +105,24 @@ export class Fetcher extends Service {
     this.idlePollMs = options.pollIntervalMs;
     this.resume = options.queues.map(() => null);
     this.rewinds = options.queues.map(() => 0);
+    this.owed = options.queues.map(() => 0);
+    this.shortUntil = options.queues.map(() => 0);
+  }
+
+  /** Whether the queue has a concurrency, group or rate limit: its jobs are claimed only to start at once. */
+  isLimited(queue: string): boolean {
+    return this.limited.has(queue);
+  }
+
+  /** Free slots the worker keeps for the jobs its limited queues are owed: no buffered job of another queue takes them. */
+  heldSlots(): number {
+    if (this.limited.size === 0 || this.options.room() <= 0) return 0;
+    return this.owed.reduce((a, b) => a + b, 0);
+  }
+
+  /** A slot is free and held: claim the owed jobs. Not during a tick, which looks again at its end. */
+  slotHeld(): void {
+    if (!this.ticking) this.wake();
   }
 
   /** Jobs may have become available behind where claims resume: the next claim of the queue (all: undefined) starts from the front. */
@@ -99,8 +134,11 @@ export class Fetcher extends Service {
     });
   }
 
-  /** New jobs were announced on one of our queues. */
-  notified(): void {
+  /** New jobs (or a slot of a limited queue) were announced on one of our queues (all: undefined). */
+  notified(queue?: string): void {
+    this.options.queues.forEach((q, i) => {
+      if (queue === undefined || q === queue) this.shortUntil[i] = 0;
+    });
     this.drained = false;
     this.idlePollMs = this.options.pollIntervalMs;
     this.wake();
@@ -126,42 +164,61 @@ export class Fetcher extends Service {
 
   private async fetch(): Promise<number> {
     const room = this.options.room();
-    if (room <= 0 || this.options.bufferedCount() > this.options.lowWater()) return this.options.pollIntervalMs;
+    if (room <= 0) return this.options.pollIntervalMs;
+    // A refill at the low-water mark, or only a claim for slots held for limited queues.
+    const refill = this.options.bufferedCount() <= this.options.lowWater();
+    if (!refill && this.heldSlots() === 0) return this.options.pollIntervalMs;
     await this.refreshSettings();
     const { queues } = this.options;
-    let free = this.options.freeSlots();
+    const now = Date.now();
+    let free = this.limited.size > 0 ? this.options.freeSlots() : 0;
+    // Limited queues that could not take all they were given (or were left
+    // out): not to be given the short queues' leftovers.
+    const capped = queues.map(() => false);
+    const short = (i: number) => now < this.shortUntil[i]!;
     const startable = (shares: number[]) =>
       shares.map((n, i) => {
         if (!this.limited.has(queues[i]!)) return n;
-        const take = Math.max(0, Math.min(n, free));
+        // Owed at most the room, so what a queue banks while it cannot start stays bounded.
+        const want = short(i) ? n : this.owed[i]! + Math.min(n, Math.max(0, room - this.owed[i]!));
+        const take = Math.min(want, free);
         free -= take;
+        if (take < want) capped[i] = true;
+        this.owed[i] = short(i) ? take : want;
         return take;
       });
-    let shares = startable(this.allocator.next(room));
-    let asked = shares.reduce((a, b) => a + b, 0);
-    // Only limited queues, and no slot free: the next finished job wakes the fetcher (lowOnWork).
+    // A limited queue that came back short, with no slot free to try it in, leaves its share to the others.
+    const active = queues.map((q, i) => !(this.limited.has(q) && short(i) && free === 0));
+    active.forEach((a, i) => {
+      if (!a) capped[i] = true;
+    });
+    let shares = startable(refill ? this.allocator.next(room, active) : queues.map(() => 0));
+    const asked = shares.reduce((a, b) => a + b, 0);
+    // Only limited queues, and no slot free: the next finished job wakes the fetcher (lowOnWork, slotHeld).
     if (asked === 0) return this.options.pollIntervalMs;
     let claimed = await this.claim(shares);
     // Queues not shown to be short (including ones whose share rounded to 0)
     // may take what the short ones left.
-    const full = queues.map((_, i) => claimed.counts[i]! >= claimed.shares[i]!);
+    const full = queues.map((_, i) => claimed.counts[i]! >= claimed.shares[i]! && !capped[i]);
     claimed.counts.forEach((n, i) => {
       if (n < claimed.shares[i]!) this.allocator.idle(i);
     });
     let total = claimed.rows.length;
-    const leftover = room - total;
-    if (leftover > 0 && queues.length > 1 && full.some(Boolean)) {
+    const leftover = asked - total;
+    if (refill && leftover > 0 && queues.length > 1 && full.some(Boolean)) {
       shares = startable(this.allocator.next(leftover, full));
-      const more = shares.reduce((a, b) => a + b, 0);
-      if (more > 0) {
-        asked += more;
+      if (shares.some((n) => n > 0)) {
         claimed = await this.claim(shares);
         total += claimed.rows.length;
       }
     }
-    // Short of what was asked: the queues are drained. A limited queue asked
-    // for less than the room is not a drained one.
-    this.drained = total < asked;
+    // Short of what the first claim asked (the second only hands on the short
+    // queues' part): the queues are drained. A limited queue's share cut to
+    // the free slots was not asked, and does not make them drained.
+    if (refill) this.drained = total < asked;
+    // Slots still held and free: the owed jobs are claimed now.
+    if (this.heldSlots() > 0 && this.options.freeSlots() > 0) return 0;
+    if (!refill) return this.options.pollIntervalMs;
     if (total === 0) return this.backOff();
     this.idlePollMs = this.options.pollIntervalMs;
     if (this.drained) return this.options.pollIntervalMs;
@@ -192,7 +249,9 @@ export class Fetcher extends Service {
       resume: this.resume,
     });
     const counts = queues.map(() => 0);
+    let startNow = 0;
     for (const r of rows) {
+      if (this.limited.has(r.queue)) startNow += 1;
       const i = queues.indexOf(r.queue);
       counts[i]! += 1;
       // Rows come in claim order: the last of a queue is the furthest.
@@ -200,8 +259,28 @@ export class Fetcher extends Service {
         this.resume[i] = { priority: r.priority, runAtUs: r.run_at_us - CLAIM_RESUME_MARGIN_MS * 1000, id: 0 };
       }
     }
-    this.options.accept(interleaveByQueue(rows));
+    if (this.limited.size > 0) this.settleOwed(shares, counts);
+    if (startNow === 0) this.options.accept(interleaveByQueue(rows), 0);
+    else {
+      const first = rows.filter((r) => this.limited.has(r.queue));
+      const rest = rows.filter((r) => !this.limited.has(r.queue));
+      this.options.accept([...interleaveByQueue(first), ...interleaveByQueue(rest)], startNow);
+    }
     return { rows, shares, counts };
+  }
+
+  /** Before the worker dispatches what came: a limited queue is owed less what it got, or nothing when it came back short. */
+  private settleOwed(shares: number[], counts: number[]): void {
+    this.options.queues.forEach((q, i) => {
+      if (!this.limited.has(q) || shares[i] === 0) return;
+      if (counts[i]! < shares[i]!) {
+        this.owed[i] = 0;
+        this.shortUntil[i] = Date.now() + this.options.pollIntervalMs;
+      } else {
+        this.owed[i] = Math.max(0, this.owed[i]! - counts[i]!);
+        this.shortUntil[i] = 0;
+      }
+    });
   }
 
   private async refreshSettings(): Promise<void> {
@@ -209,6 +288,9 @@ export class Fetcher extends Service {
     const { weights, limited } = await queueClaimSettings(this.db, this.options.queues);
     this.allocator.setWeights(this.options.queues.map((q) => weights.get(q) ?? 1));
     this.limited = limited;
+    this.options.queues.forEach((q, i) => {
+      if (!limited.has(q)) this.owed[i] = 0;
+    });
     this.settingsReadAt = Date.now();
   }
 }

@@ -144,7 +144,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
         room: () => this.room(),
         freeSlots: () => this.freeSlots(),
         bufferedCount: () => this.buffer.length,
-        accept: (rows) => this.accept(rows),
+        accept: (rows, startNow) => this.accept(rows, startNow),
       },
       this.logger,
     );
@@ -176,7 +176,10 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
               this.fetcher.notified();
             }
           }
-          else if (this.wake.claims(parseAnnouncement(payload))) this.fetcher.notified();
+          else {
+            const announced = parseAnnouncement(payload);
+            if (this.wake.claims(announced)) this.fetcher.notified(announced.queue);
+          }
         },
         onConnected: () => {
           this.fetcher.rewind();
@@ -273,10 +276,17 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       // session, timers) after this took them down; it ends soon, since
       // its retries watch the abort above.
       await this.starting?.catch(() => {});
-      // Leadership is handed over on the LISTEN session, so that one closes after it.
+      // Leadership is handed over on the LISTEN session at once (a follower
+      // takes over while this one finishes its jobs), so that one closes after it.
       const duties = this.leadership ? [this.leadership.stop()] : this.duties.map((s) => s.stop());
       await Promise.all([this.fetcher.stop(), this.operations.stop(), ...duties]);
-      await this.notifier?.stop();
+      // The LISTEN session stays open until the jobs are settled: its end is
+      // how the rescuer learns of a dead process (sluice.workers.session_pid),
+      // and a stopping worker still beats on it. Closed here, the recorded
+      // session would have looked dead while the jobs ran on, and the rescuer
+      // reran them elsewhere after its grace. Kept, a process killed in the
+      // middle of its shutdown still has its jobs rescued at once; a cancel
+      // notice still reaches a job it finishes.
       const unstarted = this.buffer.splice(0);
       await releaseClaims(this.pool, this.id, unstarted, this.logger);
       await waitForRunning(this.running.values(), this.options.shutdownTimeoutMs);
@@ -308,6 +318,9 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       }
     } finally {
       await this.heartbeat.stop();
+      // Nothing is held any more, or its answer could not be written and its
+      // lease is left to the rescuer anyway; the row goes next.
+      await this.notifier?.stop();
       await workerDeregister(this.pool, this.id).catch((err) => this.logger.warn({ err }, 'could not deregister'));
       this.state = 'stopped';
       if (this.ownsPool) await this.pool.end().catch(() => {});
@@ -355,15 +368,17 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
 
   /**
    * The beat could not extend these leases: the job was cancelled (its
-   * notice lost while the LISTEN session was down, say), or rescued or
-   * retried by someone else. One this worker still runs or buffers under the
+   * notice lost while the LISTEN session was down, say), or rescued,
+   * retried, sent to the dead jobs or completed by someone else; only a
+   * cancel kept in history is reported as one (CancelledError), any other
+   * loss as LeaseLostError. One this worker still runs or buffers under the
    * claim the beat presented is stopped as a cancel notice would stop it;
    * its answer would be refused anyway. A held job not here any more had its
    * answer written meanwhile, and is simply gone.
    */
   private leasesLost(answer: BeatAnswer, claims: Map<number, number>): void {
     if (answer.lost.length === 0) return;
-    const gone = new Set(answer.gone);
+    const cancelledIds = new Set(answer.cancelled);
     let dropped = false;
     for (const id of answer.lost) {
       const lease = claims.get(id);
@@ -371,7 +386,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       const running = this.running.get(id);
       const current = running ?? this.buffer.find((r) => r.id === id);
       if (!current || current.lease !== lease || running?.released) continue;
-      const cancelled = gone.has(id);
+      const cancelled = cancelledIds.has(id);
       this.drop(id, (attempt) => (cancelled ? new CancelledError(id) : new LeaseLostError(id, attempt)));
       dropped = true;
       const fields = { jobId: id, attempt: current.attempt, running: running !== undefined };
@@ -401,9 +416,19 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     return this.prefetch.capacity - this.running.size - this.buffer.length;
   }
 
-  /** Jobs that could start at once: the room less the prefetch. */
+  /**
+   * Slots a job of a limited queue would start in at once: those not running
+   * a job nor taken by a buffered job of a limited queue (those wait at the
+   * front of the buffer). Buffered jobs of other queues give way to them.
+   */
   private freeSlots(): number {
-    return Math.max(0, Math.min(this.room(), this.options.concurrency - this.running.size - this.buffer.length));
+    if (this.completer.pending >= this.options.maxPendingAcks) return 0;
+    let taken = this.running.size;
+    for (const r of this.buffer) {
+      if (!this.fetcher.isLimited(r.queue)) break;
+      taken += 1;
+    }
+    return Math.max(0, Math.min(this.room(), this.concurrency - taken));
   }
 
   /** Drops a job this process holds: out of the buffer, or its run aborted and its answer void. */
@@ -448,14 +473,16 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     if (running) this.logger.info({ jobId: id, attempt: running.attempt }, 'running job cancelled');
   }
 
-  private accept(rows: ClaimedJobRow[]): void {
+  /** Claimed jobs; the first `startNow`, of limited queues, go ahead of the buffer: their slots were kept for them. */
+  private accept(rows: ClaimedJobRow[], startNow = 0): void {
     if (this.running.size > 0 || this.buffer.length > 0) {
       const buffered = new Set(this.buffer.map((r) => r.id));
       for (const row of rows) {
         if (buffered.has(row.id) || this.running.has(row.id)) this.supersede(row.id);
       }
     }
-    this.buffer.push(...rows);
+    if (startNow > 0) this.buffer.unshift(...rows.slice(0, startNow));
+    this.buffer.push(...(startNow > 0 ? rows.slice(startNow) : rows));
     this.dispatch();
   }
 
@@ -474,14 +501,19 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   }
 
   private dispatch(): void {
+    // Free slots kept for jobs the limited queues are owed (worker/fetcher.ts):
+    // only those, first in the buffer once claimed, take them.
+    const held = this.fetcher.heldSlots();
     while (
       this.running.size < this.concurrency &&
       this.buffer.length > 0 &&
+      (this.running.size + held < this.concurrency || this.fetcher.isLimited(this.buffer[0]!.queue)) &&
       this.completer.pending < this.options.maxPendingAcks &&
       this.state === 'started'
     ) {
       this.startJob(this.buffer.shift()!);
     }
+    if (held > 0 && this.running.size < this.concurrency) this.fetcher.slotHeld();
     if (this.buffer.length <= this.prefetch.lowWater) this.fetcher.lowOnWork();
   }
 
