@@ -534,6 +534,64 @@ describe('cancellation', () => {
 });
 
 describe('graceful shutdown', () => {
+  it('stop() of a follower whose LISTEN session froze ends (its stuck beat is cut when the session closes)', async () => {
+    const job = defineJob({ name: 'rvs.job', queue: 'rvs-q', schema: z.object({}) });
+    // The leader, on a direct connection, so the other worker is a follower.
+    const other = defineJob({ name: 'rvs.other', queue: 'rvs-other', schema: z.object({}) });
+    const leader = inProcessWorker({ handlers: [other.handle(async () => {})], workerDeadAfterMs: 60_000, runScheduler: false });
+    await leader.start();
+    await waitUntil(() => leader.isLeader, { what: 'the first worker leading' });
+
+    const proxy = new CuttableProxy(new URL(db.url));
+    await proxy.start();
+    const hold = { open: () => {} };
+    const held = new Promise<void>((r) => (hold.open = r));
+    let started = false;
+    const w = inProcessWorker({
+      listenConnectionString: proxy.url(),
+      runScheduler: false,
+      heartbeatIntervalMs: 200,
+      workerDeadAfterMs: 5_000,
+      shutdownTimeoutMs: 2_000,
+      concurrency: 1,
+      handlers: [
+        job.handle(async () => {
+          started = true;
+          await held;
+        }),
+      ],
+    });
+    let stopped: Promise<string> | null = null;
+    try {
+      await w.start();
+      await sluice.enqueue(job, {});
+      await waitUntil(() => started, { what: 'the job running' });
+      proxy.freeze();
+      // Its beats go on the LISTEN session: once heartbeat_at stops moving
+      // for several beat periods, a beat is stuck on the frozen session.
+      await waitUntil(
+        async () => {
+          const { rows } = await db.pool.query<{ stale: boolean }>(
+            `SELECT heartbeat_at < now() - interval '1500 milliseconds' AS stale FROM sluice.workers WHERE id = $1`,
+            [w.id],
+          );
+          return rows[0]?.stale;
+        },
+        { what: 'the beat stuck on the frozen LISTEN session' },
+      );
+      stopped = w.stop().then(() => 'stopped');
+      hold.open();
+      const outcome = await Promise.race([stopped, new Promise<string>((r) => setTimeout(() => r('still stopping after 15 s'), 15_000))]);
+      // The session closes before the heartbeat is awaited, which cuts the stuck beat.
+      expect(outcome).toBe('stopped');
+    } finally {
+      hold.open();
+      // Unblocks the stuck beat so the suite's own stop can end.
+      await proxy.close();
+      await stopped;
+    }
+  }, 40_000);
+
   it('releases buffered and unfinished jobs back to the queue at once and deregisters', async () => {
     const job = defineJob({ name: 'long', queue: 'sd', schema: z.object({}) });
     let started = 0;

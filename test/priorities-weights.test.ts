@@ -329,6 +329,64 @@ describe('weighted queues', () => {
 });
 
 describe('a limited queue beside a queue without limits', () => {
+  it('the second claim of a fetch (a short queue\'s leftover) claims limited jobs only into slots still free after the first claim\'s jobs started', async () => {
+    const busy = defineJob({ name: 'rv.busy', queue: 'rv-busy', schema: z.object({}) });
+    const limited = defineJob({ name: 'rv.limited', queue: 'rv-limited', schema: z.object({}) });
+    await sluice.queues.configure('rv-busy', { weight: 3 });
+    await sluice.queues.configure('rv-limited', { weight: 1, concurrency: 4 });
+    // The unlimited queue has 2 jobs (it comes back short of its share of 6);
+    // the limited one has plenty.
+    await sluice.enqueueMany(busy, [{}, {}]);
+    await sluice.enqueueMany(limited, Array.from({ length: 6 }, () => ({})));
+    const hold = gate();
+    const startedOn = { w1: 0, w2: 0 };
+    const w1 = suite.startWorker({
+      concurrency: 4,
+      prefetch: 4,
+      handlers: [
+        busy.handle(async () => {
+          startedOn.w1 += 1;
+          await hold.wait;
+        }),
+        limited.handle(async () => {
+          startedOn.w1 += 1;
+          await hold.wait;
+        }),
+      ],
+    });
+    try {
+      await w1.start();
+      // Every slot of w1 busy: 2 jobs of each queue.
+      await waitUntil(() => startedOn.w1 === 4, { what: 'w1 running 4 jobs' });
+      // An idle worker of the limited queue alone: the limit (4) leaves room
+      // for two more jobs of it, which nobody runs.
+      const w2 = suite.startWorker({
+        concurrency: 2,
+        handlers: [
+          limited.handle(async () => {
+            startedOn.w2 += 1;
+            await hold.wait;
+          }),
+        ],
+      });
+      await w2.start();
+      let seen = '';
+      const ran = await waitUntil(
+        async () => {
+          const running = await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'rv-limited' AND state = 'running'`);
+          seen = JSON.stringify({ limitedRunningInDb: running, handlersW1: startedOn.w1, handlersW2: startedOn.w2, w1: w1.load });
+          return startedOn.w2 > 0 ? 'w2 ran' : null;
+        },
+        { timeoutMs: 8_000, what: 'w2 to run a limited job' },
+      ).catch(() => `w2 never ran a limited job: ${seen}`);
+      // w2 runs the limited jobs w1 has no slot for; claimed into w1's full
+      // slots, they would wait in its buffer, counted as running by the limit.
+      expect(ran).toBe('w2 ran');
+    } finally {
+      hold.open();
+    }
+  }, 30_000);
+
   // A limited queue's jobs are claimed only into slots where they start at
   // once (worker/fetcher.ts); the other queue's buffer must neither starve it
   // nor hold its jobs back.

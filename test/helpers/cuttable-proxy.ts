@@ -1,10 +1,13 @@
 // A TCP proxy to a PostgreSQL server that can be cut: every connection
 // through it closed, new ones refused until restored. For a network blip on
-// one path only (a worker's LISTEN session, say), with the rest direct.
+// one path only (a worker's LISTEN session, say), with the rest direct. Or
+// frozen: nothing forwarded any more and nothing closed, as a partition or a
+// proxy that silently dropped the flow leaves a connection.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export class CuttableProxy {
   private readonly sockets = new Set<Socket>();
+  private readonly pairs: [Socket, Socket][] = [];
   private server: Server | null = null;
   private down = false;
   private port = 0;
@@ -28,6 +31,7 @@ export class CuttableProxy {
       outbound.on('error', close).on('close', close);
       inbound.pipe(outbound);
       outbound.pipe(inbound);
+      this.pairs.push([inbound, outbound]);
     });
     this.server = server;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -46,6 +50,17 @@ export class CuttableProxy {
     this.down = true;
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+    this.pairs.length = 0;
+  }
+
+  /** Open connections stop forwarding, both ways, and stay open. */
+  freeze(): void {
+    for (const [a, b] of this.pairs) {
+      a.unpipe(b);
+      b.unpipe(a);
+      a.pause();
+      b.pause();
+    }
   }
 
   restore(): void {

@@ -206,6 +206,8 @@ export class Fetcher extends Service {
     let total = claimed.rows.length;
     const leftover = asked - total;
     if (refill && leftover > 0 && queues.length > 1 && full.some(Boolean)) {
+      // The first claim's jobs have started in the slots it counted as free.
+      free = this.limited.size > 0 ? this.options.freeSlots() : 0;
       shares = startable(this.allocator.next(leftover, full));
       if (shares.some((n) => n > 0)) {
         claimed = await this.claim(shares);

@@ -317,10 +317,13 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
         this.logger.warn({ jobs: unfinished.length }, 'released jobs still running at shutdown');
       }
     } finally {
-      await this.heartbeat.stop();
       // Nothing is held any more, or its answer could not be written and its
-      // lease is left to the rescuer anyway; the row goes next.
+      // lease is left to the rescuer anyway; the row goes next. The session
+      // closes before the heartbeat is awaited: a beat stuck on a session
+      // that went silent (a partition, a proxy that stopped forwarding) ends
+      // only when its socket does.
       await this.notifier?.stop();
+      await this.heartbeat.stop();
       await workerDeregister(this.pool, this.id).catch((err) => this.logger.warn({ err }, 'could not deregister'));
       this.state = 'stopped';
       if (this.ownsPool) await this.pool.end().catch(() => {});
