@@ -102,7 +102,8 @@ async function procedureSql(client: pg.Client, batch: number): Promise<string> {
 CREATE PROCEDURE bench_ceiling()
 LANGUAGE plpgsql AS $proc$
 DECLARE
-  r record;
+  -- Named apart from the worker's statements' aliases (its claim reads a subquery r).
+  bench_row record;
   ids bigint[];
   attempts integer[];
 ${claimVars.join('\n')}
@@ -111,15 +112,15 @@ BEGIN
   LOOP
     ids := '{}';
     attempts := '{}';
-    FOR r IN SELECT (e->>0)::bigint AS id, (e->>5)::integer AS attempt
+    FOR bench_row IN SELECT (e->>0)::bigint AS id, (e->>5)::integer AS attempt
              FROM (${bind(claim.text, '_c')}) b, json_array_elements(b.batch::json) e LOOP
-      ids := ids || r.id;
-      attempts := attempts || r.attempt;
+      ids := ids || bench_row.id;
+      attempts := attempts || bench_row.attempt;
     END LOOP;
     COMMIT;
     EXIT WHEN cardinality(ids) = 0;
 ${completeSets.join('\n')}
-    FOR r IN ${bind(complete.text, '_d')} LOOP
+    FOR bench_row IN ${bind(complete.text, '_d')} LOOP
     END LOOP;
     COMMIT;
   END LOOP;
