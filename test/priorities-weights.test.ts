@@ -459,19 +459,24 @@ describe('a limited queue beside a queue without limits', () => {
 });
 
 describe('pause and resume', () => {
-  it('a paused queue gets no new claims while its running jobs finish; resume runs the rest', async () => {
-    const job = defineJob({ name: 'pause.job', queue: 'pr.a', schema: z.object({ hold: z.boolean() }) });
+  /** A job whose runs are recorded as they start, and held until released when their payload asks. */
+  function holdingJob(name: string, queue: string) {
+    const job = defineJob({ name, queue, schema: z.object({ hold: z.boolean() }) });
     const release = gate();
     const started: number[] = [];
+    const handler = job.handle(async (p, ctx) => {
+      started.push(ctx.job.id);
+      if (p.hold) await release.wait;
+    });
+    return { job, handler, release, started };
+  }
+
+  it('a paused queue gets no new claims while its running jobs finish; resume runs the rest', async () => {
+    const { job, handler, release, started } = holdingJob('pause.job', 'pr.a');
     const pool = new ClaimWatchingPool(db.url);
     const w = start({
       pool,
-      handlers: [
-        job.handle(async (p, ctx) => {
-          started.push(ctx.job.id);
-          if (p.hold) await release.wait;
-        }),
-      ],
+      handlers: [handler],
       concurrency: 2,
       pollIntervalMs: 50,
     });
@@ -510,19 +515,12 @@ describe('pause and resume', () => {
 
   // docs/operations.md: "running jobs finish; nothing new starts", jobs the worker claimed before the pause included.
   it('a pause hands back the jobs a worker had buffered: none of them starts, their attempt is given back, resume runs them', async () => {
-    const job = defineJob({ name: 'pause.buffered', queue: 'pr.c', schema: z.object({ hold: z.boolean() }) });
-    const release = gate();
-    const started: number[] = [];
+    const { job, handler, release, started } = holdingJob('pause.buffered', 'pr.c');
     const pool = new ClaimWatchingPool(db.url);
     // The worker leads and beats once a minute: only the pause's notice can reach it within the test.
     const w = start({
       pool,
-      handlers: [
-        job.handle(async (p, ctx) => {
-          started.push(ctx.job.id);
-          if (p.hold) await release.wait;
-        }),
-      ],
+      handlers: [handler],
       concurrency: 1,
       prefetch: 3,
       heartbeatIntervalMs: 60_000,
@@ -556,16 +554,9 @@ describe('pause and resume', () => {
   });
 
   it("a pause the worker was not told of (its notice lost) still empties the worker's buffer, at its next heartbeat", async () => {
-    const job = defineJob({ name: 'pause.unnoticed', queue: 'pr.d', schema: z.object({ hold: z.boolean() }) });
-    const release = gate();
-    const started: number[] = [];
+    const { job, handler, release, started } = holdingJob('pause.unnoticed', 'pr.d');
     const w = start({
-      handlers: [
-        job.handle(async (p, ctx) => {
-          started.push(ctx.job.id);
-          if (p.hold) await release.wait;
-        }),
-      ],
+      handlers: [handler],
       concurrency: 1,
       prefetch: 2,
       heartbeatIntervalMs: 200,

@@ -3,34 +3,20 @@
 // due job that another transaction holds locked, and limited queues, whose
 // jobs must not wait in a worker's buffer.
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Sluice, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
-import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { Sluice, defineJob } from '../packages/sluice/src/index.js';
+import { waitUntil, type TestDb } from './helpers/db.js';
 import { recordingPool } from './helpers/recording-pool.js';
+import { useSuite } from './helpers/suite.js';
 
+const suite = useSuite({ pollIntervalMs: 100, heartbeatIntervalMs: 200, workerDeadAfterMs: 5_000, runScheduler: false });
 let db: TestDb;
 let sluice: Sluice;
-const workers: Worker[] = [];
-
-beforeAll(async () => {
-  db = await createTestDb();
-  sluice = new Sluice({ pool: db.pool });
+beforeAll(() => {
+  ({ db, sluice } = suite);
 });
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop()));
-});
-afterAll(async () => {
-  await sluice.close();
-  await db.drop();
-});
-
-function worker(options: Partial<Parameters<typeof createWorker>[0]> & Pick<Parameters<typeof createWorker>[0], 'handlers'>): Worker {
-  const connection = options.pool ? {} : { connectionString: db.url };
-  const w = createWorker({ ...connection, pollIntervalMs: 100, heartbeatIntervalMs: 200, workerDeadAfterMs: 5_000, runScheduler: false, ...options });
-  workers.push(w);
-  return w;
-}
+const worker = suite.startWorker;
 
 describe('retry delay', () => {
   it('jitter still spreads retries once the exponential delay reaches maxMs, and stays under it', async () => {
@@ -83,7 +69,7 @@ describe('promoter', () => {
     } finally {
       await holder.query('ROLLBACK').catch(() => {});
       await holder.end();
-      await Promise.all(workers.splice(0).map((x) => x.stop()));
+      await Promise.all(suite.workers.map((x) => x.stop()));
       await pool.end();
     }
   });
