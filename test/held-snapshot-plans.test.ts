@@ -118,6 +118,37 @@ describe('statements a held snapshot would slow down', () => {
     expect(await seqScansOnceGrown(claimAndComplete, { analyzeFirst: false })).toBe(0);
   });
 
+  it('a claim planned once per session walks the claim index in order and stops at its limit', async () => {
+    // sluice.claim keeps one plan per session: it must be the ordered walk
+    // that stops at the claim's limit, not a scan of the table or a bitmap
+    // scan of every entry of the queue (under a held snapshot, every job
+    // claimed since) and a sort, whatever the statistics when it was made.
+    const fresh = await createTestDb();
+    const session = new pg.Client({ connectionString: fresh.url });
+    await session.connect();
+    const claim = (n: number) =>
+      session.query<{ id: string }>(`SELECT c.id FROM sluice.claim(ARRAY['plans-walk'], ARRAY[$2]::integer[], $1, 60000) c`, [WORKER, n]);
+    const entries = async () =>
+      Number((await session.query<{ n: string }>(`SELECT pg_stat_get_xact_tuples_returned('sluice.jobs_claim_idx'::regclass) AS n`)).rows[0]!.n);
+    try {
+      await fresh.pool.query(`SELECT sluice.enqueue_many('plans.job', (SELECT jsonb_agg(g) FROM generate_series(1, 20000) g), 'plans-walk')`);
+      await fresh.pool.query('ANALYZE sluice.jobs');
+      for (let i = 0; i < 8; i++) await claim(1);
+      await session.query('BEGIN');
+      const before = await entries();
+      const { rows } = await claim(10);
+      const read = (await entries()) - before;
+      await session.query('COMMIT');
+      expect(rows).toHaveLength(10);
+      // At least the 10 it claimed (by this index, not a scan of the table), and not the queue.
+      expect(read).toBeGreaterThanOrEqual(10);
+      expect(read).toBeLessThan(100);
+    } finally {
+      await session.end();
+      await fresh.drop();
+    }
+  });
+
   it('the wake-up after an enqueue, first sent while the table was nearly empty, still finds its jobs by index once the table has grown', async () => {
     const enqueueAndWake = async (fresh: TestDb, session: pg.Client) => {
       const { rows } = await fresh.pool.query<{ id: string }>(`SELECT sluice.enqueue_many('plans.job', '[1]'::jsonb, 'plans-wake') AS id`);

@@ -35,23 +35,25 @@
 -- Bad input (no lease, no worker, arrays of different lengths) raises 22023
 -- before anything is written: a job claimed without a lease would stay
 -- running with nothing to ever free it.
--- Plans: made for each call (plan_cache_mode = force_custom_plan). A session's
--- cached generic plan is never made again while nothing analyzes the table
--- (autovacuum off, or held back by a long transaction): one made while the
--- table was nearly empty reads every row by a sequential scan for the rest of
--- the session, and under a held snapshot that is every row version since.
--- With enable_seqscan off instead (as the completion has), a held snapshot's
--- last 15 s p99 was 255 ms against 25 ms (docs/design-notes.md; why not examined).
--- Only the UPDATE of the picked ids runs with enable_seqscan off: a plan made
--- for each call still trusts the statistics, and after an ANALYZE of the empty
--- table (a deploy that analyzes before traffic) the planner, knowing nothing
--- of the ids, guessed 1,000 of them to be most of the table and read every
--- row by a sequential scan, for every claim.
+-- Plans: made once per session and kept (plan_cache_mode =
+-- force_generic_plan), with sequential and bitmap scans off, so that every
+-- plan reaches sluice.jobs by an index whatever the statistics say when it
+-- is made: a pick walks jobs_claim_idx in the claim order and stops at its
+-- limit (a bitmap scan would read every entry of the queue, under a held
+-- snapshot every job claimed since, then sort), the UPDATE reads the picked
+-- ids by primary key. Kept without those settings, a plan made while the
+-- table was nearly empty would read every row by a sequential scan for the
+-- rest of the session (nothing plans it again while no ANALYZE runs, and
+-- under a held snapshot that is every row version since). Planning each
+-- call instead took about half of a one-job claim's time on the server
+-- (docs/design-notes.md). jit = off: a path that can only be a disabled one
+-- keeps a cost of 10^10, which would start the JIT compiler.
 CREATE OR REPLACE FUNCTION sluice.claim(queue_names text[], limits integer[], worker_id text, lease_ms integer,
   after_priorities smallint[] DEFAULT NULL, after_run_at_us bigint[] DEFAULT NULL, after_ids bigint[] DEFAULT NULL)
 RETURNS TABLE (id bigint, name text, queue text, payload jsonb, priority smallint, attempt integer,
   max_attempts integer, timeout_ms integer, created_at timestamptz, run_at timestamptz, lease bigint)
-LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_bitmapscan = off
+  SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
   i integer;
@@ -71,7 +73,6 @@ DECLARE
   keep integer[];
   last integer;
   limited_at integer[];
-  seqscan text := current_setting('enable_seqscan');
 BEGIN
   IF lease_ms IS NULL OR lease_ms <= 0 THEN
     RAISE EXCEPTION 'sluice.claim: lease_ms must be a positive number of milliseconds' USING ERRCODE = '22023';
@@ -146,10 +147,6 @@ BEGIN
     -- a job released by a parent that finished meanwhile must not look
     -- claimed before that parent finished.
     claimed_at := clock_timestamp();
-    -- By primary key whatever the statistics say (above, Plans); for this
-    -- statement only, as the next queue's picking statements are left to the
-    -- planner.
-    PERFORM set_config('enable_seqscan', 'off', true);
     RETURN QUERY
     UPDATE sluice.jobs j
     SET state = 'running', attempt = j.attempt + 1, locked_by = worker_id,
@@ -158,7 +155,6 @@ BEGIN
     RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
               j.created_at, j.run_at, sluice.lease_token(j.attempted_at);
     GET DIAGNOSTICS taken = ROW_COUNT;
-    PERFORM set_config('enable_seqscan', seqscan, true);
     IF cfg.overflow = 'block' AND cfg.max_depth IS NOT NULL THEN
       -- Producers waiting for room on this queue look again (a hint: they re-check the depth).
       IF taken > 0 THEN
@@ -267,7 +263,6 @@ BEGIN
     END IF;
     CONTINUE WHEN chosen IS NULL;
 
-    PERFORM set_config('enable_seqscan', 'off', true);
     RETURN QUERY
     UPDATE sluice.jobs j
     SET state = 'running', attempt = j.attempt + 1, locked_by = worker_id,
@@ -276,7 +271,6 @@ BEGIN
     RETURNING j.id, j.name, j.queue, j.payload, j.priority, j.attempt, j.max_attempts, j.timeout_ms,
               j.created_at, j.run_at, sluice.lease_token(j.attempted_at);
     GET DIAGNOSTICS taken = ROW_COUNT;
-    PERFORM set_config('enable_seqscan', seqscan, true);
     IF cfg.overflow = 'block' AND cfg.max_depth IS NOT NULL AND taken > 0 THEN
       PERFORM pg_notify('sluice_room', q);
     END IF;
