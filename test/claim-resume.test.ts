@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { z } from 'zod';
 import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import type { Queryable } from '../packages/sluice/src/executor.js';
-import type { ClaimedJobRow } from '../packages/sluice/src/sql/job-leases.js';
+import { jobReleaseMany, type ClaimedJobRow } from '../packages/sluice/src/sql/job-leases.js';
 import { Fetcher } from '../packages/sluice/src/worker/fetcher.js';
 import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
@@ -76,6 +76,22 @@ describe('claims that resume', () => {
     expect(rewinds.filter((q) => q === 'resume-other')).toHaveLength(1);
     const claimed = await claim('resume-other', 10, null);
     expect(claimed.map((r) => Number(r.id))).toContain(delayed);
+
+    // The worker gives them back (shutdown, pause): one rewind for the queue.
+    const { rows: held } = await db.pool.query<{ id: string; attempt: number; lease: string }>(
+      `SELECT id, attempt, sluice.lease_token(attempted_at) AS lease FROM sluice.jobs WHERE queue = 'resume-other' AND locked_by = 'resume-test'`,
+    );
+    expect(held).toHaveLength(2);
+    rewinds.length = 0;
+    const released = await jobReleaseMany(db.pool, {
+      ids: held.map((h) => Number(h.id)),
+      attempts: held.map((h) => h.attempt),
+      leases: held.map((h) => Number(h.lease)),
+      workerId: 'resume-test',
+    });
+    expect(released).toBe(2);
+    await waitUntil(() => rewinds.includes('resume-other'), { what: 'rewind after release' });
+    expect(rewinds.filter((q) => q === 'resume-other')).toHaveLength(1);
   });
 
   it('a rewind that arrives while a claim is in flight is kept: the next claim starts from the front', async () => {

@@ -8,6 +8,7 @@
 // counters, for a batch as large as a busy worker sends.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { jobReleaseMany } from '../packages/sluice/src/sql/job-leases.js';
 import { workerHeartbeat } from '../packages/sluice/src/sql/workers.js';
 import { createTestDb, type TestDb } from './helpers/db.js';
 import { rowsRemovedByJoinFilters, withPlans } from './helpers/plans.js';
@@ -382,12 +383,16 @@ describe('work in proportion to the input whatever the statistics', () => {
     }
   }
 
-  /** readsOf one statement on a session of its own, whose plans are all made for it. */
-  async function readsOnNewSession(on: TestDb, sql: string, params: unknown[]): Promise<Reads> {
+  /** readsOf one statement (sql, or what fn sends) on a session of its own, whose plans are all made for it. */
+  async function readsOnNewSession(
+    on: TestDb,
+    sql: string | ((c: pg.ClientBase) => () => Promise<{ rowCount: number | null }>),
+    params: unknown[] = [],
+  ): Promise<Reads> {
     const c = new pg.Client({ connectionString: on.url });
     await c.connect();
     try {
-      return await readsOf(c, () => c.query(sql, params));
+      return await readsOf(c, typeof sql === 'string' ? () => c.query(sql, params) : sql(c));
     } finally {
       await c.end();
     }
@@ -412,6 +417,16 @@ describe('work in proportion to the input whatever the statistics', () => {
     expect(rows[0]!.ids).toHaveLength(n);
     return rows[0]!;
   }
+
+  /** The worker's release of the claimed jobs (shutdown, pause), for readsOf: its rowCount is the number given back. */
+  const release = (c: pg.ClientBase, claimed: Claimed, workerId: string) => async () => ({
+    rowCount: await jobReleaseMany(c, {
+      ids: claimed.ids.map(Number),
+      attempts: claimed.attempts,
+      leases: claimed.leases.map(Number),
+      workerId,
+    }),
+  });
 
   describe('statistics taken while a previous backlog ran', () => {
     // Statistics of sluice.jobs taken while a previous backlog was all
@@ -452,6 +467,14 @@ describe('work in proportion to the input whatever the statistics', () => {
         return { rowCount: 1 };
       });
       // Was: a sequential scan of sluice.jobs, 40,000 rows (the leases' UPDATE).
+      expect(reads.seq['jobs'] ?? 0, seqScansIn(reads.plans)).toBeLessThan(5_000);
+    });
+
+    it('the release of 1,000 held jobs (shutdown, pause) reads those jobs, not the whole table', async () => {
+      const reads = await readsOf(session, release(session, running, HOLDER));
+      expect(reads.rows).toBe(INPUT);
+      expect(reads.joinRowsRemoved).toBeLessThan(INPUT);
+      // Was: a sequential scan of sluice.jobs, 40,000 rows (the release's UPDATE).
       expect(reads.seq['jobs'] ?? 0, seqScansIn(reads.plans)).toBeLessThan(5_000);
     });
 
@@ -519,6 +542,16 @@ describe('work in proportion to the input whatever the statistics', () => {
       // Was: the claim's UPDATE ... WHERE id = ANY(chosen) read the whole
       // table by a sequential scan, 40,000 rows, for every claim.
       expect(reads.seq['jobs'] ?? 0, seqScansIn(reads.plans)).toBeLessThan(5_000);
+    });
+
+    it('the release of 1,000 held jobs (shutdown, pause) reads those jobs, not the whole table', async () => {
+      const held = await claim(fresh, 'plans-backlog', INPUT, 'plans-releaser');
+      const reads = await readsOnNewSession(fresh, (c) => release(c, held, 'plans-releaser'));
+      expect(reads.rows).toBe(INPUT);
+      expect(reads.joinRowsRemoved).toBeLessThan(INPUT);
+      // Was: a sequential scan of sluice.jobs, 40,000 rows.
+      expect(reads.seq['jobs'] ?? 0, seqScansIn(reads.plans)).toBeLessThan(5_000);
+      expect(sum(reads.entries), indexScansIn(reads.plans)).toBeLessThan(5_000);
     });
   });
 

@@ -11,7 +11,14 @@
 -- Lease: sluice.lease_holds(attempted_at, lease) with attempt and locked_by
 -- (leases/holds.sql); a NULL worker_id or lease (a caller from SQL) skips that
 -- part of the fence.
--- Locks: the row lock of the DELETE on each completed job; nothing else.
+-- Locks: the row lock of the DELETE on each completed job, nothing else,
+-- taken in id order as every statement writing several jobs takes them
+-- (jobs/cancel-many.sql): a cancel_many of some of them in between would
+-- otherwise deadlock with it. The DELETE meets the rows in id order without
+-- a locking statement of its own (which would write a WAL record a job): its
+-- input is sorted by id and the jobs are read by primary key (bitmap scans
+-- off), so whichever of the two the hash join reads in order, the rows come
+-- out in id order.
 --
 -- Cost: this runs for every acknowledged batch, so what is the same for the
 -- whole batch is worked out once (which queues keep no history), the DELETE
@@ -27,10 +34,13 @@
 -- columns history and the follow-up read: the rest of a row would be copied
 -- into the CTE's store for nothing), and the metrics are summed per queue in
 -- float8 from one value per job.
--- Plans: made for each call, as in jobs/claim.sql (see there why).
+-- Plans: made once a session and kept (force_generic_plan; planning each
+-- call cost more than the DELETE of a small batch), with sequential scans off
+-- so that a kept plan reaches the jobs by index whatever the statistics were.
 CREATE OR REPLACE FUNCTION sluice.job_complete_many(ids bigint[], attempts integer[], results jsonb[] DEFAULT NULL, run_ms integer[] DEFAULT NULL,
   worker_id text DEFAULT NULL, leases bigint[] DEFAULT NULL)
-RETURNS SETOF bigint LANGUAGE plpgsql SET enable_seqscan = off SET jit = off AS $$
+RETURNS SETOF bigint LANGUAGE plpgsql
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
   done_ids bigint[];
@@ -39,6 +49,7 @@ DECLARE
   nids bigint[];
   no_history text[];
   nestloop text := current_setting('enable_nestloop');
+  bitmapscan text := current_setting('enable_bitmapscan');
 BEGIN
   -- Acknowledgements commit without waiting for the WAL flush: a crash may
   -- lose the last few, and those jobs are then rescued and run again, which
@@ -50,14 +61,17 @@ BEGIN
   -- it then compared every completed job with every given one (a million
   -- comparisons for a batch of 1,000). A hash join is linear whatever the
   -- statistics; set for this statement only, as what follows
-  -- (after_finish) looks jobs up by index in nested loops.
+  -- (after_finish) looks jobs up by index in nested loops. Bitmap scans off:
+  -- they read the jobs in the order of their places, not of their ids (Locks).
   PERFORM set_config('enable_nestloop', 'off', true);
+  PERFORM set_config('enable_bitmapscan', 'off', true);
   WITH gone AS (
     DELETE FROM sluice.jobs j
-    USING unnest(ids, attempts,
+    USING (SELECT u.* FROM unnest(ids, attempts,
       coalesce(results, array_fill(NULL::jsonb, ARRAY[cardinality(ids)])),
       coalesce(run_ms, array_fill(NULL::integer, ARRAY[cardinality(ids)])),
-      coalesce(leases, array_fill(NULL::bigint, ARRAY[cardinality(ids)]))) AS i(id, attempt, result, run_ms, lease)
+      coalesce(leases, array_fill(NULL::bigint, ARRAY[cardinality(ids)]))) AS u(id, attempt, result, run_ms, lease)
+      ORDER BY u.id) AS i
     WHERE j.id = ANY(ids) AND j.id = i.id AND j.attempt = i.attempt AND j.locked_by IS NOT NULL
       AND (worker_id IS NULL OR j.locked_by = worker_id)
       AND sluice.lease_holds(j.attempted_at, i.lease)
@@ -84,6 +98,7 @@ BEGIN
     INTO done_ids, bids, nids, done_queues
   FROM gone g WHERE (SELECT count(*) FROM counted) >= 0;
   PERFORM set_config('enable_nestloop', nestloop, true);
+  PERFORM set_config('enable_bitmapscan', bitmapscan, true);
   IF done_ids IS NULL THEN
     RETURN;
   END IF;

@@ -10,7 +10,9 @@
 -- claimable now or a slot frees in a limited queue.
 -- Lease: sluice.lease_holds(attempted_at, lease) with attempt and locked_by, as
 -- in jobs/complete.sql.
--- Locks: FOR UPDATE on the failed jobs rows.
+-- Locks: FOR UPDATE on the given jobs this worker holds, in id order, before
+-- any is written, as in jobs/complete.sql (see there why); the row locks of
+-- the moves and retries of those rows.
 -- Plans: made for each call, as in jobs/claim.sql (see there why).
 CREATE OR REPLACE FUNCTION sluice.job_fail_many(
   ids bigint[], attempts integer[], errors jsonb[], permanent boolean[], retry_delays_ms integer[] DEFAULT NULL,
@@ -26,9 +28,17 @@ DECLARE
   retry_delays bigint[];
   ready_queues text[];
   q text;
+  locked bigint[];
   nestloop text := current_setting('enable_nestloop');
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
+  SELECT array_agg(l.id) INTO locked
+  FROM (SELECT j.id FROM sluice.jobs j
+        WHERE j.id = ANY(ids) AND j.locked_by IS NOT NULL AND (worker_id IS NULL OR j.locked_by = worker_id)
+        ORDER BY j.id FOR UPDATE) l;
+  IF locked IS NULL THEN
+    RETURN;
+  END IF;
   -- Hash joins between the given runs and their jobs, whatever the
   -- statistics say (see jobs/complete.sql), for the two statements that
   -- join them; what follows them looks jobs up in nested loops.
@@ -45,9 +55,8 @@ BEGIN
         j.backoff_factor, j.backoff_max_ms, j.backoff_jitter)) AS delay_ms
     FROM sluice.jobs j JOIN input i ON i.id = j.id AND i.attempt = j.attempt
     -- Running, asked as locked_by IS NOT NULL (jobs_running_locked_check): see jobs/complete.sql.
-    WHERE j.id = ANY(ids) AND j.locked_by IS NOT NULL AND (worker_id IS NULL OR j.locked_by = worker_id)
+    WHERE j.id = ANY(locked) AND j.locked_by IS NOT NULL AND (worker_id IS NULL OR j.locked_by = worker_id)
       AND sluice.lease_holds(j.attempted_at, i.lease)
-    FOR UPDATE OF j
   ), counted AS (
     SELECT sluice.metrics_add(t.queue, failed => count(*), retried => count(*) FILTER (WHERE NOT t.to_dead),
       wait_ms_sum => sum(sluice.wait_ms(t.run_at, t.run_ms))::bigint,

@@ -29,8 +29,11 @@
 -- jobs/complete.sql and jobs/fail.sql refuses its answers.
 -- Lease: locked_until < now() (the time lease), not the lease token.
 -- Locks: FOR UPDATE SKIP LOCKED on the expired rows, so rescuers never wait on
--- each other or on a completion in flight; the row locks of the UPDATEs of
--- sluice.workers and of a lost worker's jobs.
+-- each other or on a completion in flight; the row locks of the UPDATE of
+-- sluice.workers; FOR UPDATE on a lost worker's jobs, in id order, before
+-- their leases are ended, as every statement writing several jobs takes them
+-- (jobs/complete.sql: in another order, a cancel_many of some of them
+-- deadlocked with it).
 CREATE OR REPLACE FUNCTION sluice.rescue_expired(batch_size integer DEFAULT 1000, lost_session_grace_ms integer DEFAULT NULL)
 RETURNS TABLE (id bigint, outcome text) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -42,6 +45,7 @@ DECLARE
   q text;
   lost_ids text[];
   lost_at timestamptz[];
+  lost_rows bigint[];
   seqscan text := current_setting('enable_seqscan');
   nestloop text := current_setting('enable_nestloop');
 BEGIN
@@ -63,11 +67,13 @@ BEGIN
           FOR UPDATE OF w) w;
     IF lost_ids IS NOT NULL THEN
       -- Through jobs_running_queue_idx, whatever the statistics say (below).
+      -- Locked in id order before any is written (see Locks).
       PERFORM set_config('enable_seqscan', 'off', true);
-      UPDATE sluice.jobs j SET locked_until = now() - interval '1 millisecond'
-      FROM unnest(lost_ids, lost_at) AS l(id, session_lost_at)
-      WHERE j.locked_by = l.id AND j.state = 'running' AND j.attempted_at < l.session_lost_at
-        AND j.locked_until >= now();
+      SELECT array_agg(x.id) INTO lost_rows
+      FROM (SELECT j.id FROM sluice.jobs j JOIN unnest(lost_ids, lost_at) AS l(id, session_lost_at) ON j.locked_by = l.id
+            WHERE j.state = 'running' AND j.attempted_at < l.session_lost_at AND j.locked_until >= now()
+            ORDER BY j.id FOR UPDATE OF j) x;
+      UPDATE sluice.jobs j SET locked_until = now() - interval '1 millisecond' WHERE j.id = ANY(lost_rows);
       PERFORM set_config('enable_seqscan', seqscan, true);
     END IF;
   END IF;

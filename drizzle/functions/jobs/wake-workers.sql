@@ -9,9 +9,15 @@
 -- that lock for microseconds. A caller inside a larger transaction makes
 -- that whole transaction commit so.
 --
+-- Plans: made once a session and kept (force_generic_plan; planning each
+-- call took most of this function's time), with sequential scans off so
+-- that the kept plan reads the jobs by primary key whatever the statistics
+-- were when it was made.
+--
 -- Guarantees: none beyond a hint; jobs already claimed or gone wake nobody.
 -- Lease: none. Locks: none (reads sluice.jobs).
-CREATE OR REPLACE FUNCTION sluice.wake_workers(job_ids bigint[]) RETURNS void LANGUAGE plpgsql SET enable_seqscan = off SET jit = off AS $$
+CREATE OR REPLACE FUNCTION sluice.wake_workers(job_ids bigint[]) RETURNS void LANGUAGE plpgsql
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off AS $$
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
   -- "queue count first-id", as jobs/enqueue-many.sql announces: only the workers whose turn it is claim (worker/wake.ts).

@@ -13,9 +13,15 @@
 -- worker's jobs for none and read the whole table by a sequential scan, on
 -- every beat. jit = off goes with it (docs/design-notes.md).
 --
--- Lease: worker_id (locked_by). Locks: the row lock of the UPDATE on each job.
+-- Lease: worker_id (locked_by).
+-- Locks: the row lock of the UPDATE on each job, taken in id order as every
+-- writer of several jobs takes them (jobs/complete.sql; a cancel_many of some
+-- of them deadlocked with the beat): the primary key is walked for the ids in
+-- their order, and bitmap scans, which would read the rows in the order of
+-- their places, are off. No locking statement first: it would write one more
+-- WAL record a job on every beat.
 CREATE OR REPLACE FUNCTION sluice.extend_leases(worker_id text, lease_ms double precision, ids bigint[])
-RETURNS SETOF bigint LANGUAGE sql SET enable_seqscan = off SET jit = off AS $$
+RETURNS SETOF bigint LANGUAGE sql SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$
   UPDATE sluice.jobs j SET locked_until = now() + lease_ms * interval '1 millisecond'
   WHERE j.id = ANY(ids) AND j.locked_by = worker_id
   RETURNING j.id

@@ -176,8 +176,10 @@ export async function jobFailMany(db: Queryable, a: FailArgs): Promise<Map<numbe
 /**
  * Gives claimed jobs that never started (or were cut short by shutdown) back
  * to their queue at once. The attempt is handed back too: it never ran to an
- * answer, so it must not count against the job's retry budget. locked_by = $3
- * means running (see workerHeartbeat for why the state is not named).
+ * answer, so it must not count against the job's retry budget. Through
+ * sluice.release_leases (leases/release.sql), which carries the plan settings
+ * this statement could not on a pooled connection, and locks the jobs in id
+ * order as every writer of several jobs does.
  */
 export async function jobReleaseMany(
   db: Queryable,
@@ -185,19 +187,8 @@ export async function jobReleaseMany(
 ): Promise<number> {
   const { rows } = await db.query<{ n: string }>({
     name: 'sluice_job_release_many',
-    text: `
-      WITH released AS (
-        UPDATE sluice.jobs j
-        SET state = 'available', attempt = j.attempt - 1, locked_by = NULL, locked_until = NULL
-        FROM unnest($1::bigint[], $2::integer[], $4::bigint[]) AS i(id, attempt, lease)
-        WHERE j.id = ANY($1::bigint[]) AND j.id = i.id AND j.attempt = i.attempt
-          AND j.locked_by = $3 AND sluice.lease_holds(j.attempted_at, i.lease)
-        RETURNING j.queue
-      ), notified AS (
-        SELECT pg_notify('sluice_jobs', queue), pg_notify('sluice_rewind', queue) FROM (SELECT DISTINCT queue FROM released) q
-      )
-      SELECT (SELECT count(*) FROM released) AS n, (SELECT count(*) FROM notified) AS queues`,
-    values: [a.ids, a.attempts, a.workerId, a.leases],
+    text: `SELECT sluice.release_leases($1, $2::bigint[], $3::integer[], $4::bigint[]) AS n`,
+    values: [a.workerId, a.ids, a.attempts, a.leases],
   });
   return Number(rows[0]?.n ?? 0);
 }
