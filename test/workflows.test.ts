@@ -615,6 +615,61 @@ describe('follow-ups that must not be refused or lost', () => {
     await expect(sluice.enqueue(callback, {})).rejects.toBeInstanceOf(QueueFullError);
   });
 
+  it.each([
+    ['drop_newest', defineJob({ name: 'wf.end.cb.newest', queue: 'wf.end.cb.newest', schema: z.object({}).passthrough() })],
+    ['drop_oldest', defineJob({ name: 'wf.end.cb.oldest', queue: 'wf.end.cb.oldest', schema: z.object({}).passthrough() })],
+  ] as const)("the last member's end enqueues the callback into a full %s queue, dropping neither it nor another job", async (overflow, cb) => {
+    await sluice.queues.configure(cb.queue!, { maxDepth: 1, overflow });
+    const waiting = await sluice.enqueue(cb, {}, { delayMs: 600_000 });
+    const { batchId, ids } = await sluice.enqueueBatch([{ job: member, payload: {} }], { onComplete: { job: cb } });
+    expect(await claimAll('wf.end.m')).toEqual(ids);
+    await db.pool.query(`SELECT sluice.job_complete_many(ARRAY[$1::bigint], ARRAY[1])`, [ids[0]]);
+
+    const { rows } = await db.pool.query(`SELECT finished_at IS NOT NULL AS finished, callback_job_id FROM sluice.batches WHERE id = $1`, [batchId]);
+    expect(rows[0].finished).toBe(true);
+    expect(await stateOf(Number(rows[0].callback_job_id))).toBe('available');
+    expect(await stateOf(waiting)).toBe('scheduled');
+  });
+
+  it.each([
+    ['died', 'dead'],
+    ['was cancelled', 'cancelled'],
+  ] as const)(
+    'a child whose other parent %s while it was being enqueued goes down with it when its last parent completes, instead of running',
+    async (_how, end) => {
+      const p1 = await sluice.enqueue(parentJob, {});
+      const p2 = await sluice.enqueue(parentJob, {});
+      expect(await claimAll('wf.end.p')).toEqual([p1, p2]);
+      const client = await db.pool.connect();
+      let c: number;
+      let g: number;
+      try {
+        await client.query('BEGIN');
+        // Both parents are live when the producer looks: the child waits.
+        c = await sluice.enqueue(childJob, {}, { dependsOn: [p1, p2], tx: client });
+        g = await sluice.enqueue(childJob, {}, { dependsOn: [c], tx: client });
+        // p1 ends meanwhile; its follow-up cannot see the uncommitted child.
+        if (end === 'dead') {
+          await db.pool.query(`SELECT * FROM sluice.job_fail_many(ARRAY[$1::bigint], ARRAY[1], ARRAY['{"message":"boom"}'::jsonb], ARRAY[true])`, [p1]);
+        } else {
+          expect(await sluice.cancel(p1)).toBe('running');
+        }
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+      expect([await stateOf(p1), await stateOf(c)]).toEqual([end, 'waiting']);
+
+      // p2 completes before the promoter's orphan sweep comes round.
+      await db.pool.query(`SELECT sluice.job_complete_many(ARRAY[$1::bigint], ARRAY[1])`, [p2]);
+
+      expect([await stateOf(p2), await stateOf(c), await stateOf(g)]).toEqual(['completed', end, end]);
+      if (end === 'dead') {
+        expect(await count(db.pool, `SELECT count(*) n FROM sluice.dead_jobs WHERE id = ANY($1::bigint[]) AND reason = 'parent_dead'`, [[c, g]])).toBe(2);
+      }
+    },
+  );
+
   it('a job whose acknowledgement is being retried keeps its lease: it is not rescued and run again', async () => {
     // A pool whose completions fail for a while, as when the database refuses them.
     let refuse = true;

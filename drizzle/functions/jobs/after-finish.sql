@@ -8,8 +8,13 @@
 -- call per generation: a chain of any length ends without running out of
 -- stack. A child goes dead (ParentDeadError, reason parent_dead) when a parent
 -- of its round died and it says on_parent_dead dead; otherwise it is
--- cancelled. A batch's callback is enqueued past its queue's max_depth: a
--- job's end is never refused because another queue is full.
+-- cancelled. A completion releases a child only when no parent is live and
+-- none ended without completing: a child enqueued while another of its
+-- parents died or was cancelled (that end could not see it) goes down with
+-- that parent, through that parent's cascade, as the orphan sweep sends it.
+-- A batch's callback is enqueued past its queue's max_depth, whatever its
+-- overflow policy: a job's end is never refused because another queue is
+-- full, and drops nothing.
 --
 -- Guarantees: two parents of one child ending in overlapping transactions
 -- release it when the second commits. The waiting children are locked first
@@ -20,18 +25,28 @@
 -- descendant, of all generations, in one statement before its first move,
 -- each in id order. (A cascade locking a generation a round would hold the
 -- children while it waits for a grandchild, which a completing parent of
--- that grandchild may hold while it waits for one of those children.)
+-- that grandchild may hold while it waits for one of those children.) The
+-- exception is a completion that sends a child down with a parent that
+-- ended without seeing it: it runs that parent's cascade holding the
+-- children it locked, so an end that shares such orphans with it can meet
+-- it in a deadlock, which PostgreSQL breaks by failing one (a worker's
+-- completer retries its batch), as it may with the orphan sweep.
 -- Lease: none (the caller has fenced).
 -- Locks: FOR UPDATE on the waiting children (a cascade: on all waiting
 -- descendants), in id order; the row locks of their moves and of the updates
--- to sluice.batches rows. Nothing when no job waits (jobs_waiting_idx answers
--- that).
+-- to sluice.batches rows; a completion that sends children down takes the
+-- locks of those parents' cascades too, after its own. Nothing when no job
+-- waits (jobs_waiting_idx answers that).
 CREATE OR REPLACE FUNCTION sluice.after_finish(final_state text, ids bigint[], batch_ids bigint[], notify_ids bigint[])
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-  q text;
-  st text;
   locked bigint[];
+  -- A completion's released children, by queue; the parents of its children
+  -- that died or were cancelled (see below).
+  ready_queues text[];
+  scheduled_queues text[];
+  dead_parents bigint[];
+  ended_parents bigint[];
   -- This round's jobs that ended: those that died, those that ended otherwise.
   died bigint[] := CASE WHEN final_state = 'dead' THEN ids END;
   ended bigint[] := CASE WHEN final_state <> 'dead' THEN ids END;
@@ -57,25 +72,49 @@ BEGIN
       FROM (SELECT c.id FROM sluice.jobs c WHERE c.state = 'waiting' AND c.depends_on && ids ORDER BY c.id FOR UPDATE) x;
     END IF;
     IF locked IS NOT NULL THEN
+      -- Of the locked children no parent of which is live, those whose other
+      -- parents (not ending here) all completed are released. One whose other
+      -- parent died or was cancelled while it was being enqueued (that end's
+      -- follow-up could not see it) goes down with that parent, as the orphan
+      -- sweep would send it (jobs/release-orphaned-waiting.sql), not run.
+      -- Those parents are looked up by id (primary keys; job_history's leads
+      -- with id in every partition), and only for a child with parents besides
+      -- the ones completing here: a chain's child looks up nothing.
       -- A child released with a run_at still ahead is scheduled: the promoter
       -- must hear of it, or it sleeps on towards the due times it knew (up to
       -- its longest sleep) and promotes the child that much late.
-      FOR q, st IN
-        WITH ready AS (
-          UPDATE sluice.jobs c SET state = CASE WHEN c.run_at > now() THEN 'scheduled' ELSE 'available' END
-          WHERE c.id = ANY(locked) AND c.state = 'waiting'
-            AND NOT EXISTS (SELECT 1 FROM sluice.jobs p WHERE p.id = ANY(c.depends_on))
-          RETURNING c.queue, c.state
-        )
-        SELECT DISTINCT ready.queue, ready.state FROM ready
-      LOOP
-        IF st = 'available' THEN
-          PERFORM pg_notify('sluice_jobs', q);
-          PERFORM pg_notify('sluice_rewind', q);
-        ELSE
-          PERFORM pg_notify('sluice_scheduled', q);
-        END IF;
-      END LOOP;
+      WITH free AS MATERIALIZED (
+        SELECT c.id,
+          CASE WHEN cardinality(o.others) > 0 THEN ARRAY(SELECT d.id FROM sluice.dead_jobs d WHERE d.id = ANY(o.others)) END AS dead_p,
+          CASE WHEN cardinality(o.others) > 0 THEN ARRAY(SELECT h.id FROM sluice.job_history h
+                                                         WHERE h.id = ANY(o.others) AND h.state <> 'completed') END AS ended_p
+        FROM sluice.jobs c
+          CROSS JOIN LATERAL (SELECT ARRAY(SELECT p FROM unnest(c.depends_on) p WHERE p <> ALL(ids)) AS others) o
+        -- OFFSET 0 keeps the live-parent check a probe of the primary key per
+        -- child: as an anti join, statistics of a nearly empty table made it
+        -- one walk of the whole index, a plan a session may keep.
+        WHERE c.id = ANY(locked) AND c.state = 'waiting'
+          AND NOT EXISTS (SELECT 1 FROM sluice.jobs p WHERE p.id = ANY(c.depends_on) OFFSET 0)
+      ), ready AS (
+        UPDATE sluice.jobs c SET state = CASE WHEN c.run_at > now() THEN 'scheduled' ELSE 'available' END
+        WHERE c.id = ANY(ARRAY(SELECT f.id FROM free f WHERE coalesce(f.dead_p, '{}') = '{}' AND coalesce(f.ended_p, '{}') = '{}'))
+        RETURNING c.queue, c.state
+      )
+      SELECT (SELECT array_agg(DISTINCT r.queue) FROM ready r WHERE r.state = 'available'),
+             (SELECT array_agg(DISTINCT r.queue) FROM ready r WHERE r.state = 'scheduled'),
+             (SELECT array_agg(DISTINCT x) FROM free f, unnest(f.dead_p) x),
+             (SELECT array_agg(DISTINCT x) FROM free f, unnest(f.ended_p) x)
+        INTO ready_queues, scheduled_queues, dead_parents, ended_parents;
+      PERFORM pg_notify('sluice_jobs', x), pg_notify('sluice_rewind', x) FROM unnest(ready_queues) x;
+      PERFORM pg_notify('sluice_scheduled', x) FROM unnest(scheduled_queues) x;
+      -- Dead first: a child with a dead and a cancelled parent goes dead, as
+      -- it would had the dead parent's end seen it.
+      IF dead_parents IS NOT NULL THEN
+        PERFORM sluice.after_finish('dead', dead_parents, NULL, NULL);
+      END IF;
+      IF ended_parents IS NOT NULL THEN
+        PERFORM sluice.after_finish('cancelled', ended_parents, NULL, NULL);
+      END IF;
     END IF;
   ELSIF (died IS NOT NULL OR ended IS NOT NULL) AND EXISTS (SELECT 1 FROM sluice.jobs c WHERE c.state = 'waiting') THEN
     -- Every waiting descendant, found first (read only), a generation per

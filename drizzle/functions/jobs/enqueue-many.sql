@@ -30,10 +30,12 @@
 -- a key in one call are one job. The lookups need READ COMMITTED's fresh
 -- snapshot per statement to see such late jobs.
 --
--- ignore_max_depth: a queue whose overflow is reject or block takes the rows
--- even over its max_depth (drop_oldest and drop_newest drop as usual). For an
--- enqueue that must not be refused for the queue's fullness: a batch's
--- callback, enqueued by the end of its last member (jobs/after-finish.sql).
+-- ignore_max_depth: the queue takes the rows even over its max_depth, whatever
+-- its overflow policy: nothing is refused, waited for or dropped, neither the
+-- rows nor the queue's oldest jobs, and the queue row is not locked (the
+-- depth is not counted). For an enqueue that must not be lost to the queue's
+-- fullness: a batch's callback, enqueued by the end of its last member
+-- (jobs/after-finish.sql).
 --
 -- A job with parents committed by other transactions marks them, until this
 -- transaction ends, with a shared advisory lock per parent id bucket
@@ -51,8 +53,8 @@
 --
 -- Guarantees: all rows or none; ids keep input order.
 -- Lease: none.
--- Locks: FOR UPDATE on the queue's sluice.queues row when the queue is bounded,
--- so concurrent enqueuers take turns and each sees the depth before it; with
+-- Locks: FOR UPDATE on the queue's sluice.queues row when the queue is bounded
+-- (and ignore_max_depth is not given), so concurrent enqueuers take turns and each sees the depth before it; with
 -- drop_oldest, FOR UPDATE on the jobs it drops, in id order (a claim taking
 -- one is waited for, and the job it made running is left alone).
 CREATE OR REPLACE FUNCTION sluice.enqueue_many(
@@ -182,7 +184,7 @@ BEGIN
     INSERT INTO sluice.queues (name) VALUES (q) ON CONFLICT DO NOTHING;
     SELECT * INTO cfg FROM sluice.queues x WHERE x.name = q;
   END IF;
-  IF ignore_max_depth AND cfg.overflow IN ('reject', 'block') THEN
+  IF ignore_max_depth THEN
     cfg.max_depth := NULL;
   END IF;
 
