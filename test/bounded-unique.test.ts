@@ -12,6 +12,7 @@ import {
   type JobDefinition,
 } from '../packages/sluice/src/index.js';
 import { count, waitUntil, type TestDb } from './helpers/db.js';
+import { rejections, validation } from './helpers/rejects.js';
 import { Sessions, lockWaitOrSettled } from './helpers/sessions.js';
 import { useSuite } from './helpers/suite.js';
 
@@ -31,6 +32,7 @@ afterAll(async () => {
 });
 
 const start = suite.startWorker;
+const { snapshot, expectRejected } = rejections(() => db.pool);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const payload = z.object({ n: z.number().int() });
@@ -264,6 +266,39 @@ describe('unique jobs', () => {
     const b = await sluice.enqueue(job, { n: 2 }, { uniqueKey: 'c', uniqueWindowMs: 60_000 });
     expect(b).not.toBe(a);
     expect((await sluice.getJob(b)).state).toBe('available');
+  });
+
+  it('uniqueWindowMs on a queue with keepHistory false is refused (ValidationError, SQL 22023) and writes nothing', async () => {
+    // Its completed jobs leave no row in job_history for the window to find:
+    // a window there would let a duplicate in seconds after the completion.
+    const job = defineJob({ name: 'uq.nohist', queue: 'uq.nohist', schema: payload });
+    await sluice.queues.configure('uq.nohist', { keepHistory: false });
+    const a = await sluice.enqueue(job, { n: 1 }, { uniqueKey: 'digest' });
+    const { rows } = await db.pool.query(`SELECT id FROM sluice.claim(ARRAY['uq.nohist'], ARRAY[1], 'by-hand', 600000)`);
+    expect(rows.map((r) => Number(r.id))).toEqual([a]);
+    await db.pool.query('SELECT sluice.job_complete_many(ARRAY[$1::bigint], ARRAY[1])', [a]);
+
+    await expectRejected(
+      () => sluice.enqueue(job, { n: 424242 }, { uniqueKey: 'digest', uniqueWindowMs: 86_400_000 }),
+      validation('sql', { mentions: ['uniqueWindowMs', 'keep_history', 'uq.nohist'], notMentions: ['424242'] }),
+    );
+    for (const call of [
+      `SELECT sluice.enqueue('uq.nohist', '{"n": 2}', queue => 'uq.nohist', unique_key => 'digest', unique_window_ms => 86400000)`,
+      `SELECT sluice.enqueue_many('uq.nohist', '[{"n": 3}]', queue => 'uq.nohist', unique_keys => ARRAY['digest'], unique_window_ms => 86400000)`,
+    ]) {
+      const before = await snapshot();
+      const err = await db.pool.query(call).catch((e: unknown) => e);
+      expect((err as { code?: string }).code).toBe('22023');
+      expect((err as Error).message).toContain('unique_window_ms');
+      expect(await snapshot()).toEqual(before);
+    }
+
+    // The queue's own window is not refused (every keyed enqueue, cron's too,
+    // would fail on a setting): there, only a live job stands in for a key.
+    await sluice.queues.configure('uq.nohist', { uniqueWindowMs: 86_400_000 });
+    const b = await sluice.enqueue(job, { n: 4 }, { uniqueKey: 'digest' });
+    expect(b).not.toBe(a);
+    expect(await sluice.enqueue(job, { n: 5 }, { uniqueKey: 'digest' })).toBe(b);
   });
 });
 

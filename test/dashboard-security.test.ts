@@ -3,6 +3,7 @@
 // actions without the viewer's CSRF token, from other origins, or as GET.
 import http from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import {
   CONTENT_SECURITY_POLICY,
   DashboardConfigError,
@@ -10,7 +11,7 @@ import {
   startDashboard,
   type DashboardServer,
 } from '../packages/dashboard/src/index.js';
-import type { Sluice } from '../packages/sluice/src/index.js';
+import { defineJob, type Sluice } from '../packages/sluice/src/index.js';
 import { DashboardClient } from './fixtures/dashboard-http.js';
 import type { Seeded } from './fixtures/dashboard-seed.js';
 import { PAGES, TOKEN, signedIn, useSeededDashboard } from './fixtures/dashboard-suite.js';
@@ -315,6 +316,23 @@ describe('actions: POST with CSRF protection', () => {
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.dead_jobs WHERE id = $1`, [seeded.deadIds[1]])).toBe(1);
     expect((await client.post('/dlq/action', { _csrf: csrf, do: 'replay', ids: ['abc'] })).status).toBe(400);
     expect((await client.post('/dlq/action', { _csrf: csrf, do: 'explode' })).status).toBe(400);
+  });
+
+  it('dead letters: a replay of a child whose parent is still dead is refused with 409, naming both, replaying nothing', async () => {
+    const step = defineJob({ name: 'dash.replay.step', queue: 'dash-replay', schema: z.object({}) });
+    const parent = await sluice.enqueue(step, {});
+    const child = await sluice.enqueue(step, {}, { dependsOn: [parent] });
+    // The parent dies; its waiting child follows it as parent_dead.
+    await db.pool.query(`SELECT sluice.move_to_dead(ARRAY[$1::bigint], ARRAY['{"message":"x"}'::jsonb], ARRAY['exhausted'])`, [parent]);
+    const client = await signedIn(rw);
+    const csrf = await client.csrf('/dlq');
+    const refused = await client.post('/dlq/action', { _csrf: csrf, do: 'replay', ids: [String(child)] });
+    expect(refused.status).toBe(409);
+    expect(await refused.text()).toContain(`job ${child} on dead job ${parent}`);
+    expect((await sluice.getJob(child)).state).toBe('dead');
+    expect((await client.post('/dlq/action', { _csrf: csrf, do: 'replay-all', queue: 'dash-replay' })).status).toBe(303);
+    // Replay-all takes the parent with its child: the child waits for it.
+    expect((await sluice.getJob(child)).state).toBe('waiting');
   });
 });
 

@@ -21,7 +21,7 @@ const VALUES: Record<keyof typeof ENTRY_POINTS, string[]> = {
   sluice: [
     'CancelledError', 'DatabaseUnavailableError', 'DependencyError', 'HttpApiServerError', 'JobFailedError', 'JobNotFoundError', 'LeaseLostError',
     'MetricsServerError', 'MigrationError', 'OptionsConflictError', 'PayloadTooLargeError', 'PayloadValidationError', 'PermanentError', 'QueueFullError',
-    'Queues', 'ResultValidationError', 'ScheduleNotFoundError', 'Schedules', 'SchemaNotMigratedError', 'SchemaTooNewError', 'Sluice', 'SluiceError',
+    'Queues', 'ReplayDependencyError', 'ResultValidationError', 'ScheduleNotFoundError', 'Schedules', 'SchemaNotMigratedError', 'SchemaTooNewError', 'Sluice', 'SluiceError',
     'TimeoutError', 'UniqueKeyConflictError', 'UnknownJobError', 'UnpreparedClient', 'UnsupportedSchemaError', 'ValidationError', 'WaitTimeoutError', 'Worker', 'WorkerStateError',
     'checkSchema', 'createSluice', 'createWorker', 'daily', 'defineJob', 'migrate', 'schedule', 'stopOnSignals', 'weekly',
   ],
@@ -43,7 +43,7 @@ const VALUES: Record<keyof typeof ENTRY_POINTS, string[]> = {
 
 const TYPES: Record<keyof typeof ENTRY_POINTS, string[]> = {
   sluice: [
-    'AnyJob', 'BackoffFunction', 'BackoffPolicy', 'BatchItem', 'BatchOptions', 'ConnectionOptions', 'CronSchedule', 'DefineJobOptions',
+    'AnyJob', 'BackoffFunction', 'BackoffPolicy', 'BatchItem', 'BatchOptions', 'BlockedReplay', 'ConnectionOptions', 'CronSchedule', 'DefineJobOptions',
     'EnqueueManyOptions', 'EnqueueOptions', 'Executor', 'FlowStep', 'JobContext', 'JobDefinition', 'JobErrorEntry', 'JobEvent',
     'JobHandler', 'JobId', 'JobInfo', 'JobPayload', 'JobRecord', 'JobRegistration', 'JobResult', 'JobState', 'Middleware', 'MiddlewareContext', 'MigrateOptions',
     'MigrateResult', 'MisfirePolicy', 'PriorityName', 'QueueSettings', 'QueueStats', 'ScheduleDefinition', 'ScheduleOptions', 'SerializedError',

@@ -166,6 +166,20 @@ describe('HTTP API over real HTTP', () => {
     expect((await call('/dlq/replay', { method: 'POST', body: JSON.stringify({ ids: [] }) })).status).toBe(400);
   });
 
+  it('refuses to replay a dead job whose parent is still dead: 409, the parent unnamed (its type may be hidden), nothing replayed', async () => {
+    const parent = await sluice.enqueue(internal, {});
+    const child = await sluice.enqueue(signup, { email: 'f@b.co', plan: 'free' }, { dependsOn: [parent] });
+    // The parent dies; its waiting child follows it as parent_dead.
+    await db.pool.query(`SELECT sluice.move_to_dead(ARRAY[$1::bigint], ARRAY['{"message":"x"}'::jsonb], ARRAY['exhausted'])`, [parent]);
+    const res = await call('/dlq/replay', { method: 'POST', body: JSON.stringify({ ids: [child] }) });
+    expect(res.status).toBe(409);
+    const { error } = await json(res);
+    expect(error.code).toBe('dependency_not_completed');
+    expect(error.message).toContain(`dead job(s) ${child} depend`);
+    expect(error.message).not.toContain(String(parent));
+    expect(await count(db.pool, 'SELECT count(*) n FROM sluice.dead_jobs WHERE id = $1', [child])).toBe(1);
+  });
+
   it('the allow-list holds on every route: another job type answers as a missing one, and nothing changes', async () => {
     const hidden = defineJob({ name: 'hidden.type', queue: 'hidden_q', schema: z.object({}) });
     const [hiddenId, hiddenDeadId, shownDeadId] = [

@@ -29,6 +29,11 @@
 -- looks again, and is inserted if that job has ended meanwhile. Repeats of
 -- a key in one call are one job. The lookups need READ COMMITTED's fresh
 -- snapshot per statement to see such late jobs.
+-- A unique_window_ms on a queue with keep_history false raises 22023, as
+-- its completed jobs leave no row to find. A queue's own unique_window_ms is
+-- not refused (cron and every keyed enqueue would fail on a setting): on
+-- such a queue, or for jobs that completed while history was off, only live
+-- jobs stand in for a key.
 --
 -- ignore_max_depth: the queue takes the rows even over its max_depth, whatever
 -- its overflow policy: nothing is refused, waited for or dropped, neither the
@@ -202,6 +207,13 @@ BEGIN
     END;
     RETURN QUERY SELECT unnest(ids);
     RETURN;
+  END IF;
+
+  -- The window finds completed jobs in sluice.job_history, where such a
+  -- queue writes none: it would let duplicates in without a word.
+  IF enqueue_many.unique_window_ms IS NOT NULL AND NOT cfg.keep_history THEN
+    RAISE EXCEPTION 'sluice.enqueue_many: unique_window_ms (uniqueWindowMs) needs a queue that keeps history, and queue % has keep_history false', q
+      USING ERRCODE = '22023';
   END IF;
 
   IF cardinality(enqueue_many.depends_on) > 0 THEN

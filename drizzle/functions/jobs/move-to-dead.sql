@@ -1,5 +1,6 @@
 -- Moves live jobs to sluice.dead_jobs, appending each one's last error and its
--- reason (exhausted, permanent, crashed, parent_dead), counts them as dead in
+-- reason (exhausted, permanent, crashed, parent_dead), keeping its parents
+-- (depends_on, on_parent_dead) for a replay to wait on, counts them as dead in
 -- the metrics and runs the follow-up (jobs/after-finish.sql), unless follow_up
 -- is false: the cascade in jobs/after-finish.sql moves a generation of
 -- children here and runs their follow-up itself, in its loop. Returns each
@@ -30,11 +31,11 @@ BEGIN
       INSERT INTO sluice.dead_jobs (
         id, queue, name, payload, priority, attempt, max_attempts, backoff_kind, backoff_base_ms,
         backoff_factor, backoff_max_ms, backoff_jitter, timeout_ms, unique_key, group_key, batch_id, tags,
-        errors, reason, created_at, run_at, attempted_at)
+        errors, reason, created_at, run_at, attempted_at, depends_on, on_parent_dead)
       SELECT g.id, g.queue, g.name, g.payload, g.priority, g.attempt, g.max_attempts, g.backoff_kind,
         g.backoff_base_ms, g.backoff_factor, g.backoff_max_ms, g.backoff_jitter, g.timeout_ms,
         g.unique_key, g.group_key, g.batch_id, g.tags, g.errors || jsonb_build_array(i.error),
-        i.reason, g.created_at, coalesce(g.ready_at, g.run_at), g.attempted_at
+        i.reason, g.created_at, coalesce(g.ready_at, g.run_at), g.attempted_at, g.depends_on, g.on_parent_dead
       FROM gone g JOIN input i ON i.id = g.id
     )
   SELECT array_agg(g.id), array_agg(g.queue), array_agg(g.batch_id), array_agg(g.id) FILTER (WHERE g.notify_on_finish)

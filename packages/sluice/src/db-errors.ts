@@ -1,5 +1,15 @@
 // Maps the errors sluice's SQL functions raise to sluice's named errors.
-import { DependencyError, JobNotFoundError, QueueFullError, SluiceError, UniqueKeyConflictError, UnknownJobError, ValidationError } from './errors.js';
+import {
+  DependencyError,
+  JobNotFoundError,
+  QueueFullError,
+  ReplayDependencyError,
+  SluiceError,
+  UniqueKeyConflictError,
+  UnknownJobError,
+  ValidationError,
+  type BlockedReplay,
+} from './errors.js';
 
 interface PgError {
   code?: string;
@@ -25,6 +35,13 @@ export function translateDbError(err: unknown): unknown {
   }
   if (e.code === 'SLD01') {
     return new DependencyError(e.message.replace(/^sluice\.enqueue_many: /, ''), { cause: err });
+  }
+  if (e.code === 'SLD02') {
+    const blocked = [...e.message.matchAll(/job (\d+) on job (\d+) \((dead|cancelled|dropped)\)/g)].map(
+      (m): BlockedReplay => ({ jobId: Number(m[1]), parentId: Number(m[2]), parentState: m[3] as BlockedReplay['parentState'] }),
+    );
+    const count = Number(e.message.match(/^sluice\.dead_replay: (\d+) /)?.[1] ?? blocked.length);
+    return new ReplayDependencyError(blocked, count, { cause: err });
   }
   if (e.code === '23503' && e.message.startsWith('sluice.cron_schedules: no job named')) {
     return new UnknownJobError(e.message.match(/"(.*)"/)?.[1] ?? '?', 'sluice.job_types', { cause: err });

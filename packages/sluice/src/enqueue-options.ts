@@ -21,7 +21,10 @@ export interface EnqueueOptions {
   timeoutMs?: number;
   /** While a live job has this key in the queue, enqueue returns that job's id instead. */
   uniqueKey?: string;
-  /** Also return a job with this key that completed less than this long ago; needs uniqueKey. Default: the queue's setting. */
+  /**
+   * Also return a job with this key that completed less than this long ago; needs uniqueKey, and a
+   * queue that keeps history (keepHistory false: ValidationError). Default: the queue's setting.
+   */
   uniqueWindowMs?: number;
   tags?: string[];
   /** Jobs sharing a group key count against the queue's groupConcurrency together (e.g. a tenant id). */

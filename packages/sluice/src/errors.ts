@@ -184,6 +184,37 @@ export class DependencyError extends SluiceError {
   override name = 'DependencyError';
 }
 
+/** A dead job that a replay refused, and the parent in its way: dead (and not replayed with it), cancelled or dropped. */
+export interface BlockedReplay {
+  jobId: number;
+  parentId: number;
+  parentState: 'dead' | 'cancelled' | 'dropped';
+}
+
+/**
+ * Dead jobs asked to be replayed depend on a job that ended without completing
+ * and is not replayed with them, so they could never run. Nothing was
+ * replayed. `blocked` holds the first ten such jobs with their parents, of
+ * `count` in all. Replay a dead parent with its children, purge a job that
+ * should not run, or purge a dead parent to run its children without it.
+ */
+export class ReplayDependencyError extends DependencyError {
+  override name = 'ReplayDependencyError';
+  constructor(
+    readonly blocked: readonly BlockedReplay[],
+    readonly count: number,
+    options?: { cause?: unknown },
+  ) {
+    const list = blocked.map((b) => `job ${b.jobId} on ${b.parentState} job ${b.parentId}`).join('; ');
+    const more = count > blocked.length ? `; and ${count - blocked.length} more` : '';
+    super(
+      `nothing was replayed: ${count} job(s) depend on a job that ended without completing and is not replayed with them (${list}${more}). ` +
+        'Replay a dead parent with its children, purge a job that should not run, or purge a dead parent to run its children without it',
+      options,
+    );
+  }
+}
+
 /**
  * An enqueue's unique key is held by a live job of another name in the same
  * queue (unique keys are unique per queue). The holder's id is not returned:

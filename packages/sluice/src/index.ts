@@ -41,6 +41,7 @@ export {
   WaitTimeoutError,
   QueueFullError,
   DependencyError,
+  ReplayDependencyError,
   UniqueKeyConflictError,
   SchemaTooNewError,
   MigrationError,
@@ -54,5 +55,5 @@ export {
   MetricsServerError,
   HttpApiServerError,
 } from './errors.js';
-export type { SerializedError } from './errors.js';
+export type { BlockedReplay, SerializedError } from './errors.js';
 export type { JobErrorEntry } from './job-record.js';

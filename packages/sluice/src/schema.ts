@@ -172,10 +172,14 @@ export const deadJobs = sluiceSchema.table(
     runAt: tstz('run_at').notNull(),
     attemptedAt: tstz('attempted_at'),
     diedAt: tstz('died_at').notNull().defaultNow(),
+    /** Kept from the live job so that a replay waits for the parents again (sluice.dead_replay). */
+    dependsOn: bigint('depends_on', { mode: 'number' }).array(),
+    onParentDead: text('on_parent_dead').notNull().default('dead'),
   },
   (t) => [
     index('dead_jobs_queue_idx').on(t.queue, t.diedAt),
     check('dead_jobs_reason_check', sql`reason IN ('exhausted', 'permanent', 'crashed', 'parent_dead')`),
+    check('dead_jobs_on_parent_dead_check', sql`on_parent_dead IN ('dead', 'cancel')`),
   ],
 );
 

@@ -3,7 +3,7 @@
 // shows the outcome. The guard in app.ts has already refused read-only mode,
 // other origins and bad CSRF tokens by the time these run.
 import type { Hono } from 'hono';
-import { JobNotFoundError, ScheduleNotFoundError } from 'sluice';
+import { DependencyError, JobNotFoundError, ScheduleNotFoundError } from 'sluice';
 import { deadIdsWhere, deadPurge } from 'sluice/admin';
 import type { DashEnv, Deps } from '../context.js';
 import { DashboardRequestError } from '../errors.js';
@@ -62,6 +62,8 @@ export function actionRoutes(app: Hono<DashEnv>, deps: Deps): void {
           if ((err as { code?: string }).code === 'P0002' || err instanceof JobNotFoundError) {
             throw new DashboardRequestError(409, 'some selected jobs are no longer dead (replayed or purged meanwhile): nothing was replayed', { cause: err });
           }
+          // A parent that ended without completing: the message names the jobs and the ways out.
+          if (err instanceof DependencyError) throw new DashboardRequestError(409, err.message, { cause: err });
           throw err;
         }
       }
@@ -73,7 +75,16 @@ export function actionRoutes(app: Hono<DashEnv>, deps: Deps): void {
         while (replayed < MAX_REPLAY_ALL) {
           const ids = await deadIdsWhere(sluice.pool, { queue, name, limit: Math.min(MAX_IDS_PER_ACTION, MAX_REPLAY_ALL - replayed) });
           if (ids.length === 0) break;
-          replayed += (await sluice.replayDead(ids)).length;
+          try {
+            replayed += (await sluice.replayDead(ids)).length;
+          } catch (err) {
+            // Earlier rounds committed: say so beside this round's refusal.
+            if (err instanceof DependencyError) {
+              const before = replayed ? `${replayed} dead job(s) were replayed, then the next ones were refused: ` : '';
+              throw new DashboardRequestError(409, `${before}${err.message}`, { cause: err });
+            }
+            throw err;
+          }
         }
         return back('replayed', replayed);
       }

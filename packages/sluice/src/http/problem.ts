@@ -8,6 +8,7 @@ import {
   PayloadTooLargeError,
   PayloadValidationError,
   QueueFullError,
+  ReplayDependencyError,
   SchemaNotMigratedError,
   UniqueKeyConflictError,
   UnknownJobError,
@@ -31,6 +32,11 @@ export function errorResponse(c: Context, err: unknown, logger: Logger): Respons
   if (err instanceof QueueFullError) return problem(c, 503, 'queue_full', err.message);
   if (err instanceof JobNotFoundError) return problem(c, 404, 'not_found', err.message);
   if (err instanceof UniqueKeyConflictError) return problem(c, 409, 'unique_key_conflict', err.message);
+  // The parents go unnamed: one may be of a job type this API does not expose.
+  if (err instanceof ReplayDependencyError) {
+    const ids = [...new Set(err.blocked.map((b) => b.jobId))].join(', ');
+    return problem(c, 409, 'dependency_not_completed', `nothing was replayed: dead job(s) ${ids}${err.count > err.blocked.length ? ' and more' : ''} depend on a job that ended without completing and is not replayed with them`);
+  }
   if (err instanceof SchemaNotMigratedError) return problem(c, 503, 'schema_not_migrated', err.message);
   const e = err as { name?: string; code?: string };
   // A data exception (SQLSTATE class 22) is the database refusing a value of

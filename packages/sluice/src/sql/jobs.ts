@@ -196,7 +196,7 @@ export async function jobGet(db: Queryable, id: number): Promise<JobRow | null> 
       FROM sluice.job_history WHERE id = $1
       UNION ALL
       SELECT id, queue, name, payload, priority, 'dead', attempt, max_attempts, errors, created_at, run_at,
-             attempted_at, died_at, NULL, NULL, NULL, NULL, group_key, batch_id, NULL
+             attempted_at, died_at, NULL, NULL, NULL, NULL, group_key, batch_id, depends_on
       FROM sluice.dead_jobs WHERE id = $1
       LIMIT 1`,
     values: [id],

@@ -10,14 +10,17 @@ export const dlqHelp = `sluice dlq <subcommand> [options]
 
   list [--queue NAME] [--name JOB] [--limit N] [--before ID] [--json]
         dead jobs, newest first, with why they died and their last error
-  replay <id>...                      put these dead jobs back in their queues (all must exist)
+  replay <id>...                      put these dead jobs back in their queues (all must exist);
+                                      a job waits again for its parents still to complete, and
+                                      one whose parent is dead (not replayed with it) or was
+                                      cancelled refuses the whole replay
   replay --queue NAME [--name JOB] [--limit N]
                                       replay the oldest N (default 1000) dead jobs of a queue
   purge <id>... | [--queue NAME] [--name JOB] [--older-than-ms N] | --all
                                       delete dead jobs for good; a filter or --all is required
 
 Options common to all: --database-url URL (default: DATABASE_URL), --json.
-Exit codes: 0 ok, 1 failed (an id is not dead, database unreachable), 2 bad arguments.`;
+Exit codes: 0 ok, 1 failed (an id is not dead, a parent in the way, database unreachable), 2 bad arguments.`;
 
 const OPTIONS = {
   'database-url': { type: 'string' },
