@@ -13,7 +13,7 @@ import {
   type ScheduleDefinition,
   type Worker,
 } from '../packages/sluice/src/index.js';
-import { fireTimesBetween, nextFireAfter } from '../packages/sluice/src/schedule.js';
+import { dueFireTimes, nextFireAfter } from '../packages/sluice/src/schedule.js';
 import { cronLimitIdleInTransaction } from '../packages/sluice/src/sql/cron.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
@@ -91,7 +91,7 @@ describe('schedule definitions', () => {
 describe('time zones and DST (Europe/Berlin, 2026)', () => {
   const tz = 'Europe/Berlin';
   it('spring forward: 02:30 does not exist on 29 March; the daily job fires once that day, at 03:30 local', () => {
-    const fires = fireTimesBetween('30 2 * * *', tz, new Date('2026-03-28T00:00:00Z'), new Date('2026-03-30T23:59:59Z'), 10);
+    const fires = dueFireTimes('30 2 * * *', tz, new Date('2026-03-28T01:30:00Z'), new Date('2026-03-30T23:59:59Z'), 10).due;
     expect(fires.map((d) => d.toISOString())).toEqual([
       '2026-03-28T01:30:00.000Z', // 02:30 CET
       '2026-03-29T01:30:00.000Z', // 03:30 CEST: the gap's time shifted forward, once
@@ -100,12 +100,80 @@ describe('time zones and DST (Europe/Berlin, 2026)', () => {
   });
 
   it('fall back: 02:30 happens twice on 25 October; the daily job fires once', () => {
-    const fires = fireTimesBetween('30 2 * * *', tz, new Date('2026-10-24T00:00:00Z'), new Date('2026-10-26T23:59:59Z'), 10);
+    const fires = dueFireTimes('30 2 * * *', tz, new Date('2026-10-24T00:30:00Z'), new Date('2026-10-26T23:59:59Z'), 10).due;
     expect(fires.map((d) => d.toISOString())).toEqual([
       '2026-10-24T00:30:00.000Z',
       '2026-10-25T00:30:00.000Z', // the first 02:30 (CEST) only
       '2026-10-26T01:30:00.000Z',
     ]);
+  });
+
+  it('fall back: firing the first 02:30 moves next_run_at past the second, however late the scheduler fires it', () => {
+    for (const now of ['2026-10-25T00:30:00.005Z', '2026-10-25T01:00:00.000Z', '2026-10-25T01:30:00.005Z']) {
+      const { due, next } = dueFireTimes('30 2 * * *', tz, new Date('2026-10-25T00:30:00Z'), new Date(now), 1);
+      expect({ due: due.map((d) => d.toISOString()), next: next.toISOString() }, now).toEqual({
+        due: ['2026-10-25T00:30:00.000Z'],
+        next: '2026-10-26T01:30:00.000Z',
+      });
+    }
+  });
+
+  it('fall back: a half-hourly job fires in both passes of the repeated hour', () => {
+    const { due } = dueFireTimes('*/30 * * * *', tz, new Date('2026-10-25T00:00:00Z'), new Date('2026-10-25T01:30:00Z'), 10);
+    // 02:00 and 02:30 CEST, then 02:00 and 02:30 CET.
+    expect(due.map((d) => d.toISOString())).toEqual(['2026-10-25T00:00:00.000Z', '2026-10-25T00:30:00.000Z', '2026-10-25T01:00:00.000Z', '2026-10-25T01:30:00.000Z']);
+  });
+
+  // next_run_at is stored by nextFireAfter, which answers the fire a gap
+  // shifted when asked the day before. Asked what was due once that time had
+  // come, the scheduler walked the expression afresh from next_run_at, which
+  // skips the shifted time: nothing was enqueued and the day's run was lost.
+  it.each([
+    { tz: 'Europe/Berlin', cron: '30 2 * * *', dayBefore: '2026-03-28T12:00:00Z', shifted: '2026-03-29T01:30:00.000Z', next: '2026-03-30T00:30:00.000Z' },
+    { tz: 'America/New_York', cron: '30 2 * * *', dayBefore: '2026-03-07T12:00:00Z', shifted: '2026-03-08T07:30:00.000Z', next: '2026-03-09T06:30:00.000Z' },
+    { tz: 'Europe/London', cron: '30 1 * * *', dayBefore: '2026-03-28T12:00:00Z', shifted: '2026-03-29T01:30:00.000Z', next: '2026-03-30T00:30:00.000Z' },
+    { tz: 'Australia/Sydney', cron: '30 2 * * *', dayBefore: '2026-10-03T00:00:00Z', shifted: '2026-10-03T16:30:00.000Z', next: '2026-10-04T15:30:00.000Z' },
+    { tz: 'America/Santiago', cron: '45 0 * * *', dayBefore: '2026-09-05T06:00:00Z', shifted: '2026-09-06T04:45:00.000Z', next: '2026-09-07T03:45:00.000Z' },
+    { tz: 'America/Havana', cron: '0 0 * * *', dayBefore: '2026-03-07T06:00:00Z', shifted: '2026-03-08T05:00:00.000Z', next: '2026-03-09T04:00:00.000Z' },
+  ])('spring forward in $tz: a daily $cron fires the run the gap shifted when it comes, then the next day\'s', ({ tz: zone, cron, dayBefore, shifted, next }) => {
+    const fireAt = nextFireAfter(cron, zone, new Date(dayBefore));
+    expect(fireAt.toISOString()).toBe(shifted);
+    const due = dueFireTimes(cron, zone, fireAt, new Date(fireAt.getTime() + 5), 1);
+    expect({ due: due.due.map((d) => d.toISOString()), next: due.next.toISOString() }).toEqual({ due: [shifted], next });
+  });
+
+  it('spring forward: catch-ups across the gap keep its shifted run, after a short outage and after one longer than the cap', () => {
+    const iso = (d: { due: Date[]; next: Date }) => ({ due: d.due.map((t) => t.toISOString()), next: d.next.toISOString() });
+    const inGap = ['2026-03-28T01:30:00.000Z', '2026-03-29T01:30:00.000Z', '2026-03-30T00:30:00.000Z'];
+    // run_all, every missed fire within the cap.
+    expect(iso(dueFireTimes('30 2 * * *', tz, new Date('2026-03-27T01:30:00Z'), new Date('2026-03-30T12:00:00Z'), 10))).toEqual({
+      due: ['2026-03-27T01:30:00.000Z', ...inGap],
+      next: '2026-03-31T00:30:00.000Z',
+    });
+    // run_all down four weeks with a cap of 3: the most recent three.
+    expect(iso(dueFireTimes('30 2 * * *', tz, new Date('2026-03-01T01:30:00Z'), new Date('2026-03-30T12:00:00Z'), 3))).toEqual({
+      due: inGap,
+      next: '2026-03-31T00:30:00.000Z',
+    });
+    // run_once back up just after the shifted run: that run is the latest due.
+    expect(iso(dueFireTimes('30 2 * * *', tz, new Date('2026-03-01T01:30:00Z'), new Date('2026-03-29T05:00:00Z'), 1))).toEqual({
+      due: ['2026-03-29T01:30:00.000Z'],
+      next: '2026-03-30T00:30:00.000Z',
+    });
+  });
+
+  it('the scheduler enqueues the 29 March 2026 run of an 02:30 Europe/Berlin schedule at 03:30 CEST, where the gap shifted it', async () => {
+    await sluice.schedules.add({ name: 'berlin-gap', cron: '30 2 29 3 *', timezone: tz, job: report, payload: { kind: 'gap' }, misfire: 'run_all' });
+    // next_run_at as the scheduler stored it after the 2025 run.
+    const shifted = nextFireAfter('30 2 29 3 *', tz, new Date('2025-03-29T01:30:00Z'));
+    expect(shifted.toISOString()).toBe('2026-03-29T01:30:00.000Z');
+    await db.pool.query(`UPDATE sluice.cron_schedules SET next_run_at = $1 WHERE name = 'berlin-gap'`, [shifted]);
+    await schedulerOnly().start();
+    await waitUntil(async () => (await sluice.schedules.get('berlin-gap')).nextRunAt! > new Date(), { what: 'next_run_at advanced' });
+    const { rows } = await db.pool.query<{ unique_key: string }>(`SELECT unique_key FROM sluice.jobs WHERE tags @> ARRAY['cron:berlin-gap'] ORDER BY run_at`);
+    // run_all: later years' runs follow once their day has passed.
+    expect(rows[0]?.unique_key).toBe('cron:berlin-gap:2026-03-29T01:30:00.000Z');
+    expect(new Set(rows.map((r) => r.unique_key)).size).toBe(rows.length);
   });
 
   // cron-parser answers 14:00Z (not after the instant) from 14:00:00.001Z to
@@ -120,7 +188,7 @@ describe('time zones and DST (Europe/Berlin, 2026)', () => {
     let t = new Date('2026-04-04T12:30:00.000Z');
     for (let i = 0; i < 4; i++) walked.push((t = nextFireAfter('0 * * * *', tzLh, t)).toISOString());
     expect(walked).toEqual(['2026-04-04T13:00:00.000Z', '2026-04-04T14:00:00.000Z', '2026-04-04T15:30:00.000Z', '2026-04-04T16:30:00.000Z']);
-    const fires = fireTimesBetween('0 * * * *', tzLh, new Date('2026-04-04T12:30:00Z'), new Date('2026-04-04T17:00:00Z'), 10);
+    const fires = dueFireTimes('0 * * * *', tzLh, new Date('2026-04-04T13:00:00Z'), new Date('2026-04-04T17:00:00Z'), 10).due;
     expect(new Set(fires.map((d) => d.toISOString())).size).toBe(fires.length);
   });
 

@@ -113,39 +113,55 @@ export function nextFireAfter(cron: string, timezone: string, after: Date): Date
   }
 }
 
-/** Up to `limit` fire times t with from <= t <= until, the most recent ones, oldest first. */
-export function fireTimesBetween(cron: string, timezone: string, from: Date, until: Date, limit: number): Date[] {
-  // Walking back `limit` fires finds where to start without stepping through
-  // a long outage one fire at a time.
+/**
+ * A fire time after `first` with at least `limit` fire times after it up to
+ * `until`, to start a long catch-up from rather than step through all of it;
+ * null when there is none. Also null where cron-parser fails to walk back
+ * (around some DST changes): stepping from `first` is slower, never wrong.
+ */
+function catchUpStart(cron: string, timezone: string, first: Date, until: Date, limit: number): Date | null {
   const back = cronParser().CronExpressionParser.parse(cron, { tz: timezone, currentDate: new Date(until.getTime() + 1) });
-  let start = from.getTime();
-  for (let i = 0; i < limit; i++) {
-    let t: number;
+  let t: Date | null = null;
+  for (let i = 0; i <= limit; i++) {
     try {
-      t = back.prev().toDate().getTime();
+      t = back.prev().toDate();
     } catch {
-      break;
+      return null;
     }
-    if (t < from.getTime()) break;
-    start = t;
+    if (t <= first) return null;
   }
-  // Then walk forward with next(), the iteration that advances next_run_at,
-  // so a wall-clock time repeated by a DST fall-back fires once.
-  const fwd = cronParser().CronExpressionParser.parse(cron, { tz: timezone, currentDate: new Date(start - 1) });
-  const times: Date[] = [];
-  for (;;) {
-    let t: Date;
-    try {
-      t = fwd.next().toDate();
-    } catch {
-      break;
-    }
-    // Where cron-parser goes back in time (see nextFireAfter), stop rather than fire a time twice.
-    if (t > until || (times.length > 0 && t <= times[times.length - 1]!)) break;
-    if (t >= from) times.push(t);
-    if (times.length > limit) times.shift();
+  return t;
+}
+
+export interface DueFireTimes {
+  /** Up to `limit` fire times from `from` to `until`, the most recent ones, oldest first. */
+  due: Date[];
+  /** The fire time after them, the first after `until`: the schedule's next_run_at. */
+  next: Date;
+}
+
+/**
+ * The fire times due from `from` (a schedule's next_run_at, itself due) to
+ * `until` (now), and the one to wait for next. Each comes from the one before
+ * it by nextFireAfter, the step that computed next_run_at: cron-parser's
+ * answer depends on where it is asked from. From before a spring-forward gap
+ * it answers the fire the gap shifted (03:30 for a 02:30 that does not exist),
+ * from just before that fire it skips to the next day; from inside a
+ * fall-back's repeated hour it answers the repeated time. A fresh walk of the
+ * expression from next_run_at lost the shifted fire; stepping from fire to
+ * fire finds each fire once.
+ */
+export function dueFireTimes(cron: string, timezone: string, from: Date, until: Date, limit: number): DueFireTimes {
+  let t = from;
+  const start = catchUpStart(cron, timezone, t, until, limit);
+  if (start) t = nextFireAfter(cron, timezone, start);
+  const due: Date[] = [];
+  while (t <= until) {
+    due.push(t);
+    if (due.length > limit) due.shift();
+    t = nextFireAfter(cron, timezone, t);
   }
-  return times;
+  return { due, next: t };
 }
 
 /** Which of the due fire times to enqueue, by misfire policy. */

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { translateDbError } from '../db-errors.js';
 import type { Queryable } from '../executor.js';
 import { safeMessage } from '../log-safety.js';
-import { NoNextFireError, cronRetryDelayMs, firesToEnqueue, fireTimesBetween, nextFireAfter, type MisfirePolicy } from '../schedule.js';
+import { NoNextFireError, cronRetryDelayMs, dueFireTimes, firesToEnqueue, nextFireAfter, type MisfirePolicy } from '../schedule.js';
 import { cronAdvance, cronClaimDue, cronDisableWithError, cronLimitIdleInTransaction, cronNextDueInMs, cronRecordFailure, type CronRow } from '../sql/cron.js';
 import { jobEnqueueMany, type EnqueueManyArgs } from '../sql/jobs.js';
 import { inTransaction, withSavepoint } from '../transaction.js';
@@ -92,11 +92,13 @@ export class Scheduler extends Service {
     let next: Date;
     let fires: Date[] = [];
     try {
-      next = nextFireAfter(row.cron, row.timezone, now);
-      if (row.next_run_at !== null) {
+      if (row.next_run_at === null) {
+        next = nextFireAfter(row.cron, row.timezone, now);
+      } else {
         const cap = row.misfire === 'run_all' ? row.run_all_cap : 1;
-        const due = fireTimesBetween(row.cron, row.timezone, row.next_run_at, now, cap);
-        fires = firesToEnqueue(row.misfire as MisfirePolicy, due, now, this.options.misfireGraceMs);
+        const due = dueFireTimes(row.cron, row.timezone, row.next_run_at, now, cap);
+        fires = firesToEnqueue(row.misfire as MisfirePolicy, due.due, now, this.options.misfireGraceMs);
+        next = due.next;
       }
     } catch (err) {
       // The calendar arithmetic failed, not the schedule: a failure to retry.
@@ -123,7 +125,9 @@ export class Scheduler extends Service {
     const retryAt = new Date(now.getTime() + cronRetryDelayMs(failures));
     let nextRunAt: Date | null = null;
     try {
-      if (row.misfire === 'skip') nextRunAt = nextFireAfter(row.cron, row.timezone, now);
+      if (row.misfire === 'skip') {
+        nextRunAt = row.next_run_at === null ? nextFireAfter(row.cron, row.timezone, now) : dueFireTimes(row.cron, row.timezone, row.next_run_at, now, 1).next;
+      }
     } catch {
       // Kept where it was: the retry works it out again.
     }
