@@ -26,7 +26,7 @@ const VALUES: Record<keyof typeof ENTRY_POINTS, string[]> = {
     'checkSchema', 'createSluice', 'createWorker', 'daily', 'defineJob', 'migrate', 'schedule', 'stopOnSignals', 'weekly',
   ],
   'sluice/schema': [
-    'batches', 'cronSchedules', 'dashboardSessions', 'deadJobs', 'jobHistory', 'jobTypes', 'jobs', 'metricsMinutely', 'queues',
+    'alertStates', 'batches', 'cronSchedules', 'dashboardSessions', 'deadJobs', 'jobHistory', 'jobTypes', 'jobs', 'metricsMinutely', 'queues',
     'sluiceSchema', 'subscriptions', 'workers',
   ],
   'sluice/admin': [

@@ -19,7 +19,7 @@ const DUTY_STATEMENTS = [
   'sluice_job_age_priorities',
   'sluice_worker_reap',
   'sluice_cron_next_due',
-  'sluice_alert_list_active',
+  'sluice_alert_state_sync',
 ];
 
 let db: TestDb;
@@ -54,7 +54,7 @@ describe('maintenance leader', () => {
       expect(first.isLeader).toBe(true);
       expect(second.isLeader).toBe(false);
       // The leader has run its duties, and the follower has beaten and claimed a few times meanwhile.
-      await waitUntil(() => ['sluice_job_promote_due', 'sluice_job_rescue_expired', 'sluice_alert_list_active'].every((s) => a.sent.includes(s)), {
+      await waitUntil(() => ['sluice_job_promote_due', 'sluice_job_rescue_expired', 'sluice_alert_state_sync'].every((s) => a.sent.includes(s)), {
         what: 'leader duties ran',
       });
       // A follower's beat is also its bid for the lock, sent on its LISTEN session.

@@ -1,8 +1,10 @@
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AlertWatcher, alertListActive, type AlertEvent } from '../packages/sluice/src/admin.js';
 import { createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
-import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { alertStateSync } from '../packages/sluice/src/sql/alerts.js';
+import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 
 let db: TestDb;
@@ -13,6 +15,8 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.stop()));
+  // What one test's watchers reported firing is not the next test's to resolve.
+  await q(`DELETE FROM sluice.alert_states`);
 });
 afterAll(async () => {
   await db.drop();
@@ -63,7 +67,7 @@ describe('alerts evaluated in SQL', () => {
     let evaluations = 0;
     const counted = {
       query: (config: { name?: string; text: string; values?: unknown[] }) => {
-        if (config.name === 'sluice_alert_list_active') evaluations++;
+        if (config.name === 'sluice_alert_state_sync') evaluations++;
         return db.pool.query(config);
       },
     };
@@ -114,5 +118,117 @@ describe('alerts evaluated in SQL', () => {
     const job = defineJob({ name: 'x', queue: 'x', schema: z.object({}) });
     expect(() => createWorker({ connectionString: db.url, handlers: [job.handle(async () => {})], alertCheckIntervalMs: -1 })).toThrow(/createWorker\.alertCheckIntervalMs/);
     expect(() => createWorker({ connectionString: db.url, handlers: [job.handle(async () => {})], metricsPort: 70000 })).toThrow(/createWorker\.metricsPort/);
+  });
+});
+
+// Which alerts were reported firing is kept in sluice.alert_states, so the
+// watcher of a new leader (after a rolling deploy stops the old one) carries
+// on from its predecessor's reports instead of from nothing.
+describe('alerts across a leader handover', () => {
+  type Reported = AlertEvent & { by: string };
+  const served = defineJob({ name: 'served', queue: 'served', schema: z.object({}) });
+  const watchingWorker = (by: string, alertCheckIntervalMs: number, events: Reported[]): Worker => {
+    const w = createWorker({ connectionString: db.url, handlers: [served.handle(async () => {})], alertCheckIntervalMs, pollIntervalMs: 200 });
+    workers.push(w);
+    w.on('alert', (e) => events.push({ ...e, by }));
+    return w;
+  };
+  const reported = (events: Reported[], queue: string) => events.filter((e) => e.queue === queue).map((e) => `${e.by}:${e.state}`);
+
+  it('an alert the old leader reported as firing is reported resolved once it clears after the new leader took over', async () => {
+    const events: Reported[] = [];
+    // Queues no worker here serves, over a depth threshold of 0 once a job is in them.
+    await q(`INSERT INTO sluice.queues (name, alert_max_depth) VALUES ('backlog', 0), ('later', 0)`);
+    await enqueue('backlog', 1);
+
+    // The leader evaluates at once, then (like the 30 s default) not again for a while.
+    const a = watchingWorker('a', 60_000, events);
+    await a.start();
+    expect(a.isLeader).toBe(true);
+    await waitUntil(() => events.find((e) => e.queue === 'backlog' && e.state === 'firing'), { what: 'backlog firing' });
+    const b = watchingWorker('b', 100, events);
+    await b.start();
+    expect(b.isLeader).toBe(false);
+
+    // The backlog drains, then the leader is stopped: b takes over.
+    await q(`DELETE FROM sluice.jobs WHERE queue = 'backlog'`);
+    await a.stop();
+    await waitUntil(() => b.isLeader, { what: 'b elected' });
+    // b's watcher runs: it reports a new alert. Its first evaluation saw the backlog cleared, and
+    // an evaluation reports all it finds before the next event loop turn.
+    await enqueue('later', 1);
+    await waitUntil(() => events.find((e) => e.queue === 'later' && e.by === 'b'), { what: "b's first report" });
+
+    expect(reported(events, 'backlog')).toEqual(['a:firing', expect.stringMatching(/:resolved$/)]);
+  });
+
+  it('an alert still firing when the new leader takes over is not reported firing again, and is reported resolved once when it clears', async () => {
+    const events: Reported[] = [];
+    await q(`INSERT INTO sluice.queues (name, alert_max_depth) VALUES ('stuck', 0), ('fresh', 0)`);
+    await enqueue('stuck', 1);
+    const a = watchingWorker('a', 60_000, events);
+    await a.start();
+    expect(a.isLeader).toBe(true);
+    await waitUntil(() => events.find((e) => e.queue === 'stuck' && e.state === 'firing'), { what: 'stuck firing' });
+    const b = watchingWorker('b', 100, events);
+    await b.start();
+
+    await a.stop();
+    await waitUntil(() => b.isLeader, { what: 'b elected' });
+    // 'stuck' was active at each of b's evaluations, so the one that reports 'fresh' would have reported it too.
+    await enqueue('fresh', 1);
+    await waitUntil(() => events.find((e) => e.queue === 'fresh' && e.by === 'b'), { what: "b's first report" });
+    expect(reported(events, 'stuck')).toEqual(['a:firing']);
+
+    await q(`DELETE FROM sluice.jobs WHERE queue = 'stuck'`);
+    await waitUntil(() => events.find((e) => e.queue === 'stuck' && e.state === 'resolved'), { what: 'stuck resolved' });
+    expect(reported(events, 'stuck')).toEqual(['a:firing', 'b:resolved']);
+    const { rows } = await q(`SELECT queue FROM sluice.alert_states WHERE queue IN ('stuck', 'fresh')`);
+    expect(rows.map((r) => r.queue)).toEqual(['fresh']);
+  });
+
+  it('two watchers evaluating side by side report each change once between them', async () => {
+    const events: Reported[] = [];
+    const watchers = ['x', 'y'].map(
+      (by) => new AlertWatcher(db.pool, { intervalMs: 20, workerDeadAfterMs: 15_000, onAlert: (e) => events.push({ ...e, by }) }, pino({ level: 'silent' })),
+    );
+    await q(`INSERT INTO sluice.queues (name, alert_max_depth) VALUES ('shared', 0)`);
+    for (const w of watchers) w.start();
+    try {
+      for (let round = 0; round < 3; round++) {
+        await enqueue('shared', 1);
+        await waitUntil(() => watchers.every((w) => w.current.some((c) => c.queue === 'shared')), { what: 'both see it firing' });
+        await q(`DELETE FROM sluice.jobs WHERE queue = 'shared'`);
+        await waitUntil(() => watchers.every((w) => !w.current.some((c) => c.queue === 'shared')), { what: 'both see it cleared' });
+      }
+    } finally {
+      await Promise.all(watchers.map((w) => w.stop()));
+    }
+    expect(reported(events, 'shared').map((r) => r.split(':')[1])).toEqual(['firing', 'resolved', 'firing', 'resolved', 'firing', 'resolved']);
+  });
+
+  it('an evaluation that overlaps one resolving an alert does not report it firing again', async () => {
+    await q(`INSERT INTO sluice.queues (name, alert_max_depth) VALUES ('overlap', 0)`);
+    await enqueue('overlap', 1);
+    expect((await alertStateSync(db.pool, 15_000)).firing.map((a) => a.queue)).toContain('overlap');
+    // One evaluation sees the queue drained and resolves the alert, and has not committed yet ...
+    const resolver = await db.pool.connect();
+    try {
+      await resolver.query('BEGIN');
+      await resolver.query(`DELETE FROM sluice.jobs WHERE queue = 'overlap'`);
+      expect((await alertStateSync(resolver, 15_000)).resolved.map((a) => a.queue)).toEqual(['overlap']);
+      // ... while another one starts, from before the drain.
+      const other = alertStateSync(db.pool, 15_000);
+      await waitUntil(
+        async () => (await count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%alert%'`)) > 0,
+        { what: 'the other evaluation waiting' },
+      );
+      await resolver.query('COMMIT');
+      const { firing, resolved } = await other;
+      expect([...firing, ...resolved].filter((a) => a.queue === 'overlap')).toEqual([]);
+    } finally {
+      resolver.release();
+    }
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.alert_states WHERE queue = 'overlap'`)).toBe(0);
   });
 });

@@ -2,10 +2,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
-import { deadPurge, runMaintenance } from '../packages/sluice/src/admin.js';
+import { Maintenance, deadPurge, runMaintenance } from '../packages/sluice/src/admin.js';
 import { RETENTION_MS_MAX } from '../packages/sluice/src/config.js';
 import { doctorChecks } from '../packages/sluice/src/sql/maintenance.js';
 import { sluiceCli } from './helpers/cli.js';
+import { captureLogs } from './helpers/log-capture.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 const burstJob = defineJob({ name: 'doctor.burst', queue: 'doctor-burst', schema: z.object({ n: z.number() }) });
@@ -121,6 +122,36 @@ describe('retention', () => {
     expect((await runMaintenance(db.pool)).partitionsDropped).toContain(partName(old));
   });
 
+  it('a partition creation held up by a lock on the history table does not stop the row and metrics pruning', async () => {
+    // Settled first: only the partition dropped below is missing.
+    await runMaintenance(db.pool);
+    const ahead = partName(utcDay(2));
+    await q(`DROP TABLE sluice.${ahead}`);
+    await q(`INSERT INTO sluice.queues (name, retention_ms) VALUES ('short3', 60000)`);
+    await history(40, 'short3', '5 minutes');
+    await q(`INSERT INTO sluice.metrics_minutely (queue, minute, shard, completed) VALUES ('m3', date_trunc('minute', now()) - interval '30 days', 0, 1)`);
+    // As pg_dump does: a lock on the history table that attaching a partition must wait for.
+    const reader = new pg.Client({ connectionString: db.url });
+    await reader.connect();
+    // The creation gives up a lock wait at its own 2 s lock timeout without failing (it leaves
+    // the day for the next round); a statement timeout shorter than that, as many roles
+    // have, cancels it with an error.
+    const impatient = new pg.Pool({ connectionString: db.url, statement_timeout: 1_000 });
+    try {
+      await reader.query('BEGIN');
+      await reader.query('SELECT count(*) FROM sluice.job_history');
+      await expect(runMaintenance(impatient)).rejects.toThrow(/statement timeout/);
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE id = 40`)).toBe(0);
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.metrics_minutely WHERE queue = 'm3'`)).toBe(0);
+    } finally {
+      await impatient.end();
+      await reader.query('ROLLBACK');
+      await reader.end();
+    }
+    expect(await runMaintenance(db.pool)).toMatchObject({ ran: true, partitionsCreated: 1 });
+    expect((await db.pool.query<{ partition: string }>(`SELECT partition FROM sluice.history_partitions()`)).rows.map((p) => p.partition)).toContain(ahead);
+  });
+
   it('one process at a time: a second one skips the round', async () => {
     const other = new pg.Client({ connectionString: db.url });
     await other.connect();
@@ -148,6 +179,47 @@ describe('retention', () => {
     expect(await deadPurge(db.pool, { queue: 'dq2' })).toBe(2);
     expect(await deadPurge(db.pool, { all: true })).toBe(2);
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.dead_jobs`)).toBe(0);
+  });
+});
+
+// A round deletes at most 100 batches a table; shown with batches of one row.
+describe('retention with more expired rows than one round deletes', () => {
+  async function expiredRows(queue: string, firstId: number, n: number): Promise<void> {
+    await q(`INSERT INTO sluice.queues (name, retention_ms) VALUES ($1, 60000)`, [queue]);
+    await q(
+      `INSERT INTO sluice.job_history (id, queue, name, payload, priority, attempt, max_attempts, state, created_at, run_at, attempted_at, finished_at)
+       SELECT g, $1, 'h', '{}', 0, 1, 1, 'completed', now(), now(), now(), now() - interval '5 minutes' FROM generate_series($2::bigint, $3::bigint) g`,
+      [queue, firstId, firstId + n - 1],
+    );
+  }
+  const left = (queue: string) => count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = $1`, [queue]);
+
+  it('a round stopped at its limit with history or metrics rows left reports a backlog; the round that ends it does not', async () => {
+    await expiredRows('backlog-report', 2001, 150);
+    await q(`INSERT INTO sluice.metrics_minutely (queue, minute, shard, completed)
+             SELECT 'backlog-m', date_trunc('minute', now()) - interval '30 days' - k * interval '1 minute', 0, 1 FROM generate_series(1, 150) k`);
+    const metricsLeft = () => count(db.pool, `SELECT count(*) n FROM sluice.metrics_minutely WHERE queue = 'backlog-m'`);
+
+    expect(await runMaintenance(db.pool, { batchSize: 1 })).toMatchObject({ ran: true, historyRowsDeleted: 100, metricsRowsDeleted: 100, backlog: true });
+    expect(await left('backlog-report')).toBe(50);
+    expect(await metricsLeft()).toBe(50);
+    expect(await runMaintenance(db.pool, { batchSize: 1 })).toMatchObject({ ran: true, backlog: false });
+    expect(await left('backlog-report')).toBe(0);
+    expect(await metricsLeft()).toBe(0);
+  });
+
+  it('the maintenance service keeps deleting expired rows until none is left, rather than sleeping an hour on a full round', async () => {
+    await expiredRows('backlog-hot', 3001, 150);
+    // As the leader runs it: hourly.
+    const maintenance = new Maintenance(db.pool, { intervalMs: 3_600_000, batchSize: 1 }, captureLogs().logger);
+    maintenance.start();
+    try {
+      await waitUntil(async () => (await left('backlog-hot')) < 150, { what: 'the first round' });
+      // The rest within the next rounds, not at the next hourly one.
+      await waitUntil(async () => (await left('backlog-hot')) === 0, { what: 'the rest of the backlog' });
+    } finally {
+      await maintenance.stop();
+    }
   });
 });
 

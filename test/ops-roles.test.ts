@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { z } from 'zod';
 import { main } from '../packages/sluice/src/cli/main.js';
-import { queueStatsAll, runMaintenance } from '../packages/sluice/src/admin.js';
+import { queueStatsAll, runMaintenance, type AlertEvent } from '../packages/sluice/src/admin.js';
 import { Sluice, createWorker, defineJob, migrate } from '../packages/sluice/src/index.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
@@ -67,7 +67,7 @@ describe('roles from sql/roles.sql', () => {
     await db.pool.query(out.join('\n'));
   });
 
-  it('a worker runs under the runtime role: enqueue, claim, complete, retry, dead-letter, maintenance', async () => {
+  it('a worker runs under the runtime role: enqueue, claim, complete, retry, dead-letter, maintenance, alerts', async () => {
     const app = poolAs(login.app);
     const ok = defineJob({ name: 'roles.ok', queue: 'roles', schema: z.object({ n: z.number() }) });
     const flaky = defineJob({ name: 'roles.flaky', queue: 'roles', schema: z.object({}), maxAttempts: 2, backoff: { kind: 'fixed', baseMs: 10, jitter: 0 } });
@@ -78,8 +78,13 @@ describe('roles from sql/roles.sql', () => {
       pollIntervalMs: 100,
       alertCheckIntervalMs: 100,
     });
+    const alerts: AlertEvent[] = [];
+    worker.on('alert', (e) => alerts.push(e));
+    // Reporting an alert writes sluice.alert_states.
+    await db.pool.query(`INSERT INTO sluice.queues (name, alert_no_worker) VALUES ('roles-unserved', true)`);
     await worker.start();
     try {
+      await waitUntil(() => alerts.some((e) => e.queue === 'roles-unserved' && e.state === 'firing'), { what: 'alert reported' });
       await sluice.enqueueMany(ok, [{ n: 1 }, { n: 2 }, { n: 3 }]);
       const flakyId = await sluice.enqueue(flaky, {});
       await waitUntil(async () => (await count(app, `SELECT count(*) n FROM sluice.job_history WHERE queue = 'roles'`)) === 3, { what: 'completions' });
@@ -132,6 +137,7 @@ describe('roles from sql/roles.sql', () => {
       batches: ['INSERT', 'UPDATE'],
       subscriptions: ['INSERT'],
       dashboard_sessions: ['INSERT', 'DELETE'],
+      alert_states: ['INSERT', 'DELETE'],
     };
     // The read-only role's one write: a read-only dashboard signs people in and out.
     const readonlyWrites: Record<string, string[]> = { dashboard_sessions: ['INSERT', 'DELETE'] };

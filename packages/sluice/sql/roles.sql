@@ -51,7 +51,8 @@ DECLARE
     "metrics_minutely": ["INSERT", "UPDATE", "DELETE"],
     "batches":          ["INSERT", "UPDATE"],
     "subscriptions":    ["INSERT"],
-    "dashboard_sessions": ["INSERT", "DELETE"]
+    "dashboard_sessions": ["INSERT", "DELETE"],
+    "alert_states":     ["INSERT", "DELETE"]
   }';
   -- SECURITY DEFINER functions the runtime role may call (the readonly role: those open to PUBLIC).
   definer_for_runtime constant text[] := ARRAY['create_history_partitions', 'drop_history_partitions', 'mcv_estimates'];

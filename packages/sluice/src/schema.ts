@@ -6,6 +6,7 @@ import {
   bigint,
   boolean,
   check,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -385,4 +386,24 @@ export const dashboardSessions = sluiceSchema.table(
     expiresAt: tstz('expires_at').notNull(),
   },
   (t) => [index('dashboard_sessions_expires_at_idx').on(t.expiresAt)],
+);
+
+/**
+ * The alerts last reported firing, one row per queue and alert. The leader's
+ * alert watcher compares the alerts active now with these rows and changes
+ * them in the same statement that decides what to report, so a new leader
+ * carries on where the old one stopped (services/alert-watcher.ts). `value`,
+ * `threshold` and `message` are the alert's when it started firing.
+ */
+export const alertStates = sluiceSchema.table(
+  'alert_states',
+  {
+    queue: text('queue').notNull(),
+    alert: text('alert').notNull(),
+    value: doublePrecision('value').notNull(),
+    threshold: doublePrecision('threshold').notNull(),
+    message: text('message').notNull(),
+    firingSince: tstz('firing_since').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.queue, t.alert] })],
 );

@@ -1,11 +1,15 @@
 // Evaluates the queue alerts in SQL on an interval and reports changes: an
 // alert that appears is logged as a warning and reported as 'firing', one
-// that clears is logged and reported as 'resolved'. Each process watching
-// reports the alerts it sees, so several workers report the same alert; a
-// notifier should key on (queue, alert).
+// that clears is logged and reported as 'resolved'. Which alerts were
+// reported firing is kept in sluice.alert_states, not in this process, and
+// the call that evaluates them also changes that table (sluice.alert_sync):
+// a new leader reports resolved an alert its predecessor reported firing,
+// and does not report firing again one that still is. Overlapping watchers
+// (a handover, or every worker when none has a direct connection) report
+// each change once between them.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
-import { alertListActive, type ActiveAlert } from '../sql/alerts.js';
+import { alertStateSync, type ActiveAlert } from '../sql/alerts.js';
 import { Service } from './service.js';
 
 /** How often a worker evaluates the alerts. */
@@ -23,8 +27,9 @@ export interface AlertWatcherOptions {
   onAlert: (event: AlertEvent) => void;
 }
 
+/** `db` is the primary: each evaluation writes sluice.alert_states, which every watcher on the database shares. */
 export class AlertWatcher extends Service {
-  private active = new Map<string, ActiveAlert>();
+  private active: ActiveAlert[] = [];
 
   constructor(
     private readonly db: Queryable,
@@ -36,23 +41,20 @@ export class AlertWatcher extends Service {
 
   /** The alerts seen active at the last evaluation. */
   get current(): ActiveAlert[] {
-    return [...this.active.values()];
+    return [...this.active];
   }
 
   protected async tick(): Promise<number> {
-    const now = await alertListActive(this.db, this.options.workerDeadAfterMs);
-    const next = new Map(now.map((a) => [`${a.queue}\u0000${a.alert}`, a]));
-    for (const [key, alert] of next) {
-      if (this.active.has(key)) continue;
+    const { active, firing, resolved } = await alertStateSync(this.db, this.options.workerDeadAfterMs);
+    for (const alert of firing) {
       this.logger.warn({ queue: alert.queue, alert: alert.alert, value: alert.value, threshold: alert.threshold }, alert.message);
       this.report({ ...alert, state: 'firing' });
     }
-    for (const [key, alert] of this.active) {
-      if (next.has(key)) continue;
+    for (const alert of resolved) {
       this.logger.info({ queue: alert.queue, alert: alert.alert }, `alert resolved: ${alert.message}`);
       this.report({ ...alert, state: 'resolved' });
     }
-    this.active = next;
+    this.active = active;
     return this.options.intervalMs;
   }
 

@@ -25,8 +25,19 @@ export const PARTITIONS_AHEAD_DAYS_DEFAULT = 7;
 export const METRICS_RETENTION_MS_DEFAULT = 14 * 24 * 3_600_000;
 /** Rows deleted per statement, so no delete holds locks for long. */
 export const PRUNE_BATCH_SIZE_DEFAULT = 10_000;
-/** Statements per table per round; the rest waits for the next round. */
+/**
+ * Statements per table per round, so one round never holds the maintenance
+ * lock and the database for long. A round that stops here with rows left
+ * reports a backlog, and the service runs the next one after
+ * MAINTENANCE_BACKLOG_DELAY_MS instead of its interval.
+ */
 const MAX_BATCHES_PER_RUN = 100;
+/**
+ * Pause between rounds while a backlog is left (1 s): other work gets the
+ * database between two capped rounds, and pruning goes on at the pace of its
+ * deletes instead of one capped round an interval (an hour).
+ */
+export const MAINTENANCE_BACKLOG_DELAY_MS = 1_000;
 // "sluimt" in ASCII: shared by every sluice process, apart from the migration lock.
 const MAINTENANCE_LOCK_KEY = 0x736c75696d74;
 
@@ -55,21 +66,24 @@ export interface MaintenanceReport {
   partitionsDropped: string[];
   historyRowsDeleted: number;
   metricsRowsDeleted: number;
+  /**
+   * True when the history or metrics pruning stopped at its cap per round
+   * with rows left: run another round (the Maintenance service does so
+   * after MAINTENANCE_BACKLOG_DELAY_MS).
+   */
+  backlog: boolean;
 }
 
 /** One round of maintenance, each step its own short transaction. Bad options: ValidationError, nothing done. */
 export async function runMaintenance(pool: pg.Pool, maintenanceOptions: MaintenanceOptions = {}): Promise<MaintenanceReport> {
   const options = parseOptions(maintenanceOptionsSchema, maintenanceOptions, 'maintenance');
-  const report: MaintenanceReport = { ran: false, partitionsCreated: 0, partitionsDropped: [], historyRowsDeleted: 0, metricsRowsDeleted: 0 };
+  const report: MaintenanceReport = { ran: false, partitionsCreated: 0, partitionsDropped: [], historyRowsDeleted: 0, metricsRowsDeleted: 0, backlog: false };
   const batchSize = options.batchSize ?? PRUNE_BATCH_SIZE_DEFAULT;
   const metricsBefore = new Date(Date.now() - (options.metricsRetentionMs ?? METRICS_RETENTION_MS_DEFAULT));
-  const created = await locked(pool, (c) => historyCreatePartitions(c, options.partitionsAheadDays ?? PARTITIONS_AHEAD_DAYS_DEFAULT));
-  if (created === undefined) return report;
-  report.ran = true;
-  report.partitionsCreated = created;
-  // Each step runs whatever the others did: a drop that cannot take the
-  // history table's lock (a long report, pg_dump) must not hold back the
-  // row pruning and the metrics. The first failure is thrown at the end.
+  // Each step runs whatever the others did: a partition creation or drop that
+  // cannot take the history table's lock (a long report, pg_dump) must not
+  // hold back the row pruning and the metrics. The first failure is thrown
+  // at the end.
   let failure: unknown;
   const step = async <T>(run: () => Promise<T>, fallback: T): Promise<T> => {
     try {
@@ -79,9 +93,18 @@ export async function runMaintenance(pool: pg.Pool, maintenanceOptions: Maintena
       return fallback;
     }
   };
+  // A creation that failed (a lock timeout on the history table) does not hold back the rest either.
+  const created = await step(() => locked(pool, (c) => historyCreatePartitions(c, options.partitionsAheadDays ?? PARTITIONS_AHEAD_DAYS_DEFAULT)), 0);
+  if (created === undefined) return report;
+  report.ran = true;
+  report.partitionsCreated = created;
   report.partitionsDropped = (await step(() => locked(pool, (c) => historyDropExpiredPartitions(c)), undefined)) ?? [];
-  report.historyRowsDeleted = await step(() => drain(() => locked(pool, (c) => historyPrune(c, batchSize)), batchSize), 0);
-  report.metricsRowsDeleted = await step(() => drain(() => locked(pool, (c) => metricsPrune(c, metricsBefore, batchSize)), batchSize), 0);
+  const nothing: Drained = { total: 0, more: false };
+  const history = await step(() => drain(() => locked(pool, (c) => historyPrune(c, batchSize)), batchSize), nothing);
+  const metrics = await step(() => drain(() => locked(pool, (c) => metricsPrune(c, metricsBefore, batchSize)), batchSize), nothing);
+  report.historyRowsDeleted = history.total;
+  report.metricsRowsDeleted = metrics.total;
+  report.backlog = history.more || metrics.more;
   if (failure !== undefined) throw failure;
   return report;
 }
@@ -104,16 +127,22 @@ async function locked<T>(pool: pg.Pool, step: (client: Queryable) => Promise<T>)
   });
 }
 
-async function drain(step: () => Promise<number | undefined>, batchSize: number): Promise<number> {
+interface Drained {
+  total: number;
+  /** Stopped at MAX_BATCHES_PER_RUN after a full batch: rows are likely left. */
+  more: boolean;
+}
+
+async function drain(step: () => Promise<number | undefined>, batchSize: number): Promise<Drained> {
   let total = 0;
   for (let i = 0; i < MAX_BATCHES_PER_RUN; i++) {
     const n = await step();
     // Another process took over the lock: it carries on.
-    if (n === undefined) break;
+    if (n === undefined) return { total, more: false };
     total += n;
-    if (n < batchSize) break;
+    if (n < batchSize) return { total, more: false };
   }
-  return total;
+  return { total, more: true };
 }
 
 export class Maintenance extends Service {
@@ -131,7 +160,9 @@ export class Maintenance extends Service {
     if (report.ran && (report.partitionsCreated || report.partitionsDropped.length || report.historyRowsDeleted || report.metricsRowsDeleted)) {
       this.logger.info({ ...report }, 'maintenance: retention applied');
     }
-    return this.options.intervalMs;
+    // A capped round with rows left: the next one soon, or a fast queue's
+    // history outgrows one capped round an interval and never catches up.
+    return report.backlog ? Math.min(MAINTENANCE_BACKLOG_DELAY_MS, this.options.intervalMs) : this.options.intervalMs;
   }
 
   protected override errorDelayMs(): number {

@@ -21,3 +21,31 @@ export async function alertListActive(db: Queryable, deadAfterMs: number): Promi
   });
   return rows.map((r) => ({ ...r, value: Number(r.value), threshold: Number(r.threshold) }));
 }
+
+export interface AlertTransitions {
+  /** Alerts active now. */
+  active: ActiveAlert[];
+  /** Active now and not reported before: reported firing by this call. */
+  firing: ActiveAlert[];
+  /** Reported firing before and no longer active, as they were when they fired: reported resolved by this call. */
+  resolved: ActiveAlert[];
+}
+
+type TransitionRow = ActiveAlert & { state: 'active' | 'firing' | 'resolved' };
+
+/**
+ * Evaluates the alerts and records the change in sluice.alert_states
+ * (queues/alert-sync.sql): the alerts it returns as firing or resolved are the
+ * changes to report, returned by this call only, whichever process makes the
+ * next one.
+ */
+export async function alertStateSync(db: Queryable, deadAfterMs: number): Promise<AlertTransitions> {
+  const { rows } = await db.query<TransitionRow>({
+    name: 'sluice_alert_state_sync',
+    text: `SELECT state, queue, alert, value, threshold, message FROM sluice.alert_sync($1)`,
+    values: [deadAfterMs],
+  });
+  const out: AlertTransitions = { active: [], firing: [], resolved: [] };
+  for (const { state, ...r } of rows) out[state].push({ ...r, value: Number(r.value), threshold: Number(r.threshold) });
+  return out;
+}
