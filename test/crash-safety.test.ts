@@ -533,6 +533,53 @@ describe('cancellation', () => {
   }, 60_000);
 });
 
+describe('a frozen LISTEN session', () => {
+  it('a worker whose LISTEN session froze keeps its leases: the stuck beat is given up and beats go on elsewhere', async () => {
+    const job = defineJob({ name: 'frozen.listen', queue: 'frozen-q', schema: z.object({}) });
+    // The leader, on a direct connection: its rescuer takes any job whose lease lapsed.
+    const other = defineJob({ name: 'frozen.other', queue: 'frozen-other', schema: z.object({}) });
+    const leader = inProcessWorker({ handlers: [other.handle(async () => {})], workerDeadAfterMs: 3_000, runScheduler: false });
+    await leader.start();
+    await waitUntil(() => leader.isLeader, { what: 'the first worker leading' });
+
+    const proxy = new CuttableProxy(new URL(db.url));
+    await proxy.start();
+    let runs = 0;
+    const w = inProcessWorker({
+      listenConnectionString: proxy.url(),
+      runScheduler: false,
+      heartbeatIntervalMs: 200,
+      workerDeadAfterMs: 3_000,
+      concurrency: 1,
+      handlers: [
+        job.handle(async () => {
+          runs += 1;
+          // Twice the lease: it lapses unless beats keep extending it.
+          await new Promise((r) => setTimeout(r, 6_000));
+        }),
+      ],
+    });
+    try {
+      await w.start();
+      const id = await sluice.enqueue(job, {});
+      await waitUntil(() => runs === 1, { what: 'the job running' });
+      proxy.freeze();
+      const done = await waitUntil(
+        async () => {
+          const j = await sluice.getJob(id);
+          return j.state === 'completed' ? j : null;
+        },
+        { timeoutMs: 20_000, what: 'the job completed' },
+      );
+      expect(done.attempt).toBe(1);
+      expect(done.errors).toEqual([]);
+      expect(runs).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  }, 40_000);
+});
+
 describe('graceful shutdown', () => {
   it('stop() of a follower whose LISTEN session froze ends (its stuck beat is cut when the session closes)', async () => {
     const job = defineJob({ name: 'rvs.job', queue: 'rvs-q', schema: z.object({}) });
@@ -550,7 +597,8 @@ describe('graceful shutdown', () => {
     const w = inProcessWorker({
       listenConnectionString: proxy.url(),
       runScheduler: false,
-      heartbeatIntervalMs: 200,
+      // A stuck beat is given up after one beat period: long enough here to stop inside it.
+      heartbeatIntervalMs: 2_000,
       workerDeadAfterMs: 5_000,
       shutdownTimeoutMs: 2_000,
       concurrency: 1,
@@ -567,12 +615,12 @@ describe('graceful shutdown', () => {
       await sluice.enqueue(job, {});
       await waitUntil(() => started, { what: 'the job running' });
       proxy.freeze();
-      // Its beats go on the LISTEN session: once heartbeat_at stops moving
-      // for several beat periods, a beat is stuck on the frozen session.
+      // Its beats go on the LISTEN session: once heartbeat_at is older than
+      // a beat period and a bit, a beat is stuck on the frozen session.
       await waitUntil(
         async () => {
           const { rows } = await db.pool.query<{ stale: boolean }>(
-            `SELECT heartbeat_at < now() - interval '1500 milliseconds' AS stale FROM sluice.workers WHERE id = $1`,
+            `SELECT heartbeat_at < now() - interval '2500 milliseconds' AS stale FROM sluice.workers WHERE id = $1`,
             [w.id],
           );
           return rows[0]?.stale;

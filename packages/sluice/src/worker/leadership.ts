@@ -46,6 +46,13 @@ export class Leadership {
     private readonly notifier: Notifier,
     private readonly duties: Duty[],
     private readonly deadAfterMs: number,
+    /**
+     * A statement on the LISTEN session unanswered this long gives the session
+     * up (see Notifier.onSession): one beat period, so that the beat that
+     * follows on the pool still lands before the leases lapse (the period is
+     * below half of deadAfterMs).
+     */
+    private readonly sessionTimeoutMs: number,
     /** Called with true when this process becomes leader, false when it stops being one. */
     private readonly onChange: (leader: boolean) => void,
     private readonly logger: Logger,
@@ -96,7 +103,7 @@ export class Leadership {
   /** Null when the session is down, or went down under the statement (the beat then goes on the pool). */
   private async onSession<R extends { [column: string]: unknown }>(text: string, values: unknown[]): Promise<R[] | null> {
     try {
-      return await this.notifier.onSession<R>(text, values);
+      return await this.notifier.onSession<R>(text, values, this.sessionTimeoutMs);
     } catch (err) {
       if (this.notifier.connected) throw err;
       return null;
@@ -120,7 +127,7 @@ export class Leadership {
     // The NOTIFY is delivered at commit, after the unlock: the follower it wakes finds the lock free.
     const text = announce ? `SELECT pg_advisory_unlock($1), pg_notify('${LEADER_CHANNEL}', '')` : 'SELECT pg_advisory_unlock($1)';
     await this.notifier
-      .onSession(text, [LEADER_LOCK_KEY])
+      .onSession(text, [LEADER_LOCK_KEY], this.sessionTimeoutMs)
       .catch((err) => this.logger.warn({ err }, 'could not release leadership; it passes when this connection closes'));
   }
 

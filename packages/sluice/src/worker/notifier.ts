@@ -14,6 +14,8 @@ export const REWIND_CHANNEL = 'sluice_rewind';
 export const PAUSE_CHANNEL = 'sluice_pause';
 
 const RECONNECT_MIN_MS = 100;
+/** What node-postgres rejects a statement with once its query_timeout passes. */
+const QUERY_TIMEOUT_MESSAGE = 'Query read timeout';
 const RECONNECT_MAX_MS = 5_000;
 
 export interface NotifierHandlers {
@@ -51,11 +53,28 @@ export class Notifier {
    * Runs a statement on the LISTEN session itself, for session state that must
    * live on a direct connection (the leader's advisory lock); null while
    * disconnected.
+   *
+   * A statement with no answer after timeoutMs means the session is stuck (a
+   * network partition, or a proxy that dropped the flow, leaves the socket
+   * open and silent for as long as TCP allows): the session is given up as
+   * lost, and the statement rejects. Without that, a beat waiting on it let
+   * this worker's leases lapse while its jobs ran, and a leader kept its
+   * duties after the others had taken the lock from the silent session.
    */
-  async onSession<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[]): Promise<R[] | null> {
-    if (!this.client) return null;
-    const { rows } = await this.client.query<R>(text, values);
-    return rows;
+  async onSession<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[], timeoutMs?: number): Promise<R[] | null> {
+    const client = this.client;
+    if (!client) return null;
+    try {
+      // node-postgres reads query_timeout per statement; its types leave it out.
+      const config: pg.QueryConfig & { query_timeout?: number } = { text, values, query_timeout: timeoutMs };
+      const { rows } = await client.query<R>(config);
+      return rows;
+    } catch (err) {
+      if (timeoutMs !== undefined && err instanceof Error && err.message === QUERY_TIMEOUT_MESSAGE) {
+        this.lost(client, new Error(`the LISTEN session did not answer within ${timeoutMs} ms`, { cause: err }));
+      }
+      throw err;
+    }
   }
 
   private async connect(): Promise<void> {

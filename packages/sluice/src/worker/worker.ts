@@ -197,7 +197,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       this.logger,
     );
     this.leadership =
-      this.notifier && new Leadership(this.pool, this.notifier, this.duties, o.workerDeadAfterMs, (leader) => this.emit('leader', leader), this.logger);
+      this.notifier && new Leadership(this.pool, this.notifier, this.duties, o.workerDeadAfterMs, o.heartbeatIntervalMs, (leader) => this.emit('leader', leader), this.logger);
     this.fetcher.listening = () => this.notifier?.connected ?? false;
   }
 
