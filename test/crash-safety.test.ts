@@ -578,6 +578,53 @@ describe('a frozen LISTEN session', () => {
       await proxy.close();
     }
   }, 40_000);
+
+  it('a worker whose pool connections froze gives up their statements: its job completes, and it claims again', async () => {
+    const job = defineJob({ name: 'frozen.pool', queue: 'frozen-pool-q', schema: z.object({ n: z.number() }) });
+    const proxy = new CuttableProxy(new URL(db.url));
+    await proxy.start();
+    const ran: number[] = [];
+    let release = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    const w = inProcessWorker({
+      // Claims and acknowledgements through the proxy; the LISTEN session direct.
+      connectionString: proxy.url(),
+      listenConnectionString: db.url,
+      runScheduler: false,
+      heartbeatIntervalMs: 200,
+      workerDeadAfterMs: 2_000,
+      concurrency: 1,
+      handlers: [
+        job.handle(async ({ n }) => {
+          ran.push(n);
+          if (n === 1) await held;
+        }),
+      ],
+    });
+    try {
+      await w.start();
+      const first = await sluice.enqueue(job, { n: 1 });
+      await waitUntil(() => ran.length === 1, { what: 'the first job running' });
+      // Its acknowledgement, and the claims the worker sends meanwhile, go
+      // into connections that no longer answer.
+      proxy.freeze();
+      release();
+      const second = await sluice.enqueue(job, { n: 2 });
+      for (const id of [first, second]) {
+        const done = await waitUntil(
+          async () => {
+            const j = await sluice.getJob(id);
+            return j.state === 'completed' ? j : null;
+          },
+          { timeoutMs: 30_000, what: `job ${id} completed` },
+        );
+        expect(done.attempt).toBe(1);
+      }
+      expect(ran).toEqual([1, 2]);
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
 });
 
 describe('graceful shutdown', () => {
@@ -597,7 +644,7 @@ describe('graceful shutdown', () => {
     const w = inProcessWorker({
       listenConnectionString: proxy.url(),
       runScheduler: false,
-      // A stuck beat is given up after one beat period: long enough here to stop inside it.
+      // A stuck beat is given up after a beat period here (worker/give-up.ts): long enough to stop inside it.
       heartbeatIntervalMs: 2_000,
       workerDeadAfterMs: 5_000,
       shutdownTimeoutMs: 2_000,

@@ -46,12 +46,7 @@ export class Leadership {
     private readonly notifier: Notifier,
     private readonly duties: Duty[],
     private readonly deadAfterMs: number,
-    /**
-     * A statement on the LISTEN session unanswered this long gives the session
-     * up (see Notifier.onSession): one beat period, so that the beat that
-     * follows on the pool still lands before the leases lapse (the period is
-     * below half of deadAfterMs).
-     */
+    /** A statement on the LISTEN session unanswered this long gives the session up (worker/give-up.ts). */
     private readonly sessionTimeoutMs: number,
     /** Called with true when this process becomes leader, false when it stops being one. */
     private readonly onChange: (leader: boolean) => void,

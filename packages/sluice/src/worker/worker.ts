@@ -10,6 +10,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { openListenPool, openPool, openReadPool, type OwnedPool } from '../connection.js';
 import { CancelledError, LeaseLostError, ValidationError, WorkerStateError, serializeError } from '../errors.js';
+import { withStatementTimeout, type Queryable } from '../executor.js';
 import type { Middleware } from '../job.js';
 import { sluiceLogger } from '../logger.js';
 import { MIGRATIONS_FOLDER_DEFAULT } from '../migrate.js';
@@ -24,6 +25,7 @@ import { Completer, type Ack, type AckResult } from './completer.js';
 import { declareWorker } from './declarations.js';
 import { createDuties } from './duties.js';
 import { Fetcher } from './fetcher.js';
+import { beatGiveUpMs, statementGiveUpMs } from './give-up.js';
 import { Heartbeat } from './heartbeat.js';
 import { LEADER_CHANNEL, Leadership } from './leadership.js';
 import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, PAUSE_CHANNEL, REWIND_CHANNEL, SCHEDULED_CHANNEL } from './notifier.js';
@@ -61,6 +63,10 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   readonly queues: string[];
   private readonly logger: Logger;
   private readonly pool: pg.Pool;
+  /** The pool for claims and acknowledgements, each statement given up after statementGiveUpMs. */
+  private readonly hotPool: Queryable;
+  /** The pool for beats that cannot go on the LISTEN session, each given up after beatGiveUpMs. */
+  private readonly beatPool: Queryable;
   private readonly ownsPool: boolean;
   private readonly options: ResolvedWorkerOptions;
   private readonly buffer: ClaimedJobRow[] = [];
@@ -116,6 +122,13 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     const opened = openPool(connection, this.logger);
     this.pool = opened.pool;
     this.ownsPool = opened.owned;
+    // A connection that went silent without closing would hold a claim, an
+    // acknowledgement or a beat for as long as TCP allows: the worker would
+    // stop claiming, keep a finished job running forever, or let its leases
+    // lapse. Such statements are given up (worker/give-up.ts) and retried on
+    // a fresh connection. The handlers' and duties' statements keep no limit.
+    this.hotPool = withStatementTimeout(this.pool, statementGiveUpMs(o.workerDeadAfterMs));
+    this.beatPool = withStatementTimeout(this.pool, beatGiveUpMs(o.heartbeatIntervalMs, o.workerDeadAfterMs));
     this.runEnv = {
       db: this.pool,
       workerId: this.id,
@@ -132,9 +145,9 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       { ...ops, workerDeadAfterMs: o.workerDeadAfterMs, onAlert: (event) => this.emit('alert', event) },
       this.logger,
     );
-    this.completer = new Completer(this.pool, this.id, this.logger, (ack, result) => this.acknowledged(ack, result));
+    this.completer = new Completer(this.hotPool, this.id, this.logger, (ack, result) => this.acknowledged(ack, result));
     this.fetcher = new Fetcher(
-      this.pool,
+      this.hotPool,
       {
         queues: this.queues,
         workerId: this.id,
@@ -197,7 +210,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       this.logger,
     );
     this.leadership =
-      this.notifier && new Leadership(this.pool, this.notifier, this.duties, o.workerDeadAfterMs, o.heartbeatIntervalMs, (leader) => this.emit('leader', leader), this.logger);
+      this.notifier && new Leadership(this.beatPool, this.notifier, this.duties, o.workerDeadAfterMs, beatGiveUpMs(o.heartbeatIntervalMs, o.workerDeadAfterMs), (leader) => this.emit('leader', leader), this.logger);
     this.fetcher.listening = () => this.notifier?.connected ?? false;
   }
 
@@ -350,7 +363,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       this.wake.update(peers);
       answer = found;
     } else {
-      answer = await workerHeartbeat(this.pool, beat.workerId, beat.leaseMs, beat.heldIds, beat.queues);
+      answer = await workerHeartbeat(this.beatPool, beat.workerId, beat.leaseMs, beat.heldIds, beat.queues);
     }
     this.leasesLost(answer, claims);
     await this.handBackPaused(answer.paused);

@@ -1,0 +1,27 @@
+// How long the worker waits for an answer before it takes a connection for
+// silent (a network partition, or a proxy that dropped the flow, leaves a
+// socket open and silent for as long as TCP allows) and gives the statement
+// up: see Notifier.onSession and withStatementTimeout.
+
+/** The least wait for a claim or an acknowledgement: a busy server's slow statement is not a silent connection. */
+export const STATEMENT_GIVE_UP_MIN_MS = 10_000;
+
+/**
+ * A beat: the beat that follows it on the pool must still land before the
+ * leases lapse. The last beat that landed may have begun an interval before
+ * the stuck one, so the leases have deadAfterMs - heartbeatIntervalMs left
+ * when the stuck beat begins; half of that goes to the wait, half to the
+ * next beat. Never under one interval (the next beat is due then anyway).
+ */
+export function beatGiveUpMs(heartbeatIntervalMs: number, deadAfterMs: number): number {
+  return Math.max(heartbeatIntervalMs, Math.floor((deadAfterMs - heartbeatIntervalMs) / 2));
+}
+
+/**
+ * A claim or an acknowledgement: a lease at least. A claim slower than that
+ * is lost anyway (its jobs' leases lapsed on the way); an unwritten
+ * acknowledgement keeps its job's lease extended by the beats meanwhile.
+ */
+export function statementGiveUpMs(deadAfterMs: number): number {
+  return Math.max(deadAfterMs, STATEMENT_GIVE_UP_MIN_MS);
+}
