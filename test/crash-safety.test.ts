@@ -40,6 +40,17 @@ function inProcessWorker(options: Partial<Parameters<typeof createWorker>[0]> & 
   return w;
 }
 
+/** The job once completed (its row as getJob reads it). */
+function completed(id: number, what: string, timeoutMs?: number) {
+  return waitUntil(
+    async () => {
+      const j = await sluice.getJob(id);
+      return j.state === 'completed' ? j : null;
+    },
+    { timeoutMs, what },
+  );
+}
+
 function holdChild(holdMs: number, deadAfterMs = 1_000): Child {
   const c = spawnFixture('test/fixtures/hold-worker.ts', [db.url, String(holdMs), String(deadAfterMs)]);
   children.push(c);
@@ -57,10 +68,7 @@ describe('rescue of a crashed worker', () => {
 
     const w = inProcessWorker({ handlers: [holdJob.handle(async () => {})] });
     await w.start();
-    const done = await waitUntil(async () => {
-      const j = await sluice.getJob(id);
-      return j.state === 'completed' ? j : null;
-    }, { what: 'rescued job completed' });
+    const done = await completed(id, 'rescued job completed');
     expect(done.attempt).toBe(2);
     expect(done.errors).toHaveLength(1);
     expect(done.errors[0]).toMatchObject({ attempt: 1, kind: 'crash', name: 'WorkerLostError' });
@@ -564,13 +572,7 @@ describe('a frozen LISTEN session', () => {
       const id = await sluice.enqueue(job, {});
       await waitUntil(() => runs === 1, { what: 'the job running' });
       proxy.freeze();
-      const done = await waitUntil(
-        async () => {
-          const j = await sluice.getJob(id);
-          return j.state === 'completed' ? j : null;
-        },
-        { timeoutMs: 20_000, what: 'the job completed' },
-      );
+      const done = await completed(id, 'the job completed', 20_000);
       expect(done.attempt).toBe(1);
       expect(done.errors).toEqual([]);
       expect(runs).toBe(1);
@@ -611,13 +613,7 @@ describe('a frozen LISTEN session', () => {
       release();
       const second = await sluice.enqueue(job, { n: 2 });
       for (const id of [first, second]) {
-        const done = await waitUntil(
-          async () => {
-            const j = await sluice.getJob(id);
-            return j.state === 'completed' ? j : null;
-          },
-          { timeoutMs: 30_000, what: `job ${id} completed` },
-        );
+        const done = await completed(id, `job ${id} completed`, 30_000);
         expect(done.attempt).toBe(1);
       }
       expect(ran).toEqual([1, 2]);
