@@ -129,7 +129,10 @@ export function workerHeartbeatOnSession(
  * stopped beating (its session idle for longer than deadAfterMs: a frozen
  * process keeps its connection, and with it the lock) — one transaction.
  * `deposed` is true when such a leader's session was terminated; the lock is
- * free from the next beat on.
+ * free from the next beat on. The lock table is read only while some worker
+ * that beats on its session has a stale beat, as a frozen leader does:
+ * pg_locks takes every lock-manager partition lock, and 50 followers reading
+ * it on every beat stalled every other session's row and advisory locks.
  */
 export function workerHeartbeatTryLead(
   beat: { workerId: string; leaseMs: number; heldIds: number[]; queues: string[] },
@@ -139,13 +142,15 @@ export function workerHeartbeatTryLead(
   return [
     `${HEARTBEAT_CTES}
      SELECT pg_try_advisory_lock($4) AS leader, ${peersColumn('$6', '$5')}, ${answerColumns('$6')},
-       (SELECT bool_or(pg_terminate_backend(a.pid))
+       CASE WHEN EXISTS (SELECT 1 FROM sluice.workers w
+                          WHERE w.session_pid IS NOT NULL AND w.heartbeat_at < now() - $5 * interval '1 millisecond')
+       THEN (SELECT bool_or(pg_terminate_backend(a.pid))
           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
            AND l.classid = ($4 >> 32)::oid AND l.objid = ($4 & 4294967295)::oid
            AND a.pid <> pg_backend_pid() AND a.state = 'idle'
-           AND a.state_change < now() - $5 * interval '1 millisecond') AS deposed`,
+           AND a.state_change < now() - $5 * interval '1 millisecond') END AS deposed`,
     [beat.workerId, beat.leaseMs, beat.heldIds, lockKey, deadAfterMs, beat.queues],
   ];
 }
