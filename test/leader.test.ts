@@ -7,6 +7,7 @@ import { Sluice, createWorker, defineJob, type Worker } from '../packages/sluice
 import { spawnFixture, type Child } from './helpers/child.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { recordingPool } from './helpers/recording-pool.js';
+import { CuttableProxy } from './helpers/cuttable-proxy.js';
 import { LEADER_LINE, READY_LINE, RUNS_TABLE_SQL, recordRun } from './fixtures/multi-process-job.js';
 import { z } from 'zod';
 
@@ -76,6 +77,40 @@ describe('maintenance leader', () => {
       await b.pool.end();
     }
   });
+
+  it('a leader whose LISTEN connection went silent without closing is replaced: the session it left holding the lock is ended', async () => {
+    const noop = defineJob({ name: 'leader.silent', queue: 'leader-silent', schema: z.object({}) });
+    const logger = pino({ level: 'silent' });
+    const proxy = new CuttableProxy(new URL(db.url));
+    await proxy.start();
+    const options = { handlers: [noop.handle(() => {})], heartbeatIntervalMs: 200, workerDeadAfterMs: 2_000, pollIntervalMs: 100, logger };
+    // The leader's LISTEN session goes through the proxy; its pool, and the follower, go direct.
+    const leader = createWorker({ ...options, connectionString: db.url, listenConnectionString: proxy.url() });
+    const follower = createWorker({ ...options, connectionString: db.url });
+    try {
+      await leader.start();
+      await waitUntil(() => leader.isLeader, { what: 'the first worker leads' });
+      await follower.start();
+      const holder = async () =>
+        (
+          await db.pool.query<{ pid: number }>(
+            `SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+          )
+        ).rows.map((r) => r.pid);
+      const [orphan] = await holder();
+      expect(orphan).toBeGreaterThan(0);
+      // The server keeps that session open and idle, holding the lock; the leader gives it up and steps down.
+      proxy.freeze();
+      await waitUntil(() => !leader.isLeader, { timeoutMs: 10_000, what: 'the leader stepped down' });
+      await waitUntil(() => follower.isLeader || leader.isLeader, { timeoutMs: 20_000, what: 'a worker leads again' });
+      expect(await holder()).not.toContain(orphan);
+    } finally {
+      await follower.stop();
+      await leader.stop();
+      await proxy.close();
+    }
+  }, 45_000);
 
   it('three worker processes, the leader SIGKILLed: another is elected and promotes a delayed job enqueued before the kill', async () => {
     for (let i = 0; i < 3; i++) children.push(spawnFixture('test/fixtures/worker-process.ts', [db.url, `p${i}`, '2']));

@@ -270,6 +270,13 @@ export const workers = sluiceSchema.table('workers', {
   sessionPid: integer('session_pid'),
   /** When the rescuer first found that session gone; cleared by the next beat. */
   sessionLostAt: tstz('session_lost_at'),
+  /**
+   * Whether this worker held the maintenance leader's lock at its last beat on
+   * its session. Followers read the lock table to end a leader's dead session
+   * only while no worker with a fresh beat on its session says it leads
+   * (worker/leadership.ts): a cheap test on every follower's beat.
+   */
+  leads: boolean('leads').notNull().default(false),
 });
 
 export const cronSchedules = sluiceSchema.table(

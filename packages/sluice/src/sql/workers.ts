@@ -84,7 +84,7 @@ export async function workerHeartbeat(
   // Unnamed, so planned for each beat with the table as it is now (see jobs/claim.sql, Plans).
   const { rows } = await db.query<BeatAnswerRow>({
     // Through the pool, no session is this worker's own: the rescuer then waits for the leases.
-    text: `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now(), session_pid = NULL, session_lost_at = NULL WHERE id = $1),
+    text: `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now(), session_pid = NULL, session_lost_at = NULL, leads = false WHERE id = $1),
           ${LEASES_CTE}
           SELECT ${answerColumns('$4')}`,
     values: [workerId, leaseMs, heldIds, queues],
@@ -93,8 +93,11 @@ export async function workerHeartbeat(
 }
 
 // On the LISTEN session: the session's server process is recorded, so that
-// the rescuer learns of this process's death when the session ends.
-const HEARTBEAT_CTES = `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now(), session_pid = pg_backend_pid(), session_lost_at = NULL WHERE id = $1),
+// the rescuer learns of this process's death when the session ends; and
+// whether this worker leads (`leads`, an SQL expression), so that followers
+// know a live leader stands behind the lock.
+const sessionBeatCtes = (leads: string) => `beat AS (UPDATE sluice.workers
+            SET heartbeat_at = now(), session_pid = pg_backend_pid(), session_lost_at = NULL, leads = ${leads} WHERE id = $1),
           ${LEASES_CTE}`;
 
 /**
@@ -114,13 +117,18 @@ export type PeersRow = BeatAnswerRow & { peers: [string, number, number][] | nul
 
 /**
  * The beat as query arguments for the LISTEN session (not a Queryable): the
- * leader beats there, so its session's state_change shows it alive.
+ * leader beats there, so its session's state_change shows it alive. `leads`:
+ * whether this worker holds the leader's lock.
  */
 export function workerHeartbeatOnSession(
   beat: { workerId: string; leaseMs: number; heldIds: number[]; queues: string[] },
   deadAfterMs: number,
+  leads: boolean,
 ): [string, unknown[]] {
-  return [`${HEARTBEAT_CTES} SELECT ${peersColumn('$4', '$5')}, ${answerColumns('$4')}`, [beat.workerId, beat.leaseMs, beat.heldIds, beat.queues, deadAfterMs]];
+  return [
+    `WITH ${sessionBeatCtes('$6')} SELECT ${peersColumn('$4', '$5')}, ${answerColumns('$4')}`,
+    [beat.workerId, beat.leaseMs, beat.heldIds, beat.queues, deadAfterMs, leads],
+  ];
 }
 
 /**
@@ -129,10 +137,13 @@ export function workerHeartbeatOnSession(
  * stopped beating (its session idle for longer than deadAfterMs: a frozen
  * process keeps its connection, and with it the lock) — one transaction.
  * `deposed` is true when such a leader's session was terminated; the lock is
- * free from the next beat on. The lock table is read only while some worker
- * that beats on its session has a stale beat, as a frozen leader does:
- * pg_locks takes every lock-manager partition lock, and 50 followers reading
- * it on every beat stalled every other session's row and advisory locks.
+ * free from the next beat on. The lock table is read only while no worker that
+ * beats on its session says it leads with a fresh beat: a frozen leader's beat
+ * goes stale, and a session left holding the lock by a leader that gave it up
+ * (its connection went silent, or a winning bid's reply was lost) has no such
+ * worker behind it. Reading pg_locks takes every lock-manager partition lock,
+ * and 50 followers reading it on every beat stalled every other session's row
+ * and advisory locks.
  */
 export function workerHeartbeatTryLead(
   beat: { workerId: string; leaseMs: number; heldIds: number[]; queues: string[] },
@@ -140,10 +151,12 @@ export function workerHeartbeatTryLead(
   deadAfterMs: number,
 ): [string, unknown[]] {
   return [
-    `${HEARTBEAT_CTES}
-     SELECT pg_try_advisory_lock($4) AS leader, ${peersColumn('$6', '$5')}, ${answerColumns('$6')},
-       CASE WHEN EXISTS (SELECT 1 FROM sluice.workers w
-                          WHERE w.session_pid IS NOT NULL AND w.heartbeat_at < now() - $5 * interval '1 millisecond')
+    `WITH bid AS (SELECT pg_try_advisory_lock($4) AS leader), ${sessionBeatCtes('(SELECT leader FROM bid)')}
+     SELECT (SELECT leader FROM bid) AS leader, ${peersColumn('$6', '$5')}, ${answerColumns('$6')},
+       CASE WHEN (SELECT leader FROM bid) THEN false
+            WHEN NOT EXISTS (SELECT 1 FROM sluice.workers w
+                              WHERE w.leads AND w.session_pid IS NOT NULL AND w.id <> $1
+                                AND w.heartbeat_at >= now() - $5 * interval '1 millisecond')
        THEN (SELECT bool_or(pg_terminate_backend(a.pid))
           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1

@@ -70,7 +70,7 @@ export class Leadership {
   async beat(b: Beat): Promise<BeatAnswer & { peers: PeersRow['peers'] | undefined }> {
     const onPool = async () => ({ ...(await workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds, b.queues)), peers: undefined });
     if (this.leader || this.stopped) {
-      const rows = await this.onSession<PeersRow>(...workerHeartbeatOnSession(b, this.deadAfterMs));
+      const rows = await this.onSession<PeersRow>(...workerHeartbeatOnSession(b, this.deadAfterMs, this.leader));
       if (rows === null) return onPool();
       return { ...beatAnswer(rows[0]), peers: rows[0]?.peers };
     }
