@@ -321,3 +321,31 @@ describe('claims on several limited queues', () => {
     await db.pool.query(`SELECT sluice.cancel_many(ARRAY(SELECT id FROM sluice.jobs WHERE queue LIKE 'lim.order-%'))`);
   }, 30_000);
 });
+
+describe('a limited queue whose row a producer holds', () => {
+  // A producer that enqueues into a bounded queue locks the queue's row until
+  // its transaction ends. A claim that waited for it there past the 10 s after
+  // which its worker gives a claim up committed later for no one: its jobs
+  // ran under no worker until the rescuer took them, an attempt spent.
+  it('a claim skips that queue after a short wait, and claims the jobs of its other queues, while the producer is still open', async () => {
+    await sluice.queues.configure('lim.held', { concurrency: 5, maxDepth: 100 });
+    const [held] = (await db.pool.query<{ id: string }>(`SELECT sluice.enqueue_many('lim.held.job', '[{}]', queue => 'lim.held') AS id`)).rows;
+    const [free] = (await db.pool.query<{ id: string }>(`SELECT sluice.enqueue_many('lim.free.job', '[{}]', queue => 'lim.free') AS id`)).rows;
+    const producer = new pg.Client({ connectionString: db.url });
+    await producer.connect();
+    try {
+      await producer.query('BEGIN');
+      await producer.query(`SELECT sluice.enqueue_many('lim.held.job', '[{}]', queue => 'lim.held')`);
+      // Awaited while the producer's transaction is open: a claim that waited for its end would never return.
+      const claimed = await jobClaim(db.pool, { queues: ['lim.free', 'lim.held'], limits: [5, 5], workerId: 'lim:held', leaseMs: 60_000 });
+      expect(claimed.map((c) => c.id)).toEqual([Number(free!.id)]);
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE id = $1 AND state = 'available'`, [held!.id])).toBe(1);
+      await producer.query('ROLLBACK');
+      const after = await jobClaim(db.pool, { queues: ['lim.free', 'lim.held'], limits: [5, 5], workerId: 'lim:held', leaseMs: 60_000 });
+      expect(after.map((c) => c.id)).toEqual([Number(held!.id)]);
+    } finally {
+      await producer.end();
+      await db.pool.query(`DELETE FROM sluice.jobs WHERE locked_by = 'lim:held'`);
+    }
+  }, 30_000);
+});

@@ -32,6 +32,8 @@
 -- limits are claimed after the others, in name order: workers list their
 -- queues in their own orders, and two claims taking two queue rows in
 -- opposite orders would deadlock. Queues without limits take no such lock.
+-- A queue row held for longer than 2 s (a producer's open transaction that
+-- enqueued into a bounded queue) is skipped, not waited for.
 -- Bad input (no lease, no worker, arrays of different lengths) raises 22023
 -- before anything is written: a job claimed without a lease would stay
 -- running with nothing to ever free it.
@@ -73,6 +75,8 @@ DECLARE
   keep integer[];
   last integer;
   limited_at integer[];
+  lock_wait text;
+  got boolean;
 BEGIN
   IF lease_ms IS NULL OR lease_ms <= 0 THEN
     RAISE EXCEPTION 'sluice.claim: lease_ms must be a positive number of milliseconds' USING ERRCODE = '22023';
@@ -173,8 +177,25 @@ BEGIN
     q := queue_names[i];
     want := limits[i];
     PERFORM set_config('synchronous_commit', 'on', true);
-    SELECT * INTO cfg FROM sluice.queues x WHERE x.name = q FOR UPDATE;
-    CONTINUE WHEN NOT FOUND OR cfg.paused;
+    -- Waited for no longer than 2 s (lock_timeout, for this statement only;
+    -- a worker gives a claim up after 10 s at the least): a producer
+    -- that enqueues into a bounded queue holds this row until its own
+    -- transaction ends, and a claim still waiting when its worker gave it up
+    -- would commit later for no one, its jobs running under a worker that
+    -- never heard of them until the rescuer took them, an attempt spent.
+    -- The queue is left for the next claim instead; the jobs of the other
+    -- queues picked above are claimed now.
+    BEGIN
+      lock_wait := current_setting('lock_timeout');
+      PERFORM set_config('lock_timeout', '2s', true);
+      SELECT * INTO cfg FROM sluice.queues x WHERE x.name = q FOR UPDATE;
+      got := FOUND;
+      PERFORM set_config('lock_timeout', lock_wait, true);
+    EXCEPTION WHEN lock_not_available THEN
+      -- The failed block's setting is undone with it.
+      CONTINUE;
+    END;
+    CONTINUE WHEN NOT got OR cfg.paused;
     -- The clock after the lock: claimers of this queue pass here one at a
     -- time, so these times increase in the order the claims are decided
     -- (now() is the transaction's start, which a claimer waiting for the
