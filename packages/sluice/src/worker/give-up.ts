@@ -18,9 +18,12 @@ export function beatGiveUpMs(heartbeatIntervalMs: number, deadAfterMs: number): 
 }
 
 /**
- * A claim or an acknowledgement: a lease at least. A claim slower than that
- * is lost anyway (its jobs' leases lapsed on the way); an unwritten
- * acknowledgement keeps its job's lease extended by the beats meanwhile.
+ * A claim or an acknowledgement: a lease at least. The one wait a claim can
+ * meet on the server, a limited queue's row, is cut at 2 s there
+ * (jobs/claim.sql), so a given-up claim does not commit later; one held up
+ * otherwise (a stalled server) may, and its jobs come back through the
+ * rescuer when their leases lapse. An unwritten acknowledgement keeps its
+ * job's lease extended by the beats meanwhile.
  */
 export function statementGiveUpMs(deadAfterMs: number): number {
   return Math.max(deadAfterMs, STATEMENT_GIVE_UP_MIN_MS);
