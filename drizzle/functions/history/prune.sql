@@ -13,14 +13,20 @@
 CREATE OR REPLACE FUNCTION sluice.prune_history(batch_size integer DEFAULT 10000)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
-  marked integer[];
   n bigint;
   ended bigint[];
 BEGIN
-  SELECT coalesce(array_agg(l.objid::text::integer), '{}') INTO marked FROM pg_locks l
-  WHERE l.locktype = 'advisory' AND l.classid = 1936486756 AND l.objsubid = 2 AND l.pid <> pg_backend_pid()
-    AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
-  WITH doomed AS (
+  -- The marked buckets are read inside the DELETE, so after its snapshot:
+  -- read in a statement before it, a producer could mark a parent, find it
+  -- live and insert its child waiting, the parent then die, and the DELETE
+  -- (a later snapshot) delete it unmarked, before the child's commit made
+  -- it visible to the follow-up; the orphan sweep then took the parent, in
+  -- no table, for completed, and ran the child.
+  WITH marked AS MATERIALIZED (
+    SELECT l.objid::text::integer AS bucket FROM pg_locks l
+    WHERE l.locktype = 'advisory' AND l.classid = 1936486756 AND l.objsubid = 2 AND l.pid <> pg_backend_pid()
+      AND l.database = (SELECT pd.oid FROM pg_database pd WHERE pd.datname = current_database())
+  ), doomed AS (
     SELECT h.id, h.finished_at
     FROM sluice.queues q
     CROSS JOIN LATERAL (
@@ -28,7 +34,7 @@ BEGIN
       -- At most 100 years (the client's limit): a larger retention_ms written by
       -- hand would take now() out of the timestamp range, failing every queue.
       WHERE x.queue = q.name AND x.finished_at < now() - least(q.retention_ms, 3155760000000) * interval '1 millisecond'
-        AND (x.state = 'completed' OR (hashint8(x.id) & 63) <> ALL(marked))
+        AND (x.state = 'completed' OR (hashint8(x.id) & 63) NOT IN (SELECT m.bucket FROM marked m))
       LIMIT batch_size
     ) h
     LIMIT batch_size

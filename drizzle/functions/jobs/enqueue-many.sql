@@ -101,6 +101,7 @@ DECLARE
   window_start timestamptz;
   missing bigint[];
   failed_parent bigint;
+  parent_live boolean;
   vb bigint[];
   vn bigint[];
   adds integer;
@@ -242,19 +243,26 @@ BEGIN
     IF missing IS NOT NULL THEN
       RAISE EXCEPTION 'sluice.enqueue_many: no job with id % to depend on', array_to_string(missing, ', ') USING ERRCODE = 'P0002';
     END IF;
-    -- The first failed parent in the given order. Found by id in each
-    -- table, not by joining the parents to them: an OR of two EXISTS was
-    -- answered by hashing all of dead_jobs, and a join read all of
-    -- job_history once when statistics said few of its jobs had failed.
-    SELECT f.id INTO failed_parent FROM (
-      SELECT d.id FROM sluice.dead_jobs d WHERE d.id = ANY(enqueue_many.depends_on)
-      UNION ALL
-      SELECT h.id FROM sluice.job_history h WHERE h.id = ANY(enqueue_many.depends_on) AND h.state <> 'completed'
-    ) f ORDER BY array_position(enqueue_many.depends_on, f.id) LIMIT 1;
+    -- The first failed parent in the given order, and whether any parent
+    -- is live, in one statement: one snapshot, in which a parent is either
+    -- live or ended. Asked in two, a parent that died between them was
+    -- neither failed in the first nor live in the second, and the child went
+    -- in available, to run although its parent had died (the orphan sweep
+    -- looks at waiting children only). Found by id in each table, not by
+    -- joining the parents to them: an OR of two EXISTS was answered by
+    -- hashing all of dead_jobs, and a join read all of job_history once when
+    -- statistics said few of its jobs had failed.
+    SELECT (SELECT f.id FROM (
+              SELECT d.id FROM sluice.dead_jobs d WHERE d.id = ANY(enqueue_many.depends_on)
+              UNION ALL
+              SELECT h.id FROM sluice.job_history h WHERE h.id = ANY(enqueue_many.depends_on) AND h.state <> 'completed'
+            ) f ORDER BY array_position(enqueue_many.depends_on, f.id) LIMIT 1),
+           EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.id = ANY(enqueue_many.depends_on))
+      INTO failed_parent, parent_live;
     IF failed_parent IS NOT NULL THEN
       RAISE EXCEPTION 'sluice.enqueue_many: job % to depend on ended without completing', failed_parent USING ERRCODE = 'SLD01';
     END IF;
-    IF EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.id = ANY(enqueue_many.depends_on)) THEN
+    IF parent_live THEN
       start_state := 'waiting';
     END IF;
     PERFORM set_config('enable_seqscan', seqscan, true);
