@@ -118,6 +118,25 @@ describe('time zones and DST (Europe/Berlin, 2026)', () => {
     }
   });
 
+  // cron-parser walking back answers both passes of a repeated 02:30 where
+  // stepping forward answers the first only: a catch-up that started from
+  // the fire so many steps back began one fire too late, and lost the
+  // fall-back day's run (run_once) or the oldest fire in the window (run_all).
+  it('fall back: a catch-up over the repeated hour keeps the day\'s run, run_once and run_all at the cap', () => {
+    const iso = (d: { due: Date[]; next: Date }) => ({ due: d.due.map((t) => t.toISOString()), next: d.next.toISOString() });
+    // Down from Saturday's fire to Sunday after the second 02:30.
+    expect(iso(dueFireTimes('30 2 * * *', tz, new Date('2026-10-24T00:30:00Z'), new Date('2026-10-25T02:00:00Z'), 1))).toEqual({
+      due: ['2026-10-25T00:30:00.000Z'],
+      next: '2026-10-26T01:30:00.000Z',
+    });
+    expect(iso(dueFireTimes('30 2 * * *', tz, new Date('2026-10-20T00:30:00Z'), new Date('2026-10-26T02:00:00Z'), 3))).toEqual({
+      due: ['2026-10-24T00:30:00.000Z', '2026-10-25T00:30:00.000Z', '2026-10-26T01:30:00.000Z'],
+      next: '2026-10-27T01:30:00.000Z',
+    });
+    const ny = dueFireTimes('30 1 * * *', 'America/New_York', new Date('2026-10-31T05:30:00Z'), new Date('2026-11-01T07:00:00Z'), 1);
+    expect(iso(ny)).toEqual({ due: ['2026-11-01T05:30:00.000Z'], next: '2026-11-02T06:30:00.000Z' });
+  });
+
   it('fall back: a half-hourly job fires in both passes of the repeated hour', () => {
     const { due } = dueFireTimes('*/30 * * * *', tz, new Date('2026-10-25T00:00:00Z'), new Date('2026-10-25T01:30:00Z'), 10);
     // 02:00 and 02:30 CEST, then 02:00 and 02:30 CET.

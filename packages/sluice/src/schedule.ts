@@ -152,9 +152,20 @@ export interface DueFireTimes {
  * fire finds each fire once.
  */
 export function dueFireTimes(cron: string, timezone: string, from: Date, until: Date, limit: number): DueFireTimes {
+  const start = catchUpStart(cron, timezone, from, until, limit);
+  if (start) {
+    const fromStart = stepDueFireTimes(cron, timezone, nextFireAfter(cron, timezone, start), until, limit);
+    // Walking back, cron-parser answers both passes of a repeated time at a
+    // fall-back, where stepping forward finds the first only: start is then
+    // one fire too late, and fewer than limit fires follow it. Stepping from
+    // `from` is slower, never wrong.
+    if (fromStart.due.length >= limit) return fromStart;
+  }
+  return stepDueFireTimes(cron, timezone, from, until, limit);
+}
+
+function stepDueFireTimes(cron: string, timezone: string, from: Date, until: Date, limit: number): DueFireTimes {
   let t = from;
-  const start = catchUpStart(cron, timezone, t, until, limit);
-  if (start) t = nextFireAfter(cron, timezone, start);
   const due: Date[] = [];
   while (t <= until) {
     due.push(t);
