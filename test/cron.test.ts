@@ -14,7 +14,7 @@ import {
   type Worker,
 } from '../packages/sluice/src/index.js';
 import { dueFireTimes, nextFireAfter } from '../packages/sluice/src/schedule.js';
-import { cronLimitIdleInTransaction } from '../packages/sluice/src/sql/cron.js';
+import { cronLimitWaits } from '../packages/sluice/src/sql/cron.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 
@@ -264,13 +264,41 @@ describe('firing', () => {
     const ended = new Promise<Error & { code?: string }>((r) => frozen.on('error', r));
     await frozen.connect();
     await frozen.query('BEGIN');
-    await cronLimitIdleInTransaction(frozen, 300);
+    await cronLimitWaits(frozen, 300);
     await frozen.query(`INSERT INTO sluice.queues (name) VALUES ('frozen_probe')`);
     // idle_in_transaction_session_timeout: the server ends the session, and its transaction with it.
     expect((await ended).code).toBe('25P03');
     await frozen.end().catch(() => {});
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'frozen_probe'`)).toBe(0);
   });
+
+  // A producer that enqueues into a bounded queue locks the queue's row until
+  // its own transaction ends. The scheduler's enqueue into that queue waited
+  // for it with no bound, and every other schedule's fire waited behind it.
+  it("a fire into a bounded queue whose row a producer holds waits at most a moment: the other schedules fire, and it fires once the producer is done", async () => {
+    const heldJob = defineJob({ name: 'cron.held', queue: 'cron-held', schema: z.object({ kind: z.string() }) });
+    const freeJob = defineJob({ name: 'cron.free', queue: 'cron-free', schema: z.object({ kind: z.string() }) });
+    await sluice.queues.configure('cron-held', { maxDepth: 100 });
+    await sluice.schedules.add({ name: 'c-held', cron: '* * * * *', job: heldJob, payload: { kind: 'held' } });
+    await sluice.schedules.add({ name: 'c-free', cron: '* * * * *', job: freeJob, payload: { kind: 'free' } });
+    // Both due, the held queue's the older: it is fired first.
+    await db.pool.query(`UPDATE sluice.cron_schedules SET next_run_at = date_trunc('minute', now()) - interval '2 minutes' WHERE name = 'c-held'`);
+    await db.pool.query(`UPDATE sluice.cron_schedules SET next_run_at = date_trunc('minute', now()) - interval '1 minute' WHERE name = 'c-free'`);
+    const producer = new pg.Client({ connectionString: db.url });
+    await producer.connect();
+    try {
+      await producer.query('BEGIN');
+      await producer.query(`SELECT sluice.enqueue_many('cron.held', '[{"kind":"producer"}]', queue => 'cron-held')`);
+      await schedulerOnly().start();
+      await waitUntil(() => firedFor('c-free'), { timeoutMs: 15_000, what: 'the other schedule fired while the producer is open' });
+      expect(await firedFor('c-held')).toBe(0);
+      await producer.query('ROLLBACK');
+      await waitUntil(() => firedFor('c-held'), { timeoutMs: 15_000, what: 'the held schedule fired once the producer was done' });
+      expect([await firedFor('c-held'), await firedFor('c-free')]).toEqual([1, 1]);
+    } finally {
+      await producer.end();
+    }
+  }, 45_000);
 
   async function misfired(name: string, misfire: 'skip' | 'run_once' | 'run_all', runAllCap = 100) {
     await sluice.schedules.add({ name, cron: '* * * * *', job: report, payload: { kind: misfire }, misfire, runAllCap });

@@ -4,14 +4,15 @@
 // cron:<name>:<fire time>, so no fire happens twice. It sleeps until the
 // nearest next_run_at rather than ticking coarsely. Each schedule fires in a
 // savepoint of its own: one whose job cannot be enqueued (a full queue, an
-// oversize payload) records why and backs off, and the others fire on time.
+// oversize payload, a queue row another transaction holds for longer than
+// CRON_LOCK_WAIT_MS) records why and backs off, and the others fire on time.
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { translateDbError } from '../db-errors.js';
 import type { Queryable } from '../executor.js';
 import { safeMessage } from '../log-safety.js';
 import { NoNextFireError, cronRetryDelayMs, dueFireTimes, firesToEnqueue, nextFireAfter, type MisfirePolicy } from '../schedule.js';
-import { cronAdvance, cronClaimDue, cronDisableWithError, cronLimitIdleInTransaction, cronNextDueInMs, cronRecordFailure, type CronRow } from '../sql/cron.js';
+import { cronAdvance, cronClaimDue, cronDisableWithError, cronLimitWaits, cronNextDueInMs, cronRecordFailure, type CronRow } from '../sql/cron.js';
 import { jobEnqueueMany, type EnqueueManyArgs } from '../sql/jobs.js';
 import { inTransaction, withSavepoint } from '../transaction.js';
 import { Service } from './service.js';
@@ -79,7 +80,7 @@ export class Scheduler extends Service {
   /** Returns the number of schedules handled. */
   private async fireDue(): Promise<number> {
     return inTransaction(this.pool, undefined, async (client) => {
-      await cronLimitIdleInTransaction(client, this.options.idleInTransactionMs);
+      await cronLimitWaits(client, this.options.idleInTransactionMs);
       const { rows, now } = await cronClaimDue(client, CLAIM_BATCH);
       for (const row of rows) {
         await withSavepoint(client, () => this.fire(client, row, now), (err) => this.failed(client, row, now, err));

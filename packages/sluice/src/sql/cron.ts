@@ -123,12 +123,24 @@ export async function cronRemove(db: Queryable, name: string): Promise<boolean> 
   return (rowCount ?? 0) > 0;
 }
 
-/** Has the server end this transaction (and its locks on schedules) should it sit idle for ms. */
-export async function cronLimitIdleInTransaction(db: Queryable, ms: number): Promise<void> {
+/**
+ * How long a fire's enqueue waits for a lock (lock_timeout) before the fire
+ * fails and is retried later: a producer that enqueues into a bounded queue
+ * holds the queue's row until its own transaction ends, and a fire waiting
+ * for it held back every other due schedule.
+ */
+export const CRON_LOCK_WAIT_MS = 2_000;
+
+/**
+ * Has the server end this transaction (and its locks on schedules) should it
+ * sit idle for idleMs, and end a statement's wait for a lock after
+ * CRON_LOCK_WAIT_MS (for this transaction only).
+ */
+export async function cronLimitWaits(db: Queryable, idleMs: number): Promise<void> {
   await db.query({
-    name: 'sluice_cron_limit_idle_in_transaction',
-    text: `SELECT set_config('idle_in_transaction_session_timeout', $1, true)`,
-    values: [String(ms)],
+    name: 'sluice_cron_limit_waits',
+    text: `SELECT set_config('idle_in_transaction_session_timeout', $1, true), set_config('lock_timeout', $2, true)`,
+    values: [String(idleMs), String(CRON_LOCK_WAIT_MS)],
   });
 }
 
