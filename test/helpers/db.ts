@@ -90,4 +90,5 @@ export async function count(pool: pg.Pool, sql: string, values: unknown[] = []):
  * statement: the LISTEN itself, or the heartbeat (and leadership bid) the
  * worker sends on that session afterwards.
  */
-export const ON_LISTEN_SESSION = `(query ILIKE 'LISTEN%' OR query ILIKE 'WITH beat AS (UPDATE sluice.workers%')`;
+export const ON_LISTEN_SESSION = `(query ILIKE 'LISTEN%' OR query ILIKE 'WITH beat AS (UPDATE sluice.workers%'
+  OR query ILIKE 'WITH bid AS (SELECT pg_try_advisory_lock%')`;
