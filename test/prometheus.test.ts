@@ -4,6 +4,7 @@ import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js
 import { DatabaseMetrics } from '../packages/sluice/src/prometheus/index.js';
 import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { freePort } from './helpers/port.js';
+import { recordingPool } from './helpers/recording-pool.js';
 
 let db: TestDb;
 let sluice: Sluice;
@@ -62,6 +63,24 @@ describe('Prometheus metrics', () => {
       expect(sample(patient, 'sluice_queue_alert{queue="prom-beat",alert="no_worker"}')).toBeUndefined();
     } finally {
       await db.pool.query(`DELETE FROM sluice.workers WHERE id = 'w-prom-beat'`);
+    }
+  });
+
+  // The endpoint answers whoever reaches it. One database read queued per
+  // scrape let a burst of requests keep a connection reading for hours after
+  // it stopped; scrapes that arrive during a read now share the next one.
+  it('a burst of concurrent scrapes costs at most two database reads, and each gets the gauges', async () => {
+    const { pool, sent } = recordingPool(db.url);
+    try {
+      const metrics = new DatabaseMetrics(pool);
+      await metrics.metrics();
+      const oneRead = sent.length;
+      expect(oneRead).toBeGreaterThan(0);
+      const pages = await Promise.all(Array.from({ length: 50 }, () => metrics.metrics()));
+      expect(sent.length - oneRead).toBeLessThanOrEqual(2 * oneRead);
+      for (const page of pages) expect(page).toContain('sluice_queue_workers_alive');
+    } finally {
+      await pool.end();
     }
   });
 

@@ -26,7 +26,10 @@ export class DatabaseMetrics {
   readonly registry: Registry;
   private readonly exactCountBelow: number;
   private readonly workerDeadAfterMs: number;
-  private refreshing: Promise<void> = Promise.resolve();
+  /** The read running (or the last one). */
+  private running: Promise<void> = Promise.resolve();
+  /** The read that starts when the running one ends, shared by every call meanwhile. */
+  private queued: Promise<void> | null = null;
   private readonly jobs: Gauge<'queue' | 'name' | 'state'>;
   private readonly estimated: Gauge<'queue'>;
   private readonly paused: Gauge<'queue'>;
@@ -59,11 +62,23 @@ export class DatabaseMetrics {
     this.alerts = new Gauge({ name: 'sluice_queue_alert', help: 'Active alerts (1) by queue and kind: depth, wait, error_rate, no_worker', labelNames: ['queue', 'alert'], registers });
   }
 
-  /** Reads the database and sets every gauge; concurrent calls run one after another. */
+  /**
+   * Reads the database and sets every gauge. Every call that arrives while a
+   * read runs shares the one read that follows it: the endpoint answers
+   * anyone who can reach it, and one read queued per request let a burst of
+   * scrapes keep a connection busy for hours after it stopped.
+   */
   refresh(): Promise<void> {
-    const next = this.refreshing.catch(() => {}).then(() => this.read());
-    this.refreshing = next;
-    return next;
+    if (this.queued) return this.queued;
+    const queued: Promise<void> = this.running
+      .catch(() => {})
+      .then(() => {
+        this.queued = null;
+        this.running = this.read();
+        return this.running;
+      });
+    this.queued = queued;
+    return queued;
   }
 
   /** Refreshes, then renders the registry in the Prometheus text format. */
