@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { PermanentError, Sluice, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
 import { PREFETCH_AUTO_MAX, PREFETCH_PER_SLOT_MAX, Prefetch } from '../packages/sluice/src/worker/prefetch.js';
 import { ON_LISTEN_SESSION, count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { recordingPool } from './helpers/recording-pool.js';
 
 let db: TestDb;
 let sluice: Sluice;
@@ -339,5 +340,41 @@ describe('prefetch', () => {
     expect(most).toBeGreaterThan(0);
     // Running, claimed ahead, and finished jobs whose answers are still being written.
     expect(most).toBeLessThanOrEqual(2 + 2 + 2);
+  });
+
+  // A limited queue listed first that came back empty was given the free
+  // slots first again at the next claim, and the next one: a limited queue
+  // listed after it, owed the slots, never got one, and the worker claimed in
+  // a loop with no pause (found by review, 2026-12-02).
+  it('two limited queues, the first empty: the second gets the free slot, and the worker does not claim in a loop', async () => {
+    const first = defineJob({ name: 'two.first', queue: 'two-lim-first', schema: z.object({}) });
+    const plain = defineJob({ name: 'two.plain', queue: 'two-plain', schema: z.object({}) });
+    const second = defineJob({ name: 'two.second', queue: 'two-lim-second', schema: z.object({ n: z.number() }) });
+    await sluice.queues.configure('two-lim-first', { concurrency: 10 });
+    await sluice.queues.configure('two-lim-second', { concurrency: 10 });
+    let release = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    const ran: number[] = [];
+    const { pool, sent } = recordingPool(db.url);
+    const w = start({
+      pool,
+      connectionString: undefined,
+      concurrency: 2,
+      handlers: [first.handle(() => {}), plain.handle(() => held), second.handle((p) => void ran.push(p.n))],
+    });
+    try {
+      await w.start();
+      // One slot taken by a job that runs until released: one slot free.
+      await sluice.enqueue(plain, {});
+      await waitUntil(() => count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'two-plain' AND state = 'running'`), { what: 'the slot taken' });
+      const claimsBefore = sent.filter((s) => s === 'sluice_job_claim').length;
+      await sluice.enqueueMany(second, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+      await waitUntil(() => ran.length === 3, { timeoutMs: 10_000, what: 'the second limited queue ran its jobs in the free slot' });
+      expect(sent.filter((s) => s === 'sluice_job_claim').length - claimsBefore).toBeLessThan(100);
+    } finally {
+      release();
+      await w.stop();
+      await pool.end();
+    }
   });
 });

@@ -176,17 +176,26 @@ export class Fetcher extends Service {
     // out): not to be given the short queues' leftovers.
     const capped = queues.map(() => false);
     const short = (i: number) => now < this.shortUntil[i]!;
-    const startable = (shares: number[]) =>
-      shares.map((n, i) => {
-        if (!this.limited.has(queues[i]!)) return n;
+    // Limited queues that did not come back short are given the free slots
+    // first: a short one served first, in list order, took them all again at
+    // each claim, and a queue owed slots behind it never got one while the
+    // worker claimed in a loop (its owed slots held and free).
+    const startable = (shares: number[]) => {
+      const takes = [...shares];
+      const order = queues.map((_, i) => i).filter((i) => this.limited.has(queues[i]!));
+      order.sort((a, b) => Number(short(a)) - Number(short(b)));
+      for (const i of order) {
+        const n = shares[i]!;
         // Owed at most the room, so what a queue banks while it cannot start stays bounded.
         const want = short(i) ? n : this.owed[i]! + Math.min(n, Math.max(0, room - this.owed[i]!));
         const take = Math.min(want, free);
         free -= take;
         if (take < want) capped[i] = true;
         this.owed[i] = short(i) ? take : want;
-        return take;
-      });
+        takes[i] = take;
+      }
+      return takes;
+    };
     // A limited queue that came back short, with no slot free to try it in, leaves its share to the others.
     const active = queues.map((q, i) => !(this.limited.has(q) && short(i) && free === 0));
     active.forEach((a, i) => {
