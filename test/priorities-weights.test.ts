@@ -553,6 +553,48 @@ describe('pause and resume', () => {
     }
   });
 
+  // A hand-back that failed (a connection given up, a server restarting)
+  // took the jobs out of the buffer all the same: no beat extended their
+  // leases any more, and the rescuer took them as a crash, an attempt spent.
+  it('a hand-back that fails keeps the jobs held; the next beat hands them back, their attempt given back', async () => {
+    const { job, handler, release, started } = holdingJob('pause.failing', 'pr.f');
+    const w = start({ handlers: [handler], concurrency: 1, prefetch: 3, heartbeatIntervalMs: 200, workerDeadAfterMs: 1_000 });
+    const releaseFn = 'sluice.release_leases(text, bigint[], integer[], bigint[])';
+    try {
+      const ids = await sluice.enqueueMany(job, [{ hold: true }, { hold: false }, { hold: false }, { hold: false }]);
+      await w.start();
+      await waitUntil(() => started.length === 1 && w.load.buffered === 3, { what: '1 running, 3 buffered' });
+      // The hand-back's statement fails while the function is missing.
+      await db.pool.query(`ALTER FUNCTION ${releaseFn} RENAME TO release_leases_away`);
+      try {
+        await sluice.queues.pause('pr.f');
+        await waitUntil(() => w.load.buffered === 0, { what: 'the buffered jobs taken out of the buffer' });
+        // Three times the lease: a job no beat extended is rescued meanwhile.
+        await new Promise((r) => setTimeout(r, 3_000));
+      } finally {
+        await db.pool.query(`ALTER FUNCTION sluice.release_leases_away(text, bigint[], integer[], bigint[]) RENAME TO release_leases`);
+      }
+      await waitUntil(async () => (await Promise.all(ids.slice(1).map((id) => sluice.getJob(id)))).every((j) => j.state === 'available'), {
+        what: 'the jobs handed back',
+      });
+      const back = await Promise.all(ids.slice(1).map((id) => sluice.getJob(id)));
+      expect(back.map((j) => [j.state, j.attempt, j.errors.length])).toEqual([
+        ['available', 0, 0],
+        ['available', 0, 0],
+        ['available', 0, 0],
+      ]);
+      expect(started).toHaveLength(1);
+      release.open();
+      await sluice.queues.resume('pr.f');
+      await waitUntil(async () => (await Promise.all(ids.map((id) => sluice.getJob(id)))).every((j) => j.state === 'completed'), {
+        what: 'jobs run after resume',
+      });
+    } finally {
+      release.open();
+      await w.stop();
+    }
+  });
+
   it("a pause the worker was not told of (its notice lost) still empties the worker's buffer, at its next heartbeat", async () => {
     const { job, handler, release, started } = holdingJob('pause.unnoticed', 'pr.d');
     const w = start({

@@ -4,6 +4,9 @@ import { PermanentError, Sluice, createWorker, defineJob, type Worker } from '..
 import { PREFETCH_AUTO_MAX, PREFETCH_PER_SLOT_MAX, Prefetch } from '../packages/sluice/src/worker/prefetch.js';
 import { ON_LISTEN_SESSION, count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { recordingPool } from './helpers/recording-pool.js';
+import { pino } from 'pino';
+import { Completer } from '../packages/sluice/src/worker/completer.js';
+import { jobClaim } from '../packages/sluice/src/sql/job-leases.js';
 
 let db: TestDb;
 let sluice: Sluice;
@@ -376,5 +379,45 @@ describe('prefetch', () => {
       await w.stop();
       await pool.end();
     }
+  });
+
+  // A run time past an SQL integer (a handler with no timeout that ran for
+  // weeks) failed the acknowledgement's cast at every retry, and every
+  // acknowledgement behind it in the batch waited forever.
+  it('an acknowledgement of a run longer than an SQL integer of milliseconds is written', async () => {
+    await sluice.enqueue(defineJob({ name: 'long.run', queue: 'long-run', schema: z.object({}) }), {});
+    const [row] = await jobClaim(db.pool, { queues: ['long-run'], limits: [1], workerId: 'w:long', leaseMs: 60_000 });
+    const applied: string[] = [];
+    const completer = new Completer(db.pool, 'w:long', pino({ level: 'silent' }), (_ack, result) => applied.push(result));
+    completer.push({ kind: 'complete', id: row!.id, attempt: row!.attempt, lease: row!.lease, name: row!.name, queue: row!.queue, runMs: 30 * 86_400_000, result: null });
+    await completer.flush();
+    expect(applied).toEqual(['completed']);
+    expect((await sluice.getJob(row!.id)).state).toBe('completed');
+  });
+
+  // A 'leader' listener that threw inside stop() skipped the hand-back of the
+  // buffered jobs and the last acknowledgements, and stop() rejected.
+  it("a 'leader' listener that throws neither stops the worker's shutdown nor keeps its buffered jobs", async () => {
+    const job = defineJob({ name: 'leader.throws', queue: 'leader-throws', schema: z.object({ hold: z.boolean() }) });
+    let release = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    let started = 0;
+    const w = start({
+      handlers: [job.handle(async (p) => { started += 1; if (p.hold) await held; })],
+      concurrency: 1,
+      prefetch: 2,
+      shutdownTimeoutMs: 200,
+    });
+    w.on('leader', () => {
+      throw new Error('listener bug');
+    });
+    const ids = await sluice.enqueueMany(job, [{ hold: true }, { hold: false }, { hold: false }]);
+    await w.start();
+    await waitUntil(() => started === 1 && w.load.buffered === 2, { what: '1 running, 2 buffered' });
+    const stopping = w.stop();
+    release();
+    await stopping;
+    const buffered = await Promise.all(ids.slice(1).map((id) => sluice.getJob(id)));
+    expect(buffered.map((j) => [j.state, j.attempt])).toEqual([['available', 0], ['available', 0]]);
   });
 });

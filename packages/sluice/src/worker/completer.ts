@@ -8,6 +8,17 @@ import type { JobErrorEntry } from '../job-record.js';
 import { jobCompleteMany, jobFailMany } from '../sql/job-leases.js';
 
 const BATCH_MAX = 1_000;
+/** The most a run time can be as the SQL integer the acknowledgements take (about 24.8 days). */
+const RUN_MS_MAX = 2 ** 31 - 1;
+
+/**
+ * A handler that ran longer than an integer of milliseconds holds (no
+ * timeout, about 25 days) failed the cast of its whole batch at every retry,
+ * and every acknowledgement behind it waited forever.
+ */
+function storedRunMs(runMs: number): number {
+  return Math.min(Math.max(0, Math.round(runMs)), RUN_MS_MAX);
+}
 const RETRY_DELAY_MS = 500;
 
 interface AckBase {
@@ -121,7 +132,7 @@ export class Completer {
             ids: completes.map((a) => a.id),
             attempts: completes.map((a) => a.attempt),
             results: completes.map((a) => a.result),
-            runMs: completes.map((a) => a.runMs),
+            runMs: completes.map((a) => storedRunMs(a.runMs)),
             workerId: this.workerId,
             leases: completes.map((a) => a.lease),
           })
@@ -133,7 +144,7 @@ export class Completer {
             errors: fails.map((a) => a.error),
             permanent: fails.map((a) => a.permanent),
             retryDelaysMs: fails.map((a) => a.retryDelayMs),
-            runMs: fails.map((a) => a.runMs),
+            runMs: fails.map((a) => storedRunMs(a.runMs)),
             workerId: this.workerId,
             leases: fails.map((a) => a.lease),
           })

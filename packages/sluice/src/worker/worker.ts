@@ -19,7 +19,7 @@ import type { Scheduler } from '../services/scheduler.js';
 import type { AlertEvent } from '../services/alert-watcher.js';
 import { WorkerOperations, parseWorkerOperationsOptions, type WorkerOperationsOptions } from '../services/operations.js';
 import type { Service } from '../services/service.js';
-import { jobLeaseHolds, type ClaimedJobRow } from '../sql/job-leases.js';
+import { jobLeaseHolds, jobReleaseMany, type ClaimedJobRow } from '../sql/job-leases.js';
 import { workerDeregister, workerHeartbeat, type BeatAnswer } from '../sql/workers.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
 import { declareWorker } from './declarations.js';
@@ -70,6 +70,12 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private readonly ownsPool: boolean;
   private readonly options: ResolvedWorkerOptions;
   private readonly buffer: ClaimedJobRow[] = [];
+  /**
+   * Buffered jobs of a paused queue not yet handed back: held (their leases
+   * extended by each beat) and never started; handed back at each beat while
+   * the queue stays paused, returned to the buffer once it is resumed.
+   */
+  private pausedBack: ClaimedJobRow[] = [];
   private readonly running = new Map<number, RunningEntry>();
   private readonly completer: Completer;
   private readonly fetcher: Fetcher;
@@ -210,7 +216,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       this.logger,
     );
     this.leadership =
-      this.notifier && new Leadership(this.beatPool, this.notifier, this.duties, o.workerDeadAfterMs, beatGiveUpMs(o.heartbeatIntervalMs, o.workerDeadAfterMs), (leader) => this.emit('leader', leader), this.logger);
+      this.notifier && new Leadership(this.beatPool, this.notifier, this.duties, o.workerDeadAfterMs, beatGiveUpMs(o.heartbeatIntervalMs, o.workerDeadAfterMs), (leader) => this.emitLeader(leader), this.logger);
     this.fetcher.listening = () => this.notifier?.connected ?? false;
   }
 
@@ -300,8 +306,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       // reran them elsewhere after its grace. Kept, a process killed in the
       // middle of its shutdown still has its jobs rescued at once; a cancel
       // notice still reaches a job it finishes.
-      const unstarted = this.buffer.splice(0);
-      await releaseClaims(this.pool, this.id, unstarted, this.logger);
+      const unstarted = [...this.buffer.splice(0), ...this.pausedBack.splice(0)];
+      await releaseClaims(this.hotPool, this.id, unstarted, this.logger);
       await waitForRunning(this.running.values(), this.options.shutdownTimeoutMs);
       const left = [...this.running.values()];
       // A job aborted on its own before this point (its timeout, a lost
@@ -326,7 +332,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       }
       await flushAcks(this.completer, this.options.shutdownTimeoutMs, this.logger);
       if (unfinished.length) {
-        await releaseClaims(this.pool, this.id, unfinished, this.logger);
+        await releaseClaims(this.hotPool, this.id, unfinished, this.logger);
         this.logger.warn({ jobs: unfinished.length }, 'released jobs still running at shutdown');
       }
     } finally {
@@ -337,7 +343,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       // only when its socket does.
       await this.notifier?.stop();
       await this.heartbeat.stop();
-      await workerDeregister(this.pool, this.id).catch((err) => this.logger.warn({ err }, 'could not deregister'));
+      await workerDeregister(this.hotPool, this.id).catch((err) => this.logger.warn({ err }, 'could not deregister'));
       this.state = 'stopped';
       if (this.ownsPool) await this.pool.end().catch(() => {});
       if (this.listenPool?.owned) await this.listenPool.pool.end().catch(() => {});
@@ -369,9 +375,22 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     await this.handBackPaused(answer.paused);
   }
 
+  /**
+   * A 'leader' listener's exception is its own: thrown inside a session loss
+   * it stopped the LISTEN session from reconnecting, and inside stop() it
+   * skipped the hand-back of the buffered jobs and the last acknowledgements.
+   */
+  private emitLeader(leader: boolean): void {
+    try {
+      this.emit('leader', leader);
+    } catch (err) {
+      this.logger.error({ err }, 'a leader event listener threw');
+    }
+  }
+
   /** Buffered, running, and finished with the answer not yet written: every lease this worker keeps. */
   private heldIds(): number[] {
-    return [...this.running.keys(), ...this.buffer.map((r) => r.id), ...this.completer.heldIds];
+    return [...this.running.keys(), ...this.buffer.map((r) => r.id), ...this.pausedBack.map((r) => r.id), ...this.completer.heldIds];
   }
 
   /** Lease token per job running (not already dropped) or buffered here. */
@@ -414,16 +433,35 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
 
   /**
    * A paused queue starts nothing new: the jobs of it that wait in the
-   * buffer go back to it, their attempt given back (they never ran).
+   * buffer go back to it, their attempt given back (they never ran). They
+   * stay held until the hand-back is written: one that failed (a connection
+   * given up) is tried again at the next beat, where before the jobs, out of
+   * the buffer and no longer beaten for, were rescued as a crash, an attempt
+   * spent. The hand-back goes on the beat's pool, whose bound leaves the next
+   * beat time to land before the leases lapse.
    */
   private async handBackPaused(paused: string[]): Promise<void> {
-    if (paused.length === 0 || this.buffer.length === 0) return;
     const queues = new Set(paused);
-    const back = this.buffer.filter((r) => queues.has(r.queue));
+    // Resumed meanwhile: they start as any buffered job.
+    const resumed = this.pausedBack.filter((r) => !queues.has(r.queue));
+    if (resumed.length > 0) {
+      this.pausedBack = this.pausedBack.filter((r) => queues.has(r.queue));
+      this.buffer.unshift(...resumed);
+      this.dispatch();
+    }
+    if (queues.size === 0) return;
+    for (let i = this.buffer.length - 1; i >= 0; i--) {
+      if (queues.has(this.buffer[i]!.queue)) this.pausedBack.push(...this.buffer.splice(i, 1));
+    }
+    const back = [...this.pausedBack];
     if (back.length === 0) return;
-    for (let i = this.buffer.length - 1; i >= 0; i--) if (queues.has(this.buffer[i]!.queue)) this.buffer.splice(i, 1);
-    this.logger.info({ jobs: back.length, queues: [...new Set(back.map((r) => r.queue))] }, 'queue paused: buffered jobs handed back');
-    await releaseClaims(this.pool, this.id, back, this.logger);
+    try {
+      await jobReleaseMany(this.beatPool, { ids: back.map((r) => r.id), attempts: back.map((r) => r.attempt), leases: back.map((r) => r.lease), workerId: this.id });
+      this.pausedBack = this.pausedBack.filter((r) => !back.includes(r));
+      this.logger.info({ jobs: back.length, queues: [...new Set(back.map((r) => r.queue))] }, 'queue paused: buffered jobs handed back');
+    } catch (err) {
+      this.logger.warn({ err, jobs: back.length }, 'could not hand back the buffered jobs of a paused queue; they stay held, and the next beat tries again');
+    }
     this.dispatch();
   }
 
