@@ -20,22 +20,14 @@ BEGIN
   IF queue_name IS NULL AND job_name IS NULL AND died_before IS NULL AND ids IS NULL THEN
     RAISE EXCEPTION 'sluice.dead_purge: give a queue, a job name, died_before or ids' USING ERRCODE = '22023';
   END IF;
-  -- The marked buckets are read inside the DELETE, so after its snapshot:
-  -- read in a statement before it, a producer could mark a parent, find it
-  -- live and insert its child waiting, the parent then die, and the DELETE
-  -- (a later snapshot) purge it unmarked, before the child's commit made
-  -- it visible to the follow-up; the orphan sweep then took the parent, in
-  -- no table, for completed, and ran the child.
+  -- The marks are read inside the DELETE, after its snapshot (jobs/marked-parent-buckets.sql).
   WITH gone AS (
     DELETE FROM sluice.dead_jobs d
     WHERE (queue_name IS NULL OR d.queue = queue_name)
       AND (job_name IS NULL OR d.name = job_name)
       AND (died_before IS NULL OR d.died_at < died_before)
       AND (ids IS NULL OR d.id = ANY(ids))
-      AND (hashint8(d.id) & 63) NOT IN (
-        SELECT l.objid::text::integer FROM pg_locks l
-        WHERE l.locktype = 'advisory' AND l.classid = 1936486756 AND l.objsubid = 2 AND l.pid <> pg_backend_pid()
-          AND l.database = (SELECT pd.oid FROM pg_database pd WHERE pd.datname = current_database()))
+      AND (hashint8(d.id) & 63) NOT IN (SELECT sluice.marked_parent_buckets())
     RETURNING d.id
   )
   SELECT array_agg(gone.id) INTO doomed FROM gone;

@@ -16,17 +16,8 @@ DECLARE
   n bigint;
   ended bigint[];
 BEGIN
-  -- The marked buckets are read inside the DELETE, so after its snapshot:
-  -- read in a statement before it, a producer could mark a parent, find it
-  -- live and insert its child waiting, the parent then die, and the DELETE
-  -- (a later snapshot) delete it unmarked, before the child's commit made
-  -- it visible to the follow-up; the orphan sweep then took the parent, in
-  -- no table, for completed, and ran the child.
-  WITH marked AS MATERIALIZED (
-    SELECT l.objid::text::integer AS bucket FROM pg_locks l
-    WHERE l.locktype = 'advisory' AND l.classid = 1936486756 AND l.objsubid = 2 AND l.pid <> pg_backend_pid()
-      AND l.database = (SELECT pd.oid FROM pg_database pd WHERE pd.datname = current_database())
-  ), doomed AS (
+  -- The marks are read inside the DELETE, after its snapshot (jobs/marked-parent-buckets.sql).
+  WITH doomed AS (
     SELECT h.id, h.finished_at
     FROM sluice.queues q
     CROSS JOIN LATERAL (
@@ -34,7 +25,7 @@ BEGIN
       -- At most 100 years (the client's limit): a larger retention_ms written by
       -- hand would take now() out of the timestamp range, failing every queue.
       WHERE x.queue = q.name AND x.finished_at < now() - least(q.retention_ms, 3155760000000) * interval '1 millisecond'
-        AND (x.state = 'completed' OR (hashint8(x.id) & 63) NOT IN (SELECT m.bucket FROM marked m))
+        AND (x.state = 'completed' OR (hashint8(x.id) & 63) NOT IN (SELECT sluice.marked_parent_buckets()))
       LIMIT batch_size
     ) h
     LIMIT batch_size
