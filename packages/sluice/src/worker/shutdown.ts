@@ -6,18 +6,17 @@ import type { Queryable } from '../executor.js';
 import { jobReleaseMany } from '../sql/job-leases.js';
 import type { Completer } from './completer.js';
 
-/** Hands jobs back to their queue; on failure their leases lapse and the rescuer does it. */
-export async function releaseClaims(
-  db: Queryable,
-  workerId: string,
-  jobs: { id: number; attempt: number; lease: number }[],
-  logger: Logger,
-): Promise<void> {
+type Claimed = { id: number; attempt: number; lease: number };
+
+/** Hands jobs back to their queue, their attempt given back; throws what the write threw. */
+export async function handBack(db: Queryable, workerId: string, jobs: Claimed[]): Promise<void> {
   if (jobs.length === 0) return;
-  const args = { ids: jobs.map((j) => j.id), attempts: jobs.map((j) => j.attempt), leases: jobs.map((j) => j.lease) };
-  await jobReleaseMany(db, { ...args, workerId }).catch((err) =>
-    logger.warn({ err, jobs: jobs.length }, 'could not release jobs; their leases will lapse'),
-  );
+  await jobReleaseMany(db, { ids: jobs.map((j) => j.id), attempts: jobs.map((j) => j.attempt), leases: jobs.map((j) => j.lease), workerId });
+}
+
+/** Hands jobs back to their queue; on failure their leases lapse and the rescuer does it. */
+export async function releaseClaims(db: Queryable, workerId: string, jobs: Claimed[], logger: Logger): Promise<void> {
+  await handBack(db, workerId, jobs).catch((err) => logger.warn({ err, jobs: jobs.length }, 'could not release jobs; their leases will lapse'));
 }
 
 export async function flushAcks(completer: Completer, timeoutMs: number, logger: Logger): Promise<void> {

@@ -19,7 +19,7 @@ import type { Scheduler } from '../services/scheduler.js';
 import type { AlertEvent } from '../services/alert-watcher.js';
 import { WorkerOperations, parseWorkerOperationsOptions, type WorkerOperationsOptions } from '../services/operations.js';
 import type { Service } from '../services/service.js';
-import { jobLeaseHolds, jobReleaseMany, type ClaimedJobRow } from '../sql/job-leases.js';
+import { jobLeaseHolds, type ClaimedJobRow } from '../sql/job-leases.js';
 import { workerDeregister, workerHeartbeat, type BeatAnswer } from '../sql/workers.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
 import { declareWorker } from './declarations.js';
@@ -34,7 +34,7 @@ import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions as
 import { JobAbort } from './job-abort.js';
 import { MemoryGuard } from './memory-guard.js';
 import { runJob, type RunJobEnv, type RunningJob } from './run-job.js';
-import { flushAcks, releaseClaims, waitForRunning } from './shutdown.js';
+import { flushAcks, handBack, releaseClaims, waitForRunning } from './shutdown.js';
 import { retryUntilReachable } from './start-retry.js';
 import { WakeShare, parseAnnouncement } from './wake.js';
 
@@ -456,7 +456,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     const back = [...this.pausedBack];
     if (back.length === 0) return;
     try {
-      await jobReleaseMany(this.beatPool, { ids: back.map((r) => r.id), attempts: back.map((r) => r.attempt), leases: back.map((r) => r.lease), workerId: this.id });
+      await handBack(this.beatPool, this.id, back);
       this.pausedBack = this.pausedBack.filter((r) => !back.includes(r));
       this.logger.info({ jobs: back.length, queues: [...new Set(back.map((r) => r.queue))] }, 'queue paused: buffered jobs handed back');
     } catch (err) {
