@@ -15,6 +15,7 @@ import {
 } from '../packages/sluice/src/index.js';
 import { dueFireTimes, nextFireAfter } from '../packages/sluice/src/schedule.js';
 import { cronLimitWaits } from '../packages/sluice/src/sql/cron.js';
+import { workerReap } from '../packages/sluice/src/sql/workers.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 
@@ -408,7 +409,7 @@ describe('firing', () => {
 
     // The owning service's next deploy drops one: reported, then removed.
     expect(await startService('reports', [nightly])).toEqual([
-      { msg: 'schedules this service declared in code earlier are not declared by this worker', schedules: ['svc-hourly'] },
+      { msg: 'schedules this service declared in code earlier are declared by none of its live workers', schedules: ['svc-hourly'] },
     ]);
     expect(await startService('reports', [nightly], 'remove')).toEqual([
       { msg: 'removed schedules this service no longer declares', schedules: ['svc-hourly'] },
@@ -419,6 +420,64 @@ describe('firing', () => {
     expect(await startService('email', [nightly])).toEqual([]);
     expect(await startService('reports', [], 'remove')).toEqual([]);
     expect((await sluice.schedules.get('svc-nightly')).service).toBe('email');
+  });
+
+  it('in a rolling deploy, no pod removes what a live pod of the other version declares; what only the old one declared goes with its last pod', async () => {
+    const kept = schedule({ name: 'roll-kept', cron: '0 3 * * *', job: report, payload: { kind: 'k' } });
+    const dropped = schedule({ name: 'roll-dropped', cron: '0 4 * * *', job: report, payload: { kind: 'd' } });
+    const added = schedule({ name: 'roll-added', cron: '0 5 * * *', job: report, payload: { kind: 'a' } });
+    const names = async () => (await sluice.schedules.list()).filter((s) => s.name.startsWith('roll-')).map((s) => s.name);
+    const pod = (schedules: ScheduleDefinition[]) => schedulerOnly({ service: 'roll', schedules, undeclaredSchedules: 'remove' });
+    const stop = async (w: Worker) => {
+      await w.stop();
+      workers.splice(workers.indexOf(w), 1);
+    };
+    const old1 = pod([kept, dropped]);
+    await old1.start();
+    const new1 = pod([kept, added]);
+    await new1.start();
+    expect(await names()).toEqual(['roll-added', 'roll-dropped', 'roll-kept']);
+    // An old pod restarted in the middle of the rollout, after the new one.
+    const old2 = pod([kept, dropped]);
+    await old2.start();
+    expect(await names()).toEqual(['roll-added', 'roll-dropped', 'roll-kept']);
+    await stop(old1);
+    expect(await names()).toEqual(['roll-added', 'roll-dropped', 'roll-kept']);
+    // The old version's last pod leaves: what only it declared goes with it.
+    await stop(old2);
+    expect(await names()).toEqual(['roll-added', 'roll-kept']);
+    // Every pod gone (a deploy that stops them all first): no one judges, nothing goes.
+    await stop(new1);
+    expect(await names()).toEqual(['roll-added', 'roll-kept']);
+  });
+
+  it('a pod that stops beating without leaving keeps its schedules while live, and loses them at the rescuer\'s round once it is not', async () => {
+    const kept = schedule({ name: 'gone-kept', cron: '0 3 * * *', job: report, payload: { kind: 'k' } });
+    const dropped = schedule({ name: 'gone-dropped', cron: '0 4 * * *', job: report, payload: { kind: 'd' } });
+    const names = async () => (await sluice.schedules.list()).filter((s) => s.name.startsWith('gone-')).map((s) => s.name);
+    // The old pod, killed: its row stays, with its last beat.
+    await sluice.schedules.add(dropped);
+    await db.pool.query(`UPDATE sluice.cron_schedules SET declared_in = 'code', service = 'gone'`);
+    await db.pool.query(
+      `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
+       VALUES ('gone-old', 'gone', 'h', 1, '{reports}', 1, 'old', '{gone-kept,gone-dropped}', true)`,
+    );
+    const w = schedulerOnly({ service: 'gone', schedules: [kept], undeclaredSchedules: 'remove' });
+    await w.start();
+    expect(await names()).toEqual(['gone-dropped', 'gone-kept']);
+    expect(await workerReap(db.pool, 3_600_000, 15_000)).toEqual([]);
+    expect(await names()).toEqual(['gone-dropped', 'gone-kept']);
+    await db.pool.query(`UPDATE sluice.workers SET heartbeat_at = now() - interval '20 seconds' WHERE id = 'gone-old'`);
+    expect(await workerReap(db.pool, 3_600_000, 15_000)).toEqual([{ name: 'gone-dropped', service: 'gone' }]);
+    expect(await names()).toEqual(['gone-kept']);
+    // A live worker that did not say what it declares (NULL) keeps every schedule of its service.
+    await db.pool.query(`UPDATE sluice.workers SET heartbeat_at = now(), schedules = NULL WHERE id = 'gone-old'`);
+    await db.pool.query(`UPDATE sluice.cron_schedules SET service = 'gone' WHERE name = 'gone-kept'`);
+    await sluice.schedules.add(dropped);
+    await db.pool.query(`UPDATE sluice.cron_schedules SET declared_in = 'code', service = 'gone' WHERE name = 'gone-dropped'`);
+    expect(await workerReap(db.pool, 3_600_000, 15_000)).toEqual([]);
+    expect(await names()).toEqual(['gone-dropped', 'gone-kept']);
+    await db.pool.query(`DELETE FROM sluice.workers WHERE id = 'gone-old'`);
   });
 
   it('a schedule inserted by plain SQL naming an unknown job is refused with a message naming the job', async () => {

@@ -277,6 +277,16 @@ export const workers = sluiceSchema.table('workers', {
    * (worker/leadership.ts): a cheap test on every follower's beat.
    */
   leads: boolean('leads').notNull().default(false),
+  /**
+   * The names of the cron schedules this worker declares in code, and whether
+   * it was started with undeclaredSchedules 'remove'. A code schedule is
+   * removed only while no live worker of its service declares it, and some
+   * live one removes (cron-schedules/undeclared.sql): in a rolling deploy, the
+   * old and the new code's schedules both stay until the last pod of one
+   * version is gone. NULL (a worker that did not say): it keeps every one.
+   */
+  schedules: text('schedules').array(),
+  removesUndeclaredSchedules: boolean('removes_undeclared_schedules').notNull().default(false),
 });
 
 export const cronSchedules = sluiceSchema.table(

@@ -213,26 +213,30 @@ export async function cronNextDueInMs(db: Queryable): Promise<number | null> {
   return rows[0]?.ms ?? null;
 }
 
-// A service's schedules that it no longer declares: declared in code by the
-// same service (NULL matching NULL: workers without a service are one service).
-const UNDECLARED = `declared_in = 'code' AND service IS NOT DISTINCT FROM $1 AND name <> ALL($2::text[])`;
+// The code schedules of a service that none of its live workers declares
+// (cron-schedules/undeclared.sql): what a deploy dropped. NULL matches NULL:
+// workers without a service are one service.
 
-/** Names of the schedules `service` declared in code earlier but not among `declared`. */
-export async function cronUndeclaredNames(db: Queryable, service: string | null, declared: readonly string[]): Promise<string[]> {
+/** Names of the schedules of `service` that no live worker of it declares. */
+export async function cronUndeclaredNames(db: Queryable, service: string | null, deadAfterMs: number): Promise<string[]> {
   const { rows } = await db.query<{ name: string }>({
     name: 'sluice_cron_undeclared_names',
-    text: `SELECT name FROM sluice.cron_schedules WHERE ${UNDECLARED} ORDER BY name`,
-    values: [service, declared],
+    text: `SELECT name FROM sluice.undeclared_schedules($2) WHERE service IS NOT DISTINCT FROM $1 ORDER BY name`,
+    values: [service, deadAfterMs],
   });
   return rows.map((r) => r.name);
 }
 
-/** Deletes those schedules in one statement (one another service took over meanwhile is kept); returns their names. */
-export async function cronRemoveUndeclared(db: Queryable, service: string | null, declared: readonly string[]): Promise<string[]> {
+/**
+ * Deletes the schedules of `service` that no live worker of it declares,
+ * while a live one removes undeclared schedules; returns their names.
+ */
+export async function cronRemoveUndeclared(db: Queryable, service: string | null, deadAfterMs: number): Promise<string[]> {
   const { rows } = await db.query<{ name: string }>({
     name: 'sluice_cron_remove_undeclared',
-    text: `DELETE FROM sluice.cron_schedules WHERE ${UNDECLARED} RETURNING name`,
-    values: [service, declared],
+    text: `DELETE FROM sluice.cron_schedules c USING sluice.undeclared_schedules($2) u
+           WHERE c.name = u.name AND u.removable AND u.service IS NOT DISTINCT FROM $1 RETURNING c.name`,
+    values: [service, deadAfterMs],
   });
   return rows.map((r) => r.name).sort();
 }

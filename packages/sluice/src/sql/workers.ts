@@ -9,15 +9,19 @@ export interface WorkerRow {
   queues: string[];
   concurrency: number;
   version: string;
+  /** The names of the cron schedules it declares in code. */
+  schedules: string[];
+  /** Started with undeclaredSchedules 'remove'. */
+  removesUndeclaredSchedules: boolean;
 }
 
 export async function workerRegister(db: Queryable, w: WorkerRow): Promise<void> {
   await db.query({
     name: 'sluice_worker_register',
-    text: `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+    text: `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
            ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`,
-    values: [w.id, w.service, w.host, w.pid, w.queues, w.concurrency, w.version],
+    values: [w.id, w.service, w.host, w.pid, w.queues, w.concurrency, w.version, w.schedules, w.removesUndeclaredSchedules],
   });
 }
 
@@ -168,14 +172,23 @@ export function workerHeartbeatTryLead(
   ];
 }
 
-/** Removes workers silent for longer than forgetAfterMs that hold no job. */
-export async function workerReap(db: Queryable, forgetAfterMs: number): Promise<number> {
-  const { rows } = await db.query<{ n: number }>({
+/**
+ * Removes workers silent for longer than forgetAfterMs that hold no job, and,
+ * in the same statement, the code schedules no live worker of their service
+ * declares any more where a live one removes them (the last pod of a version
+ * that declared them stopped beating). Returns those schedules.
+ */
+export async function workerReap(db: Queryable, forgetAfterMs: number, deadAfterMs: number): Promise<{ name: string; service: string | null }[]> {
+  const { rows } = await db.query<{ removed: { name: string; service: string | null }[] | null }>({
     name: 'sluice_worker_reap',
-    text: `SELECT sluice.reap_workers($1) AS n`,
-    values: [forgetAfterMs],
+    text: `WITH removed AS (
+             DELETE FROM sluice.cron_schedules c USING sluice.undeclared_schedules($2) u
+             WHERE c.name = u.name AND u.removable RETURNING c.name, c.service
+           )
+           SELECT sluice.reap_workers($1) AS n, (SELECT json_agg(removed ORDER BY name) FROM removed) AS removed`,
+    values: [forgetAfterMs, deadAfterMs],
   });
-  return rows[0]?.n ?? 0;
+  return rows[0]?.removed ?? [];
 }
 
 export async function workerDeregister(db: Queryable, workerId: string): Promise<void> {

@@ -30,8 +30,10 @@ export async function declareWorker(
     queues: worker.queues,
     concurrency: worker.concurrency,
     version: SLUICE_VERSION,
+    schedules: o.schedules.map((s) => s.name),
+    removesUndeclaredSchedules: o.undeclaredSchedules === 'remove',
   });
-  await declareSchedules(db, o.schedules, o.service, o.undeclaredSchedules, logger);
+  await declareSchedules(db, o, logger);
 }
 
 export async function declareJobs(db: Queryable, jobs: JobDefinition[], subscriptions: Subscription[]): Promise<void> {
@@ -43,28 +45,41 @@ export async function declareJobs(db: Queryable, jobs: JobDefinition[], subscrip
 
 /**
  * Upserts code schedules without resetting their history, owned by this
- * worker's service; reports or removes the ones this service declared
- * earlier and no longer does. Other services' schedules are not its business.
+ * worker's service; reports or removes the ones no live worker of this
+ * service declares (this one registered first, so its own count). Other
+ * services' schedules are not its business; in a rolling deploy, neither are
+ * the ones the other version's pods still declare.
  */
 export async function declareSchedules(
   db: Queryable,
-  schedules: ScheduleDefinition[],
-  service: string | null,
-  undeclared: 'report' | 'remove',
+  o: Pick<ResolvedWorkerOptions, 'schedules' | 'service' | 'undeclaredSchedules' | 'workerDeadAfterMs'>,
   logger: Logger,
 ): Promise<void> {
+  const { schedules, service } = o;
   const now = new Date();
   await cronSaveMany(db, schedules, schedules.map((s) => nextFireAfter(s.cron, s.timezone, now)), { in: 'code', service }).catch(
     (err: unknown) => {
       throw translateDbError(err);
     },
   );
-  const declared = schedules.map((s) => s.name);
-  if (undeclared === 'remove') {
-    const removed = await cronRemoveUndeclared(db, service, declared);
-    if (removed.length) logger.info({ schedules: removed, service }, 'removed schedules this service no longer declares');
+  if (o.undeclaredSchedules === 'remove') {
+    await removeUndeclaredSchedules(db, o, logger);
     return;
   }
-  const stale = await cronUndeclaredNames(db, service, declared);
-  if (stale.length) logger.warn({ schedules: stale, service }, 'schedules this service declared in code earlier are not declared by this worker');
+  const stale = await cronUndeclaredNames(db, service, o.workerDeadAfterMs);
+  if (stale.length) logger.warn({ schedules: stale, service }, 'schedules this service declared in code earlier are declared by none of its live workers');
+}
+
+/**
+ * Removes the schedules of this worker's service that none of its live
+ * workers declares, where one of them removes such schedules: at start, and
+ * again when a worker leaves (the last pod of the version that declared them).
+ */
+export async function removeUndeclaredSchedules(
+  db: Queryable,
+  o: Pick<ResolvedWorkerOptions, 'service' | 'workerDeadAfterMs'>,
+  logger: Logger,
+): Promise<void> {
+  const removed = await cronRemoveUndeclared(db, o.service, o.workerDeadAfterMs);
+  if (removed.length) logger.info({ schedules: removed, service: o.service }, 'removed schedules this service no longer declares');
 }

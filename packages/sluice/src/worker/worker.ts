@@ -22,7 +22,7 @@ import type { Service } from '../services/service.js';
 import { jobLeaseHolds, type ClaimedJobRow } from '../sql/job-leases.js';
 import { workerDeregister, workerHeartbeat, type BeatAnswer } from '../sql/workers.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
-import { declareWorker } from './declarations.js';
+import { declareWorker, removeUndeclaredSchedules } from './declarations.js';
 import { createDuties } from './duties.js';
 import { Fetcher } from './fetcher.js';
 import { beatGiveUpMs, statementGiveUpMs } from './give-up.js';
@@ -343,7 +343,9 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       // only when its socket does.
       await this.notifier?.stop();
       await this.heartbeat.stop();
-      await workerDeregister(this.hotPool, this.id).catch((err) => this.logger.warn({ err }, 'could not deregister'));
+      await workerDeregister(this.hotPool, this.id)
+        .then(() => removeUndeclaredSchedules(this.hotPool, this.options, this.logger))
+        .catch((err) => this.logger.warn({ err }, 'could not deregister'));
       this.state = 'stopped';
       if (this.ownsPool) await this.pool.end().catch(() => {});
       if (this.listenPool?.owned) await this.listenPool.pool.end().catch(() => {});
