@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { z } from 'zod';
 import { CancelledError, LeaseLostError, Sluice, TimeoutError, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
 import { spawnFixture, type Child } from './helpers/child.js';
@@ -7,6 +8,7 @@ import { ClaimWatchingPool } from './helpers/claims.js';
 import { ON_LISTEN_SESSION, count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { holdJob } from './fixtures/hold-job.js';
+import { Completer } from '../packages/sluice/src/worker/completer.js';
 import { jobClaim, jobCompleteMany, jobFailMany, jobProgress, jobReleaseMany } from '../packages/sluice/src/sql/job-leases.js';
 
 let db: TestDb;
@@ -343,6 +345,29 @@ describe('a claim lost in a crash', () => {
     const hist = await db.pool.query(`SELECT state, attempt, result FROM sluice.job_history WHERE id = $1`, [id]);
     expect(hist.rows).toEqual([{ state: 'completed', attempt: 1, result: 'second' }]);
     expect(w.load.running).toBe(0);
+  });
+});
+
+describe('acknowledgements of two attempts of one job', () => {
+  it('go out in separate batches, so that the stale one and the applied one are each reported as they are', async () => {
+    const job = defineJob({ name: 'two.attempts', queue: 'two-attempts', schema: z.object({}), maxAttempts: 5 });
+    const id = await sluice.enqueue(job, {});
+    const claim = async () => (await jobClaim(db.pool, { queues: ['two-attempts'], limits: [1], workerId: 'worker-T', leaseMs: 60_000 }))[0]!;
+    const first = await claim();
+    // Attempt 1 failed and was retried at once, its answer written by someone else's hand (here, directly).
+    const error = { attempt: 1, at: new Date().toISOString(), kind: 'error' as const, name: 'Error', message: 'first' };
+    await jobFailMany(db.pool, { ids: [id], attempts: [1], errors: [error], permanent: [false], retryDelaysMs: [0], runMs: [1], workerId: 'worker-T', leases: [first.lease] });
+    const second = await claim();
+    expect(second).toMatchObject({ id, attempt: 2 });
+    const reported: [number, string][] = [];
+    const completer = new Completer(db.pool, 'worker-T', captureLogs('error').logger, (ack, result) => reported.push([ack.attempt, result]));
+    const ack = (c: typeof first) => ({ kind: 'complete' as const, id, attempt: c.attempt, lease: c.lease, name: job.name, queue: 'two-attempts', runMs: 1, result: null });
+    // A late answer of attempt 1 and the answer of attempt 2, waiting together.
+    completer.push(ack(first));
+    completer.push(ack(second));
+    await completer.flush();
+    expect(reported).toEqual([[1, 'stale'], [2, 'completed']]);
+    expect((await sluice.getJob(id)).state).toBe('completed');
   });
 });
 
@@ -829,6 +854,75 @@ describe('graceful shutdown', () => {
 });
 
 describe('database faults', () => {
+  it('an acknowledgement that committed but whose answer was lost is reported as applied when its retry finds it done, not as stale', async () => {
+    // The leader, direct, so the worker under test runs no duty on the muted connections.
+    const other = defineJob({ name: 'mute.other', queue: 'mute-other', schema: z.object({}) });
+    const leader = inProcessWorker({ handlers: [other.handle(async () => {})], workerDeadAfterMs: 60_000, runScheduler: false });
+    await leader.start();
+    await waitUntil(() => leader.isLeader, { what: 'the first worker leading' });
+
+    const done = defineJob({ name: 'mute.done', queue: 'mute', schema: z.object({}) });
+    const retried = defineJob({ name: 'mute.retried', queue: 'mute', schema: z.object({}), maxAttempts: 3 });
+    const dead = defineJob({ name: 'mute.dead', queue: 'mute', schema: z.object({}), maxAttempts: 1 });
+    const proxy = new CuttableProxy(new URL(db.url));
+    await proxy.start();
+    // Claims and acknowledgements through the proxy, on connections opened
+    // before the replies are muted; beats on the LISTEN session, direct.
+    // Two: one for the completions, one for the failures, written side by side.
+    const pool = new pg.Pool({ connectionString: proxy.url(), max: 20, idleTimeoutMillis: 0 });
+    pool.on('error', () => {});
+    await Promise.all(Array.from({ length: 2 }, () => pool.query('SELECT pg_sleep(0.05)')));
+    const gate = { open: () => {} };
+    const held = new Promise<void>((r) => (gate.open = r));
+    let started = 0;
+    const hold = async () => {
+      started++;
+      await held;
+    };
+    const logs = captureLogs('warn');
+    const w = inProcessWorker({
+      pool,
+      logger: logs.logger,
+      listenConnectionString: db.url,
+      runScheduler: false,
+      concurrency: 3,
+      workerDeadAfterMs: 5_000,
+      heartbeatIntervalMs: 500,
+      handlers: [
+        done.handle(hold),
+        retried.handle(async () => {
+          await hold();
+          throw new Error('retried');
+        }),
+        dead.handle(async () => {
+          await hold();
+          throw new Error('dead');
+        }),
+      ],
+    });
+    const events: { id: number; attempt: number; result: string }[] = [];
+    w.on('job', (e) => events.push({ id: e.id, attempt: e.attempt, result: e.result }));
+    try {
+      await w.start();
+      const ids = [await sluice.enqueue(done, {}), await sluice.enqueue(retried, {}), await sluice.enqueue(dead, {})];
+      await waitUntil(() => started === 3, { what: 'the three jobs running' });
+      proxy.muteReplies();
+      gate.open();
+      // Each write commits; its answer never comes, and after the give-up
+      // (10 s at least) the retry on a new connection finds nothing to apply.
+      // The retried job runs again at once (attempt 2 and 3): only the first attempts are asked about.
+      const firsts = () => events.filter((e) => e.attempt === 1);
+      await waitUntil(() => firsts().length === 3, { what: 'the three acknowledgements reported', timeoutMs: 40_000 });
+      expect(Object.fromEntries(firsts().map((e) => [e.id, e.result]))).toEqual({ [ids[0]!]: 'completed', [ids[1]!]: 'retry', [ids[2]!]: 'dead' });
+      expect((await sluice.getJob(ids[0]!)).state).toBe('completed');
+      expect((await sluice.getJob(ids[2]!)).state).toBe('dead');
+      expect(logs.lines.filter((l) => String(l.msg).startsWith('late answer refused'))).toEqual([]);
+    } finally {
+      gate.open();
+      await proxy.close();
+    }
+  }, 60_000);
+
   it('re-listens after its connections are terminated and still wakes on NOTIFY', async () => {
     const job = defineJob({ name: 'after.blip', queue: 'blip', schema: z.object({}) });
     let ran = 0;

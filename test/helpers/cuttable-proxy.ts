@@ -63,6 +63,17 @@ export class CuttableProxy {
     }
   }
 
+  /**
+   * Open connections still carry what the client sends, but the server's
+   * answers go nowhere: a statement commits and its client never hears of it.
+   */
+  muteReplies(): void {
+    for (const [a, b] of this.pairs) {
+      b.unpipe(a);
+      b.pause();
+    }
+  }
+
   restore(): void {
     this.down = false;
   }

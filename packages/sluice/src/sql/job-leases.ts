@@ -173,6 +173,28 @@ export async function jobFailMany(db: Queryable, a: FailArgs): Promise<Map<numbe
   return new Map(rows.map((r) => [Number(r.id), r.outcome]));
 }
 
+/** An acknowledgement whose write may have committed unseen: its failure's error entry is named by `errorAt`. */
+export interface UncertainAck {
+  id: number;
+  attempt: number;
+  queue: string;
+  /** The `at` of the failure's error entry; null for a completion. */
+  errorAt: string | null;
+}
+
+/**
+ * What the acknowledgements given did, as far as the database shows
+ * (sluice.ack_outcomes): keyed by `id:attempt`, only those found applied.
+ */
+export async function jobAckOutcomes(db: Queryable, acks: UncertainAck[]): Promise<Map<string, 'completed' | 'retry' | 'dead'>> {
+  const { rows } = await db.query<{ id: string; attempt: number; outcome: 'completed' | 'retry' | 'dead' }>({
+    name: 'sluice_job_ack_outcomes',
+    text: `SELECT id, attempt, outcome FROM sluice.ack_outcomes($1::bigint[], $2::integer[], $3::text[], $4::text[])`,
+    values: [acks.map((a) => a.id), acks.map((a) => a.attempt), acks.map((a) => a.queue), acks.map((a) => a.errorAt)],
+  });
+  return new Map(rows.map((r) => [`${r.id}:${r.attempt}`, r.outcome]));
+}
+
 /**
  * Gives claimed jobs that never started (or were cut short by shutdown) back
  * to their queue at once. The attempt is handed back too: it never ran to an

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import type { JobErrorEntry } from '../job-record.js';
-import { jobCompleteMany, jobFailMany } from '../sql/job-leases.js';
+import { jobAckOutcomes, jobCompleteMany, jobFailMany } from '../sql/job-leases.js';
 
 const BATCH_MAX = 1_000;
 /** The most a run time can be as the SQL integer the acknowledgements take (about 24.8 days). */
@@ -54,6 +54,12 @@ export class Completer {
   private writing: Ack[] = [];
   private flushing: Promise<void> | null = null;
   private abandoned = false;
+  /**
+   * Acks whose write failed: a write given up for want of an answer may
+   * have committed all the same, so a retry that applies nothing asks what
+   * the first one did before calling the answer stale.
+   */
+  private readonly uncertain = new WeakSet<Ack>();
 
   constructor(
     private readonly db: Queryable,
@@ -99,7 +105,7 @@ export class Completer {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, BATCH_MAX);
+        const batch = this.nextBatch();
         this.writing = batch;
         let failed: Ack[];
         try {
@@ -109,6 +115,7 @@ export class Completer {
         }
         if (this.abandoned) break;
         if (failed.length > 0) {
+          for (const ack of failed) this.uncertain.add(ack);
           this.queue.unshift(...failed);
           await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
         }
@@ -116,6 +123,27 @@ export class Completer {
     } finally {
       this.flushing = null;
     }
+  }
+
+  /**
+   * Up to BATCH_MAX acks, at most one per job: a retried ack of an earlier
+   * attempt and the ack of the job's next attempt can both be waiting, and
+   * what a write applied is told by job id. The later one waits for the next batch.
+   */
+  private nextBatch(): Ack[] {
+    const batch: Ack[] = [];
+    const ids = new Set<number>();
+    const rest: Ack[] = [];
+    for (const ack of this.queue) {
+      if (batch.length < BATCH_MAX && !ids.has(ack.id)) {
+        ids.add(ack.id);
+        batch.push(ack);
+      } else {
+        rest.push(ack);
+      }
+    }
+    this.queue = rest;
+    return batch;
   }
 
   /**
@@ -151,19 +179,45 @@ export class Completer {
         : Promise.resolve(new Map<number, 'retry' | 'dead'>()),
     ]);
     const retry: Ack[] = [];
+    const results = new Map<Ack, AckResult>();
     if (applied.status === 'fulfilled') {
-      for (const ack of completes) this.report(ack, applied.value.has(ack.id) ? 'completed' : 'stale');
+      for (const ack of completes) results.set(ack, applied.value.has(ack.id) ? 'completed' : 'stale');
     } else {
       this.logger.warn({ err: applied.reason, acks: completes.length }, 'writing completions failed; retrying');
       retry.push(...completes);
     }
     if (outcomes.status === 'fulfilled') {
-      for (const ack of fails) this.report(ack, outcomes.value.get(ack.id) ?? 'stale');
+      for (const ack of fails) results.set(ack, outcomes.value.get(ack.id) ?? 'stale');
     } else {
       this.logger.warn({ err: outcomes.reason, acks: fails.length }, 'writing failures failed; retrying');
       retry.push(...fails);
     }
+    await this.settleUncertain(results);
+    for (const [ack, result] of results) this.report(ack, result);
     return retry;
+  }
+
+  /**
+   * A retried ack that applied nothing may have been applied by its first
+   * write, whose answer was lost: the database tells (the completed attempt
+   * in history, the failure's own error entry on the job). If it cannot be
+   * asked now, the answer stays stale: only the report is at stake.
+   */
+  private async settleUncertain(results: Map<Ack, AckResult>): Promise<void> {
+    const asked = [...results].filter(([ack, result]) => result === 'stale' && this.uncertain.has(ack)).map(([ack]) => ack);
+    if (asked.length === 0) return;
+    try {
+      const found = await jobAckOutcomes(
+        this.db,
+        asked.map((a) => ({ id: a.id, attempt: a.attempt, queue: a.queue, errorAt: a.kind === 'fail' ? a.error.at : null })),
+      );
+      for (const ack of asked) {
+        const outcome = found.get(`${ack.id}:${ack.attempt}`);
+        if (outcome) results.set(ack, outcome);
+      }
+    } catch (err) {
+      this.logger.warn({ err, acks: asked.length }, 'could not read what retried acknowledgements did');
+    }
   }
 
   private report(ack: Ack, result: AckResult): void {

@@ -1,0 +1,33 @@
+-- What became of acknowledgements whose first write got no answer (the
+-- connection was given up while the server may have committed it) and whose
+-- retry applied nothing: either that first write did commit, or the attempt
+-- lost the job meanwhile. One row per given (id, attempt) that did commit:
+-- 'completed' when history holds that attempt completed (or, for a queue that
+-- keeps no history, the job is nowhere any more: no live, dead or history
+-- row); 'dead' when the dead job's errors hold the attempt's error entry;
+-- 'retry' when the live job's errors (or its history's, finished since) hold
+-- it. error_ats: the `at` of each failure's error entry, NULL for a completion;
+-- with the attempt, it names the entry that attempt's own write appended (a
+-- rescue appends one of kind crash, at its own time).
+--
+-- Lease: none (reads what is there). Locks: none.
+CREATE OR REPLACE FUNCTION sluice.ack_outcomes(ids bigint[], attempts integer[], queues text[], error_ats text[])
+RETURNS TABLE (id bigint, attempt integer, outcome text)
+LANGUAGE sql STABLE AS $$
+  SELECT a.id, a.attempt, o.outcome
+  FROM unnest(ids, attempts, queues, error_ats) AS a(id, attempt, queue, error_at)
+  CROSS JOIN LATERAL (SELECT jsonb_build_array(jsonb_build_object('attempt', a.attempt, 'at', a.error_at)) AS entry) e
+  CROSS JOIN LATERAL (SELECT CASE
+    WHEN a.error_at IS NULL THEN
+      CASE WHEN EXISTS (SELECT 1 FROM sluice.job_history h WHERE h.id = a.id AND h.attempt = a.attempt AND h.state = 'completed')
+             OR (EXISTS (SELECT 1 FROM sluice.queues q WHERE q.name = a.queue AND NOT q.keep_history)
+                 AND NOT EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.id = a.id)
+                 AND NOT EXISTS (SELECT 1 FROM sluice.dead_jobs d WHERE d.id = a.id)
+                 AND NOT EXISTS (SELECT 1 FROM sluice.job_history h WHERE h.id = a.id))
+           THEN 'completed' END
+    WHEN EXISTS (SELECT 1 FROM sluice.dead_jobs d WHERE d.id = a.id AND d.errors @> e.entry) THEN 'dead'
+    WHEN EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.id = a.id AND j.errors @> e.entry)
+      OR EXISTS (SELECT 1 FROM sluice.job_history h WHERE h.id = a.id AND h.errors @> e.entry) THEN 'retry'
+  END AS outcome) o
+  WHERE o.outcome IS NOT NULL
+$$;
