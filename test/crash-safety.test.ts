@@ -916,6 +916,8 @@ describe('database faults', () => {
       expect(Object.fromEntries(firsts().map((e) => [e.id, e.result]))).toEqual({ [ids[0]!]: 'completed', [ids[1]!]: 'retry', [ids[2]!]: 'dead' });
       expect((await sluice.getJob(ids[0]!)).state).toBe('completed');
       expect((await sluice.getJob(ids[2]!)).state).toBe('dead');
+      // Both writes were given up and retried: what the retries found is what is reported.
+      expect(logs.lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['writing completions failed; retrying', 'writing failures failed; retrying']));
       expect(logs.lines.filter((l) => String(l.msg).startsWith('late answer refused'))).toEqual([]);
     } finally {
       gate.open();

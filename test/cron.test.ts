@@ -14,8 +14,8 @@ import {
   type Worker,
 } from '../packages/sluice/src/index.js';
 import { dueFireTimes, nextFireAfter } from '../packages/sluice/src/schedule.js';
-import { cronLimitWaits } from '../packages/sluice/src/sql/cron.js';
-import { workerReap } from '../packages/sluice/src/sql/workers.js';
+import { cronLimitWaits, cronRemoveUndeclared } from '../packages/sluice/src/sql/cron.js';
+import { Rescuer } from '../packages/sluice/src/services/rescuer.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 
@@ -409,7 +409,7 @@ describe('firing', () => {
 
     // The owning service's next deploy drops one: reported, then removed.
     expect(await startService('reports', [nightly])).toEqual([
-      { msg: 'schedules this service declared in code earlier are declared by none of its live workers', schedules: ['svc-hourly'] },
+      { msg: 'schedules this service declared in code earlier are declared by none of its workers', schedules: ['svc-hourly'] },
     ]);
     expect(await startService('reports', [nightly], 'remove')).toEqual([
       { msg: 'removed schedules this service no longer declares', schedules: ['svc-hourly'] },
@@ -446,18 +446,24 @@ describe('firing', () => {
     // The old version's last pod leaves: what only it declared goes with it.
     await stop(old2);
     expect(await names()).toEqual(['roll-added', 'roll-kept']);
-    // Every pod gone (a deploy that stops them all first): no one judges, nothing goes.
+    // Every pod gone (a deploy that stops them all first): no one judges, nothing goes, not
+    // even a code schedule of the service that no pod declares.
+    await sluice.schedules.add(schedule({ name: 'roll-orphan', cron: '0 6 * * *', job: report, payload: { kind: 'o' } }));
+    await db.pool.query(`UPDATE sluice.cron_schedules SET declared_in = 'code', service = 'roll' WHERE name = 'roll-orphan'`);
     await stop(new1);
-    expect(await names()).toEqual(['roll-added', 'roll-kept']);
+    expect(await names()).toEqual(['roll-added', 'roll-kept', 'roll-orphan']);
   });
 
-  it('a pod that stops beating without leaving keeps its schedules while live, and loses them at the rescuer\'s round once it is not', async () => {
+  it('a pod that died keeps the schedules only it declared until the leader forgets it, then they go', async () => {
     const kept = schedule({ name: 'gone-kept', cron: '0 3 * * *', job: report, payload: { kind: 'k' } });
     const dropped = schedule({ name: 'gone-dropped', cron: '0 4 * * *', job: report, payload: { kind: 'd' } });
     const names = async () => (await sluice.schedules.list()).filter((s) => s.name.startsWith('gone-')).map((s) => s.name);
+    const declareDropped = async () => {
+      await sluice.schedules.add(dropped);
+      await db.pool.query(`UPDATE sluice.cron_schedules SET declared_in = 'code', service = 'gone' WHERE name = 'gone-dropped'`);
+    };
     // The old pod, killed: its row stays, with its last beat.
-    await sluice.schedules.add(dropped);
-    await db.pool.query(`UPDATE sluice.cron_schedules SET declared_in = 'code', service = 'gone'`);
+    await declareDropped();
     await db.pool.query(
       `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
        VALUES ('gone-old', 'gone', 'h', 1, '{reports}', 1, 'old', '{gone-kept,gone-dropped}', true)`,
@@ -465,19 +471,58 @@ describe('firing', () => {
     const w = schedulerOnly({ service: 'gone', schedules: [kept], undeclaredSchedules: 'remove' });
     await w.start();
     expect(await names()).toEqual(['gone-dropped', 'gone-kept']);
-    expect(await workerReap(db.pool, 3_600_000, 15_000)).toEqual([]);
-    expect(await names()).toEqual(['gone-dropped', 'gone-kept']);
+    // Silent past the lease but not forgotten (a database outage looks the same from here): kept.
     await db.pool.query(`UPDATE sluice.workers SET heartbeat_at = now() - interval '20 seconds' WHERE id = 'gone-old'`);
-    expect(await workerReap(db.pool, 3_600_000, 15_000)).toEqual([{ name: 'gone-dropped', service: 'gone' }]);
-    expect(await names()).toEqual(['gone-kept']);
-    // A live worker that did not say what it declares (NULL) keeps every schedule of its service.
-    await db.pool.query(`UPDATE sluice.workers SET heartbeat_at = now(), schedules = NULL WHERE id = 'gone-old'`);
-    await db.pool.query(`UPDATE sluice.cron_schedules SET service = 'gone' WHERE name = 'gone-kept'`);
-    await sluice.schedules.add(dropped);
-    await db.pool.query(`UPDATE sluice.cron_schedules SET declared_in = 'code', service = 'gone' WHERE name = 'gone-dropped'`);
-    expect(await workerReap(db.pool, 3_600_000, 15_000)).toEqual([]);
+    const rescuerRound = async () => {
+      const rescuer = new Rescuer(db.pool, { intervalMs: 60_000, batchSize: 10, forgetAfterMs: 3_600_000, lostSessionGraceMs: 2_000 }, captureLogs('error').logger);
+      rescuer.start();
+      await rescuer.stop();
+    };
+    await rescuerRound();
     expect(await names()).toEqual(['gone-dropped', 'gone-kept']);
-    await db.pool.query(`DELETE FROM sluice.workers WHERE id = 'gone-old'`);
+    // Forgotten (an hour silent): its schedules go at the same round.
+    await db.pool.query(`UPDATE sluice.workers SET heartbeat_at = now() - interval '2 hours' WHERE id = 'gone-old'`);
+    await rescuerRound();
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE id = 'gone-old'`)).toBe(0);
+    expect(await names()).toEqual(['gone-kept']);
+    // A worker that did not say what it declares (NULL) keeps every schedule of its service.
+    await db.pool.query(
+      `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
+       VALUES ('gone-unsaid', 'gone', 'h', 2, '{reports}', 1, 'old', NULL, false)`,
+    );
+    await declareDropped();
+    expect(await cronRemoveUndeclared(db.pool)).toEqual([]);
+    expect(await names()).toEqual(['gone-dropped', 'gone-kept']);
+    await db.pool.query(`DELETE FROM sluice.workers WHERE id = 'gone-unsaid'`);
+  });
+
+  it('a removal never deletes a schedule declared by a worker that registered before it began', async () => {
+    const taken = schedule({ name: 'race-taken', cron: '0 3 * * *', job: report, payload: { kind: 'r' } });
+    await sluice.schedules.add(taken);
+    await db.pool.query(`UPDATE sluice.cron_schedules SET declared_in = 'code', service = 'race-a' WHERE name = 'race-taken'`);
+    await db.pool.query(
+      `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
+       VALUES ('race-a1', 'race-a', 'h', 1, '{reports}', 1, 'v', '{}', true)`,
+    );
+    // A declaration holds the schedules while the removal of race-a's undeclared ones starts.
+    const declaring = await db.pool.connect();
+    try {
+      await declaring.query('BEGIN');
+      await declaring.query(
+        `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
+         VALUES ('race-b1', 'race-b', 'h', 2, '{reports}', 1, 'v', '{race-taken}', false)`,
+      );
+      await declaring.query(`UPDATE sluice.cron_schedules SET service = 'race-b' WHERE name = 'race-taken'`);
+      const removal = cronRemoveUndeclared(db.pool, 'race-a');
+      await new Promise((r) => setTimeout(r, 300));
+      await declaring.query('COMMIT');
+      // Service race-b took it over before the removal could judge it.
+      expect(await removal).toEqual([]);
+    } finally {
+      declaring.release();
+    }
+    expect((await sluice.schedules.get('race-taken')).service).toBe('race-b');
+    await db.pool.query(`DELETE FROM sluice.workers WHERE id LIKE 'race-%'`);
   });
 
   it('a schedule inserted by plain SQL naming an unknown job is refused with a message naming the job', async () => {

@@ -4,9 +4,11 @@
 -- lost the job meanwhile. One row per given (id, attempt) that did commit:
 -- 'completed' when history holds that attempt completed (or, for a queue that
 -- keeps no history, the job is nowhere any more: no live, dead or history
--- row); 'dead' when the dead job's errors hold the attempt's error entry;
--- 'retry' when the live job's errors (or its history's, finished since) hold
--- it. error_ats: the `at` of each failure's error entry, NULL for a completion;
+-- row; then a later attempt may have been the one that completed it, which
+-- nothing left can tell); 'dead' when that attempt's failure sent the job to
+-- the dead jobs (the dead row is of that attempt and holds its error entry);
+-- 'retry' when the job's errors hold the entry, live, dead or in history
+-- (it was retried, and later attempts went on). error_ats: the `at` of each failure's error entry, NULL for a completion;
 -- with the attempt, it names the entry that attempt's own write appended (a
 -- rescue appends one of kind crash, at its own time).
 --
@@ -25,8 +27,10 @@ LANGUAGE sql STABLE AS $$
                  AND NOT EXISTS (SELECT 1 FROM sluice.dead_jobs d WHERE d.id = a.id)
                  AND NOT EXISTS (SELECT 1 FROM sluice.job_history h WHERE h.id = a.id))
            THEN 'completed' END
-    WHEN EXISTS (SELECT 1 FROM sluice.dead_jobs d WHERE d.id = a.id AND d.errors @> e.entry) THEN 'dead'
-    WHEN EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.id = a.id AND j.errors @> e.entry)
+    WHEN EXISTS (SELECT 1 FROM sluice.dead_jobs d WHERE d.id = a.id AND d.attempt = a.attempt AND d.errors @> e.entry) THEN 'dead'
+    -- Retried, whatever came after (later attempts may have finished it, or run it out).
+    WHEN EXISTS (SELECT 1 FROM sluice.dead_jobs d WHERE d.id = a.id AND d.errors @> e.entry)
+      OR EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.id = a.id AND j.errors @> e.entry)
       OR EXISTS (SELECT 1 FROM sluice.job_history h WHERE h.id = a.id AND h.errors @> e.entry) THEN 'retry'
   END AS outcome) o
   WHERE o.outcome IS NOT NULL

@@ -280,8 +280,8 @@ export const workers = sluiceSchema.table('workers', {
   /**
    * The names of the cron schedules this worker declares in code, and whether
    * it was started with undeclaredSchedules 'remove'. A code schedule is
-   * removed only while no live worker of its service declares it, and some
-   * live one removes (cron-schedules/undeclared.sql): in a rolling deploy, the
+   * removed only while no known worker of its service declares it, and some
+   * known one removes (cron-schedules/undeclared.sql): in a rolling deploy, the
    * old and the new code's schedules both stay until the last pod of one
    * version is gone. NULL (a worker that did not say): it keeps every one.
    */

@@ -2,11 +2,12 @@
 // ended (its database session ended with it), else once their leases lapse.
 // The maintenance leader runs it; SKIP LOCKED in sluice.rescue_expired keeps
 // two rescuers from colliding during a handover. Once a minute it also forgets
-// workers long gone, and removes the code schedules that only workers no
-// longer beating declared (where their service removes undeclared ones).
+// workers long gone, and then removes the code schedules only they declared
+// (where their service removes undeclared ones).
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import { jobRescueExpired } from '../sql/jobs.js';
+import { cronRemoveUndeclared } from '../sql/cron.js';
 import { workerReap } from '../sql/workers.js';
 import { Service } from './service.js';
 
@@ -14,8 +15,6 @@ export interface RescuerOptions {
   intervalMs: number;
   batchSize: number;
   forgetAfterMs: number;
-  /** A worker beating more recently than this is live: its declared schedules stay. */
-  workerDeadAfterMs: number;
   /** How long a worker's session must have been gone, with no beat since, before its leases are ended. */
   lostSessionGraceMs: number;
 }
@@ -41,8 +40,11 @@ export class Rescuer extends Service {
       this.logger.warn({ rescued: outcomes.size - dead, dead, jobIds: [...outcomes.keys()].slice(0, 20) }, 'rescued jobs of a dead worker');
     }
     if (Date.now() - this.reapedAt >= REAP_INTERVAL_MS) {
-      const removed = await workerReap(this.db, this.options.forgetAfterMs, this.options.workerDeadAfterMs);
-      if (removed.length) this.logger.info({ schedules: removed }, 'removed schedules that no live worker of their service declares any more');
+      // A worker forgotten no longer keeps the schedules only it declared.
+      if ((await workerReap(this.db, this.options.forgetAfterMs)) > 0) {
+        const removed = await cronRemoveUndeclared(this.db);
+        if (removed.length) this.logger.info({ schedules: removed }, 'removed schedules that no known worker of their service declares any more');
+      }
       this.reapedAt = Date.now();
     }
     return outcomes.size >= this.options.batchSize ? 0 : this.options.intervalMs;

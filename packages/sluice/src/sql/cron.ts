@@ -213,30 +213,30 @@ export async function cronNextDueInMs(db: Queryable): Promise<number | null> {
   return rows[0]?.ms ?? null;
 }
 
-// The code schedules of a service that none of its live workers declares
+// The code schedules of a service that none of its known workers declares
 // (cron-schedules/undeclared.sql): what a deploy dropped. NULL matches NULL:
 // workers without a service are one service.
 
-/** Names of the schedules of `service` that no live worker of it declares. */
-export async function cronUndeclaredNames(db: Queryable, service: string | null, deadAfterMs: number): Promise<string[]> {
+/** Names of the schedules of `service` that no known worker of it declares. */
+export async function cronUndeclaredNames(db: Queryable, service: string | null): Promise<string[]> {
   const { rows } = await db.query<{ name: string }>({
     name: 'sluice_cron_undeclared_names',
-    text: `SELECT name FROM sluice.undeclared_schedules($2) WHERE service IS NOT DISTINCT FROM $1 ORDER BY name`,
-    values: [service, deadAfterMs],
+    text: `SELECT name FROM sluice.undeclared_schedules() WHERE service IS NOT DISTINCT FROM $1 ORDER BY name`,
+    values: [service],
   });
   return rows.map((r) => r.name);
 }
 
 /**
- * Deletes the schedules of `service` that no live worker of it declares,
- * while a live one removes undeclared schedules; returns their names.
+ * Deletes the schedules no known worker of their service declares, where a
+ * known one removes them (sluice.remove_undeclared_schedules): of `service`
+ * only, or of every service (undefined). Returns them.
  */
-export async function cronRemoveUndeclared(db: Queryable, service: string | null, deadAfterMs: number): Promise<string[]> {
-  const { rows } = await db.query<{ name: string }>({
+export async function cronRemoveUndeclared(db: Queryable, service?: string | null): Promise<{ name: string; service: string | null }[]> {
+  const { rows } = await db.query<{ name: string; service: string | null }>({
     name: 'sluice_cron_remove_undeclared',
-    text: `DELETE FROM sluice.cron_schedules c USING sluice.undeclared_schedules($2) u
-           WHERE c.name = u.name AND u.removable AND u.service IS NOT DISTINCT FROM $1 RETURNING c.name`,
-    values: [service, deadAfterMs],
+    text: `SELECT name, service FROM sluice.remove_undeclared_schedules($1, $2) ORDER BY name`,
+    values: [service !== undefined, service ?? null],
   });
-  return rows.map((r) => r.name).sort();
+  return rows;
 }

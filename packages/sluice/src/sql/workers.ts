@@ -172,23 +172,14 @@ export function workerHeartbeatTryLead(
   ];
 }
 
-/**
- * Removes workers silent for longer than forgetAfterMs that hold no job, and,
- * in the same statement, the code schedules no live worker of their service
- * declares any more where a live one removes them (the last pod of a version
- * that declared them stopped beating). Returns those schedules.
- */
-export async function workerReap(db: Queryable, forgetAfterMs: number, deadAfterMs: number): Promise<{ name: string; service: string | null }[]> {
-  const { rows } = await db.query<{ removed: { name: string; service: string | null }[] | null }>({
+/** Removes workers silent for longer than forgetAfterMs that hold no job. */
+export async function workerReap(db: Queryable, forgetAfterMs: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>({
     name: 'sluice_worker_reap',
-    text: `WITH removed AS (
-             DELETE FROM sluice.cron_schedules c USING sluice.undeclared_schedules($2) u
-             WHERE c.name = u.name AND u.removable RETURNING c.name, c.service
-           )
-           SELECT sluice.reap_workers($1) AS n, (SELECT json_agg(removed ORDER BY name) FROM removed) AS removed`,
-    values: [forgetAfterMs, deadAfterMs],
+    text: `SELECT sluice.reap_workers($1) AS n`,
+    values: [forgetAfterMs],
   });
-  return rows[0]?.removed ?? [];
+  return rows[0]?.n ?? 0;
 }
 
 export async function workerDeregister(db: Queryable, workerId: string): Promise<void> {

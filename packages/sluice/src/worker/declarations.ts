@@ -14,6 +14,9 @@ import { workerRegister } from '../sql/workers.js';
 import { SLUICE_VERSION } from '../version.js';
 import type { ResolvedWorkerOptions, Subscription } from './options.js';
 
+/** lock_timeout ran out (SQLSTATE 55P03). */
+const LOCK_NOT_AVAILABLE = '55P03';
+
 /** Everything start() writes before claiming, in this order. */
 export async function declareWorker(
   db: Queryable,
@@ -45,14 +48,14 @@ export async function declareJobs(db: Queryable, jobs: JobDefinition[], subscrip
 
 /**
  * Upserts code schedules without resetting their history, owned by this
- * worker's service; reports or removes the ones no live worker of this
+ * worker's service; reports or removes the ones no known worker of this
  * service declares (this one registered first, so its own count). Other
  * services' schedules are not its business; in a rolling deploy, neither are
  * the ones the other version's pods still declare.
  */
 export async function declareSchedules(
   db: Queryable,
-  o: Pick<ResolvedWorkerOptions, 'schedules' | 'service' | 'undeclaredSchedules' | 'workerDeadAfterMs'>,
+  o: Pick<ResolvedWorkerOptions, 'schedules' | 'service' | 'undeclaredSchedules'>,
   logger: Logger,
 ): Promise<void> {
   const { schedules, service } = o;
@@ -63,23 +66,28 @@ export async function declareSchedules(
     },
   );
   if (o.undeclaredSchedules === 'remove') {
-    await removeUndeclaredSchedules(db, o, logger);
+    await removeUndeclaredSchedules(db, service, logger);
     return;
   }
-  const stale = await cronUndeclaredNames(db, service, o.workerDeadAfterMs);
-  if (stale.length) logger.warn({ schedules: stale, service }, 'schedules this service declared in code earlier are declared by none of its live workers');
+  const stale = await cronUndeclaredNames(db, service);
+  if (stale.length) logger.warn({ schedules: stale, service }, 'schedules this service declared in code earlier are declared by none of its workers');
 }
 
 /**
- * Removes the schedules of this worker's service that none of its live
- * workers declares, where one of them removes such schedules: at start, and
- * again when a worker leaves (the last pod of the version that declared them).
+ * Removes the schedules of this service that none of its known workers
+ * declares, where one of them removes such schedules: at start, and again
+ * when a worker leaves (the last pod of the version that declared them).
+ * A removal that cannot have its lock now (a scheduler firing) is left to
+ * the next start, stop or forgotten worker.
  */
-export async function removeUndeclaredSchedules(
-  db: Queryable,
-  o: Pick<ResolvedWorkerOptions, 'service' | 'workerDeadAfterMs'>,
-  logger: Logger,
-): Promise<void> {
-  const removed = await cronRemoveUndeclared(db, o.service, o.workerDeadAfterMs);
-  if (removed.length) logger.info({ schedules: removed, service: o.service }, 'removed schedules this service no longer declares');
+export async function removeUndeclaredSchedules(db: Queryable, service: string | null, logger: Logger): Promise<void> {
+  let removed: { name: string }[];
+  try {
+    removed = await cronRemoveUndeclared(db, service);
+  } catch (err) {
+    if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
+    logger.warn({ err, service }, 'could not remove undeclared schedules now (the schedules were busy); left to the next worker start or stop');
+    return;
+  }
+  if (removed.length) logger.info({ schedules: removed.map((r) => r.name), service }, 'removed schedules this service no longer declares');
 }

@@ -52,7 +52,6 @@ export function createDuties(pool: pg.Pool, o: ResolvedWorkerOptions, notified: 
       intervalMs: Math.max(100, Math.min(RESCUE_INTERVAL_MS_MAX, Math.floor(o.workerDeadAfterMs / 3))),
       batchSize: RESCUE_BATCH_SIZE_DEFAULT,
       forgetAfterMs: WORKER_FORGET_AFTER_MS_DEFAULT,
-      workerDeadAfterMs: o.workerDeadAfterMs,
       lostSessionGraceMs: LOST_SESSION_GRACE_MS,
     },
     logger,

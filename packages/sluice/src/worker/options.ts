@@ -76,11 +76,12 @@ export interface WorkerOptions extends ConnectionOptions {
   schedules?: ScheduleDefinition[];
   /**
    * What to do with schedules this worker's `service` declared in code
-   * earlier (an earlier deploy) but none of its live workers declares now:
+   * earlier (an earlier deploy) but none of its workers declares now:
    * 'report' logs them, 'remove' deletes them, at start and whenever a
-   * worker of the service stops or stops beating. In a rolling deploy, what
-   * the pods of the other version still declare is kept until the last of
-   * them is gone. Schedules of other services are left alone. Default 'report'.
+   * worker of the service stops (or, dead, is forgotten after an hour). In a
+   * rolling deploy, what the pods of the other version still declare is kept
+   * until the last of them is gone. Schedules of other services are left
+   * alone. Default 'report'.
    */
   undeclaredSchedules?: 'report' | 'remove';
   /**

@@ -343,9 +343,11 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       // only when its socket does.
       await this.notifier?.stop();
       await this.heartbeat.stop();
-      await workerDeregister(this.hotPool, this.id)
-        .then(() => removeUndeclaredSchedules(this.hotPool, this.options, this.logger))
-        .catch((err) => this.logger.warn({ err }, 'could not deregister'));
+      if (await workerDeregister(this.hotPool, this.id).then(() => true, (err) => this.logger.warn({ err }, 'could not deregister'))) {
+        await removeUndeclaredSchedules(this.hotPool, this.options.service, this.logger).catch((err) =>
+          this.logger.warn({ err }, 'could not remove the schedules no worker declares any more'),
+        );
+      }
       this.state = 'stopped';
       if (this.ownsPool) await this.pool.end().catch(() => {});
       if (this.listenPool?.owned) await this.listenPool.pool.end().catch(() => {});
