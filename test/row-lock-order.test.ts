@@ -162,3 +162,24 @@ describe('a cancellation of jobs another statement is writing waits for it, with
     }
   });
 });
+
+describe('a cancellation that meets a writer taking rows out of id order', () => {
+  it('starts again after PostgreSQL ends it for a deadlock, instead of failing (a completion locks a waiting child after its own jobs)', async () => {
+    const b = await enqueue('lock.cycle', 0);
+    const c = await enqueue('lock.cycle', 0);
+    const [writer, canceller] = await Promise.all([sessions.open(), sessions.open()]);
+    // The writer, as a completion: C first (a job it completed), then B (a waiting child of another).
+    await writer.c.query('BEGIN');
+    await writer.c.query('SELECT 1 FROM sluice.jobs WHERE id = $1 FOR UPDATE', [c]);
+    const cancelled = canceller.c
+      .query<{ id: string }>('SELECT sluice.cancel_many($1::bigint[]) AS id', [[b, c]])
+      .then((r) => r.rows.map((x) => Number(x.id)).sort((x, y) => x - y), (e: { code?: string }) => `failed ${e.code}`);
+    await lockWait(db.pool, canceller.pid);
+    // A cycle: the cancellation, waiting the longer, is the side PostgreSQL ends after deadlock_timeout.
+    await writer.c.query('SELECT 1 FROM sluice.jobs WHERE id = $1 FOR UPDATE', [b]);
+    await writer.c.query('COMMIT');
+    expect(await cancelled).toEqual([b, c]);
+    const { rows } = await db.pool.query<{ state: string }>(`SELECT state FROM sluice.job_history WHERE id = ANY($1::bigint[])`, [[b, c]]);
+    expect(rows.map((r) => r.state)).toEqual(['cancelled', 'cancelled']);
+  });
+});
