@@ -168,6 +168,10 @@ describe('a cancellation that meets a writer taking rows out of id order', () =>
     const b = await enqueue('lock.cycle', 0);
     const c = await enqueue('lock.cycle', 0);
     const [writer, canceller] = await Promise.all([sessions.open(), sessions.open()]);
+    // PostgreSQL ends the side whose deadlock check runs first: the writer's
+    // waits long before checking, so that side is the cancellation, whatever
+    // the load (the setting needs a superuser, which the tests' role is).
+    await writer.c.query(`SET deadlock_timeout = '60s'`);
     // The writer, as a completion: C first (a job it completed), then B (a waiting child of another).
     await writer.c.query('BEGIN');
     await writer.c.query('SELECT 1 FROM sluice.jobs WHERE id = $1 FOR UPDATE', [c]);
@@ -175,7 +179,7 @@ describe('a cancellation that meets a writer taking rows out of id order', () =>
       .query<{ id: string }>('SELECT sluice.cancel_many($1::bigint[]) AS id', [[b, c]])
       .then((r) => r.rows.map((x) => Number(x.id)).sort((x, y) => x - y), (e: { code?: string }) => `failed ${e.code}`);
     await lockWait(db.pool, canceller.pid);
-    // A cycle: the cancellation, waiting the longer, is the side PostgreSQL ends after deadlock_timeout.
+    // A cycle: the cancellation's check finds it after its deadlock_timeout (1 s) and ends that side.
     await writer.c.query('SELECT 1 FROM sluice.jobs WHERE id = $1 FOR UPDATE', [b]);
     await writer.c.query('COMMIT');
     expect(await cancelled).toEqual([b, c]);
