@@ -7,8 +7,8 @@
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import { jobRescueExpired } from '../sql/jobs.js';
-import { cronRemoveUndeclared } from '../sql/cron.js';
 import { workerReap } from '../sql/workers.js';
+import { removeUndeclaredSchedules } from '../undeclared-schedules.js';
 import { Service } from './service.js';
 
 export interface RescuerOptions {
@@ -24,6 +24,7 @@ const REAP_INTERVAL_MS = 60_000;
 
 export class Rescuer extends Service {
   private reapedAt = 0;
+  private removalOwed = false;
 
   constructor(
     private readonly db: Queryable,
@@ -40,12 +41,11 @@ export class Rescuer extends Service {
       this.logger.warn({ rescued: outcomes.size - dead, dead, jobIds: [...outcomes.keys()].slice(0, 20) }, 'rescued jobs of a dead worker');
     }
     if (Date.now() - this.reapedAt >= REAP_INTERVAL_MS) {
-      // A worker forgotten no longer keeps the schedules only it declared.
-      if ((await workerReap(this.db, this.options.forgetAfterMs)) > 0) {
-        const removed = await cronRemoveUndeclared(this.db);
-        if (removed.length) this.logger.info({ schedules: removed }, 'removed schedules that no known worker of their service declares any more');
-      }
+      // A worker forgotten no longer keeps the schedules only it declared;
+      // a removal the busy schedules put off is owed until it runs.
+      if ((await workerReap(this.db, this.options.forgetAfterMs)) > 0) this.removalOwed = true;
       this.reapedAt = Date.now();
+      if (this.removalOwed) this.removalOwed = !(await removeUndeclaredSchedules(this.db, this.logger));
     }
     return outcomes.size >= this.options.batchSize ? 0 : this.options.intervalMs;
   }

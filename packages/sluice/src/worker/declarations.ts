@@ -7,15 +7,13 @@ import { translateDbError } from '../db-errors.js';
 import type { Queryable } from '../executor.js';
 import type { JobDefinition } from '../job.js';
 import { nextFireAfter, type ScheduleDefinition } from '../schedule.js';
-import { cronRemoveUndeclared, cronSaveMany, cronUndeclaredNames } from '../sql/cron.js';
+import { cronSaveMany, cronUndeclaredNames } from '../sql/cron.js';
 import { jobTypeUpsertMany } from '../sql/job-types.js';
 import { subscriptionUpsertMany } from '../sql/subscriptions.js';
 import { workerRegister } from '../sql/workers.js';
+import { removeUndeclaredSchedules } from '../undeclared-schedules.js';
 import { SLUICE_VERSION } from '../version.js';
 import type { ResolvedWorkerOptions, Subscription } from './options.js';
-
-/** lock_timeout ran out (SQLSTATE 55P03). */
-const LOCK_NOT_AVAILABLE = '55P03';
 
 /** Everything start() writes before claiming, in this order. */
 export async function declareWorker(
@@ -66,28 +64,9 @@ export async function declareSchedules(
     },
   );
   if (o.undeclaredSchedules === 'remove') {
-    await removeUndeclaredSchedules(db, service, logger);
+    await removeUndeclaredSchedules(db, logger, service);
     return;
   }
   const stale = await cronUndeclaredNames(db, service);
   if (stale.length) logger.warn({ schedules: stale, service }, 'schedules this service declared in code earlier are declared by none of its workers');
-}
-
-/**
- * Removes the schedules of this service that none of its known workers
- * declares, where one of them removes such schedules: at start, and again
- * when a worker leaves (the last pod of the version that declared them).
- * A removal that cannot have its lock now (a scheduler firing) is left to
- * the next start, stop or forgotten worker.
- */
-export async function removeUndeclaredSchedules(db: Queryable, service: string | null, logger: Logger): Promise<void> {
-  let removed: { name: string }[];
-  try {
-    removed = await cronRemoveUndeclared(db, service);
-  } catch (err) {
-    if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
-    logger.warn({ err, service }, 'could not remove undeclared schedules now (the schedules were busy); left to the next worker start or stop');
-    return;
-  }
-  if (removed.length) logger.info({ schedules: removed.map((r) => r.name), service }, 'removed schedules this service no longer declares');
 }

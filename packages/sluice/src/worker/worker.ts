@@ -21,8 +21,9 @@ import { WorkerOperations, parseWorkerOperationsOptions, type WorkerOperationsOp
 import type { Service } from '../services/service.js';
 import { jobLeaseHolds, type ClaimedJobRow } from '../sql/job-leases.js';
 import { workerDeregister, workerHeartbeat, type BeatAnswer } from '../sql/workers.js';
+import { removeUndeclaredSchedules } from '../undeclared-schedules.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
-import { declareWorker, removeUndeclaredSchedules } from './declarations.js';
+import { declareWorker } from './declarations.js';
 import { createDuties } from './duties.js';
 import { Fetcher } from './fetcher.js';
 import { beatGiveUpMs, statementGiveUpMs } from './give-up.js';
@@ -344,7 +345,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       await this.notifier?.stop();
       await this.heartbeat.stop();
       if (await workerDeregister(this.hotPool, this.id).then(() => true, (err) => this.logger.warn({ err }, 'could not deregister'))) {
-        await removeUndeclaredSchedules(this.hotPool, this.options.service, this.logger).catch((err) =>
+        await removeUndeclaredSchedules(this.hotPool, this.logger, this.options.service).catch((err) =>
           this.logger.warn({ err }, 'could not remove the schedules no worker declares any more'),
         );
       }
