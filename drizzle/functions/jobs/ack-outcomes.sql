@@ -8,9 +8,10 @@
 -- nothing left can tell); 'dead' when that attempt's failure sent the job to
 -- the dead jobs (the dead row is of that attempt and holds its error entry);
 -- 'retry' when the job's errors hold the entry, live, dead or in history
--- (it was retried, and later attempts went on). error_ats: the `at` of each failure's error entry, NULL for a completion;
--- with the attempt, it names the entry that attempt's own write appended (a
--- rescue appends one of kind crash, at its own time).
+-- (it was retried, and later attempts went on). error_ats: the `at` of each
+-- failure's error entry, NULL for a completion; with the attempt, it names the
+-- entry that attempt's own write appended (a rescue appends one of kind crash,
+-- at its own time).
 --
 -- Lease: none (reads what is there). Locks: none.
 CREATE OR REPLACE FUNCTION sluice.ack_outcomes(ids bigint[], attempts integer[], queues text[], error_ats text[])
