@@ -31,8 +31,14 @@ export class FinishWaiter {
   /** Calls of waitFor not yet settled: the poll runs while there are any. */
   private pending = 0;
   private pollTimer: NodeJS.Timeout | null = null;
-  /** Ids this client enqueued lately, oldest first (a Set keeps insertion order). */
-  private readonly enqueued = new Set<number>();
+  /**
+   * Ids this client enqueued lately, a ring: the newest overwrite the oldest.
+   * Written at every enqueue, read only by a waitFor that finds no row, so
+   * adding costs a store an id and looking up a scan (a Set evicting its
+   * oldest took ~0.3 ms of each 1,000-job enqueueMany).
+   */
+  private readonly enqueued = new Float64Array(REMEMBERED_IDS_MAX);
+  private enqueuedNext = 0;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -54,12 +60,9 @@ export class FinishWaiter {
    * for one of them is a completion.
    */
   noteEnqueued(ids: readonly number[]): void {
-    for (const id of ids) this.enqueued.add(id);
-    if (this.enqueued.size <= REMEMBERED_IDS_MAX) return;
-    let excess = this.enqueued.size - REMEMBERED_IDS_MAX;
-    for (const id of this.enqueued) {
-      if (excess-- <= 0) break;
-      this.enqueued.delete(id);
+    for (const id of ids) {
+      this.enqueued[this.enqueuedNext] = id;
+      this.enqueuedNext = (this.enqueuedNext + 1) % REMEMBERED_IDS_MAX;
     }
   }
 
@@ -93,7 +96,7 @@ export class FinishWaiter {
       // notice was requested is found finished here.
       jobRequestFinishNotice(this.pool, id)
         .then((live) => {
-          if (this.waiters.has(id)) this.wasLive.set(id, live || this.enqueued.has(id) || this.wasLive.get(id) === true);
+          if (this.waiters.has(id)) this.wasLive.set(id, live || this.enqueued.includes(id) || this.wasLive.get(id) === true);
           return this.check(id);
         })
         .catch((err) => {

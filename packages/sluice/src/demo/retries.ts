@@ -21,7 +21,7 @@ export async function showRetries({ pool, sluice, worker, world }: DemoContext):
     if (e.name !== deliverWebhook.name) return;
     if (e.result === 'retry' || e.result === 'dead') failedAt.push(performance.now());
     const at = `+${((performance.now() - t0) / 1000).toFixed(2)}s`.padStart(7);
-    const outcome = { retry: 'failed, retry scheduled', dead: 'failed, moved to the dead-letter queue', completed: 'completed', stale: 'stale answer refused' }[e.result];
+    const outcome = { retry: 'failed, retry scheduled', dead: 'failed, moved to the dead-letter queue', completed: 'completed', stale: 'stale answer refused', unknown: 'answered, outcome unknown' }[e.result];
     note(`${at}  job ${e.id} attempt ${e.attempt}: ${outcome}`);
   };
   worker.on('job', onJob);

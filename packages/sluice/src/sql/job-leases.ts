@@ -180,17 +180,27 @@ export interface UncertainAck {
   queue: string;
   /** The `at` of the failure's error entry; null for a completion. */
   errorAt: string | null;
+  /** The claim's lease token: an attempt number alone does not name a claim. */
+  lease: number;
 }
 
 /**
  * What the acknowledgements given did, as far as the database shows
- * (sluice.ack_outcomes): keyed by `id:attempt`, only those found applied.
+ * (sluice.ack_outcomes): keyed by `id:attempt`, only those found applied
+ * ('completed', 'retry', 'dead') or whose fate nothing left can tell
+ * ('unknown': a completion in a queue that keeps no history).
  */
-export async function jobAckOutcomes(db: Queryable, acks: UncertainAck[]): Promise<Map<string, 'completed' | 'retry' | 'dead'>> {
-  const { rows } = await db.query<{ id: string; attempt: number; outcome: 'completed' | 'retry' | 'dead' }>({
+export async function jobAckOutcomes(db: Queryable, acks: UncertainAck[]): Promise<Map<string, 'completed' | 'retry' | 'dead' | 'unknown'>> {
+  const { rows } = await db.query<{ id: string; attempt: number; outcome: 'completed' | 'retry' | 'dead' | 'unknown' }>({
     name: 'sluice_job_ack_outcomes',
-    text: `SELECT id, attempt, outcome FROM sluice.ack_outcomes($1::bigint[], $2::integer[], $3::text[], $4::text[])`,
-    values: [acks.map((a) => a.id), acks.map((a) => a.attempt), acks.map((a) => a.queue), acks.map((a) => a.errorAt)],
+    text: `SELECT id, attempt, outcome FROM sluice.ack_outcomes($1::bigint[], $2::integer[], $3::text[], $4::text[], $5::bigint[])`,
+    values: [
+      acks.map((a) => a.id),
+      acks.map((a) => a.attempt),
+      acks.map((a) => a.queue),
+      acks.map((a) => a.errorAt),
+      acks.map((a) => a.lease),
+    ],
   });
   return new Map(rows.map((r) => [`${r.id}:${r.attempt}`, r.outcome]));
 }

@@ -46,7 +46,14 @@ export interface FailAck extends AckBase {
 
 export type Ack = CompleteAck | FailAck;
 
-export type AckResult = 'completed' | 'retry' | 'dead' | 'stale';
+/**
+ * What became of an answer: applied ('completed', 'retry', 'dead'), refused
+ * because the attempt no longer held the job ('stale'), or, for a completion
+ * whose write got no answer and whose retry found the job gone from a queue
+ * that keeps no history, 'unknown': its first write may have completed it, or
+ * another attempt did after a rescue.
+ */
+export type AckResult = 'completed' | 'retry' | 'dead' | 'stale' | 'unknown';
 
 export class Completer {
   private queue: Ack[] = [];
@@ -209,7 +216,7 @@ export class Completer {
     try {
       const found = await jobAckOutcomes(
         this.db,
-        asked.map((a) => ({ id: a.id, attempt: a.attempt, queue: a.queue, errorAt: a.kind === 'fail' ? a.error.at : null })),
+        asked.map((a) => ({ id: a.id, attempt: a.attempt, queue: a.queue, errorAt: a.kind === 'fail' ? a.error.at : null, lease: a.lease })),
       );
       for (const ack of asked) {
         const outcome = found.get(`${ack.id}:${ack.attempt}`);
@@ -225,6 +232,11 @@ export class Completer {
       this.logger.warn(
         { jobId: ack.id, attempt: ack.attempt },
         'late answer refused: the job is no longer held by this attempt',
+      );
+    } else if (result === 'unknown') {
+      this.logger.warn(
+        { jobId: ack.id, attempt: ack.attempt, queue: ack.queue },
+        'a completion whose write went unanswered found the job gone: its queue keeps no history, so whether this attempt or a later one completed it cannot be told',
       );
     }
     // A listener's exception is its own: it must not make a written ack look unwritten.

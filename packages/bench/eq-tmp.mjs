@@ -1,0 +1,14 @@
+import { createSluice, defineJob } from '../sluice/dist/index.js';
+import { z } from 'zod';
+const J = defineJob({ name: 'bench.noop', schema: z.object({ i: z.number(), t: z.number().optional() }) });
+const s = createSluice({ connectionString: process.env.URL, poolSize: 2 });
+await s.migrate();
+const batches = Array.from({ length: 100 }, (_, b) => Array.from({ length: 1000 }, (_, k) => ({ i: b * 1000 + k })));
+for (const b of batches.slice(0, 5)) await s.enqueueMany(J, b);
+const t0 = performance.now();
+const c0 = process.cpuUsage();
+for (const b of batches) await s.enqueueMany(J, b);
+const ms = performance.now() - t0;
+const cpu = process.cpuUsage(c0);
+console.log(`rows/s ${Math.round(100000 / ms * 1000)}; per call ${(ms / 100).toFixed(2)} ms, node cpu per call ${((cpu.user + cpu.system) / 100 / 1000).toFixed(2)} ms`);
+await s.close();
