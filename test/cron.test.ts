@@ -18,6 +18,7 @@ import { cronLimitWaits, cronRemoveUndeclared } from '../packages/sluice/src/sql
 import { Rescuer } from '../packages/sluice/src/services/rescuer.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
+import { Sessions, lockWait } from './helpers/sessions.js';
 
 let db: TestDb;
 let sluice: Sluice;
@@ -34,7 +35,10 @@ afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.stop()));
   await db.pool.query('DELETE FROM sluice.cron_schedules; DELETE FROM sluice.jobs; DELETE FROM sluice.job_history');
 });
+const sessions = new Sessions(() => db.url);
+
 afterAll(async () => {
+  await sessions.end();
   await db.drop();
 });
 
@@ -44,6 +48,9 @@ function schedulerOnly(extra: Partial<Parameters<typeof createWorker>[0]> = {}):
   workers.push(w);
   return w;
 }
+
+/** The leader's rescuer as duties.ts makes it, rounds every 20 ms; tests shorten its reap interval where they need a reap. */
+const RESCUER = { intervalMs: 20, batchSize: 10, forgetAfterMs: 3_600_000, reapIntervalMs: 60_000, lostSessionGraceMs: 2_000 };
 
 const firedFor = (name: string) => count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE tags @> ARRAY[$1]`, [`cron:${name}`]);
 
@@ -473,10 +480,20 @@ describe('firing', () => {
     expect(await names()).toEqual(['gone-dropped', 'gone-kept']);
     // Silent past the lease but not forgotten (a database outage looks the same from here): kept.
     await db.pool.query(`UPDATE sluice.workers SET heartbeat_at = now() - interval '20 seconds' WHERE id = 'gone-old'`);
+    // A leader's reap round, seen to have run by a sentinel worker of another service,
+    // silent for two hours, that the round forgets.
     const rescuerRound = async () => {
-      const rescuer = new Rescuer(db.pool, { intervalMs: 60_000, batchSize: 10, forgetAfterMs: 3_600_000, lostSessionGraceMs: 2_000 }, captureLogs('error').logger);
+      await db.pool.query(
+        `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules, heartbeat_at)
+         VALUES ('gone-sentinel', 'sentinel', 'h', 9, '{reports}', 1, 'v', '{}', false, now() - interval '2 hours')`,
+      );
+      const rescuer = new Rescuer(db.pool, { ...RESCUER, reapIntervalMs: 100 }, captureLogs('error').logger);
       rescuer.start();
-      await rescuer.stop();
+      try {
+        await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE id = 'gone-sentinel'`)) === 0, { what: 'a reap round' });
+      } finally {
+        await rescuer.stop();
+      }
     };
     await rescuerRound();
     expect(await names()).toEqual(['gone-dropped', 'gone-kept']);
@@ -494,6 +511,90 @@ describe('firing', () => {
     expect(await cronRemoveUndeclared(db.pool)).toEqual([]);
     expect(await names()).toEqual(['gone-dropped', 'gone-kept']);
     await db.pool.query(`DELETE FROM sluice.workers WHERE id = 'gone-unsaid'`);
+  });
+
+  it("a new leader's rescuer forgets no worker in its first round: after an hour's outage every live worker's beat is that old", async () => {
+    await db.pool.query(
+      `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules, heartbeat_at)
+       VALUES ('outage-live', 'outage', 'h', 1, '{reports}', 1, 'v', '{outage-kept}', true, now() - interval '2 hours')`,
+    );
+    // A job whose lease lapsed: its rescue shows that a round ran.
+    const id = await sluice.enqueue(report, { kind: 'lapsed' });
+    await db.pool.query(
+      `UPDATE sluice.jobs SET state = 'running', attempt = 1, locked_by = 'outage-dead', attempted_at = now() - interval '1 minute',
+         locked_until = now() - interval '1 second' WHERE id = $1`,
+      [id],
+    );
+    const rescuer = new Rescuer(db.pool, RESCUER, captureLogs('error').logger);
+    rescuer.start();
+    try {
+      await waitUntil(async () => (await sluice.getJob(id)).state !== 'running', { what: 'the lapsed job rescued' });
+    } finally {
+      await rescuer.stop();
+    }
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE id = 'outage-live'`)).toBe(1);
+    await db.pool.query(`DELETE FROM sluice.workers WHERE id = 'outage-live'`);
+  });
+
+  it('a worker the leader forgot registers again at its next beat, with what it declares', async () => {
+    const mine = schedule({ name: 'forgot-mine', cron: '0 5 * * *', job: report, payload: { kind: 'f' } });
+    const w = schedulerOnly({ service: 'forgot', schedules: [mine], undeclaredSchedules: 'remove', heartbeatIntervalMs: 200 });
+    await w.start();
+    const row = () => db.pool.query(`SELECT schedules, removes_undeclared_schedules FROM sluice.workers WHERE id = $1`, [w.id]);
+    expect((await row()).rows).toEqual([{ schedules: ['forgot-mine'], removes_undeclared_schedules: true }]);
+    await db.pool.query(`DELETE FROM sluice.workers WHERE id = $1`, [w.id]);
+    await waitUntil(async () => (await row()).rowCount === 1, { what: 'the worker registered again' });
+    expect((await row()).rows).toEqual([{ schedules: ['forgot-mine'], removes_undeclared_schedules: true }]);
+    // Known again, it keeps its schedule against a removal by its service.
+    expect(await cronRemoveUndeclared(db.pool, 'forgot')).toEqual([]);
+  });
+
+  it("a removal a worker's start or stop had to leave (the scheduler held the schedules) is made by the leader's next round", async () => {
+    const leftover = schedule({ name: 'later-leftover', cron: '0 7 * * *', job: report, payload: { kind: 'l' } });
+    await sluice.schedules.add(leftover);
+    await db.pool.query(`UPDATE sluice.cron_schedules SET declared_in = 'code', service = 'later' WHERE name = 'later-leftover'`);
+    // A live worker of the service that removes undeclared schedules, and declares none: nobody is forgotten this round.
+    await db.pool.query(
+      `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
+       VALUES ('later-1', 'later', 'h', 1, '{reports}', 1, 'v', '{}', true)`,
+    );
+    const rescuer = new Rescuer(db.pool, { ...RESCUER, reapIntervalMs: 100 }, captureLogs('error').logger);
+    rescuer.start();
+    try {
+      await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.cron_schedules WHERE name = 'later-leftover'`)) === 0, {
+        what: 'the leftover schedule removed',
+      });
+    } finally {
+      await rescuer.stop();
+    }
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE id = 'later-1'`)).toBe(1);
+    await db.pool.query(`DELETE FROM sluice.workers WHERE id = 'later-1'`);
+  });
+
+  it('a removal waits for a declaration of its own service in progress, and keeps what that declares', async () => {
+    const taken = schedule({ name: 'race2-taken', cron: '0 3 * * *', job: report, payload: { kind: 'r2' } });
+    await sluice.schedules.add(taken);
+    await db.pool.query(`UPDATE sluice.cron_schedules SET declared_in = 'code', service = 'race-c' WHERE name = 'race2-taken'`);
+    await db.pool.query(
+      `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
+       VALUES ('race-c1', 'race-c', 'h', 1, '{reports}', 1, 'v', '{}', true)`,
+    );
+    const [declaring, removing] = await Promise.all([sessions.open(), sessions.open()]);
+    // A new worker of the same service registers and saves its schedule in one transaction.
+    await declaring.c.query('BEGIN');
+    await declaring.c.query(
+      `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
+       VALUES ('race-c2', 'race-c', 'h', 2, '{reports}', 1, 'v', '{race2-taken}', true)`,
+    );
+    await declaring.c.query(`UPDATE sluice.cron_schedules SET cron = cron WHERE name = 'race2-taken'`);
+    // The removal's first read judges race2-taken removable (the new worker is not committed yet);
+    // it then waits for the table lock, and judges again once it has it.
+    const removal = cronRemoveUndeclared(removing.c, 'race-c');
+    await lockWait(db.pool, removing.pid);
+    await declaring.c.query('COMMIT');
+    expect(await removal).toEqual([]);
+    expect((await sluice.schedules.get('race2-taken')).service).toBe('race-c');
+    await db.pool.query(`DELETE FROM sluice.workers WHERE id LIKE 'race-c%'`);
   });
 
   it('a removal never deletes a schedule declared by a worker that registered before it began', async () => {

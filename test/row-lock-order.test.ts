@@ -172,6 +172,10 @@ describe('a cancellation that meets a writer taking rows out of id order', () =>
     // waits long before checking, so that side is the cancellation, whatever
     // the load (the setting needs a superuser, which the tests' role is).
     await writer.c.query(`SET deadlock_timeout = '60s'`);
+    // PostgreSQL checks a waiting session once, deadlock_timeout after its wait
+    // began: the cancellation's check must come after the writer closes the
+    // cycle, which a loaded machine can delay past the default 1 s.
+    await canceller.c.query(`SET deadlock_timeout = '5s'`);
     // The writer, as a completion: C first (a job it completed), then B (a waiting child of another).
     await writer.c.query('BEGIN');
     await writer.c.query('SELECT 1 FROM sluice.jobs WHERE id = $1 FOR UPDATE', [c]);
@@ -179,7 +183,7 @@ describe('a cancellation that meets a writer taking rows out of id order', () =>
       .query<{ id: string }>('SELECT sluice.cancel_many($1::bigint[]) AS id', [[b, c]])
       .then((r) => r.rows.map((x) => Number(x.id)).sort((x, y) => x - y), (e: { code?: string }) => `failed ${e.code}`);
     await lockWait(db.pool, canceller.pid);
-    // A cycle: the cancellation's check finds it after its deadlock_timeout (1 s) and ends that side.
+    // A cycle: the cancellation's check finds it after its deadlock_timeout (5 s) and ends that side.
     await writer.c.query('SELECT 1 FROM sluice.jobs WHERE id = $1 FOR UPDATE', [b]);
     await writer.c.query('COMMIT');
     expect(await cancelled).toEqual([b, c]);

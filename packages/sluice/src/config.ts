@@ -29,6 +29,8 @@ export const POLL_INTERVAL_MS_DEFAULT = 1_000;
 export const WORKER_DEAD_AFTER_MS_DEFAULT = 15_000;
 /** Workers gone this long (and holding no job) are removed from sluice.workers. */
 export const WORKER_FORGET_AFTER_MS_DEFAULT = 3_600_000;
+/** How often the maintenance leader forgets workers and removes the schedules no known worker declares, in milliseconds. */
+export const WORKER_REAP_INTERVAL_MS_DEFAULT = 60_000;
 /** Jobs rescued per statement. */
 export const RESCUE_BATCH_SIZE_DEFAULT = 1_000;
 /** Acknowledgements waiting to be written before new jobs stop starting. */

@@ -1,6 +1,7 @@
 // Removing the code schedules no known worker of their service declares any
 // more (sluice.remove_undeclared_schedules): at a worker's start and stop, and
-// after the leader forgets a dead worker.
+// once a minute in the maintenance leader's rescuer, which also takes up what
+// a start or stop had to leave.
 import type { Logger } from 'pino';
 import type { Queryable } from './executor.js';
 import { cronRemoveUndeclared } from './sql/cron.js';
@@ -20,7 +21,7 @@ export async function removeUndeclaredSchedules(db: Queryable, logger: Logger, s
     removed = await cronRemoveUndeclared(db, service);
   } catch (err) {
     if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
-    logger.warn({ err, service }, 'could not remove undeclared schedules now (the schedules were busy); tried again later');
+    logger.warn({ err, service }, 'could not remove undeclared schedules now (the schedules were busy); the maintenance leader tries again within a minute');
     return false;
   }
   if (removed.length === 0) return true;

@@ -40,9 +40,16 @@ export interface BeatAnswer {
   lost: number[];
   cancelled: number[];
   paused: string[];
+  /**
+   * Whether the beat found this worker's row. The leader forgets workers
+   * silent for an hour, a live one too when the database was out of reach
+   * that long: such a worker registers again (its declarations are what keep
+   * its schedules).
+   */
+  registered: boolean;
 }
 
-type BeatAnswerRow = { lost: string; cancelled: string; paused: string[] | null };
+type BeatAnswerRow = { lost: string; cancelled: string; paused: string[] | null; registered: boolean };
 
 // The held leases the beat extends, and the held ids it did not. The leases
 // are extended by sluice.extend_leases (leases/extend.sql), which finds the
@@ -61,12 +68,13 @@ const LEASES_CTE = `leases AS (SELECT l.id FROM sluice.extend_leases($1, $2, $3:
 // opens nothing when nothing is lost, the usual case.
 const answerColumns = (queues: string) => `array_to_string(ARRAY(SELECT id FROM lost), ',') AS lost,
           array_to_string(ARRAY(SELECT c FROM sluice.cancelled_jobs(ARRAY(SELECT id FROM lost)) c), ',') AS cancelled,
-          ARRAY(SELECT q.name FROM sluice.queues q WHERE q.name = ANY(${queues}::text[]) AND q.paused) AS paused`;
+          ARRAY(SELECT q.name FROM sluice.queues q WHERE q.name = ANY(${queues}::text[]) AND q.paused) AS paused,
+          EXISTS (SELECT 1 FROM beat) AS registered`;
 
 const idList = (text: string | undefined): number[] => (text ? text.split(',').map(Number) : []);
 
 export function beatAnswer(row: BeatAnswerRow | undefined): BeatAnswer {
-  return { lost: idList(row?.lost), cancelled: idList(row?.cancelled), paused: row?.paused ?? [] };
+  return { lost: idList(row?.lost), cancelled: idList(row?.cancelled), paused: row?.paused ?? [], registered: row?.registered ?? true };
 }
 
 /**
@@ -88,7 +96,7 @@ export async function workerHeartbeat(
   // Unnamed, so planned for each beat with the table as it is now (see jobs/claim.sql, Plans).
   const { rows } = await db.query<BeatAnswerRow>({
     // Through the pool, no session is this worker's own: the rescuer then waits for the leases.
-    text: `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now(), session_pid = NULL, session_lost_at = NULL, leads = false WHERE id = $1),
+    text: `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now(), session_pid = NULL, session_lost_at = NULL, leads = false WHERE id = $1 RETURNING 1),
           ${LEASES_CTE}
           SELECT ${answerColumns('$4')}`,
     values: [workerId, leaseMs, heldIds, queues],
@@ -101,7 +109,7 @@ export async function workerHeartbeat(
 // whether this worker leads (`leads`, an SQL expression), so that followers
 // know a live leader stands behind the lock.
 const sessionBeatCtes = (leads: string) => `beat AS (UPDATE sluice.workers
-            SET heartbeat_at = now(), session_pid = pg_backend_pid(), session_lost_at = NULL, leads = ${leads} WHERE id = $1),
+            SET heartbeat_at = now(), session_pid = pg_backend_pid(), session_lost_at = NULL, leads = ${leads} WHERE id = $1 RETURNING 1),
           ${LEASES_CTE}`;
 
 /**

@@ -23,6 +23,20 @@ export async function declareWorker(
   logger: Logger,
 ): Promise<void> {
   await declareJobs(db, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
+  await registerWorker(db, o, worker);
+  await declareSchedules(db, o, logger);
+}
+
+/**
+ * This worker's row in sluice.workers, with what it declares: written at
+ * start, and again when a beat finds the row gone (the leader forgot the
+ * worker after a long silence, a database out of reach for an hour, say).
+ */
+export async function registerWorker(
+  db: Queryable,
+  o: Pick<ResolvedWorkerOptions, 'schedules' | 'service' | 'undeclaredSchedules'>,
+  worker: { id: string; queues: string[]; concurrency: number },
+): Promise<void> {
   await workerRegister(db, {
     id: worker.id,
     service: o.service,
@@ -34,7 +48,6 @@ export async function declareWorker(
     schedules: o.schedules.map((s) => s.name),
     removesUndeclaredSchedules: o.undeclaredSchedules === 'remove',
   });
-  await declareSchedules(db, o, logger);
 }
 
 export async function declareJobs(db: Queryable, jobs: JobDefinition[], subscriptions: Subscription[]): Promise<void> {

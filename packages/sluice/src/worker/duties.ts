@@ -2,7 +2,7 @@
 // ager, cron scheduler, and the operations ones (retention, alerts).
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { PROMOTE_BATCH_SIZE_DEFAULT, RESCUE_BATCH_SIZE_DEFAULT, WORKER_FORGET_AFTER_MS_DEFAULT } from '../config.js';
+import { PROMOTE_BATCH_SIZE_DEFAULT, RESCUE_BATCH_SIZE_DEFAULT, WORKER_FORGET_AFTER_MS_DEFAULT, WORKER_REAP_INTERVAL_MS_DEFAULT } from '../config.js';
 import { MISFIRE_GRACE_MS_DEFAULT } from '../schedule.js';
 import { Ager } from '../services/ager.js';
 import { Promoter } from '../services/promoter.js';
@@ -52,6 +52,7 @@ export function createDuties(pool: pg.Pool, o: ResolvedWorkerOptions, notified: 
       intervalMs: Math.max(100, Math.min(RESCUE_INTERVAL_MS_MAX, Math.floor(o.workerDeadAfterMs / 3))),
       batchSize: RESCUE_BATCH_SIZE_DEFAULT,
       forgetAfterMs: WORKER_FORGET_AFTER_MS_DEFAULT,
+      reapIntervalMs: WORKER_REAP_INTERVAL_MS_DEFAULT,
       lostSessionGraceMs: LOST_SESSION_GRACE_MS,
     },
     logger,

@@ -23,7 +23,7 @@ import { jobLeaseHolds, type ClaimedJobRow } from '../sql/job-leases.js';
 import { workerDeregister, workerHeartbeat, type BeatAnswer } from '../sql/workers.js';
 import { removeUndeclaredSchedules } from '../undeclared-schedules.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
-import { declareWorker } from './declarations.js';
+import { declareWorker, registerWorker } from './declarations.js';
 import { createDuties } from './duties.js';
 import { Fetcher } from './fetcher.js';
 import { beatGiveUpMs, statementGiveUpMs } from './give-up.js';
@@ -378,6 +378,10 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     }
     this.leasesLost(answer, claims);
     await this.handBackPaused(answer.paused);
+    if (!answer.registered && !this.stopping.signal.aborted) {
+      this.logger.warn('this worker had been forgotten (no beat reached the database for an hour); registering it again');
+      await registerWorker(this.beatPool, this.options, this);
+    }
   }
 
   /**
