@@ -6,7 +6,8 @@
 //     idle:   [--processes 1,8] [--seconds 40]
 //     vacuum: [--rates 1000] [--vacuum-seconds 90] [--sluice-concurrency N --sluice-prefetch N] (default: sluice's defaults)
 //     many:   [--many-processes 50] [--many-concurrency 2] [--many-jobs 100000] [--many-rate 2000]
-//             [--baseline-concurrency 100] [--many-cap-seconds 240] (not in the default set: it needs a server of its own,
+//             [--baseline-concurrency 100] [--many-cap-seconds 240] [--many-warmup-jobs 10000, not counted; 0: none]
+//             (not in the default set: it needs a server of its own,
 //             BENCH_DATABASE_URL, with max_connections for the processes' pools)
 //     fanout: [--fanout-listeners 0,1,50] [--fanout-rate 100] [--fanout-seconds 20] (not in the default set:
 //             it reads the whole server's CPU, so run it against a server nothing else uses)
@@ -46,6 +47,7 @@ const { values } = parseArgs({
     'many-rate': { type: 'string' },
     'baseline-concurrency': { type: 'string' },
     'many-cap-seconds': { type: 'string' },
+    'many-warmup-jobs': { type: 'string' },
     'fanout-listeners': { type: 'string' },
     'fanout-rate': { type: 'string' },
     'fanout-seconds': { type: 'string' },
@@ -144,6 +146,7 @@ if (only.includes('many')) {
     rate: Number(values['many-rate'] ?? 2_000),
     capSeconds: Number(values['many-cap-seconds'] ?? 240),
     sluiceOptions,
+    warmupJobs: Number(values['many-warmup-jobs'] ?? 10_000),
   };
   // The baseline keeps sluice's defaults: --sluice-* options shape the many processes only.
   const baseline = { ...shape, processes: 1, concurrency: Number(values['baseline-concurrency'] ?? 100), sluiceOptions: {} };
@@ -159,7 +162,8 @@ if (only.includes('many')) {
   out('');
   out(
     `## Many processes (${shape.jobs} jobs enqueued at ${shape.rate}/s, one bulk call every 10 ms, into workers already running; ` +
-      `no-op handler; database CPU of the whole server less the producer's backends, per job run; stopped at ${shape.capSeconds} s)`,
+      `no-op handler; database CPU of the whole server less the producer's backends, per job run; stopped at ${shape.capSeconds} s; ` +
+      (shape.warmupJobs > 0 ? `after a warm-up of ${shape.warmupJobs} jobs through the same processes, not counted)` : 'no warm-up: the sessions\' first statements are counted)'),
   );
   out('');
   out('| system | processes × concurrency | seconds | left at the cap | ran once / twice+ / never | jobs per process min / median / max | db CPU µs a job | statements a job | claims | empty claims | empty claims a job | load |');

@@ -1,5 +1,9 @@
 // Many processes: P worker processes of concurrency C start on an empty
-// database and report READY; then a producer enqueues J jobs at a fixed rate
+// database and report READY; a warm-up of W jobs goes through them first, not
+// counted (as the drains exclude theirs: each new session's first claim and
+// first acknowledgement plan their statements, some 10-20 ms of server CPU,
+// which 150 sessions pay once each and a long-running worker never again);
+// then a producer enqueues J jobs at a fixed rate
 // (one bulk call every 10 ms, so each call announces rate/100 jobs to every
 // listening process), and the workers run them until none is left. Reported:
 // runs per job number (each exactly once), jobs per process, the database
@@ -34,6 +38,8 @@ export interface ManyShape {
   capSeconds: number;
   /** sluice only: options beyond the concurrency (--sluice-prefetch). */
   sluiceOptions?: Record<string, number>;
+  /** Run through the workers at the same rate before the clock starts; not counted (0: none). */
+  warmupJobs: number;
 }
 
 export interface ManyResult extends ManyShape {
@@ -76,6 +82,20 @@ function withApplicationName(url: string, name: string): string {
   return u.toString();
 }
 
+interface ProcessRecord {
+  ran: number[];
+  claims: { statements: number; claims: number; empty: number } | null;
+}
+
+/** Until the system's queue holds no unfinished job (the warm-up's end). */
+async function drained(observer: pg.Client, system: SystemKey, capSeconds: number): Promise<void> {
+  const deadline = performance.now() + capSeconds * 1000;
+  while ((await observer.query<{ n: number }>(REMAINING_SQL[system])).rows[0]!.n > 0) {
+    if (performance.now() > deadline) throw new Error(`${system} did not drain its warm-up within ${capSeconds} s`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
 async function backendPids(c: pg.Client, where: string, values: unknown[]): Promise<number[]> {
   const { rows } = await c.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE ${where}`, values);
   return rows.map((r) => r.pid);
@@ -90,7 +110,23 @@ export async function many(system: SystemKey, shape: ManyShape): Promise<ManyRes
   const observer = new pg.Client({ connectionString: url });
   await observer.connect();
   const procs = await startWorkers(system, url, shape.processes, (i) => ({ ...options, recordFile: recordFile(i), countClaims: true }));
+  const records = async () => {
+    const out: ProcessRecord[] = [];
+    for (const [i, p] of procs.entries()) {
+      await dumpRecord(p);
+      out.push(JSON.parse(await readFile(recordFile(i), 'utf8')) as ProcessRecord);
+    }
+    return out;
+  };
   try {
+    let before: ProcessRecord[] | null = null;
+    if (shape.warmupJobs > 0) {
+      const warmup = startProducer(system, withApplicationName(url, PRODUCER_APP), shape.rate, shape.warmupJobs / shape.rate, producerOptionsFor(system));
+      await warmup.produced;
+      await warmup.exited;
+      await drained(observer, system, shape.capSeconds);
+      before = await records();
+    }
     const { rows } = await observer.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
     const postmaster = Number((await readFile(`/proc/${rows[0]!.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[1]);
     const maxConnections = Number((await observer.query<{ s: string }>('SHOW max_connections')).rows[0]!.s);
@@ -124,14 +160,15 @@ export async function many(system: SystemKey, shape: ManyShape): Promise<ManyRes
     let statements = 0;
     let claims = 0;
     let emptyClaims = 0;
-    for (const [i, p] of procs.entries()) {
-      await dumpRecord(p);
-      const r = JSON.parse(await readFile(recordFile(i), 'utf8')) as { ran: number[]; claims: { statements: number; claims: number; empty: number } | null };
-      perProcess.push(r.ran.length);
-      for (const n of r.ran) runs[n]! += 1;
-      statements += r.claims?.statements ?? 0;
-      claims += r.claims?.claims ?? 0;
-      emptyClaims += r.claims?.empty ?? 0;
+    for (const [i, r] of (await records()).entries()) {
+      // What the warm-up ran and counted comes first in each record.
+      const b = before?.[i];
+      const ran = r.ran.slice(b?.ran.length ?? 0);
+      perProcess.push(ran.length);
+      for (const n of ran) runs[n]! += 1;
+      statements += (r.claims?.statements ?? 0) - (b?.claims?.statements ?? 0);
+      claims += (r.claims?.claims ?? 0) - (b?.claims?.claims ?? 0);
+      emptyClaims += (r.claims?.empty ?? 0) - (b?.claims?.empty ?? 0);
     }
     perProcess.sort((a, b) => a - b);
     return {
