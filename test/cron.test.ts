@@ -52,6 +52,29 @@ function schedulerOnly(extra: Partial<Parameters<typeof createWorker>[0]> = {}):
 /** The leader's rescuer as duties.ts makes it, rounds every 20 ms; tests shorten its reap interval where they need a reap. */
 const RESCUER = { intervalMs: 20, batchSize: 10, forgetAfterMs: 3_600_000, reapIntervalMs: 60_000, lostSessionGraceMs: 2_000 };
 
+/** A worker's row as another process or version leaves it: what it declares (null: it says nothing), whether it removes, how long it has been silent. */
+async function workerRow(
+  q: pg.Pool | pg.ClientBase,
+  w: { id: string; service: string; schedules: string[] | null; removes: boolean; silentFor?: string },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules, heartbeat_at)
+     VALUES ($1, $2, 'h', 1, '{reports}', 1, 'v', $3, $4, now() - $5::interval)`,
+    [w.id, w.service, w.schedules, w.removes, w.silentFor ?? '0 s'],
+  );
+}
+
+/** A leader's rescuer, running until `until` holds. */
+async function rescuerUntil(options: Partial<typeof RESCUER>, until: () => Promise<boolean>, what: string): Promise<void> {
+  const rescuer = new Rescuer(db.pool, { ...RESCUER, ...options }, captureLogs('error').logger);
+  rescuer.start();
+  try {
+    await waitUntil(until, { what });
+  } finally {
+    await rescuer.stop();
+  }
+}
+
 const firedFor = (name: string) => count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE tags @> ARRAY[$1]`, [`cron:${name}`]);
 
 describe('schedule definitions', () => {
@@ -471,10 +494,7 @@ describe('firing', () => {
     };
     // The old pod, killed: its row stays, with its last beat.
     await declareDropped();
-    await db.pool.query(
-      `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
-       VALUES ('gone-old', 'gone', 'h', 1, '{reports}', 1, 'old', '{gone-kept,gone-dropped}', true)`,
-    );
+    await workerRow(db.pool, { id: 'gone-old', service: 'gone', schedules: ['gone-kept', 'gone-dropped'], removes: true });
     const w = schedulerOnly({ service: 'gone', schedules: [kept], undeclaredSchedules: 'remove' });
     await w.start();
     expect(await names()).toEqual(['gone-dropped', 'gone-kept']);
@@ -483,17 +503,8 @@ describe('firing', () => {
     // A leader's reap round, seen to have run by a sentinel worker of another service,
     // silent for two hours, that the round forgets.
     const rescuerRound = async () => {
-      await db.pool.query(
-        `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules, heartbeat_at)
-         VALUES ('gone-sentinel', 'sentinel', 'h', 9, '{reports}', 1, 'v', '{}', false, now() - interval '2 hours')`,
-      );
-      const rescuer = new Rescuer(db.pool, { ...RESCUER, reapIntervalMs: 100 }, captureLogs('error').logger);
-      rescuer.start();
-      try {
-        await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE id = 'gone-sentinel'`)) === 0, { what: 'a reap round' });
-      } finally {
-        await rescuer.stop();
-      }
+      await workerRow(db.pool, { id: 'gone-sentinel', service: 'sentinel', schedules: [], removes: false, silentFor: '2 hours' });
+      await rescuerUntil({ reapIntervalMs: 100 }, async () => (await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE id = 'gone-sentinel'`)) === 0, 'a reap round');
     };
     await rescuerRound();
     expect(await names()).toEqual(['gone-dropped', 'gone-kept']);
@@ -503,10 +514,7 @@ describe('firing', () => {
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE id = 'gone-old'`)).toBe(0);
     expect(await names()).toEqual(['gone-kept']);
     // A worker that did not say what it declares (NULL) keeps every schedule of its service.
-    await db.pool.query(
-      `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
-       VALUES ('gone-unsaid', 'gone', 'h', 2, '{reports}', 1, 'old', NULL, false)`,
-    );
+    await workerRow(db.pool, { id: 'gone-unsaid', service: 'gone', schedules: null, removes: false });
     await declareDropped();
     expect(await cronRemoveUndeclared(db.pool)).toEqual([]);
     expect(await names()).toEqual(['gone-dropped', 'gone-kept']);
@@ -514,10 +522,7 @@ describe('firing', () => {
   });
 
   it("a new leader's rescuer forgets no worker in its first round: after an hour's outage every live worker's beat is that old", async () => {
-    await db.pool.query(
-      `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules, heartbeat_at)
-       VALUES ('outage-live', 'outage', 'h', 1, '{reports}', 1, 'v', '{outage-kept}', true, now() - interval '2 hours')`,
-    );
+    await workerRow(db.pool, { id: 'outage-live', service: 'outage', schedules: ['outage-kept'], removes: true, silentFor: '2 hours' });
     // A job whose lease lapsed: its rescue shows that a round ran.
     const id = await sluice.enqueue(report, { kind: 'lapsed' });
     await db.pool.query(
@@ -525,13 +530,7 @@ describe('firing', () => {
          locked_until = now() - interval '1 second' WHERE id = $1`,
       [id],
     );
-    const rescuer = new Rescuer(db.pool, RESCUER, captureLogs('error').logger);
-    rescuer.start();
-    try {
-      await waitUntil(async () => (await sluice.getJob(id)).state !== 'running', { what: 'the lapsed job rescued' });
-    } finally {
-      await rescuer.stop();
-    }
+    await rescuerUntil({}, async () => (await sluice.getJob(id)).state !== 'running', 'the lapsed job rescued');
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE id = 'outage-live'`)).toBe(1);
     await db.pool.query(`DELETE FROM sluice.workers WHERE id = 'outage-live'`);
   });
@@ -554,19 +553,12 @@ describe('firing', () => {
     await sluice.schedules.add(leftover);
     await db.pool.query(`UPDATE sluice.cron_schedules SET declared_in = 'code', service = 'later' WHERE name = 'later-leftover'`);
     // A live worker of the service that removes undeclared schedules, and declares none: nobody is forgotten this round.
-    await db.pool.query(
-      `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
-       VALUES ('later-1', 'later', 'h', 1, '{reports}', 1, 'v', '{}', true)`,
+    await workerRow(db.pool, { id: 'later-1', service: 'later', schedules: [], removes: true });
+    await rescuerUntil(
+      { reapIntervalMs: 100 },
+      async () => (await count(db.pool, `SELECT count(*) n FROM sluice.cron_schedules WHERE name = 'later-leftover'`)) === 0,
+      'the leftover schedule removed',
     );
-    const rescuer = new Rescuer(db.pool, { ...RESCUER, reapIntervalMs: 100 }, captureLogs('error').logger);
-    rescuer.start();
-    try {
-      await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.cron_schedules WHERE name = 'later-leftover'`)) === 0, {
-        what: 'the leftover schedule removed',
-      });
-    } finally {
-      await rescuer.stop();
-    }
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE id = 'later-1'`)).toBe(1);
     await db.pool.query(`DELETE FROM sluice.workers WHERE id = 'later-1'`);
   });
@@ -575,17 +567,11 @@ describe('firing', () => {
     const taken = schedule({ name: 'race2-taken', cron: '0 3 * * *', job: report, payload: { kind: 'r2' } });
     await sluice.schedules.add(taken);
     await db.pool.query(`UPDATE sluice.cron_schedules SET declared_in = 'code', service = 'race-c' WHERE name = 'race2-taken'`);
-    await db.pool.query(
-      `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
-       VALUES ('race-c1', 'race-c', 'h', 1, '{reports}', 1, 'v', '{}', true)`,
-    );
+    await workerRow(db.pool, { id: 'race-c1', service: 'race-c', schedules: [], removes: true });
     const [declaring, removing] = await Promise.all([sessions.open(), sessions.open()]);
     // A new worker of the same service registers and saves its schedule in one transaction.
     await declaring.c.query('BEGIN');
-    await declaring.c.query(
-      `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
-       VALUES ('race-c2', 'race-c', 'h', 2, '{reports}', 1, 'v', '{race2-taken}', true)`,
-    );
+    await workerRow(declaring.c, { id: 'race-c2', service: 'race-c', schedules: ['race2-taken'], removes: true });
     await declaring.c.query(`UPDATE sluice.cron_schedules SET cron = cron WHERE name = 'race2-taken'`);
     // The removal's first read judges race2-taken removable (the new worker is not committed yet);
     // it then waits for the table lock, and judges again once it has it.
@@ -601,18 +587,12 @@ describe('firing', () => {
     const taken = schedule({ name: 'race-taken', cron: '0 3 * * *', job: report, payload: { kind: 'r' } });
     await sluice.schedules.add(taken);
     await db.pool.query(`UPDATE sluice.cron_schedules SET declared_in = 'code', service = 'race-a' WHERE name = 'race-taken'`);
-    await db.pool.query(
-      `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
-       VALUES ('race-a1', 'race-a', 'h', 1, '{reports}', 1, 'v', '{}', true)`,
-    );
+    await workerRow(db.pool, { id: 'race-a1', service: 'race-a', schedules: [], removes: true });
     // A declaration holds the schedules while the removal of race-a's undeclared ones starts.
     const declaring = await db.pool.connect();
     try {
       await declaring.query('BEGIN');
-      await declaring.query(
-        `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
-         VALUES ('race-b1', 'race-b', 'h', 2, '{reports}', 1, 'v', '{race-taken}', false)`,
-      );
+      await workerRow(declaring, { id: 'race-b1', service: 'race-b', schedules: ['race-taken'], removes: false });
       await declaring.query(`UPDATE sluice.cron_schedules SET service = 'race-b' WHERE name = 'race-taken'`);
       const removal = cronRemoveUndeclared(db.pool, 'race-a');
       await new Promise((r) => setTimeout(r, 300));
