@@ -302,6 +302,25 @@ describe('results and waitFor', () => {
     await expect(sluice.waitFor(id + 1_000_000, { timeoutMs: 5_000 })).rejects.toMatchObject({ name: 'JobNotFoundError' });
   });
 
+  it('waitFor on a job whose enqueue was rolled back with its transaction is not found, not taken for a completion', async () => {
+    const undone = defineJob({ name: 're.undone', queue: 're.undone', schema: z.object({}) });
+    await sluice.queues.configure('re.undone', { keepHistory: false });
+    const client = await db.pool.connect();
+    let id: number;
+    try {
+      await client.query('BEGIN');
+      id = await sluice.enqueue(undone, {}, { tx: client });
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    await expect(sluice.waitFor(id, { timeoutMs: 5_000 })).rejects.toMatchObject({ name: 'JobNotFoundError' });
+    // The same enqueue committed by sluice itself is known to this client.
+    const done = await sluice.enqueue(undone, {});
+    await db.pool.query(`DELETE FROM sluice.jobs WHERE id = $1`, [done]);
+    await expect(sluice.waitFor(done, { timeoutMs: 5_000 })).resolves.toBeNull();
+  });
+
   it('many waiters at once all resolve', async () => {
     await startResultWorker();
     const ids = await sluice.enqueueMany(calc, Array.from({ length: 50 }, (_, i) => ({ a: i, b: 1 })));

@@ -28,7 +28,7 @@ import { deadReplay } from './sql/dead-jobs.js';
 import { jobTypeUpsertMany } from './sql/job-types.js';
 import { jobCancel, jobEnqueueMany, jobGet, jobRetryNow, jobWakeWorkers } from './sql/jobs.js';
 import { eventPublish } from './sql/subscriptions.js';
-import { inTransaction } from './transaction.js';
+import { commitsOnReturn, inTransaction } from './transaction.js';
 import { FinishWaiter } from './wait-for.js';
 
 export type { EnqueueOptions, EnqueueManyOptions } from './enqueue-options.js';
@@ -239,7 +239,10 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
       const wake = this.wakeWorkers(ids).finally(() => this.pendingWakes.delete(wake));
       this.pendingWakes.add(wake);
     }
-    this.waiter.noteEnqueued(ids);
+    // Only jobs known committed: the caller's transaction may yet roll
+    // back, and waitFor takes a missing row of a job noted here for a
+    // completion (in a queue that keeps no history).
+    if (commitsOnReturn(tx)) this.waiter.noteEnqueued(ids);
     return ids;
   }
 
@@ -299,7 +302,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
       parsePayload(callback, { ...callbackPayload, batchId: 1, total, completed: total, dead: 0, cancelled: 0 });
     }
     if (!this.schemaReady) await this.checkSchema(tx);
-    return inTransaction(this.pool, tx, async (db) => {
+    const result = await inTransaction(this.pool, tx, async (db) => {
       await refuseWhatCannotFit(db, chunks.map((c) => ({ queue: c.job.queue, rows: c.indexes.length })));
       if (callback) await batchCallbackTypeSave(db, callback);
       const batchId = await batchCreate(db, items.length, callback?.name ?? null, callbackJson);
@@ -310,6 +313,8 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
       }
       return { batchId, ids };
     });
+    if (commitsOnReturn(tx)) this.waiter.noteEnqueued(result.ids);
+    return result;
   }
 
   /**
@@ -335,7 +340,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
       }
     });
     if (!this.schemaReady) await this.checkSchema(tx);
-    return inTransaction(this.pool, tx, async (db) => {
+    const flowIds = await inTransaction(this.pool, tx, async (db) => {
       // A step with a unique key may add no job (a live one stands in).
       await refuseWhatCannotFit(db, prepared.map((p) => ({ queue: p.job.queue, rows: p.built.args.uniqueKeys ? 0 : 1 })));
       const ids: Record<string, number> = {};
@@ -345,8 +350,10 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
         const [id] = await this.send(job, { ...built, args, tx: db });
         ids[step.key] = id!;
       }
-      return ids as FlowIds<Jobs, T>;
+      return ids;
     });
+    if (commitsOnReturn(tx)) this.waiter.noteEnqueued(Object.values(flowIds));
+    return flowIds as FlowIds<Jobs, T>;
   }
 
   /**

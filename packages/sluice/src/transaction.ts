@@ -8,6 +8,15 @@ function isPool(db: Queryable): db is Queryable & pg.Pool {
   return typeof (db as pg.Pool).connect === 'function' && 'totalCount' in db;
 }
 
+/**
+ * Whether a write given this `tx` has committed when its call returns: none
+ * (sluice's own statement or transaction), or a pool, on which sluice's
+ * statement commits by itself. In the caller's transaction it may still roll back.
+ */
+export function commitsOnReturn(tx: Executor | undefined): boolean {
+  return tx === undefined || isPool(resolveExecutor(tx));
+}
+
 export async function inTransaction<T>(pool: pg.Pool, tx: Executor | undefined, fn: (db: Queryable) => Promise<T>): Promise<T> {
   const given = tx === undefined ? undefined : resolveExecutor(tx);
   // A client (or a drizzle transaction) is the caller's transaction; a pool
