@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobClaim, jobCompleteMany, jobFailMany, jobReleaseMany, type ClaimedJobRow } from '../packages/sluice/src/sql/job-leases.js';
 import { workerHeartbeat } from '../packages/sluice/src/sql/workers.js';
 import { createTestDb, type TestDb } from './helpers/db.js';
-import { Sessions, lockWait } from './helpers/sessions.js';
+import { Sessions, lockWait, lockWaitOrSettled, type Session } from './helpers/sessions.js';
 
 let db: TestDb;
 const sessions = new Sessions(() => db.url);
@@ -189,5 +189,41 @@ describe('a cancellation that meets a writer taking rows out of id order', () =>
     expect(await cancelled).toEqual([b, c]);
     const { rows } = await db.pool.query<{ state: string }>(`SELECT state FROM sluice.job_history WHERE id = ANY($1::bigint[])`, [[b, c]]);
     expect(rows.map((r) => r.state)).toEqual(['cancelled', 'cancelled']);
+  });
+});
+
+describe('counting into the metrics', () => {
+  it("two producers' open transactions that enqueued into two queues in opposite orders both commit (their counter rows are their own)", async () => {
+    // Two sessions whose server process ids are equal modulo 64, as two of any ten or so
+    // usually are: the counters' shard was that remainder, and such two shared their rows.
+    const opened: Session[] = [];
+    let pair: [Session, Session] | undefined;
+    while (!pair) {
+      const s = await sessions.open();
+      const twin = opened.find((o) => o.pid % 64 === s.pid % 64);
+      if (twin) pair = [twin, s];
+      else opened.push(s);
+    }
+    const [first, second] = pair;
+    // The queue rows exist already: creating them is not what this is about.
+    await db.pool.query(`INSERT INTO sluice.queues (name) VALUES ('metrics.x'), ('metrics.y')`);
+    const enqueueInto = (s: Session, queue: string) => s.c.query(`SELECT sluice.enqueue('lock.metrics', '{}'::jsonb, queue => $1)`, [queue]);
+    await first.c.query('BEGIN');
+    await second.c.query('BEGIN');
+    await enqueueInto(first, 'metrics.x');
+    await enqueueInto(second, 'metrics.y');
+    const firstAgain = outcome(enqueueInto(first, 'metrics.y'));
+    await lockWaitOrSettled(db.pool, first.pid, firstAgain);
+    const secondAgain = outcome(enqueueInto(second, 'metrics.x'));
+    expect([await firstAgain, await secondAgain]).toEqual(['ok', 'ok']);
+    await first.c.query('COMMIT');
+    await second.c.query('COMMIT');
+    const { rows } = await db.pool.query<{ queue: string; enqueued: string }>(
+      `SELECT queue, sum(enqueued) AS enqueued FROM sluice.metrics_minutely WHERE queue LIKE 'metrics.%' GROUP BY queue ORDER BY queue`,
+    );
+    expect(rows).toEqual([
+      { queue: 'metrics.x', enqueued: '2' },
+      { queue: 'metrics.y', enqueued: '2' },
+    ]);
   });
 });

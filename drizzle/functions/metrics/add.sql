@@ -1,5 +1,8 @@
--- Adds to this minute's counters of queue q in the caller's own shard (by
--- backend), so concurrent writers never wait on one row. Called once per
+-- Adds to this minute's counters of queue q in the caller's own shard, its
+-- server process id: no two sessions alive at once share one, so concurrent
+-- writers never wait on one row, whatever their transactions hold (a pid
+-- modulo 64 made two producers' open transactions deadlock, and one hold up
+-- the acknowledgements of a worker session sharing its shard). Called once per
 -- statement, never once per job. rescued is the part of failed that ended by
 -- rescue: those attempts bring no wait or run time, and the averages
 -- (metrics/by-minute.sql, queues/throughput.sql) divide by the others only.
@@ -15,7 +18,7 @@ CREATE OR REPLACE FUNCTION sluice.metrics_add(
 BEGIN
   INSERT INTO sluice.metrics_minutely AS m (queue, minute, shard, enqueued, completed, failed, retried, dead,
     cancelled, wait_ms_sum, wait_ms_max, run_ms_sum, run_ms_max, rescued)
-  VALUES (q, date_trunc('minute', now()), (pg_backend_pid() % 64)::smallint, enqueued, completed, failed, retried,
+  VALUES (q, date_trunc('minute', now()), pg_backend_pid(), enqueued, completed, failed, retried,
     dead, cancelled, coalesce(wait_ms_sum, 0), coalesce(wait_ms_max, 0), coalesce(run_ms_sum, 0), coalesce(run_ms_max, 0),
     rescued)
   ON CONFLICT (queue, minute, shard) DO UPDATE SET

@@ -338,8 +338,11 @@ export const metricsMinutely = sluiceSchema.table(
   {
     queue: text('queue').notNull(),
     minute: tstz('minute').notNull(),
-    /** Writers add to their own shard (by backend), so concurrent writers never wait on one row. */
-    shard: smallint('shard').notNull().default(0),
+    /**
+     * The writer's server process id: each session adds to a row of its own, so no two
+     * sessions ever wait on one row (a producer's open transaction holds its row until it ends).
+     */
+    shard: integer('shard').notNull().default(0),
     enqueued: bigint('enqueued', { mode: 'number' }).notNull().default(0),
     completed: bigint('completed', { mode: 'number' }).notNull().default(0),
     failed: bigint('failed', { mode: 'number' }).notNull().default(0),
