@@ -188,6 +188,29 @@ describe('overflow block', () => {
     },
   );
 
+  it('a transaction that already enqueued into a full queue gets QueueFullError at once instead of waiting while it holds the queue row', async () => {
+    // A limit on the queue, so that its claims take the queue row too: they would wait for this transaction.
+    await sluice.queues.configure('blk.held', { maxDepth: 2, overflow: 'block', concurrency: 5, paused: true });
+    const held = defineJob({ name: 'blk.held', queue: 'blk.held', schema: payload, maxAttempts: 1 });
+    await sluice.enqueue(held, { producer: 4, n: 0 });
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      await sluice.enqueue(held, { producer: 4, n: 1 }, { tx: client });
+      // Full now, and the row is this transaction's until it ends: no room can come.
+      const err = await sluice.enqueue(held, { producer: 4, n: 2 }, { tx: client, blockTimeoutMs: 120_000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(QueueFullError);
+      expect((err as Error).message).toMatch(/queue "blk\.held" is full: this transaction holds the queue's row since an earlier enqueue into it/);
+      await client.query('ROLLBACK');
+    } finally {
+      await client.end();
+    }
+    // Another transaction still waits for room as before (nothing of the first one lingers).
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'blk.held'`)).toBe(1);
+    await db.pool.query(`DELETE FROM sluice.jobs WHERE queue = 'blk.held'`);
+  }, 30_000);
+
   it('enqueueMany waits for room for the whole batch; a producer waiting inside its transaction does not hold the queue row', async () => {
     await sluice.queues.configure('blk.small', { maxDepth: 2, overflow: 'block', paused: true });
     await sluice.enqueue(smallJob, { producer: 3, n: 0 });

@@ -19,7 +19,9 @@
 -- calls again. That answer costs the caller's transaction nothing: such a
 -- call runs in a subtransaction, so "full" undoes it, the queue row lock
 -- with it, and a producer waiting inside its own transaction does not stop
--- the others. A batch larger than max_depth can never fit: SLQ01 at once.
+-- the others. A batch larger than max_depth can never fit: SLQ01 at once; so
+-- is a queue whose row the transaction held before the call (an earlier
+-- enqueue or replay into it), which no room can reach while it is open.
 --
 -- Unique keys are looked up once, after the queue row lock: the job that
 -- stands in for a key then is the answer even if it ends before this call
@@ -204,6 +206,15 @@ BEGIN
         enqueue_many.batch_id, enqueue_many.unique_window_ms, NULL, -- sizes checked above
         wait_when_full => false, wake_after_commit => enqueue_many.wake_after_commit) WITH ORDINALITY AS e(id, ord);
     EXCEPTION WHEN SQLSTATE 'SLQ02' THEN
+      -- Room never comes to a transaction that held the queue's row before
+      -- this call (an enqueue or a replay into the queue earlier in it): the
+      -- subtransaction gave back only its own lock, and the claims of a
+      -- limited queue, which would make room, wait for that row too. Full is
+      -- final then, as for reject.
+      IF q = ANY(string_to_array(current_setting('sluice.queue_rows_held', true), ' ')) THEN
+        RAISE EXCEPTION 'sluice.enqueue_many: queue % is full (max_depth %, overflow block), and this transaction holds the queue''s row since an earlier enqueue into it: no room can come before it ends', q, cfg.max_depth
+          USING ERRCODE = 'SLQ01';
+      END IF;
       RETURN;
     END;
     RETURN QUERY SELECT unnest(ids);
@@ -274,6 +285,10 @@ BEGIN
   -- depth each one sees includes everything committed before it.
   IF cfg.max_depth IS NOT NULL THEN
     PERFORM 1 FROM sluice.queues x WHERE x.name = q FOR UPDATE;
+    -- Known to the rest of the transaction (undone with the lock when a
+    -- subtransaction around this call is): a later call that would wait for
+    -- room must not (above).
+    PERFORM set_config('sluice.queue_rows_held', concat_ws(' ', nullif(current_setting('sluice.queue_rows_held', true), ''), q), true);
     -- drop_oldest: the jobs it may have to drop, counted in the depth (the
     -- same snapshot), the oldest first; none unless the rows would not fit.
     SELECT d.cnt, CASE WHEN cfg.overflow = 'drop_oldest' THEN ARRAY(

@@ -28,7 +28,9 @@ export function translateDbError(err: unknown): unknown {
     return new JobNotFoundError(ids, 'job to depend on', { cause: err });
   }
   if (e.code === 'SLQ01' || e.code === 'SLQ02') {
-    return new QueueFullError(e.message.match(/queue (\S+) is full/)?.[1] ?? '?', { cause: err });
+    // Why it did not wait, when the database says: the message names the queue and its limits, never a payload.
+    const why = e.message.match(/, and (this transaction holds .*)$/)?.[1];
+    return new QueueFullError(e.message.match(/queue (\S+) is full/)?.[1] ?? '?', { cause: err, ...(why ? { why } : {}) });
   }
   if (e.code === 'SLU01') {
     return new UniqueKeyConflictError(e.message.replace(/^sluice\.enqueue_many: /, ''), { cause: err });

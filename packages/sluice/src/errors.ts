@@ -173,8 +173,9 @@ export class WaitTimeoutError extends SluiceError {
 export class QueueFullError extends SluiceError {
   override name = 'QueueFullError';
   readonly waitedMs: number | undefined;
-  constructor(readonly queue: string, options?: { cause?: unknown; waitedMs?: number }) {
-    super(`queue "${queue}" is full${options?.waitedMs !== undefined ? ` (waited ${options.waitedMs} ms for room)` : ''}`, options);
+  constructor(readonly queue: string, options?: { cause?: unknown; waitedMs?: number; why?: string }) {
+    const waited = options?.waitedMs !== undefined ? ` (waited ${options.waitedMs} ms for room)` : '';
+    super(`queue "${queue}" is full${waited}${options?.why ? `: ${options.why}` : ''}`, options);
     this.waitedMs = options?.waitedMs;
   }
 }
