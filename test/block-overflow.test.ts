@@ -188,6 +188,38 @@ describe('overflow block', () => {
     },
   );
 
+  it('producers waiting in transactions that hold every connection of the pool still give up at blockTimeoutMs, and a waitFor at its timeout (the LISTEN session cannot get one)', async () => {
+    await sluice.queues.configure('blk.starved', { maxDepth: 1, overflow: 'block', paused: true });
+    const starved = defineJob({ name: 'blk.starved', queue: 'blk.starved', schema: payload, maxAttempts: 1 });
+    const waiting = await sluice.enqueue(starved, { producer: 5, n: 0 });
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    const client = new Sluice({ pool });
+    const held = [await pool.connect(), await pool.connect()];
+    try {
+      for (const c of held) await c.query('BEGIN');
+      const outcomes = await Promise.all(
+        held.map((c, k) =>
+          client.enqueue(starved, { producer: 5, n: k + 1 }, { tx: c, blockTimeoutMs: 1_000 }).then(
+            () => 'enqueued',
+            (e: unknown) => (e as Error).name,
+          ),
+        ),
+      );
+      expect(outcomes).toEqual(['QueueFullError', 'QueueFullError']);
+      // So does a waitFor meanwhile, at its timeout.
+      await expect(client.waitFor(waiting, { timeoutMs: 1_000 })).rejects.toMatchObject({ name: 'WaitTimeoutError' });
+    } finally {
+      for (const c of held) {
+        await c.query('ROLLBACK').catch(() => {});
+        c.release();
+      }
+      await client.close();
+      await pool.end();
+    }
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'blk.starved'`)).toBe(1);
+    await db.pool.query(`DELETE FROM sluice.jobs WHERE queue = 'blk.starved'`);
+  }, 30_000);
+
   it('a transaction that already enqueued into a full queue gets QueueFullError at once instead of waiting while it holds the queue row', async () => {
     // A limit on the queue, so that its claims take the queue row too: they would wait for this transaction.
     await sluice.queues.configure('blk.held', { maxDepth: 2, overflow: 'block', concurrency: 5, paused: true });

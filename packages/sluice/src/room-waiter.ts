@@ -30,9 +30,13 @@ export class RoomWaiter {
    */
   async retry<T>(queue: string, timeoutMs: number, attempt: () => Promise<T | null>): Promise<T> {
     const deadline = Date.now() + timeoutMs;
-    const listening = this.listener.hold();
+    // Not waited for: the LISTEN session may need a connection of a pool
+    // whose every connection a producer waiting in its own transaction
+    // holds, and then nobody would reach the deadline. Until it is up the
+    // poll tries again every BLOCK_POLL_INTERVAL_MS; once up, it wakes every
+    // waiter (onConnected), for claims announced meanwhile were not heard.
+    this.listener.hold().catch(() => {});
     try {
-      await listening;
       for (;;) {
         // Armed before the try, so a claim announced while it runs still wakes us.
         const wake = this.nextWake(queue);

@@ -68,10 +68,13 @@ export class FinishWaiter {
 
   async waitFor(id: number, timeoutMs: number): Promise<unknown> {
     this.pending++;
-    const listening = this.listener.hold();
+    // Not waited for: the LISTEN session may need a connection of a pool
+    // whose every connection the caller's own transactions hold, and the
+    // timeout must run all the same. Until it is up the poll reads the jobs;
+    // once up, it reads them all again (onConnected).
+    this.listener.hold().catch(() => {});
     try {
       this.poll();
-      await listening;
       return await this.register(id, timeoutMs);
     } finally {
       this.listener.release();
