@@ -79,4 +79,24 @@ describe('zod 4 schemas', () => {
     expect(dead.errors.at(-1)).toMatchObject({ name: 'ResultValidationError', message: expect.stringContaining('doubled') });
     expect(dead.errors.at(-1)!.message).not.toContain('"no"');
   });
+
+  it('a schema whose output, stored as JSON, does not pass it again is refused at enqueue, nothing written; one whose output does is not', async () => {
+    const count = async (queue: string) => Number((await suite.db.pool.query(`SELECT count(*) n FROM sluice.jobs WHERE queue = $1`, [queue])).rows[0].n);
+    // A transform that changes the type, and a Date (stored as text): the worker would refuse the stored payload, every time.
+    const changed = defineJob({ name: 'zod.changed', queue: 'zod.stored', schema: z.object({ amount: z.string().transform(Number) }) });
+    const dated = defineJob({ name: 'zod.dated', queue: 'zod.stored', schema: z.object({ at: z.date() }) });
+    for (const [job, payload, path] of [
+      [changed, { amount: '42' }, 'amount'],
+      [dated, { at: new Date(0) }, 'at'],
+    ] as const) {
+      const err = await suite.sluice.enqueueMany(job as AnyJob, [payload, payload]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PayloadValidationError);
+      expect((err as PayloadValidationError).issues).toEqual([{ path, message: expect.stringContaining('in the payload as stored') }]);
+    }
+    expect(await count('zod.stored')).toBe(0);
+    // A transform whose output passes again (and a date coerced from its text) goes in.
+    const trimmed = defineJob({ name: 'zod.trimmed', queue: 'zod.stored', schema: z.object({ name: z.string().trim(), at: z.coerce.date() }) });
+    const id = await suite.sluice.enqueue(trimmed, { name: '  ada ', at: new Date(0) });
+    expect((await suite.sluice.getJob(id)).payload).toEqual({ name: 'ada', at: '1970-01-01T00:00:00.000Z' });
+  });
 });

@@ -3,7 +3,7 @@
 import { BLOCK_TIMEOUT_MS_DEFAULT, STORABLE_TEXT_RULE, enqueueOptionsSchema, parseOptions, priorityValue, type PriorityName } from './config.js';
 import { PayloadTooLargeError, PayloadValidationError, ValidationError } from './errors.js';
 import type { Executor } from './executor.js';
-import { parsePayload, type AnyJob } from './job.js';
+import { checkStoredPayload, parsePayload, type AnyJob } from './job.js';
 import { jsonText, unstorable } from './json-text.js';
 import type { EnqueueManyArgs } from './sql/jobs.js';
 
@@ -87,6 +87,7 @@ export function buildEnqueueArgs(
     if (typeof text !== 'string') throw new PayloadValidationError(job.name, [{ path: text.path, message: text.reason }]);
     const size = Buffer.byteLength(text);
     if (size > maxPayloadBytes) throw new PayloadTooLargeError(job.name, size, maxPayloadBytes);
+    if (i === 0) checkStoredPayload(job, text);
     parsed[i] = value;
     json[i] = text;
   }

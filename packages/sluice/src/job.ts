@@ -170,6 +170,24 @@ export function parsePayload<S extends Schema>(job: JobDefinition<S>, payload: u
   throw new PayloadValidationError(job.name, result.issues);
 }
 
+/**
+ * The worker parses the stored JSON with the same schema. A schema whose
+ * output, as JSON, does not pass it again (a transform that changes a type, a
+ * z.date() whose Date is stored as text) would send every such job to the dead
+ * jobs without running it: refused at enqueue instead, with nothing written.
+ * Checked on one payload of each call (the first): such a schema fails on
+ * every payload alike, and a second parse of all would cost a bulk enqueue
+ * as much again.
+ */
+export function checkStoredPayload(job: AnyJob, text: string): void {
+  const result = safeParse(job.schema, JSON.parse(text));
+  if (result.success) return;
+  throw new PayloadValidationError(
+    job.name,
+    result.issues.map((i) => ({ path: i.path, message: `${i.message} in the payload as stored (the schema's output as JSON, which the worker parses again)` })),
+  );
+}
+
 /** Validates a handler's result against the job's result schema, when it has one. */
 export function parseResult(job: AnyJob, value: unknown): unknown {
   if (job.result === undefined) return value;
