@@ -50,7 +50,9 @@ const cases: [string, () => unknown, string, string][] = [
   ['Infinity', () => ({ deep: { n: Number.POSITIVE_INFINITY } }), 'deep.n', 'Infinity'],
   ['-Infinity in an array', () => ({ xs: [1, Number.NEGATIVE_INFINITY] }), 'xs.1', 'Infinity'],
   ['a lone surrogate', () => ({ s: 'secret\ud800value' }), 's', 'surrogate'],
-  ['a lone surrogate in a key', () => ({ ['k\udc00']: 1 }), 'k\\udc00', 'surrogate'],
+  // A key that is no identifier is data, shown as * (never its characters).
+  ['a lone surrogate in a key', () => ({ ['k\udc00']: 1 }), '*', 'surrogate'],
+  ['NaN under a key that is data', () => ({ users: { 'secret@example.com': Number.NaN } }), 'users.*', 'NaN'],
   ['a getter that throws', () => ({ get boom(): never { throw new Error('secret') } }), '(root)', 'cannot be serialized'],
   // JSON.stringify writes an invalid Date as null and a Map or a Set as {}.
   ['an invalid Date', () => ({ when: new Date('secret'), note: 'secret' }), 'when', 'invalid Date'],

@@ -239,7 +239,7 @@ describe('HTTP API over real HTTP', () => {
       [enqueue({ payload: ok, uniqueKey: 'k\u0000' }), 'body.uniqueKey'],
       [enqueue({ payload: ok, tags: ['\ud800'] }), 'body.tags.0'],
       [enqueue({ payload: { ...ok, plan: 'pro\u0000' } }), 'body.payload.plan'],
-      [enqueue({ payload: ok, ['k\u0000']: 1 }), 'body.k\\u0000'],
+      [enqueue({ payload: ok, ['k\u0000']: 1 }), 'body.*'],
       [enqueue({ payload: ok, priority: 'soonish' }), 'body.priority'],
       [enqueue({ payload: ok, delayMs: -1 }), 'body.delayMs'],
       [enqueue({ payload: ok, runAt: '2026-13-45T99:00:00Z' }), 'body.runAt'],

@@ -80,6 +80,14 @@ describe('zod 4 schemas', () => {
     expect(dead.errors.at(-1)!.message).not.toContain('"no"');
   });
 
+  it("a record's keys, which are data, show as * in the error's paths and message", async () => {
+    const scores = defineJob({ name: 'zod.scores', queue: 'zod', schema: z.object({ scores: z.record(z.string(), z.number()) }) });
+    const err = await suite.sluice.enqueue(scores, { scores: { 'alice@example.com': 'high' as never } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PayloadValidationError);
+    expect((err as PayloadValidationError).issues.map((i) => i.path)).toEqual(['scores.*']);
+    expect((err as Error).message).not.toContain('alice');
+  });
+
   it('a schema whose output, stored as JSON, does not pass it again is refused at enqueue, nothing written; one whose output does is not', async () => {
     const count = async (queue: string) => Number((await suite.db.pool.query(`SELECT count(*) n FROM sluice.jobs WHERE queue = $1`, [queue])).rows[0].n);
     // A transform that changes the type, and a Date (stored as text): the worker would refuse the stored payload, every time.

@@ -14,6 +14,7 @@
 // a problem. A JSON.stringify replacer would find the same things at about
 // twice the serialization cost (packages/bench/src/json-check.ts).
 import { types } from 'node:util';
+import { pathKey } from './log-safety.js';
 
 /** Where a value cannot be stored faithfully, and why. The path names the field, never its value. */
 export interface JsonFault {
@@ -111,7 +112,7 @@ export function unstorable(text: string): boolean {
   return text.includes('\u0000') || LONE_SURROGATE.test(text);
 }
 
-const join = (path: string, key: string | number) => (path ? `${path}.${key}` : String(key));
+const join = (path: string, key: string | number) => (path ? `${path}.${pathKey(key)}` : pathKey(key));
 
 /** The first thing in `value` JSON cannot carry faithfully, with its path; null when there is none. */
 export function jsonFault(value: unknown, path: string, ancestors: object[]): JsonFault | null {
@@ -193,8 +194,8 @@ function ownFault(value: unknown, path: string, ancestors: object[]): JsonFault 
     }
     for (const [k, x] of Object.entries(v)) {
       const at = join(path, k);
-      // The path must be storable itself (errors land in logs and jsonb): the key's bad characters are shown escaped.
-      if (unstorable(k)) return { path: join(path, k.replace(UNSTORABLE_CHARS, escapeChar)), reason: `its key ${NOT_STORABLE}` };
+      // Such a key is no identifier: the path shows it as `*` (pathKey), never its characters.
+      if (unstorable(k)) return { path: at, reason: `its key ${NOT_STORABLE}` };
       // A property set to undefined is left out, as in JSON: reading it back gives undefined too.
       if (x === undefined) continue;
       // Only in a toJSON() result (one that spreads or returns its holder): a serialization hook, not data.

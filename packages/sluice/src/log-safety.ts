@@ -5,6 +5,18 @@
 // process: an error is reduced to what names things (code, constraint,
 // table, column, schema), never to what it holds.
 
+/**
+ * A payload's key as an error path shows it. The keys a schema names are
+ * identifiers; keys that are data (a record keyed by e-mail address or user
+ * id) would carry the payload into messages, logs and HTTP answers, and show
+ * as `*`. Array indexes show as they are.
+ */
+export function pathKey(key: PropertyKey): string {
+  if (typeof key === 'number') return String(key);
+  const k = String(key);
+  return /^[A-Za-z_$][\w$-]{0,63}$/.test(k) ? k : '*';
+}
+
 /** Fields of a PostgreSQL error that name things and never hold values. */
 const PG_NAMING_FIELDS = ['code', 'severity', 'schema', 'table', 'column', 'dataType', 'constraint', 'routine'] as const;
 

@@ -4,6 +4,7 @@
 // sluice's. zod 3 schemas carry no stamp and are refused by name.
 import type { z } from 'zod';
 import { UnsupportedSchemaError } from './errors.js';
+import { pathKey } from './log-safety.js';
 
 /** Any zod 4 schema: classic (`zod`) or mini (`zod/mini`). */
 export type Schema = z.core.$ZodType;
@@ -25,5 +26,5 @@ export function safeParse<S extends Schema>(
 ): { success: true; data: z.output<S> } | { success: false; issues: { path: string; message: string }[] } {
   const result = (schema as unknown as { safeParse: SafeParse }).safeParse(value);
   if (result.success) return { success: true, data: result.data as z.output<S> };
-  return { success: false, issues: result.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) };
+  return { success: false, issues: result.error.issues.map((i) => ({ path: i.path.map(pathKey).join('.'), message: i.message })) };
 }
