@@ -50,6 +50,29 @@ describe('wake share', () => {
     expect(stale.claims({ queue: 'q', count: 1, key: 25 })).toBe(true);
   });
 
+  it.each([
+    [4, 4],
+    [6, 3],
+    [8, 8],
+    [8, 16],
+    [5, 25],
+    [50, 50],
+  ])('with %i workers and first ids %i apart (batches of one size), every worker still takes its turn', (live, stride) => {
+    const shares = Array.from({ length: live }, (_, rank) => {
+      const w = new WakeShare(['q'], () => 4, 60_000);
+      w.update([['q', live, rank]]);
+      return w;
+    });
+    const woken = Array.from({ length: live }, () => 0);
+    const rounds = 20 * live;
+    for (let n = 0, key = 1_000; n < rounds; n++, key += stride) {
+      shares.forEach((w, rank) => (woken[rank]! += w.claims({ queue: 'q', count: 1, key }) ? 1 : 0));
+    }
+    // Each announcement wakes 1 + spare; evenly spread, a worker is woken rounds * (1 + spare) / live times.
+    const even = (rounds * (1 + WAKE_SPARE)) / live;
+    expect(Math.min(...woken), JSON.stringify(woken)).toBeGreaterThanOrEqual(even / 3);
+  });
+
   it('six idle worker processes: one job announced costs at most 1 + spare claims, and runs once', async () => {
     const job = defineJob({ name: 'ws.one', queue: 'ws-one', schema: z.object({}) });
     const runs: string[] = [];

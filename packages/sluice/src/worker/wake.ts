@@ -3,9 +3,13 @@
 // claim in every process and all but one would find nothing. An enqueue
 // announces "queue count first-id" (jobs/enqueue-many.sql). The live workers
 // of the queue, ordered by id, take turns by that id: those whose rank falls
-// in a window starting at first-id (modulo the number of live workers)
-// claim, as many as the count needs at this worker's own room, plus a spare.
-// The rest stay asleep.
+// in a window starting at the sum of first-id's digits in base `live` (the
+// number of live workers), modulo `live`, claim, as many as the count needs
+// at this worker's own room, plus a spare. The rest stay asleep. The digit
+// sum moves the window on by one for consecutive ids, and as well for ids
+// `live` or `live`² apart: batches of one size, or a job in each of several
+// queues per request, all drawing ids from one sequence, woke the same
+// workers every time when the window started at first-id modulo `live`.
 //
 // Nothing is left behind by a window that misses: a busy worker claims as
 // its slots free whether woken or not, any claim takes the oldest jobs first
@@ -60,7 +64,15 @@ export class WakeShare {
     if (a.count === undefined || a.key === undefined || !peers || Date.now() - this.seenAt >= this.staleAfterMs) return true;
     const window = Math.ceil(a.count / this.room()) + WAKE_SPARE;
     if (window >= peers.live) return true;
-    const offset = (((peers.rank - a.key) % peers.live) + peers.live) % peers.live;
+    const offset = (((peers.rank - windowStart(a.key, peers.live)) % peers.live) + peers.live) % peers.live;
     return offset < window;
   }
+}
+
+/** The sum of the key's digits in base `live`, modulo `live` (see the top of this file). */
+export function windowStart(key: number, live: number): number {
+  if (live <= 1) return 0;
+  let sum = 0;
+  for (let k = Math.abs(key); k > 0; k = Math.floor(k / live)) sum += k % live;
+  return sum % live;
 }
