@@ -94,6 +94,46 @@ describe('claims that resume', () => {
     expect(rewinds.filter((q) => q === 'resume-other')).toHaveLength(1);
   });
 
+  it('an enqueue whose transaction stayed open while later ones were claimed is claimed when it commits: its announced id is below theirs', async () => {
+    const job = defineJob({ name: 'resume.late', queue: 'resume-late', schema: z.object({ n: z.number() }) });
+    const ran: number[] = [];
+    // The queue's row exists: the open transaction would otherwise hold its creation.
+    await db.pool.query(`INSERT INTO sluice.queues (name) VALUES ('resume-late')`);
+    // No poll within the test, and a periodic rewind no sooner than 10 s after the start.
+    const w = createWorker({ connectionString: db.url, pollIntervalMs: 600_000, concurrency: 1, handlers: [job.handle((p) => void ran.push(p.n))] });
+    await w.start();
+    try {
+      const client = await db.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await sluice.enqueue(job, { n: 0 }, { tx: client });
+        // As if its transaction had begun a minute before: its run_at sorts behind the jobs claimed next.
+        await client.query(`UPDATE sluice.jobs SET run_at = run_at - interval '1 minute' WHERE queue = 'resume-late'`);
+        await sluice.enqueueMany(job, [{ n: 1 }, { n: 2 }]);
+        await waitUntil(() => ran.length === 2, { what: 'the later jobs ran' });
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+      // Heard before this one's: the held job was claimed by then.
+      await sluice.enqueue(job, { n: 3 });
+      await waitUntil(() => ran.includes(3), { what: 'the last job ran' });
+      expect(ran).toEqual([1, 2, 0, 3]);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('aging announces a rewind of the queues it aged', async () => {
+    const job = defineJob({ name: 'resume.aged', queue: 'resume-aged', schema: z.object({}) });
+    await db.pool.query(`INSERT INTO sluice.queues (name, aging_after_ms) VALUES ('resume-aged', 1000)`);
+    await sluice.enqueue(job, {}, { runAt: new Date(Date.now() - 60_000) });
+    await waitUntil(() => rewinds.includes('resume-aged'), { what: 'rewind for the past run_at' });
+    rewinds.length = 0;
+    expect((await db.pool.query<{ n: number }>('SELECT sluice.age_priorities() AS n')).rows[0]!.n).toBe(1);
+    await waitUntil(() => rewinds.includes('resume-aged'), { what: 'rewind after aging' });
+  });
+
   it('a rewind that arrives while a claim is in flight is kept: the next claim starts from the front', async () => {
     const job = defineJob({ name: 'resume.race', queue: 'resume-race', schema: z.object({ n: z.number() }) });
     const [first, second, third] = await sluice.enqueueMany(job, [1, 2, 3].map((n) => ({ n })));

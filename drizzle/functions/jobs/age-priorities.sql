@@ -5,12 +5,15 @@
 -- first due time stays in ready_at, from which its wait is counted. At most
 -- batch_size jobs per call; returns how many.
 --
+-- Announces the queues it aged on sluice_rewind: an aged job sorts behind
+-- where the workers' claims of its queue resume (worker/fetcher.ts).
 -- Lease: none.
 -- Locks: FOR UPDATE SKIP LOCKED on the aged rows.
 CREATE OR REPLACE FUNCTION sluice.age_priorities(batch_size integer DEFAULT 1000)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
   n integer;
+  aged_queues text[];
 BEGIN
   -- Most databases age no queue: then nothing is read. Without this the plan
   -- walks the claim index, where a transaction held open elsewhere keeps an
@@ -30,8 +33,13 @@ BEGIN
           AND a.run_at <= now() - aq.aging_after_ms * interval '1 millisecond'
         LIMIT batch_size
         FOR UPDATE OF a SKIP LOCKED)
-    RETURNING 1
+    RETURNING j.queue
+  ), counted AS (
+    SELECT count(*)::integer AS n, array_agg(DISTINCT a.queue) AS queues FROM aged a
   )
-  SELECT count(*)::integer INTO n FROM aged;
+  SELECT c.n, c.queues INTO n, aged_queues FROM counted c;
+  -- An aged job moved up a priority with a run_at older than that priority's
+  -- jobs: it sorts behind where the workers' claims of the queue resume.
+  PERFORM pg_notify('sluice_rewind', x) FROM unnest(aged_queues) x;
   RETURN n;
 END $$;

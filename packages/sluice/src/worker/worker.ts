@@ -198,6 +198,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
           }
           else {
             const announced = parseAnnouncement(payload);
+            if (announced.key !== undefined) this.fetcher.announced(announced.queue, announced.key);
             if (this.wake.claims(announced)) this.fetcher.notified(announced.queue);
           }
         },
