@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import type { Queryable } from '../packages/sluice/src/executor.js';
 import { jobReleaseMany, type ClaimedJobRow } from '../packages/sluice/src/sql/job-leases.js';
-import { Fetcher } from '../packages/sluice/src/worker/fetcher.js';
+import { CLAIM_RESUME_MARGIN_MS, Fetcher } from '../packages/sluice/src/worker/fetcher.js';
 import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 let db: TestDb;
@@ -94,7 +94,7 @@ describe('claims that resume', () => {
     expect(rewinds.filter((q) => q === 'resume-other')).toHaveLength(1);
   });
 
-  it('an enqueue whose transaction stayed open while later ones were claimed is claimed when it commits: its announced id is below theirs', async () => {
+  it('an enqueue whose transaction stayed open while later ones were claimed is claimed when it commits: its announced run_at is behind them', async () => {
     const job = defineJob({ name: 'resume.late', queue: 'resume-late', schema: z.object({ n: z.number() }) });
     const ran: number[] = [];
     // The queue's row exists: the open transaction would otherwise hold its creation.
@@ -107,8 +107,9 @@ describe('claims that resume', () => {
       try {
         await client.query('BEGIN');
         await sluice.enqueue(job, { n: 0 }, { tx: client });
-        // As if its transaction had begun a minute before: its run_at sorts behind the jobs claimed next.
-        await client.query(`UPDATE sluice.jobs SET run_at = run_at - interval '1 minute' WHERE queue = 'resume-late'`);
+        // Its run_at is its transaction's start: later jobs, enqueued past the
+        // 2 s by which claims resume behind the last one, leave it behind.
+        await new Promise((r) => setTimeout(r, CLAIM_RESUME_MARGIN_MS + 500));
         await sluice.enqueueMany(job, [{ n: 1 }, { n: 2 }]);
         await waitUntil(() => ran.length === 2, { what: 'the later jobs ran' });
         await client.query('COMMIT');

@@ -167,7 +167,8 @@ describe('enqueue from SQL', () => {
     await new Promise((r) => setTimeout(r, 200));
     await listener.query('UNLISTEN *');
     listener.release();
-    expect(got).toEqual([{ channel: 'sluice_jobs', payload: `notified 3 ${Math.min(...rows.map((r) => Number(r.id)))}` }]);
+    // Queue, count, first id, and the jobs' run_at in epoch microseconds.
+    expect(got).toEqual([{ channel: 'sluice_jobs', payload: expect.stringMatching(new RegExp(`^notified 3 ${Math.min(...rows.map((r) => Number(r.id)))} \\d{16}$`)) }]);
   });
 });
 
@@ -222,7 +223,7 @@ describe('waking workers after the commit', () => {
       expect(await l.settle()).toEqual([]);
       const ids = rows.map((r) => r.id);
       await db.pool.query('SELECT sluice.wake_workers($1::bigint[])', [ids]);
-      expect(await l.settle()).toEqual([`wake_later 1 ${ids[0]}`]);
+      expect(await l.settle()).toEqual([expect.stringMatching(new RegExp(`^wake_later 1 ${ids[0]} \\d{16}$`))]);
       await db.pool.query(`UPDATE sluice.jobs SET state = 'running', attempt = 1, locked_by = 'w', locked_until = now() + interval '1 minute', attempted_at = now() WHERE id = ANY($1::bigint[])`, [ids]);
       await db.pool.query('SELECT sluice.wake_workers($1::bigint[])', [ids]);
       expect(await l.settle()).toEqual([]);
@@ -239,7 +240,7 @@ describe('waking workers after the commit', () => {
       const id = await client.enqueue(inTx, { n: 1 }, { tx });
       expect(await l.settle()).toEqual([]);
       await tx.query('COMMIT');
-      expect(await l.settle()).toEqual([`wake_in_tx 1 ${id}`]);
+      expect(await l.settle()).toEqual([expect.stringMatching(new RegExp(`^wake_in_tx 1 ${id} \\d{16}$`))]);
     } finally {
       tx.release();
       await l.close();

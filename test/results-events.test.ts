@@ -302,7 +302,7 @@ describe('results and waitFor', () => {
     await expect(sluice.waitFor(id + 1_000_000, { timeoutMs: 5_000 })).rejects.toMatchObject({ name: 'JobNotFoundError' });
   });
 
-  it('waitFor on a job whose enqueue was rolled back with its transaction is not found, not taken for a completion', async () => {
+  it('waitFor on a job whose enqueue was rolled back with its transaction is not found; one whose transaction committed and that left no row completed', async () => {
     const undone = defineJob({ name: 're.undone', queue: 're.undone', schema: z.object({}) });
     await sluice.queues.configure('re.undone', { keepHistory: false });
     const client = await db.pool.connect();
@@ -315,6 +315,18 @@ describe('results and waitFor', () => {
       client.release();
     }
     await expect(sluice.waitFor(id, { timeoutMs: 5_000 })).rejects.toMatchObject({ name: 'JobNotFoundError' });
+    // Committed in the caller's transaction, then gone (completed without history) before waitFor asked: completed.
+    const committed = await db.pool.connect();
+    let kept: number;
+    try {
+      await committed.query('BEGIN');
+      kept = await sluice.enqueue(undone, {}, { tx: committed });
+      await committed.query('COMMIT');
+    } finally {
+      committed.release();
+    }
+    await db.pool.query(`DELETE FROM sluice.jobs WHERE id = $1`, [kept]);
+    await expect(sluice.waitFor(kept, { timeoutMs: 5_000 })).resolves.toBeNull();
     // The same enqueue committed by sluice itself is known to this client.
     const done = await sluice.enqueue(undone, {});
     await db.pool.query(`DELETE FROM sluice.jobs WHERE id = $1`, [done]);

@@ -135,7 +135,9 @@ BEGIN
     FOR UPDATE OF x
   LOOP
     -- Held until the transaction ends: an enqueue into this queue later in it does not wait for room (jobs/enqueue-many.sql).
-    PERFORM set_config('sluice.queue_rows_held', concat_ws(' ', nullif(current_setting('sluice.queue_rows_held', true), ''), cfg.name), true);
+    IF NOT cfg.name = ANY(coalesce(string_to_array(current_setting('sluice.queue_rows_held', true), ' '), '{}')) THEN
+      PERFORM set_config('sluice.queue_rows_held', concat_ws(' ', nullif(current_setting('sluice.queue_rows_held', true), ''), cfg.name), true);
+    END IF;
     SELECT count(*) INTO adds FROM unnest(dead) d WHERE d.queue = cfg.name;
     -- The oldest ones that may have to go are picked with the count (one
     -- snapshot): one claimed since then is not taken for another.

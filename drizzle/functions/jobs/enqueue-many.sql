@@ -207,11 +207,13 @@ BEGIN
         wait_when_full => false, wake_after_commit => enqueue_many.wake_after_commit) WITH ORDINALITY AS e(id, ord);
     EXCEPTION WHEN SQLSTATE 'SLQ02' THEN
       -- Room never comes to a transaction that held the queue's row before
-      -- this call (an enqueue or a replay into the queue earlier in it): the
-      -- subtransaction gave back only its own lock, and the claims of a
-      -- limited queue, which would make room, wait for that row too. Full is
-      -- final then, as for reject.
-      IF q = ANY(string_to_array(current_setting('sluice.queue_rows_held', true), ' ')) THEN
+      -- this call (an enqueue or a replay into the queue earlier in it) when
+      -- the queue has a concurrency, group or rate limit: the subtransaction
+      -- gave back only its own lock, and such a queue's claims, which would
+      -- make room, lock that row too. Full is final then, as for reject.
+      -- (Other queues' claims take no queue row: room can come.)
+      IF (cfg.concurrency IS NOT NULL OR cfg.group_concurrency IS NOT NULL OR cfg.rate_limit_count IS NOT NULL)
+         AND q = ANY(string_to_array(current_setting('sluice.queue_rows_held', true), ' ')) THEN
         RAISE EXCEPTION 'sluice.enqueue_many: queue % is full (max_depth %, overflow block), and this transaction holds the queue''s row since an earlier enqueue into it: no room can come before it ends', q, cfg.max_depth
           USING ERRCODE = 'SLQ01';
       END IF;
@@ -288,7 +290,9 @@ BEGIN
     -- Known to the rest of the transaction (undone with the lock when a
     -- subtransaction around this call is): a later call that would wait for
     -- room must not (above).
-    PERFORM set_config('sluice.queue_rows_held', concat_ws(' ', nullif(current_setting('sluice.queue_rows_held', true), ''), q), true);
+    IF NOT q = ANY(coalesce(string_to_array(current_setting('sluice.queue_rows_held', true), ' '), '{}')) THEN
+      PERFORM set_config('sluice.queue_rows_held', concat_ws(' ', nullif(current_setting('sluice.queue_rows_held', true), ''), q), true);
+    END IF;
     -- drop_oldest: the jobs it may have to drop, counted in the depth (the
     -- same snapshot), the oldest first; none unless the rows would not fit.
     SELECT d.cnt, CASE WHEN cfg.overflow = 'drop_oldest' THEN ARRAY(
@@ -482,13 +486,17 @@ BEGIN
   END IF;
 
   IF start_state = 'available' THEN
-    -- "queue count first-id": each listening worker works out from the count
-    -- and the id whether it is one of the few that claim them, so one job
-    -- does not wake a claim in every process (worker/wake.ts). Nothing new
-    -- (every row met an existing unique key): the plain queue, which wakes all.
+    -- "queue count first-id run_at": each listening worker works out from the
+    -- count and the id whether it is one of the few that claim them, so one
+    -- job does not wake a claim in every process (worker/wake.ts); and a
+    -- worker whose claims resume past that run_at (this transaction's start,
+    -- when it stayed open while later jobs were claimed) starts the queue
+    -- from the front (worker/fetcher.ts). Nothing new (every row met an
+    -- existing unique key): the plain queue, which wakes all.
     IF NOT wake_after_commit THEN
       PERFORM pg_notify('sluice_jobs', CASE WHEN inserted IS NULL THEN q
-        ELSE q || ' ' || cardinality(inserted) || ' ' || (SELECT min(v) FROM unnest(inserted) v) END);
+        ELSE q || ' ' || cardinality(inserted) || ' ' || (SELECT min(v) FROM unnest(inserted) v)
+          || ' ' || (extract(epoch FROM at) * 1000000)::bigint END);
     END IF;
     -- A run_at in the past (a late cron fire, an explicit time) sorts behind
     -- where workers' claims resume (jobs/claim.sql).

@@ -20,13 +20,16 @@ CREATE OR REPLACE FUNCTION sluice.wake_workers(job_ids bigint[]) RETURNS void LA
   SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off AS $$
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
-  -- "queue count first-id", as jobs/enqueue-many.sql announces: only the workers whose turn it is claim (worker/wake.ts).
+  -- "queue count first-id run_at", as jobs/enqueue-many.sql announces: only
+  -- the workers whose turn it is claim (worker/wake.ts), and a worker whose
+  -- claims resume past that run_at starts the queue from the front
+  -- (worker/fetcher.ts).
   -- The jobs are looked up by id first, and their state read afterwards:
   -- asked in one scan, the planner may serve "state = 'available'" from
   -- jobs_claim_idx, which statistics that saw no job available make look
   -- empty, and read every available job of every queue to find these.
-  PERFORM pg_notify('sluice_jobs', q.queue || ' ' || q.n || ' ' || q.first)
-  FROM (WITH given AS MATERIALIZED (SELECT j.id, j.queue, j.state FROM sluice.jobs j WHERE j.id = ANY(job_ids))
-        SELECT g.queue, count(*) AS n, min(g.id) AS first FROM given g
+  PERFORM pg_notify('sluice_jobs', q.queue || ' ' || q.n || ' ' || q.first || ' ' || q.run_at_us)
+  FROM (WITH given AS MATERIALIZED (SELECT j.id, j.queue, j.state, j.run_at FROM sluice.jobs j WHERE j.id = ANY(job_ids))
+        SELECT g.queue, count(*) AS n, min(g.id) AS first, (extract(epoch FROM min(g.run_at)) * 1000000)::bigint AS run_at_us FROM given g
         WHERE g.state = 'available' GROUP BY g.queue) q;
 END $$;

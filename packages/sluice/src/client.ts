@@ -26,7 +26,7 @@ import { Schedules } from './schedules.js';
 import { batchCallbackTypeSave, batchCreate } from './sql/batches.js';
 import { deadReplay } from './sql/dead-jobs.js';
 import { jobTypeUpsertMany } from './sql/job-types.js';
-import { jobCancel, jobEnqueueMany, jobGet, jobRetryNow, jobWakeWorkers } from './sql/jobs.js';
+import { jobCancel, jobEnqueueManyInTransaction, jobGet, jobRetryNow, jobWakeWorkers } from './sql/jobs.js';
 import { eventPublish } from './sql/subscriptions.js';
 import { commitsOnReturn, inTransaction } from './transaction.js';
 import { FinishWaiter } from './wait-for.js';
@@ -225,24 +225,29 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     // A statement that is its own transaction wakes the workers after its
     // commit rather than from inside it (jobs/wake-workers.sql says why).
     const wakeAfterCommit = tx === undefined;
-    const attempt = () => jobEnqueueMany(db, { ...args, wakeAfterCommit });
-    let ids: number[];
+    const attempt = async () => {
+      const written = await jobEnqueueManyInTransaction(db, { ...args, wakeAfterCommit });
+      return written.ids === null ? null : { ids: written.ids, xid: written.xid };
+    };
+    let written: { ids: number[]; xid: string | null };
     try {
       // A full queue that blocks answers null: wait for room, all the batch or nothing.
-      ids = (await attempt()) ?? (await this.room.retry(job.queue, blockTimeoutMs, attempt));
+      written = (await attempt()) ?? (await this.room.retry(job.queue, blockTimeoutMs, attempt));
     } catch (err) {
       throw translateDbError(err);
     }
+    const { ids } = written;
     // Not awaited: the jobs are committed when this returns, and the caller
     // need not wait another round trip for a hint.
     if (wakeAfterCommit && ids.length > 0) {
       const wake = this.wakeWorkers(ids).finally(() => this.pendingWakes.delete(wake));
       this.pendingWakes.add(wake);
     }
-    // Only jobs known committed: the caller's transaction may yet roll
-    // back, and waitFor takes a missing row of a job noted here for a
-    // completion (in a queue that keeps no history).
+    // waitFor takes a missing row of a job noted here for a completion (in a
+    // queue that keeps no history): in the caller's transaction, only once
+    // that transaction is known to have committed.
     if (commitsOnReturn(tx)) this.waiter.noteEnqueued(ids);
+    else if (written.xid !== null) this.waiter.noteEnqueuedIn(ids, written.xid);
     return ids;
   }
 

@@ -176,8 +176,9 @@ export function parsePayload<S extends Schema>(job: JobDefinition<S>, payload: u
  * z.date() whose Date is stored as text) would send every such job to the dead
  * jobs without running it: refused at enqueue instead, with nothing written.
  * Checked on one payload of each call (the first): such a schema fails on
- * every payload alike, and a second parse of all would cost a bulk enqueue
- * as much again.
+ * most payloads alike, and a second parse of all would cost a bulk enqueue
+ * as much again. A field only some payloads carry (an optional z.date())
+ * can still pass here in one and fail at the worker in another.
  */
 export function checkStoredPayload(job: AnyJob, text: string): void {
   const result = safeParse(job.schema, JSON.parse(text));

@@ -11,7 +11,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { ClientListener } from './client-listener.js';
 import { CancelledError, JobFailedError, JobNotFoundError, WaitTimeoutError } from './errors.js';
-import { jobGet, jobRequestFinishNotice, type JobRow } from './sql/jobs.js';
+import { jobGet, jobRequestFinishNotice, transactionStatus, type JobRow } from './sql/jobs.js';
 
 export const FINISHED_CHANNEL = 'sluice_finished';
 /** How often waiters re-read their jobs when LISTEN is not available. */
@@ -39,6 +39,8 @@ export class FinishWaiter {
    */
   private readonly enqueued = new Float64Array(REMEMBERED_IDS_MAX);
   private enqueuedNext = 0;
+  /** Ids enqueued in a caller's transaction, with its txid: they count once it is known committed. */
+  private readonly enqueuedIn = new Map<number, string>();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -59,6 +61,22 @@ export class FinishWaiter {
    * never existed. Ids this client enqueued itself did exist: a missing row
    * for one of them is a completion.
    */
+  noteEnqueuedIn(ids: readonly number[], xid: string): void {
+    for (const id of ids) this.enqueuedIn.set(id, xid);
+    // A Map keeps insertion order: the first keys are the oldest.
+    for (const id of this.enqueuedIn.keys()) {
+      if (this.enqueuedIn.size <= REMEMBERED_IDS_MAX) break;
+      this.enqueuedIn.delete(id);
+    }
+  }
+
+  /** Whether this client enqueued the job and its transaction committed. */
+  private async enqueuedHere(id: number): Promise<boolean> {
+    if (this.enqueued.includes(id)) return true;
+    const xid = this.enqueuedIn.get(id);
+    return xid !== undefined && (await transactionStatus(this.pool, xid)) === 'committed';
+  }
+
   noteEnqueued(ids: readonly number[]): void {
     for (const id of ids) {
       this.enqueued[this.enqueuedNext] = id;
@@ -98,8 +116,9 @@ export class FinishWaiter {
       // Ask for the notice, then look once: a job that ended before the
       // notice was requested is found finished here.
       jobRequestFinishNotice(this.pool, id)
-        .then((live) => {
-          if (this.waiters.has(id)) this.wasLive.set(id, live || this.enqueued.includes(id) || this.wasLive.get(id) === true);
+        .then(async (live) => {
+          const existed = live || this.wasLive.get(id) === true || (await this.enqueuedHere(id));
+          if (this.waiters.has(id)) this.wasLive.set(id, existed);
           return this.check(id);
         })
         .catch((err) => {

@@ -26,5 +26,11 @@ export function safeParse<S extends Schema>(
 ): { success: true; data: z.output<S> } | { success: false; issues: { path: string; message: string }[] } {
   const result = (schema as unknown as { safeParse: SafeParse }).safeParse(value);
   if (result.success) return { success: true, data: result.data as z.output<S> };
-  return { success: false, issues: result.error.issues.map((i) => ({ path: i.path.map(pathKey).join('.'), message: i.message })) };
+  return { success: false, issues: result.error.issues.map((i) => ({ path: i.path.map(pathKey).join('.'), message: issueMessage(i) })) };
+}
+
+/** zod names unrecognized keys in its message: those that are data show as * (pathKey). */
+function issueMessage(issue: { code?: string; message: string; keys?: readonly PropertyKey[] }): string {
+  if (issue.code !== 'unrecognized_keys' || !issue.keys) return issue.message;
+  return `Unrecognized key${issue.keys.length === 1 ? '' : 's'}: ${issue.keys.map(pathKey).join(', ')}`;
 }

@@ -45,15 +45,25 @@ export interface EnqueueManyArgs {
 export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs & { waitWhenFull: true }): Promise<number[] | null>;
 export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise<number[]>;
 export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise<number[] | null> {
+  return (await jobEnqueueManyInTransaction(db, a)).ids;
+}
+
+/**
+ * As jobEnqueueMany, with the id of the transaction that wrote them (txid,
+ * for txid_status): in a caller's transaction, whether they were committed
+ * can be asked later.
+ */
+export async function jobEnqueueManyInTransaction(db: Queryable, a: EnqueueManyArgs): Promise<{ ids: number[] | null; xid: string | null }> {
   // The ids come back in input order as one comma-separated text rather than
   // a row each (a 1,000-row result costs the client ~0.5 ms of CPU to parse)
   // or a bigint[] (node-postgres's array parser: ~0.35 ms per 1,000).
-  const { rows } = await db.query<{ ids: string }>({
+  const { rows } = await db.query<{ ids: string; xid: string | null }>({
     name: 'sluice_job_enqueue_many',
     // A NULL id is written as "null" (array_to_string would skip it, and
     // the ids after it would lose their places).
     text: `SELECT array_to_string(ARRAY(SELECT e.id FROM sluice.enqueue_many($1, $2::jsonb, $3, $4, $5, $6, $7, $8::jsonb,
-             $9::text[], $10::text[], $11::text[], $12::bigint[], $13, $14, $15, $16, $17, $18) AS e(id)), ',', 'null') AS ids`,
+             $9::text[], $10::text[], $11::text[], $12::bigint[], $13, $14, $15, $16, $17, $18) AS e(id)), ',', 'null') AS ids,
+           txid_current_if_assigned()::text AS xid`,
     values: [
       a.name,
       a.payloadsJson,
@@ -75,14 +85,20 @@ export async function jobEnqueueMany(db: Queryable, a: EnqueueManyArgs): Promise
       a.wakeAfterCommit ?? false,
     ],
   });
-  const ids = rows[0]!.ids;
+  const { ids, xid } = rows[0]!;
   // Every call sends at least one payload, so no id at all means "full".
-  if (ids === '') return a.waitWhenFull ? null : [];
+  if (ids === '') return { ids: a.waitWhenFull ? null : [], xid };
   const parts = ids.split(',');
   // sluice.enqueue_many answers every row with a job's id; an id of 0 in
   // its place would name no job and be taken for one.
   if (parts.includes('null')) throw new SluiceError(`sluice.enqueue_many returned no job id for a row of ${a.name} in queue ${a.queue ?? '(default)'}`);
-  return parts.map(Number);
+  return { ids: parts.map(Number), xid };
+}
+
+/** Whether the transactions (txids) committed: 'committed', 'aborted', 'in progress', or null when too old to tell. */
+export async function transactionStatus(db: Queryable, xid: string): Promise<string | null> {
+  const { rows } = await db.query<{ status: string | null }>({ name: 'sluice_txid_status', text: 'SELECT txid_status($1::bigint) AS status', values: [xid] });
+  return rows[0]?.status ?? null;
 }
 
 /** Wakes the workers of the queues of those jobs still available; run in a transaction of its own (jobs/wake-workers.sql). */

@@ -17,8 +17,8 @@
 // elsewhere, which keeps every claimed job's index entry alive, does not make
 // each claim walk all of them again. It starts from the front again when a
 // job may have become available behind that point: on a sluice_rewind
-// notification, on an enqueue announced with an id below one it claimed
-// there (committed out of order), after the LISTEN connection was down, and
+// notification, on an enqueue announced with a run_at behind that point
+// (committed after later ones), after the LISTEN connection was down, and
 // every CLAIM_REWIND_MS for changes nothing announces.
 //
 // A queue with a concurrency, group or rate limit counts claims, so its jobs
@@ -95,8 +95,6 @@ export class Fetcher extends Service {
    */
   private readonly rewinds: number[];
   private rewoundAt = 0;
-  /** Per queue, the highest job id claimed here (see announced). */
-  private readonly highestId: number[];
 
   constructor(
     private readonly db: Queryable,
@@ -108,7 +106,6 @@ export class Fetcher extends Service {
     this.idlePollMs = options.pollIntervalMs;
     this.resume = options.queues.map(() => null);
     this.rewinds = options.queues.map(() => 0);
-    this.highestId = options.queues.map(() => 0);
     this.owed = options.queues.map(() => 0);
     this.shortUntil = options.queues.map(() => 0);
   }
@@ -139,15 +136,15 @@ export class Fetcher extends Service {
   }
 
   /**
-   * An enqueue announced the first id it took. One below a job this worker
-   * already claimed from the queue was enqueued before that job and committed
-   * after it: a transaction held open after its enqueue, whose run_at (its
-   * start) may lie behind where the queue's claims resume, and whose commit
-   * nothing else announces as a rewind.
+   * An enqueue announced its jobs' run_at. One behind where the queue's
+   * claims resume was committed after later jobs were claimed (a transaction
+   * held open after its enqueue: its run_at is the transaction's start), and
+   * nothing else announces it.
    */
-  announced(queue: string, firstId: number): void {
+  announced(queue: string, runAtUs: number): void {
     const i = this.options.queues.indexOf(queue);
-    if (i >= 0 && firstId < this.highestId[i]!) this.rewind(queue);
+    const resume = i >= 0 ? this.resume[i] : null;
+    if (resume && runAtUs < resume.runAtUs) this.rewind(queue);
   }
 
   /** New jobs (or a slot of a limited queue) were announced on one of our queues (all: undefined). */
@@ -281,7 +278,6 @@ export class Fetcher extends Service {
       if (this.limited.has(r.queue)) startNow += 1;
       const i = queues.indexOf(r.queue);
       counts[i]! += 1;
-      if (r.id > this.highestId[i]!) this.highestId[i] = r.id;
       // Rows come in claim order: the last of a queue is the furthest.
       if (this.rewinds[i] === rewindsBefore[i]) {
         this.resume[i] = { priority: r.priority, runAtUs: r.run_at_us - CLAIM_RESUME_MARGIN_MS * 1000, id: 0 };

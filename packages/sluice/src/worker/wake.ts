@@ -3,13 +3,13 @@
 // claim in every process and all but one would find nothing. An enqueue
 // announces "queue count first-id" (jobs/enqueue-many.sql). The live workers
 // of the queue, ordered by id, take turns by that id: those whose rank falls
-// in a window starting at the sum of first-id's digits in base `live` (the
-// number of live workers), modulo `live`, claim, as many as the count needs
-// at this worker's own room, plus a spare. The rest stay asleep. The digit
-// sum moves the window on by one for consecutive ids, and as well for ids
-// `live` or `live`² apart: batches of one size, or a job in each of several
-// queues per request, all drawing ids from one sequence, woke the same
-// workers every time when the window started at first-id modulo `live`.
+// in a window starting at a hash of first-id scaled to the number of live
+// workers claim, as many as the count needs at this worker's own room, plus
+// a spare. The rest stay asleep. The hash spreads the windows evenly over
+// any run of ids, consecutive or a fixed distance apart: batches of one size,
+// or a job in each of several queues per request, all drawing ids from one
+// sequence, woke the same workers every time when the window started at
+// first-id modulo the number of workers.
 //
 // Nothing is left behind by a window that misses: a busy worker claims as
 // its slots free whether woken or not, any claim takes the oldest jobs first
@@ -28,14 +28,17 @@ export interface Announcement {
   /** Absent for a plain queue name: every worker claims. */
   count?: number;
   key?: number;
+  /** The jobs' run_at in epoch microseconds (absent from older producers). */
+  runAtUs?: number;
 }
 
 export function parseAnnouncement(payload: string): Announcement {
-  const [queue, count, key] = payload.split(' ');
+  const [queue, count, key, runAt] = payload.split(' ');
   const n = Number(count);
   const k = Number(key);
   if (!Number.isSafeInteger(n) || n < 1 || !Number.isSafeInteger(k)) return { queue: queue! };
-  return { queue: queue!, count: n, key: k };
+  const r = Number(runAt);
+  return { queue: queue!, count: n, key: k, ...(runAt !== undefined && Number.isSafeInteger(r) ? { runAtUs: r } : {}) };
 }
 
 export class WakeShare {
@@ -69,10 +72,10 @@ export class WakeShare {
   }
 }
 
-/** The sum of the key's digits in base `live`, modulo `live` (see the top of this file). */
+/**
+ * Where the window starts: the key's Fibonacci hash (its low 32 bits times
+ * 2^32 / the golden ratio, the product's top bits) scaled to `live`.
+ */
 export function windowStart(key: number, live: number): number {
-  if (live <= 1) return 0;
-  let sum = 0;
-  for (let k = Math.abs(key); k > 0; k = Math.floor(k / live)) sum += k % live;
-  return sum % live;
+  return Math.floor(((Math.imul(key | 0, 0x9e3779b1) >>> 0) / 2 ** 32) * live);
 }

@@ -23,7 +23,7 @@ import { jobLeaseHolds, type ClaimedJobRow } from '../sql/job-leases.js';
 import { workerDeregister, workerHeartbeat, type BeatAnswer } from '../sql/workers.js';
 import { removeUndeclaredSchedules } from '../undeclared-schedules.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
-import { declareWorker, registerWorker } from './declarations.js';
+import { declareSchedules, declareWorker, registerWorker } from './declarations.js';
 import { createDuties } from './duties.js';
 import { Fetcher } from './fetcher.js';
 import { beatGiveUpMs, statementGiveUpMs } from './give-up.js';
@@ -198,7 +198,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
           }
           else {
             const announced = parseAnnouncement(payload);
-            if (announced.key !== undefined) this.fetcher.announced(announced.queue, announced.key);
+            if (announced.runAtUs !== undefined) this.fetcher.announced(announced.queue, announced.runAtUs);
             if (this.wake.claims(announced)) this.fetcher.notified(announced.queue);
           }
         },
@@ -382,6 +382,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     if (!answer.registered && !this.stopping.signal.aborted) {
       this.logger.warn('this worker had been forgotten (no beat reached the database for an hour); registering it again');
       await registerWorker(this.beatPool, this.options, this);
+      // The round that forgot it may have removed the schedules only it declared.
+      await declareSchedules(this.beatPool, this.options, this.logger);
     }
   }
 
