@@ -88,9 +88,13 @@ export class FinishWaiter {
     this.pending++;
     // Not waited for: the LISTEN session may need a connection of a pool
     // whose every connection the caller's own transactions hold, and the
-    // timeout must run all the same. Until it is up the poll reads the jobs;
-    // once up, it reads them all again (onConnected).
-    this.listener.hold().catch(() => {});
+    // timeout must run all the same. Until it is up the poll reads the job;
+    // once up, the job is read again, for a finish announced before the
+    // LISTEN took effect was not heard.
+    this.listener.hold().then(
+      () => void this.check(id),
+      () => {},
+    );
     try {
       this.poll();
       return await this.register(id, timeoutMs);
