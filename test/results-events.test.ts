@@ -305,26 +305,22 @@ describe('results and waitFor', () => {
   it('waitFor on a job whose enqueue was rolled back with its transaction is not found; one whose transaction committed and that left no row completed', async () => {
     const undone = defineJob({ name: 're.undone', queue: 're.undone', schema: z.object({}) });
     await sluice.queues.configure('re.undone', { keepHistory: false });
-    const client = await db.pool.connect();
-    let id: number;
-    try {
-      await client.query('BEGIN');
-      id = await sluice.enqueue(undone, {}, { tx: client });
-      await client.query('ROLLBACK');
-    } finally {
-      client.release();
-    }
+    // An enqueue in the caller's transaction, which then ends as `end` says.
+    const enqueueIn = async (end: 'COMMIT' | 'ROLLBACK') => {
+      const client = await db.pool.connect();
+      try {
+        await client.query('BEGIN');
+        const id = await sluice.enqueue(undone, {}, { tx: client });
+        await client.query(end);
+        return id;
+      } finally {
+        client.release();
+      }
+    };
+    const id = await enqueueIn('ROLLBACK');
     await expect(sluice.waitFor(id, { timeoutMs: 5_000 })).rejects.toMatchObject({ name: 'JobNotFoundError' });
     // Committed in the caller's transaction, then gone (completed without history) before waitFor asked: completed.
-    const committed = await db.pool.connect();
-    let kept: number;
-    try {
-      await committed.query('BEGIN');
-      kept = await sluice.enqueue(undone, {}, { tx: committed });
-      await committed.query('COMMIT');
-    } finally {
-      committed.release();
-    }
+    const kept = await enqueueIn('COMMIT');
     await db.pool.query(`DELETE FROM sluice.jobs WHERE id = $1`, [kept]);
     await expect(sluice.waitFor(kept, { timeoutMs: 5_000 })).resolves.toBeNull();
     // The same enqueue committed by sluice itself is known to this client.

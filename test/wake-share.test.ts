@@ -13,6 +13,15 @@ import { useSuite } from './helpers/suite.js';
 
 const suite = useSuite();
 
+/** One WakeShare per rank of `live` workers of queue q, each with room for 4. */
+function sharesOf(live: number): WakeShare[] {
+  return Array.from({ length: live }, (_, rank) => {
+    const w = new WakeShare(['q'], () => 4, 60_000);
+    w.update([['q', live, rank]]);
+    return w;
+  });
+}
+
 describe('wake share', () => {
   it('an enqueue announces its queue, count and first id', async () => {
     const listener = new pg.Client({ connectionString: suite.db.url });
@@ -37,11 +46,7 @@ describe('wake share', () => {
 
   it('over consecutive ids every live worker takes its turn, count / room + spare at a time; a plain queue name or a stale view wakes all', () => {
     const live = 50;
-    const shares = Array.from({ length: live }, (_, rank) => {
-      const w = new WakeShare(['q'], () => 4, 60_000);
-      w.update([['q', live, rank]]);
-      return w;
-    });
+    const shares = sharesOf(live);
     const woken = Array.from({ length: live }, () => 0);
     const rounds = 20 * live;
     for (let key = 1_000; key < 1_000 + rounds; key++) {
@@ -72,11 +77,7 @@ describe('wake share', () => {
     [6, 5],
     [50, 49],
   ])('with %i workers and first ids %i apart (batches of one size), every worker still takes its turn', (live, stride) => {
-    const shares = Array.from({ length: live }, (_, rank) => {
-      const w = new WakeShare(['q'], () => 4, 60_000);
-      w.update([['q', live, rank]]);
-      return w;
-    });
+    const shares = sharesOf(live);
     const woken = Array.from({ length: live }, () => 0);
     const rounds = 20 * live;
     for (let n = 0, key = 1_000; n < rounds; n++, key += stride) {
