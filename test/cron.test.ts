@@ -310,8 +310,9 @@ describe('firing', () => {
     const heldJob = defineJob({ name: 'cron.held', queue: 'cron-held', schema: z.object({ kind: z.string() }) });
     const freeJob = defineJob({ name: 'cron.free', queue: 'cron-free', schema: z.object({ kind: z.string() }) });
     await sluice.queues.configure('cron-held', { maxDepth: 100 });
-    await sluice.schedules.add({ name: 'c-held', cron: '* * * * *', job: heldJob, payload: { kind: 'held' } });
-    await sluice.schedules.add({ name: 'c-free', cron: '* * * * *', job: freeJob, payload: { kind: 'free' } });
+    // Yearly, due by hand below: one fire each, whatever minute the test runs across.
+    await sluice.schedules.add({ name: 'c-held', cron: '0 0 1 1 *', job: heldJob, payload: { kind: 'held' } });
+    await sluice.schedules.add({ name: 'c-free', cron: '0 0 1 1 *', job: freeJob, payload: { kind: 'free' } });
     // Both due, the held queue's the older: it is fired first.
     await db.pool.query(`UPDATE sluice.cron_schedules SET next_run_at = date_trunc('minute', now()) - interval '2 minutes' WHERE name = 'c-held'`);
     await db.pool.query(`UPDATE sluice.cron_schedules SET next_run_at = date_trunc('minute', now()) - interval '1 minute' WHERE name = 'c-free'`);

@@ -86,30 +86,29 @@ export class FinishWaiter {
 
   async waitFor(id: number, timeoutMs: number): Promise<unknown> {
     this.pending++;
-    // Not waited for: the LISTEN session may need a connection of a pool
-    // whose every connection the caller's own transactions hold, and the
-    // timeout must run all the same. Until it is up the poll reads the job;
-    // once up, the job is read again, for a finish announced before the
-    // LISTEN took effect was not heard.
-    this.listener.hold().then(
-      () => void this.check(id),
-      () => {},
-    );
+    const deadline = Date.now() + timeoutMs;
+    const listening = this.listener.hold();
     try {
       this.poll();
-      return await this.register(id, timeoutMs);
+      // The notice is asked for once the LISTEN session is up, so none is
+      // missed; but waited for no longer than the caller's timeout: the
+      // session may need a connection of a pool whose every connection the
+      // caller's own transactions hold, and it would never come.
+      if (!(await settlesWithin(listening, timeoutMs))) throw new WaitTimeoutError(id, timeoutMs);
+      return await this.register(id, timeoutMs, Math.max(1, deadline - Date.now()));
     } finally {
       this.listener.release();
       if (--this.pending === 0) this.stopPolling();
     }
   }
 
-  private register(id: number, timeoutMs: number): Promise<unknown> {
+  /** Waits `leftMs` of the caller's `timeoutMs` (which the error names). */
+  private register(id: number, timeoutMs: number, leftMs: number): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.remove(id, waiter);
         reject(new WaitTimeoutError(id, timeoutMs));
-      }, timeoutMs);
+      }, leftMs);
       const waiter: Waiter = {
         resolve: (v) => (clearTimeout(timer), resolve(v)),
         reject: (e) => (clearTimeout(timer), reject(e)),
@@ -204,5 +203,17 @@ function settle(id: number, row: JobRow | null): { value: unknown } | { error: u
     }
     default:
       return null;
+  }
+}
+
+/** Whether `p` settles within `ms` (a rejection counts as settled: the poll covers a LISTEN that failed). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = p.then(() => true, () => true);
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([settled, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
