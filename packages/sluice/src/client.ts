@@ -247,7 +247,7 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     // queue that keeps no history): in the caller's transaction, only once
     // that transaction is known to have committed.
     if (commitsOnReturn(tx)) this.waiter.noteEnqueued(ids);
-    else if (written.xid !== null) this.waiter.noteEnqueuedIn(ids, written.xid);
+    else if (written.xid !== null) this.waiter.noteEnqueued(ids, written.xid);
     return ids;
   }
 

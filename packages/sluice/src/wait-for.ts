@@ -38,9 +38,9 @@ export class FinishWaiter {
    * oldest took ~0.3 ms of each 1,000-job enqueueMany).
    */
   private readonly enqueued = new Float64Array(REMEMBERED_IDS_MAX);
+  /** Beside each: the txid of the caller's transaction it was enqueued in (it counts once that committed), or null when known committed. */
+  private readonly enqueuedXid: (string | null)[] = new Array(REMEMBERED_IDS_MAX).fill(null);
   private enqueuedNext = 0;
-  /** Ids enqueued in a caller's transaction, with its txid: they count once it is known committed. */
-  private readonly enqueuedIn = new Map<number, string>();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -61,25 +61,19 @@ export class FinishWaiter {
    * never existed. Ids this client enqueued itself did exist: a missing row
    * for one of them is a completion.
    */
-  noteEnqueuedIn(ids: readonly number[], xid: string): void {
-    for (const id of ids) this.enqueuedIn.set(id, xid);
-    // A Map keeps insertion order: the first keys are the oldest.
-    for (const id of this.enqueuedIn.keys()) {
-      if (this.enqueuedIn.size <= REMEMBERED_IDS_MAX) break;
-      this.enqueuedIn.delete(id);
-    }
-  }
-
   /** Whether this client enqueued the job and its transaction committed. */
   private async enqueuedHere(id: number): Promise<boolean> {
-    if (this.enqueued.includes(id)) return true;
-    const xid = this.enqueuedIn.get(id);
-    return xid !== undefined && (await transactionStatus(this.pool, xid)) === 'committed';
+    const at = this.enqueued.indexOf(id);
+    if (at < 0) return false;
+    const xid = this.enqueuedXid[at];
+    return xid === null || (await transactionStatus(this.pool, xid!)) === 'committed';
   }
 
-  noteEnqueued(ids: readonly number[]): void {
+  /** xid: the txid of the caller's transaction the ids were written in; null when sluice committed them. */
+  noteEnqueued(ids: readonly number[], xid: string | null = null): void {
     for (const id of ids) {
       this.enqueued[this.enqueuedNext] = id;
+      this.enqueuedXid[this.enqueuedNext] = xid;
       this.enqueuedNext = (this.enqueuedNext + 1) % REMEMBERED_IDS_MAX;
     }
   }
