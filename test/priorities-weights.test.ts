@@ -553,6 +553,43 @@ describe('pause and resume', () => {
     }
   });
 
+  // A claim sent before the pause and answered after the beat that found it:
+  // its jobs started, where the buffered ones of the same queue went back.
+  it('jobs of a claim answered after the beat that found the pause are handed back, not started', async () => {
+    const { job, handler, release, started } = holdingJob('pause.inflight', 'pr.g');
+    const pool = new ClaimWatchingPool(db.url);
+    const w = start({ pool, handlers: [handler], concurrency: 2, heartbeatIntervalMs: 200, workerDeadAfterMs: 5_000 });
+    const held = pool.holdNextClaim();
+    try {
+      await w.start();
+      const [id] = await sluice.enqueueMany(job, [{ hold: false }]);
+      await held.arrived;
+      expect((await sluice.getJob(id!)).state).toBe('running');
+
+      await sluice.queues.pause('pr.g');
+      // Two beats that began after the pause: the first one's answer has been acted on.
+      for (let i = 0; i < 2; i++) {
+        const { rows } = await db.pool.query<{ at: Date }>(`SELECT clock_timestamp() AS at`);
+        await waitUntil(
+          async () => (await db.pool.query(`SELECT 1 FROM sluice.workers WHERE id = $1 AND heartbeat_at > $2`, [w.id, rows[0]!.at])).rowCount === 1,
+          { what: 'a beat after the pause' },
+        );
+      }
+      held.release();
+      await waitUntil(async () => (await sluice.getJob(id!)).state === 'available', { what: 'the claimed job handed back' });
+      expect({ started: started.length, attempt: (await sluice.getJob(id!)).attempt }).toEqual({ started: 0, attempt: 0 });
+
+      await sluice.queues.resume('pr.g');
+      await waitUntil(async () => (await sluice.getJob(id!)).state === 'completed', { what: 'the job run after resume' });
+      expect(started).toEqual([id]);
+    } finally {
+      held.release();
+      release.open();
+      await w.stop();
+      await pool.end();
+    }
+  });
+
   // A hand-back that failed (a connection given up, a server restarting)
   // took the jobs out of the buffer all the same: no beat extended their
   // leases any more, and the rescuer took them as a crash, an attempt spent.

@@ -16,9 +16,22 @@ export class ClaimWatchingPool extends pg.Pool {
     super({ connectionString, max: 4 });
   }
 
+  private held: { arrived: () => void; gate: Promise<void> } | null = null;
+
   override query(...args: unknown[]): never {
-    const result = (super.query as (...a: unknown[]) => unknown)(...args);
+    let result = (super.query as (...a: unknown[]) => unknown)(...args);
     const config = args[0] as { name?: unknown } | undefined;
+    if (config?.name === CLAIM_STATEMENT && result instanceof Promise && this.held) {
+      // The first claim that takes a job has run and committed on the server; only its answer waits.
+      result = result.then(async (r: pg.QueryResult) => {
+        const held = this.held;
+        if (r.rows.length === 0 || !held) return r;
+        this.held = null;
+        held.arrived();
+        await held.gate;
+        return r;
+      });
+    }
     if (config?.name === CLAIM_STATEMENT && result instanceof Promise) {
       const seq = ++this.claimsBegun;
       result.then(
@@ -33,6 +46,17 @@ export class ClaimWatchingPool extends pg.Pool {
       );
     }
     return result as never;
+  }
+
+  /**
+   * The next claim that takes a job runs on the server, but its answer reaches
+   * the worker only once release() is called; `arrived` resolves when the server has answered.
+   */
+  holdNextClaim(): { arrived: Promise<void>; release: () => void } {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const arrived = new Promise<void>((r) => (this.held = { arrived: r, gate }));
+    return { arrived, release };
   }
 
   /** Resolves once a claim begun after this call has returned no job. */

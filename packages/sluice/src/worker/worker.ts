@@ -77,6 +77,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
    * the queue stays paused, returned to the buffer once it is resumed.
    */
   private pausedBack: ClaimedJobRow[] = [];
+  /** The queues the last beat found paused: rows of them that a claim brings afterwards go to pausedBack. */
+  private paused = new Set<string>();
   private readonly running = new Map<number, RunningEntry>();
   private readonly completer: Completer;
   private readonly fetcher: Fetcher;
@@ -187,8 +189,9 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
           else if (channel === CRON_CHANNEL) this.scheduler?.wake();
           else if (channel === LEADER_CHANNEL) this.heartbeat.wake();
           // A hint: the beat reads which queues are paused, and acts on that.
+          // A claim in flight may bring jobs of it: the beat's answer diverts them.
           else if (channel === PAUSE_CHANNEL) {
-            if (this.buffer.some((r) => r.queue === payload)) this.heartbeat.wake();
+            if (this.queues.includes(payload)) this.heartbeat.wake();
           }
           else if (channel === REWIND_CHANNEL) {
             if (this.queues.includes(payload)) {
@@ -454,16 +457,18 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
    */
   private async handBackPaused(paused: string[]): Promise<void> {
     const queues = new Set(paused);
+    this.paused = queues;
+    // Out of the buffer before anything is dispatched: a queue resumed in the
+    // same answer would otherwise start a job of one just paused.
+    for (let i = this.buffer.length - 1; i >= 0; i--) {
+      if (queues.has(this.buffer[i]!.queue)) this.pausedBack.push(...this.buffer.splice(i, 1));
+    }
     // Resumed meanwhile: they start as any buffered job.
     const resumed = this.pausedBack.filter((r) => !queues.has(r.queue));
     if (resumed.length > 0) {
       this.pausedBack = this.pausedBack.filter((r) => queues.has(r.queue));
       this.buffer.unshift(...resumed);
       this.dispatch();
-    }
-    if (queues.size === 0) return;
-    for (let i = this.buffer.length - 1; i >= 0; i--) {
-      if (queues.has(this.buffer[i]!.queue)) this.pausedBack.push(...this.buffer.splice(i, 1));
     }
     const back = [...this.pausedBack];
     if (back.length === 0) return;
@@ -540,12 +545,21 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   }
 
   /** Claimed jobs; the first `startNow`, of limited queues, go ahead of the buffer: their slots were kept for them. */
-  private accept(rows: ClaimedJobRow[], startNow = 0): void {
+  private accept(claimed: ClaimedJobRow[], startNow = 0): void {
     if (this.running.size > 0 || this.buffer.length > 0) {
       const buffered = new Set(this.buffer.map((r) => r.id));
-      for (const row of rows) {
+      for (const row of claimed) {
         if (buffered.has(row.id) || this.running.has(row.id)) this.supersede(row.id);
       }
+    }
+    let rows = claimed;
+    // A claim sent before the beat that found the pause: its jobs of the
+    // paused queue wait in pausedBack, and the next beat, woken now, hands them back.
+    if (this.paused.size > 0 && rows.some((r) => this.paused.has(r.queue))) {
+      startNow = rows.slice(0, startNow).filter((r) => !this.paused.has(r.queue)).length;
+      this.pausedBack.push(...rows.filter((r) => this.paused.has(r.queue)));
+      rows = rows.filter((r) => !this.paused.has(r.queue));
+      this.heartbeat.wake();
     }
     if (startNow > 0) this.buffer.unshift(...rows.slice(0, startNow));
     this.buffer.push(...(startNow > 0 ? rows.slice(startNow) : rows));
