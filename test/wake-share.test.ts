@@ -88,6 +88,59 @@ describe('wake share', () => {
     expect(Math.min(...woken), JSON.stringify(woken)).toBeGreaterThanOrEqual(even / 3);
   });
 
+  it('a stopping worker leaves the wake windows at once: with two of three stopping, every announced job runs at once', async () => {
+    const job = defineJob({ name: 'ws.stopping', queue: 'ws-stopping', schema: z.object({}) });
+    const gate = { open: () => {} };
+    const held = new Promise<void>((r) => (gate.open = r));
+    const ran: number[] = [];
+    const holders = ['ws-hold-a', 'ws-hold-b'].map((queue) => defineJob({ name: queue, queue, schema: z.object({}) }));
+    const holding = holders.map(() => false);
+    // Polls never come within the test: only an announcement makes a worker claim.
+    const common = { concurrency: 1, pollIntervalMs: 600_000, heartbeatIntervalMs: 200, workerDeadAfterMs: 5_000, shutdownTimeoutMs: 60_000 };
+    const workers: Worker[] = [0, 1, 2].map((i) =>
+      suite.startWorker({
+        ...common,
+        handlers: [
+          job.handle((_p, ctx) => void ran.push(ctx.job.id)),
+          ...(i < 2 ? [holders[i]!.handle(async () => ((holding[i] = true), await held))] : []),
+        ],
+      }),
+    );
+    try {
+      for (const w of workers) await w.start();
+      await Promise.all(holders.map((h) => suite.sluice.enqueue(h, {})));
+      await waitUntil(() => holding.every(Boolean), { what: 'both stopping workers hold a job' });
+      const stops = workers.slice(0, 2).map((w) => w.stop());
+      // sluice.workers_alive (and queue_stats from it) lists the queues each worker claims from.
+      const claimers = async () =>
+        (await suite.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM sluice.workers_alive WHERE 'ws-stopping' = ANY(queues)`)).rows[0]!.n;
+      await waitUntil(async () => (await claimers()) === 1, { what: 'only the live worker counted' });
+      // Two beats of each live worker since: their views no longer count the stopping ones.
+      for (let i = 0; i < 2; i++) {
+        const { rows } = await suite.db.pool.query<{ at: Date }>(`SELECT clock_timestamp() AS at`);
+        await waitUntil(
+          async () =>
+            (await suite.db.pool.query(`SELECT 1 FROM sluice.workers WHERE id = ANY($1) AND heartbeat_at > $2`, [workers.slice(2).map((w) => w.id), rows[0]!.at]))
+              .rowCount === 1,
+          { what: 'beats of the live workers' },
+        );
+      }
+      // One job an announcement, each run before the next is sent, so that
+      // no claim of the live worker refills past it: with the stopping two
+      // counted, a window of 1 + spare fell on them alone for a third of the
+      // ids, and that job waited for a poll.
+      for (let i = 0; i < 24; i++) {
+        const id = await suite.sluice.enqueue(job, {});
+        await waitUntil(() => ran.includes(id), { what: `announced job ${i} run`, timeoutMs: 10_000 });
+      }
+      gate.open();
+      await Promise.all(stops);
+    } finally {
+      gate.open();
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+  });
+
   it('six idle worker processes: one job announced costs at most 1 + spare claims, and runs once', async () => {
     const job = defineJob({ name: 'ws.one', queue: 'ws-one', schema: z.object({}) });
     const runs: string[] = [];

@@ -99,11 +99,12 @@ if (only.includes('idle')) {
   out('');
   out(`## Idle cost (${seconds} s window after 45 s settling, empty database, default options)`);
   out('');
-  out('| system | processes | tx/s | tx/s per process | connections (avg / max) | connections per process |');
-  out('|---|---:|---:|---:|---:|---:|');
+  out('| system | processes | tx/s | tx/s per process | connections (avg / max) | connections per process | most held by one process: the first / any other |');
+  out('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
+    const others = r.processMax.length > 1 ? String(Math.max(...r.processMax.slice(1))) : '–';
     out(
-      `| ${r.system} | ${r.processes} | ${r.txPerS.toFixed(2)} | ${r.txPerSPerProcess.toFixed(2)} | ${r.connectionsAvg.toFixed(1)} / ${r.connectionsMax} | ${r.connectionsPerProcess.toFixed(2)} |`,
+      `| ${r.system} | ${r.processes} | ${r.txPerS.toFixed(2)} | ${r.txPerSPerProcess.toFixed(2)} | ${r.connectionsAvg.toFixed(1)} / ${r.connectionsMax} | ${r.connectionsPerProcess.toFixed(2)} | ${r.processMax[0] ?? 0} / ${others} |`,
     );
   }
   // With one leader, what each further process adds is the follower's cost.
@@ -113,7 +114,8 @@ if (only.includes('idle')) {
       const extra = many.processes - one.processes;
       out(
         `- ${system}: one process ${one.txPerS.toFixed(2)} tx/s, ${one.connectionsAvg.toFixed(1)} connections; each further process ` +
-          `${((many.txPerS - one.txPerS) / extra).toFixed(2)} tx/s, ${((many.connectionsAvg - one.connectionsAvg) / extra).toFixed(2)} connections`,
+          `${((many.txPerS - one.txPerS) / extra).toFixed(2)} tx/s, ${((many.connectionsAvg - one.connectionsAvg) / extra).toFixed(2)} connections ` +
+          `(read by process with ${many.processes}: the one holding most ${many.processMax[0]}, every other at most ${Math.max(...many.processMax.slice(1))})`,
       );
     }
   }

@@ -37,11 +37,12 @@ export async function transactions(admin: pg.Client, database: string): Promise<
   return Number(rows[0]!.n);
 }
 
-/** Client connections open to one database. */
-export async function connections(admin: pg.Client, database: string): Promise<number> {
-  const { rows } = await admin.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'`,
+/** Client connections open to one database: in all, and by application_name. */
+export async function connections(admin: pg.Client, database: string): Promise<{ total: number; byApplication: Map<string, number> }> {
+  const { rows } = await admin.query<{ app: string; n: number }>(
+    `SELECT application_name AS app, count(*)::int AS n FROM pg_stat_activity
+     WHERE datname = $1 AND backend_type = 'client backend' GROUP BY application_name`,
     [database],
   );
-  return rows[0]!.n;
+  return { total: rows.reduce((a, r) => a + r.n, 0), byApplication: new Map(rows.map((r) => [r.app, r.n])) };
 }

@@ -41,16 +41,18 @@ export async function installIn(system: SystemKey, url: string): Promise<void> {
 }
 
 /** `options` may differ per process (i from 0): a record file each, say. */
+/** `url` too may differ per process: an application_name each, say. */
 export async function startWorkers(
   system: SystemKey,
-  url: string,
+  url: string | ((i: number) => string),
   n: number,
   options?: Record<string, unknown> | ((i: number) => Record<string, unknown>),
 ): Promise<WorkerProcess[]> {
   const optionsOf = (i: number) => (typeof options === 'function' ? options(i) : options);
+  const urlOf = (i: number) => (typeof url === 'function' ? url(i) : url);
   const procs = Array.from({ length: n }, (_, i) => {
     const o = optionsOf(i);
-    return start(system, url, 'run', o ? [JSON.stringify(o)] : []);
+    return start(system, urlOf(i), 'run', o ? [JSON.stringify(o)] : []);
   });
   const timeoutMs = READY_TIMEOUT_MS + n * READY_TIMEOUT_PER_PROCESS_MS;
   const deadline = Date.now() + timeoutMs;

@@ -190,6 +190,19 @@ export async function workerReap(db: Queryable, forgetAfterMs: number): Promise<
   return rows[0]?.n ?? 0;
 }
 
+/**
+ * A stopping worker claims nothing more: its queues are cleared, so that the
+ * other workers' wake windows, queue_stats and the no-worker alert stop
+ * counting it while it finishes its jobs and keeps beating.
+ */
+export async function workerWithdraw(db: Queryable, workerId: string): Promise<void> {
+  await db.query({
+    name: 'sluice_worker_withdraw',
+    text: `UPDATE sluice.workers SET queues = '{}' WHERE id = $1`,
+    values: [workerId],
+  });
+}
+
 export async function workerDeregister(db: Queryable, workerId: string): Promise<void> {
   await db.query({
     name: 'sluice_worker_deregister',

@@ -20,7 +20,7 @@ import type { AlertEvent } from '../services/alert-watcher.js';
 import { WorkerOperations, parseWorkerOperationsOptions, type WorkerOperationsOptions } from '../services/operations.js';
 import type { Service } from '../services/service.js';
 import { jobLeaseHolds, type ClaimedJobRow } from '../sql/job-leases.js';
-import { workerDeregister, workerHeartbeat, type BeatAnswer } from '../sql/workers.js';
+import { workerDeregister, workerHeartbeat, workerWithdraw, type BeatAnswer } from '../sql/workers.js';
 import { removeUndeclaredSchedules } from '../undeclared-schedules.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
 import { declareSchedules, declareWorker, registerWorker } from './declarations.js';
@@ -303,7 +303,12 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       // Leadership is handed over on the LISTEN session at once (a follower
       // takes over while this one finishes its jobs), so that one closes after it.
       const duties = this.leadership ? [this.leadership.stop()] : this.duties.map((s) => s.stop());
-      await Promise.all([this.fetcher.stop(), this.operations.stop(), ...duties]);
+      // Counted as a claimer, this worker would take a place in other
+      // workers' wake windows until its jobs are settled.
+      const withdrawn = workerWithdraw(this.hotPool, this.id).catch((err) =>
+        this.logger.warn({ err }, 'could not withdraw from its queues; other workers count it as claiming until it stops'),
+      );
+      await Promise.all([this.fetcher.stop(), this.operations.stop(), withdrawn, ...duties]);
       // The LISTEN session stays open until the jobs are settled: its end is
       // how the rescuer learns of a dead process (sluice.workers.session_pid),
       // and a stopping worker still beats on it. Closed here, the recorded
