@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import type { Queryable } from '../packages/sluice/src/executor.js';
 import { jobReleaseMany, type ClaimedJobRow } from '../packages/sluice/src/sql/job-leases.js';
-import { CLAIM_RESUME_MARGIN_MS, Fetcher } from '../packages/sluice/src/worker/fetcher.js';
+import { CLAIM_RESUME_MARGIN_MS, CLAIM_REWIND_MS, Fetcher } from '../packages/sluice/src/worker/fetcher.js';
 import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 let db: TestDb;
@@ -177,28 +177,45 @@ describe('claims that resume', () => {
     expect(ids()).toEqual([first, second, behind, third]);
   });
 
-  it('with a snapshot held open, a worker runs a stream of jobs and a delayed job due in the middle of it', async () => {
+  it('with a snapshot held open, a worker runs a stream of jobs, and a delayed job promoted late, behind where its claims resume', async () => {
     const job = defineJob({ name: 'resume.stream', queue: 'resume-stream', schema: z.object({ n: z.number() }) });
     const holder = new pg.Client({ connectionString: db.url });
-    await holder.connect();
+    const locker = new pg.Client({ connectionString: db.url });
+    await Promise.all([holder.connect(), locker.connect()]);
     await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
     await holder.query('SELECT count(*) FROM sluice.queues');
     const ran = new Set<number>();
     const worker = createWorker({ pool: db.pool, handlers: [job.handle((p) => void ran.add(p.n))], logger: pino({ level: 'silent' }) });
     await worker.start();
+    // The worker starts its claims from the front again by itself no sooner
+    // than CLAIM_REWIND_MS after its start: the delayed job must run before
+    // then, so only the promoter's rewind can bring it.
+    const rewindBy = Date.now() + CLAIM_REWIND_MS;
     try {
+      const delayed = await sluice.enqueue(job, { n: -1 }, { delayMs: 200 });
+      // Held, the promoter skips it past its run_at (a promoter that was down, a failover).
+      await locker.query('BEGIN');
+      await locker.query('SELECT 1 FROM sluice.jobs WHERE id = $1 FOR UPDATE', [delayed]);
       let n = 0;
-      for (let round = 0; round < 20; round++) {
+      const streamUntil = Date.now() + CLAIM_RESUME_MARGIN_MS * 2;
+      while (Date.now() < streamUntil) {
         await sluice.enqueueMany(job, Array.from({ length: 50 }, () => ({ n: n++ })));
-        if (round === 10) await sluice.enqueue(job, { n: -1 }, { delayMs: 200 });
-        await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 50));
       }
-      await waitUntil(() => ran.size === n + 1, { timeoutMs: 30_000, what: `all ${n + 1} jobs ran` });
-      expect(ran.has(-1)).toBe(true);
+      await waitUntil(() => ran.size === n, { timeoutMs: rewindBy - Date.now() - 1_000, what: `the ${n} streamed jobs ran` });
+      const { rows } = await db.pool.query<{ behind_ms: number }>(
+        `SELECT (extract(epoch FROM (SELECT max(run_at) FROM sluice.job_history WHERE queue = 'resume-stream') - run_at) * 1000)::float8 AS behind_ms
+         FROM sluice.jobs WHERE id = $1`,
+        [delayed],
+      );
+      expect(rows[0]!.behind_ms).toBeGreaterThan(CLAIM_RESUME_MARGIN_MS);
+      await locker.query('COMMIT');
+      await waitUntil(() => ran.has(-1), { timeoutMs: rewindBy - Date.now() - 200, what: 'the delayed job ran before any periodic rewind' });
     } finally {
+      await locker.query('ROLLBACK').catch(() => {});
       await worker.stop();
       await holder.query('ROLLBACK');
-      await holder.end();
+      await Promise.all([holder.end(), locker.end()]);
     }
   });
 });
