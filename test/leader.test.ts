@@ -59,7 +59,7 @@ describe('maintenance leader', () => {
         what: 'leader duties ran',
       });
       // A follower's beat is also its bid for the lock, sent on its LISTEN session.
-      const beats = () => b.sent.filter((s) => s.includes('pg_try_advisory_lock')).length;
+      const beats = () => b.sent.filter((s) => s === 'sluice_beat_try_lead').length;
       const beatsBefore = beats();
       await waitUntil(() => beats() >= beatsBefore + 3, { what: 'follower heartbeats' });
       expect(b.sent).toContain('sluice_job_claim');

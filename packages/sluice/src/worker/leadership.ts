@@ -70,11 +70,12 @@ export class Leadership {
   async beat(b: Beat): Promise<BeatAnswer & { peers: PeersRow['peers'] | undefined }> {
     const onPool = async () => ({ ...(await workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds, b.queues)), peers: undefined });
     if (this.leader || this.stopped) {
-      const rows = await this.onSession<PeersRow>(...workerHeartbeatOnSession(b, this.deadAfterMs, this.leader));
+      const rows = await this.onSession<PeersRow>('sluice_beat_on_session', ...workerHeartbeatOnSession(b, this.deadAfterMs, this.leader));
       if (rows === null) return onPool();
       return { ...beatAnswer(rows[0]), peers: rows[0]?.peers };
     }
     const rows = await this.onSession<PeersRow & { leader: boolean; deposed: boolean | null }>(
+      'sluice_beat_try_lead',
       ...workerHeartbeatTryLead(b, LEADER_LOCK_KEY, this.deadAfterMs),
     );
     // Disconnected: beat on the pool and bid again once the session is back.
@@ -95,10 +96,15 @@ export class Leadership {
     return answer;
   }
 
-  /** Null when the session is down, or went down under the statement (the beat then goes on the pool). */
-  private async onSession<R extends { [column: string]: unknown }>(text: string, values: unknown[]): Promise<R[] | null> {
+  /**
+   * Null when the session is down, or went down under the statement (the beat then goes on the pool).
+   * The beats are prepared on the session under `name`: planned afresh, a follower's beat (its
+   * CTEs, sublinks and the pg_locks branch) cost ~3 ms of planning each time; its statements
+   * reach sluice.jobs only through functions, which keep their own plans.
+   */
+  private async onSession<R extends { [column: string]: unknown }>(name: string, text: string, values: unknown[]): Promise<R[] | null> {
     try {
-      return await this.notifier.onSession<R>(text, values, this.sessionTimeoutMs);
+      return await this.notifier.onSession<R>(text, values, this.sessionTimeoutMs, name);
     } catch (err) {
       if (this.notifier.connected) throw err;
       return null;

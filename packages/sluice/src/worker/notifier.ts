@@ -61,12 +61,18 @@ export class Notifier {
    * this worker's leases lapse while its jobs ran, and a leader kept its
    * duties after the others had taken the lock from the silent session.
    */
-  async onSession<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[], timeoutMs?: number): Promise<R[] | null> {
+  async onSession<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values: unknown[],
+    timeoutMs?: number,
+    /** A statement run on every beat is prepared once a session under this name, and planned once. */
+    name?: string,
+  ): Promise<R[] | null> {
     const client = this.client;
     if (!client) return null;
     try {
       // node-postgres reads query_timeout per statement; its types leave it out.
-      const config: pg.QueryConfig & { query_timeout?: number } = { text, values, query_timeout: timeoutMs };
+      const config: pg.QueryConfig & { query_timeout?: number } = { text, values, query_timeout: timeoutMs, ...(name ? { name } : {}) };
       const { rows } = await client.query<R>(config);
       return rows;
     } catch (err) {
