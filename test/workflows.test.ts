@@ -673,14 +673,14 @@ describe('follow-ups that must not be refused or lost', () => {
   it('a job whose acknowledgement is being retried keeps its lease: it is not rescued and run again', async () => {
     // A pool whose completions fail for a while, as when the database refuses them.
     let refuse = true;
-    class RefusingPool extends pg.Pool {
+    class RefusingClient extends pg.Client {
       override query(...args: unknown[]): never {
         const config = args[0] as { name?: unknown } | undefined;
         if (refuse && config?.name === 'sluice_job_complete_many') return Promise.reject(new Error('refused by the test')) as never;
         return (super.query as (...a: unknown[]) => unknown)(...args) as never;
       }
     }
-    const pool = new RefusingPool({ connectionString: db.url, max: 4 });
+    const pool = new pg.Pool({ connectionString: db.url, max: 4, Client: RefusingClient });
     const runner = defineJob({ name: 'wf.end.runner', queue: 'wf.end.r', schema: z.object({}), maxAttempts: 5 });
     const attempts: number[] = [];
     const w = createWorker({

@@ -13,14 +13,25 @@ export class ClaimWatchingPool extends pg.Pool {
   private readonly waiters: { after: number; resolve: () => void }[] = [];
 
   constructor(connectionString: string) {
-    super({ connectionString, max: 4 });
+    // The worker sends its claims on connections it checks out (its statements
+    // are given up on a silent connection: silent-connections.ts), so they are
+    // watched on the client.
+    const watching: { pool?: ClaimWatchingPool } = {};
+    class WatchingClient extends pg.Client {
+      override query(...args: unknown[]): never {
+        const result = (super.query as (...a: unknown[]) => unknown)(...args);
+        return (watching.pool ? watching.pool.watch(args[0], result) : result) as never;
+      }
+    }
+    super({ connectionString, max: 4, Client: WatchingClient });
+    watching.pool = this;
   }
 
   private held: { arrived: () => void; gate: Promise<void> } | null = null;
 
-  override query(...args: unknown[]): never {
-    let result = (super.query as (...a: unknown[]) => unknown)(...args);
-    const config = args[0] as { name?: unknown } | undefined;
+  private watch(first: unknown, sent: unknown): unknown {
+    let result = sent;
+    const config = first as { name?: unknown } | undefined;
     if (config?.name === CLAIM_STATEMENT && result instanceof Promise && this.held) {
       // The first claim that takes a job has run and committed on the server; only its answer waits.
       result = result.then(async (r: pg.QueryResult) => {
@@ -45,7 +56,7 @@ export class ClaimWatchingPool extends pg.Pool {
         () => {},
       );
     }
-    return result as never;
+    return result;
   }
 
   /**

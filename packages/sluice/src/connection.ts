@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { POOL_IDLE_TIMEOUT_MS_DEFAULT, POOL_SIZE_DEFAULT } from './config.js';
 import { OptionsConflictError, ValidationError } from './errors.js';
+import { isGivenUp } from './silent-connections.js';
 
 export interface ConnectionOptions {
   /** A pool to use; sluice never ends a pool it did not create. */
@@ -207,7 +208,7 @@ export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) =
   try {
     return await fn(client);
   } catch (err) {
-    broken ??= err instanceof Error && /terminat|connection|ECONNRESET/i.test(err.message) ? err : undefined;
+    broken ??= err instanceof Error && (isGivenUp(err) || /terminat|connection|ECONNRESET/i.test(err.message)) ? err : undefined;
     throw err;
   } finally {
     client.off('error', onError);

@@ -76,7 +76,8 @@ export function resolveExecutor(tx: Executor): Queryable {
  * Gives up each statement of `db` left unanswered after timeoutMs
  * (node-postgres's query_timeout): the statement rejects, and a pg Pool
  * closes the connection it ran on, so the next statement gets a fresh one.
- * For a pool only: a lone connection would stay busy with the lost statement.
+ * On a lone connection (a transaction's), the connection stays busy with the
+ * lost statement: whoever checked it out must destroy it.
  */
 export function withStatementTimeout(db: Queryable, timeoutMs: number): Queryable {
   return {

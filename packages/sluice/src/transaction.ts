@@ -2,7 +2,8 @@
 // savepoint) when one is given, else in a transaction of sluice's own.
 import type pg from 'pg';
 import { withClient } from './connection.js';
-import { resolveExecutor, unprepared, type Executor, type Queryable } from './executor.js';
+import { resolveExecutor, unprepared, withStatementTimeout, type Executor, type Queryable } from './executor.js';
+import { isGivenUp } from './silent-connections.js';
 
 function isPool(db: Queryable): db is Queryable & pg.Pool {
   return typeof (db as pg.Pool).connect === 'function' && 'totalCount' in db;
@@ -17,13 +18,20 @@ export function commitsOnReturn(tx: Executor | undefined): boolean {
   return tx === undefined || isPool(resolveExecutor(tx));
 }
 
-export async function inTransaction<T>(pool: pg.Pool, tx: Executor | undefined, fn: (db: Queryable) => Promise<T>): Promise<T> {
+/**
+ * giveUpMs bounds each statement of a transaction sluice opens itself: one
+ * unanswered that long rejects, and its connection is destroyed, not reused
+ * (a background duty must not hold a pool connection for as long as TCP
+ * keeps a silent one open).
+ */
+export async function inTransaction<T>(pool: pg.Pool, tx: Executor | undefined, fn: (db: Queryable) => Promise<T>, giveUpMs?: number): Promise<T> {
   const given = tx === undefined ? undefined : resolveExecutor(tx);
   // A client (or a drizzle transaction) is the caller's transaction; a pool
   // (or a drizzle db over one) is not, so sluice opens one on it. Either way
   // a connection of the caller's gets unnamed statements (see toQueryable).
   if (given !== undefined && !isPool(given)) return inCallersTransaction(unprepared(given), fn);
-  return withClient(given ?? pool, (client) => ownTransaction(given === undefined ? client : unprepared(client), fn));
+  if (given !== undefined) return withClient(given, (client) => ownTransaction(unprepared(client), fn));
+  return withClient(pool, (client) => ownTransaction(giveUpMs === undefined ? client : withStatementTimeout(client, giveUpMs), fn));
 }
 
 async function ownTransaction<T>(db: Queryable, fn: (db: Queryable) => Promise<T>): Promise<T> {
@@ -33,7 +41,8 @@ async function ownTransaction<T>(db: Queryable, fn: (db: Queryable) => Promise<T
     await db.query({ text: 'COMMIT' });
     return result;
   } catch (err) {
-    await db.query({ text: 'ROLLBACK' }).catch(() => {});
+    // A connection that went silent would not answer the ROLLBACK either; it is destroyed instead.
+    if (!isGivenUp(err)) await db.query({ text: 'ROLLBACK' }).catch(() => {});
     throw err;
   }
 }

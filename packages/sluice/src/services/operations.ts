@@ -4,6 +4,7 @@
 // process. Kept apart from the worker so its wiring there is a few calls.
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import type { Queryable } from '../executor.js';
 import { z } from 'zod';
 import { parseOptions } from '../config.js';
 import { promClient } from '../optional-deps.js';
@@ -39,19 +40,20 @@ export class WorkerOperations {
   private detach: (() => void) | null = null;
 
   constructor(
-    pool: pg.Pool,
+    /** The primary: its transactions (maintenance) and its statements (alerts), each given up after giveUpMs. */
+    { pool, db, giveUpMs }: { pool: pg.Pool; db: Queryable; giveUpMs: number },
     /** Where /metrics reads: a replica when one is configured. */
     private readonly readPool: pg.Pool,
     private readonly worker: ObservedWorker,
     private readonly options: WorkerOperationsOptions & { workerDeadAfterMs: number; onAlert: (e: AlertEvent) => void },
     private readonly logger: Logger,
   ) {
-    this.maintenance = new Maintenance(pool, { intervalMs: MAINTENANCE_INTERVAL_MS_DEFAULT }, logger);
+    this.maintenance = new Maintenance(pool, { intervalMs: MAINTENANCE_INTERVAL_MS_DEFAULT, statementGiveUpMs: giveUpMs }, logger);
     const alertMs = options.alertCheckIntervalMs ?? ALERT_CHECK_INTERVAL_MS_DEFAULT;
     this.alerts =
       alertMs === 0
         ? null
-        : new AlertWatcher(pool, { intervalMs: alertMs, workerDeadAfterMs: options.workerDeadAfterMs, onAlert: options.onAlert }, logger);
+        : new AlertWatcher(db, { intervalMs: alertMs, workerDeadAfterMs: options.workerDeadAfterMs, onAlert: options.onAlert }, logger);
     this.duties = this.alerts ? [this.maintenance, this.alerts] : [this.maintenance];
   }
 

@@ -9,7 +9,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { translateDbError } from '../db-errors.js';
-import type { Queryable } from '../executor.js';
+import { withStatementTimeout, type Queryable } from '../executor.js';
 import { safeMessage } from '../log-safety.js';
 import { NoNextFireError, cronRetryDelayMs, dueFireTimes, firesToEnqueue, nextFireAfter, type MisfirePolicy } from '../schedule.js';
 import { cronAdvance, cronClaimDue, cronDisableWithError, cronLimitWaits, cronNextDueInMs, cronRecordFailure, type CronRow } from '../sql/cron.js';
@@ -35,6 +35,8 @@ export interface SchedulerOptions {
    * schedules locked for as long as the freeze lasts.
    */
   idleInTransactionMs: number;
+  /** Each statement unanswered this long is given up, its connection destroyed (see inTransaction). */
+  statementGiveUpMs: number;
 }
 
 export function cronUniqueKey(name: string, fireAt: Date): string {
@@ -70,7 +72,7 @@ export class Scheduler extends Service {
   protected async tick(): Promise<number> {
     const fired = await this.fireDue();
     if (fired >= CLAIM_BATCH) return 0;
-    const nextMs = await cronNextDueInMs(this.pool);
+    const nextMs = await cronNextDueInMs(withStatementTimeout(this.pool, this.options.statementGiveUpMs));
     if (nextMs === null) return this.options.maxSleepMs;
     // Due, yet none was free to claim: locked by another session.
     if (nextMs <= 0 && fired === 0) return Math.min(CRON_LOCKED_RETRY_MS, this.options.maxSleepMs);
@@ -86,7 +88,7 @@ export class Scheduler extends Service {
         await withSavepoint(client, () => this.fire(client, row, now), (err) => this.failed(client, row, now, err));
       }
       return rows.length;
-    });
+    }, this.options.statementGiveUpMs);
   }
 
   private async fire(client: Queryable, row: CronRow, now: Date): Promise<void> {

@@ -2,6 +2,7 @@
 // ager, cron scheduler, and the operations ones (retention, alerts).
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import type { Queryable } from '../executor.js';
 import { PROMOTE_BATCH_SIZE_DEFAULT, RESCUE_BATCH_SIZE_DEFAULT, WORKER_FORGET_AFTER_MS_DEFAULT, WORKER_REAP_INTERVAL_MS_DEFAULT } from '../config.js';
 import { MISFIRE_GRACE_MS_DEFAULT } from '../schedule.js';
 import { Ager } from '../services/ager.js';
@@ -41,13 +42,23 @@ export interface Duties {
   scheduler: Scheduler | null;
 }
 
-export function createDuties(pool: pg.Pool, o: ResolvedWorkerOptions, notified: boolean, operations: Service[], logger: Logger): Duties {
+/**
+ * `pool` for the duties' transactions, `db` for their single statements:
+ * both give a statement up after giveUpMs (worker/give-up.ts).
+ */
+export function createDuties(
+  { pool, db, giveUpMs }: { pool: pg.Pool; db: Queryable; giveUpMs: number },
+  o: ResolvedWorkerOptions,
+  notified: boolean,
+  operations: Service[],
+  logger: Logger,
+): Duties {
   // Without notifications the promoter and scheduler fall back to the poll interval.
   const maxSleepMs = notified ? LEADER_MAX_SLEEP_MS_DEFAULT : o.pollIntervalMs;
-  const scheduler = o.runScheduler ? new Scheduler(pool, { maxSleepMs, misfireGraceMs: MISFIRE_GRACE_MS_DEFAULT, idleInTransactionMs: o.workerDeadAfterMs }, logger) : null;
-  const promoter = new Promoter(pool, { batchSize: PROMOTE_BATCH_SIZE_DEFAULT, maxSleepMs }, logger);
+  const scheduler = o.runScheduler ? new Scheduler(pool, { maxSleepMs, misfireGraceMs: MISFIRE_GRACE_MS_DEFAULT, idleInTransactionMs: o.workerDeadAfterMs, statementGiveUpMs: giveUpMs }, logger) : null;
+  const promoter = new Promoter(db, { batchSize: PROMOTE_BATCH_SIZE_DEFAULT, maxSleepMs }, logger);
   const rescuer = new Rescuer(
-    pool,
+    db,
     {
       intervalMs: Math.max(100, Math.min(RESCUE_INTERVAL_MS_MAX, Math.floor(o.workerDeadAfterMs / 3))),
       batchSize: RESCUE_BATCH_SIZE_DEFAULT,
@@ -57,7 +68,7 @@ export function createDuties(pool: pg.Pool, o: ResolvedWorkerOptions, notified: 
     },
     logger,
   );
-  const all: Service[] = [promoter, rescuer, new Ager(pool, { busyMs: o.pollIntervalMs, idleMs: notified ? AGE_IDLE_INTERVAL_MS : o.pollIntervalMs }, logger), ...operations];
+  const all: Service[] = [promoter, rescuer, new Ager(db, { busyMs: o.pollIntervalMs, idleMs: notified ? AGE_IDLE_INTERVAL_MS : o.pollIntervalMs }, logger), ...operations];
   if (scheduler) all.push(scheduler);
   return { all, promoter, scheduler };
 }

@@ -28,3 +28,13 @@ export function beatGiveUpMs(heartbeatIntervalMs: number, deadAfterMs: number): 
 export function statementGiveUpMs(deadAfterMs: number): number {
   return Math.max(deadAfterMs, STATEMENT_GIVE_UP_MIN_MS);
 }
+
+/**
+ * A leader's duty (promoter, rescuer, ager, scheduler, maintenance, alerts).
+ * Unbounded, one that met a silent connection held it, and one of the pool's
+ * few connections, forever: the leader kept its LISTEN session, so its lock,
+ * and nobody rescued, promoted or fired a schedule again. Their statements
+ * are short batches, but a busy server's maintenance batch or a lock wait may
+ * take a while: a minute.
+ */
+export const DUTY_GIVE_UP_MS = 60_000;

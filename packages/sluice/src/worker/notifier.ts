@@ -3,6 +3,7 @@
 // a job.
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { isGivenUp } from '../silent-connections.js';
 
 export const JOBS_CHANNEL = 'sluice_jobs';
 export const SCHEDULED_CHANNEL = 'sluice_scheduled';
@@ -14,8 +15,6 @@ export const REWIND_CHANNEL = 'sluice_rewind';
 export const PAUSE_CHANNEL = 'sluice_pause';
 
 const RECONNECT_MIN_MS = 100;
-/** What node-postgres rejects a statement with once its query_timeout passes. */
-const QUERY_TIMEOUT_MESSAGE = 'Query read timeout';
 const RECONNECT_MAX_MS = 5_000;
 
 export interface NotifierHandlers {
@@ -76,7 +75,7 @@ export class Notifier {
       const { rows } = await client.query<R>(config);
       return rows;
     } catch (err) {
-      if (timeoutMs !== undefined && err instanceof Error && err.message === QUERY_TIMEOUT_MESSAGE) {
+      if (timeoutMs !== undefined && isGivenUp(err)) {
         this.lost(client, new Error(`the LISTEN session did not answer within ${timeoutMs} ms`, { cause: err }));
       }
       throw err;

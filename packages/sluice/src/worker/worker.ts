@@ -10,7 +10,8 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { openListenPool, openPool, openReadPool, type OwnedPool } from '../connection.js';
 import { CancelledError, LeaseLostError, ValidationError, WorkerStateError, serializeError } from '../errors.js';
-import { withStatementTimeout, type Queryable } from '../executor.js';
+import type { Queryable } from '../executor.js';
+import { SilenceGuard } from '../silent-connections.js';
 import type { Middleware } from '../job.js';
 import { sluiceLogger } from '../logger.js';
 import { MIGRATIONS_FOLDER_DEFAULT } from '../migrate.js';
@@ -26,7 +27,7 @@ import { Completer, type Ack, type AckResult } from './completer.js';
 import { declareSchedules, declareWorker, registerWorker } from './declarations.js';
 import { createDuties } from './duties.js';
 import { Fetcher } from './fetcher.js';
-import { beatGiveUpMs, statementGiveUpMs } from './give-up.js';
+import { DUTY_GIVE_UP_MS, beatGiveUpMs, statementGiveUpMs } from './give-up.js';
 import { Heartbeat } from './heartbeat.js';
 import { LEADER_CHANNEL, Leadership } from './leadership.js';
 import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, PAUSE_CHANNEL, REWIND_CHANNEL, SCHEDULED_CHANNEL } from './notifier.js';
@@ -68,6 +69,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private readonly hotPool: Queryable;
   /** The pool for beats that cannot go on the LISTEN session, each given up after beatGiveUpMs. */
   private readonly beatPool: Queryable;
+  private readonly silence: SilenceGuard;
   private readonly ownsPool: boolean;
   private readonly options: ResolvedWorkerOptions;
   private readonly buffer: ClaimedJobRow[] = [];
@@ -134,10 +136,14 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     // A connection that went silent without closing would hold a claim, an
     // acknowledgement or a beat for as long as TCP allows: the worker would
     // stop claiming, keep a finished job running forever, or let its leases
-    // lapse. Such statements are given up (worker/give-up.ts) and retried on
-    // a fresh connection. The handlers' and duties' statements keep no limit.
-    this.hotPool = withStatementTimeout(this.pool, statementGiveUpMs(o.workerDeadAfterMs));
-    this.beatPool = withStatementTimeout(this.pool, beatGiveUpMs(o.heartbeatIntervalMs, o.workerDeadAfterMs));
+    // lapse; a leader's duty would hold its connection, and its duty, forever.
+    // Such statements are given up (worker/give-up.ts) and retried on a fresh
+    // connection. The handlers' statements keep no limit.
+    const silence = new SilenceGuard(this.pool);
+    this.silence = silence;
+    this.hotPool = silence.limited(statementGiveUpMs(o.workerDeadAfterMs));
+    this.beatPool = silence.limited(beatGiveUpMs(o.heartbeatIntervalMs, o.workerDeadAfterMs));
+    const dutyDb = { pool: this.pool, db: silence.limited(DUTY_GIVE_UP_MS), giveUpMs: DUTY_GIVE_UP_MS };
     this.runEnv = {
       db: this.pool,
       workerId: this.id,
@@ -148,7 +154,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     };
     this.readPool = openReadPool(connection, this.pool, this.logger);
     this.operations = new WorkerOperations(
-      this.pool,
+      dutyDb,
       this.readPool.pool,
       this,
       { ...ops, workerDeadAfterMs: o.workerDeadAfterMs, onAlert: (event) => this.emit('alert', event) },
@@ -176,7 +182,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       this.logger,
     );
     this.listenPool = openListenPool(connection, this.pool, this.logger);
-    const { all, promoter, scheduler } = createDuties(this.pool, o, this.listenPool !== null, this.operations.duties, this.logger);
+    const { all, promoter, scheduler } = createDuties(dutyDb, o, this.listenPool !== null, this.operations.duties, this.logger);
     this.duties = all;
     this.scheduler = scheduler;
     this.notifier = this.listenPool && new Notifier(
@@ -359,6 +365,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
         );
       }
       this.state = 'stopped';
+      this.silence.detach();
       if (this.ownsPool) await this.pool.end().catch(() => {});
       if (this.listenPool?.owned) await this.listenPool.pool.end().catch(() => {});
       if (this.readPool.owned) await this.readPool.pool.end().catch(() => {});

@@ -1,0 +1,84 @@
+// A connection can go silent without closing: a network partition, or a
+// proxy that dropped the flow, leaves the socket open for as long as TCP
+// allows. A statement sent on one would wait that long. The worker's
+// statements are given up instead after a bound (worker/give-up.ts), and the
+// connection they ran on is destroyed.
+//
+// Whatever silenced one connection most likely silenced the pool's other
+// idle ones too: they were opened the same way and have not answered since.
+// Left in the pool, each would swallow the retry of the statement just given
+// up, one bound after another (an acknowledgement held 10 s per idle
+// connection). So once a statement is given up, a connection checked out by
+// a guarded statement that has not answered since is destroyed unused, and
+// the statement takes another, or a new one.
+import type pg from 'pg';
+import type { Queryable, QueryConfigLike } from './executor.js';
+
+/** What node-postgres rejects a statement with once its query_timeout passes. */
+export const QUERY_TIMEOUT_MESSAGE = 'Query read timeout';
+
+export function isGivenUp(err: unknown): boolean {
+  return err instanceof Error && err.message === QUERY_TIMEOUT_MESSAGE;
+}
+
+/**
+ * A statement that failed on the server (it has a SQLSTATE) leaves its
+ * connection usable; anything else (given up, cut, a protocol error) may not.
+ */
+function connectionSuspect(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return !(typeof code === 'string' && code.length === 5);
+}
+
+function ignore(): void {}
+
+export class SilenceGuard {
+  /** When each connection last answered (or opened). */
+  private readonly answeredAt = new WeakMap<pg.PoolClient, number>();
+  private gaveUpAt = 0;
+
+  private readonly opened = (client: pg.PoolClient) => this.answeredAt.set(client, Date.now());
+
+  constructor(private readonly pool: pg.Pool) {
+    pool.on('connect', this.opened);
+  }
+
+  /** A pool the caller keeps outlives the worker: the guard stops watching it. */
+  detach(): void {
+    this.pool.off('connect', this.opened);
+  }
+
+  /** The pool's statements, each given up after timeoutMs unanswered. */
+  limited(timeoutMs: number): Queryable {
+    return { query: (config) => this.query(config, timeoutMs) } as Queryable;
+  }
+
+  private async query(config: QueryConfigLike, timeoutMs: number) {
+    const client = await this.trustedClient();
+    // A connection lost while checked out is also emitted as an 'error' event,
+    // which would end the process unheard (pool.query listens for the same
+    // reason); the statement rejects with it anyway.
+    client.on('error', ignore);
+    try {
+      // node-postgres reads query_timeout per statement; its types leave it out.
+      const result = await client.query({ ...config, query_timeout: timeoutMs } as pg.QueryConfig);
+      this.answeredAt.set(client, Date.now());
+      client.off('error', ignore);
+      client.release();
+      return result;
+    } catch (err) {
+      if (isGivenUp(err)) this.gaveUpAt = Date.now();
+      client.off('error', ignore);
+      client.release(connectionSuspect(err) ? (err as Error) : undefined);
+      throw err;
+    }
+  }
+
+  private async trustedClient(): Promise<pg.PoolClient> {
+    for (;;) {
+      const client = await this.pool.connect();
+      if ((this.answeredAt.get(client) ?? 0) >= this.gaveUpAt) return client;
+      client.release(true);
+    }
+  }
+}

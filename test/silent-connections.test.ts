@@ -1,0 +1,88 @@
+// Connections that went silent without closing (a partition, a proxy that
+// dropped the flow): the worker's statements on them are given up, and the
+// pool's other idle connections, silent too, are not reused for the retry.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { SilenceGuard, isGivenUp } from '../packages/sluice/src/silent-connections.js';
+import { inTransaction } from '../packages/sluice/src/transaction.js';
+import { CuttableProxy } from './helpers/cuttable-proxy.js';
+import { createTestDb, type TestDb } from './helpers/db.js';
+
+let db: TestDb;
+const proxies: CuttableProxy[] = [];
+const pools: pg.Pool[] = [];
+
+beforeAll(async () => {
+  db = await createTestDb();
+});
+afterEach(async () => {
+  for (const p of proxies.splice(0)) await p.close();
+  await Promise.all(pools.splice(0).map((p) => p.end().catch(() => {})));
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+/** A pool through a proxy, with `idle` connections open and idle in it. */
+async function warmPoolBehindProxy(idle: number): Promise<{ pool: pg.Pool; proxy: CuttableProxy }> {
+  const proxy = new CuttableProxy(new URL(db.url));
+  await proxy.start();
+  proxies.push(proxy);
+  const pool = new pg.Pool({ connectionString: proxy.url(), max: idle });
+  pool.on('error', () => {});
+  pools.push(pool);
+  await Promise.all(Array.from({ length: idle }, () => pool.query('SELECT pg_sleep(0.05)')));
+  expect(pool.idleCount).toBe(idle);
+  return { pool, proxy };
+}
+
+async function givenUp(statement: Promise<unknown>): Promise<boolean> {
+  return statement.then(
+    () => false,
+    (err) => {
+      if (isGivenUp(err)) return true;
+      throw err;
+    },
+  );
+}
+
+describe('a pool whose connections went silent', () => {
+  it('after a statement is given up, the retry does not land on another idle connection opened before it went silent', async () => {
+    const { pool, proxy } = await warmPoolBehindProxy(4);
+    const guard = new SilenceGuard(pool);
+    const limited = guard.limited(300);
+    proxy.freeze();
+    expect(await givenUp(limited.query({ text: 'SELECT 1 AS one' }))).toBe(true);
+    // Three idle connections are as silent as the one given up: each would
+    // take the retry for another bound. The retry opens a new one instead.
+    const { rows } = await limited.query<{ one: number }>({ text: 'SELECT 1 AS one' });
+    expect(rows).toEqual([{ one: 1 }]);
+    expect(pool.totalCount).toBe(1);
+  });
+
+  it('a statement that failed on the server keeps its connection, and nothing given up evicts the rest', async () => {
+    const { pool } = await warmPoolBehindProxy(2);
+    const guard = new SilenceGuard(pool);
+    const limited = guard.limited(5_000);
+    const pids = new Set<number>();
+    for (let i = 0; i < 4; i++) {
+      await expect(limited.query({ text: 'SELECT 1/0' })).rejects.toMatchObject({ code: '22012' });
+      const { rows } = await limited.query<{ pid: number }>({ text: 'SELECT pg_backend_pid() AS pid' });
+      pids.add(rows[0]!.pid);
+    }
+    // The two connections warmed before are the only ones ever used.
+    expect(pids.size).toBeLessThanOrEqual(2);
+    expect(pool.totalCount).toBe(2);
+  });
+
+  it("a background duty's transaction on a silent connection is given up and its connection destroyed; the next one runs", async () => {
+    const { pool, proxy } = await warmPoolBehindProxy(1);
+    proxy.freeze();
+    const stuck = inTransaction(pool, undefined, (client) => client.query({ text: 'SELECT 1' }), 300);
+    expect(await givenUp(stuck)).toBe(true);
+    // The silent connection left the pool (its ROLLBACK would not have been answered either).
+    expect(pool.totalCount).toBe(0);
+    const result = await inTransaction(pool, undefined, (client) => client.query<{ two: number }>({ text: 'SELECT 2 AS two' }), 300);
+    expect(result.rows).toEqual([{ two: 2 }]);
+  });
+});
