@@ -3,19 +3,25 @@
 // pool's other idle connections, silent too, are not reused for the retry.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { z } from 'zod';
+import { Sluice, defineJob } from '../packages/sluice/src/index.js';
+import { Scheduler } from '../packages/sluice/src/services/scheduler.js';
 import { SilenceGuard, isGivenUp } from '../packages/sluice/src/silent-connections.js';
 import { inTransaction } from '../packages/sluice/src/transaction.js';
 import { CuttableProxy } from './helpers/cuttable-proxy.js';
-import { createTestDb, type TestDb } from './helpers/db.js';
+import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
+import { captureLogs } from './helpers/log-capture.js';
 
 let db: TestDb;
 const proxies: CuttableProxy[] = [];
 const pools: pg.Pool[] = [];
+const services: Scheduler[] = [];
 
 beforeAll(async () => {
   db = await createTestDb();
 });
 afterEach(async () => {
+  await Promise.all(services.splice(0).map((x) => x.stop()));
   for (const p of proxies.splice(0)) await p.close();
   await Promise.all(pools.splice(0).map((p) => p.end().catch(() => {})));
 });
@@ -84,5 +90,26 @@ describe('a pool whose connections went silent', () => {
     expect(pool.totalCount).toBe(0);
     const result = await inTransaction(pool, undefined, (client) => client.query<{ two: number }>({ text: 'SELECT 2 AS two' }), 300);
     expect(result.rows).toEqual([{ two: 2 }]);
+  });
+
+  // A leader's duty unbounded on a silent connection held it, and its duty,
+  // forever: with the leader's LISTEN session alive, no other worker took over.
+  it("a scheduler whose pool connection went silent gives its round up and fires the due schedule on a new connection", async () => {
+    const sluice = new Sluice({ pool: db.pool });
+    const job = defineJob({ name: 'silent.cron', queue: 'silent-cron', schema: z.object({}) });
+    // Yearly, made due by hand: one fire, whatever minute the test runs across.
+    await sluice.schedules.add({ name: 'silent-yearly', cron: '0 0 1 1 *', job, payload: {} });
+    await db.pool.query(`UPDATE sluice.cron_schedules SET next_run_at = date_trunc('minute', now()) - interval '1 minute' WHERE name = 'silent-yearly'`);
+    const { pool, proxy } = await warmPoolBehindProxy(1);
+    proxy.freeze();
+    const scheduler = new Scheduler(
+      pool,
+      { maxSleepMs: 1_000, misfireGraceMs: 3_600_000, idleInTransactionMs: 2_000, statementGiveUpMs: 300 },
+      captureLogs('error').logger,
+    );
+    services.push(scheduler);
+    scheduler.start();
+    const fired = () => count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE tags @> ARRAY['cron:silent-yearly']`);
+    await waitUntil(async () => (await fired()) === 1, { timeoutMs: 15_000, what: 'the due schedule fired' });
   });
 });
