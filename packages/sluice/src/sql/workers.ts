@@ -66,7 +66,16 @@ const LEASES_CTE = `leases AS (SELECT l.id FROM sluice.extend_leases($1, $2, $3:
 // lease UPDATE (its argument), so a cancel that committed while that UPDATE
 // waited for the row counts; this statement's own snapshot predates it. It
 // opens nothing when nothing is lost, the usual case.
-const answerColumns = (queues: string) => `array_to_string(ARRAY(SELECT id FROM lost), ',') AS lost,
+//
+// A beat commits without waiting for the WAL flush (set here, in a column,
+// as the beat is one statement and not a function). On the LISTEN session
+// the wait was the worker's too: a session busy with a statement delivers no
+// notification until it is idle again, so every wake-up that arrived while a
+// beat waited for a slow disk (100 ms at the p99 of a busy one) waited with
+// it. A beat that a server crash loses is a beat that failed: the one before
+// it still holds the leases, and the worker beats again once it reconnects.
+const answerColumns = (queues: string) => `set_config('synchronous_commit', 'off', true) AS unflushed,
+          array_to_string(ARRAY(SELECT id FROM lost), ',') AS lost,
           array_to_string(ARRAY(SELECT c FROM sluice.cancelled_jobs(ARRAY(SELECT id FROM lost)) c), ',') AS cancelled,
           ARRAY(SELECT q.name FROM sluice.queues q WHERE q.name = ANY(${queues}::text[]) AND q.paused) AS paused,
           EXISTS (SELECT 1 FROM beat) AS registered`;
