@@ -81,6 +81,20 @@ describe('a pool whose connections went silent', () => {
     expect(pool.totalCount).toBe(2);
   });
 
+  it('a connection that answered someone else (a handler on the shared pool) after a statement was given up is kept', async () => {
+    const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+    pools.push(pool);
+    const guard = new SilenceGuard(pool);
+    // Two connections open before the give-up: one takes it, the handler uses the other.
+    await Promise.all([1, 2].map(() => pool.query('SELECT pg_sleep(0.05)')));
+    // Given up for want of an answer in time: a slow statement stands in for a silent connection.
+    expect(await givenUp(guard.limited(100).query({ text: 'SELECT pg_sleep(2)' }))).toBe(true);
+    const handler = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    const { rows } = await guard.limited(5_000).query<{ pid: number }>({ text: 'SELECT pg_backend_pid() AS pid' });
+    expect(rows[0]!.pid).toBe(handler.rows[0]!.pid);
+    expect(pool.totalCount).toBe(1);
+  });
+
   it("a background duty's transaction on a silent connection is given up and its connection destroyed; the next one runs", async () => {
     const { pool, proxy } = await warmPoolBehindProxy(1);
     proxy.freeze();

@@ -9,8 +9,9 @@
 // Left in the pool, each would swallow the retry of the statement just given
 // up, one bound after another (an acknowledgement held 10 s per idle
 // connection). So once a statement is given up, a connection checked out by
-// a guarded statement that has not answered since is destroyed unused, and
-// the statement takes another, or a new one.
+// a guarded statement that has not answered since (for anyone: the pool's
+// releases tell) is destroyed unused, and the statement takes another, or a
+// new one.
 import type pg from 'pg';
 import type { Queryable, QueryConfigLike } from './executor.js';
 
@@ -38,14 +39,21 @@ export class SilenceGuard {
   private gaveUpAt = 0;
 
   private readonly opened = (client: pg.PoolClient) => this.answeredAt.set(client, Date.now());
+  // Whoever used the connection (the handlers share the pool): one given back
+  // without an error answered, or failed on the server, which answers too.
+  private readonly released = (err: Error | undefined, client: pg.PoolClient) => {
+    if (!err) this.answeredAt.set(client, Date.now());
+  };
 
   constructor(private readonly pool: pg.Pool) {
     pool.on('connect', this.opened);
+    pool.on('release', this.released);
   }
 
   /** A pool the caller keeps outlives the worker: the guard stops watching it. */
   detach(): void {
     this.pool.off('connect', this.opened);
+    this.pool.off('release', this.released);
   }
 
   /** The pool's statements, each given up after timeoutMs unanswered. */
@@ -62,7 +70,6 @@ export class SilenceGuard {
     try {
       // node-postgres reads query_timeout per statement; its types leave it out.
       const result = await client.query({ ...config, query_timeout: timeoutMs } as pg.QueryConfig);
-      this.answeredAt.set(client, Date.now());
       client.off('error', ignore);
       client.release();
       return result;
