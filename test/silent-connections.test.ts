@@ -95,6 +95,23 @@ describe('a pool whose connections went silent', () => {
     expect(pool.totalCount).toBe(1);
   });
 
+  it('a statement whose session the server ended (a terminated backend) does not give its connection back to the pool', async () => {
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    pool.on('error', () => {});
+    pools.push(pool);
+    const guard = new SilenceGuard(pool);
+    const { rows } = await guard.limited(5_000).query<{ pid: number }>({ text: 'SELECT pg_backend_pid() AS pid' });
+    const sleeping = guard.limited(5_000).query({ text: 'SELECT pg_sleep(5)' });
+    await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'SELECT pg_sleep%'`, [rows[0]!.pid])) === 1, {
+      what: 'the statement running',
+    });
+    await db.pool.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+    await expect(sleeping).rejects.toMatchObject({ code: '57P01' });
+    // Back in the pool it would be handed to the next statement, which would fail on it.
+    expect(pool.idleCount).toBe(0);
+    expect(pool.totalCount).toBe(0);
+  });
+
   it("a background duty's transaction on a silent connection is given up and its connection destroyed; the next one runs", async () => {
     const { pool, proxy } = await warmPoolBehindProxy(1);
     proxy.freeze();

@@ -24,12 +24,21 @@ export function isGivenUp(err: unknown): boolean {
 
 /**
  * A statement that failed on the server (it has a SQLSTATE) leaves its
- * connection usable; anything else (given up, cut, a protocol error) may not.
+ * connection usable, unless the server ended the session with it (FATAL: a
+ * terminated backend, a shutdown); anything else (given up, cut, a protocol
+ * error) may not either.
  */
 function connectionSuspect(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return !(typeof code === 'string' && code.length === 5);
+  const { code, severity } = (err ?? {}) as { code?: unknown; severity?: unknown };
+  return !(typeof code === 'string' && code.length === 5) || severity === 'FATAL' || severity === 'PANIC';
 }
+
+/**
+ * Monotonic: a wall clock stepped back after a give-up (an NTP step, a
+ * resumed VM) would date every new connection before it, and each would be
+ * destroyed as it opened.
+ */
+const now = () => performance.now();
 
 function ignore(): void {}
 
@@ -38,11 +47,11 @@ export class SilenceGuard {
   private readonly answeredAt = new WeakMap<pg.PoolClient, number>();
   private gaveUpAt = 0;
 
-  private readonly opened = (client: pg.PoolClient) => this.answeredAt.set(client, Date.now());
+  private readonly opened = (client: pg.PoolClient) => this.answeredAt.set(client, now());
   // Whoever used the connection (the handlers share the pool): one given back
   // without an error answered, or failed on the server, which answers too.
   private readonly released = (err: Error | undefined, client: pg.PoolClient) => {
-    if (!err) this.answeredAt.set(client, Date.now());
+    if (!err) this.answeredAt.set(client, now());
   };
 
   constructor(private readonly pool: pg.Pool) {
@@ -74,7 +83,7 @@ export class SilenceGuard {
       client.release();
       return result;
     } catch (err) {
-      if (isGivenUp(err)) this.gaveUpAt = Date.now();
+      if (isGivenUp(err)) this.gaveUpAt = now();
       client.off('error', ignore);
       client.release(connectionSuspect(err) ? (err as Error) : undefined);
       throw err;

@@ -91,6 +91,8 @@ export async function withSavepoint<T>(db: Queryable, fn: () => Promise<T>, onEr
   try {
     result = await fn();
   } catch (err) {
+    // A silent connection answers nothing more: the transaction is given up whole.
+    if (isGivenUp(err)) throw err;
     await db.query({ text: 'ROLLBACK TO SAVEPOINT sluice_step' });
     await db.query({ text: 'RELEASE SAVEPOINT sluice_step' });
     return onError(err);
