@@ -134,8 +134,8 @@ describe('a pool whose connections went silent', () => {
     const { pool, proxy } = await warmPoolBehindProxy(1);
     proxy.freeze();
     const scheduler = new Scheduler(
-      pool,
-      { maxSleepMs: 1_000, misfireGraceMs: 3_600_000, idleInTransactionMs: 2_000, statementGiveUpMs: 300 },
+      { pool, db: new SilenceGuard(pool).limited(300), giveUpMs: 300 },
+      { maxSleepMs: 1_000, misfireGraceMs: 3_600_000, idleInTransactionMs: 2_000 },
       captureLogs('error').logger,
     );
     services.push(scheduler);

@@ -42,6 +42,17 @@ const now = () => performance.now();
 
 function ignore(): void {}
 
+/**
+ * Where a leader's duty runs: `db` for its single statements (through the
+ * worker's guard), `pool` for its own transactions, each of whose statements
+ * is given up after giveUpMs (see inTransaction).
+ */
+export interface DutyDb {
+  pool: pg.Pool;
+  db: Queryable;
+  giveUpMs: number;
+}
+
 export class SilenceGuard {
   /** When each connection last answered (or opened). */
   private readonly answeredAt = new WeakMap<pg.PoolClient, number>();

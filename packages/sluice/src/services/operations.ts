@@ -4,7 +4,6 @@
 // process. Kept apart from the worker so its wiring there is a few calls.
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { Queryable } from '../executor.js';
 import { z } from 'zod';
 import { parseOptions } from '../config.js';
 import { promClient } from '../optional-deps.js';
@@ -14,6 +13,7 @@ import { observeWorker, type ObservedWorker } from '../prometheus/worker-metrics
 import { ALERT_CHECK_INTERVAL_MS_DEFAULT, AlertWatcher, type AlertEvent } from './alert-watcher.js';
 import { MAINTENANCE_INTERVAL_MS_DEFAULT, Maintenance } from './maintenance.js';
 import type { Service } from './service.js';
+import type { DutyDb } from '../silent-connections.js';
 
 export interface WorkerOperationsOptions {
   /** Serve Prometheus metrics on this port at GET /metrics. Default: no server. */
@@ -40,8 +40,8 @@ export class WorkerOperations {
   private detach: (() => void) | null = null;
 
   constructor(
-    /** The primary: its transactions (maintenance) and its statements (alerts), each given up after giveUpMs. */
-    { pool, db, giveUpMs }: { pool: pg.Pool; db: Queryable; giveUpMs: number },
+    /** The primary: its transactions (maintenance) and its statements (alerts). */
+    { pool, db, giveUpMs }: DutyDb,
     /** Where /metrics reads: a replica when one is configured. */
     private readonly readPool: pg.Pool,
     private readonly worker: ObservedWorker,

@@ -6,14 +6,14 @@
 // savepoint of its own: one whose job cannot be enqueued (a full queue, an
 // oversize payload, a queue row another transaction holds for longer than
 // CRON_LOCK_WAIT_MS) records why and backs off, and the others fire on time.
-import type pg from 'pg';
 import type { Logger } from 'pino';
 import { translateDbError } from '../db-errors.js';
-import { withStatementTimeout, type Queryable } from '../executor.js';
+import type { Queryable } from '../executor.js';
 import { safeMessage } from '../log-safety.js';
 import { NoNextFireError, cronRetryDelayMs, dueFireTimes, firesToEnqueue, nextFireAfter, type MisfirePolicy } from '../schedule.js';
 import { cronAdvance, cronClaimDue, cronDisableWithError, cronLimitWaits, cronNextDueInMs, cronRecordFailure, type CronRow } from '../sql/cron.js';
 import { jobEnqueueMany, type EnqueueManyArgs } from '../sql/jobs.js';
+import type { DutyDb } from '../silent-connections.js';
 import { inTransaction, withSavepoint } from '../transaction.js';
 import { Service } from './service.js';
 
@@ -35,8 +35,6 @@ export interface SchedulerOptions {
    * schedules locked for as long as the freeze lasts.
    */
   idleInTransactionMs: number;
-  /** Each statement unanswered this long is given up, its connection destroyed (see inTransaction). */
-  statementGiveUpMs: number;
 }
 
 export function cronUniqueKey(name: string, fireAt: Date): string {
@@ -62,7 +60,7 @@ export function cronJobArgs(row: CronRow, runAt: Date | null, uniqueKey: string)
 
 export class Scheduler extends Service {
   constructor(
-    private readonly pool: pg.Pool,
+    private readonly duty: DutyDb,
     private readonly options: SchedulerOptions,
     logger: Logger,
   ) {
@@ -72,7 +70,7 @@ export class Scheduler extends Service {
   protected async tick(): Promise<number> {
     const fired = await this.fireDue();
     if (fired >= CLAIM_BATCH) return 0;
-    const nextMs = await cronNextDueInMs(withStatementTimeout(this.pool, this.options.statementGiveUpMs));
+    const nextMs = await cronNextDueInMs(this.duty.db);
     if (nextMs === null) return this.options.maxSleepMs;
     // Due, yet none was free to claim: locked by another session.
     if (nextMs <= 0 && fired === 0) return Math.min(CRON_LOCKED_RETRY_MS, this.options.maxSleepMs);
@@ -81,14 +79,14 @@ export class Scheduler extends Service {
 
   /** Returns the number of schedules handled. */
   private async fireDue(): Promise<number> {
-    return inTransaction(this.pool, undefined, async (client) => {
+    return inTransaction(this.duty.pool, undefined, async (client) => {
       await cronLimitWaits(client, this.options.idleInTransactionMs);
       const { rows, now } = await cronClaimDue(client, CLAIM_BATCH);
       for (const row of rows) {
         await withSavepoint(client, () => this.fire(client, row, now), (err) => this.failed(client, row, now, err));
       }
       return rows.length;
-    }, this.options.statementGiveUpMs);
+    }, this.duty.giveUpMs);
   }
 
   private async fire(client: Queryable, row: CronRow, now: Date): Promise<void> {

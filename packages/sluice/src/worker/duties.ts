@@ -1,8 +1,6 @@
 // The database-wide duties a worker runs when it leads: promoter, rescuer,
 // ager, cron scheduler, and the operations ones (retention, alerts).
-import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { Queryable } from '../executor.js';
 import { PROMOTE_BATCH_SIZE_DEFAULT, RESCUE_BATCH_SIZE_DEFAULT, WORKER_FORGET_AFTER_MS_DEFAULT, WORKER_REAP_INTERVAL_MS_DEFAULT } from '../config.js';
 import { MISFIRE_GRACE_MS_DEFAULT } from '../schedule.js';
 import { Ager } from '../services/ager.js';
@@ -10,6 +8,7 @@ import { Promoter } from '../services/promoter.js';
 import { Rescuer } from '../services/rescuer.js';
 import { Scheduler } from '../services/scheduler.js';
 import type { Service } from '../services/service.js';
+import type { DutyDb } from '../silent-connections.js';
 import type { ResolvedWorkerOptions } from './options.js';
 
 /**
@@ -42,12 +41,9 @@ export interface Duties {
   scheduler: Scheduler | null;
 }
 
-/**
- * `pool` for the duties' transactions, `db` for their single statements:
- * both give a statement up after giveUpMs (worker/give-up.ts).
- */
+/** Every duty's statements are given up on a silent connection (DutyDb, worker/give-up.ts). */
 export function createDuties(
-  { pool, db, giveUpMs }: { pool: pg.Pool; db: Queryable; giveUpMs: number },
+  duty: DutyDb,
   o: ResolvedWorkerOptions,
   notified: boolean,
   operations: Service[],
@@ -55,10 +51,10 @@ export function createDuties(
 ): Duties {
   // Without notifications the promoter and scheduler fall back to the poll interval.
   const maxSleepMs = notified ? LEADER_MAX_SLEEP_MS_DEFAULT : o.pollIntervalMs;
-  const scheduler = o.runScheduler ? new Scheduler(pool, { maxSleepMs, misfireGraceMs: MISFIRE_GRACE_MS_DEFAULT, idleInTransactionMs: o.workerDeadAfterMs, statementGiveUpMs: giveUpMs }, logger) : null;
-  const promoter = new Promoter(db, { batchSize: PROMOTE_BATCH_SIZE_DEFAULT, maxSleepMs }, logger);
+  const scheduler = o.runScheduler ? new Scheduler(duty, { maxSleepMs, misfireGraceMs: MISFIRE_GRACE_MS_DEFAULT, idleInTransactionMs: o.workerDeadAfterMs }, logger) : null;
+  const promoter = new Promoter(duty.db, { batchSize: PROMOTE_BATCH_SIZE_DEFAULT, maxSleepMs }, logger);
   const rescuer = new Rescuer(
-    db,
+    duty.db,
     {
       intervalMs: Math.max(100, Math.min(RESCUE_INTERVAL_MS_MAX, Math.floor(o.workerDeadAfterMs / 3))),
       batchSize: RESCUE_BATCH_SIZE_DEFAULT,
@@ -68,7 +64,7 @@ export function createDuties(
     },
     logger,
   );
-  const all: Service[] = [promoter, rescuer, new Ager(db, { busyMs: o.pollIntervalMs, idleMs: notified ? AGE_IDLE_INTERVAL_MS : o.pollIntervalMs }, logger), ...operations];
+  const all: Service[] = [promoter, rescuer, new Ager(duty.db, { busyMs: o.pollIntervalMs, idleMs: notified ? AGE_IDLE_INTERVAL_MS : o.pollIntervalMs }, logger), ...operations];
   if (scheduler) all.push(scheduler);
   return { all, promoter, scheduler };
 }

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { openListenPool, openPool, openReadPool, type OwnedPool } from '../connection.js';
 import { CancelledError, LeaseLostError, ValidationError, WorkerStateError, serializeError } from '../errors.js';
 import type { Queryable } from '../executor.js';
-import { SilenceGuard } from '../silent-connections.js';
+import { SilenceGuard, type DutyDb } from '../silent-connections.js';
 import type { Middleware } from '../job.js';
 import { sluiceLogger } from '../logger.js';
 import { MIGRATIONS_FOLDER_DEFAULT } from '../migrate.js';
@@ -143,7 +143,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.silence = silence;
     this.hotPool = silence.limited(statementGiveUpMs(o.workerDeadAfterMs));
     this.beatPool = silence.limited(beatGiveUpMs(o.heartbeatIntervalMs, o.workerDeadAfterMs));
-    const dutyDb = { pool: this.pool, db: silence.limited(DUTY_GIVE_UP_MS), giveUpMs: DUTY_GIVE_UP_MS };
+    const dutyDb: DutyDb = { pool: this.pool, db: silence.limited(DUTY_GIVE_UP_MS), giveUpMs: DUTY_GIVE_UP_MS };
     this.runEnv = {
       db: this.pool,
       workerId: this.id,
