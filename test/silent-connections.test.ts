@@ -4,10 +4,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { z } from 'zod';
-import { Sluice, defineJob } from '../packages/sluice/src/index.js';
+import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import { Scheduler } from '../packages/sluice/src/services/scheduler.js';
-import { SilenceGuard, isGivenUp } from '../packages/sluice/src/silent-connections.js';
-import { inTransaction } from '../packages/sluice/src/transaction.js';
+import { isGivenUp } from '../packages/sluice/src/given-up.js';
+import { SilenceGuard } from '../packages/sluice/src/silent-connections.js';
 import { CuttableProxy } from './helpers/cuttable-proxy.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
@@ -114,13 +114,56 @@ describe('a pool whose connections went silent', () => {
 
   it("a background duty's transaction on a silent connection is given up and its connection destroyed; the next one runs", async () => {
     const { pool, proxy } = await warmPoolBehindProxy(1);
+    const transaction = new SilenceGuard(pool).transactions(300);
     proxy.freeze();
-    const stuck = inTransaction(pool, undefined, (client) => client.query({ text: 'SELECT 1' }), 300);
+    const stuck = transaction((client) => client.query({ text: 'SELECT 1' }));
     expect(await givenUp(stuck)).toBe(true);
     // The silent connection left the pool (its ROLLBACK would not have been answered either).
     expect(pool.totalCount).toBe(0);
-    const result = await inTransaction(pool, undefined, (client) => client.query<{ two: number }>({ text: 'SELECT 2 AS two' }), 300);
+    const result = await transaction((client) => client.query<{ two: number }>({ text: 'SELECT 2 AS two' }));
     expect(result.rows).toEqual([{ two: 2 }]);
+  });
+
+  // A scheduler's or maintenance's transaction took whichever connection the
+  // pool gave it: after a statement was given up elsewhere, another silent one,
+  // for its own bound (a minute in a worker).
+  it("after a statement is given up, a duty's transaction does not start on another idle connection opened before", async () => {
+    const { pool, proxy } = await warmPoolBehindProxy(3);
+    const guard = new SilenceGuard(pool);
+    proxy.freeze();
+    expect(await givenUp(guard.limited(300).query({ text: 'SELECT 1' }))).toBe(true);
+    const result = await guard.transactions(300)(async (client) => {
+      await client.query({ text: 'SELECT 1' });
+      return client.query<{ two: number }>({ text: 'SELECT 2 AS two' });
+    });
+    expect(result.rows).toEqual([{ two: 2 }]);
+    expect(pool.totalCount).toBe(1);
+  });
+
+  it('a transaction that failed on the server is rolled back and keeps its connection', async () => {
+    const { pool } = await warmPoolBehindProxy(1);
+    const transaction = new SilenceGuard(pool).transactions(5_000);
+    await db.pool.query('CREATE TABLE IF NOT EXISTS guard_rollback (n int)');
+    await expect(
+      transaction(async (client) => {
+        await client.query({ text: 'INSERT INTO guard_rollback VALUES (1)' });
+        await client.query({ text: 'SELECT 1/0' });
+      }),
+    ).rejects.toMatchObject({ code: '22012' });
+    expect(await count(db.pool, 'SELECT count(*) n FROM guard_rollback')).toBe(0);
+    expect(pool.totalCount).toBe(1);
+    // The kept connection is out of the failed transaction.
+    const { rows } = await transaction((client) => client.query<{ one: number }>({ text: 'SELECT 1 AS one' }));
+    expect(rows).toEqual([{ one: 1 }]);
+  });
+
+  it('a worker made and never started leaves no listener on the pool its caller keeps', async () => {
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    pools.push(pool);
+    const before = { connect: pool.listenerCount('connect'), release: pool.listenerCount('release') };
+    const job = defineJob({ name: 'silent.unstarted', queue: 'silent-unstarted', schema: z.object({}) });
+    for (let i = 0; i < 3; i++) createWorker({ pool, handlers: [job.handle(() => {})], logger: captureLogs('error').logger });
+    expect({ connect: pool.listenerCount('connect'), release: pool.listenerCount('release') }).toEqual(before);
   });
 
   // A leader's duty unbounded on a silent connection held it, and its duty,
@@ -133,8 +176,9 @@ describe('a pool whose connections went silent', () => {
     await db.pool.query(`UPDATE sluice.cron_schedules SET next_run_at = date_trunc('minute', now()) - interval '1 minute' WHERE name = 'silent-yearly'`);
     const { pool, proxy } = await warmPoolBehindProxy(1);
     proxy.freeze();
+    const guard = new SilenceGuard(pool);
     const scheduler = new Scheduler(
-      { pool, db: new SilenceGuard(pool).limited(300), giveUpMs: 300 },
+      { db: guard.limited(300), transaction: guard.transactions(300) },
       { maxSleepMs: 1_000, misfireGraceMs: 3_600_000, idleInTransactionMs: 2_000 },
       captureLogs('error').logger,
     );

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { POOL_IDLE_TIMEOUT_MS_DEFAULT, POOL_SIZE_DEFAULT } from './config.js';
 import { OptionsConflictError, ValidationError } from './errors.js';
-import { isGivenUp } from './silent-connections.js';
+import { isGivenUp } from './given-up.js';
 
 export interface ConnectionOptions {
   /** A pool to use; sluice never ends a pool it did not create. */

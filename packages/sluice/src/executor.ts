@@ -71,16 +71,3 @@ export function resolveExecutor(tx: Executor): Queryable {
     'expected a pg Pool, Client or PoolClient, or a drizzle node-postgres db or transaction',
   );
 }
-
-/**
- * Gives up each statement of `db` left unanswered after timeoutMs
- * (node-postgres's query_timeout): the statement rejects, and a pg Pool
- * closes the connection it ran on, so the next statement gets a fresh one.
- * On a lone connection (a transaction's), the connection stays busy with the
- * lost statement: whoever checked it out must destroy it.
- */
-export function withStatementTimeout(db: Queryable, timeoutMs: number): Queryable {
-  return {
-    query: (config: QueryConfigLike) => db.query({ ...config, query_timeout: timeoutMs } as QueryConfigLike),
-  };
-}

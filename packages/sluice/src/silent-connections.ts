@@ -13,14 +13,10 @@
 // releases tell) is destroyed unused, and the statement takes another, or a
 // new one.
 import type pg from 'pg';
-import type { Queryable, QueryConfigLike } from './executor.js';
+import type { Queryable } from './executor.js';
+import { isGivenUp } from './given-up.js';
+import { ownTransaction, type OwnTransactions } from './transaction.js';
 
-/** What node-postgres rejects a statement with once its query_timeout passes. */
-export const QUERY_TIMEOUT_MESSAGE = 'Query read timeout';
-
-export function isGivenUp(err: unknown): boolean {
-  return err instanceof Error && err.message === QUERY_TIMEOUT_MESSAGE;
-}
 
 /**
  * A statement that failed on the server (it has a SQLSTATE) leaves its
@@ -43,20 +39,19 @@ const now = () => performance.now();
 function ignore(): void {}
 
 /**
- * Where a leader's duty runs: `db` for its single statements (through the
- * worker's guard), `pool` for its own transactions, each of whose statements
- * is given up after giveUpMs (see inTransaction).
+ * Where a leader's duty runs, both through the worker's guard: `db` for its
+ * single statements, `transaction` for its own transactions.
  */
 export interface DutyDb {
-  pool: pg.Pool;
   db: Queryable;
-  giveUpMs: number;
+  transaction: OwnTransactions;
 }
 
 export class SilenceGuard {
   /** When each connection last answered (or opened). */
   private readonly answeredAt = new WeakMap<pg.PoolClient, number>();
   private gaveUpAt = 0;
+  private watching = false;
 
   private readonly opened = (client: pg.PoolClient) => this.answeredAt.set(client, now());
   // Whoever used the connection (the handlers share the pool): one given back
@@ -65,31 +60,45 @@ export class SilenceGuard {
     if (!err) this.answeredAt.set(client, now());
   };
 
-  constructor(private readonly pool: pg.Pool) {
-    pool.on('connect', this.opened);
-    pool.on('release', this.released);
-  }
+  /**
+   * Watches from its first statement, not from construction: a worker made
+   * and never started leaves no listener on a pool its caller keeps.
+   * Connections opened before have no time, and go at the first give-up.
+   */
+  constructor(private readonly pool: pg.Pool) {}
 
   /** A pool the caller keeps outlives the worker: the guard stops watching it. */
   detach(): void {
+    if (!this.watching) return;
+    this.watching = false;
     this.pool.off('connect', this.opened);
     this.pool.off('release', this.released);
   }
 
   /** The pool's statements, each given up after timeoutMs unanswered. */
   limited(timeoutMs: number): Queryable {
-    return { query: (config) => this.query(config, timeoutMs) } as Queryable;
+    return { query: (config) => this.onTrusted(timeoutMs, (db) => db.query(config)) } as Queryable;
   }
 
-  private async query(config: QueryConfigLike, timeoutMs: number) {
+  /**
+   * Transactions on the pool, each statement given up after timeoutMs
+   * unanswered: a give-up sends no ROLLBACK (it would not be answered) and
+   * destroys the connection.
+   */
+  transactions(timeoutMs: number): OwnTransactions {
+    return (fn) => this.onTrusted(timeoutMs, (db) => ownTransaction(db, fn));
+  }
+
+  private async onTrusted<T>(timeoutMs: number, fn: (db: Queryable) => Promise<T>): Promise<T> {
     const client = await this.trustedClient();
     // A connection lost while checked out is also emitted as an 'error' event,
     // which would end the process unheard (pool.query listens for the same
     // reason); the statement rejects with it anyway.
     client.on('error', ignore);
+    // node-postgres reads query_timeout per statement; its types leave it out.
+    const limited = { query: (config) => client.query({ ...config, query_timeout: timeoutMs } as pg.QueryConfig) } as Queryable;
     try {
-      // node-postgres reads query_timeout per statement; its types leave it out.
-      const result = await client.query({ ...config, query_timeout: timeoutMs } as pg.QueryConfig);
+      const result = await fn(limited);
       client.off('error', ignore);
       client.release();
       return result;
@@ -102,6 +111,11 @@ export class SilenceGuard {
   }
 
   private async trustedClient(): Promise<pg.PoolClient> {
+    if (!this.watching) {
+      this.watching = true;
+      this.pool.on('connect', this.opened);
+      this.pool.on('release', this.released);
+    }
     for (;;) {
       const client = await this.pool.connect();
       if ((this.answeredAt.get(client) ?? 0) >= this.gaveUpAt) return client;

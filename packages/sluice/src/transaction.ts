@@ -2,8 +2,8 @@
 // savepoint) when one is given, else in a transaction of sluice's own.
 import type pg from 'pg';
 import { withClient } from './connection.js';
-import { resolveExecutor, unprepared, withStatementTimeout, type Executor, type Queryable } from './executor.js';
-import { isGivenUp } from './silent-connections.js';
+import { resolveExecutor, unprepared, type Executor, type Queryable } from './executor.js';
+import { isGivenUp } from './given-up.js';
 
 function isPool(db: Queryable): db is Queryable & pg.Pool {
   return typeof (db as pg.Pool).connect === 'function' && 'totalCount' in db;
@@ -18,23 +18,26 @@ export function commitsOnReturn(tx: Executor | undefined): boolean {
   return tx === undefined || isPool(resolveExecutor(tx));
 }
 
-/**
- * giveUpMs bounds each statement of a transaction sluice opens itself: one
- * unanswered that long rejects, and its connection is destroyed, not reused
- * (a background duty must not hold a pool connection for as long as TCP
- * keeps a silent one open).
- */
-export async function inTransaction<T>(pool: pg.Pool, tx: Executor | undefined, fn: (db: Queryable) => Promise<T>, giveUpMs?: number): Promise<T> {
+export async function inTransaction<T>(pool: pg.Pool, tx: Executor | undefined, fn: (db: Queryable) => Promise<T>): Promise<T> {
   const given = tx === undefined ? undefined : resolveExecutor(tx);
   // A client (or a drizzle transaction) is the caller's transaction; a pool
   // (or a drizzle db over one) is not, so sluice opens one on it. Either way
   // a connection of the caller's gets unnamed statements (see toQueryable).
   if (given !== undefined && !isPool(given)) return inCallersTransaction(unprepared(given), fn);
   if (given !== undefined) return withClient(given, (client) => ownTransaction(unprepared(client), fn));
-  return withClient(pool, (client) => ownTransaction(giveUpMs === undefined ? client : withStatementTimeout(client, giveUpMs), fn));
+  return withClient(pool, (client) => ownTransaction(client, fn));
 }
 
-async function ownTransaction<T>(db: Queryable, fn: (db: Queryable) => Promise<T>): Promise<T> {
+/** Runs fn in a transaction sluice opens itself, on a connection of its own choosing. */
+export type OwnTransactions = <T>(fn: (db: Queryable) => Promise<T>) => Promise<T>;
+
+/** Transactions on the pool's connections, with no bound on their statements. */
+export function poolTransactions(pool: pg.Pool): OwnTransactions {
+  return (fn) => inTransaction(pool, undefined, fn);
+}
+
+/** fn's statements in a transaction on db, a connection out of any transaction. */
+export async function ownTransaction<T>(db: Queryable, fn: (db: Queryable) => Promise<T>): Promise<T> {
   await db.query({ text: 'BEGIN' });
   try {
     const result = await fn(db);

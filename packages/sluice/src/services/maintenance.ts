@@ -14,7 +14,7 @@ import {
   metricsPrune,
 } from '../sql/maintenance.js';
 import type { Queryable } from '../executor.js';
-import { inTransaction } from '../transaction.js';
+import { poolTransactions, type OwnTransactions } from '../transaction.js';
 import { Service } from './service.js';
 
 /** How often a worker runs maintenance. */
@@ -74,11 +74,13 @@ export interface MaintenanceReport {
   backlog: boolean;
 }
 
-/**
- * One round of maintenance, each step its own short transaction. Bad options: ValidationError, nothing done.
- * giveUpMs (the worker's duty) bounds each statement: see inTransaction.
- */
-export async function runMaintenance(pool: pg.Pool, maintenanceOptions: MaintenanceOptions = {}, giveUpMs?: number): Promise<MaintenanceReport> {
+/** One round of maintenance, each step its own short transaction. Bad options: ValidationError, nothing done. */
+export async function runMaintenance(pool: pg.Pool, maintenanceOptions: MaintenanceOptions = {}): Promise<MaintenanceReport> {
+  return maintenanceRound(poolTransactions(pool), maintenanceOptions);
+}
+
+/** runMaintenance in the transactions given (a worker's: through its connection guard). */
+async function maintenanceRound(transaction: OwnTransactions, maintenanceOptions: MaintenanceOptions): Promise<MaintenanceReport> {
   const options = parseOptions(maintenanceOptionsSchema, maintenanceOptions, 'maintenance');
   const report: MaintenanceReport = { ran: false, partitionsCreated: 0, partitionsDropped: [], historyRowsDeleted: 0, metricsRowsDeleted: 0, backlog: false };
   const batchSize = options.batchSize ?? PRUNE_BATCH_SIZE_DEFAULT;
@@ -97,14 +99,14 @@ export async function runMaintenance(pool: pg.Pool, maintenanceOptions: Maintena
     }
   };
   // A creation that failed (a lock timeout on the history table) does not hold back the rest either.
-  const created = await step(() => locked(pool, giveUpMs, (c) => historyCreatePartitions(c, options.partitionsAheadDays ?? PARTITIONS_AHEAD_DAYS_DEFAULT)), 0);
+  const created = await step(() => locked(transaction, (c) => historyCreatePartitions(c, options.partitionsAheadDays ?? PARTITIONS_AHEAD_DAYS_DEFAULT)), 0);
   if (created === undefined) return report;
   report.ran = true;
   report.partitionsCreated = created;
-  report.partitionsDropped = (await step(() => locked(pool, giveUpMs, (c) => historyDropExpiredPartitions(c)), undefined)) ?? [];
+  report.partitionsDropped = (await step(() => locked(transaction, (c) => historyDropExpiredPartitions(c)), undefined)) ?? [];
   const nothing: Drained = { total: 0, more: false };
-  const history = await step(() => drain(() => locked(pool, giveUpMs, (c) => historyPrune(c, batchSize)), batchSize), nothing);
-  const metrics = await step(() => drain(() => locked(pool, giveUpMs, (c) => metricsPrune(c, metricsBefore, batchSize)), batchSize), nothing);
+  const history = await step(() => drain(() => locked(transaction, (c) => historyPrune(c, batchSize)), batchSize), nothing);
+  const metrics = await step(() => drain(() => locked(transaction, (c) => metricsPrune(c, metricsBefore, batchSize)), batchSize), nothing);
   report.historyRowsDeleted = history.total;
   report.metricsRowsDeleted = metrics.total;
   report.backlog = history.more || metrics.more;
@@ -118,8 +120,8 @@ export async function runMaintenance(pool: pg.Pool, maintenanceOptions: Maintena
  * it also works through PgBouncer in transaction mode, and a drop never
  * holds the history table while rows are deleted.
  */
-async function locked<T>(pool: pg.Pool, giveUpMs: number | undefined, step: (client: Queryable) => Promise<T>): Promise<T | undefined> {
-  return inTransaction(pool, undefined, async (client) => {
+async function locked<T>(transaction: OwnTransactions, step: (client: Queryable) => Promise<T>): Promise<T | undefined> {
+  return transaction(async (client) => {
     const { rows } = await client.query<{ locked: boolean }>({
       text: 'SELECT pg_try_advisory_xact_lock($1) AS locked',
       values: [MAINTENANCE_LOCK_KEY],
@@ -127,7 +129,7 @@ async function locked<T>(pool: pg.Pool, giveUpMs: number | undefined, step: (cli
     // Another process holds it: nothing to do, and an empty transaction to commit.
     if (!rows[0]?.locked) return undefined;
     return step(client);
-  }, giveUpMs);
+  });
 }
 
 interface Drained {
@@ -149,21 +151,21 @@ async function drain(step: () => Promise<number | undefined>, batchSize: number)
 }
 
 export class Maintenance extends Service {
+  private readonly transaction: OwnTransactions;
+
   constructor(
-    private readonly pool: pg.Pool,
-    private readonly options: MaintenanceOptions & {
-      intervalMs: number;
-      /** Each statement unanswered this long is given up, its connection destroyed. Default: no bound. */
-      statementGiveUpMs?: number;
-    },
+    /** A pool, or the transactions to run in (a worker's, through its connection guard). */
+    db: pg.Pool | OwnTransactions,
+    private readonly options: MaintenanceOptions & { intervalMs: number },
     logger: Logger,
   ) {
     super('maintenance', logger);
+    this.transaction = typeof db === 'function' ? db : poolTransactions(db);
   }
 
   protected async tick(): Promise<number> {
-    const { intervalMs: _intervalMs, statementGiveUpMs, ...options } = this.options;
-    const report = await runMaintenance(this.pool, options, statementGiveUpMs);
+    const { intervalMs: _intervalMs, ...options } = this.options;
+    const report = await maintenanceRound(this.transaction, options);
     if (report.ran && (report.partitionsCreated || report.partitionsDropped.length || report.historyRowsDeleted || report.metricsRowsDeleted)) {
       this.logger.info({ ...report }, 'maintenance: retention applied');
     }

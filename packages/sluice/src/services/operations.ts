@@ -41,14 +41,14 @@ export class WorkerOperations {
 
   constructor(
     /** The primary: its transactions (maintenance) and its statements (alerts). */
-    { pool, db, giveUpMs }: DutyDb,
+    { db, transaction }: DutyDb,
     /** Where /metrics reads: a replica when one is configured. */
     private readonly readPool: pg.Pool,
     private readonly worker: ObservedWorker,
     private readonly options: WorkerOperationsOptions & { workerDeadAfterMs: number; onAlert: (e: AlertEvent) => void },
     private readonly logger: Logger,
   ) {
-    this.maintenance = new Maintenance(pool, { intervalMs: MAINTENANCE_INTERVAL_MS_DEFAULT, statementGiveUpMs: giveUpMs }, logger);
+    this.maintenance = new Maintenance(transaction, { intervalMs: MAINTENANCE_INTERVAL_MS_DEFAULT }, logger);
     const alertMs = options.alertCheckIntervalMs ?? ALERT_CHECK_INTERVAL_MS_DEFAULT;
     this.alerts =
       alertMs === 0

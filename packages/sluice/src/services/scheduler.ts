@@ -14,7 +14,7 @@ import { NoNextFireError, cronRetryDelayMs, dueFireTimes, firesToEnqueue, nextFi
 import { cronAdvance, cronClaimDue, cronDisableWithError, cronLimitWaits, cronNextDueInMs, cronRecordFailure, type CronRow } from '../sql/cron.js';
 import { jobEnqueueMany, type EnqueueManyArgs } from '../sql/jobs.js';
 import type { DutyDb } from '../silent-connections.js';
-import { inTransaction, withSavepoint } from '../transaction.js';
+import { withSavepoint } from '../transaction.js';
 import { Service } from './service.js';
 
 const CLAIM_BATCH = 50;
@@ -79,14 +79,14 @@ export class Scheduler extends Service {
 
   /** Returns the number of schedules handled. */
   private async fireDue(): Promise<number> {
-    return inTransaction(this.duty.pool, undefined, async (client) => {
+    return this.duty.transaction(async (client) => {
       await cronLimitWaits(client, this.options.idleInTransactionMs);
       const { rows, now } = await cronClaimDue(client, CLAIM_BATCH);
       for (const row of rows) {
         await withSavepoint(client, () => this.fire(client, row, now), (err) => this.failed(client, row, now, err));
       }
       return rows.length;
-    }, this.duty.giveUpMs);
+    });
   }
 
   private async fire(client: Queryable, row: CronRow, now: Date): Promise<void> {

@@ -1,7 +1,7 @@
 // How long the worker waits for an answer before it takes a connection for
 // silent (a network partition, or a proxy that dropped the flow, leaves a
 // socket open and silent for as long as TCP allows) and gives the statement
-// up: see Notifier.onSession and withStatementTimeout.
+// up: see Notifier.onSession and SilenceGuard (silent-connections.ts).
 
 /** The least wait for a claim or an acknowledgement: a busy server's slow statement is not a silent connection. */
 export const STATEMENT_GIVE_UP_MIN_MS = 10_000;

@@ -3,7 +3,7 @@
 // a job.
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { isGivenUp } from '../silent-connections.js';
+import { isGivenUp } from '../given-up.js';
 
 export const JOBS_CHANNEL = 'sluice_jobs';
 export const SCHEDULED_CHANNEL = 'sluice_scheduled';

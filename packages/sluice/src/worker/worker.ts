@@ -143,7 +143,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.silence = silence;
     this.hotPool = silence.limited(statementGiveUpMs(o.workerDeadAfterMs));
     this.beatPool = silence.limited(beatGiveUpMs(o.heartbeatIntervalMs, o.workerDeadAfterMs));
-    const dutyDb: DutyDb = { pool: this.pool, db: silence.limited(DUTY_GIVE_UP_MS), giveUpMs: DUTY_GIVE_UP_MS };
+    const dutyDb: DutyDb = { db: silence.limited(DUTY_GIVE_UP_MS), transaction: silence.transactions(DUTY_GIVE_UP_MS) };
     this.runEnv = {
       db: this.pool,
       workerId: this.id,
