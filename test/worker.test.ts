@@ -1,9 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { PermanentError, Sluice, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
-import { PREFETCH_AUTO_MAX, PREFETCH_PER_SLOT_MAX, Prefetch } from '../packages/sluice/src/worker/prefetch.js';
+import { PREFETCH_AUTO_MAX, PREFETCH_HOLD_MAX_MS, PREFETCH_PER_SLOT_MAX, PREFETCH_SMALL_WORKER_MAX, Prefetch } from '../packages/sluice/src/worker/prefetch.js';
 import { ON_LISTEN_SESSION, count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { recordingPool } from './helpers/recording-pool.js';
+import { captureLogs } from './helpers/log-capture.js';
 import { pino } from 'pino';
 import { Completer } from '../packages/sluice/src/worker/completer.js';
 import { jobClaim } from '../packages/sluice/src/sql/job-leases.js';
@@ -274,8 +275,13 @@ describe('prefetch', () => {
   it('adaptive: concurrency until a job has run, then a window of work, bounded per slot and in all', () => {
     const p = new Prefetch(null, 4);
     expect(p.size).toBe(4);
+    expect(p.holdMax).toBe(Infinity);
     for (let i = 0; i < 200; i++) p.observe(0.01);
-    expect(p.size).toBe(4 * PREFETCH_PER_SLOT_MAX);
+    // A worker of few slots claims up to the small-worker bound; one of many, per slot.
+    expect(p.size).toBe(PREFETCH_SMALL_WORKER_MAX);
+    const many = new Prefetch(null, 50);
+    for (let i = 0; i < 200; i++) many.observe(0.01);
+    expect(many.size).toBe(50 * PREFETCH_PER_SLOT_MAX);
     for (let i = 0; i < 400; i++) p.observe(1_000);
     expect(p.size).toBe(4);
     // 4 slots busy for 100 ms at 20 ms a job: 20 ahead.
@@ -288,6 +294,26 @@ describe('prefetch', () => {
     const given = new Prefetch(3, 4);
     for (let i = 0; i < 200; i++) given.observe(0.01);
     expect(given.size).toBe(3);
+    given.slotsBusyFor(60_000);
+    expect(given.size).toBe(3);
+    expect(given.holdMax).toBe(Infinity);
+  });
+
+  it('slots busy longer than the jobs measured so far: the prefetch shrinks and what is held beyond the hold bound is surplus', () => {
+    const p = new Prefetch(null, 2);
+    for (let i = 0; i < 200; i++) p.observe(0.05);
+    expect(p.size).toBe(PREFETCH_SMALL_WORKER_MAX);
+    expect(p.holdMax).toBe(Math.floor((2 * PREFETCH_HOLD_MAX_MS) / 0.05));
+    // Both slots stuck for a minute on jobs claimed at that pace.
+    p.slotsBusyFor(60_000);
+    expect(p.size).toBe(2);
+    expect(p.holdMax).toBe(2);
+    // Busy for 100 ms: 2 slots start 20 jobs within the hold bound.
+    p.slotsBusyFor(100);
+    expect(p.holdMax).toBe(Math.max(p.size, Math.floor((2 * PREFETCH_HOLD_MAX_MS) / 100)));
+    // A job finished: the mean of what ran is the pace again until the next beat.
+    p.observe(0.05);
+    expect(p.size).toBe(PREFETCH_SMALL_WORKER_MAX);
   });
 
   it('a worker of fast jobs holds more than concurrency ahead once it has measured them; a given prefetch is kept', async () => {
@@ -300,10 +326,10 @@ describe('prefetch', () => {
     await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'pf1'`)) === 0, { what: 'fast jobs done' });
     // Both slots now wait on the gate; what else the worker holds is its prefetch.
     // More than the bound, so the bound is what stops the claims.
-    await sluice.enqueueMany(fast, Array.from({ length: 3 * PREFETCH_PER_SLOT_MAX }, () => ({ block: true })));
+    await sluice.enqueueMany(fast, Array.from({ length: 2 * PREFETCH_SMALL_WORKER_MAX }, () => ({ block: true })));
     try {
       await waitUntil(async () => (await held(w)) > 2 + 2, { what: 'more than concurrency claimed ahead', timeoutMs: 10_000 });
-      expect(await held(w)).toBeLessThanOrEqual(2 + 2 * PREFETCH_PER_SLOT_MAX);
+      expect(await held(w)).toBeLessThanOrEqual(2 + PREFETCH_SMALL_WORKER_MAX);
     } finally {
       release();
     }
@@ -343,6 +369,48 @@ describe('prefetch', () => {
     expect(most).toBeGreaterThan(0);
     // Running, claimed ahead, and finished jobs whose answers are still being written.
     expect(most).toBeLessThanOrEqual(2 + 2 + 2);
+  });
+
+  // Claimed in a burst while the jobs ran fast, then found slow: the buffer
+  // held them all while other workers with free slots had nothing to run.
+  it('jobs claimed while they ran fast that turn out slow are handed back at the next beat, their attempt given back, and each runs once', async () => {
+    const job = defineJob({ name: 'pf.turns', queue: 'pf-turns', schema: z.object({ slow: z.boolean(), n: z.number() }) });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const ran: number[] = [];
+    const logs = captureLogs('info');
+    const w = start({
+      pollIntervalMs: 100,
+      heartbeatIntervalMs: 300,
+      concurrency: 2,
+      logger: logs.logger,
+      handlers: [
+        job.handle(async (p) => {
+          if (p.slow) await gate;
+          ran.push(p.n);
+        }),
+      ],
+    });
+    await w.start();
+    await sluice.enqueueMany(job, Array.from({ length: 100 }, (_, n) => ({ slow: false, n })));
+    await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'pf-turns'`)) === 0, { what: 'fast jobs done' });
+    // Fewer than the bound: one claim at the fast pace takes them all.
+    await sluice.enqueueMany(job, Array.from({ length: 60 }, (_, n) => ({ slow: true, n: 100 + n })));
+    const handedBack = () => logs.lines.filter((l) => String(l.msg).includes('buffered surplus handed back')).reduce((n, l) => n + Number(l.jobs), 0);
+    try {
+      // Both slots stuck: the beats hand back what they cannot start soon, down to the slots and a prefetch of two.
+      await waitUntil(async () => (await held(w)) <= 4 && handedBack() >= 56, { what: 'the surplus handed back', timeoutMs: PREFETCH_HOLD_MAX_MS + 5_000 });
+      const back = await db.pool.query<{ state: string; attempt: number; n: string }>(
+        `SELECT state, attempt, count(*) n FROM sluice.jobs WHERE queue = 'pf-turns' AND locked_by IS NULL GROUP BY 1, 2`,
+      );
+      // Not run, and no attempt spent.
+      expect(back.rows).toEqual([{ state: 'available', attempt: 0, n: String(60 - (await held(w))) }]);
+    } finally {
+      release();
+    }
+    await waitUntil(async () => (await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'pf-turns'`)) === 0, { what: 'every job done' });
+    expect(ran.sort((a, b) => a - b)).toEqual(Array.from({ length: 160 }, (_, n) => n));
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = 'pf-turns' AND attempt = 1`)).toBe(160);
   });
 
   // A limited queue listed first that came back empty was given the free

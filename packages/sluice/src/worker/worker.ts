@@ -55,6 +55,8 @@ export interface JobEvent {
 
 interface RunningEntry extends RunningJob {
   done: Promise<void>;
+  /** performance.now() when its handler started. */
+  startedAt: number;
   /** Given back (shutdown) or cancelled: its answer is void. */
   released: boolean;
 }
@@ -79,6 +81,12 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
    * the queue stays paused, returned to the buffer once it is resumed.
    */
   private pausedBack: ClaimedJobRow[] = [];
+  /**
+   * Buffered jobs beyond what the prefetch keeps at the pace now measured
+   * (Prefetch.holdMax), not yet handed back: held, never started, handed
+   * back at each beat until that is written.
+   */
+  private surplusBack: ClaimedJobRow[] = [];
   /** The queues the last beat found paused: rows of them that a claim brings afterwards go to pausedBack. */
   private paused = new Set<string>();
   private readonly running = new Map<number, RunningEntry>();
@@ -322,7 +330,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       // reran them elsewhere after its grace. Kept, a process killed in the
       // middle of its shutdown still has its jobs rescued at once; a cancel
       // notice still reaches a job it finishes.
-      const unstarted = [...this.buffer.splice(0), ...this.pausedBack.splice(0)];
+      const unstarted = [...this.buffer.splice(0), ...this.pausedBack.splice(0), ...this.surplusBack.splice(0)];
       await releaseClaims(this.hotPool, this.id, unstarted, this.logger);
       await waitForRunning(this.running.values(), this.options.shutdownTimeoutMs);
       const left = [...this.running.values()];
@@ -394,6 +402,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     }
     this.leasesLost(answer, claims);
     await this.handBackPaused(answer.paused);
+    await this.handBackSurplus();
     if (!answer.registered && !this.stopping.signal.aborted) {
       this.logger.warn('this worker had been forgotten (no beat reached the database for an hour); registering it again');
       await registerWorker(this.beatPool, this.options, this);
@@ -417,7 +426,11 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
 
   /** Buffered, running, and finished with the answer not yet written: every lease this worker keeps. */
   private heldIds(): number[] {
-    return [...this.running.keys(), ...this.buffer.map((r) => r.id), ...this.pausedBack.map((r) => r.id), ...this.completer.heldIds];
+    return [
+      ...this.running.keys(),
+      ...[...this.buffer, ...this.pausedBack, ...this.surplusBack].map((r) => r.id),
+      ...this.completer.heldIds,
+    ];
   }
 
   /** Lease token per job running (not already dropped) or buffered here. */
@@ -483,15 +496,47 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       this.dispatch();
     }
     const back = [...this.pausedBack];
-    if (back.length === 0) return;
+    if (await this.handBackHeld(back, 'queue paused: buffered jobs handed back')) this.pausedBack = this.pausedBack.filter((r) => !back.includes(r));
+  }
+
+  /**
+   * Buffered jobs the slots would not start for a while at the pace now
+   * measured (a burst claimed while the jobs ran fast) go back to their
+   * queue, the last claimed first, their attempt given back, for workers with
+   * free slots to run. Held until the hand-back is written; one that failed
+   * is tried again at the next beat.
+   */
+  private async handBackSurplus(): Promise<void> {
+    const now = performance.now();
+    let busyForMs = this.running.size >= this.concurrency ? Infinity : 0;
+    for (const job of this.running.values()) busyForMs = Math.min(busyForMs, now - job.startedAt);
+    this.prefetch.slotsBusyFor(busyForMs);
+    const surplus = this.buffer.length - this.prefetch.holdMax;
+    if (surplus > 0) this.surplusBack.push(...this.buffer.splice(this.buffer.length - surplus));
+    const back = [...this.surplusBack];
+    if (await this.handBackHeld(back, 'jobs run slower than when they were claimed: buffered surplus handed back')) {
+      this.surplusBack = this.surplusBack.filter((r) => !back.includes(r));
+    }
+  }
+
+  /**
+   * Hands back buffered jobs held out of the buffer, on the beat's pool,
+   * whose bound leaves the next beat time to land before the leases lapse.
+   * False when there were none, or the write failed: they stay held, and the
+   * next beat tries again.
+   */
+  private async handBackHeld(back: ClaimedJobRow[], done: string): Promise<boolean> {
+    if (back.length === 0) return false;
+    let written = false;
     try {
       await handBack(this.beatPool, this.id, back);
-      this.pausedBack = this.pausedBack.filter((r) => !back.includes(r));
-      this.logger.info({ jobs: back.length, queues: [...new Set(back.map((r) => r.queue))] }, 'queue paused: buffered jobs handed back');
+      written = true;
+      this.logger.info({ jobs: back.length, queues: [...new Set(back.map((r) => r.queue))] }, done);
     } catch (err) {
-      this.logger.warn({ err, jobs: back.length }, 'could not hand back the buffered jobs of a paused queue; they stay held, and the next beat tries again');
+      this.logger.warn({ err, jobs: back.length }, 'could not hand back buffered jobs; they stay held, and the next beat tries again');
     }
     this.dispatch();
+    return written;
   }
 
   private room(): number {
@@ -617,14 +662,14 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       lease: row.lease,
       abort: new JobAbort(),
       done: Promise.resolve(),
+      startedAt: performance.now(),
       released: false,
     };
     // Held before the handler starts: a synchronous handler runs to its end inside runJob.
     this.running.set(id, entry);
-    const startedAt = performance.now();
     entry.done = runJob(row, entry, this.options.registrations.get(row.name), this.runEnv).then(
       (ack) => {
-        this.prefetch.observe(performance.now() - startedAt);
+        this.prefetch.observe(performance.now() - entry.startedAt);
         if (this.running.get(id) === entry) this.running.delete(id);
         if (!entry.released) this.completer.push(ack);
         this.dispatch();
