@@ -28,6 +28,15 @@ function testDatabase(adminUrl: string, name: string): TestDb {
       await pool.end();
       const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();
+      // A pool's end() resolves before its connections have closed: forced
+      // off the database now, a connection still closing gets a FATAL that
+      // its pool, ended and perhaps without an error listener, throws as an
+      // uncaught exception. Give them a moment to go first.
+      for (let i = 0; i < 40; i++) {
+        const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+        if (rows[0]!.n === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
     },
