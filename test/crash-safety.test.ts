@@ -161,6 +161,37 @@ describe('rescue of a worker whose process ended, before its lease lapses', () =
     expect(new Date(back.errors[0]!.at).getTime()).toBeLessThan(leased[0]!.locked_until.getTime() - 30_000);
   });
 
+  it('a worker SIGKILLed with a job claimed ahead of its slot: that job comes back with its attempt given back, the running one with its attempt spent', async () => {
+    // Jobs earlier tests left in the queue would take the slot first.
+    await db.pool.query(`DELETE FROM sluice.jobs WHERE queue = 'hold'`);
+    await rescuingLeader();
+    const child = holdChild(120_000, 60_000);
+    await child.waitForLine(/^READY$/);
+    // One slot: the first runs, the second waits in the worker's buffer.
+    const [runningId, bufferedId] = await sluice.enqueueMany(holdJob, [{}, {}]);
+    await child.waitForLine(new RegExp(`^STARTED ${runningId} 1$`));
+    await waitUntil(
+      async () => (await count(db.pool, 'SELECT count(*) n FROM sluice.jobs WHERE id = $1 AND buffered_at > attempted_at', [bufferedId])) === 1,
+      { what: 'a beat that found the second job buffered' },
+    );
+    child.process.kill('SIGKILL');
+    await child.exited;
+
+    const back = async (id: number) =>
+      waitUntil(async () => {
+        const j = await sluice.getJob(id);
+        return j.state === 'available' ? j : null;
+      }, { timeoutMs: 20_000, what: `job ${id} back in its queue` });
+    const ran = await back(runningId!);
+    expect(ran.attempt).toBe(1);
+    expect(ran.errors).toEqual([expect.objectContaining({ attempt: 1, kind: 'crash', name: 'WorkerLostError' })]);
+    expect(ran.errors[0]!.unstarted).toBeUndefined();
+    const unstarted = await back(bufferedId!);
+    expect(unstarted.attempt).toBe(0);
+    expect(unstarted.errors).toEqual([expect.objectContaining({ attempt: 1, kind: 'crash', unstarted: true })]);
+    await db.pool.query(`DELETE FROM sluice.jobs WHERE queue = 'hold'`);
+  });
+
   it("a live worker whose LISTEN session an administrator ends keeps its job: it reconnects and beats within the grace", async () => {
     await rescuingLeader();
     const child = holdChild(5_000, 60_000);

@@ -23,6 +23,16 @@
 -- of before the server's last start (a restart ended them all, the workers
 -- with them or not).
 --
+-- A job its worker's last beat found claimed and not yet started (buffered
+-- ahead of its slots: buffered_at later than attempted_at, leases/extend.sql)
+-- gets its attempt back, as a hand-back would, and is never sent to the dead
+-- jobs for it: a crash must not spend the retry budget of jobs that never
+-- ran, nor kill a one-attempt job that never started. Its error entry says
+-- so ("unstarted": true) and it counts in no metric. Not twice in a row: one
+-- started after that beat and taking its process down with it would
+-- otherwise never use up its attempts; the rescue after such an entry
+-- counts, so a job that kills its worker uses its attempts at half the pace.
+--
 -- Guarantees: run_at is kept, so a rescued job goes back to the front of its
 -- priority; the run that lost the job can no longer complete or fail it: the
 -- job is no longer running under its claim, and the fence in
@@ -42,6 +52,7 @@ DECLARE
   dead_errors jsonb[];
   back_ids bigint[];
   back_errors jsonb[];
+  given_back bigint[];
   q text;
   lost_ids text[];
   lost_at timestamptz[];
@@ -86,23 +97,33 @@ BEGIN
   -- which starts the JIT compiler), and lifted around move_to_dead, which
   -- plans for itself.
   PERFORM set_config('enable_seqscan', 'off', true);
-  WITH expired AS (
-    SELECT j.id, j.queue, j.attempt >= j.max_attempts AS to_dead,
-      jsonb_build_object('attempt', j.attempt, 'at', now(), 'kind', 'crash', 'name', 'WorkerLostError',
-        'message', format('worker %s was lost during this attempt (its process ended, or it stopped heartbeating)', j.locked_by)) AS error
+  WITH lapsed AS (
+    SELECT j.id, j.queue, j.attempt, j.max_attempts, j.locked_by,
+      coalesce(j.buffered_at > j.attempted_at, false) AND coalesce(j.errors -> -1 ->> 'unstarted', '') <> 'true' AS unstarted
     FROM sluice.jobs j
     WHERE j.state = 'running' AND j.locked_until < now()
     ORDER BY j.locked_until
     LIMIT batch_size
     FOR UPDATE SKIP LOCKED
+  ), expired AS (
+    SELECT l.id, l.queue, l.unstarted, NOT l.unstarted AND l.attempt >= l.max_attempts AS to_dead,
+      CASE WHEN l.unstarted
+        THEN jsonb_build_object('attempt', l.attempt, 'at', now(), 'kind', 'crash', 'name', 'WorkerLostError', 'unstarted', true,
+          'message', format('worker %s was lost before this attempt started (it was claimed ahead); the attempt is given back', l.locked_by))
+        ELSE jsonb_build_object('attempt', l.attempt, 'at', now(), 'kind', 'crash', 'name', 'WorkerLostError',
+          'message', format('worker %s was lost during this attempt (its process ended, or it stopped heartbeating)', l.locked_by))
+      END AS error
+    FROM lapsed l
   ), counted AS (
+    -- An attempt given back failed nothing, as a hand-back (leases/release.sql).
     SELECT sluice.metrics_add(e.queue, failed => count(*), retried => count(*) FILTER (WHERE NOT e.to_dead),
       rescued => count(*))
-    FROM expired e GROUP BY e.queue
+    FROM expired e WHERE NOT e.unstarted GROUP BY e.queue
   )
   SELECT array_agg(e.id) FILTER (WHERE e.to_dead), array_agg(e.error) FILTER (WHERE e.to_dead),
-         array_agg(e.id) FILTER (WHERE NOT e.to_dead), array_agg(e.error) FILTER (WHERE NOT e.to_dead)
-    INTO dead_ids, dead_errors, back_ids, back_errors
+         array_agg(e.id) FILTER (WHERE NOT e.to_dead), array_agg(e.error) FILTER (WHERE NOT e.to_dead),
+         array_agg(e.id) FILTER (WHERE e.unstarted)
+    INTO dead_ids, dead_errors, back_ids, back_errors, given_back
   FROM expired e WHERE (SELECT count(*) FROM counted) >= 0;
   PERFORM set_config('enable_seqscan', seqscan, true);
 
@@ -116,7 +137,8 @@ BEGIN
     PERFORM set_config('enable_seqscan', 'off', true);
     PERFORM set_config('enable_nestloop', 'off', true);
     RETURN QUERY
-    UPDATE sluice.jobs j SET state = 'available', locked_by = NULL, locked_until = NULL,
+    UPDATE sluice.jobs j SET state = 'available', locked_by = NULL, locked_until = NULL, buffered_at = NULL,
+      attempt = CASE WHEN j.id = ANY(given_back) THEN j.attempt - 1 ELSE j.attempt END,
       errors = j.errors || jsonb_build_array(b.error)
     FROM unnest(back_ids, back_errors) AS b(id, error)
     WHERE j.id = ANY(back_ids) AND j.id = b.id

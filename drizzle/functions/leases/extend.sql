@@ -3,6 +3,13 @@
 -- extended. The worker's beat calls it (packages/sluice/src/sql/workers.ts),
 -- and reads which of its ids were not.
 --
+-- unstarted: those of ids the worker holds claimed but has not started
+-- (buffered). They get buffered_at = now(), the others NULL: a rescue gives
+-- back the attempt of a job whose last beat found it unstarted under its
+-- present claim (buffered_at later than attempted_at), as a hand-back would
+-- (jobs/rescue-expired.sql). Written in the same UPDATE, so it costs the
+-- beat nothing more. A worker of before it passes none: every job counts.
+--
 -- A set locked_by means running (jobs_running_locked_check); the state is left
 -- out so that no plan can read jobs_running_queue_idx, which a transaction
 -- held open elsewhere fills with an entry for every job run since. The jobs
@@ -20,9 +27,13 @@
 -- their order, and bitmap scans, which would read the rows in the order of
 -- their places, are off. No locking statement first: it would write one more
 -- WAL record a job on every beat.
-CREATE OR REPLACE FUNCTION sluice.extend_leases(worker_id text, lease_ms double precision, ids bigint[])
+CREATE OR REPLACE FUNCTION sluice.extend_leases(worker_id text, lease_ms double precision, ids bigint[], unstarted bigint[] DEFAULT NULL)
 RETURNS SETOF bigint LANGUAGE sql SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$
-  UPDATE sluice.jobs j SET locked_until = now() + lease_ms * interval '1 millisecond'
+  UPDATE sluice.jobs j SET locked_until = now() + lease_ms * interval '1 millisecond',
+    buffered_at = CASE WHEN j.id = ANY(unstarted) THEN now() END
   WHERE j.id = ANY(ids) AND j.locked_by = worker_id
   RETURNING j.id
 $$;
+-- The signature before `unstarted` (migration 0032), dropped here rather than
+-- in the migration, so that no beat meets neither between the two.
+DROP FUNCTION IF EXISTS sluice.extend_leases(text, double precision, bigint[]);

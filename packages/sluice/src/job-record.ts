@@ -9,6 +9,8 @@ export interface JobErrorEntry {
   name: string;
   message: string;
   stack?: string;
+  /** A crash before the attempt started (the job was claimed ahead): the attempt was given back. */
+  unstarted?: true;
 }
 
 export type JobState = 'waiting' | 'scheduled' | 'available' | 'running' | 'completed' | 'cancelled' | 'dropped' | 'dead';

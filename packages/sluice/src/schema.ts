@@ -56,6 +56,9 @@ export const jobs = sluiceSchema.table(
     lockedBy: text('locked_by'),
     lockedUntil: tstz('locked_until'),
     attemptedAt: tstz('attempted_at'),
+    // When a beat last found the job claimed and not yet started (buffered):
+    // later than attempted_at, the claim's run had not begun at that beat.
+    bufferedAt: tstz('buffered_at'),
     uniqueKey: text('unique_key'),
     groupKey: text('group_key'),
     progress: smallint('progress'),

@@ -55,7 +55,8 @@ type BeatAnswerRow = { lost: string; cancelled: string; paused: string[] | null;
 // are extended by sluice.extend_leases (leases/extend.sql), which finds the
 // held jobs by primary key whatever the statistics say: a setting this
 // statement could not carry on a pooled connection.
-const LEASES_CTE = `leases AS (SELECT l.id FROM sluice.extend_leases($1, $2, $3::bigint[]) AS l(id)),
+// The held ids not started yet (buffered) are marked so, for the rescue.
+const leasesCte = (unstarted: string) => `leases AS (SELECT l.id FROM sluice.extend_leases($1, $2, $3::bigint[], ${unstarted}::bigint[]) AS l(id)),
           lost AS (SELECT x AS id FROM unnest($3::bigint[]) x EXCEPT SELECT id FROM leases)`;
 
 // Which lost ids were cancelled is asked of sluice.cancelled_jobs
@@ -101,14 +102,16 @@ export async function workerHeartbeat(
   leaseMs: number,
   heldIds: number[],
   queues: string[] = [],
+  /** Of heldIds, those claimed and not started (see sluice.extend_leases). */
+  unstartedIds: number[] = [],
 ): Promise<BeatAnswer> {
   // Unnamed, so planned for each beat with the table as it is now (see jobs/claim.sql, Plans).
   const { rows } = await db.query<BeatAnswerRow>({
     // Through the pool, no session is this worker's own: the rescuer then waits for the leases.
     text: `WITH beat AS (UPDATE sluice.workers SET heartbeat_at = now(), session_pid = NULL, session_lost_at = NULL, leads = false WHERE id = $1 RETURNING 1),
-          ${LEASES_CTE}
+          ${leasesCte('$5')}
           SELECT ${answerColumns('$4')}`,
-    values: [workerId, leaseMs, heldIds, queues],
+    values: [workerId, leaseMs, heldIds, queues, unstartedIds],
   });
   return beatAnswer(rows[0]);
 }
@@ -117,9 +120,9 @@ export async function workerHeartbeat(
 // the rescuer learns of this process's death when the session ends; and
 // whether this worker leads (`leads`, an SQL expression), so that followers
 // know a live leader stands behind the lock.
-const sessionBeatCtes = (leads: string) => `beat AS (UPDATE sluice.workers
+const sessionBeatCtes = (leads: string, unstarted: string) => `beat AS (UPDATE sluice.workers
             SET heartbeat_at = now(), session_pid = pg_backend_pid(), session_lost_at = NULL, leads = ${leads} WHERE id = $1 RETURNING 1),
-          ${LEASES_CTE}`;
+          ${leasesCte(unstarted)}`;
 
 /**
  * Per queue of this worker: how many live workers claim it and how many of
@@ -141,15 +144,20 @@ export type PeersRow = BeatAnswerRow & { peers: [string, number, number][] | nul
  * leader beats there, so its session's state_change shows it alive. `leads`:
  * whether this worker holds the leader's lock.
  */
-export function workerHeartbeatOnSession(
-  beat: { workerId: string; leaseMs: number; heldIds: number[]; queues: string[] },
-  deadAfterMs: number,
-  leads: boolean,
-): [string, unknown[]] {
+export function workerHeartbeatOnSession(beat: SessionBeat, deadAfterMs: number, leads: boolean): [string, unknown[]] {
   return [
-    `WITH ${sessionBeatCtes('$6')} SELECT ${peersColumn('$4', '$5')}, ${answerColumns('$4')}`,
-    [beat.workerId, beat.leaseMs, beat.heldIds, beat.queues, deadAfterMs, leads],
+    `WITH ${sessionBeatCtes('$6', '$7')} SELECT ${peersColumn('$4', '$5')}, ${answerColumns('$4')}`,
+    [beat.workerId, beat.leaseMs, beat.heldIds, beat.queues, deadAfterMs, leads, beat.unstartedIds],
   ];
+}
+
+/** A beat's own arguments: unstartedIds are those of heldIds claimed and not started. */
+export interface SessionBeat {
+  workerId: string;
+  leaseMs: number;
+  heldIds: number[];
+  unstartedIds: number[];
+  queues: string[];
 }
 
 /**
@@ -166,13 +174,9 @@ export function workerHeartbeatOnSession(
  * and 50 followers reading it on every beat stalled every other session's row
  * and advisory locks.
  */
-export function workerHeartbeatTryLead(
-  beat: { workerId: string; leaseMs: number; heldIds: number[]; queues: string[] },
-  lockKey: number,
-  deadAfterMs: number,
-): [string, unknown[]] {
+export function workerHeartbeatTryLead(beat: SessionBeat, lockKey: number, deadAfterMs: number): [string, unknown[]] {
   return [
-    `WITH bid AS (SELECT pg_try_advisory_lock($4) AS leader), ${sessionBeatCtes('(SELECT leader FROM bid)')}
+    `WITH bid AS (SELECT pg_try_advisory_lock($4) AS leader), ${sessionBeatCtes('(SELECT leader FROM bid)', '$7')}
      SELECT (SELECT leader FROM bid) AS leader, ${peersColumn('$6', '$5')}, ${answerColumns('$6')},
        CASE WHEN (SELECT leader FROM bid) THEN false
             WHEN NOT EXISTS (SELECT 1 FROM sluice.workers w
@@ -185,7 +189,7 @@ export function workerHeartbeatTryLead(
            AND l.classid = ($4 >> 32)::oid AND l.objid = ($4 & 4294967295)::oid
            AND a.pid <> pg_backend_pid() AND a.state = 'idle'
            AND a.state_change < now() - $5 * interval '1 millisecond') END AS deposed`,
-    [beat.workerId, beat.leaseMs, beat.heldIds, lockKey, deadAfterMs, beat.queues],
+    [beat.workerId, beat.leaseMs, beat.heldIds, lockKey, deadAfterMs, beat.queues, beat.unstartedIds],
   ];
 }
 

@@ -13,7 +13,7 @@
 // terminates it and takes the lock at its next beat.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
-import { beatAnswer, workerHeartbeat, workerHeartbeatOnSession, workerHeartbeatTryLead, type BeatAnswer, type PeersRow } from '../sql/workers.js';
+import { beatAnswer, workerHeartbeat, workerHeartbeatOnSession, workerHeartbeatTryLead, type BeatAnswer, type PeersRow, type SessionBeat } from '../sql/workers.js';
 import type { Notifier } from './notifier.js';
 
 /** A follower's heartbeat period when heartbeatIntervalMs is longer: it bounds the failover after a leader dies. */
@@ -28,12 +28,7 @@ export interface Duty {
   stop(): Promise<void>;
 }
 
-export interface Beat {
-  workerId: string;
-  leaseMs: number;
-  heldIds: number[];
-  queues: string[];
-}
+
 
 export class Leadership {
   private leader = false;
@@ -67,8 +62,8 @@ export class Leadership {
    * Resolves with what the beat found (see BeatAnswer) and the queues' peers
    * (see workerHeartbeatOnSession; undefined when the beat went on the pool).
    */
-  async beat(b: Beat): Promise<BeatAnswer & { peers: PeersRow['peers'] | undefined }> {
-    const onPool = async () => ({ ...(await workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds, b.queues)), peers: undefined });
+  async beat(b: SessionBeat): Promise<BeatAnswer & { peers: PeersRow['peers'] | undefined }> {
+    const onPool = async () => ({ ...(await workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds, b.queues, b.unstartedIds)), peers: undefined });
     if (this.leader || this.stopped) {
       const rows = await this.onSession<PeersRow>('sluice_beat_on_session', ...workerHeartbeatOnSession(b, this.deadAfterMs, this.leader));
       if (rows === null) return onPool();

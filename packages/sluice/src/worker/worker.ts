@@ -391,14 +391,20 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     // The claims as the beat presents them: what it answers about a job is
     // acted on only while this same claim still runs or waits here.
     const claims = this.liveClaims();
-    const beat = { workerId: this.id, leaseMs: this.options.workerDeadAfterMs, heldIds: this.heldIds(), queues: this.queues };
+    const beat = {
+      workerId: this.id,
+      leaseMs: this.options.workerDeadAfterMs,
+      heldIds: this.heldIds(),
+      unstartedIds: this.unstarted().map((r) => r.id),
+      queues: this.queues,
+    };
     let answer: BeatAnswer;
     if (this.leadership) {
       const { peers, ...found } = await this.leadership.beat(beat);
       this.wake.update(peers);
       answer = found;
     } else {
-      answer = await workerHeartbeat(this.beatPool, beat.workerId, beat.leaseMs, beat.heldIds, beat.queues);
+      answer = await workerHeartbeat(this.beatPool, beat.workerId, beat.leaseMs, beat.heldIds, beat.queues, beat.unstartedIds);
     }
     this.leasesLost(answer, claims);
     await this.handBackPaused(answer.paused);
@@ -426,11 +432,12 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
 
   /** Buffered, running, and finished with the answer not yet written: every lease this worker keeps. */
   private heldIds(): number[] {
-    return [
-      ...this.running.keys(),
-      ...[...this.buffer, ...this.pausedBack, ...this.surplusBack].map((r) => r.id),
-      ...this.completer.heldIds,
-    ];
+    return [...this.running.keys(), ...this.unstarted().map((r) => r.id), ...this.completer.heldIds];
+  }
+
+  /** Claimed and held here, never started: buffered, or waiting to be handed back. */
+  private unstarted(): ClaimedJobRow[] {
+    return [...this.buffer, ...this.pausedBack, ...this.surplusBack];
   }
 
   /** Lease token per job running (not already dropped) or buffered here. */
