@@ -17,6 +17,7 @@ import type { Queryable } from './executor.js';
 import { isGivenUp } from './given-up.js';
 import { ownTransaction, type OwnTransactions } from './transaction.js';
 
+
 /**
  * A statement that failed on the server (it has a SQLSTATE) leaves its
  * connection usable, unless the server ended the session with it (FATAL: a

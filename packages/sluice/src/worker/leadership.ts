@@ -28,6 +28,8 @@ export interface Duty {
   stop(): Promise<void>;
 }
 
+
+
 export class Leadership {
   private leader = false;
   private stopped = false;
