@@ -14,7 +14,7 @@ import {
   type Worker,
 } from '../packages/sluice/src/index.js';
 import { dueFireTimes, nextFireAfter } from '../packages/sluice/src/schedule.js';
-import { cronLimitWaits, cronRemoveUndeclared } from '../packages/sluice/src/sql/cron.js';
+import { cronRemoveUndeclared } from '../packages/sluice/src/sql/cron.js';
 import { Rescuer } from '../packages/sluice/src/services/rescuer.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
@@ -288,19 +288,6 @@ describe('firing', () => {
       holder.release();
     }
     await waitUntil(async () => (await firedFor('held')) >= 1, { what: 'a fire once the lock is let go' });
-  });
-
-  it("the scheduler's transaction has the server end it when it sits idle (a frozen scheduler lets go of its schedules)", async () => {
-    const frozen = new pg.Client({ connectionString: db.url });
-    const ended = new Promise<Error & { code?: string }>((r) => frozen.on('error', r));
-    await frozen.connect();
-    await frozen.query('BEGIN');
-    await cronLimitWaits(frozen, 300);
-    await frozen.query(`INSERT INTO sluice.queues (name) VALUES ('frozen_probe')`);
-    // idle_in_transaction_session_timeout: the server ends the session, and its transaction with it.
-    expect((await ended).code).toBe('25P03');
-    await frozen.end().catch(() => {});
-    expect(await count(db.pool, `SELECT count(*) n FROM sluice.queues WHERE name = 'frozen_probe'`)).toBe(0);
   });
 
   // A producer that enqueues into a bounded queue locks the queue's row until

@@ -17,7 +17,6 @@ import type { Queryable } from './executor.js';
 import { isGivenUp } from './given-up.js';
 import { ownTransaction, type OwnTransactions } from './transaction.js';
 
-
 /**
  * A statement that failed on the server (it has a SQLSTATE) leaves its
  * connection usable, unless the server ended the session with it (FATAL: a
@@ -83,10 +82,13 @@ export class SilenceGuard {
   /**
    * Transactions on the pool, each statement given up after timeoutMs
    * unanswered: a give-up sends no ROLLBACK (it would not be answered) and
-   * destroys the connection.
+   * destroys the connection. The server's side of that connection still
+   * holds the transaction's locks (a history partition's, the due
+   * schedules'), so it is told to end the transaction once it sits idle for
+   * idleInTransactionMs.
    */
-  transactions(timeoutMs: number): OwnTransactions {
-    return (fn) => this.onTrusted(timeoutMs, (db) => ownTransaction(db, fn));
+  transactions(timeoutMs: number, idleInTransactionMs: number): OwnTransactions {
+    return (fn) => this.onTrusted(timeoutMs, (db) => ownTransaction(db, fn, idleInTransactionMs));
   }
 
   private async onTrusted<T>(timeoutMs: number, fn: (db: Queryable) => Promise<T>): Promise<T> {

@@ -36,9 +36,17 @@ export function poolTransactions(pool: pg.Pool): OwnTransactions {
   return (fn) => inTransaction(pool, undefined, fn);
 }
 
-/** fn's statements in a transaction on db, a connection out of any transaction. */
-export async function ownTransaction<T>(db: Queryable, fn: (db: Queryable) => Promise<T>): Promise<T> {
-  await db.query({ text: 'BEGIN' });
+/**
+ * fn's statements in a transaction on db, a connection out of any transaction.
+ * With idleInTransactionMs, the server ends the transaction (and its session)
+ * should it sit that long between statements: a client gone silent
+ * mid-transaction would otherwise keep its locks until the server's TCP
+ * keepalive noticed, two hours by default.
+ */
+export async function ownTransaction<T>(db: Queryable, fn: (db: Queryable) => Promise<T>, idleInTransactionMs?: number): Promise<T> {
+  // One round trip: SET LOCAL holds for this transaction only, through PgBouncer in transaction mode too.
+  const begin = idleInTransactionMs === undefined ? 'BEGIN' : `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(idleInTransactionMs))}`;
+  await db.query({ text: begin });
   try {
     const result = await fn(db);
     await db.query({ text: 'COMMIT' });

@@ -11,7 +11,7 @@ import { translateDbError } from '../db-errors.js';
 import type { Queryable } from '../executor.js';
 import { safeMessage } from '../log-safety.js';
 import { NoNextFireError, cronRetryDelayMs, dueFireTimes, firesToEnqueue, nextFireAfter, type MisfirePolicy } from '../schedule.js';
-import { cronAdvance, cronClaimDue, cronDisableWithError, cronLimitWaits, cronNextDueInMs, cronRecordFailure, type CronRow } from '../sql/cron.js';
+import { cronAdvance, cronClaimDue, cronDisableWithError, cronLimitLockWaits, cronNextDueInMs, cronRecordFailure, type CronRow } from '../sql/cron.js';
 import { jobEnqueueMany, type EnqueueManyArgs } from '../sql/jobs.js';
 import type { DutyDb } from '../silent-connections.js';
 import { withSavepoint } from '../transaction.js';
@@ -28,13 +28,6 @@ export const CRON_LOCKED_RETRY_MS = 500;
 export interface SchedulerOptions {
   maxSleepMs: number;
   misfireGraceMs: number;
-  /**
-   * The server ends this scheduler's transaction if it sits idle this long.
-   * A leader frozen mid-fire (SIGSTOP, a paused container, a partition) is
-   * deposed by its followers, but its pool connection would keep the due
-   * schedules locked for as long as the freeze lasts.
-   */
-  idleInTransactionMs: number;
 }
 
 export function cronUniqueKey(name: string, fireAt: Date): string {
@@ -80,7 +73,7 @@ export class Scheduler extends Service {
   /** Returns the number of schedules handled. */
   private async fireDue(): Promise<number> {
     return this.duty.transaction(async (client) => {
-      await cronLimitWaits(client, this.options.idleInTransactionMs);
+      await cronLimitLockWaits(client);
       const { rows, now } = await cronClaimDue(client, CLAIM_BATCH);
       for (const row of rows) {
         await withSavepoint(client, () => this.fire(client, row, now), (err) => this.failed(client, row, now, err));

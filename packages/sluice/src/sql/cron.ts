@@ -132,15 +132,16 @@ export async function cronRemove(db: Queryable, name: string): Promise<boolean> 
 export const CRON_LOCK_WAIT_MS = 2_000;
 
 /**
- * Has the server end this transaction (and its locks on schedules) should it
- * sit idle for idleMs, and end a statement's wait for a lock after
- * CRON_LOCK_WAIT_MS (for this transaction only).
+ * Ends a statement's wait for a lock after CRON_LOCK_WAIT_MS (for this
+ * transaction only). Its transaction is a duty's (DutyDb): the server also
+ * ends it should it sit idle, so a leader frozen mid-fire (SIGSTOP, a paused
+ * container, a partition) does not keep the due schedules locked.
  */
-export async function cronLimitWaits(db: Queryable, idleMs: number): Promise<void> {
+export async function cronLimitLockWaits(db: Queryable): Promise<void> {
   await db.query({
-    name: 'sluice_cron_limit_waits',
-    text: `SELECT set_config('idle_in_transaction_session_timeout', $1, true), set_config('lock_timeout', $2, true)`,
-    values: [String(idleMs), String(CRON_LOCK_WAIT_MS)],
+    name: 'sluice_cron_limit_lock_waits',
+    text: `SELECT set_config('lock_timeout', $1, true)`,
+    values: [String(CRON_LOCK_WAIT_MS)],
   });
 }
 

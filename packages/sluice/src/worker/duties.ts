@@ -51,7 +51,7 @@ export function createDuties(
 ): Duties {
   // Without notifications the promoter and scheduler fall back to the poll interval.
   const maxSleepMs = notified ? LEADER_MAX_SLEEP_MS_DEFAULT : o.pollIntervalMs;
-  const scheduler = o.runScheduler ? new Scheduler(duty, { maxSleepMs, misfireGraceMs: MISFIRE_GRACE_MS_DEFAULT, idleInTransactionMs: o.workerDeadAfterMs }, logger) : null;
+  const scheduler = o.runScheduler ? new Scheduler(duty, { maxSleepMs, misfireGraceMs: MISFIRE_GRACE_MS_DEFAULT }, logger) : null;
   const promoter = new Promoter(duty.db, { batchSize: PROMOTE_BATCH_SIZE_DEFAULT, maxSleepMs }, logger);
   const rescuer = new Rescuer(
     duty.db,

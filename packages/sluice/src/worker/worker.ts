@@ -151,7 +151,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.silence = silence;
     this.hotPool = silence.limited(statementGiveUpMs(o.workerDeadAfterMs));
     this.beatPool = silence.limited(beatGiveUpMs(o.heartbeatIntervalMs, o.workerDeadAfterMs));
-    const dutyDb: DutyDb = { db: silence.limited(DUTY_GIVE_UP_MS), transaction: silence.transactions(DUTY_GIVE_UP_MS) };
+    // A leader frozen mid-transaction is deposed after a lease: by then the server has ended its transaction.
+    const dutyDb: DutyDb = { db: silence.limited(DUTY_GIVE_UP_MS), transaction: silence.transactions(DUTY_GIVE_UP_MS, o.workerDeadAfterMs) };
     this.runEnv = {
       db: this.pool,
       workerId: this.id,
