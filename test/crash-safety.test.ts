@@ -637,21 +637,28 @@ describe('a frozen LISTEN session', () => {
     }
   }, 40_000);
 
-  it('a worker whose pool connections froze gives up their statements: its job completes, and it claims again', async () => {
-    const job = defineJob({ name: 'frozen.pool', queue: 'frozen-pool-q', schema: z.object({ n: z.number() }) });
-    const proxy = new CuttableProxy(new URL(db.url));
-    await proxy.start();
+  /**
+   * A worker of one slot with its LISTEN session direct: job 1 runs and
+   * holds, `frozen` freezes what it must, then job 1 is let go and job 2
+   * enqueued. Both complete on their first attempt, in order.
+   */
+  async function bothComplete(
+    queue: string,
+    options: Partial<Parameters<typeof createWorker>[0]>,
+    frozen: (w: Worker) => Promise<void>,
+    started: (w: Worker) => Promise<unknown> = async () => {},
+  ): Promise<Worker> {
+    const job = defineJob({ name: `${queue}.job`, queue, schema: z.object({ n: z.number() }) });
     const ran: number[] = [];
     let release = () => {};
     const held = new Promise<void>((r) => (release = r));
     const w = inProcessWorker({
-      // Claims and acknowledgements through the proxy; the LISTEN session direct.
-      connectionString: proxy.url(),
       listenConnectionString: db.url,
       runScheduler: false,
       heartbeatIntervalMs: 200,
       workerDeadAfterMs: 2_000,
       concurrency: 1,
+      ...options,
       handlers: [
         job.handle(async ({ n }) => {
           ran.push(n);
@@ -659,24 +666,73 @@ describe('a frozen LISTEN session', () => {
         }),
       ],
     });
+    await w.start();
+    await started(w);
+    const first = await sluice.enqueue(job, { n: 1 });
+    await waitUntil(() => ran.length === 1, { what: 'the first job running' });
+    await frozen(w);
+    release();
+    const second = await sluice.enqueue(job, { n: 2 });
+    for (const id of [first, second]) {
+      const done = await completed(id, `job ${id} completed`, 30_000);
+      expect(done.attempt).toBe(1);
+    }
+    expect(ran).toEqual([1, 2]);
+    return w;
+  }
+
+  it('a worker whose pool connections froze gives up their statements: its job completes, and it claims again', async () => {
+    const proxy = new CuttableProxy(new URL(db.url));
+    await proxy.start();
     try {
-      await w.start();
-      const first = await sluice.enqueue(job, { n: 1 });
-      await waitUntil(() => ran.length === 1, { what: 'the first job running' });
-      // Its acknowledgement, and the claims the worker sends meanwhile, go
-      // into connections that no longer answer.
-      proxy.freeze();
-      release();
-      const second = await sluice.enqueue(job, { n: 2 });
-      for (const id of [first, second]) {
-        const done = await completed(id, `job ${id} completed`, 30_000);
-        expect(done.attempt).toBe(1);
-      }
-      expect(ran).toEqual([1, 2]);
+      // Claims and acknowledgements through the proxy: its acknowledgement,
+      // and the claims the worker sends meanwhile, go into connections that
+      // no longer answer.
+      await bothComplete('frozen-pool-q', { connectionString: proxy.url() }, async () => proxy.freeze());
     } finally {
       await proxy.close();
     }
   }, 60_000);
+
+  // A leader's duties each hold a connection while their statement waits: on
+  // a silent pool, for a minute each. They took every connection of the pool,
+  // and the acknowledgement and the next claim waited for one, unbounded.
+  it("a leader whose duties took the pool's silent connections still acknowledges its job and claims the next", async () => {
+    const proxy = new CuttableProxy(new URL(db.url));
+    await proxy.start();
+    // Two connections, both through the proxy, both open when it freezes.
+    const pool = new pg.Pool({ connectionString: proxy.url(), max: 2 });
+    pool.on('error', () => {});
+    try {
+      const options = {
+        pool,
+        // Alert checks ten times a second and rescues three: duties that meet the frozen connections at once.
+        alertCheckIntervalMs: 100,
+        // Its claims come of notifications (the LISTEN session is direct), not of a poll into the freeze.
+        pollIntervalMs: 60_000,
+      };
+      const w = await bothComplete(
+        'frozen-duties-q',
+        options,
+        async () => {
+          await Promise.all([pool.query('SELECT pg_sleep(0.05)'), pool.query('SELECT pg_sleep(0.05)')]);
+          expect(pool.totalCount).toBe(2);
+          proxy.freeze();
+          // Time for both duties to send a statement into the silence.
+          await new Promise((r) => setTimeout(r, 1_500));
+        },
+        (leader) => waitUntil(() => leader.isLeader, { what: 'the worker leading' }),
+      );
+      // The alert check sent into the freeze still waits out its minute: the
+      // stop closes its connection after a grace instead of waiting with it.
+      const stopped = await Promise.race([w.stop().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 15_000))]);
+      expect(stopped).toBe(true);
+    } finally {
+      await proxy.close();
+      await Promise.all(workers.splice(0).map((x) => x.stop()));
+      await pool.end().catch(() => {});
+    }
+  }, 90_000);
 });
 
 describe('graceful shutdown', () => {

@@ -14,6 +14,7 @@
 // new one.
 import type pg from 'pg';
 import type { Queryable } from './executor.js';
+import { WorkerStateError } from './errors.js';
 import { isGivenUp } from './given-up.js';
 import { ownTransaction, type OwnTransactions } from './transaction.js';
 
@@ -74,9 +75,13 @@ export class SilenceGuard {
     this.pool.off('release', this.released);
   }
 
-  /** The pool's statements, each given up after timeoutMs unanswered. */
-  limited(timeoutMs: number): Queryable {
-    return { query: (config) => this.onTrusted(timeoutMs, (db) => db.query(config)) } as Queryable;
+  /**
+   * The pool's statements, each given up after timeoutMs unanswered. Once
+   * `cut` aborts, none starts, and one under way has its connection closed:
+   * a stopping worker does not wait out a duty's bound.
+   */
+  limited(timeoutMs: number, cut?: AbortSignal): Queryable {
+    return { query: (config) => this.onTrusted(timeoutMs, (db) => db.query(config), cut) } as Queryable;
   }
 
   /**
@@ -87,16 +92,21 @@ export class SilenceGuard {
    * schedules'), so it is told to end the transaction once it sits idle for
    * idleInTransactionMs.
    */
-  transactions(timeoutMs: number, idleInTransactionMs: number): OwnTransactions {
-    return (fn) => this.onTrusted(timeoutMs, (db) => ownTransaction(db, fn, idleInTransactionMs));
+  transactions(timeoutMs: number, idleInTransactionMs: number, cut?: AbortSignal): OwnTransactions {
+    return (fn) => this.onTrusted(timeoutMs, (db) => ownTransaction(db, fn, idleInTransactionMs), cut);
   }
 
-  private async onTrusted<T>(timeoutMs: number, fn: (db: Queryable) => Promise<T>): Promise<T> {
+  private async onTrusted<T>(timeoutMs: number, fn: (db: Queryable) => Promise<T>, cut?: AbortSignal): Promise<T> {
+    if (cut?.aborted) throw new WorkerStateError('worker is shutting down');
     const client = await this.trustedClient();
     // A connection lost while checked out is also emitted as an 'error' event,
     // which would end the process unheard (pool.query listens for the same
     // reason); the statement rejects with it anyway.
     client.on('error', ignore);
+    // With a statement under way, node-postgres closes the socket at once and fails the statement.
+    const close = () => void client.end().catch(ignore);
+    if (cut?.aborted) close();
+    cut?.addEventListener('abort', close);
     // node-postgres reads query_timeout per statement; its types leave it out.
     const limited = { query: (config) => client.query({ ...config, query_timeout: timeoutMs } as pg.QueryConfig) } as Queryable;
     try {
@@ -109,6 +119,8 @@ export class SilenceGuard {
       client.off('error', ignore);
       client.release(connectionSuspect(err) ? (err as Error) : undefined);
       throw err;
+    } finally {
+      cut?.removeEventListener('abort', close);
     }
   }
 

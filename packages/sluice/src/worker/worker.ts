@@ -27,7 +27,8 @@ import { Completer, type Ack, type AckResult } from './completer.js';
 import { declareSchedules, declareWorker, registerWorker } from './declarations.js';
 import { createDuties } from './duties.js';
 import { Fetcher } from './fetcher.js';
-import { DUTY_GIVE_UP_MS, beatGiveUpMs, statementGiveUpMs } from './give-up.js';
+import { dutySlots, sharingSlots } from './duty-slots.js';
+import { DUTY_GIVE_UP_MS, DUTY_STOP_GRACE_MS, beatGiveUpMs, statementGiveUpMs } from './give-up.js';
 import { Heartbeat } from './heartbeat.js';
 import { LEADER_CHANNEL, Leadership } from './leadership.js';
 import { CANCEL_CHANNEL, CRON_CHANNEL, JOBS_CHANNEL, Notifier, PAUSE_CHANNEL, REWIND_CHANNEL, SCHEDULED_CHANNEL } from './notifier.js';
@@ -111,6 +112,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   private readonly prefetch: Prefetch;
   /** Fired by stop(): ends start()'s retries. */
   private readonly stopping = new AbortController();
+  /** Closes the connections of the duties' statements still under way at a stop (DUTY_STOP_GRACE_MS). */
+  private readonly dutyCut = new AbortController();
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
   /** start()'s work while it runs: a stop() meanwhile waits for it, then takes down what it started. */
   private starting: Promise<void> | null = null;
@@ -151,8 +154,15 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     this.silence = silence;
     this.hotPool = silence.limited(statementGiveUpMs(o.workerDeadAfterMs));
     this.beatPool = silence.limited(beatGiveUpMs(o.heartbeatIntervalMs, o.workerDeadAfterMs));
+    this.listenPool = openListenPool(connection, this.pool, this.logger);
     // A leader frozen mid-transaction is deposed after a lease: by then the server has ended its transaction.
-    const dutyDb: DutyDb = { db: silence.limited(DUTY_GIVE_UP_MS), transaction: silence.transactions(DUTY_GIVE_UP_MS, o.workerDeadAfterMs) };
+    const dutyDb: DutyDb = sharingSlots(
+      {
+        db: silence.limited(DUTY_GIVE_UP_MS, this.dutyCut.signal),
+        transaction: silence.transactions(DUTY_GIVE_UP_MS, o.workerDeadAfterMs, this.dutyCut.signal),
+      },
+      dutySlots(this.pool.options.max, this.listenPool?.owned === false),
+    );
     this.runEnv = {
       db: this.pool,
       workerId: this.id,
@@ -190,7 +200,6 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       () => this.leadership?.nextBeatMs(o.heartbeatIntervalMs) ?? o.heartbeatIntervalMs,
       this.logger,
     );
-    this.listenPool = openListenPool(connection, this.pool, this.logger);
     const { all, promoter, scheduler } = createDuties(dutyDb, o, this.listenPool !== null, this.operations.duties, this.logger);
     this.duties = all;
     this.scheduler = scheduler;
@@ -323,7 +332,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       const withdrawn = workerWithdraw(this.hotPool, this.id).catch((err) =>
         this.logger.warn({ err }, 'could not withdraw from its queues; other workers count it as claiming until it stops'),
       );
-      await Promise.all([this.fetcher.stop(), this.operations.stop(), withdrawn, ...duties]);
+      const cut = setTimeout(() => this.dutyCut.abort(), DUTY_STOP_GRACE_MS);
+      await Promise.all([this.fetcher.stop(), this.operations.stop(), withdrawn, ...duties]).finally(() => clearTimeout(cut));
       // The LISTEN session stays open until the jobs are settled: its end is
       // how the rescuer learns of a dead process (sluice.workers.session_pid),
       // and a stopping worker still beats on it. Closed here, the recorded
