@@ -107,12 +107,11 @@ BEGIN
     FOR UPDATE SKIP LOCKED
   ), expired AS (
     SELECT l.id, l.queue, l.unstarted, NOT l.unstarted AND l.attempt >= l.max_attempts AS to_dead,
-      CASE WHEN l.unstarted
-        THEN jsonb_build_object('attempt', l.attempt, 'at', now(), 'kind', 'crash', 'name', 'WorkerLostError', 'unstarted', true,
-          'message', format('worker %s was lost before this attempt started (it was claimed ahead); the attempt is given back', l.locked_by))
-        ELSE jsonb_build_object('attempt', l.attempt, 'at', now(), 'kind', 'crash', 'name', 'WorkerLostError',
-          'message', format('worker %s was lost during this attempt (its process ended, or it stopped heartbeating)', l.locked_by))
-      END AS error
+      jsonb_build_object('attempt', l.attempt, 'at', now(), 'kind', 'crash', 'name', 'WorkerLostError',
+        'message', CASE WHEN l.unstarted
+          THEN format('worker %s was lost before this attempt started (it was claimed ahead); the attempt is given back', l.locked_by)
+          ELSE format('worker %s was lost during this attempt (its process ended, or it stopped heartbeating)', l.locked_by) END)
+        || CASE WHEN l.unstarted THEN '{"unstarted": true}'::jsonb ELSE '{}'::jsonb END AS error
     FROM lapsed l
   ), counted AS (
     -- An attempt given back failed nothing, as a hand-back (leases/release.sql).

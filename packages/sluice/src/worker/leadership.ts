@@ -28,8 +28,6 @@ export interface Duty {
   stop(): Promise<void>;
 }
 
-
-
 export class Leadership {
   private leader = false;
   private stopped = false;
