@@ -14,7 +14,7 @@ import {
   type Worker,
 } from '../packages/sluice/src/index.js';
 import { dueFireTimes, nextFireAfter } from '../packages/sluice/src/schedule.js';
-import { cronRemoveUndeclared } from '../packages/sluice/src/sql/cron.js';
+import { cronRemoveUndeclared, declaredSchedule } from '../packages/sluice/src/sql/cron.js';
 import { Rescuer } from '../packages/sluice/src/services/rescuer.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
@@ -55,12 +55,13 @@ const RESCUER = { intervalMs: 20, batchSize: 10, forgetAfterMs: 3_600_000, reapI
 /** A worker's row as another process or version leaves it: what it declares (null: it says nothing), whether it removes, how long it has been silent. */
 async function workerRow(
   q: pg.Pool | pg.ClientBase,
-  w: { id: string; service: string; schedules: string[] | null; removes: boolean; silentFor?: string },
+  w: { id: string; service: string; schedules: string[] | null; removes: boolean; silentFor?: string; definitions?: ScheduleDefinition[] },
 ): Promise<void> {
   await q.query(
-    `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules, heartbeat_at)
-     VALUES ($1, $2, 'h', 1, '{reports}', 1, 'v', $3, $4, now() - $5::interval)`,
-    [w.id, w.service, w.schedules, w.removes, w.silentFor ?? '0 s'],
+    `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules, heartbeat_at,
+       schedule_definitions)
+     VALUES ($1, $2, 'h', 1, '{reports}', 1, 'v', $3, $4, now() - $5::interval, $6::jsonb)`,
+    [w.id, w.service, w.schedules, w.removes, w.silentFor ?? '0 s', w.definitions ? JSON.stringify(w.definitions.map(declaredSchedule)) : null],
   );
 }
 
@@ -470,6 +471,66 @@ describe('firing', () => {
     await db.pool.query(`UPDATE sluice.cron_schedules SET declared_in = 'code', service = 'roll' WHERE name = 'roll-orphan'`);
     await stop(new1);
     expect(await names()).toEqual(['roll-added', 'roll-kept', 'roll-orphan']);
+  });
+
+  // Every pod writes its schedules at its start: an old pod restarted after
+  // new ones put the old expression back, and it stayed after the rollout.
+  it('in a rolling deploy, an old pod restarted after the new ones leaves the new definition in place once it is gone: stopped, or dead and forgotten', async () => {
+    const v1 = schedule({ name: 'redeclared', cron: '0 3 * * *', job: report, payload: { kind: 'v1' } });
+    const v2 = schedule({ name: 'redeclared', cron: '30 4 * * *', timezone: 'Europe/Paris', job: report, payload: { kind: 'v2' } });
+    const stored = async () =>
+      (await db.pool.query(`SELECT cron, timezone, payload, enabled FROM sluice.cron_schedules WHERE name = 'redeclared'`)).rows[0];
+    const asV1 = { cron: '0 3 * * *', timezone: 'UTC', payload: { kind: 'v1' }, enabled: true };
+    const asV2 = { cron: '30 4 * * *', timezone: 'Europe/Paris', payload: { kind: 'v2' }, enabled: true };
+    const pod = (def: ScheduleDefinition) => schedulerOnly({ service: 'redeclare', schedules: [def] });
+    const stop = async (w: Worker) => {
+      await w.stop();
+      workers.splice(workers.indexOf(w), 1);
+    };
+    const old1 = pod(v1);
+    await old1.start();
+    const new1 = pod(v2);
+    await new1.start();
+    expect(await stored()).toEqual(asV2);
+    // Restarted mid-rollout: while it runs, the last started pod's definition holds.
+    const old2 = pod(v1);
+    await old2.start();
+    expect(await stored()).toEqual(asV1);
+    await stop(old1);
+    expect(await stored()).toEqual(asV1);
+    // The last pod declaring the stored definition stops: the new code's comes back.
+    await stop(old2);
+    expect(await stored()).toEqual(asV2);
+    // The scheduler recomputes the next fire from the new expression: 04:30 in Paris.
+    await waitUntil(
+      async () => {
+        const { rows } = await db.pool.query(`SELECT next_run_at FROM sluice.cron_schedules WHERE name = 'redeclared'`);
+        const at: Date | null = rows[0].next_run_at;
+        return at !== null && at.getTime() === nextFireAfter('30 4 * * *', 'Europe/Paris', new Date(at.getTime() - 86_400_000)).getTime();
+      },
+      { what: 'next_run_at of the new expression' },
+    );
+    // An old pod that started and then died: its definition stays until the leader forgets it.
+    await db.pool.query(`UPDATE sluice.cron_schedules SET cron = '0 3 * * *', timezone = 'UTC', payload = '{"kind":"v1"}' WHERE name = 'redeclared'`);
+    await workerRow(db.pool, { id: 'redeclare-dead', service: 'redeclare', schedules: ['redeclared'], removes: false, definitions: [v1], silentFor: '20 seconds' });
+    // A leader's reap round, seen to have run by a sentinel of another service, silent for two hours, that it forgets.
+    const reapRound = async () => {
+      await workerRow(db.pool, { id: 'redeclare-sentinel', service: 'sentinel', schedules: [], removes: false, silentFor: '2 hours' });
+      await rescuerUntil({ reapIntervalMs: 100 }, async () => (await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE id = 'redeclare-sentinel'`)) === 0, 'a reap round');
+    };
+    await reapRound();
+    expect(await stored()).toEqual(asV1);
+    await db.pool.query(`UPDATE sluice.workers SET heartbeat_at = now() - interval '2 hours' WHERE id = 'redeclare-dead'`);
+    await reapRound();
+    expect(await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE id = 'redeclare-dead'`)).toBe(0);
+    expect(await stored()).toEqual(asV2);
+    // An operator's edit through schedules.add makes it an operator's schedule: a pod's going leaves it.
+    const old3 = pod(v1);
+    await old3.start();
+    await sluice.schedules.add(schedule({ name: 'redeclared', cron: '15 2 * * *', job: report, payload: { kind: 'op' } }));
+    await stop(old3);
+    expect(await stored()).toEqual({ ...asV1, cron: '15 2 * * *', payload: { kind: 'op' } });
+    await stop(new1);
   });
 
   it('a pod that died keeps the schedules only it declared until the leader forgets it, then they go', async () => {

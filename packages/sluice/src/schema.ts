@@ -290,6 +290,15 @@ export const workers = sluiceSchema.table('workers', {
    */
   schedules: text('schedules').array(),
   removesUndeclaredSchedules: boolean('removes_undeclared_schedules').notNull().default(false),
+  /**
+   * The definitions of those schedules, as it writes them at its start. Once
+   * no known worker of the service declares a code schedule's stored
+   * definition any more, it takes the definition of the last started known
+   * worker that declares the name (cron-schedules/redeclare.sql): an old pod
+   * restarted mid-rollout no longer leaves its expression in place after the
+   * rollout. NULL (a worker that did not say): its declarations are not known.
+   */
+  scheduleDefinitions: jsonb('schedule_definitions'),
 });
 
 export const cronSchedules = sluiceSchema.table(

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import { jobRescueExpired } from '../sql/jobs.js';
 import { workerReap } from '../sql/workers.js';
-import { removeUndeclaredSchedules } from '../undeclared-schedules.js';
+import { settleDeclaredSchedules } from '../undeclared-schedules.js';
 import { Service } from './service.js';
 
 export interface RescuerOptions {
@@ -55,7 +55,7 @@ export class Rescuer extends Service {
     if (Date.now() - this.reapedAt >= this.options.reapIntervalMs) {
       await workerReap(this.db, this.options.forgetAfterMs);
       this.reapedAt = Date.now();
-      await removeUndeclaredSchedules(this.db, this.logger);
+      await settleDeclaredSchedules(this.db, this.logger);
     }
     return outcomes.size >= this.options.batchSize ? 0 : this.options.intervalMs;
   }

@@ -41,6 +41,35 @@ const DISABLED_AS_UNREADABLE = `(NOT c.enabled AND c.last_error IS NOT NULL AND 
  * ever enable it. Schedules declared in code belong to the declaring worker's
  * service from then on.
  */
+/**
+ * A code schedule's definition as a worker records it (sluice.workers.schedule_definitions):
+ * the columns cronSaveMany writes, by column name, so that sluice.redeclare_schedules
+ * compares it with a stored row as jsonb.
+ */
+export interface DeclaredSchedule {
+  name: string;
+  cron: string;
+  timezone: string;
+  job_name: string;
+  payload: unknown;
+  misfire: string;
+  run_all_cap: number;
+  job_options: unknown;
+}
+
+export function declaredSchedule(d: ScheduleDefinition): DeclaredSchedule {
+  return {
+    name: d.name,
+    cron: d.cron,
+    timezone: d.timezone,
+    job_name: d.jobName,
+    payload: d.payload ?? {},
+    misfire: d.misfire,
+    run_all_cap: d.runAllCap,
+    job_options: d.jobOptions ?? null,
+  };
+}
+
 export async function cronSaveMany(
   db: Queryable,
   defs: readonly ScheduleDefinition[],
@@ -228,16 +257,31 @@ export async function cronUndeclaredNames(db: Queryable, service: string | null)
   return rows.map((r) => r.name);
 }
 
-/**
- * Deletes the schedules no known worker of their service declares, where a
- * known one removes them (sluice.remove_undeclared_schedules): of `service`
- * only, or of every service (undefined). Returns them.
- */
-export async function cronRemoveUndeclared(db: Queryable, service?: string | null): Promise<{ name: string; service: string | null }[]> {
+/** Schedules a settling function changed, by name and service. */
+export type ServiceSchedules = { name: string; service: string | null }[];
+
+/** Calls a settling function of `service` only, or of every service (undefined). */
+async function settle(db: Queryable, statement: string, fn: string, service: string | null | undefined): Promise<ServiceSchedules> {
   const { rows } = await db.query<{ name: string; service: string | null }>({
-    name: 'sluice_cron_remove_undeclared',
-    text: `SELECT name, service FROM sluice.remove_undeclared_schedules($1, $2) ORDER BY name`,
+    name: statement,
+    text: `SELECT name, service FROM sluice.${fn}($1, $2) ORDER BY name`,
     values: [service !== undefined, service ?? null],
   });
   return rows;
+}
+
+/**
+ * Deletes the schedules no known worker of their service declares, where a
+ * known one removes them (sluice.remove_undeclared_schedules). Returns them.
+ */
+export function cronRemoveUndeclared(db: Queryable, service?: string | null): Promise<ServiceSchedules> {
+  return settle(db, 'sluice_cron_remove_undeclared', 'remove_undeclared_schedules', service);
+}
+
+/**
+ * Gives the schedules whose stored definition no known worker declares any
+ * more the latest started declarer's (sluice.redeclare_schedules). Returns them.
+ */
+export function cronRedeclare(db: Queryable, service?: string | null): Promise<ServiceSchedules> {
+  return settle(db, 'sluice_cron_redeclare', 'redeclare_schedules', service);
 }

@@ -1,5 +1,6 @@
 // Runtime SQL for the worker registry.
 import type { Queryable } from '../executor.js';
+import type { DeclaredSchedule } from './cron.js';
 
 export interface WorkerRow {
   id: string;
@@ -13,15 +14,18 @@ export interface WorkerRow {
   schedules: string[];
   /** Started with undeclaredSchedules 'remove'. */
   removesUndeclaredSchedules: boolean;
+  /** Their definitions, as sluice.redeclare_schedules compares them with the stored ones. */
+  scheduleDefinitions: DeclaredSchedule[];
 }
 
 export async function workerRegister(db: Queryable, w: WorkerRow): Promise<void> {
   await db.query({
     name: 'sluice_worker_register',
-    text: `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    text: `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules,
+             schedule_definitions)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)
            ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`,
-    values: [w.id, w.service, w.host, w.pid, w.queues, w.concurrency, w.version, w.schedules, w.removesUndeclaredSchedules],
+    values: [w.id, w.service, w.host, w.pid, w.queues, w.concurrency, w.version, w.schedules, w.removesUndeclaredSchedules, JSON.stringify(w.scheduleDefinitions)],
   });
 }
 

@@ -7,7 +7,7 @@ import { translateDbError } from '../db-errors.js';
 import type { Queryable } from '../executor.js';
 import type { JobDefinition } from '../job.js';
 import { nextFireAfter, type ScheduleDefinition } from '../schedule.js';
-import { cronSaveMany, cronUndeclaredNames } from '../sql/cron.js';
+import { cronSaveMany, cronUndeclaredNames, declaredSchedule } from '../sql/cron.js';
 import { jobTypeUpsertMany } from '../sql/job-types.js';
 import { subscriptionUpsertMany } from '../sql/subscriptions.js';
 import { workerRegister } from '../sql/workers.js';
@@ -47,6 +47,7 @@ export async function registerWorker(
     version: SLUICE_VERSION,
     schedules: o.schedules.map((s) => s.name),
     removesUndeclaredSchedules: o.undeclaredSchedules === 'remove',
+    scheduleDefinitions: o.schedules.map(declaredSchedule),
   });
 }
 

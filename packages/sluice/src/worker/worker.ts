@@ -22,7 +22,7 @@ import { WorkerOperations, parseWorkerOperationsOptions, type WorkerOperationsOp
 import type { Service } from '../services/service.js';
 import { jobLeaseHolds, type ClaimedJobRow } from '../sql/job-leases.js';
 import { workerDeregister, workerHeartbeat, workerWithdraw, type BeatAnswer } from '../sql/workers.js';
-import { removeUndeclaredSchedules } from '../undeclared-schedules.js';
+import { settleDeclaredSchedules } from '../undeclared-schedules.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
 import { declareSchedules, declareWorker, registerWorker } from './declarations.js';
 import { createDuties } from './duties.js';
@@ -379,8 +379,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       await this.notifier?.stop();
       await this.heartbeat.stop();
       if (await workerDeregister(this.hotPool, this.id).then(() => true, (err) => this.logger.warn({ err }, 'could not deregister'))) {
-        await removeUndeclaredSchedules(this.hotPool, this.logger, this.options.service).catch((err) =>
-          this.logger.warn({ err }, 'could not remove the schedules no worker declares any more'),
+        await settleDeclaredSchedules(this.hotPool, this.logger, this.options.service).catch((err) =>
+          this.logger.warn({ err }, 'could not settle the schedules this worker declared'),
         );
       }
       this.state = 'stopped';
