@@ -14,7 +14,7 @@ import {
   type Worker,
 } from '../packages/sluice/src/index.js';
 import { dueFireTimes, nextFireAfter } from '../packages/sluice/src/schedule.js';
-import { cronRemoveUndeclared, declaredSchedule } from '../packages/sluice/src/sql/cron.js';
+import { cronRedeclare, cronRemoveUndeclared, declaredSchedule } from '../packages/sluice/src/sql/cron.js';
 import { Rescuer } from '../packages/sluice/src/services/rescuer.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
@@ -610,6 +610,29 @@ describe('firing', () => {
     );
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.workers WHERE id = 'later-1'`)).toBe(1);
     await db.pool.query(`DELETE FROM sluice.workers WHERE id = 'later-1'`);
+  });
+
+  // Judged by one UPDATE's snapshot, a redeclaration waiting for the row wrote
+  // over whatever committed meanwhile (PostgreSQL re-checks only the row's own
+  // join condition after the wait).
+  it("a redeclaration waits for an operator's save in progress, and leaves what it saved", async () => {
+    const v1 = schedule({ name: 'race3-saved', cron: '0 3 * * *', job: report, payload: { kind: 'v1' } });
+    const v2 = schedule({ name: 'race3-saved', cron: '0 4 * * *', job: report, payload: { kind: 'v2' } });
+    await sluice.schedules.add(v1);
+    await db.pool.query(`UPDATE sluice.cron_schedules SET declared_in = 'code', service = 'race-d' WHERE name = 'race3-saved'`);
+    // The only known worker declares v2: the stored v1 is due to become v2.
+    await workerRow(db.pool, { id: 'race-d1', service: 'race-d', schedules: ['race3-saved'], removes: false, definitions: [v2] });
+    const [saving, redeclaring] = await Promise.all([sessions.open(), sessions.open()]);
+    // An operator's save of its own expression, not committed yet.
+    await saving.c.query('BEGIN');
+    await saving.c.query(`UPDATE sluice.cron_schedules SET declared_in = 'sql', service = NULL, cron = '15 2 * * *' WHERE name = 'race3-saved'`);
+    const redeclared = cronRedeclare(redeclaring.c, 'race-d');
+    await lockWait(db.pool, redeclaring.pid);
+    await saving.c.query('COMMIT');
+    expect(await redeclared).toEqual([]);
+    const stored = await sluice.schedules.get('race3-saved');
+    expect([stored.cron, stored.declaredIn]).toEqual(['15 2 * * *', 'sql']);
+    await db.pool.query(`DELETE FROM sluice.workers WHERE id = 'race-d1'`);
   });
 
   it('a removal waits for a declaration of its own service in progress, and keeps what that declares', async () => {

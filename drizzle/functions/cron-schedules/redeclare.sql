@@ -1,8 +1,6 @@
--- Gives each code schedule whose stored definition no known worker of its
--- service declares any more the definition of the known worker of that
--- service that started last among those declaring its name (of one service
--- when only_service, NULL naming the workers without a service), and returns
--- the schedules it changed.
+-- Gives each schedule of sluice.redeclarable_schedules (of one service when
+-- only_service, NULL naming the workers without a service) the definition
+-- found there, and returns the schedules it changed.
 --
 -- Why: every worker writes its code schedules at its start, so in a rolling
 -- deploy an old pod restarted after new ones had started put the old
@@ -13,54 +11,45 @@
 -- definition of the latest started declarer takes its place.
 --
 -- Guarantees: only code schedules change, and only to a definition a known
--- worker of their service declares; a name also declared by a known worker
--- that did not record its definitions (schedule_definitions NULL: an older
--- version) is left alone. The operator's enabled/disabled choice is kept, as
--- a declaration keeps it (one the scheduler disabled as unreadable is enabled
--- again); a changed expression or zone sets next_run_at to NULL, which the
--- scheduler computes from now (nothing is fired for the gap).
+-- worker of their service declares. The rows are locked first, in name order
+-- (declarations take them in that order too: sql/cron.ts cronSaveMany), and
+-- judged again by the UPDATE's own, later snapshot, so a declaration or an
+-- operator's save that committed in between is not written over. The
+-- operator's enabled/disabled choice is kept, as a declaration keeps it (one
+-- the scheduler disabled as unreadable is enabled again); a changed
+-- expression or zone sets next_run_at to NULL, which the scheduler computes
+-- from now (nothing is fired for the gap). Nothing to change: no write, so no
+-- notification on sluice_cron either.
 -- Lease: none.
--- Locks: row locks on the schedules it changes, waiting at most lock_timeout
+-- Locks: FOR UPDATE on the schedules it changes, waiting at most lock_timeout
 -- for a scheduler firing them (the caller tries again at its next occasion).
 CREATE OR REPLACE FUNCTION sluice.redeclare_schedules(only_service boolean DEFAULT false, of_service text DEFAULT NULL)
 RETURNS TABLE (name text, service text)
-LANGUAGE sql SET lock_timeout = '2s' AS $$
-  WITH declared AS (
-    SELECT w.id, w.service, w.started_at, d AS def
-    FROM sluice.workers w, jsonb_array_elements(w.schedule_definitions) d
-    WHERE jsonb_typeof(w.schedule_definitions) = 'array'
-  ),
-  latest AS (
-    SELECT DISTINCT ON (x.service, x.def->>'name') x.service, x.def
-    FROM declared x
-    ORDER BY x.service, x.def->>'name', x.started_at DESC, x.id DESC
-  ),
-  stale AS (
-    SELECT c.name, l.def
-    FROM sluice.cron_schedules c
-    JOIN latest l ON l.service IS NOT DISTINCT FROM c.service AND l.def->>'name' = c.name
-    WHERE c.declared_in = 'code'
-      AND (NOT only_service OR c.service IS NOT DISTINCT FROM of_service)
-      AND NOT EXISTS (
-        SELECT 1 FROM declared x
-        WHERE x.service IS NOT DISTINCT FROM c.service
-          AND x.def = jsonb_build_object('name', c.name, 'cron', c.cron, 'timezone', c.timezone, 'job_name', c.job_name,
-            'payload', c.payload, 'misfire', c.misfire, 'run_all_cap', c.run_all_cap, 'job_options', c.job_options))
-      AND NOT EXISTS (
-        SELECT 1 FROM sluice.workers w
-        WHERE w.service IS NOT DISTINCT FROM c.service AND w.schedule_definitions IS NULL
-          AND (w.schedules IS NULL OR c.name = ANY (w.schedules)))
-  )
+LANGUAGE plpgsql SET lock_timeout = '2s' AS $$
+#variable_conflict use_column
+DECLARE
+  names text[];
+BEGIN
+  names := ARRAY(
+    SELECT c.name FROM sluice.cron_schedules c
+    WHERE c.name IN (SELECT r.name FROM sluice.redeclarable_schedules() r
+                     WHERE NOT only_service OR r.service IS NOT DISTINCT FROM of_service)
+    ORDER BY c.name
+    FOR UPDATE);
+  IF cardinality(names) = 0 THEN
+    RETURN;
+  END IF;
+  RETURN QUERY
   UPDATE sluice.cron_schedules c SET
-    cron = s.def->>'cron', timezone = s.def->>'timezone', job_name = s.def->>'job_name', payload = s.def->'payload',
-    misfire = s.def->>'misfire', run_all_cap = (s.def->>'run_all_cap')::integer,
-    job_options = CASE WHEN jsonb_typeof(s.def->'job_options') = 'null' THEN NULL ELSE s.def->'job_options' END,
+    cron = r.definition->>'cron', timezone = r.definition->>'timezone', job_name = r.definition->>'job_name',
+    payload = r.definition->'payload', misfire = r.definition->>'misfire', run_all_cap = (r.definition->>'run_all_cap')::integer,
+    job_options = CASE WHEN jsonb_typeof(r.definition->'job_options') = 'null' THEN NULL ELSE r.definition->'job_options' END,
     last_error = NULL, fail_count = 0, retry_at = NULL, updated_at = now(),
     enabled = c.enabled OR (NOT c.enabled AND c.last_error IS NOT NULL AND c.retry_at IS NULL),
-    next_run_at = CASE WHEN (c.cron, c.timezone) IS DISTINCT FROM (s.def->>'cron', s.def->>'timezone')
+    next_run_at = CASE WHEN (c.cron, c.timezone) IS DISTINCT FROM (r.definition->>'cron', r.definition->>'timezone')
                          OR (NOT c.enabled AND c.last_error IS NOT NULL AND c.retry_at IS NULL)
                        THEN NULL ELSE c.next_run_at END
-  FROM stale s
-  WHERE c.name = s.name
-  RETURNING c.name, c.service
-$$;
+  FROM sluice.redeclarable_schedules() r
+  WHERE c.name = r.name AND c.name = ANY (names)
+  RETURNING c.name, c.service;
+END $$;

@@ -46,8 +46,9 @@ export function poolTransactions(pool: pg.Pool): OwnTransactions {
 export async function ownTransaction<T>(db: Queryable, fn: (db: Queryable) => Promise<T>, idleInTransactionMs?: number): Promise<T> {
   // One round trip: SET LOCAL holds for this transaction only, through PgBouncer in transaction mode too.
   const begin = idleInTransactionMs === undefined ? 'BEGIN' : `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.floor(idleInTransactionMs))}`;
-  await db.query({ text: begin });
   try {
+    // Inside: a SET LOCAL that failed after its BEGIN left the session in an aborted transaction.
+    await db.query({ text: begin });
     const result = await fn(db);
     await db.query({ text: 'COMMIT' });
     return result;

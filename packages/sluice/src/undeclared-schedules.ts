@@ -42,12 +42,20 @@ export async function removeUndeclaredSchedules(db: Queryable, logger: Logger, s
 
 /**
  * After workers went (a stop, the leader forgetting dead ones): redeclares,
- * then removes, of `service` only or of every service (undefined).
+ * then removes, of `service` only or of every service (undefined). The
+ * removal runs whatever became of the redeclaration; the first failure is
+ * thrown at the end.
  */
 export async function settleDeclaredSchedules(db: Queryable, logger: Logger, service?: string | null): Promise<void> {
-  const redeclared = await unlessBusy(logger, 'redeclare schedules', service, () => cronRedeclare(db, service));
-  if (redeclared?.length) {
-    logger.info({ schedules: redeclared }, 'schedules no known worker declared as stored any more now have the definition of the last started worker that declares them');
+  let failure: unknown;
+  try {
+    const redeclared = await unlessBusy(logger, 'redeclare schedules', service, () => cronRedeclare(db, service));
+    if (redeclared?.length) {
+      logger.info({ schedules: redeclared }, 'schedules no known worker declared as stored any more now have the definition of the last started worker that declares them');
+    }
+  } catch (err) {
+    failure = err;
   }
   await removeUndeclaredSchedules(db, logger, service);
+  if (failure !== undefined) throw failure;
 }

@@ -34,7 +34,8 @@ const COLUMNS = `name, cron, timezone, job_name, payload, enabled, misfire, run_
 const DISABLED_AS_UNREADABLE = `(NOT c.enabled AND c.last_error IS NOT NULL AND c.retry_at IS NULL)`;
 
 /**
- * Writes schedules. A row whose expression and zone are unchanged keeps its
+ * Writes schedules, in name order (sluice.redeclare_schedules locks them in
+ * that order too, so neither waits for the other's). A row whose expression and zone are unchanged keeps its
  * next_run_at and history; a changed one gets the new next_run_at. `enabled`
  * is left as an operator set it; a row a scheduler disabled as unreadable is
  * enabled again, as the definition saved now is valid, and nothing else would
@@ -84,6 +85,7 @@ export async function cronSaveMany(
         job_options, service)
       SELECT n, cr, tz, j, p, m, cap, nx, $9, o, $11 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[],
         $6::text[], $7::integer[], $8::timestamptz[], $10::jsonb[]) AS u(n, cr, tz, j, p, m, cap, nx, o)
+      ORDER BY n
       ON CONFLICT (name) DO UPDATE SET
         cron = excluded.cron, timezone = excluded.timezone, job_name = excluded.job_name, payload = excluded.payload,
         misfire = excluded.misfire, run_all_cap = excluded.run_all_cap, declared_in = excluded.declared_in, service = excluded.service,

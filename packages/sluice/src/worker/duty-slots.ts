@@ -6,7 +6,8 @@
 // whole default pool, and acknowledgements and claims waited for a free
 // connection, a wait no give-up bounds. Together the duties take at most the
 // pool less one connection (and less the LISTEN session's, when it comes
-// from the same pool), so the hot path always has one.
+// from the same pool), so the hot path has one, except in the smallest pools:
+// the duties keep one, and a pool of 2 carrying the LISTEN session has none left.
 import pLimit from 'p-limit';
 import type { DutyDb } from '../silent-connections.js';
 

@@ -43,7 +43,8 @@ export const DUTY_GIVE_UP_MS = 60_000;
  * How long a stopping worker waits for its duties' statements before it
  * closes their connections: a healthy one is done in milliseconds, and one on
  * a silent connection would hold the stop, and the leadership's hand-over,
- * for DUTY_GIVE_UP_MS. Each duty's write is one statement or transaction, so
- * one cut short is rolled back whole, and the next leader does it again.
+ * for DUTY_GIVE_UP_MS. Each duty's write is one statement or transaction: one
+ * cut short commits whole (the server finishes what it already runs) or not at
+ * all, and the next leader does what is left.
  */
 export const DUTY_STOP_GRACE_MS = 2_000;
