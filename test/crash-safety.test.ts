@@ -637,6 +637,73 @@ describe('a frozen LISTEN session', () => {
     }
   }, 40_000);
 
+  // Closing a session given up as stuck looked, to the rescuer, like the death
+  // of the process, 2 s after it saw the session end unless a beat came: on a
+  // server slow enough to stick the session, the beat through the pool came
+  // later, and a live worker's running job was rescued.
+  it('a worker that gives up a stuck LISTEN session keeps it open until a beat through its pool lands: a slow beat does not get its running job rescued', async () => {
+    const job = defineJob({ name: 'slowbeat.job', queue: 'slowbeat-q', schema: z.object({}) });
+    const other = defineJob({ name: 'slowbeat.other', queue: 'slowbeat-other', schema: z.object({}) });
+    // The leader, direct: its rescuer looks for ended sessions three times a second.
+    const leader = inProcessWorker({ handlers: [other.handle(async () => {})], runScheduler: false });
+    await leader.start();
+    await waitUntil(() => leader.isLeader, { what: 'the first worker leading' });
+    const listen = new CuttableProxy(new URL(db.url));
+    const pool = new CuttableProxy(new URL(db.url));
+    await Promise.all([listen.start(), pool.start()]);
+    let runs = 0;
+    let release = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    const w = inProcessWorker({
+      connectionString: pool.url(),
+      listenConnectionString: listen.url(),
+      runScheduler: false,
+      // A stuck beat is given up after 7.5 s; the lease holds 16 s from the last beat that landed.
+      heartbeatIntervalMs: 1_000,
+      workerDeadAfterMs: 16_000,
+      // No claims through the slow pool meanwhile: the beat is its only statement.
+      pollIntervalMs: 60_000,
+      concurrency: 1,
+      handlers: [
+        job.handle(async () => {
+          runs += 1;
+          await held;
+        }),
+      ],
+    });
+    try {
+      await w.start();
+      const id = await sluice.enqueue(job, {});
+      await waitUntil(() => runs === 1, { what: 'the job running' });
+      // The session's answers stop coming; the pool reaches the server 4 s late.
+      const mutedAt = Date.now();
+      listen.muteReplies();
+      pool.slowClients(4_000);
+      // A beat landing after the stuck one was given up (at most 8.5 s after the mute).
+      await waitUntil(
+        async () => {
+          const { rows } = await db.pool.query(`SELECT heartbeat_at FROM sluice.workers WHERE id = $1`, [w.id]);
+          return (rows[0].heartbeat_at as Date).getTime() > mutedAt + 8_500;
+        },
+        { timeoutMs: 25_000, what: 'a beat after the stuck one was given up' },
+      );
+      // Past the rescuer's grace for a session that ended: the job is still this worker's.
+      await new Promise((r) => setTimeout(r, 3_000));
+      const running = await sluice.getJob(id);
+      expect([running.state, running.attempt]).toEqual(['running', 1]);
+      pool.slowClients(0);
+      release();
+      const done = await completed(id, 'the job completed', 30_000);
+      expect(done.attempt).toBe(1);
+      expect(done.errors).toEqual([]);
+      expect(runs).toBe(1);
+    } finally {
+      release();
+      await Promise.all(workers.splice(0).map((x) => x.stop()));
+      await Promise.all([listen.close(), pool.close()]);
+    }
+  }, 90_000);
+
   /**
    * A worker of one slot with its LISTEN session direct: job 1 runs and
    * holds, `frozen` freezes what it must, then job 1 is let go and job 2

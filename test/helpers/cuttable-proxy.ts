@@ -10,6 +10,7 @@ export class CuttableProxy {
   private readonly pairs: [Socket, Socket][] = [];
   private server: Server | null = null;
   private down = false;
+  private clientDelayMs = 0;
   private port = 0;
 
   constructor(private readonly target: URL) {}
@@ -29,7 +30,8 @@ export class CuttableProxy {
       };
       inbound.on('error', close).on('close', close);
       outbound.on('error', close).on('close', close);
-      inbound.pipe(outbound);
+      if (this.clientDelayMs > 0) this.delayed(inbound, outbound);
+      else inbound.pipe(outbound);
       outbound.pipe(inbound);
       this.pairs.push([inbound, outbound]);
     });
@@ -72,6 +74,33 @@ export class CuttableProxy {
       b.unpipe(a);
       b.pause();
     }
+  }
+
+  /**
+   * What clients send reaches the server ms later, on open connections and
+   * new ones: a slow network or server. 0 makes it prompt again (after what
+   * is already on its way).
+   */
+  slowClients(ms: number): void {
+    this.clientDelayMs = ms;
+    for (const [a, b] of this.pairs) {
+      if (this.slowed.has(a)) continue;
+      a.unpipe(b);
+      this.delayed(a, b);
+    }
+  }
+
+  private readonly slowed = new WeakSet<Socket>();
+
+  private delayed(from: Socket, to: Socket): void {
+    this.slowed.add(from);
+    // Never before what was sent earlier: the stream keeps its order when the delay changes.
+    let last = 0;
+    from.on('data', (chunk) => {
+      last = Math.max(Date.now() + this.clientDelayMs, last);
+      setTimeout(() => to.destroyed || to.write(chunk), last - Date.now());
+    });
+    from.resume();
   }
 
   restore(): void {

@@ -25,18 +25,27 @@ export interface NotifierHandlers {
   onDisconnected?(): void;
 }
 
+function ignore(): void {}
+
 export class Notifier {
   private client: pg.PoolClient | null = null;
   private stopped = false;
   private reconnectDelayMs = RECONNECT_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private detach: (() => void) | null = null;
+  /** A session given up as stuck, not closed yet (see closeGivenUp). */
+  private givenUp: { client: pg.PoolClient; timer: NodeJS.Timeout } | null = null;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly channels: readonly string[],
     private readonly handlers: NotifierHandlers,
     private readonly logger: Logger,
+    /**
+     * How long a session given up as stuck is kept open at most, waiting for
+     * closeGivenUp; none: it is closed at once.
+     */
+    private readonly holdGivenUpMs?: number,
   ) {}
 
   async start(): Promise<void> {
@@ -76,7 +85,7 @@ export class Notifier {
       return rows;
     } catch (err) {
       if (timeoutMs !== undefined && isGivenUp(err)) {
-        this.lost(client, new Error(`the LISTEN session did not answer within ${timeoutMs} ms`, { cause: err }));
+        this.lost(client, new Error(`the LISTEN session did not answer within ${timeoutMs} ms`, { cause: err }), this.holdGivenUpMs);
       }
       throw err;
     }
@@ -113,10 +122,24 @@ export class Notifier {
     }
   }
 
-  private lost(client: pg.PoolClient, err: Error): void {
+  /**
+   * A session given up as stuck is kept open until the caller says its
+   * process has beaten elsewhere (closeGivenUp), or holdMs at most: a live
+   * worker's session closing before a beat through its pool lands looks, to
+   * the rescuer, like the death of its process, and a server slow enough to
+   * have stuck the session can take that beat past the rescuer's grace.
+   */
+  private lost(client: pg.PoolClient, err: Error, holdMs?: number): void {
     if (this.client !== client) return;
     this.client = null;
-    client.release(true);
+    if (holdMs === undefined) {
+      client.release(true);
+    } else {
+      this.detach?.();
+      client.on('error', ignore);
+      this.closeGivenUp();
+      this.givenUp = { client, timer: setTimeout(() => this.closeGivenUp(), holdMs) };
+    }
     this.handlers.onDisconnected?.();
     if (this.stopped) return;
     this.logger.warn({ err }, 'LISTEN connection lost; reconnecting');
@@ -133,8 +156,18 @@ export class Notifier {
     }, delay);
   }
 
+  /** Closes the session given up as stuck, if one is held open: the process has beaten elsewhere since. */
+  closeGivenUp(): void {
+    const held = this.givenUp;
+    if (!held) return;
+    this.givenUp = null;
+    clearTimeout(held.timer);
+    held.client.release(true);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    this.closeGivenUp();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     const client = this.client;

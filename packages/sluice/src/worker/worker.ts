@@ -243,6 +243,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
         },
       },
       this.logger,
+      // A session given up as stuck stays open until a beat lands elsewhere, a lease at most.
+      o.workerDeadAfterMs,
     );
     this.leadership =
       this.notifier && new Leadership(this.beatPool, this.notifier, this.duties, o.workerDeadAfterMs, beatGiveUpMs(o.heartbeatIntervalMs, o.workerDeadAfterMs), (leader) => this.emitLeader(leader), this.logger);
@@ -417,6 +419,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     } else {
       answer = await workerHeartbeat(this.beatPool, beat.workerId, beat.leaseMs, beat.heldIds, beat.queues, beat.unstartedIds);
     }
+    // The beat landed: a session given up as stuck may close now, its end no longer taken for this process's death.
+    this.notifier?.closeGivenUp();
     this.leasesLost(answer, claims);
     await this.handBackPaused(answer.paused);
     await this.handBackSurplus();
