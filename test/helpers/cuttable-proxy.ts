@@ -94,11 +94,23 @@ export class CuttableProxy {
 
   private delayed(from: Socket, to: Socket): void {
     this.slowed.add(from);
-    // Never before what was sent earlier: the stream keeps its order when the delay changes.
-    let last = 0;
-    from.on('data', (chunk) => {
-      last = Math.max(Date.now() + this.clientDelayMs, last);
-      setTimeout(() => to.destroyed || to.write(chunk), last - Date.now());
+    // One queue a connection, written in order: a chunk never overtakes an earlier one when the delay changes.
+    const queue: { at: number; chunk: Buffer }[] = [];
+    let timer: NodeJS.Timeout | null = null;
+    const flush = () => {
+      timer = null;
+      while (queue.length > 0 && queue[0]!.at <= Date.now()) {
+        const { chunk } = queue.shift()!;
+        if (!to.destroyed) to.write(chunk);
+      }
+      if (queue.length > 0) timer = setTimeout(flush, queue[0]!.at - Date.now());
+    };
+    from.on('data', (chunk: Buffer) => {
+      queue.push({ at: Date.now() + this.clientDelayMs, chunk });
+      if (this.clientDelayMs === 0 || !timer) {
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(flush, Math.max(0, queue[0]!.at - Date.now()));
+      }
     });
     from.resume();
   }

@@ -137,13 +137,15 @@ export class Notifier {
     } else {
       this.detach?.();
       client.on('error', ignore);
-      this.closeGivenUp();
       this.givenUp = { client, timer: setTimeout(() => this.closeGivenUp(), holdMs) };
     }
     this.handlers.onDisconnected?.();
     if (this.stopped) return;
     this.logger.warn({ err }, 'LISTEN connection lost; reconnecting');
-    this.scheduleReconnect();
+    // A held session reconnects once closed: a new one meanwhile would take a
+    // second connection (of the main pool, when the session comes from it,
+    // where the beat that closes the held one needs a place).
+    if (!this.givenUp) this.scheduleReconnect();
   }
 
   private scheduleReconnect(): void {
@@ -163,6 +165,7 @@ export class Notifier {
     this.givenUp = null;
     clearTimeout(held.timer);
     held.client.release(true);
+    this.scheduleReconnect();
   }
 
   async stop(): Promise<void> {
