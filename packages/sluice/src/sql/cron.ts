@@ -34,15 +34,6 @@ const COLUMNS = `name, cron, timezone, job_name, payload, enabled, misfire, run_
 const DISABLED_AS_UNREADABLE = `(NOT c.enabled AND c.last_error IS NOT NULL AND c.retry_at IS NULL)`;
 
 /**
- * Writes schedules, in name order (sluice.redeclare_schedules locks them in
- * that order too, so neither waits for the other's). A row whose expression and zone are unchanged keeps its
- * next_run_at and history; a changed one gets the new next_run_at. `enabled`
- * is left as an operator set it; a row a scheduler disabled as unreadable is
- * enabled again, as the definition saved now is valid, and nothing else would
- * ever enable it. Schedules declared in code belong to the declaring worker's
- * service from then on.
- */
-/**
  * A code schedule's definition as a worker records it (sluice.workers.schedule_definitions):
  * the columns cronSaveMany writes, by column name, so that sluice.redeclare_schedules
  * compares it with a stored row as jsonb.
@@ -71,6 +62,15 @@ export function declaredSchedule(d: ScheduleDefinition): DeclaredSchedule {
   };
 }
 
+/**
+ * Writes schedules, in name order (sluice.redeclare_schedules locks them in
+ * that order too, so neither waits for the other's). A row whose expression
+ * and zone are unchanged keeps its next_run_at and history; a changed one
+ * gets the new next_run_at. `enabled` is left as an operator set it; a row a
+ * scheduler disabled as unreadable is enabled again, as the definition saved
+ * now is valid, and nothing else would ever enable it. Schedules declared in
+ * code belong to the declaring worker's service from then on.
+ */
 export async function cronSaveMany(
   db: Queryable,
   defs: readonly ScheduleDefinition[],

@@ -404,11 +404,12 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     // The claims as the beat presents them: what it answers about a job is
     // acted on only while this same claim still runs or waits here.
     const claims = this.liveClaims();
+    const unstartedIds = this.unstarted().map((r) => r.id);
     const beat = {
       workerId: this.id,
       leaseMs: this.options.workerDeadAfterMs,
-      heldIds: this.heldIds(),
-      unstartedIds: this.unstarted().map((r) => r.id),
+      heldIds: this.heldIds(unstartedIds),
+      unstartedIds,
       queues: this.queues,
     };
     let answer: BeatAnswer;
@@ -445,9 +446,9 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     }
   }
 
-  /** Buffered, running, and finished with the answer not yet written: every lease this worker keeps. */
-  private heldIds(): number[] {
-    return [...this.running.keys(), ...this.unstarted().map((r) => r.id), ...this.completer.heldIds];
+  /** Buffered (unstartedIds), running, and finished with the answer not yet written: every lease this worker keeps. */
+  private heldIds(unstartedIds: number[]): number[] {
+    return [...this.running.keys(), ...unstartedIds, ...this.completer.heldIds];
   }
 
   /** Claimed and held here, never started: buffered, or waiting to be handed back. */
