@@ -597,6 +597,34 @@ describe('firing', () => {
     expect(await cronRemoveUndeclared(db.pool, 'forgot')).toEqual([]);
   });
 
+  // The definition redeclared is that of the declaring worker that started
+  // last; a pod of the old release that the leader forgot and that came back
+  // registered as if it had just started, and its definition won.
+  it('an old pod the leader forgot registers again with its first start time: the newer pod still decides the redeclared definition', async () => {
+    const def = (cron: string, kind: string) => schedule({ name: 'comeback', cron, job: report, payload: { kind } });
+    const stored = async () => (await db.pool.query(`SELECT cron FROM sluice.cron_schedules WHERE name = 'comeback'`)).rows[0]?.cron;
+    const startedAt = async (w: Worker) =>
+      (await db.pool.query<{ t: string }>(`SELECT started_at::text t FROM sluice.workers WHERE id = $1`, [w.id])).rows[0]?.t;
+    const pod = (cron: string, kind: string) => schedulerOnly({ service: 'comeback', schedules: [def(cron, kind)], heartbeatIntervalMs: 200 });
+    const old = pod('0 1 * * *', 'old');
+    await old.start();
+    const firstStart = await startedAt(old);
+    const current = pod('0 2 * * *', 'current');
+    await current.start();
+    expect(await stored()).toBe('0 2 * * *');
+    // Forgotten (its row gone, as a reap round leaves it), it registers again at its next beat.
+    await db.pool.query(`DELETE FROM sluice.workers WHERE id = $1`, [old.id]);
+    await waitUntil(async () => (await startedAt(old)) !== undefined, { what: 'the old pod registered again' });
+    expect(await startedAt(old)).toBe(firstStart);
+    // A pod started and stopped since leaves a definition nobody declares: the newest declarer's comes back.
+    const passing = pod('0 3 * * *', 'passing');
+    await passing.start();
+    expect(await stored()).toBe('0 3 * * *');
+    await passing.stop();
+    workers.splice(workers.indexOf(passing), 1);
+    expect(await stored()).toBe('0 2 * * *');
+  });
+
   it("a removal a worker's start or stop had to leave (the scheduler held the schedules) is made by the leader's next round", async () => {
     const leftover = schedule({ name: 'later-leftover', cron: '0 7 * * *', job: report, payload: { kind: 'l' } });
     await sluice.schedules.add(leftover);

@@ -18,15 +18,37 @@ export interface WorkerRow {
   scheduleDefinitions: DeclaredSchedule[];
 }
 
-export async function workerRegister(db: Queryable, w: WorkerRow): Promise<void> {
-  await db.query({
+/**
+ * Writes the worker's row; returns its started_at (null the first time: now).
+ * A worker registering again (the leader forgot it) passes the first one
+ * back: started_at says which worker started last, whose schedule
+ * definitions win (redeclarable.sql), and a pod of an old release back from
+ * an hour's silence must not pass for the newest deploy.
+ */
+export async function workerRegister(db: Queryable, w: WorkerRow, startedAt: string | null): Promise<string> {
+  // As text: a Date would round the server's microseconds to milliseconds.
+  const { rows } = await db.query<{ started_at: string }>({
     name: 'sluice_worker_register',
     text: `INSERT INTO sluice.workers (id, service, host, pid, queues, concurrency, version, schedules, removes_undeclared_schedules,
-             schedule_definitions)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)
-           ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`,
-    values: [w.id, w.service, w.host, w.pid, w.queues, w.concurrency, w.version, w.schedules, w.removesUndeclaredSchedules, JSON.stringify(w.scheduleDefinitions)],
+             schedule_definitions, started_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, coalesce($11::timestamptz, now()))
+           ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+           RETURNING started_at::text`,
+    values: [
+      w.id,
+      w.service,
+      w.host,
+      w.pid,
+      w.queues,
+      w.concurrency,
+      w.version,
+      w.schedules,
+      w.removesUndeclaredSchedules,
+      JSON.stringify(w.scheduleDefinitions),
+      startedAt,
+    ],
   });
+  return rows[0]!.started_at;
 }
 
 /**

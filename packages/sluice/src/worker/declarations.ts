@@ -15,29 +15,32 @@ import { removeUndeclaredSchedules } from '../undeclared-schedules.js';
 import { SLUICE_VERSION } from '../version.js';
 import type { ResolvedWorkerOptions, Subscription } from './options.js';
 
-/** Everything start() writes before claiming, in this order. */
+/** Everything start() writes before claiming, in this order; returns the worker row's started_at. */
 export async function declareWorker(
   db: Queryable,
   o: ResolvedWorkerOptions,
   worker: { id: string; queues: string[]; concurrency: number },
   logger: Logger,
-): Promise<void> {
+): Promise<string> {
   await declareJobs(db, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
-  await registerWorker(db, o, worker);
+  const startedAt = await registerWorker(db, o, worker, null);
   await declareSchedules(db, o, logger);
+  return startedAt;
 }
 
 /**
  * This worker's row in sluice.workers, with what it declares: written at
  * start, and again when a beat finds the row gone (the leader forgot the
- * worker after a long silence, a database out of reach for an hour, say).
+ * worker after a long silence, a database out of reach for an hour, say),
+ * then with the started_at the first time returned (null the first time).
  */
 export async function registerWorker(
   db: Queryable,
   o: Pick<ResolvedWorkerOptions, 'schedules' | 'service' | 'undeclaredSchedules'>,
   worker: { id: string; queues: string[]; concurrency: number },
-): Promise<void> {
-  await workerRegister(db, {
+  startedAt: string | null,
+): Promise<string> {
+  const row = {
     id: worker.id,
     service: o.service,
     host: hostname(),
@@ -48,7 +51,8 @@ export async function registerWorker(
     schedules: o.schedules.map((s) => s.name),
     removesUndeclaredSchedules: o.undeclaredSchedules === 'remove',
     scheduleDefinitions: o.schedules.map(declaredSchedule),
-  });
+  };
+  return workerRegister(db, row, startedAt);
 }
 
 export async function declareJobs(db: Queryable, jobs: JobDefinition[], subscriptions: Subscription[]): Promise<void> {

@@ -67,6 +67,8 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
   readonly concurrency: number;
   readonly queues: string[];
   private readonly logger: Logger;
+  /** The started_at of this worker's row, by the server's clock: kept if it must register again. */
+  private registeredAt: string | null = null;
   private readonly pool: pg.Pool;
   /** The pool for claims and acknowledgements, each statement given up after statementGiveUpMs. */
   private readonly hotPool: Queryable;
@@ -287,7 +289,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     await retryUntilReachable(
       async () => {
         await requireMigrated(this.pool, MIGRATIONS_FOLDER_DEFAULT);
-        await declareWorker(this.pool, o, this, this.logger);
+        this.registeredAt = await declareWorker(this.pool, o, this, this.logger);
       },
       { timeoutMs: o.startTimeoutMs, stopped: this.stopping.signal, logger: this.logger },
     );
@@ -427,7 +429,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     await this.handBackSurplus();
     if (!answer.registered && !this.stopping.signal.aborted) {
       this.logger.warn('this worker had been forgotten (no beat reached the database for an hour); registering it again');
-      await registerWorker(this.beatPool, this.options, this);
+      await registerWorker(this.beatPool, this.options, this, this.registeredAt);
       // The round that forgot it may have removed the schedules only it declared.
       await declareSchedules(this.beatPool, this.options, this.logger);
     }
