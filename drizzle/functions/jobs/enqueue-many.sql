@@ -489,9 +489,9 @@ BEGIN
     -- "queue count first-id run_at": each listening worker works out from the
     -- count and the id whether it is one of the few that claim them, so one
     -- job does not wake a claim in every process (worker/wake.ts); and a
-    -- worker whose claims resume past that run_at (this transaction's start,
-    -- when it stayed open while later jobs were claimed) starts the queue
-    -- from the front (worker/fetcher.ts). Nothing new (every row met an
+    -- worker whose claims resume past that run_at and id (this transaction's
+    -- start, when it committed after later jobs were claimed) resumes just
+    -- before them (worker/fetcher.ts). Nothing new (every row met an
     -- existing unique key): the plain queue, which wakes all.
     IF NOT wake_after_commit THEN
       PERFORM pg_notify('sluice_jobs', CASE WHEN inserted IS NULL THEN q
@@ -500,8 +500,8 @@ BEGIN
     END IF;
     -- A run_at in the past (a late cron fire, an explicit time) sorts behind
     -- where workers' claims resume (jobs/claim.sql).
-    -- So does a job of a transaction already open for a while: workers resume
-    -- a little behind their last claim (jobs/claim.sql), not this far.
+    -- So does a job of a transaction already open for a while, which workers
+    -- of earlier releases (resuming 2 s behind their last claim) hear only so.
     IF at < now() OR clock_timestamp() - now() > interval '1 second' THEN
       PERFORM pg_notify('sluice_rewind', q);
     END IF;

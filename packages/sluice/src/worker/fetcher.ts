@@ -12,14 +12,16 @@
 // work brings it back to pollIntervalMs. Without LISTEN it stays at
 // pollIntervalMs.
 //
-// Each queue's claim resumes a little behind the last job this worker claimed
-// there (sluice.claim's after_* arguments), so a transaction held open
-// elsewhere, which keeps every claimed job's index entry alive, does not make
-// each claim walk all of them again. It starts from the front again when a
-// job may have become available behind that point: on a sluice_rewind
-// notification, on an enqueue announced with a run_at behind that point
-// (committed after later ones), after the LISTEN connection was down, and
-// every CLAIM_REWIND_MS for changes nothing announces.
+// Each queue's claim resumes after the last job this worker claimed there
+// (sluice.claim's after_* arguments), so neither the entries of the jobs
+// claimed before (kept alive by a transaction held open elsewhere) nor
+// those of a burst enqueued at one run_at are walked again by every claim.
+// It starts from the front again when a job may have become available
+// behind that point: on a sluice_rewind notification, after the LISTEN
+// connection was down, and every CLAIM_REWIND_MS for changes nothing
+// announces. An enqueue announced behind that point (its transaction began
+// before the jobs claimed since: enqueues commit out of order) moves the
+// point back to where the announced jobs start.
 //
 // A queue with a concurrency, group or rate limit counts claims, so its jobs
 // are claimed only into slots where they start at once (no prefetch): one
@@ -44,10 +46,19 @@ import { interleaveByQueue } from './interleave.js';
 const SETTINGS_REFRESH_MS = 10_000;
 /** Longest wait between polls of an idle worker whose LISTEN connection is up. */
 export const IDLE_POLL_MAX_MS = 30_000;
-/** How far behind its last claimed job (by run_at) a queue's claim resumes: covers enqueues committed out of order. */
-export const CLAIM_RESUME_MARGIN_MS = 2_000;
 /** Claims start from the front of each queue at least this often, for changes no notification announces. */
 export const CLAIM_REWIND_MS = 10_000;
+
+/** Where a job sorts within its priority: run_at in epoch microseconds, then id. */
+interface Position {
+  runAtUs: number;
+  id: number;
+}
+
+/** Whether `a` sorts before `b` within one priority. */
+function precedes(a: Position, b: Position): boolean {
+  return a.runAtUs < b.runAtUs || (a.runAtUs === b.runAtUs && a.id < b.id);
+}
 
 export interface FetcherOptions {
   queues: string[];
@@ -95,6 +106,8 @@ export class Fetcher extends Service {
    */
   private readonly rewinds: number[];
   private rewoundAt = 0;
+  /** Per claim in flight, per queue: the earliest jobs announced meanwhile. */
+  private readonly heardInFlight = new Set<(Position | null)[]>();
 
   constructor(
     private readonly db: Queryable,
@@ -136,15 +149,28 @@ export class Fetcher extends Service {
   }
 
   /**
-   * An enqueue announced its jobs' run_at. One behind where the queue's
-   * claims resume was committed after later jobs were claimed (a transaction
-   * held open after its enqueue: its run_at is the transaction's start), and
-   * nothing else announces it.
+   * An enqueue announced its jobs: their run_at and first id. Behind where
+   * the queue's claims resume, it committed after later jobs were claimed
+   * (its run_at is its transaction's start), and nothing else announces it:
+   * the next claim resumes just before it. Claims read every higher and lower
+   * priority whatever the key, so only the key's own priority needs moving.
+   * Jobs this worker or another already claimed move it back too (their
+   * announcement came after the claim): the next claim walks their entries
+   * once more, as far as the key.
    */
-  announced(queue: string, runAtUs: number): void {
+  announced(queue: string, runAtUs: number, firstId: number): void {
     const i = this.options.queues.indexOf(queue);
-    const resume = i >= 0 ? this.resume[i] : null;
-    if (resume && runAtUs < resume.runAtUs) this.rewind(queue);
+    if (i < 0) return;
+    const at = { runAtUs, id: firstId };
+    // A claim in flight may not have seen them, and move the key past them when it answers.
+    for (const heard of this.heardInFlight) if (!heard[i] || precedes(at, heard[i])) heard[i] = at;
+    this.resumeBefore(i, at);
+  }
+
+  /** The queue's next claim resumes no later than just before `at` (a job's run_at and id). */
+  private resumeBefore(i: number, at: Position): void {
+    const resume = this.resume[i];
+    if (resume && precedes(at, resume)) this.resume[i] = { priority: resume.priority, runAtUs: at.runAtUs, id: at.id - 1 };
   }
 
   /** New jobs (or a slot of a limited queue) were announced on one of our queues (all: undefined). */
@@ -265,24 +291,33 @@ export class Fetcher extends Service {
       this.rewoundAt = Date.now();
     }
     const rewindsBefore = [...this.rewinds];
-    const rows = await jobClaim(this.db, {
-      queues,
-      limits: shares,
-      workerId: this.options.workerId,
-      leaseMs: this.options.leaseMs,
-      resume: this.resume,
-    });
+    const heard: (Position | null)[] = queues.map(() => null);
+    this.heardInFlight.add(heard);
+    let rows: ClaimedJobRow[];
+    try {
+      rows = await jobClaim(this.db, {
+        queues,
+        limits: shares,
+        workerId: this.options.workerId,
+        leaseMs: this.options.leaseMs,
+        resume: this.resume,
+      });
+    } finally {
+      this.heardInFlight.delete(heard);
+    }
     const counts = queues.map(() => 0);
     let startNow = 0;
     for (const r of rows) {
       if (this.limited.has(r.queue)) startNow += 1;
       const i = queues.indexOf(r.queue);
       counts[i]! += 1;
-      // Rows come in claim order: the last of a queue is the furthest.
+      // Rows come in claim order: the last of a queue is the furthest. A
+      // rewind heard meanwhile wins: this claim's snapshot may predate what it announced.
       if (this.rewinds[i] === rewindsBefore[i]) {
-        this.resume[i] = { priority: r.priority, runAtUs: r.run_at_us - CLAIM_RESUME_MARGIN_MS * 1000, id: 0 };
+        this.resume[i] = { priority: r.priority, runAtUs: r.run_at_us, id: r.id };
       }
     }
+    heard.forEach((at, i) => at && this.resumeBefore(i, at));
     if (this.limited.size > 0) this.settleOwed(shares, counts);
     if (startNow === 0) this.options.accept(interleaveByQueue(rows), 0);
     else {

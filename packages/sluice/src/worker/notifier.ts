@@ -25,8 +25,6 @@ export interface NotifierHandlers {
   onDisconnected?(): void;
 }
 
-function ignore(): void {}
-
 export class Notifier {
   private client: pg.PoolClient | null = null;
   private stopped = false;
@@ -136,7 +134,8 @@ export class Notifier {
       client.release(true);
     } else {
       this.detach?.();
-      client.on('error', ignore);
+      // Errors of a held session change nothing: it is closed when a beat lands, or its time is up.
+      client.on('error', () => {});
       this.givenUp = { client, timer: setTimeout(() => this.closeGivenUp(), holdMs) };
     }
     this.handlers.onDisconnected?.();

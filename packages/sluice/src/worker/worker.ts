@@ -227,7 +227,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
           }
           else {
             const announced = parseAnnouncement(payload);
-            if (announced.runAtUs !== undefined) this.fetcher.announced(announced.queue, announced.runAtUs);
+            if (announced.runAtUs !== undefined && announced.key !== undefined) this.fetcher.announced(announced.queue, announced.runAtUs, announced.key);
             if (this.wake.claims(announced)) this.fetcher.notified(announced.queue);
           }
         },
