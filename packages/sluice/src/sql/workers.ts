@@ -220,6 +220,26 @@ export function workerHeartbeatTryLead(beat: SessionBeat, lockKey: number, deadA
 }
 
 /** Removes workers silent for longer than forgetAfterMs that hold no job. */
+/**
+ * Ends the server process of a LISTEN session this worker gave up as stuck
+ * (its own role's), waiting up to waitMs for it to exit, then clears it from
+ * the worker's row if a late beat of that session recorded it there
+ * meanwhile: once it is gone, the rescuer would take its end for the
+ * process's death.
+ */
+export async function workerEndGivenUpSession(db: Queryable, workerId: string, pid: number, waitMs: number): Promise<void> {
+  await db.query({
+    name: 'sluice_worker_end_given_up_session',
+    text: `SELECT pg_terminate_backend(a.pid, $2::bigint) FROM pg_stat_activity a WHERE a.pid = $1::integer AND a.usename = current_user`,
+    values: [pid, waitMs],
+  });
+  await db.query({
+    name: 'sluice_worker_forget_session',
+    text: `UPDATE sluice.workers SET session_pid = NULL, session_lost_at = NULL WHERE id = $1 AND session_pid = $2`,
+    values: [workerId, pid],
+  });
+}
+
 export async function workerReap(db: Queryable, forgetAfterMs: number): Promise<number> {
   const { rows } = await db.query<{ n: number }>({
     name: 'sluice_worker_reap',

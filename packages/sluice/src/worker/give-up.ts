@@ -48,3 +48,6 @@ export const DUTY_GIVE_UP_MS = 60_000;
  * all, and the next leader does what is left.
  */
 export const DUTY_STOP_GRACE_MS = 2_000;
+
+/** How long a beat waits for the server to end a LISTEN session given up as stuck before it goes on. */
+export const GIVEN_UP_END_WAIT_MS = 1_000;

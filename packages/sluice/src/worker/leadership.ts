@@ -13,7 +13,8 @@
 // terminates it and takes the lock at its next beat.
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
-import { beatAnswer, workerHeartbeat, workerHeartbeatOnSession, workerHeartbeatTryLead, type BeatAnswer, type PeersRow, type SessionBeat } from '../sql/workers.js';
+import { beatAnswer, workerEndGivenUpSession, workerHeartbeat, workerHeartbeatOnSession, workerHeartbeatTryLead, type BeatAnswer, type PeersRow, type SessionBeat } from '../sql/workers.js';
+import { GIVEN_UP_END_WAIT_MS } from './give-up.js';
 import type { Notifier } from './notifier.js';
 
 /** A follower's heartbeat period when heartbeatIntervalMs is longer: it bounds the failover after a leader dies. */
@@ -61,7 +62,11 @@ export class Leadership {
    * (see workerHeartbeatOnSession; undefined when the beat went on the pool).
    */
   async beat(b: SessionBeat): Promise<BeatAnswer & { peers: PeersRow['peers'] | undefined }> {
-    const onPool = async () => ({ ...(await workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds, b.queues, b.unstartedIds)), peers: undefined });
+    const onPool = async () => {
+      const answer = await workerHeartbeat(this.pool, b.workerId, b.leaseMs, b.heldIds, b.queues, b.unstartedIds);
+      await this.endGivenUpSession(b.workerId);
+      return { ...answer, peers: undefined };
+    };
     if (this.leader || this.stopped) {
       const rows = await this.onSession<PeersRow>('sluice_beat_on_session', ...workerHeartbeatOnSession(b, this.deadAfterMs, this.leader));
       if (rows === null) return onPool();
@@ -87,6 +92,23 @@ export class Leadership {
     });
     this.onChange(true);
     return answer;
+  }
+
+  /**
+   * A beat sent on a session given up as stuck may still reach the server
+   * (sent, only delayed): landing after the pool's beat, it recorded that
+   * session as this worker's, and the session's end was then taken for this
+   * process's death, its jobs rescued as they ran. After the pool's beat, the
+   * session's server process is ended, and such a record undone. Ended before
+   * the pool's beat, its end would start the rescuer's grace while that beat
+   * was still on its way, which on a slow server is what the hold avoids.
+   */
+  private async endGivenUpSession(workerId: string): Promise<void> {
+    const pid = this.notifier.givenUpPid;
+    if (pid === null) return;
+    await workerEndGivenUpSession(this.pool, workerId, pid, GIVEN_UP_END_WAIT_MS).catch((err: unknown) =>
+      this.logger.warn({ err }, 'could not end the LISTEN session given up as stuck'),
+    );
   }
 
   /**

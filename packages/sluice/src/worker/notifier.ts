@@ -157,6 +157,12 @@ export class Notifier {
     }, delay);
   }
 
+  /** The server process of the session given up as stuck and held open, if any. */
+  get givenUpPid(): number | null {
+    const pid = (this.givenUp?.client as { processID?: unknown } | undefined)?.processID;
+    return typeof pid === 'number' ? pid : null;
+  }
+
   /** Closes the session given up as stuck, if one is held open: the process has beaten elsewhere since. */
   closeGivenUp(): void {
     const held = this.givenUp;
