@@ -616,6 +616,15 @@ describe('firing', () => {
     await db.pool.query(`DELETE FROM sluice.workers WHERE id = $1`, [old.id]);
     await waitUntil(async () => (await startedAt(old)) !== undefined, { what: 'the old pod registered again' });
     expect(await startedAt(old)).toBe(firstStart);
+    // Registered again, it does not write its definition over the newer pod's (it did: '0 1 * * *').
+    await waitUntil(async () => (await db.pool.query(`SELECT 1 FROM sluice.workers WHERE id = $1 AND heartbeat_at > now() - interval '150 milliseconds'`, [old.id])).rowCount === 1, { what: 'a later beat of the old pod' });
+    expect(await stored()).toBe('0 2 * * *');
+    // What only it declared, removed by the round that forgot it, comes back.
+    await db.pool.query(`DELETE FROM sluice.cron_schedules WHERE name = 'comeback'`);
+    await db.pool.query(`DELETE FROM sluice.workers WHERE id = $1`, [old.id]);
+    await waitUntil(async () => (await stored()) !== undefined, { what: 'the schedule restored by the old pod registering again' });
+    expect(await stored()).toBe('0 1 * * *');
+    await db.pool.query(`UPDATE sluice.cron_schedules SET cron = '0 2 * * *' WHERE name = 'comeback'`);
     // A pod started and stopped since leaves a definition nobody declares: the newest declarer's comes back.
     const passing = pod('0 3 * * *', 'passing');
     await passing.start();

@@ -80,12 +80,7 @@ export async function cronSaveMany(
   if (defs.length === 0) return;
   await db.query({
     name: 'sluice_cron_save_many',
-    text: `
-      INSERT INTO sluice.cron_schedules AS c (name, cron, timezone, job_name, payload, misfire, run_all_cap, next_run_at, declared_in,
-        job_options, service)
-      SELECT n, cr, tz, j, p, m, cap, nx, $9, o, $11 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[],
-        $6::text[], $7::integer[], $8::timestamptz[], $10::jsonb[]) AS u(n, cr, tz, j, p, m, cap, nx, o)
-      ORDER BY n
+    text: `${CRON_INSERT}
       ON CONFLICT (name) DO UPDATE SET
         cron = excluded.cron, timezone = excluded.timezone, job_name = excluded.job_name, payload = excluded.payload,
         misfire = excluded.misfire, run_all_cap = excluded.run_all_cap, declared_in = excluded.declared_in, service = excluded.service,
@@ -94,20 +89,56 @@ export async function cronSaveMany(
         next_run_at = CASE WHEN (c.cron, c.timezone) IS DISTINCT FROM (excluded.cron, excluded.timezone) OR c.next_run_at IS NULL
                              OR ${DISABLED_AS_UNREADABLE}
                            THEN excluded.next_run_at ELSE c.next_run_at END`,
-    values: [
-      defs.map((d) => d.name),
-      defs.map((d) => d.cron),
-      defs.map((d) => d.timezone),
-      defs.map((d) => d.jobName),
-      defs.map((d) => JSON.stringify(d.payload ?? {})),
-      defs.map((d) => d.misfire),
-      defs.map((d) => d.runAllCap),
-      nextRunAts,
-      declared.in,
-      defs.map((d) => (d.jobOptions ? JSON.stringify(d.jobOptions) : null)),
-      declared.in === 'code' ? declared.service : null,
-    ],
+    values: cronInsertValues(defs, nextRunAts, declared),
   });
+}
+
+/**
+ * Inserts the code schedules that do not exist, leaving every existing one as
+ * it is: what a worker the leader forgot declares again (the round that
+ * forgot it removed those only it declared). Its definitions must not
+ * overwrite others': the workers known meanwhile, started later, decide them.
+ */
+export async function cronInsertMissing(
+  db: Queryable,
+  defs: readonly ScheduleDefinition[],
+  nextRunAts: readonly Date[],
+  service: string | null,
+): Promise<void> {
+  if (defs.length === 0) return;
+  await db.query({
+    name: 'sluice_cron_insert_missing',
+    text: `${CRON_INSERT}
+      ON CONFLICT (name) DO NOTHING`,
+    values: cronInsertValues(defs, nextRunAts, { in: 'code', service }),
+  });
+}
+
+const CRON_INSERT = `
+      INSERT INTO sluice.cron_schedules AS c (name, cron, timezone, job_name, payload, misfire, run_all_cap, next_run_at, declared_in,
+        job_options, service)
+      SELECT n, cr, tz, j, p, m, cap, nx, $9, o, $11 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[],
+        $6::text[], $7::integer[], $8::timestamptz[], $10::jsonb[]) AS u(n, cr, tz, j, p, m, cap, nx, o)
+      ORDER BY n`;
+
+function cronInsertValues(
+  defs: readonly ScheduleDefinition[],
+  nextRunAts: readonly Date[],
+  declared: { in: 'code'; service: string | null } | { in: 'sql' },
+): unknown[] {
+  return [
+    defs.map((d) => d.name),
+    defs.map((d) => d.cron),
+    defs.map((d) => d.timezone),
+    defs.map((d) => d.jobName),
+    defs.map((d) => JSON.stringify(d.payload ?? {})),
+    defs.map((d) => d.misfire),
+    defs.map((d) => d.runAllCap),
+    nextRunAts,
+    declared.in,
+    defs.map((d) => (d.jobOptions ? JSON.stringify(d.jobOptions) : null)),
+    declared.in === 'code' ? declared.service : null,
+  ];
 }
 
 export async function cronList(db: Queryable): Promise<CronRow[]> {

@@ -7,7 +7,7 @@ import { translateDbError } from '../db-errors.js';
 import type { Queryable } from '../executor.js';
 import type { JobDefinition } from '../job.js';
 import { nextFireAfter, type ScheduleDefinition } from '../schedule.js';
-import { cronSaveMany, cronUndeclaredNames, declaredSchedule } from '../sql/cron.js';
+import { cronInsertMissing, cronSaveMany, cronUndeclaredNames, declaredSchedule } from '../sql/cron.js';
 import { jobTypeUpsertMany } from '../sql/job-types.js';
 import { subscriptionUpsertMany } from '../sql/subscriptions.js';
 import { workerRegister } from '../sql/workers.js';
@@ -60,6 +60,18 @@ export async function declareJobs(db: Queryable, jobs: JobDefinition[], subscrip
   for (const s of subscriptions) all.set(s.job.name, s.job);
   await jobTypeUpsertMany(db, [...all.values()]);
   await subscriptionUpsertMany(db, subscriptions.map((s) => ({ topic: s.topic, jobName: s.job.name })));
+}
+
+/**
+ * After the leader forgot this worker: the schedules it declares that the
+ * forgetting round removed (those only it declared) come back; the others
+ * stay as the workers known meanwhile, started later, left them.
+ */
+export async function restoreSchedules(db: Queryable, o: Pick<ResolvedWorkerOptions, 'schedules' | 'service'>): Promise<void> {
+  const now = new Date();
+  await cronInsertMissing(db, o.schedules, o.schedules.map((s) => nextFireAfter(s.cron, s.timezone, now)), o.service).catch((err: unknown) => {
+    throw translateDbError(err);
+  });
 }
 
 /**

@@ -24,7 +24,7 @@ import { jobLeaseHolds, type ClaimedJobRow } from '../sql/job-leases.js';
 import { workerDeregister, workerHeartbeat, workerWithdraw, type BeatAnswer } from '../sql/workers.js';
 import { settleDeclaredSchedules } from '../undeclared-schedules.js';
 import { Completer, type Ack, type AckResult } from './completer.js';
-import { declareSchedules, declareWorker, registerWorker } from './declarations.js';
+import { declareWorker, registerWorker, restoreSchedules } from './declarations.js';
 import { createDuties } from './duties.js';
 import { Fetcher } from './fetcher.js';
 import { dutySlots, sharingSlots } from './duty-slots.js';
@@ -431,7 +431,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       this.logger.warn('this worker had been forgotten (no beat reached the database for an hour); registering it again');
       await registerWorker(this.beatPool, this.options, this, this.registeredAt);
       // The round that forgot it may have removed the schedules only it declared.
-      await declareSchedules(this.beatPool, this.options, this.logger);
+      await restoreSchedules(this.beatPool, this.options);
     }
   }
 
