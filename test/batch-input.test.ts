@@ -184,3 +184,41 @@ describe('the onComplete job', () => {
     await expect(sluice.enqueueBatch([{ job: first, payload: { ok: 1 } }], { onComplete: { job: ready, payload: { albumId: 7 } } })).resolves.toBeDefined();
   });
 });
+
+// From SQL a caller gives sluice.enqueue_many any batch id. A member past the
+// batch's total (or of a finished batch) was counted when it ended, broke
+// batches_counts_check, and failed every end of that job: the whole
+// acknowledgement it came in (other jobs' completions retried forever), its
+// cancel, and every rescue round once it died on its last attempt.
+describe('batch members from SQL', () => {
+  const sqlError = (message: string) => ({ code: '22023', message: expect.stringContaining(message) });
+
+  it('a batch that does not exist, or has finished, takes no member, and nothing is written', async () => {
+    const before = await snapshot();
+    await expect(db.pool.query(`SELECT sluice.enqueue_many('batch-sql.member', '[{}]', queue => 'batch-sql', batch_id => 987654321)`))
+      .rejects.toMatchObject(sqlError('no unfinished batch with id 987654321'));
+    const { rows: [{ id: batchId }] } = await db.pool.query(`SELECT sluice.batch_create(1) AS id`);
+    const { rows: [{ id: member }] } = await db.pool.query(`SELECT id FROM sluice.enqueue_many('batch-sql.member', '[{}]', queue => 'batch-sql', batch_id => $1) AS e(id)`, [batchId]);
+    await db.pool.query(`SELECT id FROM sluice.claim(ARRAY['batch-sql'], ARRAY[10], 'by-hand', 600000)`);
+    await db.pool.query('SELECT sluice.job_complete_many(ARRAY[$1::bigint], ARRAY[1])', [member]);
+    const mid = await snapshot();
+    await expect(db.pool.query(`SELECT sluice.enqueue_many('batch-sql.member', '[{}]', queue => 'batch-sql', batch_id => $1)`, [batchId]))
+      .rejects.toMatchObject(sqlError(`no unfinished batch with id ${batchId}`));
+    expect(await snapshot()).toEqual(mid);
+    expect(mid.jobs).toBe(before.jobs);
+  });
+
+  it('a member past the total ends uncounted, and the acknowledgement it comes in completes every job in it', async () => {
+    const { rows: [{ id: batchId }] } = await db.pool.query(`SELECT sluice.batch_create(1) AS id`);
+    const { rows: members } = await db.pool.query<{ id: string }>(
+      `SELECT id FROM sluice.enqueue_many('batch-sql.member', '[{}, {}]', queue => 'batch-sql-over', batch_id => $1) AS e(id)`, [batchId]);
+    const { rows: [{ id: other }] } = await db.pool.query(`SELECT id FROM sluice.enqueue_many('batch-sql.other', '[{}]', queue => 'batch-sql-over') AS e(id)`);
+    await db.pool.query(`SELECT id FROM sluice.claim(ARRAY['batch-sql-over'], ARRAY[10], 'by-hand', 600000)`);
+    await db.pool.query('SELECT sluice.job_complete_many(ARRAY[$1::bigint], ARRAY[1])', [members[0]!.id]);
+    const { rows: done } = await db.pool.query<{ id: string }>(
+      'SELECT sluice.job_complete_many(ARRAY[$1::bigint, $2::bigint], ARRAY[1, 1]) AS id', [members[1]!.id, other]);
+    expect(done.map((r) => r.id).sort()).toEqual([members[1]!.id, String(other)].sort());
+    const { rows: [batch] } = await db.pool.query('SELECT total, completed, dead, cancelled, finished_at IS NOT NULL AS finished FROM sluice.batches WHERE id = $1', [batchId]);
+    expect(batch).toEqual({ total: 1, completed: 1, dead: 0, cancelled: 0, finished: true });
+  });
+});

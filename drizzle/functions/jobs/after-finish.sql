@@ -176,16 +176,25 @@ BEGIN
 
   IF cardinality(array_remove(all_batches, NULL)) > 0 THEN
     FOR b IN
+      -- Counted up to the batch's total and no further: a member past it (a
+      -- SQL caller that put more jobs in the batch than its total, or one in
+      -- a batch already finished) ends without being counted. Counted, it
+      -- broke batches_counts_check, and every end of that job failed, the
+      -- whole acknowledgement it came in and every rescue round with it.
       UPDATE sluice.batches t SET
-        completed = t.completed + c.completed,
-        dead = t.dead + c.dead,
-        cancelled = t.cancelled + c.cancelled
+        completed = t.completed + least(c.completed, t.total - t.completed - t.dead - t.cancelled),
+        dead = t.dead + least(c.dead, t.total - t.completed - t.dead - t.cancelled
+          - least(c.completed, t.total - t.completed - t.dead - t.cancelled)),
+        cancelled = t.cancelled + least(c.cancelled, t.total - t.completed - t.dead - t.cancelled
+          - least(c.completed, t.total - t.completed - t.dead - t.cancelled)
+          - least(c.dead, t.total - t.completed - t.dead - t.cancelled
+              - least(c.completed, t.total - t.completed - t.dead - t.cancelled)))
       FROM (SELECT x.batch_id,
                    (count(*) FILTER (WHERE x.st = 'completed'))::integer AS completed,
                    (count(*) FILTER (WHERE x.st = 'dead'))::integer AS dead,
                    (count(*) FILTER (WHERE x.st IN ('cancelled', 'dropped')))::integer AS cancelled
             FROM unnest(all_batches, all_states) AS x(batch_id, st) WHERE x.batch_id IS NOT NULL GROUP BY x.batch_id) c
-      WHERE t.id = c.batch_id
+      WHERE t.id = c.batch_id AND t.finished_at IS NULL
       RETURNING t.*
     LOOP
       IF b.finished_at IS NULL AND b.completed + b.dead + b.cancelled = b.total THEN

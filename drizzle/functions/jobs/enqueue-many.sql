@@ -168,6 +168,12 @@ BEGIN
   IF NOT isfinite(at) THEN
     RAISE EXCEPTION 'sluice.enqueue_many: run_at must be a finite time, not %', at USING ERRCODE = '22023';
   END IF;
+  -- A member of a batch that does not exist would never be counted; one of a
+  -- finished batch would end after its onComplete ran.
+  IF enqueue_many.batch_id IS NOT NULL AND NOT EXISTS (
+       SELECT 1 FROM sluice.batches b WHERE b.id = enqueue_many.batch_id AND b.finished_at IS NULL) THEN
+    RAISE EXCEPTION 'sluice.enqueue_many: no unfinished batch with id %', enqueue_many.batch_id USING ERRCODE = '22023';
+  END IF;
 
   SELECT * INTO jt FROM sluice.job_types t WHERE t.name = enqueue_many.name;
   q := coalesce(enqueue_many.queue, jt.queue, 'default');
