@@ -651,3 +651,30 @@ describe('options of the other calls: unknown keys are refused as enqueue refuse
     await expectRejected(() => sluice.waitFor(deadId as never, options as never), validation('options'));
   });
 });
+
+// The worker protocol's calls are SQL functions anyone may call. Arrays that
+// did not line up were padded with NULLs: part of a call applied and the rest
+// was left running without a word, a NULL permanent flag left a failed job
+// running, counted as failed, and a NULL lease left one running for good.
+describe('worker protocol calls from SQL with bad arrays or leases', () => {
+  const arraysJob = defineJob({ name: 'bad-input.arrays', queue: 'bad-input-arrays', schema: z.unknown() });
+
+  it('complete, fail, release and extend_leases raise 22023 and leave the claimed jobs as they were', async () => {
+    const ids = await sluice.enqueueMany(arraysJob, [{}, {}]);
+    await db.pool.query(`SELECT id FROM sluice.claim(ARRAY['bad-input-arrays'], ARRAY[10], 'bad-arrays', 600000)`);
+    const rows = async () =>
+      (await db.pool.query(`SELECT id, state, attempt, locked_by, locked_until, errors FROM sluice.jobs WHERE id = ANY($1) ORDER BY id`, [ids])).rows;
+    const claimed = await rows();
+    expect(claimed.map((r) => r.state)).toEqual(['running', 'running']);
+    const [a, b] = ids;
+    const error = JSON.stringify({ message: 'boom' });
+    await expectSqlRejected('SELECT sluice.job_complete_many($1::bigint[], $2::integer[])', [[a, b], [1]], '22023', 'one entry per job');
+    await expectSqlRejected('SELECT sluice.job_complete_many($1::bigint[], $2::integer[], NULL, $3::integer[])', [[a, b], [1, 1], [5]], '22023', 'one entry per job');
+    await expectSqlRejected('SELECT * FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[])', [[a, b], [1, 1], [error, error], [false]], '22023', 'one entry per job');
+    await expectSqlRejected('SELECT * FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[])', [[a], [1], [error], [null]], '22023', 'true or false');
+    await expectSqlRejected('SELECT sluice.release_leases($1, $2::bigint[], $3::integer[], NULL)', ['bad-arrays', [a, b], [1]], '22023', 'one entry per job');
+    await expectSqlRejected('SELECT sluice.extend_leases($1, NULL, $2::bigint[])', ['bad-arrays', [a, b]], '22023', 'lease_ms');
+    await expectSqlRejected(`SELECT sluice.extend_leases($1, 'NaN', $2::bigint[])`, ['bad-arrays', [a, b]], '22023', 'lease_ms');
+    expect(await rows()).toEqual(claimed);
+  });
+});

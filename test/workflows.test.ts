@@ -230,6 +230,24 @@ describe('dependsOn', () => {
     expect(await totalRows()).toBe(before);
   });
 
+  // A parent that completed in a queue keeping no history is in no table: its
+  // child was refused as depending on "no job with id", depending on how fast
+  // a worker had finished the parent.
+  it('a parent that completed in a queue that keeps no history counts as completed: its child goes in, available', async () => {
+    const parentJob = defineJob({ name: 'wf.nohist.parent', queue: 'wf.nohist', schema: z.object({}) });
+    const childJob = defineJob({ name: 'wf.nohist.child', queue: 'wf.nohist.c', schema: z.object({}) });
+    await db.pool.query(`INSERT INTO sluice.queues (name, keep_history) VALUES ('wf.nohist', false)`);
+    const parent = await sluice.enqueue(parentJob, {});
+    await db.pool.query(`SELECT id FROM sluice.claim(ARRAY['wf.nohist'], ARRAY[1], 'by-hand', 60000)`);
+    await db.pool.query('SELECT sluice.job_complete_many(ARRAY[$1::bigint], ARRAY[1])', [parent]);
+    expect(await count(db.pool, 'SELECT count(*) n FROM sluice.job_history WHERE id = $1', [parent])).toBe(0);
+    const child = await sluice.enqueue(childJob, {}, { dependsOn: [parent] });
+    expect(await stateOf(child)).toBe('available');
+    // An id never handed out is still no job at all.
+    const never = (await db.pool.query<{ n: string }>(`SELECT pg_sequence_last_value('sluice.jobs_id_seq') + 1000 AS n`)).rows[0]!.n;
+    await expect(sluice.enqueue(childJob, {}, { dependsOn: [Number(never)] })).rejects.toBeInstanceOf(JobNotFoundError);
+  });
+
   it('a parent cancelled while another completes, with waiting descendants in common: both end, without a deadlock', async () => {
     const parentJob = defineJob({ name: 'wf.shared.parent', queue: 'wf.shared', schema: z.object({}) });
     const childJob = defineJob({ name: 'wf.shared.child', queue: 'wf.shared.c', schema: z.object({}) });

@@ -51,6 +51,14 @@ DECLARE
   nestloop text := current_setting('enable_nestloop');
   bitmapscan text := current_setting('enable_bitmapscan');
 BEGIN
+  -- Arrays that do not line up were padded with NULLs by unnest: part of the
+  -- call applied, the rest left running, and no word.
+  IF ids IS NULL OR attempts IS NULL OR cardinality(attempts) <> cardinality(ids)
+     OR cardinality(results) <> cardinality(ids) OR cardinality(run_ms) <> cardinality(ids)
+     OR cardinality(leases) <> cardinality(ids) THEN
+    RAISE EXCEPTION 'sluice.job_complete_many: ids and attempts (and results, run_ms, leases when given) must have one entry per job'
+      USING ERRCODE = '22023';
+  END IF;
   -- Acknowledgements commit without waiting for the WAL flush: a crash may
   -- lose the last few, and those jobs are then rescued and run again, which
   -- the at-least-once contract allows. Enqueues stay synchronous.

@@ -236,6 +236,9 @@ BEGIN
       USING ERRCODE = '22023';
   END IF;
 
+  IF array_position(enqueue_many.depends_on, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'sluice.enqueue_many: depends_on must hold job ids, not NULL' USING ERRCODE = '22023';
+  END IF;
   IF cardinality(enqueue_many.depends_on) > 0 THEN
     -- Each parent is looked up by primary key, in jobs, job_history and
     -- dead_jobs, whatever the statistics say: as sets, the planner matched
@@ -255,10 +258,16 @@ BEGIN
     FROM (SELECT DISTINCT hashint8(p) & 63 AS k FROM unnest(enqueue_many.depends_on) p
           WHERE NOT EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.id = p
                               AND j.xmin = (txid_current_if_assigned() % 4294967296)::text::xid)) x;
+    -- An id handed out and found nowhere ended completed where no history is
+    -- kept (a queue with keep_history false, or history its retention
+    -- pruned), as dead_replay and after_finish take it; only an id never
+    -- handed out is no job at all. (An id of an enqueue rolled back counts as
+    -- completed too: nothing tells the two apart.)
     SELECT array_agg(p) INTO missing FROM unnest(enqueue_many.depends_on) p
     WHERE NOT EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.id = p)
       AND NOT EXISTS (SELECT 1 FROM sluice.job_history h WHERE h.id = p)
-      AND NOT EXISTS (SELECT 1 FROM sluice.dead_jobs d WHERE d.id = p);
+      AND NOT EXISTS (SELECT 1 FROM sluice.dead_jobs d WHERE d.id = p)
+      AND p > coalesce(pg_sequence_last_value(pg_get_serial_sequence('sluice.jobs', 'id')::regclass), 0);
     IF missing IS NOT NULL THEN
       RAISE EXCEPTION 'sluice.enqueue_many: no job with id % to depend on', array_to_string(missing, ', ') USING ERRCODE = 'P0002';
     END IF;

@@ -31,6 +31,22 @@ DECLARE
   locked bigint[];
   nestloop text := current_setting('enable_nestloop');
 BEGIN
+  -- Arrays that do not line up were padded with NULLs by unnest, and a NULL
+  -- permanent flag neither retried the job nor sent it to the dead jobs: it
+  -- stayed running, counted as failed, for the rescuer to fail again.
+  IF job_fail_many.ids IS NULL OR job_fail_many.attempts IS NULL OR job_fail_many.errors IS NULL OR job_fail_many.permanent IS NULL
+     OR cardinality(job_fail_many.attempts) <> cardinality(job_fail_many.ids)
+     OR cardinality(job_fail_many.errors) <> cardinality(job_fail_many.ids)
+     OR cardinality(job_fail_many.permanent) <> cardinality(job_fail_many.ids)
+     OR cardinality(job_fail_many.retry_delays_ms) <> cardinality(job_fail_many.ids)
+     OR cardinality(job_fail_many.run_ms) <> cardinality(job_fail_many.ids)
+     OR cardinality(job_fail_many.leases) <> cardinality(job_fail_many.ids) THEN
+    RAISE EXCEPTION 'sluice.job_fail_many: ids, attempts, errors and permanent (and retry_delays_ms, run_ms, leases when given) must have one entry per job'
+      USING ERRCODE = '22023';
+  END IF;
+  IF array_position(job_fail_many.permanent, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'sluice.job_fail_many: permanent must be true or false for every job' USING ERRCODE = '22023';
+  END IF;
   PERFORM set_config('synchronous_commit', 'off', true);
   SELECT array_agg(l.id) INTO locked
   FROM (SELECT j.id FROM sluice.jobs j

@@ -28,12 +28,19 @@
 -- their places, are off. No locking statement first: it would write one more
 -- WAL record a job on every beat.
 CREATE OR REPLACE FUNCTION sluice.extend_leases(worker_id text, lease_ms double precision, ids bigint[], unstarted bigint[] DEFAULT NULL)
-RETURNS SETOF bigint LANGUAGE sql SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$
-  UPDATE sluice.jobs j SET locked_until = now() + lease_ms * interval '1 millisecond',
-    buffered_at = CASE WHEN j.id = ANY(unstarted) THEN now() END
-  WHERE j.id = ANY(ids) AND j.locked_by = worker_id
-  RETURNING j.id
-$$;
+RETURNS SETOF bigint LANGUAGE plpgsql SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$
+BEGIN
+  -- A NULL lease wrote a NULL locked_until, which no rescue ever finds
+  -- lapsed: the job stayed running for good. (NaN sorts above infinity.)
+  IF extend_leases.lease_ms IS NULL OR extend_leases.lease_ms <= 0 OR extend_leases.lease_ms >= 'Infinity' THEN
+    RAISE EXCEPTION 'sluice.extend_leases: lease_ms must be a positive number of milliseconds' USING ERRCODE = '22023';
+  END IF;
+  RETURN QUERY
+  UPDATE sluice.jobs j SET locked_until = now() + extend_leases.lease_ms * interval '1 millisecond',
+    buffered_at = CASE WHEN j.id = ANY(extend_leases.unstarted) THEN now() END
+  WHERE j.id = ANY(extend_leases.ids) AND j.locked_by = extend_leases.worker_id
+  RETURNING j.id;
+END $$;
 -- The signature before `unstarted` (migration 0032), dropped here rather than
 -- in the migration, so that no beat meets neither between the two.
 DROP FUNCTION IF EXISTS sluice.extend_leases(text, double precision, bigint[]);

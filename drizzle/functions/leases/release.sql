@@ -29,6 +29,10 @@ DECLARE
   released bigint;
   queues text[];
 BEGIN
+  -- Arrays that do not line up were padded with NULLs: part of the call applied, and no word.
+  IF ids IS NULL OR attempts IS NULL OR cardinality(attempts) <> cardinality(ids) OR cardinality(leases) <> cardinality(ids) THEN
+    RAISE EXCEPTION 'sluice.release_leases: ids and attempts (and leases when given) must have one entry per job' USING ERRCODE = '22023';
+  END IF;
   SELECT array_agg(l.id) INTO locked
   FROM (SELECT j.id FROM sluice.jobs j WHERE j.id = ANY(ids) AND j.locked_by = worker_id ORDER BY j.id FOR UPDATE) l;
   IF locked IS NULL THEN
