@@ -47,6 +47,47 @@ async function claim(queue: string, limit: number, after: Claimed | null): Promi
   return rows;
 }
 
+/**
+ * A Fetcher of one queue on the real database, driven by hand: claim() runs
+ * one claim of up to `room` jobs; keys lists the resume key each claim sent
+ * (null: from the front); hold() keeps the answers of the next statements
+ * back, after the database gave them, until the function it returns is
+ * called: as when an answer is still on the wire while the LISTEN connection
+ * delivers a notification.
+ */
+function handFetcher(queue: string, room: number) {
+  let gate: Promise<void> = Promise.resolve();
+  let answered = 0;
+  const keys: (unknown[] | null)[] = [];
+  const gated: Queryable = { query: async (config) => {
+    const { name, values } = config as { name?: string; values?: unknown[] };
+    if (name === 'sluice_job_claim') keys.push(values![4] === null ? null : [values![4], values![5], values![6]]);
+    const result = await db.pool.query(config as never);
+    answered++;
+    await gate;
+    return result as never;
+  } };
+  const accepted: ClaimedJobRow[] = [];
+  const fetcher = new Fetcher(gated, {
+    queues: [queue], workerId: `${queue}-worker`, leaseMs: 60_000, pollIntervalMs: 1_000,
+    lowWater: () => 0, room: () => room, freeSlots: () => room, bufferedCount: () => 0, accept: (rows) => void accepted.push(...rows),
+  }, pino({ level: 'silent' }));
+  fetcher.listening = () => true;
+  const claim = (fetcher as unknown as { claim(shares: number[]): Promise<unknown> }).claim.bind(fetcher);
+  return {
+    fetcher,
+    keys,
+    claim: () => claim([room]),
+    ids: () => accepted.map((r) => Number(r.id)),
+    answered: () => answered,
+    hold(): () => void {
+      let release!: () => void;
+      gate = new Promise((r) => (release = r));
+      return release;
+    },
+  };
+}
+
 describe('claims that resume', () => {
   it('resume after the key, still taking higher and lower priorities; a job made available behind it is announced', async () => {
     const job = defineJob({ name: 'resume.job', queue: 'resume', schema: z.object({ n: z.number() }) });
@@ -144,34 +185,22 @@ describe('claims that resume', () => {
   it('a claim resumes right after the last job claimed, and an announcement behind it moves it back to the announced jobs, not to the front', async () => {
     const job = defineJob({ name: 'resume.exact', queue: 'resume-exact', schema: z.object({ n: z.number() }) });
     const burst = await sluice.enqueueMany(job, [1, 2, 3, 4, 5, 6].map((n) => ({ n })));
-    const keys: (unknown[] | null)[] = [];
-    const recording: Queryable = { query: async (config) => {
-      const values = (config as { values?: unknown[] }).values;
-      if ((config as { name?: string }).name === 'sluice_job_claim') keys.push(values![4] === null ? null : [values![4], values![5], values![6]]);
-      return db.pool.query(config as never) as never;
-    } };
-    const accepted: ClaimedJobRow[] = [];
-    const fetcher = new Fetcher(recording, {
-      queues: ['resume-exact'], workerId: 'resume-exact-worker', leaseMs: 60_000, pollIntervalMs: 1_000,
-      lowWater: () => 0, room: () => 2, freeSlots: () => 2, bufferedCount: () => 0, accept: (rows) => void accepted.push(...rows),
-    }, pino({ level: 'silent' }));
-    fetcher.listening = () => true;
-    const claimTwo = (fetcher as unknown as { claim(shares: number[]): Promise<unknown> }).claim.bind(fetcher);
+    const { fetcher, keys, claim: claimTwo, ids } = handFetcher('resume-exact', 2);
     const [{ run_at_us: burstAtUs }] = (await db.pool.query<{ run_at_us: string }>(
       `SELECT (extract(epoch FROM run_at) * 1000000)::bigint AS run_at_us FROM sluice.jobs WHERE id = $1`, [burst[0]])).rows as [{ run_at_us: string }];
     const at = Number(burstAtUs);
 
-    await claimTwo([2]);
-    await claimTwo([2]);
-    expect(accepted.map((r) => Number(r.id))).toEqual(burst.slice(0, 4));
+    await claimTwo();
+    await claimTwo();
+    expect(ids()).toEqual(burst.slice(0, 4));
     expect(keys).toEqual([null, [[0], [at], [burst[1]]]]);
     // Announced late, the burst's own jobs: claimed already, behind the key.
     fetcher.announced('resume-exact', at, burst[0]!);
     // Another enqueue's, ahead of the key: nothing moves.
     fetcher.announced('resume-exact', at + 1, 1);
-    await claimTwo([2]);
+    await claimTwo();
     expect(keys.at(-1)).toEqual([[0], [at], [burst[0]! - 1]]);
-    expect(accepted.map((r) => Number(r.id))).toEqual(burst);
+    expect(ids()).toEqual(burst);
   });
 
   // Heard while a claim was in flight, an announcement of jobs that claim's
@@ -181,23 +210,8 @@ describe('claims that resume', () => {
   it('jobs announced while a claim is in flight, committed behind what it claimed, are claimed next', async () => {
     const job = defineJob({ name: 'resume.flight', queue: 'resume-flight', schema: z.object({ n: z.number() }) });
     const [first] = await sluice.enqueueMany(job, [{ n: 1 }]);
-    let gate: Promise<void> = Promise.resolve();
-    let answered = 0;
-    const gated: Queryable = { query: async (config) => {
-      const result = await db.pool.query(config as never);
-      answered++;
-      await gate;
-      return result as never;
-    } };
-    const accepted: ClaimedJobRow[] = [];
-    const fetcher = new Fetcher(gated, {
-      queues: ['resume-flight'], workerId: 'resume-flight-worker', leaseMs: 60_000, pollIntervalMs: 1_000,
-      lowWater: () => 0, room: () => 5, freeSlots: () => 5, bufferedCount: () => 0, accept: (rows) => void accepted.push(...rows),
-    }, pino({ level: 'silent' }));
-    fetcher.listening = () => true;
-    const claim = (fetcher as unknown as { claim(shares: number[]): Promise<unknown> }).claim.bind(fetcher);
-    const ids = () => accepted.map((r) => Number(r.id));
-    await claim([5]);
+    const { fetcher, claim, ids, answered, hold } = handFetcher('resume-flight', 5);
+    await claim();
     expect(ids()).toEqual([first]);
 
     // An enqueue whose transaction began before a later one's, and commits after it.
@@ -208,17 +222,16 @@ describe('claims that resume', () => {
       const { rows: [at] } = await open.query<{ run_at_us: string }>(
         `SELECT (extract(epoch FROM run_at) * 1000000)::bigint AS run_at_us FROM sluice.jobs WHERE id = $1`, [early]);
       const [later] = await sluice.enqueueMany(job, [{ n: 3 }]);
-      let release!: () => void;
-      gate = new Promise((r) => (release = r));
-      const inFlight = claim([5]);
-      await waitUntil(() => answered === 2, { what: 'the claim answered by the database' });
+      const release = hold();
+      const inFlight = claim();
+      await waitUntil(() => answered() === 2, { what: 'the claim answered by the database' });
       // Committed after that claim read the table; its announcement is heard before the claim's answer.
       await open.query('COMMIT');
       fetcher.announced('resume-flight', Number(at!.run_at_us), early!);
       release();
       await inFlight;
       expect(ids()).toEqual([first, later]);
-      await claim([5]);
+      await claim();
       expect(ids()).toEqual([first, later, early]);
     } finally {
       open.release();
@@ -228,32 +241,12 @@ describe('claims that resume', () => {
   it('a rewind that arrives while a claim is in flight is kept: the next claim starts from the front', async () => {
     const job = defineJob({ name: 'resume.race', queue: 'resume-race', schema: z.object({ n: z.number() }) });
     const [first, second, third] = await sluice.enqueueMany(job, [1, 2, 3].map((n) => ({ n })));
-    // The real database, with the claim's answer held back until the test
-    // lets it through: as when the answer is still on the wire while the
-    // LISTEN connection delivers a rewind.
-    let gate: Promise<void> = Promise.resolve();
-    let answered = 0;
-    const gated: Queryable = { query: async (config) => {
-      const result = await db.pool.query(config as never);
-      answered++;
-      await gate;
-      return result as never;
-    } };
-    const accepted: ClaimedJobRow[] = [];
-    const fetcher = new Fetcher(gated, {
-      queues: ['resume-race'], workerId: 'resume-race-worker', leaseMs: 60_000, pollIntervalMs: 1_000,
-      lowWater: () => 0, room: () => 1, freeSlots: () => 1, bufferedCount: () => 0, accept: (rows) => void accepted.push(...rows),
-    }, pino({ level: 'silent' }));
-    fetcher.listening = () => true;
-    const claimOne = (fetcher as unknown as { claim(shares: number[]): Promise<unknown> }).claim.bind(fetcher);
-    const ids = () => accepted.map((r) => Number(r.id));
-
-    await claimOne([1]);
+    const { fetcher, claim: claimOne, ids, answered, hold } = handFetcher('resume-race', 1);
+    await claimOne();
     expect(ids()).toEqual([first]);
-    let open!: () => void;
-    gate = new Promise((r) => (open = r));
-    const inFlight = claimOne([1]);
-    await waitUntil(() => answered === 2, { what: 'the claim answered by the database' });
+    const open = hold();
+    const inFlight = claimOne();
+    await waitUntil(() => answered() === 2, { what: 'the claim answered by the database' });
     // Made available behind the key after that claim read the table; the
     // worker hears of it on sluice_rewind before the claim's answer.
     const behind = await sluice.enqueue(job, { n: 0 }, { runAt: new Date(Date.now() - 60_000) });
@@ -261,9 +254,9 @@ describe('claims that resume', () => {
     open();
     await inFlight;
     expect(ids()).toEqual([first, second]);
-    await claimOne([1]);
+    await claimOne();
     expect(ids()).toEqual([first, second, behind]);
-    await claimOne([1]);
+    await claimOne();
     expect(ids()).toEqual([first, second, behind, third]);
   });
 

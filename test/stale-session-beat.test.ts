@@ -4,9 +4,9 @@
 // the session, about to close, as the worker's, and the rescuer took that
 // session's end for the process's death and rescued the job it was running.
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { z } from 'zod';
 import { Sluice, createWorker, defineJob, type Worker } from '../packages/sluice/src/index.js';
+import { CuttableProxy } from './helpers/cuttable-proxy.js';
 import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 let db: TestDb;
@@ -23,61 +23,6 @@ afterAll(async () => {
   await db.drop();
 });
 
-/** Client->server bytes arrive delayMs late; bytes already sent are still delivered after the client closes (as TCP does). */
-class DelayingProxy {
-  delayMs = 0;
-  private server: Server | null = null;
-  private port = 0;
-  private readonly sockets = new Set<Socket>();
-  constructor(private readonly target: URL) {}
-  async start(): Promise<void> {
-    const server = createServer((inbound) => {
-      const outbound = connect(Number(this.target.port || 5432), this.target.hostname);
-      this.sockets.add(inbound);
-      this.sockets.add(outbound);
-      const queue: { at: number; chunk: Buffer }[] = [];
-      let inboundClosed = false;
-      let timer: NodeJS.Timeout | null = null;
-      const flush = () => {
-        timer = null;
-        while (queue.length > 0 && queue[0]!.at <= Date.now()) {
-          const { chunk } = queue.shift()!;
-          if (!outbound.destroyed) outbound.write(chunk);
-        }
-        if (queue.length > 0) timer = setTimeout(flush, queue[0]!.at - Date.now());
-        else if (inboundClosed) outbound.end();
-      };
-      inbound.on('data', (chunk: Buffer) => {
-        queue.push({ at: Date.now() + this.delayMs, chunk });
-        if (!timer) timer = setTimeout(flush, Math.max(0, queue[0]!.at - Date.now()));
-      });
-      inbound.on('close', () => {
-        inboundClosed = true;
-        if (!timer) flush();
-      });
-      inbound.on('error', () => {});
-      outbound.on('data', (c: Buffer) => {
-        if (!inbound.destroyed) inbound.write(c);
-      });
-      outbound.on('close', () => inbound.destroy());
-      outbound.on('error', () => {});
-    });
-    this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    this.port = (server.address() as { port: number }).port;
-  }
-  url(): string {
-    const u = new URL(this.target.toString());
-    u.hostname = '127.0.0.1';
-    u.port = String(this.port);
-    return u.toString();
-  }
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
-
 it('a LISTEN session beat that reaches the server after its give-up does not get a live worker\'s running job rescued: the session\'s server process is ended after the pool\'s beat, and its late record undone', async () => {
   const job = defineJob({ name: 'stale.job', queue: 'stale-q', schema: z.object({}) });
   const other = defineJob({ name: 'stale.other', queue: 'stale-other', schema: z.object({}) });
@@ -85,7 +30,7 @@ it('a LISTEN session beat that reaches the server after its give-up does not get
   workers.push(leader);
   await leader.start();
   await waitUntil(() => leader.isLeader, { what: 'leader' });
-  const proxy = new DelayingProxy(new URL(db.url));
+  const proxy = new CuttableProxy(new URL(db.url));
   await proxy.start();
   let runs = 0;
   let release = () => {};
@@ -108,7 +53,7 @@ it('a LISTEN session beat that reaches the server after its give-up does not get
     await waitUntil(() => runs === 1, { what: 'the job running' });
     // The session's requests now reach the server 6.5 s late: the beat is given up at 6 s, the pool beat lands
     // and the held session is closed; the late beat then lands and records the closing session as this worker's.
-    proxy.delayMs = 6_500;
+    proxy.slowClients(6_500, { deliverAfterClose: true });
     const until = Date.now() + 16_000;
     let rescued = false;
     while (Date.now() < until) {

@@ -28,7 +28,11 @@ export class CuttableProxy {
         inbound.destroy();
         outbound.destroy();
       };
-      inbound.on('error', close).on('close', close);
+      inbound.on('error', close).on('close', () => {
+        const later = this.deliverAfterClose ? this.endAfterDelivery.get(inbound) : undefined;
+        if (later) later();
+        else close();
+      });
       outbound.on('error', close).on('close', close);
       if (this.clientDelayMs > 0) this.delayed(inbound, outbound);
       else inbound.pipe(outbound);
@@ -79,10 +83,13 @@ export class CuttableProxy {
   /**
    * What clients send reaches the server ms later, on open connections and
    * new ones: a slow network or server. 0 makes it prompt again (after what
-   * is already on its way).
+   * is already on its way). With deliverAfterClose, what a client sent
+   * before it closed still reaches the server, as TCP delivers it, and the
+   * server's side closes after; without, it is dropped with the connection.
    */
-  slowClients(ms: number): void {
+  slowClients(ms: number, o: { deliverAfterClose?: boolean } = {}): void {
     this.clientDelayMs = ms;
+    this.deliverAfterClose = o.deliverAfterClose ?? false;
     for (const [a, b] of this.pairs) {
       if (this.slowed.has(a)) continue;
       a.unpipe(b);
@@ -91,12 +98,16 @@ export class CuttableProxy {
   }
 
   private readonly slowed = new WeakSet<Socket>();
+  private deliverAfterClose = false;
+  /** Per slowed client connection: closes the server's side once what the client sent is delivered. */
+  private readonly endAfterDelivery = new WeakMap<Socket, () => void>();
 
   private delayed(from: Socket, to: Socket): void {
     this.slowed.add(from);
     // One queue a connection, written in order: a chunk never overtakes an earlier one when the delay changes.
     const queue: { at: number; chunk: Buffer }[] = [];
     let timer: NodeJS.Timeout | null = null;
+    let ending = false;
     const flush = () => {
       timer = null;
       while (queue.length > 0 && queue[0]!.at <= Date.now()) {
@@ -104,7 +115,12 @@ export class CuttableProxy {
         if (!to.destroyed) to.write(chunk);
       }
       if (queue.length > 0) timer = setTimeout(flush, queue[0]!.at - Date.now());
+      else if (ending) to.end();
     };
+    this.endAfterDelivery.set(from, () => {
+      ending = true;
+      if (!timer) flush();
+    });
     from.on('data', (chunk: Buffer) => {
       queue.push({ at: Date.now() + this.clientDelayMs, chunk });
       if (this.clientDelayMs === 0 || !timer) {

@@ -219,7 +219,6 @@ export function workerHeartbeatTryLead(beat: SessionBeat, lockKey: number, deadA
   ];
 }
 
-/** Removes workers silent for longer than forgetAfterMs that hold no job. */
 /**
  * Ends the server process of a LISTEN session this worker gave up as stuck
  * (its own role's), waiting up to waitMs for it to exit, then clears it from
@@ -240,6 +239,7 @@ export async function workerEndGivenUpSession(db: Queryable, workerId: string, p
   });
 }
 
+/** Removes workers silent for longer than forgetAfterMs that hold no job. */
 export async function workerReap(db: Queryable, forgetAfterMs: number): Promise<number> {
   const { rows } = await db.query<{ n: number }>({
     name: 'sluice_worker_reap',

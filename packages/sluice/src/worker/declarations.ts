@@ -68,10 +68,14 @@ export async function declareJobs(db: Queryable, jobs: JobDefinition[], subscrip
  * stay as the workers known meanwhile, started later, left them.
  */
 export async function restoreSchedules(db: Queryable, o: Pick<ResolvedWorkerOptions, 'schedules' | 'service'>): Promise<void> {
-  const now = new Date();
-  await cronInsertMissing(db, o.schedules, o.schedules.map((s) => nextFireAfter(s.cron, s.timezone, now)), o.service).catch((err: unknown) => {
+  await cronInsertMissing(db, o.schedules, nextFiresFromNow(o.schedules), o.service).catch((err: unknown) => {
     throw translateDbError(err);
   });
+}
+
+function nextFiresFromNow(schedules: readonly ScheduleDefinition[]): Date[] {
+  const now = new Date();
+  return schedules.map((s) => nextFireAfter(s.cron, s.timezone, now));
 }
 
 /**
@@ -87,8 +91,7 @@ export async function declareSchedules(
   logger: Logger,
 ): Promise<void> {
   const { schedules, service } = o;
-  const now = new Date();
-  await cronSaveMany(db, schedules, schedules.map((s) => nextFireAfter(s.cron, s.timezone, now)), { in: 'code', service }).catch(
+  await cronSaveMany(db, schedules, nextFiresFromNow(schedules), { in: 'code', service }).catch(
     (err: unknown) => {
       throw translateDbError(err);
     },
