@@ -97,6 +97,28 @@ describe('overflow block', () => {
     expect(await count(db.pool, `SELECT count(*) n FROM sluice.job_history WHERE queue = 'blk.many' AND (state <> 'completed' OR attempt <> 1)`)).toBe(0);
   });
 
+  it('a wall clock stepped an hour ahead while a producer waits does not end its wait early: it gets the room freed later', async () => {
+    await sluice.queues.configure('blk.clock', { maxDepth: 1, overflow: 'block', paused: true });
+    const clockJob = defineJob({ name: 'blk.clock', queue: 'blk.clock', schema: payload, maxAttempts: 1 });
+    const first = await sluice.enqueue(clockJob, { producer: 0, n: 1 });
+    const realNow = Date.now.bind(Date);
+    try {
+      const waiting = sluice.enqueue(clockJob, { producer: 0, n: 2 }, { blockTimeoutMs: 10_000 }).catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 200));
+      // As NTP or a resumed VM would step it: wall time jumps, the elapsed time does not.
+      const stepMs = 3_600_000;
+      Date.now = () => realNow() + stepMs;
+      await new Promise((r) => setTimeout(r, 600));
+      await sluice.cancel(first);
+      const answer = await waiting;
+      expect(answer).not.toBeInstanceOf(Error);
+      expect(await count(db.pool, `SELECT count(*) n FROM sluice.jobs WHERE queue = 'blk.clock'`)).toBe(1);
+    } finally {
+      Date.now = realNow;
+      await db.pool.query(`DELETE FROM sluice.jobs WHERE queue = 'blk.clock'`);
+    }
+  });
+
   it('no room within blockTimeoutMs: QueueFullError saying how long it waited, nothing written; a batch larger than maxDepth fails at once', async () => {
     await sluice.queues.configure('blk.small', { maxDepth: 2, overflow: 'block', paused: true });
     await sluice.enqueueMany(smallJob, [{ producer: 0, n: 1 }, { producer: 0, n: 2 }]);

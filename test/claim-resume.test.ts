@@ -273,19 +273,19 @@ describe('claims that resume', () => {
     // The worker starts its claims from the front again by itself no sooner
     // than CLAIM_REWIND_MS after its start: the delayed job must run before
     // then, so only the promoter's rewind can bring it.
-    const rewindBy = Date.now() + CLAIM_REWIND_MS;
+    const rewindBy = performance.now() + CLAIM_REWIND_MS;
     try {
       const delayed = await sluice.enqueue(job, { n: -1 }, { delayMs: 200 });
       // Held, the promoter skips it past its run_at (a promoter that was down, a failover).
       await locker.query('BEGIN');
       await locker.query('SELECT 1 FROM sluice.jobs WHERE id = $1 FOR UPDATE', [delayed]);
       let n = 0;
-      const streamUntil = Date.now() + 1_000;
-      while (Date.now() < streamUntil) {
+      const streamUntil = performance.now() + 1_000;
+      while (performance.now() < streamUntil) {
         await sluice.enqueueMany(job, Array.from({ length: 50 }, () => ({ n: n++ })));
         await new Promise((r) => setTimeout(r, 50));
       }
-      await waitUntil(() => ran.size === n, { timeoutMs: rewindBy - Date.now() - 1_000, what: `the ${n} streamed jobs ran` });
+      await waitUntil(() => ran.size === n, { timeoutMs: rewindBy - performance.now() - 1_000, what: `the ${n} streamed jobs ran` });
       const { rows } = await db.pool.query<{ behind_ms: number }>(
         `SELECT (extract(epoch FROM (SELECT max(run_at) FROM sluice.job_history WHERE queue = 'resume-stream') - run_at) * 1000)::float8 AS behind_ms
          FROM sluice.jobs WHERE id = $1`,
@@ -293,7 +293,7 @@ describe('claims that resume', () => {
       );
       expect(rows[0]!.behind_ms).toBeGreaterThan(0);
       await locker.query('COMMIT');
-      await waitUntil(() => ran.has(-1), { timeoutMs: rewindBy - Date.now() - 200, what: 'the delayed job ran before any periodic rewind' });
+      await waitUntil(() => ran.has(-1), { timeoutMs: rewindBy - performance.now() - 200, what: 'the delayed job ran before any periodic rewind' });
     } finally {
       await locker.query('ROLLBACK').catch(() => {});
       await worker.stop();

@@ -124,11 +124,11 @@ describe('maintenance leader', () => {
     // Due in 1.5 s: the leader is dead by then, so only a new leader can promote it.
     const runAt = new Date(Date.now() + 1_500);
     const [id] = await sluice.enqueueMany(recordRun, [{ n: 1 }], { runAt });
-    const killedAt = Date.now();
+    const killedAt = performance.now();
     leader.process.kill('SIGKILL');
     await leader.exited;
     const [elected] = await Promise.race(survivors.map((c) => c.waitForLine(new RegExp(`^${LEADER_LINE}`), 30_000).then(() => [c] as const)));
-    const failoverMs = Date.now() - killedAt;
+    const failoverMs = performance.now() - killedAt;
     await waitUntil(() => count(db.pool, 'SELECT count(*) n FROM runs WHERE job_id = $1', [id]), { what: 'delayed job ran' });
     const { rows } = await db.pool.query<{ worker: string; lag_ms: number }>(
       `SELECT worker, (extract(epoch FROM ran_at - $2::timestamptz) * 1000)::float8 AS lag_ms FROM runs WHERE job_id = $1`,

@@ -110,11 +110,11 @@ export class CuttableProxy {
     let ending = false;
     const flush = () => {
       timer = null;
-      while (queue.length > 0 && queue[0]!.at <= Date.now()) {
+      while (queue.length > 0 && queue[0]!.at <= performance.now()) {
         const { chunk } = queue.shift()!;
         if (!to.destroyed) to.write(chunk);
       }
-      if (queue.length > 0) timer = setTimeout(flush, queue[0]!.at - Date.now());
+      if (queue.length > 0) timer = setTimeout(flush, queue[0]!.at - performance.now());
       else if (ending) to.end();
     };
     this.endAfterDelivery.set(from, () => {
@@ -122,10 +122,10 @@ export class CuttableProxy {
       if (!timer) flush();
     });
     from.on('data', (chunk: Buffer) => {
-      queue.push({ at: Date.now() + this.clientDelayMs, chunk });
+      queue.push({ at: performance.now() + this.clientDelayMs, chunk });
       if (this.clientDelayMs === 0 || !timer) {
         if (timer) clearTimeout(timer);
-        timer = setTimeout(flush, Math.max(0, queue[0]!.at - Date.now()));
+        timer = setTimeout(flush, Math.max(0, queue[0]!.at - performance.now()));
       }
     });
     from.resume();

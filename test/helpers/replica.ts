@@ -203,7 +203,7 @@ host replication all 127.0.0.1/32 trust
 `;
 
 async function waitReady(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   for (;;) {
     const c = new pg.Client({ connectionString: url });
     c.on('error', () => {});
@@ -214,7 +214,7 @@ async function waitReady(url: string, timeoutMs: number): Promise<void> {
       return;
     } catch (err) {
       await c.end().catch(() => {});
-      if (Date.now() > deadline) throw err;
+      if (performance.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -266,8 +266,8 @@ export async function startReplica(adminUrl: string): Promise<Replica | string> 
       const pid = Number((await readFile(join(data, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
       if (!pid || !alive(pid)) continue;
       process.kill(pid, 'SIGINT');
-      const deadline = Date.now() + 15_000;
-      while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      const deadline = performance.now() + 15_000;
+      while (alive(pid) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       if (alive(pid)) process.kill(pid, 'SIGKILL');
     }
     for (const s of servers) if (s.exitCode === null) s.kill('SIGKILL');

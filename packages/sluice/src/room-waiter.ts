@@ -6,6 +6,7 @@
 // one LISTEN session (client-listener.ts), held while a producer waits.
 import type { ClientListener } from './client-listener.js';
 import { QueueFullError } from './errors.js';
+import { monotonicMs } from './clock.js';
 
 export const ROOM_CHANNEL = 'sluice_room';
 /** How often a producer waiting for room tries again when no notification came. */
@@ -29,7 +30,7 @@ export class RoomWaiter {
    * between tries; throws QueueFullError once `timeoutMs` has passed.
    */
   async retry<T>(queue: string, timeoutMs: number, attempt: () => Promise<T | null>): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = monotonicMs() + timeoutMs;
     // Not waited for: the LISTEN session may need a connection of a pool
     // whose every connection a producer waiting in its own transaction
     // holds, and then nobody would reach the deadline. Until it is up the
@@ -43,7 +44,7 @@ export class RoomWaiter {
         try {
           const answer = await attempt();
           if (answer !== null) return answer;
-          const left = deadline - Date.now();
+          const left = deadline - monotonicMs();
           if (left <= 0) throw new QueueFullError(queue, { waitedMs: timeoutMs });
           await Promise.race([wake.promise, new Promise((r) => setTimeout(r, Math.min(BLOCK_POLL_INTERVAL_MS, left)))]);
         } finally {

@@ -4,6 +4,7 @@
 // every restart: the supervisor then stops the others and gives up.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
+import { monotonicMs } from './clock.js';
 
 /** A child that lived shorter than this counts as crashing young: its restart waits longer. */
 const YOUNG_MS = 10_000;
@@ -66,7 +67,7 @@ export class Supervisor {
       env: this.options.env ? { ...process.env, ...this.options.env } : process.env,
     });
     slot.child = child;
-    slot.startedAt = Date.now();
+    slot.startedAt = monotonicMs();
     this.options.logger.info({ child: index, pid: child.pid }, 'worker process started');
     child.once('exit', (code, signal) => {
       slot.child = null;
@@ -76,7 +77,7 @@ export class Supervisor {
         void this.stop().then(() => this.giveUp(code));
         return;
       }
-      const young = Date.now() - slot.startedAt < YOUNG_MS;
+      const young = monotonicMs() - slot.startedAt < YOUNG_MS;
       slot.restartDelayMs = young ? Math.min(slot.restartDelayMs * 2, RESTART_MAX_MS) : RESTART_MIN_MS;
       this.options.logger.warn({ child: index, code, signal, restartInMs: slot.restartDelayMs }, 'worker process exited; restarting');
       slot.timer = setTimeout(() => {

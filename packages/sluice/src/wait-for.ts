@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { ClientListener } from './client-listener.js';
 import { CancelledError, JobFailedError, JobNotFoundError, WaitTimeoutError } from './errors.js';
 import { jobGet, jobRequestFinishNotice, transactionStatus, type JobRow } from './sql/jobs.js';
+import { monotonicMs } from './clock.js';
 
 export const FINISHED_CHANNEL = 'sluice_finished';
 /** How often waiters re-read their jobs when LISTEN is not available. */
@@ -80,7 +81,7 @@ export class FinishWaiter {
 
   async waitFor(id: number, timeoutMs: number): Promise<unknown> {
     this.pending++;
-    const deadline = Date.now() + timeoutMs;
+    const deadline = monotonicMs() + timeoutMs;
     const listening = this.listener.hold();
     try {
       this.poll();
@@ -89,7 +90,7 @@ export class FinishWaiter {
       // session may need a connection of a pool whose every connection the
       // caller's own transactions hold, and it would never come.
       if (!(await settlesWithin(listening, timeoutMs))) throw new WaitTimeoutError(id, timeoutMs);
-      return await this.register(id, timeoutMs, Math.max(1, deadline - Date.now()));
+      return await this.register(id, timeoutMs, Math.max(1, deadline - monotonicMs()));
     } finally {
       this.listener.release();
       if (--this.pending === 0) this.stopPolling();

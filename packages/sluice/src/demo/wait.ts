@@ -1,6 +1,7 @@
 // Waiting with a deadline, so a stuck demo says what it was waiting for
 // instead of hanging.
 import type { JobState, Sluice } from '../index.js';
+import { monotonicMs } from '../clock.js';
 
 const POLL_MS = 20;
 
@@ -9,11 +10,11 @@ export async function waitUntil<T>(
   what: string,
   timeoutMs = 20_000,
 ): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = monotonicMs() + timeoutMs;
   for (;;) {
     const value = await check();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`demo timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (monotonicMs() > deadline) throw new Error(`demo timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }

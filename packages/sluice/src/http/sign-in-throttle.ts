@@ -10,6 +10,7 @@
 // keeps its own, which multiplies the budget by the number of instances but
 // keeps sign-in free of database writes.
 import type { Context } from 'hono';
+import { monotonicMs } from '../clock.js';
 
 /** Failed sign-ins one address may make before its first lockout. */
 export const SIGN_IN_MAX_FAILURES_PER_ADDRESS_DEFAULT = 5;
@@ -61,7 +62,7 @@ export class SignInThrottle {
   }
 
   /** How long this address must wait before its credential is checked again; 0 when it may try now. */
-  retryAfterMs(address: string, now = Date.now()): number {
+  retryAfterMs(address: string, now = monotonicMs()): number {
     const own = this.addresses.get(address);
     if (own && own.lockedUntil > now) return own.lockedUntil - now;
     while (this.recentFailures.length && this.recentFailures[0]! <= now - GLOBAL_WINDOW_MS) this.recentFailures.shift();
@@ -72,7 +73,7 @@ export class SignInThrottle {
   }
 
   /** Counts a failure; returns the lockout it starts for this address, in ms (0: none yet). */
-  failed(address: string, now = Date.now()): number {
+  failed(address: string, now = monotonicMs()): number {
     const prev = this.addresses.get(address);
     const failures = prev && now - prev.lastFailureAt < FAILURES_FORGOTTEN_AFTER_MS ? prev.failures + 1 : 1;
     const over = failures - this.perAddress;
@@ -83,7 +84,7 @@ export class SignInThrottle {
     return lockedUntil ? lockedUntil - now : 0;
   }
 
-  succeeded(address: string, now = Date.now()): void {
+  succeeded(address: string, now = monotonicMs()): void {
     this.addresses.delete(address);
     remember(this.succeededAt, address, now);
   }

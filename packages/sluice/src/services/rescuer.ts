@@ -13,6 +13,7 @@ import { jobRescueExpired } from '../sql/jobs.js';
 import { workerReap } from '../sql/workers.js';
 import { settleDeclaredSchedules } from '../undeclared-schedules.js';
 import { Service } from './service.js';
+import { monotonicMs } from '../clock.js';
 
 export interface RescuerOptions {
   intervalMs: number;
@@ -42,7 +43,7 @@ export class Rescuer extends Service {
    * the schedules only they declare). Within a round every live one has.
    */
   override start(): void {
-    if (!this.isRunning) this.reapedAt = Date.now();
+    if (!this.isRunning) this.reapedAt = monotonicMs();
     super.start();
   }
 
@@ -52,9 +53,9 @@ export class Rescuer extends Service {
       const dead = [...outcomes.values()].filter((o) => o === 'dead').length;
       this.logger.warn({ rescued: outcomes.size - dead, dead, jobIds: [...outcomes.keys()].slice(0, 20) }, 'rescued jobs of a dead worker');
     }
-    if (Date.now() - this.reapedAt >= this.options.reapIntervalMs) {
+    if (monotonicMs() - this.reapedAt >= this.options.reapIntervalMs) {
       await workerReap(this.db, this.options.forgetAfterMs);
-      this.reapedAt = Date.now();
+      this.reapedAt = monotonicMs();
       await settleDeclaredSchedules(this.db, this.logger);
     }
     return outcomes.size >= this.options.batchSize ? 0 : this.options.intervalMs;

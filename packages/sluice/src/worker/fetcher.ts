@@ -41,6 +41,7 @@ import { jobClaim, type ClaimResume, type ClaimedJobRow } from '../sql/job-lease
 import { queueClaimSettings } from '../sql/queues.js';
 import { WeightedAllocator } from './allocate.js';
 import { interleaveByQueue } from './interleave.js';
+import { monotonicMs } from '../clock.js';
 
 /** How often queue weights and limits are re-read, so `sluice queues set` takes effect. */
 const SETTINGS_REFRESH_MS = 10_000;
@@ -82,7 +83,7 @@ export class Fetcher extends Service {
   private drained = false;
   private ticking = false;
   private readonly allocator: WeightedAllocator;
-  private settingsReadAt = 0;
+  private settingsReadAt = -Infinity;
   /**
    * Queues with a concurrency, group or rate limit. Their limits count claims,
    * so a job of theirs waiting in this worker's buffer would hold a slot
@@ -105,7 +106,7 @@ export class Fetcher extends Service {
    * not then move the key past it.
    */
   private readonly rewinds: number[];
-  private rewoundAt = 0;
+  private rewoundAt = -Infinity;
   /** Per claim in flight, per queue: the earliest jobs announced meanwhile. */
   private readonly heardInFlight = new Set<(Position | null)[]>();
 
@@ -209,7 +210,7 @@ export class Fetcher extends Service {
     if (!refill && this.heldSlots() === 0) return this.options.pollIntervalMs;
     await this.refreshSettings();
     const { queues } = this.options;
-    const now = Date.now();
+    const now = monotonicMs();
     let free = this.limited.size > 0 ? this.options.freeSlots() : 0;
     // Limited queues that could not take all they were given (or were left
     // out): not to be given the short queues' leftovers.
@@ -286,9 +287,9 @@ export class Fetcher extends Service {
   private async claim(shares: number[]): Promise<{ rows: ClaimedJobRow[]; shares: number[]; counts: number[] }> {
     const { queues } = this.options;
     // Without notifications a rewind could go unannounced.
-    if (!this.listening() || Date.now() - this.rewoundAt >= CLAIM_REWIND_MS) {
+    if (!this.listening() || monotonicMs() - this.rewoundAt >= CLAIM_REWIND_MS) {
       this.resume.fill(null);
-      this.rewoundAt = Date.now();
+      this.rewoundAt = monotonicMs();
     }
     const rewindsBefore = [...this.rewinds];
     const heard: (Position | null)[] = queues.map(() => null);
@@ -334,7 +335,7 @@ export class Fetcher extends Service {
       if (!this.limited.has(q) || shares[i] === 0) return;
       if (counts[i]! < shares[i]!) {
         this.owed[i] = 0;
-        this.shortUntil[i] = Date.now() + this.options.pollIntervalMs;
+        this.shortUntil[i] = monotonicMs() + this.options.pollIntervalMs;
       } else {
         this.owed[i] = Math.max(0, this.owed[i]! - counts[i]!);
         this.shortUntil[i] = 0;
@@ -343,13 +344,13 @@ export class Fetcher extends Service {
   }
 
   private async refreshSettings(): Promise<void> {
-    if (Date.now() - this.settingsReadAt < SETTINGS_REFRESH_MS) return;
+    if (monotonicMs() - this.settingsReadAt < SETTINGS_REFRESH_MS) return;
     const { weights, limited } = await queueClaimSettings(this.db, this.options.queues);
     this.allocator.setWeights(this.options.queues.map((q) => weights.get(q) ?? 1));
     this.limited = limited;
     this.options.queues.forEach((q, i) => {
       if (!limited.has(q)) this.owed[i] = 0;
     });
-    this.settingsReadAt = Date.now();
+    this.settingsReadAt = monotonicMs();
   }
 }

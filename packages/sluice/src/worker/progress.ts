@@ -8,6 +8,7 @@ import type { Queryable } from '../executor.js';
 import { unstorable } from '../json-text.js';
 import { jobProgress } from '../sql/job-leases.js';
 import type { JobAbort } from './job-abort.js';
+import { monotonicMs } from '../clock.js';
 
 /** Minimum time between two progress writes of one job. */
 export const PROGRESS_INTERVAL_MS = 250;
@@ -18,7 +19,7 @@ export function progressReporter(
   workerId: string,
   logger: Logger,
 ): { report: (pct: number, message?: string) => Promise<void>; dispose: () => void } {
-  let lastWriteAt = 0;
+  let lastWriteAt = -Infinity;
   let pending: { pct: number; message: string | null } | null = null;
   let timer: NodeJS.Timeout | null = null;
   let inFlight: Promise<void> = Promise.resolve();
@@ -29,7 +30,7 @@ export function progressReporter(
     const value = pending;
     pending = null;
     if (!value || job.abort.aborted) return;
-    lastWriteAt = Date.now();
+    lastWriteAt = monotonicMs();
     try {
       const ok = await jobProgress(db, { id: job.id, attempt: job.attempt, lease: job.lease, ...value, workerId });
       if (!ok) {
@@ -51,7 +52,7 @@ export function progressReporter(
     if (message !== undefined && unstorable(message)) return Promise.reject(new ValidationError('progress.message', STORABLE_TEXT_RULE));
     pending = { pct: Math.round(pct), message: message ?? null };
     if (timer) return inFlight;
-    const wait = Math.max(0, lastWriteAt + PROGRESS_INTERVAL_MS - Date.now());
+    const wait = Math.max(0, lastWriteAt + PROGRESS_INTERVAL_MS - monotonicMs());
     inFlight = new Promise<void>((resolve) => {
       settle = resolve;
       timer = setTimeout(() => void write().then(resolve), wait);

@@ -5,6 +5,7 @@
 // credentials) fails the start at once.
 import type { Logger } from 'pino';
 import { DatabaseUnavailableError, WorkerStateError } from '../errors.js';
+import { monotonicMs } from '../clock.js';
 
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5_000;
@@ -35,7 +36,7 @@ export async function retryUntilReachable<T>(
   fn: () => Promise<T>,
   a: { timeoutMs: number; stopped: AbortSignal; logger: Logger },
 ): Promise<T> {
-  const deadline = Date.now() + a.timeoutMs;
+  const deadline = monotonicMs() + a.timeoutMs;
   let delayMs = RETRY_MIN_MS;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -43,7 +44,7 @@ export async function retryUntilReachable<T>(
     } catch (err) {
       if (!isUnreachable(err)) throw err;
       if (a.stopped.aborted) throw new WorkerStateError('worker was stopped before it could reach the database', { cause: err });
-      const left = deadline - Date.now();
+      const left = deadline - monotonicMs();
       if (left <= 0) throw new DatabaseUnavailableError(a.timeoutMs, { cause: err });
       const wait = Math.min(delayMs, left);
       a.logger.warn({ err, attempt, retryInMs: wait }, 'database not reachable at start; retrying');

@@ -20,6 +20,8 @@
 // name: promotions, rescues, releases, configure) wakes every worker, as
 // does any announcement while this worker's view is older than staleAfterMs.
 
+import { monotonicMs } from '../clock.js';
+
 /** Workers woken beyond what the count needs, for one busy or dead worker in the window. */
 export const WAKE_SPARE = 1;
 
@@ -43,7 +45,7 @@ export function parseAnnouncement(payload: string): Announcement {
 
 export class WakeShare {
   private readonly view = new Map<string, { live: number; rank: number }>();
-  private seenAt = 0;
+  private seenAt = -Infinity;
 
   constructor(
     private readonly queues: readonly string[],
@@ -57,14 +59,14 @@ export class WakeShare {
     if (peers === undefined) return;
     this.view.clear();
     for (const [queue, live, rank] of peers ?? []) this.view.set(queue, { live, rank });
-    this.seenAt = Date.now();
+    this.seenAt = monotonicMs();
   }
 
   /** Whether this worker claims now for the announcement (never for a queue it does not claim from). */
   claims(a: Announcement): boolean {
     if (!this.queues.includes(a.queue)) return false;
     const peers = this.view.get(a.queue);
-    if (a.count === undefined || a.key === undefined || !peers || Date.now() - this.seenAt >= this.staleAfterMs) return true;
+    if (a.count === undefined || a.key === undefined || !peers || monotonicMs() - this.seenAt >= this.staleAfterMs) return true;
     const window = Math.ceil(a.count / this.room()) + WAKE_SPARE;
     if (window >= peers.live) return true;
     const offset = (((peers.rank - windowStart(a.key, peers.live)) % peers.live) + peers.live) % peers.live;
