@@ -19,7 +19,7 @@ const ENTRY_POINTS = {
 
 const VALUES: Record<keyof typeof ENTRY_POINTS, string[]> = {
   sluice: [
-    'CancelledError', 'DatabaseUnavailableError', 'DependencyError', 'HttpApiServerError', 'JobFailedError', 'JobNotFoundError', 'LeaseLostError',
+    'CancelledError', 'DatabaseUnavailableError', 'DependencyError', 'HttpApiServerError', 'IsolationLevelError', 'JobFailedError', 'JobNotFoundError', 'LeaseLostError',
     'MetricsServerError', 'MigrationError', 'OptionsConflictError', 'PayloadTooLargeError', 'PayloadValidationError', 'PermanentError', 'QueueFullError',
     'Queues', 'ReplayDependencyError', 'ResultValidationError', 'ScheduleNotFoundError', 'Schedules', 'SchemaNotMigratedError', 'SchemaTooNewError', 'Sluice', 'SluiceError',
     'TimeoutError', 'UniqueKeyConflictError', 'UnknownJobError', 'UnpreparedClient', 'UnsupportedSchemaError', 'ValidationError', 'WaitTimeoutError', 'Worker', 'WorkerStateError',

@@ -34,6 +34,11 @@
 -- opposite orders would deadlock. Queues without limits take no such lock.
 -- A queue row held for longer than 2 s (a producer's open transaction that
 -- enqueued into a bounded queue) is skipped, not waited for.
+-- Isolation: READ COMMITTED only, else SLI01 before anything is read: a
+-- limited queue's claim counts its running jobs after it took the queue's
+-- row, which under REPEATABLE READ would be counted in a snapshot from
+-- before that wait (and its limit run over), and the picks would fail with
+-- serialization errors on rows others claimed since.
 -- Bad input (no lease, no worker, arrays of different lengths) raises 22023
 -- before anything is written: a job claimed without a lease would stay
 -- running with nothing to ever free it.
@@ -78,6 +83,10 @@ DECLARE
   lock_wait text;
   got boolean;
 BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'sluice.claim: a claim needs READ COMMITTED, this transaction is %', current_setting('transaction_isolation')
+      USING ERRCODE = 'SLI01';
+  END IF;
   IF lease_ms IS NULL OR lease_ms <= 0 THEN
     RAISE EXCEPTION 'sluice.claim: lease_ms must be a positive number of milliseconds' USING ERRCODE = '22023';
   END IF;

@@ -300,7 +300,14 @@ BEGIN
 
   -- A bounded queue's row is locked so concurrent enqueuers take turns: the
   -- depth each one sees includes everything committed before it.
+  -- Under REPEATABLE READ or SERIALIZABLE the count below would be taken in
+  -- the snapshot from before the lock's wait, and miss what the enqueuer
+  -- ahead committed: SLI01 instead, before anything is written.
   IF cfg.max_depth IS NOT NULL THEN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+      RAISE EXCEPTION 'sluice.enqueue_many: an enqueue into a queue with a max_depth (%) needs READ COMMITTED, this transaction is %', q,
+        current_setting('transaction_isolation') USING ERRCODE = 'SLI01';
+    END IF;
     PERFORM 1 FROM sluice.queues x WHERE x.name = q FOR UPDATE;
     -- Known to the rest of the transaction (undone with the lock when a
     -- subtransaction around this call is): a later call that would wait for

@@ -1,6 +1,7 @@
 // Maps the errors sluice's SQL functions raise to sluice's named errors.
 import {
   DependencyError,
+  IsolationLevelError,
   JobNotFoundError,
   QueueFullError,
   ReplayDependencyError,
@@ -31,6 +32,11 @@ export function translateDbError(err: unknown): unknown {
     // Why it did not wait, when the database says: the message names the queue and its limits, never a payload.
     const why = e.message.match(/, and (this transaction holds .*)$/)?.[1];
     return new QueueFullError(e.message.match(/queue (\S+) is full/)?.[1] ?? '?', { cause: err, ...(why ? { why } : {}) });
+  }
+  if (e.code === 'SLI01') {
+    // "sluice.<function>: <what> needs READ COMMITTED, this transaction is <level>"
+    const m = e.message.match(/^sluice\.\w+: (.*) needs READ COMMITTED, this transaction is (.+)$/);
+    return new IsolationLevelError(m?.[2] ?? '?', m?.[1] ?? 'this call', { cause: err });
   }
   if (e.code === 'SLU01') {
     return new UniqueKeyConflictError(e.message.replace(/^sluice\.enqueue_many: /, ''), { cause: err });

@@ -180,6 +180,28 @@ export class QueueFullError extends SluiceError {
   }
 }
 
+/**
+ * A statement that counts before it writes ran under an isolation level other
+ * than READ COMMITTED: a claim (any worker session), or an enqueue into a
+ * queue with a maxDepth. Under REPEATABLE READ or SERIALIZABLE it would count
+ * in a snapshot taken before it waited for the queue's lock, and run a limited
+ * queue over its limit or a bounded one over its depth. Nothing was written.
+ * `level` is the transaction's level, as PostgreSQL names it.
+ */
+export class IsolationLevelError extends SluiceError {
+  override name = 'IsolationLevelError';
+  constructor(
+    readonly level: string,
+    readonly what: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${what} needs READ COMMITTED, and this transaction is ${level}: set default_transaction_isolation to 'read committed' for the role or database (ALTER ROLE ... SET default_transaction_isolation = 'read committed'), or run it in a READ COMMITTED transaction`,
+      options,
+    );
+  }
+}
+
 /** A job to depend on ended without completing, so the new job could never run. */
 export class DependencyError extends SluiceError {
   override name = 'DependencyError';

@@ -40,6 +40,7 @@ export {
   JobFailedError,
   WaitTimeoutError,
   QueueFullError,
+  IsolationLevelError,
   DependencyError,
   ReplayDependencyError,
   UniqueKeyConflictError,

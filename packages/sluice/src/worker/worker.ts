@@ -15,6 +15,7 @@ import { SilenceGuard, type DutyDb } from '../silent-connections.js';
 import type { Middleware } from '../job.js';
 import { sluiceLogger } from '../logger.js';
 import { MIGRATIONS_FOLDER_DEFAULT } from '../migrate.js';
+import { requireReadCommitted } from '../isolation.js';
 import { requireMigrated } from '../schema-version.js';
 import type { Scheduler } from '../services/scheduler.js';
 import type { AlertEvent } from '../services/alert-watcher.js';
@@ -289,6 +290,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     await retryUntilReachable(
       async () => {
         await requireMigrated(this.pool, MIGRATIONS_FOLDER_DEFAULT);
+        await requireReadCommitted(this.pool, "a worker's claims");
         this.registeredAt = await declareWorker(this.pool, o, this, this.logger);
       },
       { timeoutMs: o.startTimeoutMs, stopped: this.stopping.signal, logger: this.logger },
