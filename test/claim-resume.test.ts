@@ -260,6 +260,39 @@ describe('claims that resume', () => {
     expect(ids()).toEqual([first, second, behind, third]);
   });
 
+  // A retry due at once is stamped with its failing transaction's start:
+  // behind a job enqueued while that transaction ran and claimed before it
+  // committed. Announced on sluice_jobs alone, it waited for the periodic rewind.
+  it('a job retried at once, made available behind where claims resume, is announced on sluice_rewind', async () => {
+    const job = defineJob({ name: 'resume.retry', queue: 'resume-retry', schema: z.object({ n: z.number() }) });
+    const [failing] = await sluice.enqueueMany(job, [{ n: 1 }]);
+    const [a] = await claim('resume-retry', 1, null);
+    expect(Number(a!.id)).toBe(failing);
+    const failer = await db.pool.connect();
+    try {
+      await failer.query('BEGIN');
+      await failer.query('SELECT now()');
+      const [later] = await sluice.enqueueMany(job, [{ n: 2 }]);
+      const [b] = await claim('resume-retry', 1, a!);
+      expect(Number(b!.id)).toBe(later);
+      rewinds.length = 0;
+      const { rows } = await failer.query(
+        `SELECT * FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[], $5::integer[])`,
+        [[failing], [1], [{ name: 'Error', message: 'once' }], [false], [0]],
+      );
+      expect(rows).toEqual([{ id: String(failing), outcome: 'retry' }]);
+      await failer.query('COMMIT');
+    } finally {
+      failer.release();
+    }
+    const { rows: [behind] } = await db.pool.query<{ state: string; behind: boolean }>(
+      `SELECT r.state, (r.run_at, r.id) < (l.run_at, l.id) AS behind FROM sluice.jobs r, sluice.jobs l WHERE r.id = $1 AND l.queue = 'resume-retry' AND l.id <> r.id`,
+      [failing],
+    );
+    expect(behind).toEqual({ state: 'available', behind: true });
+    await waitUntil(() => rewinds.includes('resume-retry'), { timeoutMs: 5_000, what: 'the rewind of resume-retry' });
+  });
+
   it('with a snapshot held open, a worker runs a stream of jobs, and a delayed job promoted late, behind where its claims resume', async () => {
     const job = defineJob({ name: 'resume.stream', queue: 'resume-stream', schema: z.object({ n: z.number() }) });
     const holder = new pg.Client({ connectionString: db.url });

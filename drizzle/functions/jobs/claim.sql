@@ -21,7 +21,7 @@
 -- microseconds, id) of the last job it claimed there (after_*; NULL: from
 -- the front): the claim then reads jobs of a higher priority, the rest of that
 -- priority after the key, then lower priorities, so it walks no entry twice.
--- Jobs that become available behind such a key (promoted, rescued, released,
+-- Jobs that become available behind such a key (promoted, retried at once, rescued, released,
 -- replayed, children released, a run_at in the past) are announced on
 -- sluice_rewind, and the caller starts from the front again (the worker also
 -- does so every few seconds, for rows changed by hand).

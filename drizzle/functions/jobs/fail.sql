@@ -112,8 +112,12 @@ BEGIN
 
     SELECT array_agg(DISTINCT j.queue) INTO ready_queues
     FROM sluice.jobs j WHERE j.id = ANY(retry_ids) AND j.state = 'available';
+    -- On sluice_rewind too: run_at is this transaction's start, behind any
+    -- job enqueued meanwhile and claimed before this commits, so behind
+    -- where those claims resume (jobs/claim.sql).
     FOREACH q IN ARRAY coalesce(ready_queues, '{}') LOOP
       PERFORM pg_notify('sluice_jobs', q);
+      PERFORM pg_notify('sluice_rewind', q);
     END LOOP;
     IF EXISTS (SELECT 1 FROM unnest(retry_delays) d WHERE d > 0) THEN
       PERFORM pg_notify('sluice_scheduled', '');
