@@ -10,6 +10,8 @@ import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js
 import type { Queryable } from '../packages/sluice/src/executor.js';
 import { jobReleaseMany, type ClaimedJobRow } from '../packages/sluice/src/sql/job-leases.js';
 import { CLAIM_REWIND_MS, Fetcher } from '../packages/sluice/src/worker/fetcher.js';
+import { parseAnnouncement } from '../packages/sluice/src/worker/wake.js';
+import { jobRequestFinishNotice } from '../packages/sluice/src/sql/jobs.js';
 import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 let db: TestDb;
@@ -291,6 +293,82 @@ describe('claims that resume', () => {
     );
     expect(behind).toEqual({ state: 'available', behind: true });
     await waitUntil(() => rewinds.includes('resume-retry'), { timeoutMs: 5_000, what: 'the rewind of resume-retry' });
+  });
+
+  it('a job retried by hand inside a transaction that began before later jobs were claimed is announced on sluice_rewind', async () => {
+    const job = defineJob({ name: 'resume.retry-now', queue: 'resume-retry-now', schema: z.object({ n: z.number() }) });
+    const [waiting] = await sluice.enqueueMany(job, [{ n: 1 }]);
+    const [a] = await claim('resume-retry-now', 1, null);
+    await db.pool.query(`SELECT * FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[], $5::integer[])`,
+      [[waiting], [1], [{ name: 'Error', message: 'once' }], [false], [3_600_000]]);
+    expect((await sluice.getJob(waiting!)).state).toBe('scheduled');
+    const admin = await db.pool.connect();
+    try {
+      await admin.query('BEGIN');
+      await admin.query('SELECT now()');
+      const [later] = await sluice.enqueueMany(job, [{ n: 2 }]);
+      const [b] = await claim('resume-retry-now', 1, a!);
+      expect(Number(b!.id)).toBe(later);
+      rewinds.length = 0;
+      await sluice.retry(waiting!, { tx: admin });
+      await admin.query('COMMIT');
+    } finally {
+      admin.release();
+    }
+    const { rows: [behind] } = await db.pool.query<{ state: string; behind: boolean }>(
+      `SELECT r.state, (r.run_at, r.id) < (l.run_at, l.id) AS behind FROM sluice.jobs r, sluice.jobs l WHERE r.id = $1 AND l.queue = 'resume-retry-now' AND l.id <> r.id`,
+      [waiting],
+    );
+    expect(behind).toEqual({ state: 'available', behind: true });
+    await waitUntil(() => rewinds.includes('resume-retry-now'), { timeoutMs: 5_000, what: 'the rewind of resume-retry-now' });
+  });
+
+  // waitFor marks the job for a notice with an UPDATE, which holds its row
+  // while a claim woken by the enqueue passes it (SKIP LOCKED) and resumes
+  // after the job behind it.
+  it('a job a claim skipped while waitFor marked it is announced again with its key, and the next claim takes it', async () => {
+    const job = defineJob({ name: 'resume.marked', queue: 'resume-marked', schema: z.object({ n: z.number() }) });
+    const [marked, next] = await sluice.enqueueMany(job, [{ n: 1 }, { n: 2 }]);
+    const { fetcher, claim: claimOne, ids } = handFetcher('resume-marked', 1);
+    const announcements: string[] = [];
+    const jobsListener = new pg.Client({ connectionString: db.url });
+    await jobsListener.connect();
+    jobsListener.on('notification', (m) => m.channel === 'sluice_jobs' && announcements.push(m.payload ?? ''));
+    await jobsListener.query('LISTEN sluice_jobs');
+    const marker = await db.pool.connect();
+    try {
+      await marker.query('BEGIN');
+      await jobRequestFinishNotice(marker, marked!);
+      await claimOne();
+      expect(ids()).toEqual([next]);
+      await marker.query('COMMIT');
+      const heard = await waitUntil(() => announcements.find((a) => a.startsWith('resume-marked ')), { timeoutMs: 5_000, what: 'the announcement of the marked job' });
+      const a = parseAnnouncement(heard);
+      expect([a.queue, a.count, a.key]).toEqual(['resume-marked', 1, marked]);
+      fetcher.announced(a.queue, a.runAtUs!, a.key!);
+      await claimOne();
+      expect(ids()).toEqual([next, marked]);
+    } finally {
+      marker.release();
+      await jobsListener.end();
+    }
+  });
+
+  it('a queue whose limit is removed is announced on sluice_rewind: jobs its limit held back lie behind where its claims resume', async () => {
+    const job = defineJob({ name: 'resume.limit', queue: 'resume-limit', schema: z.object({ n: z.number() }) });
+    await sluice.queues.configure('resume-limit', { groupConcurrency: 1 });
+    const [a1] = await sluice.enqueueMany(job, [{ n: 1 }], { groupKey: 'a' });
+    const [a2] = await sluice.enqueueMany(job, [{ n: 2 }], { groupKey: 'a' });
+    const [b1] = await sluice.enqueueMany(job, [{ n: 3 }], { groupKey: 'b' });
+    const { fetcher, claim: claimThree, ids } = handFetcher('resume-limit', 3);
+    await claimThree();
+    expect(ids()).toEqual([a1, b1]);
+    rewinds.length = 0;
+    await sluice.queues.configure('resume-limit', { groupConcurrency: null });
+    await waitUntil(() => rewinds.includes('resume-limit'), { timeoutMs: 5_000, what: 'the rewind of resume-limit' });
+    fetcher.rewind('resume-limit');
+    await claimThree();
+    expect(ids()).toEqual([a1, b1, a2]);
   });
 
   it('with a snapshot held open, a worker runs a stream of jobs, and a delayed job promoted late, behind where its claims resume', async () => {

@@ -82,8 +82,12 @@ BEGIN
     alert_max_error_rate = CASE WHEN settings ? 'alert_max_error_rate' THEN (settings->>'alert_max_error_rate')::real ELSE q.alert_max_error_rate END,
     alert_no_worker = CASE WHEN settings ? 'alert_no_worker' THEN (settings->>'alert_no_worker')::boolean ELSE q.alert_no_worker END
   WHERE q.name = queue_name;
-  -- A resumed or widened queue may have claimable work right now.
+  -- A resumed or widened queue may have claimable work right now. On
+  -- sluice_rewind too: a limited queue's claims take jobs out of order (groups
+  -- take turns), so a job a limit held back may lie behind where its workers'
+  -- claims resume once the limit is gone (jobs/claim.sql).
   PERFORM pg_notify('sluice_jobs', queue_name);
+  PERFORM pg_notify('sluice_rewind', queue_name);
   -- A paused one must start nothing its workers already claimed: they hand
   -- their buffered jobs back once their next beat confirms the pause (a
   -- notice is only a hint; a lost one waits for their regular beat).

@@ -251,12 +251,12 @@ export class Sluice<Jobs extends readonly AnyJob[] = readonly AnyJob[]> {
     return ids;
   }
 
-  /** The jobs are committed: a wake-up that fails costs latency (the workers' poll finds them), never the enqueue. */
+  /** The jobs are committed: a wake-up that fails costs latency (the workers' poll, or their periodic rewind, finds them), never the enqueue. */
   private async wakeWorkers(ids: number[]): Promise<void> {
     try {
       await jobWakeWorkers(this.pool, ids);
     } catch (err) {
-      this.logger.warn({ err, jobs: ids.length }, 'could not wake the workers after an enqueue; they find the jobs at their next poll');
+      this.logger.warn({ err, jobs: ids.length }, 'could not wake the workers after an enqueue; they find the jobs at their next poll, or their next rewind of the queue (within 10 s)');
     }
   }
 

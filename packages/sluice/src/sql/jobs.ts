@@ -133,13 +133,21 @@ export async function jobAgePriorities(db: Queryable, batchSize: number): Promis
 /**
  * Asks for a sluice_finished notice when the job ends; returns whether the job
  * is live (so a later missing row means it completed in a queue that keeps
- * no history, not that it never existed).
+ * no history, not that it never existed). The UPDATE holds the row locked
+ * until it commits, and a claim meanwhile skips an available job and may
+ * resume past it: the job is announced again, in the form enqueues use
+ * ("queue count first-id run_at_us"), which moves such a key back to it.
  */
 export async function jobRequestFinishNotice(db: Queryable, id: number): Promise<boolean> {
   const { rows } = await db.query<{ live: boolean }>({
     name: 'sluice_job_request_finish_notice',
-    text: `WITH requested AS (UPDATE sluice.jobs SET notify_on_finish = true WHERE id = $1 AND NOT notify_on_finish)
-           SELECT EXISTS (SELECT 1 FROM sluice.jobs WHERE id = $1) AS live`,
+    text: `WITH requested AS (
+             UPDATE sluice.jobs SET notify_on_finish = true WHERE id = $1 AND NOT notify_on_finish RETURNING queue, state, run_at
+           ), announced AS (
+             SELECT pg_notify('sluice_jobs', r.queue || ' 1 ' || $1::bigint || ' ' || (extract(epoch FROM r.run_at) * 1000000)::bigint)
+             FROM requested r WHERE r.state = 'available'
+           )
+           SELECT EXISTS (SELECT 1 FROM sluice.jobs WHERE id = $1) AS live, (SELECT count(*) FROM announced) AS announced`,
     values: [id],
   });
   return rows[0]!.live;
@@ -239,7 +247,9 @@ export async function jobRetryNow(db: Queryable, id: number): Promise<boolean> {
         UPDATE sluice.jobs SET state = 'available', run_at = now()
         WHERE id = $1 AND state = 'scheduled' AND attempt > 0 RETURNING queue
       )
-      SELECT queue, pg_notify('sluice_jobs', queue) FROM upd`,
+      -- Its run_at is this transaction's start: behind jobs enqueued and
+      -- claimed meanwhile, so behind where those claims resume (jobs/claim.sql).
+      SELECT queue, pg_notify('sluice_jobs', queue), pg_notify('sluice_rewind', queue) FROM upd`,
     values: [id],
   });
   return rows.length > 0;
