@@ -14,7 +14,7 @@ import {
   type Worker,
 } from '../packages/sluice/src/index.js';
 import { dueFireTimes, nextFireAfter } from '../packages/sluice/src/schedule.js';
-import { cronRedeclare, cronRemoveUndeclared, declaredSchedule } from '../packages/sluice/src/sql/cron.js';
+import { cronNextDueInMs, cronRedeclare, cronRemoveUndeclared, declaredSchedule } from '../packages/sluice/src/sql/cron.js';
 import { Rescuer } from '../packages/sluice/src/services/rescuer.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
@@ -359,6 +359,41 @@ describe('firing', () => {
     const { rows } = await db.pool.query(`SELECT run_at FROM sluice.jobs WHERE tags @> ARRAY['cron:m-cap'] ORDER BY run_at`);
     // The cap keeps the most recent missed times.
     expect(Date.now() - rows.at(-1).run_at.getTime()).toBeLessThan(61_000);
+  });
+
+  // A save that worked out next_run_at before a fire and wrote it after,
+  // waiting for the row the scheduler held, left next_run_at on the time
+  // just fired; the unique key stops a second job only while the first lives.
+  it('a fire time at or before the last one fired is not fired again, once its job has completed', async () => {
+    await sluice.schedules.add({ name: 'refire', cron: '* * * * *', job: report, payload: { kind: 'r' }, misfire: 'run_once' });
+    await db.pool.query(
+      `UPDATE sluice.cron_schedules SET next_run_at = date_trunc('minute', now()), last_run_at = date_trunc('minute', now()) WHERE name = 'refire'`,
+    );
+    const w = schedulerOnly();
+    await w.start();
+    await waitUntil(async () => (await sluice.schedules.get('refire')).nextRunAt! > new Date(), { what: 'advanced' });
+    expect(await firedFor('refire')).toBe(0);
+  });
+
+  it('a schedule changed or enabled by plain SQL runs by its new definition from now: no wait for the old next run, no catch-up of the disabled span', async () => {
+    await sluice.schedules.add({ name: 'sql-edit', cron: '0 0 1 1 *', job: report, payload: { kind: 'y' } });
+    await sluice.schedules.add({ name: 'sql-enable', cron: '* * * * *', job: report, payload: { kind: 'e' }, misfire: 'run_all', runAllCap: 100 });
+    // Disabled by SQL an hour ago, its next run left where it was.
+    await db.pool.query(`UPDATE sluice.cron_schedules SET enabled = false, next_run_at = date_trunc('minute', now()) - interval '1 hour' WHERE name = 'sql-enable'`);
+    const w = schedulerOnly();
+    await w.start();
+    await db.pool.query(`UPDATE sluice.cron_schedules SET cron = '* * * * * *' WHERE name = 'sql-edit'`);
+    await db.pool.query(`UPDATE sluice.cron_schedules SET enabled = true WHERE name = 'sql-enable'`);
+    await waitUntil(async () => (await firedFor('sql-edit')) >= 1, { timeoutMs: 5_000, what: 'the edited schedule fired' });
+    await waitUntil(async () => (await sluice.schedules.get('sql-enable')).nextRunAt! > new Date(), { what: 'the enabled schedule advanced' });
+    expect(await firedFor('sql-enable')).toBeLessThanOrEqual(1);
+  });
+
+  it('a schedule without a next run, held back by a failed fire, is due at its retry time, not at once', async () => {
+    await sluice.schedules.add({ name: 'held-back', cron: '0 0 1 1 *', job: report, payload: { kind: 'h' } });
+    await db.pool.query(`UPDATE sluice.cron_schedules SET next_run_at = NULL, retry_at = now() + interval '1 minute', fail_count = 1 WHERE name = 'held-back'`);
+    const ms = await cronNextDueInMs(db.pool);
+    expect(ms).toBeGreaterThan(50_000);
   });
 
   it('disabling stops firing at once; enabling resumes without catching up', async () => {

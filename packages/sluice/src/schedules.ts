@@ -17,6 +17,7 @@ import {
 import { cronJobArgs, cronUniqueKey } from './services/scheduler.js';
 import { cronGet, cronList, cronRemove, cronSaveMany, cronSetEnabled, type CronRow } from './sql/cron.js';
 import { jobEnqueueMany } from './sql/jobs.js';
+import { databaseNow } from './sql/session.js';
 
 /** A cron schedule as stored in sluice.cron_schedules. */
 export interface CronSchedule {
@@ -74,7 +75,10 @@ export class Schedules {
     await this.checkStoredPayloadSize(def);
     // A schedule by job name must name a job in sluice.job_types (a trigger
     // refuses it otherwise): UnknownJobError.
-    await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, new Date())], { in: 'sql' }).catch((err: unknown) => {
+    const now = await databaseNow(this.db).catch((err: unknown) => {
+      throw translateDbError(err);
+    });
+    await cronSaveMany(this.db, [def], [nextFireAfter(def.cron, def.timezone, now)], { in: 'sql' }).catch((err: unknown) => {
       throw translateDbError(err);
     });
     return def;
@@ -108,9 +112,10 @@ export class Schedules {
   /** Enabling resumes from the next fire time after now; missed times while disabled are not caught up. */
   async enable(name: string): Promise<void> {
     const row = await this.row(name);
+    const now = await databaseNow(this.db);
     let next: Date;
     try {
-      next = nextFireAfter(row.cron, row.timezone, new Date());
+      next = nextFireAfter(row.cron, row.timezone, now);
     } catch (err) {
       // A row the scheduler disabled because it could not read it (written by SQL): enabling it as it is would fail again.
       throw new ValidationError('name', `schedule "${row.name}" has a cron expression or time zone that cannot be read; add() it again with valid ones`, { cause: err });

@@ -91,7 +91,12 @@ export class Scheduler extends Service {
       } else {
         const cap = row.misfire === 'run_all' ? row.run_all_cap : 1;
         const due = dueFireTimes(row.cron, row.timezone, row.next_run_at, now, cap);
-        fires = firesToEnqueue(row.misfire as MisfirePolicy, due.due, now, this.options.misfireGraceMs);
+        // A fire time at or before the last one fired has fired: a save that
+        // computed next_run_at before this fire and wrote it after (waiting
+        // for the row) must not fire it again. The unique key does not stop
+        // that once the first job has completed.
+        const fired = row.last_run_at?.getTime() ?? -Infinity;
+        fires = firesToEnqueue(row.misfire as MisfirePolicy, due.due, now, this.options.misfireGraceMs).filter((t) => t.getTime() > fired);
         next = due.next;
       }
     } catch (err) {

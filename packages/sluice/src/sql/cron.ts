@@ -269,7 +269,8 @@ export async function cronDisableWithError(db: Queryable, name: string, error: s
 export async function cronNextDueInMs(db: Queryable): Promise<number | null> {
   const { rows } = await db.query<{ ms: number | null }>({
     name: 'sluice_cron_next_due',
-    text: `SELECT CASE WHEN bool_or(next_run_at IS NULL) THEN 0
+    // A row without a next run is due now, unless a failed fire holds it back until retry_at.
+    text: `SELECT CASE WHEN bool_or(next_run_at IS NULL AND (retry_at IS NULL OR retry_at <= clock_timestamp())) THEN 0
                   ELSE extract(epoch FROM min(greatest(next_run_at, retry_at)) - clock_timestamp()) * 1000 END::float8 AS ms
            FROM sluice.cron_schedules WHERE enabled`,
   });

@@ -8,6 +8,7 @@ import type { Queryable } from '../executor.js';
 import type { JobDefinition } from '../job.js';
 import { nextFireAfter, type ScheduleDefinition } from '../schedule.js';
 import { cronInsertMissing, cronSaveMany, cronUndeclaredNames, declaredSchedule } from '../sql/cron.js';
+import { databaseNow } from '../sql/session.js';
 import { jobTypeUpsertMany } from '../sql/job-types.js';
 import { subscriptionUpsertMany } from '../sql/subscriptions.js';
 import { workerRegister } from '../sql/workers.js';
@@ -68,13 +69,14 @@ export async function declareJobs(db: Queryable, jobs: JobDefinition[], subscrip
  * stay as the workers known meanwhile, started later, left them.
  */
 export async function restoreSchedules(db: Queryable, o: Pick<ResolvedWorkerOptions, 'schedules' | 'service'>): Promise<void> {
-  await cronInsertMissing(db, o.schedules, nextFiresFromNow(o.schedules), o.service).catch((err: unknown) => {
+  await cronInsertMissing(db, o.schedules, await nextFiresFromNow(db, o.schedules), o.service).catch((err: unknown) => {
     throw translateDbError(err);
   });
 }
 
-function nextFiresFromNow(schedules: readonly ScheduleDefinition[]): Date[] {
-  const now = new Date();
+async function nextFiresFromNow(db: Queryable, schedules: readonly ScheduleDefinition[]): Promise<Date[]> {
+  if (schedules.length === 0) return [];
+  const now = await databaseNow(db);
   return schedules.map((s) => nextFireAfter(s.cron, s.timezone, now));
 }
 
@@ -91,7 +93,7 @@ export async function declareSchedules(
   logger: Logger,
 ): Promise<void> {
   const { schedules, service } = o;
-  await cronSaveMany(db, schedules, nextFiresFromNow(schedules), { in: 'code', service }).catch(
+  await cronSaveMany(db, schedules, await nextFiresFromNow(db, schedules), { in: 'code', service }).catch(
     (err: unknown) => {
       throw translateDbError(err);
     },
