@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import { DatabaseMetrics } from '../packages/sluice/src/prometheus/index.js';
+import { METRICS_READ_MIN_INTERVAL_MS } from '../packages/sluice/src/prometheus/database-metrics.js';
 import { createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { freePort } from './helpers/port.js';
 import { recordingPool } from './helpers/recording-pool.js';
@@ -84,11 +85,34 @@ describe('Prometheus metrics', () => {
     }
   });
 
-  it('series of jobs that left are gone at the next scrape', async () => {
+  it('a client scraping in a loop is answered from the last read until a second has passed since it ended', async () => {
+    const { pool, sent } = recordingPool(db.url);
+    try {
+      const metrics = new DatabaseMetrics(pool);
+      await metrics.metrics();
+      const oneRead = sent.length;
+      const started = performance.now();
+      let scrapes = 0;
+      while (performance.now() - started < METRICS_READ_MIN_INTERVAL_MS / 2) {
+        expect(await metrics.metrics()).toContain('sluice_queue_workers_alive');
+        scrapes++;
+      }
+      expect(scrapes).toBeGreaterThan(10);
+      expect(sent.length).toBe(oneRead);
+      await new Promise((r) => setTimeout(r, METRICS_READ_MIN_INTERVAL_MS));
+      await metrics.metrics();
+      expect(sent.length).toBe(2 * oneRead);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('series of jobs that left are gone at the next scrape after the minimum interval', async () => {
     const metrics = new DatabaseMetrics(db.pool);
     await db.pool.query(`SELECT sluice.enqueue('gone.job', '{}', queue => 'gone')`);
     expect(sample(await metrics.metrics(), 'sluice_jobs{queue="gone",name="gone.job",state="available"}')).toBe(1);
     await db.pool.query(`DELETE FROM sluice.jobs WHERE queue = 'gone'`);
+    await new Promise((r) => setTimeout(r, METRICS_READ_MIN_INTERVAL_MS));
     expect(sample(await metrics.metrics(), 'sluice_jobs{queue="gone",name="gone.job",state="available"}')).toBeUndefined();
   });
 

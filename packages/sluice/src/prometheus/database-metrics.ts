@@ -3,6 +3,7 @@
 // alive, per-second rates over 1/5/15 minutes, error rate, latency, alerts.
 // Every process exposing them shows the same values: aggregate with max().
 import type { Gauge, Registry } from 'prom-client';
+import { monotonicMs } from '../clock.js';
 import type { Queryable } from '../executor.js';
 import { promClient } from '../optional-deps.js';
 import { alertListActive } from '../sql/alerts.js';
@@ -10,6 +11,13 @@ import { jobDepth, queueEventRates, queueLatency, queueStatsAll } from '../sql/m
 
 /** Tables with fewer rows than this are counted exactly; larger ones are estimated. */
 export const EXACT_COUNT_BELOW_DEFAULT = 100_000;
+/**
+ * Scrapes within this long of the end of the last read are answered from it.
+ * Prometheus scrapes every 15 s or more; the endpoint has no authentication,
+ * and a client scraping in a loop kept a read of five queries running back to
+ * back on the pool the worker claims with.
+ */
+export const METRICS_READ_MIN_INTERVAL_MS = 1_000;
 /** A worker silent this long is not counted alive. Matches WORKER_DEAD_AFTER_MS_DEFAULT. */
 export const METRICS_WORKER_DEAD_AFTER_MS_DEFAULT = 15_000;
 
@@ -30,6 +38,8 @@ export class DatabaseMetrics {
   private running: Promise<void> = Promise.resolve();
   /** The read that starts when the running one ends, shared by every call meanwhile. */
   private queued: Promise<void> | null = null;
+  /** When the last read that succeeded ended (monotonic ms). */
+  private readAt = -Infinity;
   private readonly jobs: Gauge<'queue' | 'name' | 'state'>;
   private readonly estimated: Gauge<'queue'>;
   private readonly paused: Gauge<'queue'>;
@@ -66,10 +76,12 @@ export class DatabaseMetrics {
    * Reads the database and sets every gauge. Every call that arrives while a
    * read runs shares the one read that follows it: the endpoint answers
    * anyone who can reach it, and one read queued per request let a burst of
-   * scrapes keep a connection busy for hours after it stopped.
+   * scrapes keep a connection busy for hours after it stopped. A call within
+   * METRICS_READ_MIN_INTERVAL_MS of the last read's end is answered by it.
    */
   refresh(): Promise<void> {
     if (this.queued) return this.queued;
+    if (monotonicMs() - this.readAt < METRICS_READ_MIN_INTERVAL_MS) return this.running;
     const queued: Promise<void> = this.running
       .catch(() => {})
       .then(() => {
@@ -95,6 +107,7 @@ export class DatabaseMetrics {
       queueLatency(this.db),
       alertListActive(this.db, this.workerDeadAfterMs),
     ]);
+    this.readAt = monotonicMs();
     for (const g of [this.jobs, this.estimated, this.paused, this.oldest, this.workers, this.rates, this.errorRate, this.wait, this.run, this.alerts]) {
       g.reset();
     }
