@@ -16,6 +16,7 @@ import {
 import { dueFireTimes, nextFireAfter } from '../packages/sluice/src/schedule.js';
 import { cronNextDueInMs, cronRedeclare, cronRemoveUndeclared, declaredSchedule } from '../packages/sluice/src/sql/cron.js';
 import { Rescuer } from '../packages/sluice/src/services/rescuer.js';
+import { declareSchedules, registerWorker } from '../packages/sluice/src/worker/declarations.js';
 import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 import { captureLogs } from './helpers/log-capture.js';
 import { Sessions, lockWait } from './helpers/sessions.js';
@@ -630,6 +631,25 @@ describe('firing', () => {
     expect((await row()).rows).toEqual([{ schedules: ['forgot-mine'], removes_undeclared_schedules: true }]);
     // Known again, it keeps its schedule against a removal by its service.
     expect(await cronRemoveUndeclared(db.pool, 'forgot')).toEqual([]);
+  });
+
+  // Registration and the save of its schedules are two statements: a pod
+  // of the new release that registered and saved between them had its
+  // definition written over by the older pod, for as long as that one lived.
+  it('two pods starting together: the one that registered first does not write its definition over the later one\'s', async () => {
+    const def = (cron: string, kind: string) => schedule({ name: 'together', cron, job: report, payload: { kind } });
+    const stored = async () => (await db.pool.query(`SELECT cron FROM sluice.cron_schedules WHERE name = 'together'`)).rows[0]?.cron;
+    const options = (cron: string) => ({ schedules: [def(cron, cron)], service: 'together', undeclaredSchedules: 'report' as const });
+    const older = { id: 'together-old', queues: ['reports'], concurrency: 1 };
+    const newer = { id: 'together-new', queues: ['reports'], concurrency: 1 };
+    const olderStartedAt = await registerWorker(db.pool, options('0 5 * * *'), older, null);
+    const newerStartedAt = await registerWorker(db.pool, options('0 6 * * *'), newer, null);
+    expect(newerStartedAt > olderStartedAt).toBe(true);
+    const logs = captureLogs('error');
+    await declareSchedules(db.pool, options('0 6 * * *'), logs.logger, newerStartedAt);
+    await declareSchedules(db.pool, options('0 5 * * *'), logs.logger, olderStartedAt);
+    expect(await stored()).toBe('0 6 * * *');
+    await db.pool.query(`DELETE FROM sluice.workers WHERE id IN ('together-old', 'together-new')`);
   });
 
   // The definition redeclared is that of the declaring worker that started

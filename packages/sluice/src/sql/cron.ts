@@ -75,7 +75,7 @@ export async function cronSaveMany(
   db: Queryable,
   defs: readonly ScheduleDefinition[],
   nextRunAts: readonly Date[],
-  declared: { in: 'code'; service: string | null } | { in: 'sql' },
+  declared: { in: 'code'; service: string | null; startedAt: string } | { in: 'sql' },
 ): Promise<void> {
   if (defs.length === 0) return;
   await db.query({
@@ -88,8 +88,14 @@ export async function cronSaveMany(
         enabled = c.enabled OR ${DISABLED_AS_UNREADABLE},
         next_run_at = CASE WHEN (c.cron, c.timezone) IS DISTINCT FROM (excluded.cron, excluded.timezone) OR c.next_run_at IS NULL
                              OR ${DISABLED_AS_UNREADABLE}
-                           THEN excluded.next_run_at ELSE c.next_run_at END`,
-    values: cronInsertValues(defs, nextRunAts, declared),
+                           THEN excluded.next_run_at ELSE c.next_run_at END
+      -- From code: a known worker of the service that started later and
+      -- declares the schedule decides its definition (registration and this
+      -- save are two statements, and one may have come between them).
+      WHERE $12::timestamptz IS NULL OR NOT EXISTS (
+        SELECT 1 FROM sluice.workers w
+        WHERE w.service IS NOT DISTINCT FROM excluded.service AND w.started_at > $12::timestamptz AND excluded.name = ANY(w.schedules))`,
+    values: [...cronInsertValues(defs, nextRunAts, declared), declared.in === 'code' ? declared.startedAt : null],
   });
 }
 

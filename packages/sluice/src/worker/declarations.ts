@@ -25,7 +25,7 @@ export async function declareWorker(
 ): Promise<string> {
   await declareJobs(db, [...o.registrations.values()].map((r) => r.job), o.subscriptions);
   const startedAt = await registerWorker(db, o, worker, null);
-  await declareSchedules(db, o, logger);
+  await declareSchedules(db, o, logger, startedAt);
   return startedAt;
 }
 
@@ -91,9 +91,11 @@ export async function declareSchedules(
   db: Queryable,
   o: Pick<ResolvedWorkerOptions, 'schedules' | 'service' | 'undeclaredSchedules'>,
   logger: Logger,
+  /** This worker's started_at, as registered: a worker of the service started later keeps its definitions. */
+  startedAt: string,
 ): Promise<void> {
   const { schedules, service } = o;
-  await cronSaveMany(db, schedules, await nextFiresFromNow(db, schedules), { in: 'code', service }).catch(
+  await cronSaveMany(db, schedules, await nextFiresFromNow(db, schedules), { in: 'code', service, startedAt }).catch(
     (err: unknown) => {
       throw translateDbError(err);
     },
