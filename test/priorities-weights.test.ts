@@ -632,6 +632,46 @@ describe('pause and resume', () => {
     }
   });
 
+  // A hand-back given up by the client may still have committed on the
+  // server: the job is then another worker's, and the beat says so.
+  it('a job held for a hand-back that the beat reports lost is let go: resuming the queue does not start it here', async () => {
+    const { job, handler, release, started } = holdingJob('pause.lost', 'pr.l');
+    const w = start({ handlers: [handler], concurrency: 1, prefetch: 3, heartbeatIntervalMs: 200, workerDeadAfterMs: 3_000 });
+    const releaseFn = 'sluice.release_leases(text, bigint[], integer[], bigint[])';
+    try {
+      const ids = await sluice.enqueueMany(job, [{ hold: true }, { hold: false }, { hold: false }, { hold: false }]);
+      await w.start();
+      await waitUntil(() => started.length === 1 && w.load.buffered === 3, { what: '1 running, 3 buffered' });
+      const taken = ids[1]!;
+      await db.pool.query(`ALTER FUNCTION ${releaseFn} RENAME TO release_leases_away`);
+      try {
+        await sluice.queues.pause('pr.l');
+        await waitUntil(() => w.load.buffered === 0, { what: 'the buffered jobs taken out of the buffer' });
+        // As if its hand-back had committed after all, and another worker claimed it.
+        await db.pool.query(
+          `UPDATE sluice.jobs SET attempt = attempt + 1, locked_by = 'someone-else', attempted_at = clock_timestamp(),
+             locked_until = now() + interval '1 minute' WHERE id = $1`,
+          [taken],
+        );
+        // Two beats: the one after the change reports the job lost.
+        await new Promise((r) => setTimeout(r, 600));
+      } finally {
+        await db.pool.query(`ALTER FUNCTION sluice.release_leases_away(text, bigint[], integer[], bigint[]) RENAME TO release_leases`);
+      }
+      release.open();
+      await sluice.queues.resume('pr.l');
+      await waitUntil(async () => (await Promise.all([ids[0]!, ...ids.slice(2)].map((id) => sluice.getJob(id)))).every((j) => j.state === 'completed'), {
+        what: 'the other jobs run after resume',
+      });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(started).not.toContain(taken);
+      expect((await sluice.getJob(taken)).state).toBe('running');
+    } finally {
+      release.open();
+      await w.stop();
+    }
+  });
+
   it("a pause the worker was not told of (its notice lost) still empties the worker's buffer, at its next heartbeat", async () => {
     const { job, handler, release, started } = holdingJob('pause.unnoticed', 'pr.d');
     const w = start({

@@ -408,6 +408,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     // The claims as the beat presents them: what it answers about a job is
     // acted on only while this same claim still runs or waits here.
     const claims = this.liveClaims();
+    const heldBack = new Map([...this.pausedBack, ...this.surplusBack].map((r) => [r.id, r.lease]));
     const unstartedIds = this.unstarted().map((r) => r.id);
     const beat = {
       workerId: this.id,
@@ -427,6 +428,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
     // The beat landed: a session given up as stuck may close now, its end no longer taken for this process's death.
     this.notifier?.closeGivenUp();
     this.leasesLost(answer, claims);
+    this.heldBackLost(answer, heldBack);
     await this.handBackPaused(answer.paused);
     await this.handBackSurplus();
     if (!answer.registered && !this.stopping.signal.aborted) {
@@ -496,6 +498,22 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
       else this.logger.warn(fields, 'job no longer held by this worker (found by the heartbeat); stopped');
     }
     if (dropped) this.dispatch();
+  }
+
+  /**
+   * Jobs held for a hand-back that the beat could not extend are someone
+   * else's now: a hand-back the client gave up on (a statement bound) may
+   * have committed on the server all the same, and the job been claimed
+   * again. Kept, a resumed queue would start it here a second time.
+   */
+  private heldBackLost(answer: BeatAnswer, presented: Map<number, number>): void {
+    if (answer.lost.length === 0 || presented.size === 0) return;
+    const lost = new Set(answer.lost.filter((id) => presented.has(id)));
+    if (lost.size === 0) return;
+    const kept = (r: ClaimedJobRow) => !(lost.has(r.id) && presented.get(r.id) === r.lease);
+    this.pausedBack = this.pausedBack.filter(kept);
+    this.surplusBack = this.surplusBack.filter(kept);
+    this.logger.warn({ jobIds: [...lost].slice(0, 20) }, 'jobs held for a hand-back are no longer held by this worker (found by the heartbeat); let go');
   }
 
   /**
