@@ -73,6 +73,7 @@ function handFetcher(queue: string, room: number) {
   const fetcher = new Fetcher(gated, {
     queues: [queue], workerId: `${queue}-worker`, leaseMs: 60_000, pollIntervalMs: 1_000,
     lowWater: () => 0, room: () => room, freeSlots: () => room, bufferedCount: () => 0, accept: (rows) => void accepted.push(...rows),
+    heldIds: () => accepted.map((r) => Number(r.id)),
   }, pino({ level: 'silent' }));
   fetcher.listening = () => true;
   const claim = (fetcher as unknown as { claim(shares: number[]): Promise<unknown> }).claim.bind(fetcher);

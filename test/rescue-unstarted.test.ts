@@ -3,10 +3,14 @@
 // (sluice.extend_leases), and the rescue gives their attempt back
 // (sluice.rescue_expired): without that, a crash spent an attempt of every
 // buffered job, and sent a one-attempt job to the dead jobs unrun.
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { Sluice, createWorker, defineJob } from '../packages/sluice/src/index.js';
 import { jobClaim, jobReleaseMany } from '../packages/sluice/src/sql/job-leases.js';
 import { workerHeartbeat } from '../packages/sluice/src/sql/workers.js';
-import { count, createTestDb, type TestDb } from './helpers/db.js';
+import { ClaimWatchingPool } from './helpers/claims.js';
+import { count, createTestDb, waitUntil, type TestDb } from './helpers/db.js';
 
 let db: TestDb;
 
@@ -109,5 +113,44 @@ describe('the rescue of a lost worker', () => {
     await lapseAndRescue(ids);
     for (const id of ids) expect(await row(id)).toMatchObject({ state: 'available', attempt: 1 });
     expect(await failedMetric(queue)).toBe(2);
+  });
+});
+
+describe('a claim whose answer is lost', () => {
+  // Committed on the server, its answer lost with the connection: the jobs
+  // ran under the worker's id with nothing in the worker to run them, and at
+  // the lease's end the rescuer counted a crash; a one-attempt job went to
+  // the dead jobs without ever running.
+  it('a live worker gives the jobs back, attempt and all: a one-attempt job still runs, once', async () => {
+    const job = defineJob({ name: 'rescue.lost-answer', queue: 'lost-answer', schema: z.object({}), maxAttempts: 1 });
+    const pool = new ClaimWatchingPool(db.url);
+    const sluice = new Sluice({ pool: db.pool });
+    const ran: number[] = [];
+    const w = createWorker({
+      pool,
+      handlers: [job.handle((_, ctx) => void ran.push(ctx.job.id))],
+      pollIntervalMs: 100,
+      workerDeadAfterMs: 2_000,
+      logger: pino({ level: 'silent' }),
+    });
+    try {
+      const lost = pool.loseNextClaimAnswer();
+      await w.start();
+      const id = await sluice.enqueue(job, {});
+      await lost;
+      const end = await waitUntil(
+        async () => {
+          const j = await sluice.getJob(id);
+          return j.state === 'completed' || j.state === 'dead' ? j : null;
+        },
+        { timeoutMs: 15_000, what: 'the job ended' },
+      );
+      expect([end.state, end.attempt]).toEqual(['completed', 1]);
+      expect(ran).toEqual([id]);
+    } finally {
+      await w.stop();
+      await pool.end();
+      await sluice.close();
+    }
   });
 });

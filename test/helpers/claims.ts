@@ -28,10 +28,21 @@ export class ClaimWatchingPool extends pg.Pool {
   }
 
   private held: { arrived: () => void; gate: Promise<void> } | null = null;
+  private losing: (() => void) | null = null;
 
   private watch(first: unknown, sent: unknown): unknown {
     let result = sent;
     const config = first as { name?: unknown } | undefined;
+    if (config?.name === CLAIM_STATEMENT && result instanceof Promise && this.losing) {
+      // Committed on the server; the answer is lost on the way, as with a connection that died after the commit.
+      result = result.then((r: pg.QueryResult) => {
+        const lost = this.losing;
+        if (r.rows.length === 0 || !lost) return r;
+        this.losing = null;
+        lost();
+        throw new Error('Connection terminated unexpectedly');
+      });
+    }
     if (config?.name === CLAIM_STATEMENT && result instanceof Promise && this.held) {
       // The first claim that takes a job has run and committed on the server; only its answer waits.
       result = result.then(async (r: pg.QueryResult) => {
@@ -68,6 +79,11 @@ export class ClaimWatchingPool extends pg.Pool {
     const gate = new Promise<void>((r) => (release = r));
     const arrived = new Promise<void>((r) => (this.held = { arrived: r, gate }));
     return { arrived, release };
+  }
+
+  /** The next claim that takes a job commits on the server, and the worker gets an error instead of its answer; resolves when that happened. */
+  loseNextClaimAnswer(): Promise<void> {
+    return new Promise((r) => (this.losing = r));
   }
 
   /** Resolves once a claim begun after this call has returned no job. */

@@ -225,6 +225,30 @@ export async function jobReleaseMany(
   return Number(rows[0]?.n ?? 0);
 }
 
+/**
+ * Gives back (as jobReleaseMany) every job of `queues` still running under
+ * this worker that it does not hold: what a claim committed on the server
+ * but whose answer never reached the worker (a connection lost, a statement
+ * given up) left behind. Never sent while a claim of this worker is in flight,
+ * whose jobs would look the same. Found through jobs_running_queue_idx (the
+ * running jobs of these queues).
+ */
+export async function jobReleaseUnknownClaims(
+  db: Queryable,
+  a: { workerId: string; queues: string[]; heldIds: number[] },
+): Promise<number> {
+  const { rows } = await db.query<{ n: string }>({
+    name: 'sluice_job_release_unknown_claims',
+    text: `SELECT sluice.release_leases($1, array_agg(j.id ORDER BY j.id), array_agg(j.attempt ORDER BY j.id),
+             array_agg(sluice.lease_token(j.attempted_at) ORDER BY j.id)) AS n
+           FROM sluice.jobs j
+           WHERE j.state = 'running' AND j.queue = ANY($2::text[]) AND j.locked_by = $1 AND j.id <> ALL($3::bigint[])
+           HAVING count(*) > 0`,
+    values: [a.workerId, a.queues, a.heldIds],
+  });
+  return Number(rows[0]?.n ?? 0);
+}
+
 /** Fenced progress write; false when the attempt no longer holds the job. */
 export async function jobProgress(
   db: Queryable,

@@ -37,7 +37,7 @@
 import type { Logger } from 'pino';
 import type { Queryable } from '../executor.js';
 import { Service } from '../services/service.js';
-import { jobClaim, type ClaimResume, type ClaimedJobRow } from '../sql/job-leases.js';
+import { jobClaim, jobReleaseUnknownClaims, type ClaimResume, type ClaimedJobRow } from '../sql/job-leases.js';
 import { queueClaimSettings } from '../sql/queues.js';
 import { WeightedAllocator } from './allocate.js';
 import { interleaveByQueue } from './interleave.js';
@@ -75,6 +75,8 @@ export interface FetcherOptions {
   bufferedCount(): number;
   /** Claimed jobs; the first `startNow` are of limited queues, and go ahead of the buffer. */
   accept(rows: ClaimedJobRow[], startNow: number): void;
+  /** Every job the worker holds: running, buffered, held for a hand-back, answered but not yet written. */
+  heldIds(): number[];
 }
 
 export class Fetcher extends Service {
@@ -109,6 +111,16 @@ export class Fetcher extends Service {
   private rewoundAt = -Infinity;
   /** Per claim in flight, per queue: the earliest jobs announced meanwhile. */
   private readonly heardInFlight = new Set<(Position | null)[]>();
+  /**
+   * When a claim last failed. Its statement may have committed on the server
+   * (the answer lost with its connection, or given up on while the server
+   * went on): its jobs run under this worker's id with nothing here to run,
+   * extend or give them back, and at their lease's end the rescuer would
+   * count a crash, the last attempt of a job that never started. Before each
+   * claim for a lease after that, the jobs this worker holds without
+   * knowing it are given back.
+   */
+  private claimFailedAt = -Infinity;
 
   constructor(
     private readonly db: Queryable,
@@ -291,6 +303,11 @@ export class Fetcher extends Service {
       this.resume.fill(null);
       this.rewoundAt = monotonicMs();
     }
+    // Claims are sent one at a time: none is in flight now whose jobs would look unknown.
+    if (monotonicMs() - this.claimFailedAt < this.options.leaseMs) {
+      const released = await jobReleaseUnknownClaims(this.db, { workerId: this.options.workerId, queues, heldIds: this.options.heldIds() });
+      if (released > 0) this.logger.warn({ released }, 'gave back jobs a failed claim had taken without this worker learning of them');
+    }
     const rewindsBefore = [...this.rewinds];
     const heard: (Position | null)[] = queues.map(() => null);
     this.heardInFlight.add(heard);
@@ -303,6 +320,9 @@ export class Fetcher extends Service {
         leaseMs: this.options.leaseMs,
         resume: this.resume,
       });
+    } catch (err) {
+      this.claimFailedAt = monotonicMs();
+      throw err;
     } finally {
       this.heardInFlight.delete(heard);
     }

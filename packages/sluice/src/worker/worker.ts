@@ -195,6 +195,7 @@ export class Worker extends EventEmitter<{ job: [JobEvent]; alert: [AlertEvent];
         freeSlots: () => this.freeSlots(),
         bufferedCount: () => this.buffer.length,
         accept: (rows, startNow) => this.accept(rows, startNow),
+        heldIds: () => this.heldIds(this.unstarted().map((r) => r.id)),
       },
       this.logger,
     );
