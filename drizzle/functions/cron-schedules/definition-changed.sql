@@ -10,8 +10,11 @@
 -- locks sluice.cron_schedules for that moment.
 CREATE OR REPLACE FUNCTION sluice.cron_definition_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  -- Enabled with a next run still ahead: nothing to catch up, and enable()
+  -- may have set that same time.
   IF NEW.next_run_at IS NOT DISTINCT FROM OLD.next_run_at
-     AND ((NEW.cron, NEW.timezone) IS DISTINCT FROM (OLD.cron, OLD.timezone) OR (NEW.enabled AND NOT OLD.enabled)) THEN
+     AND ((NEW.cron, NEW.timezone) IS DISTINCT FROM (OLD.cron, OLD.timezone)
+          OR (NEW.enabled AND NOT OLD.enabled AND OLD.next_run_at <= clock_timestamp())) THEN
     NEW.next_run_at := NULL;
   END IF;
   RETURN NEW;
