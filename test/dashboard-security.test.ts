@@ -168,6 +168,31 @@ describe('sign-in', () => {
     }
   });
 
+  // A TLS proxy that writes the header in capitals, or a chain of proxies
+  // that lists each hop, sent the session cookie without Secure: a browser
+  // would then send it over plain http to the same host.
+  it('marks the session cookie Secure behind a TLS proxy however it writes X-Forwarded-Proto, and not over plain http', async () => {
+    const server = await startDashboard({ sluice, auth: { token: TOKEN }, port: 0, logger: logs.logger });
+    const signIn = (headers: Record<string, string>) =>
+      requestFrom('127.0.0.1', `${server.url}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: new URLSearchParams({ token: TOKEN, next: '/' }).toString(),
+      });
+    try {
+      for (const proto of ['https', 'HTTPS', 'https,http', 'https, http']) {
+        const r = await signIn({ 'x-forwarded-proto': proto });
+        expect(r.status).toBe(303);
+        expect(String(r.headers['set-cookie'])).toMatch(/sluice_dash=[^;]+;.*\bSecure\b/);
+      }
+      const plain = await signIn({});
+      expect(plain.status).toBe(303);
+      expect(String(plain.headers['set-cookie'])).not.toMatch(/\bSecure\b/);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('locks out an address after repeated failures, longer each time; a correct token from another address still signs in', async () => {
     const server = await startDashboard({ sluice, auth: { token: TOKEN }, port: 0, logger: logs.logger });
     const signIn = (address: string, token: string, headers: Record<string, string> = {}) =>

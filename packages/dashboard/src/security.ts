@@ -65,5 +65,9 @@ export function loopbackHost(c: Context): boolean {
 
 /** Whether cookies must be Secure: the request came over HTTPS (directly or through a proxy). */
 export function overHttps(c: Context): boolean {
-  return new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+  // Proxies write it in any case, and a chain of them lists every hop: the
+  // first is the one the browser reached. Taking https wrongly only marks a
+  // cookie Secure, which costs the one client that sent the header.
+  const forwarded = c.req.header('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase();
+  return new URL(c.req.url).protocol === 'https:' || forwarded === 'https';
 }
