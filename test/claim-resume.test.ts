@@ -263,65 +263,68 @@ describe('claims that resume', () => {
     expect(ids()).toEqual([first, second, behind, third]);
   });
 
+  const resumeJob = (name: string, queue: string) => defineJob({ name, queue, schema: z.object({ n: z.number() }) });
+  type ResumeJob = ReturnType<typeof resumeJob>;
+
+  /**
+   * Makes job `id` of `job`'s queue available in a transaction begun before a
+   * later job was enqueued and claimed after `after` (so its run_at, that
+   * transaction's start, lies behind where claims resume), and checks that it
+   * lies there, available, and that its queue was announced on sluice_rewind.
+   */
+  async function availableBehindTheKey(
+    job: ResumeJob,
+    id: number,
+    after: Claimed,
+    makeAvailable: (tx: pg.PoolClient) => Promise<void>,
+  ): Promise<void> {
+    const queue = job.queue;
+    const tx = await db.pool.connect();
+    try {
+      await tx.query('BEGIN');
+      await tx.query('SELECT now()');
+      const [later] = await sluice.enqueueMany(job, [{ n: 2 }]);
+      const [b] = await claim(queue, 1, after);
+      expect(Number(b!.id)).toBe(later);
+      rewinds.length = 0;
+      await makeAvailable(tx);
+      await tx.query('COMMIT');
+    } finally {
+      tx.release();
+    }
+    const { rows: [behind] } = await db.pool.query<{ state: string; behind: boolean }>(
+      `SELECT r.state, (r.run_at, r.id) < (l.run_at, l.id) AS behind FROM sluice.jobs r, sluice.jobs l WHERE r.id = $1 AND l.queue = $2 AND l.id <> r.id`,
+      [id, queue],
+    );
+    expect(behind).toEqual({ state: 'available', behind: true });
+    await waitUntil(() => rewinds.includes(queue), { timeoutMs: 5_000, what: `the rewind of ${queue}` });
+  }
+
   // A retry due at once is stamped with its failing transaction's start:
   // behind a job enqueued while that transaction ran and claimed before it
   // committed. Announced on sluice_jobs alone, it waited for the periodic rewind.
   it('a job retried at once, made available behind where claims resume, is announced on sluice_rewind', async () => {
-    const job = defineJob({ name: 'resume.retry', queue: 'resume-retry', schema: z.object({ n: z.number() }) });
+    const job = resumeJob('resume.retry', 'resume-retry');
     const [failing] = await sluice.enqueueMany(job, [{ n: 1 }]);
     const [a] = await claim('resume-retry', 1, null);
     expect(Number(a!.id)).toBe(failing);
-    const failer = await db.pool.connect();
-    try {
-      await failer.query('BEGIN');
-      await failer.query('SELECT now()');
-      const [later] = await sluice.enqueueMany(job, [{ n: 2 }]);
-      const [b] = await claim('resume-retry', 1, a!);
-      expect(Number(b!.id)).toBe(later);
-      rewinds.length = 0;
-      const { rows } = await failer.query(
+    await availableBehindTheKey(job, failing!, a!, async (tx) => {
+      const { rows } = await tx.query(
         `SELECT * FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[], $5::integer[])`,
         [[failing], [1], [{ name: 'Error', message: 'once' }], [false], [0]],
       );
       expect(rows).toEqual([{ id: String(failing), outcome: 'retry' }]);
-      await failer.query('COMMIT');
-    } finally {
-      failer.release();
-    }
-    const { rows: [behind] } = await db.pool.query<{ state: string; behind: boolean }>(
-      `SELECT r.state, (r.run_at, r.id) < (l.run_at, l.id) AS behind FROM sluice.jobs r, sluice.jobs l WHERE r.id = $1 AND l.queue = 'resume-retry' AND l.id <> r.id`,
-      [failing],
-    );
-    expect(behind).toEqual({ state: 'available', behind: true });
-    await waitUntil(() => rewinds.includes('resume-retry'), { timeoutMs: 5_000, what: 'the rewind of resume-retry' });
+    });
   });
 
   it('a job retried by hand inside a transaction that began before later jobs were claimed is announced on sluice_rewind', async () => {
-    const job = defineJob({ name: 'resume.retry-now', queue: 'resume-retry-now', schema: z.object({ n: z.number() }) });
+    const job = resumeJob('resume.retry-now', 'resume-retry-now');
     const [waiting] = await sluice.enqueueMany(job, [{ n: 1 }]);
     const [a] = await claim('resume-retry-now', 1, null);
     await db.pool.query(`SELECT * FROM sluice.job_fail_many($1::bigint[], $2::integer[], $3::jsonb[], $4::boolean[], $5::integer[])`,
       [[waiting], [1], [{ name: 'Error', message: 'once' }], [false], [3_600_000]]);
     expect((await sluice.getJob(waiting!)).state).toBe('scheduled');
-    const admin = await db.pool.connect();
-    try {
-      await admin.query('BEGIN');
-      await admin.query('SELECT now()');
-      const [later] = await sluice.enqueueMany(job, [{ n: 2 }]);
-      const [b] = await claim('resume-retry-now', 1, a!);
-      expect(Number(b!.id)).toBe(later);
-      rewinds.length = 0;
-      await sluice.retry(waiting!, { tx: admin });
-      await admin.query('COMMIT');
-    } finally {
-      admin.release();
-    }
-    const { rows: [behind] } = await db.pool.query<{ state: string; behind: boolean }>(
-      `SELECT r.state, (r.run_at, r.id) < (l.run_at, l.id) AS behind FROM sluice.jobs r, sluice.jobs l WHERE r.id = $1 AND l.queue = 'resume-retry-now' AND l.id <> r.id`,
-      [waiting],
-    );
-    expect(behind).toEqual({ state: 'available', behind: true });
-    await waitUntil(() => rewinds.includes('resume-retry-now'), { timeoutMs: 5_000, what: 'the rewind of resume-retry-now' });
+    await availableBehindTheKey(job, waiting!, a!, (tx) => sluice.retry(waiting!, { tx }));
   });
 
   // waitFor marks the job for a notice with an UPDATE, which holds its row
