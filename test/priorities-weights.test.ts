@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { main as cli } from '../packages/sluice/src/cli/main.js';
-import { Sluice, ValidationError, defineJob } from '../packages/sluice/src/index.js';
+import { Sluice, ValidationError, defineJob, type Worker } from '../packages/sluice/src/index.js';
 import { interleaveByQueue } from '../packages/sluice/src/worker/interleave.js';
 import { ClaimWatchingPool } from './helpers/claims.js';
 import { count, waitUntil, type TestDb } from './helpers/db.js';
@@ -482,6 +482,22 @@ describe('pause and resume', () => {
     return { job, handler, release, started };
   }
 
+  /**
+   * Pauses `queue` while sluice.release_leases is missing, so the worker's
+   * hand-back of its buffered jobs fails; once they are out of its buffer,
+   * runs `meanwhile`, then puts the function back.
+   */
+  async function pauseWithHandBackFailing(w: Worker, queue: string, meanwhile: () => Promise<void>): Promise<void> {
+    await db.pool.query(`ALTER FUNCTION sluice.release_leases(text, bigint[], integer[], bigint[]) RENAME TO release_leases_away`);
+    try {
+      await sluice.queues.pause(queue);
+      await waitUntil(() => w.load.buffered === 0, { what: 'the buffered jobs taken out of the buffer' });
+      await meanwhile();
+    } finally {
+      await db.pool.query(`ALTER FUNCTION sluice.release_leases_away(text, bigint[], integer[], bigint[]) RENAME TO release_leases`);
+    }
+  }
+
   it('a paused queue gets no new claims while its running jobs finish; resume runs the rest', async () => {
     const { job, handler, release, started } = holdingJob('pause.job', 'pr.a');
     const pool = new ClaimWatchingPool(db.url);
@@ -607,21 +623,12 @@ describe('pause and resume', () => {
   it('a hand-back that fails keeps the jobs held; the next beat hands them back, their attempt given back', async () => {
     const { job, handler, release, started } = holdingJob('pause.failing', 'pr.f');
     const w = start({ handlers: [handler], concurrency: 1, prefetch: 3, heartbeatIntervalMs: 200, workerDeadAfterMs: 1_000 });
-    const releaseFn = 'sluice.release_leases(text, bigint[], integer[], bigint[])';
     try {
       const ids = await sluice.enqueueMany(job, [{ hold: true }, { hold: false }, { hold: false }, { hold: false }]);
       await w.start();
       await waitUntil(() => started.length === 1 && w.load.buffered === 3, { what: '1 running, 3 buffered' });
-      // The hand-back's statement fails while the function is missing.
-      await db.pool.query(`ALTER FUNCTION ${releaseFn} RENAME TO release_leases_away`);
-      try {
-        await sluice.queues.pause('pr.f');
-        await waitUntil(() => w.load.buffered === 0, { what: 'the buffered jobs taken out of the buffer' });
-        // Three times the lease: a job no beat extended is rescued meanwhile.
-        await new Promise((r) => setTimeout(r, 3_000));
-      } finally {
-        await db.pool.query(`ALTER FUNCTION sluice.release_leases_away(text, bigint[], integer[], bigint[]) RENAME TO release_leases`);
-      }
+      // Three times the lease: a job no beat extended is rescued meanwhile.
+      await pauseWithHandBackFailing(w, 'pr.f', () => new Promise((r) => setTimeout(r, 3_000)));
       await waitUntil(async () => (await Promise.all(ids.slice(1).map((id) => sluice.getJob(id)))).every((j) => j.state === 'available'), {
         what: 'the jobs handed back',
       });
@@ -648,16 +655,12 @@ describe('pause and resume', () => {
   it('a job held for a hand-back that the beat reports lost is let go: resuming the queue does not start it here', async () => {
     const { job, handler, release, started } = holdingJob('pause.lost', 'pr.l');
     const w = start({ handlers: [handler], concurrency: 1, prefetch: 3, heartbeatIntervalMs: 200, workerDeadAfterMs: 3_000 });
-    const releaseFn = 'sluice.release_leases(text, bigint[], integer[], bigint[])';
     try {
       const ids = await sluice.enqueueMany(job, [{ hold: true }, { hold: false }, { hold: false }, { hold: false }]);
       await w.start();
       await waitUntil(() => started.length === 1 && w.load.buffered === 3, { what: '1 running, 3 buffered' });
       const taken = ids[1]!;
-      await db.pool.query(`ALTER FUNCTION ${releaseFn} RENAME TO release_leases_away`);
-      try {
-        await sluice.queues.pause('pr.l');
-        await waitUntil(() => w.load.buffered === 0, { what: 'the buffered jobs taken out of the buffer' });
+      await pauseWithHandBackFailing(w, 'pr.l', async () => {
         // As if its hand-back had committed after all, and another worker claimed it.
         await db.pool.query(
           `UPDATE sluice.jobs SET attempt = attempt + 1, locked_by = 'someone-else', attempted_at = clock_timestamp(),
@@ -666,9 +669,7 @@ describe('pause and resume', () => {
         );
         // Two beats: the one after the change reports the job lost.
         await new Promise((r) => setTimeout(r, 600));
-      } finally {
-        await db.pool.query(`ALTER FUNCTION sluice.release_leases_away(text, bigint[], integer[], bigint[]) RENAME TO release_leases`);
-      }
+      });
       release.open();
       await sluice.queues.resume('pr.l');
       await waitUntil(async () => (await Promise.all([ids[0]!, ...ids.slice(2)].map((id) => sluice.getJob(id)))).every((j) => j.state === 'completed'), {
